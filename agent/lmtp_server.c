@@ -1,0 +1,791 @@
+/*
+ * lmtp_server.c - the LMTP session facing the MTA.
+ *
+ * Owns the session (connection, LHLO name, XFORWARD attributes, bad command
+ * count) and the transaction (sender, recipients, spool, downstream
+ * transaction), which is created at MAIL and freed by lmtp_tx_free on RSET,
+ * after the final replies, or at disconnect. Commands are dispatched through
+ * one table that also holds the states each verb is allowed in.
+ */
+#include "opes/lmtp_server.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "opes/config.h"
+#include "opes/deliver.h"
+#include "opes/dotstuff.h"
+#include "opes/endpoint.h"
+#include "opes/lmtp_parse.h"
+#include "opes/log.h"
+#include "opes/netio.h"
+#include "opes/spool.h"
+#include "opes/trace.h"
+
+enum lmtp_state { ST_INIT = 1, ST_READY = 2, ST_MAIL = 4, ST_RCPT = 8 };
+#define ST_ANY (ST_INIT | ST_READY | ST_MAIL | ST_RCPT)
+
+struct lmtp_rcpt {
+    char addr[LMTP_ADDR_MAX + 1];
+    size_t first;       /* index of the first RCPT of this address (itself if unique) */
+    char *bypass;       /* XOPES-BYPASS value (decoded), kept for the service pipeline */
+    struct lmtp_reply reply;
+};
+
+struct lmtp_tx {
+    char trace[TRACE_ID_LEN + 1];
+    char sender[LMTP_ADDR_MAX + 1];
+    uint64_t size_param;
+    char body[16];
+    bool smtputf8;
+    char *bypass;
+    struct lmtp_rcpt *rcpts;
+    size_t nrcpts, cap;
+    struct deliver_tx *dtx;
+    int64_t start_ms;
+};
+
+struct lmtp_xforward {
+    char name[256], addr[64], port[8], proto[16], helo[256], ident[64], source[8];
+};
+
+struct lmtp_session {
+    struct lmtp_env *env;
+    const struct opes_config *cfg;
+    struct netio *io;
+    int stop_fd;
+    char id[16];
+    char peer_addr[64], peer_port[8];
+    char helo[256];
+    bool xforward_allowed, smtputf8_offered, eightbit_offered;
+    struct lmtp_xforward xf;
+    enum lmtp_state state;
+    unsigned bad_commands;
+    bool quit;
+    struct lmtp_tx *tx;
+};
+
+static unsigned long lmtp_session_seq;
+
+/* ---------------------------------------------------------------- env */
+
+struct lmtp_env *lmtp_env_new(struct opes_config *cfg, const char **error_r)
+{
+    struct lmtp_env *env = calloc(1, sizeof(*env));
+
+    if (env == NULL)
+        fatal("calloc");
+    env->cfg = cfg;
+    env->deliver = deliver_new(cfg, error_r);
+    if (env->deliver == NULL) {
+        config_unref(&env->cfg);
+        free(env);
+        return NULL;
+    }
+    env->refs = 1;
+    return env;
+}
+
+struct lmtp_env *lmtp_env_ref(struct lmtp_env *env)
+{
+    __atomic_add_fetch(&env->refs, 1, __ATOMIC_SEQ_CST);
+    return env;
+}
+
+void lmtp_env_unref(struct lmtp_env **envp)
+{
+    struct lmtp_env *env = *envp;
+
+    *envp = NULL;
+    if (env == NULL || __atomic_sub_fetch(&env->refs, 1, __ATOMIC_SEQ_CST) != 0)
+        return;
+    deliver_free(&env->deliver);
+    config_unref(&env->cfg);
+    free(env);
+}
+
+/* ---------------------------------------------------------------- replies */
+
+static int lmtp_ms(uint64_t seconds)
+{
+    return seconds > 86400 ? 86400000 : (int)seconds * 1000;
+}
+
+/* lmtp_reply - one reply line; the trace id is appended inside a transaction. */
+static void lmtp_reply(struct lmtp_session *s, int code, const char *enh, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static void lmtp_reply(struct lmtp_session *s, int code, const char *enh, const char *fmt, ...)
+{
+    char text[1024];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof(text), fmt, ap);
+    va_end(ap);
+    if (s->tx != NULL)
+        netio_printf(s->io, lmtp_ms(s->cfg->command_timeout), "%d %s %s (trace %s)\r\n", code,
+                     enh, text, s->tx->trace);
+    else
+        netio_printf(s->io, lmtp_ms(s->cfg->command_timeout), "%d %s %s\r\n", code, enh, text);
+}
+
+/* lmtp_reply_text - a relayed reply's text on one line, printable ASCII, bounded. */
+static void lmtp_reply_text(const struct lmtp_reply *r, char *out, size_t size)
+{
+    size_t o = 0;
+
+    for (const char *p = r->text; *p != '\0' && o + 1 < size && o < 400; p++) {
+        unsigned char c = (unsigned char)*p;
+        out[o++] = c == '\n' ? ' ' : (c < 32 || c > 126) ? '?' : (char)c;
+    }
+    out[o] = '\0';
+}
+
+/* lmtp_reply_relay - send a downstream (or our own) reply on, with enhanced code and trace. */
+static void lmtp_reply_relay(struct lmtp_session *s, const struct lmtp_reply *r)
+{
+    char text[512], enh[16];
+
+    lmtp_reply_text(r, text, sizeof(text));
+    if (lmtp_enh_valid(r->enh, r->code))
+        snprintf(enh, sizeof(enh), "%s", r->enh);
+    else
+        snprintf(enh, sizeof(enh), "%d.0.0", r->code / 100);
+    lmtp_reply(s, r->code, enh, "%s", text);
+}
+
+/* lmtp_log_rcpt - the one final line for a recipient. */
+static void lmtp_log_rcpt(struct lmtp_session *s, const char *addr, const struct lmtp_reply *r,
+                          const char *stage)
+{
+    char text[512], esc[600], raddr[300];
+    const char *action = r->code / 100 == 2 ? "delivered" : r->code / 100 == 4 ? "deferred"
+                                                                                : "rejected";
+    int64_t ms = s->tx != NULL ? deliver_now_ms() - s->tx->start_ms : 0;
+
+    lmtp_reply_text(r, text, sizeof(text));
+    log_escape(esc, sizeof(esc), text, strlen(text));
+    log_escape(raddr, sizeof(raddr), addr, strlen(addr));
+    log_info("rcpt=<%s> action=%s stage=%s reply=\"%d %s %s\" services=none ms=%lld", raddr,
+             action, stage, r->code, r->enh[0] ? r->enh : "-", esc, (long long)ms);
+}
+
+static void lmtp_set_log_context(struct lmtp_session *s)
+{
+    if (s->tx != NULL)
+        log_set_context("session=%s trace=%s", s->id, s->tx->trace);
+    else
+        log_set_context("session=%s", s->id);
+}
+
+/* ---------------------------------------------------------------- state */
+
+static const char *lmtp_state_name(enum lmtp_state st)
+{
+    switch (st) {
+    case ST_INIT: return "init";
+    case ST_READY: return "ready";
+    case ST_MAIL: return "mail";
+    case ST_RCPT: return "rcpt";
+    }
+    return "?";
+}
+
+/* lmtp_enter_state - the only place the state changes. */
+static void lmtp_enter_state(struct lmtp_session *s, enum lmtp_state st)
+{
+    if (s->state != st)
+        log_debug("state %s -> %s", lmtp_state_name(s->state), lmtp_state_name(st));
+    s->state = st;
+}
+
+/* lmtp_tx_free - end the transaction, whatever state it reached. */
+static void lmtp_tx_free(struct lmtp_session *s)
+{
+    struct lmtp_tx *tx = s->tx;
+
+    if (tx == NULL)
+        return;
+    s->tx = NULL;
+    deliver_tx_end(&tx->dtx);
+    for (size_t i = 0; i < tx->nrcpts; i++)
+        free(tx->rcpts[i].bypass);
+    free(tx->rcpts);
+    free(tx->bypass);
+    free(tx);
+    memset(&s->xf, 0, sizeof(s->xf)); /* XFORWARD lasts for one transaction */
+    lmtp_set_log_context(s);
+    if (s->state != ST_INIT)
+        lmtp_enter_state(s, ST_READY);
+}
+
+static bool lmtp_bad_command(struct lmtp_session *s)
+{
+    if (++s->bad_commands < s->cfg->max_bad_commands)
+        return false;
+    log_warnx("too many bad commands (%u), disconnecting", s->bad_commands);
+    lmtp_reply(s, 421, "4.7.0", "%s Too many errors, closing connection", s->cfg->hostname);
+    s->quit = true;
+    return true;
+}
+
+/* ---------------------------------------------------------------- commands */
+
+static void cmd_lhlo(struct lmtp_session *s, char *args)
+{
+    struct lmtp_caps caps;
+    int ms = lmtp_ms(s->cfg->command_timeout);
+
+    if (*args == '\0' || strchr(args, ' ') != NULL) {
+        lmtp_reply(s, 501, "5.5.4", "Syntax: LHLO hostname");
+        lmtp_bad_command(s);
+        return;
+    }
+    lmtp_tx_free(s);
+    snprintf(s->helo, sizeof(s->helo), "%s", args);
+    lmtp_enter_state(s, ST_READY);
+    caps = deliver_caps(s->env->deliver);
+    s->eightbit_offered = caps.eightbitmime;
+    s->smtputf8_offered = caps.smtputf8;
+    netio_printf(s->io, ms, "250-%s\r\n250-PIPELINING\r\n250-ENHANCEDSTATUSCODES\r\n",
+                 s->cfg->hostname);
+    if (caps.eightbitmime)
+        netio_printf(s->io, ms, "250-8BITMIME\r\n");
+    if (caps.smtputf8)
+        netio_printf(s->io, ms, "250-SMTPUTF8\r\n");
+    if (s->xforward_allowed)
+        netio_printf(s->io, ms, "250-XFORWARD NAME ADDR PORT PROTO HELO IDENT SOURCE\r\n");
+    netio_printf(s->io, ms, "250-XOPES-BYPASS\r\n250 SIZE %llu\r\n",
+                 (unsigned long long)s->cfg->max_message_size);
+}
+
+static void cmd_helo(struct lmtp_session *s, char *args)
+{
+    (void)args;
+    lmtp_reply(s, 500, "5.5.1", "Error: this is an LMTP server, use LHLO");
+    lmtp_bad_command(s);
+}
+
+/* lmtp_bypass_param - decode an XOPES-BYPASS=xtext value into *out. */
+static int lmtp_bypass_param(const char *value, char **out)
+{
+    char buf[1024];
+
+    if (value == NULL || lmtp_xtext_decode(value, buf, sizeof(buf)) <= 0)
+        return -1;
+    free(*out);
+    if ((*out = strdup(buf)) == NULL)
+        fatal("strdup");
+    return 0;
+}
+
+/* lmtp_mail_params - SIZE, BODY, SMTPUTF8, XOPES-BYPASS; 0, or -1 after replying. */
+static int lmtp_mail_params(struct lmtp_session *s, struct lmtp_tx *tx, char *params)
+{
+    struct lmtp_param p[LMTP_PARAMS_MAX];
+    int n = lmtp_parse_params(params, p, LMTP_PARAMS_MAX);
+
+    if (n < 0) {
+        lmtp_reply(s, 501, "5.5.4", "Syntax: bad MAIL parameters");
+        return -1;
+    }
+    for (int i = 0; i < n; i++) {
+        char *end;
+        if (strcmp(p[i].name, "SIZE") == 0 && p[i].value != NULL && *p[i].value >= '0' &&
+            *p[i].value <= '9') {
+            tx->size_param = strtoull(p[i].value, &end, 10);
+            if (*end != '\0') {
+                lmtp_reply(s, 501, "5.5.4", "Syntax: SIZE=number");
+                return -1;
+            }
+            if (tx->size_param > s->cfg->max_message_size) {
+                lmtp_reply(s, 552, "5.3.4", "Message size exceeds fixed limit");
+                return -1;
+            }
+        } else if (strcmp(p[i].name, "BODY") == 0 && p[i].value != NULL &&
+                   (strcasecmp(p[i].value, "7BIT") == 0 ||
+                    (s->eightbit_offered && strcasecmp(p[i].value, "8BITMIME") == 0))) {
+            snprintf(tx->body, sizeof(tx->body), "%s", p[i].value);
+            for (char *c = tx->body; *c != '\0'; c++)
+                *c = (char)(*c >= 'a' && *c <= 'z' ? *c - 32 : *c);
+        } else if (strcmp(p[i].name, "SMTPUTF8") == 0 && p[i].value == NULL &&
+                   s->smtputf8_offered) {
+            tx->smtputf8 = true;
+        } else if (strcmp(p[i].name, "XOPES-BYPASS") == 0) {
+            if (lmtp_bypass_param(p[i].value, &tx->bypass) < 0) {
+                lmtp_reply(s, 501, "5.5.4", "Syntax: XOPES-BYPASS=xtext");
+                return -1;
+            }
+        } else {
+            lmtp_reply(s, 555, "5.5.4", "Unsupported MAIL parameter %s", p[i].name);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static void cmd_mail(struct lmtp_session *s, char *args)
+{
+    struct lmtp_tx *tx = calloc(1, sizeof(*tx));
+    const char *params, *error;
+    char pbuf[1024], esc[300];
+    struct deliver_mail dm;
+
+    if (tx == NULL)
+        fatal("calloc");
+    if (lmtp_parse_path(args, "FROM:", true, s->smtputf8_offered, tx->sender, &params, &error) <
+        0) {
+        free(tx);
+        lmtp_reply(s, 501, "5.5.4", "%s", error);
+        lmtp_bad_command(s);
+        return;
+    }
+    snprintf(pbuf, sizeof(pbuf), "%s", params);
+    if (lmtp_mail_params(s, tx, pbuf) < 0) {
+        free(tx->bypass);
+        free(tx);
+        lmtp_bad_command(s);
+        return;
+    }
+    trace_id_new(tx->trace);
+    tx->start_ms = deliver_now_ms();
+    dm = (struct deliver_mail){.sender = tx->sender, .trace_id = tx->trace,
+                               .size = tx->size_param, .body = tx->body[0] ? tx->body : NULL,
+                               .smtputf8 = tx->smtputf8};
+    tx->dtx = deliver_tx_begin(s->env->deliver, &dm);
+    s->tx = tx;
+    lmtp_set_log_context(s);
+    lmtp_enter_state(s, ST_MAIL);
+    log_escape(esc, sizeof(esc), tx->sender, strlen(tx->sender));
+    log_info("from=<%s> size=%llu client=%s helo=%s", esc, (unsigned long long)tx->size_param,
+             s->xf.addr[0] ? s->xf.addr : s->peer_addr, s->xf.helo[0] ? s->xf.helo : s->helo);
+    lmtp_reply(s, 250, "2.1.0", "Sender <%s> OK", tx->sender);
+}
+
+static struct lmtp_rcpt *lmtp_rcpt_add(struct lmtp_tx *tx)
+{
+    if (tx->nrcpts == tx->cap) {
+        size_t cap = tx->cap ? tx->cap * 2 : 4;
+        struct lmtp_rcpt *r = realloc(tx->rcpts, cap * sizeof(*r));
+        if (r == NULL)
+            fatal("realloc");
+        tx->rcpts = r;
+        tx->cap = cap;
+    }
+    memset(&tx->rcpts[tx->nrcpts], 0, sizeof(tx->rcpts[0]));
+    return &tx->rcpts[tx->nrcpts];
+}
+
+static void cmd_rcpt(struct lmtp_session *s, char *args)
+{
+    struct lmtp_tx *tx = s->tx;
+    struct lmtp_rcpt *r;
+    struct lmtp_param p[LMTP_PARAMS_MAX];
+    const char *params, *error;
+    char pbuf[1024];
+    int n;
+
+    if (tx->nrcpts >= s->cfg->max_recipients) {
+        lmtp_reply(s, 452, "4.5.3", "Too many recipients");
+        return;
+    }
+    r = lmtp_rcpt_add(tx);
+    if (lmtp_parse_path(args, "TO:", false, tx->smtputf8, r->addr, &params, &error) < 0) {
+        lmtp_reply(s, 501, "5.5.4", "%s", error);
+        lmtp_bad_command(s);
+        return;
+    }
+    snprintf(pbuf, sizeof(pbuf), "%s", params);
+    n = lmtp_parse_params(pbuf, p, LMTP_PARAMS_MAX);
+    for (int i = 0; i < n; i++) {
+        if (strcmp(p[i].name, "XOPES-BYPASS") == 0 && lmtp_bypass_param(p[i].value, &r->bypass) == 0)
+            continue;
+        free(r->bypass);
+        if (strcmp(p[i].name, "XOPES-BYPASS") == 0)
+            lmtp_reply(s, 501, "5.5.4", "Syntax: XOPES-BYPASS=xtext");
+        else
+            lmtp_reply(s, 555, "5.5.4", "Unsupported RCPT parameter %s", p[i].name);
+        lmtp_bad_command(s);
+        return;
+    }
+    if (n < 0) {
+        lmtp_reply(s, 501, "5.5.4", "Syntax: bad RCPT parameters");
+        lmtp_bad_command(s);
+        return;
+    }
+    r->first = tx->nrcpts;
+    for (size_t i = 0; i < tx->nrcpts; i++) {
+        if (strcasecmp(tx->rcpts[i].addr, r->addr) == 0) {
+            r->first = i; /* a duplicate shares the first one's delivery */
+            break;
+        }
+    }
+    if (r->first == tx->nrcpts)
+        deliver_tx_rcpt(tx->dtx, r->addr, &r->reply);
+    else
+        r->reply = tx->rcpts[r->first].reply;
+    lmtp_reply_relay(s, &r->reply);
+    if (r->reply.code / 100 != 2) {
+        lmtp_log_rcpt(s, r->addr, &r->reply, "rcpt");
+        free(r->bypass);
+        return;
+    }
+    tx->nrcpts++;
+    lmtp_enter_state(s, ST_RCPT);
+}
+
+/* lmtp_read_data - the message after 354 into the spool; 0, or -1 when the client is gone. */
+static int lmtp_read_data(struct lmtp_session *s, struct spool *spool, unsigned *flags,
+                          uint64_t *size)
+{
+    static _Thread_local char out[2 * NETIO_RBUF_SIZE + 8];
+    struct dotstuff_decoder dec;
+    bool done = false;
+
+    dotstuff_decoder_init(&dec, s->cfg->bare_eol == CONFIG_BARE_EOL_NORMALIZE);
+    *size = 0;
+    while (!done) {
+        const char *in;
+        size_t avail = netio_peek(s->io, &in), outlen, used;
+        if (avail == 0) {
+            int rc = netio_fill(s->io, lmtp_ms(s->cfg->data_timeout));
+            if (rc <= 0) {
+                log_warnx("client %s during DATA after %llu bytes",
+                          rc == 0 ? "disconnected" : errno == ETIMEDOUT ? "timed out"
+                                                                        : strerror(errno),
+                          (unsigned long long)*size);
+                if (rc < 0 && errno == ETIMEDOUT) {
+                    lmtp_reply(s, 421, "4.4.2", "%s Timeout during DATA, closing connection",
+                               s->cfg->hostname);
+                    netio_flush(s->io, 1000);
+                }
+                return -1;
+            }
+            continue;
+        }
+        used = dotstuff_decode(&dec, in, avail, out, &outlen, &done);
+        netio_consume(s->io, used);
+        *size += outlen;
+        /* over the limit: keep reading to the end, store nothing more */
+        if (*size <= s->cfg->max_message_size)
+            spool_write(spool, out, outlen);
+    }
+    *flags = dec.flags;
+    return 0;
+}
+
+/* lmtp_data_verdict - a reply for every recipient when the content itself is refused. */
+static bool lmtp_data_verdict(struct lmtp_session *s, struct spool *spool, unsigned flags,
+                              uint64_t size, struct lmtp_reply *r)
+{
+    int err = spool_error(spool);
+
+    if (size > s->cfg->max_message_size) {
+        lmtp_reply_set(r, 552, "5.3.4", "Message size exceeds fixed limit");
+    } else if ((flags & DOTSTUFF_NUL) != 0) {
+        lmtp_reply_set(r, 554, "5.6.0", "Message contains NUL characters");
+    } else if ((flags & (DOTSTUFF_BARE_CR | DOTSTUFF_BARE_LF)) != 0 &&
+               s->cfg->bare_eol == CONFIG_BARE_EOL_REJECT) {
+        lmtp_reply_set(r, 554, "5.6.0", "Message contains bare CR or LF characters");
+    } else if (err == ENOSPC || err == EDQUOT) {
+        lmtp_reply_set(r, 452, "4.3.1", "Insufficient system storage");
+    } else if (err != 0) {
+        lmtp_reply_set(r, 451, "4.3.0", "Local error spooling the message");
+    } else {
+        return false;
+    }
+    if (err != 0) {
+        errno = err;
+        log_warn("spool write failed");
+    }
+    return true;
+}
+
+/* lmtp_deliver - trace headers, then delivery of the unique recipients. */
+static void lmtp_deliver(struct lmtp_session *s, struct spool *spool)
+{
+    struct lmtp_tx *tx = s->tx;
+    const char **uniq = calloc(tx->nrcpts, sizeof(*uniq));
+    struct lmtp_reply *replies = calloc(tx->nrcpts, sizeof(*replies));
+    size_t *slot = calloc(tx->nrcpts, sizeof(*slot));
+    size_t nuniq = 0;
+    char prefix[4096];
+    size_t plen;
+
+    if (uniq == NULL || replies == NULL || slot == NULL)
+        fatal("calloc");
+    for (size_t i = 0; i < tx->nrcpts; i++) {
+        if (tx->rcpts[i].first == i) {
+            slot[i] = nuniq;
+            uniq[nuniq++] = tx->rcpts[i].addr;
+        } else {
+            slot[i] = slot[tx->rcpts[i].first];
+        }
+    }
+    struct trace_info ti = {
+        .id = tx->trace,
+        .system_uri = s->cfg->system_uri,
+        .by_host = s->cfg->hostname,
+        .helo = s->xf.helo[0] ? s->xf.helo : s->helo,
+        .peer_name = s->xf.name[0] ? s->xf.name : NULL,
+        .peer_addr = s->xf.addr[0] ? s->xf.addr : s->peer_addr,
+        .protocol = tx->smtputf8 ? "UTF8LMTP" : "LMTP",
+        .for_rcpt = nuniq == 1 ? uniq[0] : NULL,
+        .when = time(NULL),
+    };
+    plen = trace_headers(prefix, sizeof(prefix), &ti);
+    deliver_tx_data(tx->dtx, uniq, nuniq, prefix, plen, spool,
+                    tx->start_ms + (int64_t)s->cfg->processing_timeout * 1000, replies);
+    for (size_t i = 0; i < tx->nrcpts; i++)
+        tx->rcpts[i].reply = replies[slot[i]];
+    free(uniq);
+    free(replies);
+    free(slot);
+}
+
+static void cmd_data(struct lmtp_session *s, char *args)
+{
+    struct lmtp_tx *tx = s->tx;
+    struct spool *spool;
+    struct lmtp_reply refused;
+    unsigned flags = 0;
+    uint64_t size = 0;
+    int stop;
+
+    if (*args != '\0') {
+        lmtp_reply(s, 501, "5.5.4", "Syntax: DATA takes no arguments");
+        lmtp_bad_command(s);
+        return;
+    }
+    lmtp_reply(s, 354, "2.0.0", "Start mail input; end with <CRLF>.<CRLF>");
+    /* a message in flight is finished even when opesd is asked to stop */
+    stop = netio_set_stop(s->io, -1);
+    spool = spool_new((size_t)s->cfg->spool_memory, s->cfg->spool_dir);
+    tx->start_ms = deliver_now_ms();
+    if (lmtp_read_data(s, spool, &flags, &size) < 0) {
+        spool_free(&spool);
+        s->quit = true;
+        return;
+    }
+    log_info("data size=%llu spooled=%s", (unsigned long long)size,
+             spool_on_disk(spool) ? "file" : "memory");
+    if (lmtp_data_verdict(s, spool, flags, size, &refused)) {
+        for (size_t i = 0; i < tx->nrcpts; i++)
+            tx->rcpts[i].reply = refused;
+    } else {
+        lmtp_deliver(s, spool);
+    }
+    for (size_t i = 0; i < tx->nrcpts; i++) {
+        lmtp_reply_relay(s, &tx->rcpts[i].reply);
+        lmtp_log_rcpt(s, tx->rcpts[i].addr, &tx->rcpts[i].reply, "data");
+    }
+    spool_free(&spool);
+    lmtp_tx_free(s);
+    netio_flush(s->io, lmtp_ms(s->cfg->command_timeout));
+    netio_set_stop(s->io, stop);
+}
+
+static void cmd_rset(struct lmtp_session *s, char *args)
+{
+    (void)args;
+    lmtp_tx_free(s);
+    lmtp_reply(s, 250, "2.0.0", "Ok");
+}
+
+static void cmd_noop(struct lmtp_session *s, char *args)
+{
+    (void)args;
+    lmtp_reply(s, 250, "2.0.0", "Ok");
+}
+
+static void cmd_vrfy(struct lmtp_session *s, char *args)
+{
+    (void)args;
+    lmtp_reply(s, 252, "2.5.2", "Cannot VRFY user, but will accept message and attempt delivery");
+}
+
+static void cmd_help(struct lmtp_session *s, char *args)
+{
+    (void)args;
+    lmtp_reply(s, 214, "2.0.0", "Commands: LHLO MAIL RCPT DATA RSET NOOP VRFY XFORWARD QUIT");
+}
+
+static void cmd_quit(struct lmtp_session *s, char *args)
+{
+    (void)args;
+    lmtp_tx_free(s);
+    lmtp_reply(s, 221, "2.0.0", "%s Bye", s->cfg->hostname);
+    s->quit = true;
+}
+
+/* lmtp_xforward_attr - the field of one XFORWARD attribute, or NULL. */
+static char *lmtp_xforward_attr(struct lmtp_xforward *xf, const char *name, size_t *size)
+{
+#define XF(n, f)                                                                                   \
+    if (strcmp(name, n) == 0) {                                                                    \
+        *size = sizeof(xf->f);                                                                     \
+        return xf->f;                                                                              \
+    }
+    XF("NAME", name) XF("ADDR", addr) XF("PORT", port) XF("PROTO", proto) XF("HELO", helo)
+    XF("IDENT", ident) XF("SOURCE", source)
+#undef XF
+    return NULL;
+}
+
+static void cmd_xforward(struct lmtp_session *s, char *args)
+{
+    struct lmtp_param p[LMTP_PARAMS_MAX];
+    struct lmtp_xforward xf = s->xf;
+    int n;
+
+    if (!s->xforward_allowed) {
+        lmtp_reply(s, 550, "5.7.0", "Error: insufficient authorization");
+        lmtp_bad_command(s);
+        return;
+    }
+    n = lmtp_parse_params(args, p, LMTP_PARAMS_MAX);
+    if (n <= 0) {
+        lmtp_reply(s, 501, "5.5.4", "Syntax: XFORWARD attribute=value...");
+        lmtp_bad_command(s);
+        return;
+    }
+    for (int i = 0; i < n; i++) {
+        size_t size;
+        char *field = lmtp_xforward_attr(&xf, p[i].name, &size);
+        char value[512];
+        if (field == NULL || p[i].value == NULL ||
+            lmtp_xtext_decode(p[i].value, value, sizeof(value)) < 0) {
+            lmtp_reply(s, 501, "5.5.4", "Syntax: bad XFORWARD attribute %s", p[i].name);
+            lmtp_bad_command(s);
+            return;
+        }
+        if (strcmp(value, "[UNAVAILABLE]") == 0 || strcmp(value, "[TEMPUNAVAIL]") == 0)
+            value[0] = '\0';
+        trace_sanitize(field, size, value);
+    }
+    s->xf = xf;
+    lmtp_reply(s, 250, "2.0.0", "Ok");
+}
+
+struct lmtp_command {
+    const char *verb;
+    void (*fn)(struct lmtp_session *s, char *args);
+    unsigned states;
+    const char *wrong_state; /* text of the 503 outside those states */
+};
+
+static const struct lmtp_command lmtp_commands[] = {
+    {"LHLO", cmd_lhlo, ST_ANY, NULL},
+    {"HELO", cmd_helo, ST_ANY, NULL},
+    {"EHLO", cmd_helo, ST_ANY, NULL},
+    {"MAIL", cmd_mail, ST_READY, NULL},
+    {"RCPT", cmd_rcpt, ST_MAIL | ST_RCPT, "Error: need MAIL command"},
+    {"DATA", cmd_data, ST_RCPT, NULL},
+    {"RSET", cmd_rset, ST_ANY, NULL},
+    {"NOOP", cmd_noop, ST_ANY, NULL},
+    {"VRFY", cmd_vrfy, ST_ANY, NULL},
+    {"HELP", cmd_help, ST_ANY, NULL},
+    {"QUIT", cmd_quit, ST_ANY, NULL},
+    {"XFORWARD", cmd_xforward, ST_READY, "Error: XFORWARD only outside a transaction"},
+};
+
+/* lmtp_wrong_state - the 503 text for a verb used out of order. */
+static const char *lmtp_wrong_state(const struct lmtp_session *s, const struct lmtp_command *c)
+{
+    if (s->state == ST_INIT)
+        return "Error: send LHLO first";
+    if (strcmp(c->verb, "MAIL") == 0)
+        return "Error: nested MAIL command";
+    if (strcmp(c->verb, "DATA") == 0)
+        return s->state == ST_MAIL ? "Error: no valid recipients" : "Error: need RCPT command";
+    return c->wrong_state;
+}
+
+static void lmtp_dispatch(struct lmtp_session *s, char *line, size_t len)
+{
+    char *verb, *args;
+
+    if (lmtp_parse_command(line, len, &verb, &args) < 0) {
+        lmtp_reply(s, 500, "5.5.2", "Error: bad syntax");
+        lmtp_bad_command(s);
+        return;
+    }
+    for (size_t i = 0; i < sizeof(lmtp_commands) / sizeof(lmtp_commands[0]); i++) {
+        const struct lmtp_command *c = &lmtp_commands[i];
+        if (strcmp(c->verb, verb) != 0)
+            continue;
+        if ((c->states & s->state) == 0) {
+            lmtp_reply(s, 503, "5.5.1", "%s", lmtp_wrong_state(s, c));
+            lmtp_bad_command(s);
+            return;
+        }
+        c->fn(s, args);
+        return;
+    }
+    lmtp_reply(s, 500, "5.5.2", "Error: command not recognized");
+    lmtp_bad_command(s);
+}
+
+/* lmtp_peer_trusted - is the peer listed in xforward_hosts? */
+static bool lmtp_peer_trusted(const struct opes_config *cfg, const char *addr)
+{
+    const char *p = cfg->xforward_hosts;
+
+    while (*p != '\0') {
+        size_t n = strcspn(p, ", \t");
+        if (n > 0 && n == strlen(addr) && strncmp(p, addr, n) == 0)
+            return true;
+        p += n + (p[n] != '\0');
+    }
+    return false;
+}
+
+void lmtp_server_session(struct lmtp_env *env, int fd, int stop_fd)
+{
+    struct lmtp_session s = {.env = env, .cfg = env->cfg, .stop_fd = stop_fd, .state = ST_INIT};
+    int ms = lmtp_ms(s.cfg->command_timeout);
+
+    snprintf(s.id, sizeof(s.id), "%lx",
+             __atomic_add_fetch(&lmtp_session_seq, 1, __ATOMIC_SEQ_CST));
+    s.io = netio_new(fd, stop_fd);
+    netio_peer_name(fd, s.peer_addr, sizeof(s.peer_addr), s.peer_port, sizeof(s.peer_port));
+    s.xforward_allowed = lmtp_peer_trusted(s.cfg, s.peer_addr);
+    lmtp_set_log_context(&s);
+    log_info("connect client=%s port=%s", s.peer_addr, s.peer_port);
+    lmtp_reply(&s, 220, "2.0.0", "%s LMTP opesd ready", s.cfg->hostname);
+
+    while (!s.quit) {
+        char *line;
+        size_t len;
+        int rc = netio_readline(s.io, s.cfg->max_command_line, ms, &line, &len);
+
+        if (rc == 1) {
+            lmtp_dispatch(&s, line, len);
+        } else if (rc == 2) {
+            lmtp_reply(&s, 500, "5.5.2", "Error: line too long");
+            lmtp_bad_command(&s);
+        } else if (rc == 0) {
+            log_info("client closed the connection state=%s", lmtp_state_name(s.state));
+            break;
+        } else if (errno == ECANCELED) {
+            lmtp_reply(&s, 421, "4.3.2", "%s Service shutting down, closing connection",
+                       s.cfg->hostname);
+            break;
+        } else {
+            if (errno == ETIMEDOUT)
+                lmtp_reply(&s, 421, "4.4.2", "%s Timeout, closing connection", s.cfg->hostname);
+            log_warnx("connection ended: %s", errno == ETIMEDOUT ? "idle timeout" : strerror(errno));
+            break;
+        }
+    }
+    netio_flush(s.io, 1000);
+    lmtp_tx_free(&s);
+    log_info("disconnect bad_commands=%u", s.bad_commands);
+    log_set_context(NULL);
+    netio_free(&s.io);
+}

@@ -1,0 +1,75 @@
+/*
+ * config.h - the INI configuration shared by opesd, opes-web and opesctl.
+ *
+ * The file is read in one pass against a table of {section, key, type,
+ * default, min, max}; every problem is reported as "file:line: key: reason".
+ * A loaded configuration is immutable and reference counted, so that a reload
+ * (SIGHUP) can swap it while sessions still use the old one.
+ */
+#ifndef OPES_CONFIG_H
+#define OPES_CONFIG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+enum config_bare_eol { CONFIG_BARE_EOL_REJECT, CONFIG_BARE_EOL_NORMALIZE };
+
+struct opes_config {
+    char *path;
+    /* [opes] */
+    char *system_uri;
+    /* [lmtp] */
+    char *listen;
+    char *hostname;
+    char *user;
+    uint64_t socket_mode;
+    uint64_t max_connections;
+    uint64_t max_message_size;
+    uint64_t max_recipients;
+    uint64_t max_bad_commands;
+    uint64_t max_command_line;
+    uint64_t command_timeout;
+    uint64_t data_timeout;
+    uint64_t processing_timeout;
+    char *spool_dir;
+    uint64_t spool_memory;
+    char *bare_line_ends;
+    char *xforward_hosts;
+    /* [downstream] */
+    char *target;
+    uint64_t down_connect_timeout;
+    uint64_t down_command_timeout;
+    uint64_t down_data_timeout;
+    uint64_t down_data_done_timeout;
+    uint64_t down_max_idle;
+    uint64_t down_idle_timeout;
+    bool maildir_create;
+    /* [log] */
+    char *log_level;
+
+    /* derived at load time */
+    enum config_bare_eol bare_eol;
+    int refs;
+};
+
+/*
+ * config_load - read path into a new configuration with one reference.
+ * path may be NULL: built-in defaults only. On failure returns NULL and sets
+ * *error_r to a static-lifetime-until-next-call message listing every problem
+ * ("file:line: key: reason", one per line).
+ */
+struct opes_config *config_load(const char *path, const char **error_r);
+
+/* config_ref / config_unref - share a configuration between threads. */
+struct opes_config *config_ref(struct opes_config *cfg);
+void config_unref(struct opes_config **cfgp);
+
+/* config_print - write the effective settings as INI (like postconf -n). */
+void config_print(const struct opes_config *cfg, FILE *out);
+
+/* config_parse_size / config_parse_time - "10M", "300s", "5m"; -1 on error. */
+int config_parse_size(const char *s, uint64_t *out);
+int config_parse_time(const char *s, uint64_t *out);
+
+#endif

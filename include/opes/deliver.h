@@ -1,0 +1,64 @@
+/*
+ * deliver.h - getting a message into the mailbox store.
+ *
+ * A target is "lmtp:host:port", "lmtp:unix:/path" or "maildir:/dir/%u". One
+ * deliver_tx follows one upstream transaction: each recipient is verified at
+ * RCPT time (for LMTP: a RCPT on a cached connection, inside a transaction
+ * that is kept open and reused for the delivery when the recipients still
+ * match), then the content is delivered to groups of recipients that share it
+ * and every recipient gets the store's own reply (or our 4xx).
+ */
+#ifndef OPES_DELIVER_H
+#define OPES_DELIVER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "opes/lmtp_client.h"
+#include "opes/lmtp_parse.h"
+
+struct opes_config;
+struct spool;
+struct deliver;
+struct deliver_tx;
+
+/* deliver_new - the target of cfg (which must outlive it); NULL with *error_r. */
+struct deliver *deliver_new(const struct opes_config *cfg, const char **error_r);
+void deliver_free(struct deliver **dp);
+
+/*
+ * deliver_caps - what the target can take, for our LHLO. For LMTP it is what
+ * the last connection said; before the first one, one connection is tried.
+ */
+struct lmtp_caps deliver_caps(struct deliver *d);
+
+struct deliver_mail {
+    const char *sender;   /* copied */
+    const char *trace_id; /* copied */
+    uint64_t size;        /* SIZE= from the client, 0 when unknown */
+    const char *body;     /* "7BIT", "8BITMIME" or NULL; copied */
+    bool smtputf8;
+};
+
+struct deliver_tx *deliver_tx_begin(struct deliver *d, const struct deliver_mail *mail);
+
+/* deliver_tx_rcpt - verify one recipient now; reply is the store's answer or our 4xx. */
+void deliver_tx_rcpt(struct deliver_tx *tx, const char *rcpt, struct lmtp_reply *reply);
+
+/*
+ * deliver_tx_data - deliver prefix + spool to rcpts[0..n) (recipients that
+ * were verified, each once). replies[i] receives the final answer for
+ * rcpts[i]. deadline_ms (CLOCK_MONOTONIC) bounds the whole call.
+ */
+void deliver_tx_data(struct deliver_tx *tx, const char *const *rcpts, size_t n,
+                     const char *prefix, size_t prefix_len, struct spool *spool,
+                     int64_t deadline_ms, struct lmtp_reply *replies);
+
+/* deliver_tx_end - abandon or finish; a clean connection returns to the cache. */
+void deliver_tx_end(struct deliver_tx **txp);
+
+/* deliver_now_ms - CLOCK_MONOTONIC in milliseconds (for deadlines). */
+int64_t deliver_now_ms(void);
+
+#endif

@@ -1,0 +1,34 @@
+#!/bin/sh
+# install-deps.sh - install opesd's build and test dependencies from Debian packages.
+#
+# Usage: packaging/install-deps.sh [build|test]
+#   build: what is needed to compile opesd (default)
+#   test:  build dependencies plus the real neighbours the test suite starts
+#          (Dovecot LMTP, Postfix tools, swaks)
+# Idempotent: packages already installed are not touched, and apt is not run
+# at all when nothing is missing.
+set -eu
+
+BUILD_PKGS="build-essential cmake pkg-config libsqlite3-dev libsodium-dev \
+libmicrohttpd-dev libinih-dev libjansson-dev check"
+TEST_PKGS="clang libclang-rt-14-dev dovecot-core dovecot-lmtpd postfix swaks \
+python3 procps iproute2"
+
+want=$BUILD_PKGS
+[ "${1:-build}" = test ] && want="$BUILD_PKGS $TEST_PKGS"
+
+missing=""
+for p in $want; do
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+        missing="$missing $p"
+    fi
+done
+[ -z "$missing" ] && exit 0
+
+SUDO=""
+[ "$(id -u)" -ne 0 ] && SUDO=sudo
+echo "install-deps: installing$missing"
+echo "postfix postfix/main_mailer_type select No configuration" | $SUDO debconf-set-selections
+$SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq || true
+# shellcheck disable=SC2086
+$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing
