@@ -200,9 +200,10 @@ static int dl_send_mail(struct deliver_tx *tx, int ms)
     char params[128] = "";
     size_t o = 0;
 
+    /* the client's estimate plus room for the trace fields we add */
     if (caps->size && tx->size > 0)
         o += (size_t)snprintf(params + o, sizeof(params) - o, " SIZE=%llu",
-                              (unsigned long long)tx->size);
+                              (unsigned long long)tx->size + 4096);
     if (caps->eightbitmime && tx->body != NULL)
         o += (size_t)snprintf(params + o, sizeof(params) - o, " BODY=%s", tx->body);
     if (caps->smtputf8 && tx->smtputf8)

@@ -1,0 +1,303 @@
+"""opestest - shared harness for opesd's integration tests.
+
+Starts the real neighbours on free loopback ports in a temporary directory
+(opesd itself, Dovecot LMTP, Postfix's smtp-sink) and stops exactly the
+processes it started, by PID. Also a raw LMTP client that sends bytes as
+given and reads replies, for protocol-level assertions.
+
+Environment: OPESD (path of the opesd binary), set by CTest.
+"""
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import unittest
+
+OPESD = os.environ.get("OPESD", os.path.join(os.path.dirname(__file__), "../../build/bin/opesd"))
+
+
+def free_port():
+    """A loopback TCP port that is free right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port, timeout=20.0, proc=None):
+    """Wait until something accepts on 127.0.0.1:port."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError("process exited with %s before listening" % proc.returncode)
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError("nothing listens on port %d" % port)
+
+
+def wait_unix(path, timeout=20.0):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if os.path.exists(path):
+            return
+        time.sleep(0.05)
+    raise RuntimeError("no socket at %s" % path)
+
+
+class Proc:
+    """A started process, stopped by PID."""
+
+    def __init__(self, argv, log_path, **kw):
+        self.log_path = log_path
+        self.log = open(log_path, "ab")
+        self.p = subprocess.Popen(argv, stdout=self.log, stderr=subprocess.STDOUT, **kw)
+
+    @property
+    def pid(self):
+        return self.p.pid
+
+    def signal(self, sig):
+        if self.p.poll() is None:
+            os.kill(self.p.pid, sig)
+
+    def stop(self, timeout=30):
+        if self.p.poll() is None:
+            self.p.send_signal(signal.SIGTERM)
+            try:
+                self.p.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.p.kill()
+                self.p.wait()
+        self.log.close()
+        return self.p.returncode
+
+    def read_log(self):
+        with open(self.log_path, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+
+
+class Opesd(Proc):
+    """opesd with a generated configuration."""
+
+    def __init__(self, tmp, target, extra=None, listen=None):
+        self.port = free_port()
+        self.tmp = tmp
+        spool = os.path.join(tmp, "spool")
+        os.makedirs(spool, exist_ok=True)
+        sections = {
+            "opes": {"system_uri": "http://opes.example.org/opes"},
+            "lmtp": {"listen": listen or "127.0.0.1:%d" % self.port, "hostname": "opes.test",
+                     "spool_dir": spool},
+            "downstream": {"target": target},
+            "log": {"level": "info"},
+        }
+        for key, value in (extra or {}).items():
+            section, name = key.split(".", 1)
+            sections.setdefault(section, {})[name] = value
+        self.config = os.path.join(tmp, "opesd-%d.conf" % self.port)
+        with open(self.config, "w") as f:
+            for section, kv in sections.items():
+                f.write("[%s]\n" % section)
+                for k, v in kv.items():
+                    f.write("%s = %s\n" % (k, v))
+        super().__init__([OPESD, "-c", self.config], os.path.join(tmp, "opesd-%d.log" % self.port))
+        if listen is None:
+            wait_port(self.port, proc=self.p)
+
+
+class Dovecot:
+    """A private Dovecot LMTP; only the listed users exist."""
+
+    def __init__(self, tmp, users=("alice", "bob")):
+        self.dir = os.path.join(tmp, "dovecot")
+        self.port = free_port()
+        os.makedirs(os.path.join(self.dir, "run"), exist_ok=True)
+        self.mail = os.path.join(self.dir, "mail")
+        os.makedirs(self.mail, exist_ok=True)
+        os.chown(self.mail, 65534, 65534)
+        with open(os.path.join(self.dir, "users"), "w") as f:
+            for u in users:
+                f.write("%s:::::::\n" % u)
+        self.config = os.path.join(self.dir, "dovecot.conf")
+        self.socket = os.path.join(self.dir, "run", "lmtp")
+        with open(self.config, "w") as f:
+            f.write("""protocols = lmtp
+ssl = no
+base_dir = {d}/run
+state_dir = {d}/state
+log_path = {d}/dovecot.log
+default_internal_user = root
+default_login_user = root
+default_internal_group = root
+first_valid_uid = 0
+auth_username_format = %Ln
+mail_location = maildir:{d}/mail/%n
+passdb {{
+  driver = static
+  args = nopassword=y
+}}
+userdb {{
+  driver = passwd-file
+  args = {d}/users
+  default_fields = uid=65534 gid=65534 home={d}/mail/%n
+}}
+service anvil {{
+  chroot =
+}}
+service stats {{
+  chroot =
+}}
+service lmtp {{
+  inet_listener lmtp {{
+    address = 127.0.0.1
+    port = {port}
+  }}
+  unix_listener lmtp {{
+    mode = 0666
+  }}
+}}
+""".format(d=self.dir, port=self.port))
+        self.start()
+
+    def start(self):
+        subprocess.run(["dovecot", "-c", self.config], check=True)
+        wait_port(self.port)
+
+    def stop(self):
+        subprocess.run(["doveadm", "-c", self.config, "stop"], check=False,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+                    time.sleep(0.1)
+            except OSError:
+                return
+
+    def messages(self, user):
+        """Delivered messages of user, as bytes (Dovecot stores LF line ends)."""
+        out = []
+        for sub in ("new", "cur"):
+            d = os.path.join(self.mail, user, sub)
+            if os.path.isdir(d):
+                for name in sorted(os.listdir(d)):
+                    with open(os.path.join(d, name), "rb") as f:
+                        out.append(f.read())
+        return out
+
+
+class SmtpSink(Proc):
+    """Postfix's smtp-sink in LMTP mode, with its fault flags."""
+
+    def __init__(self, tmp, flags=(), backlog=1000):
+        self.port = free_port()
+        self.dump = os.path.join(tmp, "sink-%d" % self.port)
+        os.makedirs(self.dump, exist_ok=True)
+        argv = ["smtp-sink", "-u", "nobody", "-d", self.dump + "/%M.", "-L"] + list(flags)
+        argv += ["127.0.0.1:%d" % self.port, str(backlog)]
+        os.chmod(self.dump, 0o777)
+        super().__init__(argv, os.path.join(tmp, "sink-%d.log" % self.port))
+        wait_port(self.port, proc=self.p)
+
+
+class Lmtp:
+    """A raw LMTP client: send exact bytes, read exact replies."""
+
+    def __init__(self, port, host="127.0.0.1", timeout=30, unix=None):
+        if unix:
+            self.s = socket.socket(socket.AF_UNIX)
+            self.s.settimeout(timeout)
+            self.s.connect(unix)
+        else:
+            self.s = socket.create_connection((host, port), timeout=timeout)
+        self.buf = b""
+
+    def send(self, data):
+        if isinstance(data, str):
+            data = data.encode()
+        self.s.sendall(data)
+
+    def cmd(self, line):
+        """Send one command line and return its reply."""
+        self.send(line + "\r\n")
+        return self.reply()
+
+    def line(self):
+        while b"\n" not in self.buf:
+            chunk = self.s.recv(65536)
+            if not chunk:
+                raise EOFError("connection closed; pending %r" % self.buf)
+            self.buf += chunk
+        line, self.buf = self.buf.split(b"\n", 1)
+        return line.rstrip(b"\r").decode("utf-8", "replace")
+
+    def reply(self):
+        """One reply: (code, full text of all lines joined with newlines)."""
+        lines = []
+        while True:
+            line = self.line()
+            lines.append(line)
+            if len(line) < 4 or line[3] != "-":
+                return int(line[:3]), "\n".join(lines)
+
+    def replies(self, n):
+        return [self.reply() for _ in range(n)]
+
+    def closed(self, timeout=5):
+        """True when the server closes the connection (after any pending data)."""
+        self.s.settimeout(timeout)
+        try:
+            while True:
+                chunk = self.s.recv(65536)
+                if not chunk:
+                    return True
+                self.buf += chunk
+        except socket.timeout:
+            return False
+        except ConnectionResetError:
+            return True
+
+    def close(self):
+        self.s.close()
+
+    def hello(self):
+        code, text = self.reply()
+        assert code == 220, text
+        code, text = self.cmd("LHLO client.test")
+        assert code == 250, text
+        return text
+
+
+def crlf(text):
+    """Message text with CRLF line ends."""
+    return text.replace("\r\n", "\n").replace("\n", "\r\n").encode()
+
+
+class TempDirTest(unittest.TestCase):
+    """A test case with its own temporary directory, removed afterwards."""
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="opesd-test-")
+        os.chmod(self.tmp, 0o755)
+        self.procs = []
+
+    def tearDown(self):
+        for p in reversed(self.procs):
+            try:
+                p.stop()
+            except Exception:  # keep stopping the others
+                pass
+        if os.environ.get("OPES_KEEP_TMP"):
+            print("kept", self.tmp)
+        else:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def start(self, proc):
+        self.procs.append(proc)
+        return proc

@@ -1,0 +1,25 @@
+#!/bin/sh
+# run.sh - install what the tests need, build, and run every test.
+#
+# The suite runs on a build with AddressSanitizer and UBSan (so every test is
+# also a memory-safety test); the plain build is compiled too, as shipped.
+# Then every libFuzzer target runs for a bounded time (OPES_FUZZ_SECONDS, 30 by
+# default) seeded from the corpus.
+set -eu
+cd "$(dirname "$0")/.."
+packaging/install-deps.sh test
+
+jobs=$(nproc 2>/dev/null || echo 2)
+cmake -B build -S . >/dev/null
+cmake --build build -j"$jobs"
+cmake -B build-asan -S . -DOPES_SANITIZE=ON >/dev/null
+cmake --build build-asan -j"$jobs"
+
+export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1"
+export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
+(cd build-asan && ctest --output-on-failure -j"$jobs")
+
+if [ -x tests/fuzz/run.sh ]; then
+    tests/fuzz/run.sh "${OPES_FUZZ_SECONDS:-30}"
+fi
+echo "all tests passed"
