@@ -539,8 +539,9 @@ static void lmtp_deliver(struct lmtp_session *s, struct spool *spool)
         .when = time(NULL),
     };
     plen = trace_headers(prefix, sizeof(prefix), &ti);
+    /* the budget starts at the end of data, however long the upload took */
     deliver_tx_data(tx->dtx, uniq, nuniq, prefix, plen, spool,
-                    tx->start_ms + (int64_t)s->cfg->processing_timeout * 1000, replies);
+                    deliver_now_ms() + (int64_t)s->cfg->processing_timeout * 1000, replies);
     for (size_t i = 0; i < tx->nrcpts; i++)
         tx->rcpts[i].reply = replies[slot[i]];
     free(uniq);
@@ -566,7 +567,6 @@ static void cmd_data(struct lmtp_session *s, char *args)
     /* a message in flight is finished even when opesd is asked to stop */
     stop = netio_set_stop(s->io, -1);
     spool = spool_new((size_t)s->cfg->spool_memory, s->cfg->spool_dir);
-    tx->start_ms = deliver_now_ms();
     if (lmtp_read_data(s, spool, &flags, &size) < 0) {
         spool_free(&spool);
         s->quit = true;

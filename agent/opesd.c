@@ -211,6 +211,17 @@ static void opesd_drop_privileges(struct opesd *d, const struct opes_config *cfg
     log_info("running as user=%s uid=%u", cfg->user, (unsigned)pw->pw_uid);
 }
 
+/* opesd_check_spool - fail at startup, not at the first large message. */
+static void opesd_check_spool(const struct opes_config *cfg)
+{
+    struct stat st;
+
+    if (stat(cfg->spool_dir, &st) < 0 || !S_ISDIR(st.st_mode))
+        fatal("lmtp.spool_dir: %s is not a directory", cfg->spool_dir);
+    if (access(cfg->spool_dir, W_OK | X_OK) < 0)
+        fatal("lmtp.spool_dir: %s is not writable", cfg->spool_dir);
+}
+
 static void opesd_reload(struct opesd *d)
 {
     const char *error;
@@ -362,6 +373,7 @@ int main(int argc, char **argv)
     opesd_signals();
     opesd_listen(&d, cfg);
     opesd_drop_privileges(&d, cfg);
+    opesd_check_spool(cfg);
     log_info("opesd started target=%s system_uri=%s", cfg->target, cfg->system_uri);
     opesd_loop(&d);
     log_info("opesd stopped");
