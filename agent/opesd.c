@@ -25,9 +25,11 @@
 
 #include "opes/config.h"
 #include "opes/endpoint.h"
+#include "opes/jobs.h"
 #include "opes/lmtp_server.h"
 #include "opes/log.h"
 #include "opes/netio.h"
+#include "opes/store.h"
 
 #define OPESD_MAX_LISTEN 16
 
@@ -49,6 +51,7 @@ struct opesd {
     bool stopping;
     struct opesd_listener listeners[OPESD_MAX_LISTEN];
     int nlisteners;
+    pthread_t jobs;
 };
 
 static int opesd_signal_pipe[2] = {-1, -1};
@@ -92,6 +95,64 @@ static void *opesd_worker(void *arg)
     d->waiting--;
     pthread_cond_broadcast(&d->idle);
     pthread_mutex_unlock(&d->lock);
+    return NULL;
+}
+
+/* opesd_current_env - a reference to the configuration in force. */
+static struct lmtp_env *opesd_current_env(struct opesd *d)
+{
+    struct lmtp_env *env;
+
+    pthread_mutex_lock(&d->lock);
+    env = lmtp_env_ref(d->env);
+    pthread_mutex_unlock(&d->lock);
+    return env;
+}
+
+/* opesd_jobs_store - the job thread's store connection, reopened when the path changed. */
+static struct store *opesd_jobs_store(struct store *st, char *path, size_t size,
+                                      const struct opes_config *cfg, time_t *warned)
+{
+    const char *error;
+
+    if (st != NULL && strcmp(path, cfg->store_path) == 0)
+        return st;
+    store_close(&st);
+    st = store_open(cfg->store_path, cfg->key_file, &error);
+    if (st == NULL && time(NULL) - *warned >= 60) {
+        log_warnx("jobs: store unavailable: %s", error);
+        *warned = time(NULL);
+    }
+    snprintf(path, size, "%s", st != NULL ? cfg->store_path : "");
+    return st;
+}
+
+/* opesd_jobs - the job thread: releases as they come, purge every hour. */
+static void *opesd_jobs(void *arg)
+{
+    struct opesd *d = arg;
+    struct store *st = NULL;
+    char path[4096] = "";
+    time_t last_purge = 0, warned = 0;
+
+    log_set_context("jobs");
+    for (;;) {
+        struct lmtp_env *env = opesd_current_env(d);
+        struct pollfd pfd = {.fd = d->stop_pipe[0], .events = POLLIN};
+        int interval = (int)env->cfg->job_interval * 1000;
+
+        st = opesd_jobs_store(st, path, sizeof(path), env->cfg, &warned);
+        if (st != NULL) {
+            while (jobs_release_one(st, env) == 1 && poll(&pfd, 1, 0) == 0)
+                ;
+            if (time(NULL) - last_purge >= 3600 && jobs_purge(st, env) == 0)
+                last_purge = time(NULL);
+        }
+        lmtp_env_unref(&env);
+        if (poll(&pfd, 1, interval) != 0)
+            break;
+    }
+    store_close(&st);
     return NULL;
 }
 
@@ -211,6 +272,17 @@ static void opesd_drop_privileges(struct opesd *d, const struct opes_config *cfg
     log_info("running as user=%s uid=%u", cfg->user, (unsigned)pw->pw_uid);
 }
 
+/* opesd_check_store - the store must open now, as the user opesd runs as. */
+static void opesd_check_store(const struct opes_config *cfg)
+{
+    const char *error;
+    struct store *st = store_open(cfg->store_path, cfg->key_file, &error);
+
+    if (st == NULL)
+        fatalx("store: %s", error);
+    store_close(&st);
+}
+
 /* opesd_check_spool - fail at startup, not at the first large message. */
 static void opesd_check_spool(const struct opes_config *cfg)
 {
@@ -274,6 +346,7 @@ static void opesd_shutdown(struct opesd *d)
     if (d->threads > 0)
         log_warnx("%u session(s) still busy at exit", d->active);
     pthread_mutex_unlock(&d->lock);
+    pthread_join(d->jobs, NULL);
 }
 
 static void opesd_loop(struct opesd *d)
@@ -374,6 +447,9 @@ int main(int argc, char **argv)
     opesd_listen(&d, cfg);
     opesd_drop_privileges(&d, cfg);
     opesd_check_spool(cfg);
+    opesd_check_store(cfg);
+    if (pthread_create(&d.jobs, NULL, opesd_jobs, &d) != 0)
+        fatal("pthread_create");
     log_info("opesd started target=%s system_uri=%s", cfg->target, cfg->system_uri);
     opesd_loop(&d);
     log_info("opesd stopped");

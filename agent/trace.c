@@ -103,6 +103,15 @@ static void trace_received(struct trace_out *o, const struct trace_info *ti)
     tout_raw(o, "\r\n\t", 3);
     tout_wordf(o, 0, "by %s (opesd)", ti->by_host);
     tout_wordf(o, 1, "with %s id %s", ti->protocol, ti->id);
+    if (ti->note != NULL) {
+        char note[200];
+        size_t n = 0;
+        for (const char *p = ti->note; *p != '\0' && n + 1 < sizeof(note); p++)
+            note[n++] = (*p < 32 || *p > 126 || *p == '(' || *p == ')' || *p == '\\') ? '_' : *p;
+        note[n] = '\0';
+        tout_raw(o, "\r\n\t", 3);
+        tout_wordf(o, 0, "(%s)", note);
+    }
     if (ti->for_rcpt != NULL && strlen(ti->for_rcpt) < 300) {
         tout_raw(o, "\r\n\t", 3);
         tout_wordf(o, 0, "for <%s>;", ti->for_rcpt);

@@ -70,6 +70,11 @@ static const struct cfg_entry cfg_table[] = {
     {"downstream", "max_idle", CFG_NUM, "16", 0, 1000, OFF(down_max_idle), NULL},
     {"downstream", "idle_timeout", CFG_TIME, "30s", 1, 3600, OFF(down_idle_timeout), NULL},
     {"downstream", "maildir_create", CFG_BOOL, "no", NOLIM, OFF(maildir_create), NULL},
+    {"store", "path", CFG_STR, "/var/lib/opesd/opesd.db", NOLIM, OFF(store_path), NULL},
+    {"store", "key_file", CFG_STR, "/var/lib/opesd/keys", NOLIM, OFF(key_file), NULL},
+    {"store", "retention_days", CFG_NUM, "30", 1, 3650, OFF(retention_days), NULL},
+    {"store", "job_interval", CFG_TIME, "5s", 1, 3600, OFF(job_interval), NULL},
+    {"store", "release_max_attempts", CFG_NUM, "20", 1, 1000, OFF(release_max_attempts), NULL},
     {"log", "level", CFG_STR, "info", NOLIM, OFF(log_level), cfg_check_level},
 };
 #define CFG_COUNT (sizeof(cfg_table) / sizeof(cfg_table[0]))

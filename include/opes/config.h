@@ -45,6 +45,12 @@ struct opes_config {
     uint64_t down_max_idle;
     uint64_t down_idle_timeout;
     bool maildir_create;
+    /* [store] */
+    char *store_path;
+    char *key_file;
+    uint64_t retention_days;
+    uint64_t job_interval;
+    uint64_t release_max_attempts;
     /* [log] */
     char *log_level;
 

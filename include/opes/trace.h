@@ -33,6 +33,7 @@ struct trace_info {
     const char *peer_addr; /* "1.2.3.4", "unix", or XFORWARD ADDR */
     const char *protocol;  /* "LMTP" or "UTF8LMTP" */
     const char *for_rcpt;  /* only when the message has exactly one recipient */
+    const char *note;      /* a comment after the id, e.g. who released it, or NULL */
     time_t when;
     const struct trace_via *via;
     size_t nvia;

@@ -95,6 +95,7 @@ class Opesd(Proc):
             "lmtp": {"listen": listen or "127.0.0.1:%d" % self.port, "hostname": "opes.test",
                      "spool_dir": spool},
             "downstream": {"target": target},
+            "store": {"path": os.path.join(tmp, "opesd.db"), "key_file": os.path.join(tmp, "keys")},
             "log": {"level": "info"},
         }
         for key, value in (extra or {}).items():

@@ -1,0 +1,200 @@
+/*
+ * store.h - opesd's persistent state, behind one interface.
+ *
+ * Quarantined content (encrypted at rest, de-duplicated by keyed hash),
+ * quarantine entries per recipient, trace records, white and block lists,
+ * release requests and the audit log. Callers never see SQL: the embedded
+ * SQLite backend (store_sqlite.c) can be joined by a shared PostgreSQL one
+ * without touching them. A struct store is one connection: open one per
+ * thread; the backend handles concurrent writers (WAL, busy waiting).
+ *
+ * Conventions: functions return 0 on success and -1 on failure with
+ * *error_r set to a message that stays valid until the next call on the
+ * same handle; "not found" is STORE_NOTFOUND (1) where a lookup can miss.
+ */
+#ifndef OPES_STORE_H
+#define OPES_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define STORE_NOTFOUND 1
+#define STORE_ID_LEN 20 /* public quarantine id: 20 base32 characters */
+
+struct store;
+
+/*
+ * store_open - open (creating and migrating as needed) the database at path,
+ * with the key file key_path (created 0600 with a first key when missing).
+ */
+struct store *store_open(const char *path, const char *key_path, const char **error_r);
+void store_close(struct store **stp);
+/* store_schema_version - PRAGMA user_version after migration. */
+int store_schema_version(struct store *st);
+/* store_integrity_check - 0 when PRAGMA integrity_check says ok. */
+int store_integrity_check(struct store *st, const char **error_r);
+
+/* A sequential source of message bytes that can start over. */
+struct store_reader {
+    ssize_t (*read)(void *ctx, void *buf, size_t len); /* 0 at end, -1 on error */
+    int (*rewind)(void *ctx);
+    void *ctx;
+};
+
+enum store_qstatus { STORE_HELD, STORE_RELEASED, STORE_DELETED, STORE_EXPIRED };
+const char *store_qstatus_name(enum store_qstatus s);
+
+struct store_qitem {
+    char id[STORE_ID_LEN + 1];
+    char trace_id[32];
+    char sender[257];
+    char recipient[257];
+    char subject[256];
+    char date[64];
+    uint64_t size;
+    char service[64];
+    char reason[256];
+    enum store_qstatus status;
+    int64_t created, updated; /* unix seconds */
+};
+
+/*
+ * store_quarantine_add - hold the content from r for each of items[0..n)
+ * (same content, one entry per recipient). The content is stored once
+ * (encrypted; shared with identical content already held). On return 0 the
+ * rows are committed and synced: the caller may answer 2xx. ids are written
+ * into items[i].id.
+ */
+int store_quarantine_add(struct store *st, struct store_qitem *items, size_t n,
+                         const struct store_reader *r, const char **error_r);
+
+/* store_quarantine_get - one entry by public id; 0, STORE_NOTFOUND or -1. */
+int store_quarantine_get(struct store *st, const char *id, struct store_qitem *item,
+                         const char **error_r);
+
+struct store_qfilter {
+    const char *recipient; /* NULL: everyone */
+    int status;            /* -1: any */
+    const char *search;    /* substring of sender or subject, or NULL */
+    size_t offset, limit;  /* limit 0: 50 */
+};
+
+/* store_quarantine_list - calls fn for each entry, newest first. */
+int store_quarantine_list(struct store *st, const struct store_qfilter *f,
+                          void (*fn)(const struct store_qitem *item, void *ctx), void *ctx,
+                          const char **error_r);
+
+/* store_quarantine_set_status - e.g. released or deleted; 0, STORE_NOTFOUND or -1. */
+int store_quarantine_set_status(struct store *st, const char *id, enum store_qstatus status,
+                                const char **error_r);
+
+/*
+ * store_quarantine_content - decrypt the entry's content and hand it to
+ * write in chunks (never whole in memory). The content's integrity is
+ * verified chunk by chunk; a tampered or truncated content fails.
+ */
+int store_quarantine_content(struct store *st, const char *id,
+                             int (*write)(void *ctx, const void *buf, size_t len), void *ctx,
+                             const char **error_r);
+
+/* Trace records: one row per event of a transaction and recipient. */
+struct store_trace {
+    char trace_id[32];
+    char recipient[257];
+    char event[32];   /* service, bypass, variant, delivery, quarantine, release */
+    char service[64];
+    char verdict[32];
+    char detail[512];
+    int64_t duration_ms;
+    int64_t at;
+};
+
+int store_trace_add(struct store *st, const struct store_trace *t, const char **error_r);
+int store_trace_list(struct store *st, const char *trace_id,
+                     void (*fn)(const struct store_trace *t, void *ctx), void *ctx,
+                     const char **error_r);
+
+/* White and block lists. owner: an address, "@domain" or "*"; sender: address, "@domain" or "*". */
+enum store_list_kind { STORE_WHITELIST, STORE_BLOCKLIST };
+
+struct store_list_entry {
+    int64_t id;
+    enum store_list_kind kind;
+    char owner[257];
+    char sender[257];
+    char created_by[257];
+    char origin[16]; /* cli, portal, token */
+    int64_t expires; /* 0: never */
+    int64_t created;
+};
+
+/* store_list_add - add or refresh (same kind, owner, sender) an entry. */
+int store_list_add(struct store *st, const struct store_list_entry *e, const char **error_r);
+/* store_list_remove - by id; 0, STORE_NOTFOUND or -1. */
+int store_list_remove(struct store *st, int64_t id, const char **error_r);
+/* store_list_show - entries of owner (NULL: all), unexpired. */
+int store_list_show(struct store *st, const char *owner,
+                    void (*fn)(const struct store_list_entry *e, void *ctx), void *ctx,
+                    const char **error_r);
+/*
+ * store_list_match - does a live entry of kind cover (recipient, sender)?
+ * Owner matches the recipient, its "@domain" or "*"; sender matches the
+ * address, its "@domain" or "*". 1 yes, 0 no, -1 error.
+ */
+int store_list_match(struct store *st, enum store_list_kind kind, const char *recipient,
+                     const char *sender, const char **error_r);
+
+/* Release requests: written by opesctl and the portal, carried out by opesd. */
+struct store_release {
+    int64_t id;
+    char item_id[STORE_ID_LEN + 1];
+    char requested_by[257];
+    char origin[16];    /* cli, portal, token */
+    char whitelist[16]; /* "", "address" or "domain" */
+    int attempts;
+    char last_error[256];
+};
+
+int store_release_request(struct store *st, const struct store_release *r, const char **error_r);
+/*
+ * store_release_next - claim the oldest due pending request (its next try is
+ * pushed into the future so that another worker does not take it too);
+ * 0, STORE_NOTFOUND when none is due, or -1.
+ */
+int store_release_next(struct store *st, struct store_release *r, const char **error_r);
+/*
+ * store_release_done - the release succeeded: the entry becomes released,
+ * the whitelist entry (if asked) is created, and the request is closed, in one
+ * transaction.
+ */
+int store_release_done(struct store *st, const struct store_release *r, const char **error_r);
+/* store_release_failed - a try failed: retry after backoff, or give up when permanent. */
+int store_release_failed(struct store *st, const struct store_release *r, bool permanent,
+                         const char *why, int64_t retry_after_s, const char **error_r);
+/* store_release_state - "pending", "done" or "failed" for the newest request of an item. */
+int store_release_state(struct store *st, const char *item_id, char *state, size_t size,
+                        char *last_error, size_t esize, const char **error_r);
+
+/* Audit log. */
+int store_audit(struct store *st, const char *actor, const char *action, const char *object,
+                const char *origin, const char **error_r);
+struct store_audit_entry {
+    int64_t at;
+    char actor[257], action[64], object[128], origin[16];
+};
+int store_audit_list(struct store *st, size_t limit,
+                     void (*fn)(const struct store_audit_entry *e, void *ctx), void *ctx,
+                     const char **error_r);
+
+/*
+ * store_purge - entries held longer than retention_days become expired;
+ * entries no longer held, older than retention_days, are removed with their
+ * content when nothing else references it; expired list entries go.
+ * *expired_r and *removed_r count what happened (may be NULL).
+ */
+int store_purge(struct store *st, unsigned retention_days, size_t *expired_r, size_t *removed_r,
+                const char **error_r);
+
+#endif

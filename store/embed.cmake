@@ -1,0 +1,18 @@
+# embed.cmake - turn store/schema/NNNN.sql into a C array of migration strings.
+# Run as: cmake -DOUT=file.c -DSQL_DIR=dir -P embed.cmake
+file(GLOB files "${SQL_DIR}/[0-9][0-9][0-9][0-9].sql")
+list(SORT files)
+set(body "/* generated from store/schema/NNNN.sql by store/embed.cmake: do not edit */\n#include <stddef.h>\n")
+set(names "")
+set(i 0)
+foreach(f ${files})
+  file(READ "${f}" hex HEX)
+  string(REGEX REPLACE "([0-9a-f][0-9a-f])" "0x\\1," hex "${hex}")
+  string(APPEND body "static const char m${i}[] = {${hex} 0x00};\n")
+  string(APPEND names "m${i}, ")
+  math(EXPR i "${i} + 1")
+endforeach()
+string(APPEND body "const char *const store_migrations[] = {${names}NULL};\n")
+string(APPEND body "const size_t store_migration_count = ${i};\n")
+file(WRITE "${OUT}.tmp" "${body}")
+configure_file("${OUT}.tmp" "${OUT}" COPYONLY)
