@@ -83,8 +83,8 @@ static const char *const stmt_sql[S_COUNT] = {
     [S_REL_PENDING] = "SELECT r.id FROM release_request r JOIN quarantine q "
                       "ON q.id = r.quarantine_id WHERE q.public_id = ? AND r.state = 'pending'",
     [S_REL_INSERT] = "INSERT INTO release_request (quarantine_id, requested_by, origin, whitelist,"
-                     " next_attempt, created, updated) SELECT id, ?, ?, ?, ?5, ?5, ?5 "
-                     "FROM quarantine WHERE public_id = ? AND status = 'held'",
+                     " next_attempt, created, updated) SELECT id, ?1, ?2, ?3, ?5, ?5, ?5 "
+                     "FROM quarantine WHERE public_id = ?4 AND status = 'held'",
     [S_REL_NEXT] = "SELECT r.id, q.public_id, r.requested_by, r.origin, r.whitelist, r.attempts,"
                    " r.last_error FROM release_request r JOIN quarantine q "
                    "ON q.id = r.quarantine_id WHERE r.state = 'pending' AND r.next_attempt <= ? "
@@ -206,30 +206,41 @@ static void st_copy(char *dst, size_t size, sqlite3_stmt *q, int col)
     snprintf(dst, size, "%s", s != NULL ? (const char *)s : "");
 }
 
-/* st_migrate - bring the schema to the newest version, one transaction per step. */
+/*
+ * st_migrate - bring the schema to the newest version, one transaction per
+ * step. The version is read inside the write transaction, so that two
+ * programs starting at once (opesd and opesctl) never apply a step twice.
+ */
 static int st_migrate(struct store *st, const char **error_r)
 {
-    int version = store_schema_version(st);
-    char *msg = NULL;
+    for (;;) {
+        char *msg = NULL, pragma[64];
+        int version;
 
-    if (version > (int)store_migration_count)
-        return st_fail(st, error_r, "database schema version %d is newer than this program (%zu)",
-                       version, store_migration_count);
-    for (size_t v = (size_t)version; v < store_migration_count; v++) {
-        char pragma[64];
-        snprintf(pragma, sizeof(pragma), "PRAGMA user_version = %zu", v + 1);
-        if (sqlite3_exec(st->db, "BEGIN IMMEDIATE", NULL, NULL, &msg) != SQLITE_OK ||
-            sqlite3_exec(st->db, store_migrations[v], NULL, NULL, &msg) != SQLITE_OK ||
-            sqlite3_exec(st->db, pragma, NULL, NULL, &msg) != SQLITE_OK ||
-            sqlite3_exec(st->db, "COMMIT", NULL, NULL, &msg) != SQLITE_OK) {
-            st_fail(st, error_r, "migration to version %zu: %s", v + 1,
-                    msg != NULL ? msg : sqlite3_errmsg(st->db));
-            sqlite3_free(msg);
+        if (sqlite3_exec(st->db, "BEGIN IMMEDIATE", NULL, NULL, &msg) != SQLITE_OK)
+            goto fail;
+        version = store_schema_version(st);
+        if (version < 0 || version > (int)store_migration_count) {
             sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
-            return -1;
+            return st_fail(st, error_r, "database schema version %d is not one this program knows "
+                           "(newest %zu)", version, store_migration_count);
         }
+        if (version == (int)store_migration_count)
+            return sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK
+                       ? 0
+                       : st_dbfail(st, error_r, "commit");
+        snprintf(pragma, sizeof(pragma), "PRAGMA user_version = %d", version + 1);
+        if (sqlite3_exec(st->db, store_migrations[version], NULL, NULL, &msg) != SQLITE_OK ||
+            sqlite3_exec(st->db, pragma, NULL, NULL, &msg) != SQLITE_OK ||
+            sqlite3_exec(st->db, "COMMIT", NULL, NULL, &msg) != SQLITE_OK)
+            goto fail;
+        continue;
+    fail:
+        st_fail(st, error_r, "migration: %s", msg != NULL ? msg : sqlite3_errmsg(st->db));
+        sqlite3_free(msg);
+        sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+        return -1;
     }
-    return 0;
 }
 
 int store_schema_version(struct store *st)

@@ -18,6 +18,7 @@ import time
 import unittest
 
 OPESD = os.environ.get("OPESD", os.path.join(os.path.dirname(__file__), "../../build/bin/opesd"))
+OPESCTL = os.environ.get("OPESCTL", os.path.join(os.path.dirname(OPESD), "opesctl"))
 
 
 def free_port():
@@ -110,6 +111,15 @@ class Opesd(Proc):
         super().__init__([OPESD, "-c", self.config], os.path.join(tmp, "opesd-%d.log" % self.port))
         if listen is None:
             wait_port(self.port, proc=self.p)
+
+    def ctl(self, *args, stdin=None, check=True):
+        """Run opesctl on this instance's configuration; returns (exit code, stdout, stderr)."""
+        p = subprocess.run([OPESCTL, "-c", self.config] + list(args), input=stdin,
+                           capture_output=True, timeout=180)
+        out, err = p.stdout.decode("utf-8", "replace"), p.stderr.decode("utf-8", "replace")
+        if check and p.returncode != 0:
+            raise AssertionError("opesctl %s failed (%d): %s" % (" ".join(args), p.returncode, err))
+        return p.returncode, out, err
 
 
 class Dovecot:

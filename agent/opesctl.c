@@ -1,0 +1,636 @@
+/*
+ * opesctl.c - the administrator's command line on opesd's store.
+ *
+ * Reads the same configuration as opesd (-c FILE) and opens the same store.
+ * It never talks to the MTA or the mailbox store: a release is a request row
+ * that opesd carries out (--wait follows it to the end). Every change is
+ * written to the audit log with the Unix user as actor and origin "cli".
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <jansson.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "opes/config.h"
+#include "opes/keys.h"
+#include "opes/log.h"
+#include "opes/store.h"
+#include "opes/trace.h"
+
+struct ctl {
+    struct opes_config *cfg;
+    struct store *st;
+    char actor[64];
+    bool json;
+};
+
+static int ctl_usage(void)
+{
+    fprintf(stderr,
+            "usage: opesctl [-c FILE] COMMAND ...\n"
+            "  check                                   configuration, key file and store integrity\n"
+            "  quarantine list [--recipient R] [--status S] [--search TEXT] [--limit N] [--offset N] [--json]\n"
+            "  quarantine show ID [--json]\n"
+            "  quarantine add --from S --to R [--to R...] [--service NAME] [--reason TEXT] < MESSAGE\n"
+            "  quarantine content ID                   the held message on stdout\n"
+            "  quarantine release ID [--whitelist[=address|domain]] [--wait]\n"
+            "  quarantine delete ID\n"
+            "  list add white|block OWNER SENDER [--expires DAYS]\n"
+            "  list remove ENTRY-ID\n"
+            "  list show [OWNER] [--json]\n"
+            "  trace TRACE-ID [--json]\n"
+            "  audit [--limit N] [--json]\n"
+            "  purge                                   apply [store] retention_days now\n"
+            "  key rotate                              add a new key generation\n");
+    return 2;
+}
+
+static int ctl_fail(const char *what, const char *error)
+{
+    fprintf(stderr, "opesctl: %s: %s\n", what, error);
+    return 1;
+}
+
+static void ctl_time(int64_t t, char *buf, size_t size)
+{
+    time_t tt = (time_t)t;
+    struct tm tm;
+    gmtime_r(&tt, &tm);
+    strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+static void ctl_json_print(json_t *j)
+{
+    char *s = json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS);
+    if (s != NULL)
+        printf("%s\n", s);
+    free(s);
+    json_decref(j);
+}
+
+/* ------------------------------------------------------------ quarantine */
+
+static json_t *ctl_qitem_json(const struct store_qitem *it)
+{
+    char c[32], u[32];
+    ctl_time(it->created, c, sizeof(c));
+    ctl_time(it->updated, u, sizeof(u));
+    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:s, s:s, s:s, s:s, s:s}", "id", it->id,
+                     "trace", it->trace_id, "sender", it->sender, "recipient", it->recipient,
+                     "subject", it->subject, "date", it->date, "size", (json_int_t)it->size,
+                     "service", it->service, "reason", it->reason, "status",
+                     store_qstatus_name(it->status), "created", c, "updated", u);
+}
+
+static void ctl_list_cb(const struct store_qitem *it, void *ctx)
+{
+    json_t *arr = ctx;
+    char when[32];
+
+    if (arr != NULL) {
+        json_array_append_new(arr, ctl_qitem_json(it));
+        return;
+    }
+    ctl_time(it->created, when, sizeof(when));
+    printf("%s  %-8s %s  <%s> -> <%s>  %s: %s  \"%s\"\n", it->id, store_qstatus_name(it->status),
+           when, it->sender, it->recipient, it->service, it->reason, it->subject);
+}
+
+static int ctl_q_list(struct ctl *c, int argc, char **argv)
+{
+    static const struct option opts[] = {{"recipient", 1, 0, 'r'}, {"status", 1, 0, 's'},
+                                         {"search", 1, 0, 'q'},    {"limit", 1, 0, 'l'},
+                                         {"offset", 1, 0, 'o'},    {"json", 0, 0, 'j'},
+                                         {0, 0, 0, 0}};
+    struct store_qfilter f = {.status = -1, .limit = 50};
+    const char *error;
+    json_t *arr = NULL;
+    int ch;
+
+    optind = 1;
+    while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (ch) {
+        case 'r': f.recipient = optarg; break;
+        case 'q': f.search = optarg; break;
+        case 'l': f.limit = strtoul(optarg, NULL, 10); break;
+        case 'o': f.offset = strtoul(optarg, NULL, 10); break;
+        case 'j': c->json = true; break;
+        case 's':
+            for (int s = 0; s < 4; s++)
+                if (strcmp(optarg, store_qstatus_name((enum store_qstatus)s)) == 0)
+                    f.status = s;
+            if (f.status < 0)
+                return ctl_fail("--status", "expected held, released, deleted or expired");
+            break;
+        default: return ctl_usage();
+        }
+    }
+    if (c->json)
+        arr = json_array();
+    if (store_quarantine_list(c->st, &f, ctl_list_cb, arr, &error) < 0)
+        return ctl_fail("quarantine list", error);
+    if (arr != NULL)
+        ctl_json_print(arr);
+    return 0;
+}
+
+static void ctl_trace_cb(const struct store_trace *t, void *ctx)
+{
+    json_t *arr = ctx;
+    char when[32];
+
+    if (arr != NULL) {
+        json_array_append_new(
+            arr, json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:I}", "trace", t->trace_id,
+                           "recipient", t->recipient, "event", t->event, "service", t->service,
+                           "verdict", t->verdict, "detail", t->detail, "duration_ms",
+                           (json_int_t)t->duration_ms, "at", (json_int_t)t->at));
+        return;
+    }
+    ctl_time(t->at, when, sizeof(when));
+    printf("  %s  %-10s rcpt=<%s> service=%s verdict=%s ms=%lld %s\n", when, t->event,
+           t->recipient, t->service[0] ? t->service : "-", t->verdict[0] ? t->verdict : "-",
+           (long long)t->duration_ms, t->detail);
+}
+
+static int ctl_q_show(struct ctl *c, int argc, char **argv)
+{
+    struct store_qitem it;
+    char state[16] = "", last[256] = "", when[32];
+    const char *error = "";
+    int rc;
+
+    if (argc < 2)
+        return ctl_usage();
+    c->json = argc > 2 && strcmp(argv[2], "--json") == 0;
+    rc = store_quarantine_get(c->st, argv[1], &it, &error);
+    if (rc == STORE_NOTFOUND)
+        return ctl_fail(argv[1], "no such quarantine item");
+    if (rc < 0)
+        return ctl_fail("quarantine show", error);
+    store_release_state(c->st, it.id, state, sizeof(state), last, sizeof(last), &error);
+    if (c->json) {
+        json_t *j = ctl_qitem_json(&it), *tr = json_array();
+        store_trace_list(c->st, it.trace_id, ctl_trace_cb, tr, &error);
+        json_object_set_new(j, "trace_records", tr);
+        json_object_set_new(j, "release", json_pack("{s:s, s:s}", "state", state, "last_error", last));
+        ctl_json_print(j);
+        return 0;
+    }
+    ctl_time(it.created, when, sizeof(when));
+    printf("id:        %s\nstatus:    %s\ntrace:     %s\nsender:    <%s>\nrecipient: <%s>\n"
+           "subject:   %s\ndate:      %s\nsize:      %llu\nheld by:   %s (%s)\nheld at:   %s\n",
+           it.id, store_qstatus_name(it.status), it.trace_id, it.sender, it.recipient, it.subject,
+           it.date, (unsigned long long)it.size, it.service, it.reason, when);
+    if (state[0] != '\0')
+        printf("release:   %s%s%s\n", state, last[0] ? " - " : "", last);
+    printf("trace records:\n");
+    return store_trace_list(c->st, it.trace_id, ctl_trace_cb, NULL, &error) < 0
+               ? ctl_fail("trace", error)
+               : 0;
+}
+
+/* A store_reader over a temporary copy of stdin (it must be read twice). */
+static ssize_t ctl_file_read(void *ctx, void *buf, size_t len)
+{
+    size_t n = fread(buf, 1, len, ctx);
+    return n == 0 && ferror((FILE *)ctx) ? -1 : (ssize_t)n;
+}
+
+static int ctl_file_rewind(void *ctx)
+{
+    rewind(ctx);
+    return 0;
+}
+
+/* ctl_header - the unfolded value of a header field of the message (for display). */
+static void ctl_header(FILE *f, const char *name, char *out, size_t size)
+{
+    char line[1000];
+    size_t nlen = strlen(name), o = 0;
+    bool in = false;
+
+    out[0] = '\0';
+    rewind(f);
+    while (fgets(line, sizeof(line), f) != NULL && line[0] != '\r' && line[0] != '\n') {
+        if (in && (line[0] == ' ' || line[0] == '\t')) {
+            /* continuation */
+        } else if (strncasecmp(line, name, nlen) == 0 && line[nlen] == ':') {
+            in = o == 0;
+            memmove(line, line + nlen + 1, strlen(line + nlen + 1) + 1);
+        } else {
+            in = false;
+            continue;
+        }
+        if (!in)
+            continue;
+        for (char *p = line; *p != '\0' && o + 1 < size; p++) {
+            char ch = *p == '\t' ? ' ' : *p;
+            if (ch == '\r' || ch == '\n' || (o == 0 && ch == ' '))
+                continue;
+            out[o++] = ch;
+        }
+        out[o] = '\0';
+    }
+}
+
+static int ctl_q_add(struct ctl *c, int argc, char **argv)
+{
+    static const struct option opts[] = {{"from", 1, 0, 'f'},    {"to", 1, 0, 't'},
+                                         {"service", 1, 0, 's'}, {"reason", 1, 0, 'r'},
+                                         {"trace", 1, 0, 'i'},   {0, 0, 0, 0}};
+    struct store_qitem items[64];
+    const char *from = NULL, *service = "manual", *reason = "held by an administrator", *error;
+    char trace[TRACE_ID_LEN + 1], buf[65536], subject[256], date[64];
+    size_t n = 0, got;
+    FILE *tmp;
+    int ch;
+
+    trace_id_new(trace);
+    memset(items, 0, sizeof(items));
+    optind = 1;
+    while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (ch) {
+        case 'f': from = optarg; break;
+        case 't':
+            if (n == 64)
+                return ctl_fail("--to", "at most 64 recipients");
+            snprintf(items[n++].recipient, sizeof(items[0].recipient), "%s", optarg);
+            break;
+        case 's': service = optarg; break;
+        case 'r': reason = optarg; break;
+        case 'i': snprintf(trace, sizeof(trace), "%s", optarg); break;
+        default: return ctl_usage();
+        }
+    }
+    if (from == NULL || n == 0)
+        return ctl_usage();
+    tmp = tmpfile();
+    if (tmp == NULL)
+        return ctl_fail("tmpfile", strerror(errno));
+    while ((got = fread(buf, 1, sizeof(buf), stdin)) > 0)
+        fwrite(buf, 1, got, tmp);
+    ctl_header(tmp, "Subject", subject, sizeof(subject));
+    ctl_header(tmp, "Date", date, sizeof(date));
+    for (size_t i = 0; i < n; i++) {
+        snprintf(items[i].trace_id, sizeof(items[i].trace_id), "%s", trace);
+        snprintf(items[i].sender, sizeof(items[i].sender), "%s", from);
+        snprintf(items[i].service, sizeof(items[i].service), "%s", service);
+        snprintf(items[i].reason, sizeof(items[i].reason), "%s", reason);
+        snprintf(items[i].subject, sizeof(items[i].subject), "%s", subject);
+        snprintf(items[i].date, sizeof(items[i].date), "%s", date);
+    }
+    struct store_reader r = {.read = ctl_file_read, .rewind = ctl_file_rewind, .ctx = tmp};
+    if (store_quarantine_add(c->st, items, n, &r, &error) < 0) {
+        fclose(tmp);
+        return ctl_fail("quarantine add", error);
+    }
+    fclose(tmp);
+    for (size_t i = 0; i < n; i++) {
+        char object[64];
+        snprintf(object, sizeof(object), "quarantine:%s", items[i].id);
+        store_audit(c->st, c->actor, "quarantine-add", object, "cli", &error);
+        printf("%s %s\n", items[i].id, items[i].recipient);
+    }
+    return 0;
+}
+
+static int ctl_write_stdout(void *ctx, const void *buf, size_t len)
+{
+    (void)ctx;
+    return fwrite(buf, 1, len, stdout) == len ? 0 : -1;
+}
+
+static int ctl_q_content(struct ctl *c, int argc, char **argv)
+{
+    const char *error = "";
+    char object[64];
+    int rc;
+
+    if (argc != 2)
+        return ctl_usage();
+    snprintf(object, sizeof(object), "quarantine:%s", argv[1]);
+    store_audit(c->st, c->actor, "quarantine-content", object, "cli", &error);
+    rc = store_quarantine_content(c->st, argv[1], ctl_write_stdout, NULL, &error);
+    if (rc == STORE_NOTFOUND)
+        return ctl_fail(argv[1], "no such item, or its content is gone");
+    return rc < 0 ? ctl_fail("quarantine content", error) : 0;
+}
+
+/* ctl_wait_release - follow a release request until opesd finished it. */
+static int ctl_wait_release(struct ctl *c, const char *id, int seconds)
+{
+    char state[16], last[256];
+    const char *error;
+
+    for (int i = 0; i < seconds * 10; i++) {
+        if (store_release_state(c->st, id, state, sizeof(state), last, sizeof(last), &error) == 0) {
+            if (strcmp(state, "done") == 0) {
+                printf("%s released\n", id);
+                return 0;
+            }
+            if (strcmp(state, "failed") == 0)
+                return ctl_fail(id, last);
+        }
+        usleep(100000);
+    }
+    fprintf(stderr, "opesctl: %s: still pending after %d s%s%s (opesd retries it)\n", id, seconds,
+            last[0] ? ": " : "", last);
+    return 3;
+}
+
+static int ctl_q_release(struct ctl *c, int argc, char **argv)
+{
+    struct store_release r = {.attempts = 0};
+    const char *error, *id = NULL;
+    bool wait = false;
+    int rc;
+
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--whitelist") == 0 || strcmp(argv[i], "--whitelist=address") == 0)
+            snprintf(r.whitelist, sizeof(r.whitelist), "address");
+        else if (strcmp(argv[i], "--whitelist=domain") == 0)
+            snprintf(r.whitelist, sizeof(r.whitelist), "domain");
+        else if (strcmp(argv[i], "--wait") == 0)
+            wait = true;
+        else if (argv[i][0] != '-' && id == NULL)
+            id = argv[i];
+        else
+            return ctl_usage();
+    }
+    if (id == NULL)
+        return ctl_usage();
+    snprintf(r.item_id, sizeof(r.item_id), "%s", id);
+    snprintf(r.requested_by, sizeof(r.requested_by), "%s", c->actor);
+    snprintf(r.origin, sizeof(r.origin), "cli");
+    rc = store_release_request(c->st, &r, &error);
+    if (rc == STORE_NOTFOUND)
+        return ctl_fail(id, "no such item, or it is not held");
+    if (rc < 0)
+        return ctl_fail("quarantine release", error);
+    if (!wait) {
+        printf("%s release requested; opesd delivers it\n", id);
+        return 0;
+    }
+    return ctl_wait_release(c, id, 120);
+}
+
+static int ctl_q_delete(struct ctl *c, int argc, char **argv)
+{
+    struct store_qitem it;
+    const char *error = "";
+    char object[64];
+    int rc;
+
+    if (argc != 2)
+        return ctl_usage();
+    rc = store_quarantine_get(c->st, argv[1], &it, &error);
+    if (rc == 0 && it.status != STORE_HELD)
+        return ctl_fail(argv[1], "not held");
+    if (rc == 0)
+        rc = store_quarantine_set_status(c->st, argv[1], STORE_DELETED, &error);
+    if (rc == STORE_NOTFOUND)
+        return ctl_fail(argv[1], "no such quarantine item");
+    if (rc < 0)
+        return ctl_fail("quarantine delete", error);
+    snprintf(object, sizeof(object), "quarantine:%s", argv[1]);
+    store_audit(c->st, c->actor, "quarantine-delete", object, "cli", &error);
+    printf("%s deleted\n", argv[1]);
+    return 0;
+}
+
+static int ctl_quarantine(struct ctl *c, int argc, char **argv)
+{
+    if (argc < 2)
+        return ctl_usage();
+    if (strcmp(argv[1], "list") == 0)
+        return ctl_q_list(c, argc - 1, argv + 1);
+    if (strcmp(argv[1], "show") == 0)
+        return ctl_q_show(c, argc - 1, argv + 1);
+    if (strcmp(argv[1], "add") == 0)
+        return ctl_q_add(c, argc - 1, argv + 1);
+    if (strcmp(argv[1], "content") == 0)
+        return ctl_q_content(c, argc - 1, argv + 1);
+    if (strcmp(argv[1], "release") == 0)
+        return ctl_q_release(c, argc - 1, argv + 1);
+    if (strcmp(argv[1], "delete") == 0)
+        return ctl_q_delete(c, argc - 1, argv + 1);
+    return ctl_usage();
+}
+
+/* ------------------------------------------------------------ lists */
+
+static void ctl_lshow_cb(const struct store_list_entry *e, void *ctx)
+{
+    json_t *arr = ctx;
+    char when[32] = "never";
+
+    if (e->expires != 0)
+        ctl_time(e->expires, when, sizeof(when));
+    if (arr != NULL) {
+        json_array_append_new(
+            arr, json_pack("{s:I, s:s, s:s, s:s, s:s, s:s, s:s}", "id", (json_int_t)e->id, "kind",
+                           e->kind == STORE_WHITELIST ? "white" : "block", "owner", e->owner,
+                           "sender", e->sender, "created_by", e->created_by, "origin", e->origin,
+                           "expires", when));
+        return;
+    }
+    printf("%lld  %s  owner=%s sender=%s by=%s origin=%s expires=%s\n", (long long)e->id,
+           e->kind == STORE_WHITELIST ? "white" : "block", e->owner, e->sender, e->created_by,
+           e->origin, when);
+}
+
+/* ctl_list_value - an owner or sender: address, @domain or '*'. */
+static bool ctl_list_value(const char *v)
+{
+    return strcmp(v, "*") == 0 || (strchr(v, '@') != NULL && strlen(v) > 1 && strlen(v) < 256 &&
+                                   strpbrk(v, " <>\"") == NULL);
+}
+
+static int ctl_list(struct ctl *c, int argc, char **argv)
+{
+    const char *error;
+
+    if (argc >= 5 && strcmp(argv[1], "add") == 0) {
+        struct store_list_entry e = {.kind = strcmp(argv[2], "block") == 0 ? STORE_BLOCKLIST
+                                                                            : STORE_WHITELIST};
+        if ((strcmp(argv[2], "white") != 0 && strcmp(argv[2], "block") != 0) ||
+            !ctl_list_value(argv[3]) || !ctl_list_value(argv[4]))
+            return ctl_fail("list add", "expected white|block OWNER SENDER, each an address, "
+                                        "@domain or *");
+        if (argc == 7 && strcmp(argv[5], "--expires") == 0)
+            e.expires = (int64_t)time(NULL) + atoll(argv[6]) * 86400;
+        else if (argc != 5)
+            return ctl_usage();
+        snprintf(e.owner, sizeof(e.owner), "%s", argv[3]);
+        snprintf(e.sender, sizeof(e.sender), "%s", argv[4]);
+        snprintf(e.created_by, sizeof(e.created_by), "%s", c->actor);
+        snprintf(e.origin, sizeof(e.origin), "cli");
+        if (store_list_add(c->st, &e, &error) < 0)
+            return ctl_fail("list add", error);
+        store_audit(c->st, c->actor, "list-add", argv[4], "cli", &error);
+        printf("added %s owner=%s sender=%s\n", argv[2], argv[3], argv[4]);
+        return 0;
+    }
+    if (argc == 3 && strcmp(argv[1], "remove") == 0) {
+        int rc = store_list_remove(c->st, atoll(argv[2]), &error);
+        if (rc == STORE_NOTFOUND)
+            return ctl_fail(argv[2], "no such list entry");
+        if (rc < 0)
+            return ctl_fail("list remove", error);
+        store_audit(c->st, c->actor, "list-remove", argv[2], "cli", &error);
+        printf("removed %s\n", argv[2]);
+        return 0;
+    }
+    if (argc >= 2 && strcmp(argv[1], "show") == 0) {
+        const char *owner = NULL;
+        json_t *arr = NULL;
+        for (int i = 2; i < argc; i++) {
+            if (strcmp(argv[i], "--json") == 0)
+                arr = json_array();
+            else
+                owner = argv[i];
+        }
+        if (store_list_show(c->st, owner, ctl_lshow_cb, arr, &error) < 0)
+            return ctl_fail("list show", error);
+        if (arr != NULL)
+            ctl_json_print(arr);
+        return 0;
+    }
+    return ctl_usage();
+}
+
+/* ------------------------------------------------------------ the rest */
+
+static int ctl_trace(struct ctl *c, int argc, char **argv)
+{
+    const char *error;
+    json_t *arr = NULL;
+
+    if (argc < 2)
+        return ctl_usage();
+    if (argc > 2 && strcmp(argv[2], "--json") == 0)
+        arr = json_array();
+    else
+        printf("trace %s:\n", argv[1]);
+    if (store_trace_list(c->st, argv[1], ctl_trace_cb, arr, &error) < 0)
+        return ctl_fail("trace", error);
+    if (arr != NULL)
+        ctl_json_print(arr);
+    return 0;
+}
+
+static void ctl_audit_cb(const struct store_audit_entry *e, void *ctx)
+{
+    char when[32];
+    ctl_time(e->at, when, sizeof(when));
+    if (ctx != NULL)
+        json_array_append_new(ctx, json_pack("{s:s, s:s, s:s, s:s, s:s}", "at", when, "actor",
+                                             e->actor, "action", e->action, "object", e->object,
+                                             "origin", e->origin));
+    else
+        printf("%s  %s  %s  %s  (%s)\n", when, e->actor, e->action, e->object, e->origin);
+}
+
+static int ctl_audit(struct ctl *c, int argc, char **argv)
+{
+    size_t limit = 100;
+    const char *error;
+    json_t *arr = NULL;
+
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--json") == 0)
+            arr = json_array();
+        else if (strcmp(argv[i], "--limit") == 0 && i + 1 < argc)
+            limit = strtoul(argv[++i], NULL, 10);
+        else
+            return ctl_usage();
+    }
+    if (store_audit_list(c->st, limit, ctl_audit_cb, arr, &error) < 0)
+        return ctl_fail("audit", error);
+    if (arr != NULL)
+        ctl_json_print(arr);
+    return 0;
+}
+
+static int ctl_purge(struct ctl *c)
+{
+    size_t expired, removed;
+    const char *error;
+
+    if (store_purge(c->st, (unsigned)c->cfg->retention_days, &expired, &removed, &error) < 0)
+        return ctl_fail("purge", error);
+    store_audit(c->st, c->actor, "purge", "quarantine", "cli", &error);
+    printf("expired %zu, removed %zu\n", expired, removed);
+    return 0;
+}
+
+static int ctl_check(struct ctl *c)
+{
+    const char *error;
+
+    if (store_integrity_check(c->st, &error) < 0)
+        return ctl_fail("store", error);
+    printf("configuration %s: ok\nstore %s: ok (schema version %d)\nkey file %s: ok\n",
+           c->cfg->path, c->cfg->store_path, store_schema_version(c->st), c->cfg->key_file);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    struct ctl c = {.json = false};
+    const char *path = "/etc/opesd/opesd.conf", *error;
+    struct passwd *pw = getpwuid(getuid());
+    int first = 1, rc;
+
+    log_init("opesctl", 0);
+    if (argc > 2 && strcmp(argv[1], "-c") == 0) {
+        path = argv[2];
+        first = 3;
+    }
+    if (argc <= first)
+        return ctl_usage();
+    snprintf(c.actor, sizeof(c.actor), "%s", pw != NULL ? pw->pw_name : "unknown");
+    c.cfg = config_load(path, &error);
+    if (c.cfg == NULL) {
+        fprintf(stderr, "%s\n", error);
+        return 1;
+    }
+    if (strcmp(argv[first], "key") == 0) {
+        if (argc != first + 2 || strcmp(argv[first + 1], "rotate") != 0)
+            return ctl_usage();
+        rc = keys_rotate(c.cfg->key_file, &error);
+        if (rc < 0)
+            return ctl_fail("key rotate", error);
+        printf("key generation %d added to %s; new content and tokens use it\n", rc,
+               c.cfg->key_file);
+        return 0;
+    }
+    c.st = store_open(c.cfg->store_path, c.cfg->key_file, &error);
+    if (c.st == NULL)
+        return ctl_fail("store", error);
+    argc -= first - 1;
+    argv += first - 1;
+    if (strcmp(argv[1], "quarantine") == 0)
+        rc = ctl_quarantine(&c, argc - 1, argv + 1);
+    else if (strcmp(argv[1], "list") == 0)
+        rc = ctl_list(&c, argc - 1, argv + 1);
+    else if (strcmp(argv[1], "trace") == 0)
+        rc = ctl_trace(&c, argc - 1, argv + 1);
+    else if (strcmp(argv[1], "audit") == 0)
+        rc = ctl_audit(&c, argc - 1, argv + 1);
+    else if (strcmp(argv[1], "purge") == 0 && argc == 2)
+        rc = ctl_purge(&c);
+    else if (strcmp(argv[1], "check") == 0 && argc == 2)
+        rc = ctl_check(&c);
+    else
+        rc = ctl_usage();
+    store_close(&c.st);
+    config_unref(&c.cfg);
+    return rc;
+}
