@@ -13,8 +13,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <termios.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <sodium.h>
 
 #include "opes/config.h"
 #include "opes/keys.h"
@@ -43,6 +46,9 @@ static int ctl_usage(void)
             "  list add white|block OWNER SENDER [--expires DAYS]\n"
             "  list remove ENTRY-ID\n"
             "  list show [OWNER] [--json]\n"
+            "  user add ADDRESS [--admin]\n"
+            "  user passwd ADDRESS                     password from the terminal (or one line of stdin)\n"
+            "  user list [--json]\n"
             "  trace TRACE-ID [--json]\n"
             "  audit [--limit N] [--json]\n"
             "  purge                                   apply [store] retention_days now\n"
@@ -505,6 +511,86 @@ static int ctl_list(struct ctl *c, int argc, char **argv)
     return ctl_usage();
 }
 
+/* ------------------------------------------------------------ users */
+
+static void ctl_user_cb(const struct store_user *u, void *ctx)
+{
+    if (ctx != NULL)
+        json_array_append_new(ctx, json_pack("{s:s, s:s, s:b}", "address", u->address, "role",
+                                             u->role == STORE_ROLE_ADMIN ? "admin" : "user",
+                                             "password", u->has_password));
+    else
+        printf("%s  %s%s\n", u->address, u->role == STORE_ROLE_ADMIN ? "admin" : "user",
+               u->has_password ? "  (password set)" : "");
+}
+
+/* ctl_read_password - without echo from a terminal, else one line of stdin. */
+static int ctl_read_password(char *buf, size_t size)
+{
+    struct termios old, quiet;
+    bool tty = isatty(STDIN_FILENO) && tcgetattr(STDIN_FILENO, &old) == 0;
+    char *ok;
+
+    if (tty) {
+        fprintf(stderr, "password: ");
+        quiet = old;
+        quiet.c_lflag &= ~(tcflag_t)ECHO;
+        tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet);
+    }
+    ok = fgets(buf, (int)size, stdin);
+    if (tty) {
+        tcsetattr(STDIN_FILENO, TCSAFLUSH, &old);
+        fprintf(stderr, "\n");
+    }
+    if (ok == NULL)
+        return -1;
+    buf[strcspn(buf, "\r\n")] = '\0';
+    return strlen(buf) >= 10 ? 0 : -2;
+}
+
+static int ctl_user(struct ctl *c, int argc, char **argv)
+{
+    const char *error;
+
+    if (argc >= 3 && strcmp(argv[1], "add") == 0) {
+        bool admin = argc == 4 && strcmp(argv[3], "--admin") == 0;
+        if ((argc == 4 && !admin) || argc > 4 || !ctl_list_value(argv[2]) || argv[2][0] == '@')
+            return ctl_usage();
+        if (store_user_add(c->st, argv[2], admin ? STORE_ROLE_ADMIN : STORE_ROLE_USER, &error) < 0)
+            return ctl_fail("user add", error);
+        store_audit(c->st, c->actor, admin ? "user-add-admin" : "user-add", argv[2], "cli", &error);
+        printf("user %s (%s)\n", argv[2], admin ? "admin" : "user");
+        return 0;
+    }
+    if (argc == 3 && strcmp(argv[1], "passwd") == 0) {
+        char pw[256];
+        int rc = ctl_read_password(pw, sizeof(pw));
+        if (rc < 0) {
+            sodium_memzero(pw, sizeof(pw));
+            return ctl_fail("user passwd", rc == -2 ? "a password needs at least 10 characters"
+                                                    : "no password given");
+        }
+        rc = store_user_set_password(c->st, argv[2], pw, &error);
+        sodium_memzero(pw, sizeof(pw));
+        if (rc == STORE_NOTFOUND)
+            return ctl_fail(argv[2], "no such user (opesctl user add first)");
+        if (rc < 0)
+            return ctl_fail("user passwd", error);
+        store_audit(c->st, c->actor, "user-passwd", argv[2], "cli", &error);
+        printf("password of %s set\n", argv[2]);
+        return 0;
+    }
+    if (argc >= 2 && strcmp(argv[1], "list") == 0) {
+        json_t *arr = argc == 3 && strcmp(argv[2], "--json") == 0 ? json_array() : NULL;
+        if (store_user_list(c->st, ctl_user_cb, arr, &error) < 0)
+            return ctl_fail("user list", error);
+        if (arr != NULL)
+            ctl_json_print(arr);
+        return 0;
+    }
+    return ctl_usage();
+}
+
 /* ------------------------------------------------------------ the rest */
 
 static int ctl_trace(struct ctl *c, int argc, char **argv)
@@ -620,6 +706,8 @@ int main(int argc, char **argv)
         rc = ctl_quarantine(&c, argc - 1, argv + 1);
     else if (strcmp(argv[1], "list") == 0)
         rc = ctl_list(&c, argc - 1, argv + 1);
+    else if (strcmp(argv[1], "user") == 0)
+        rc = ctl_user(&c, argc - 1, argv + 1);
     else if (strcmp(argv[1], "trace") == 0)
         rc = ctl_trace(&c, argc - 1, argv + 1);
     else if (strcmp(argv[1], "audit") == 0)

@@ -32,6 +32,7 @@ enum stmt {
     S_TRACE_INSERT, S_TRACE_LIST,
     S_LIST_UPSERT, S_LIST_DELETE, S_LIST_SHOW_OWNER, S_LIST_SHOW_ALL, S_LIST_MATCH,
     S_REL_PENDING, S_REL_INSERT, S_REL_NEXT, S_REL_LEASE, S_REL_DONE, S_REL_FAIL, S_REL_STATE,
+    S_USER_UPSERT, S_USER_GET, S_USER_LIST, S_USER_SET_PW, S_USER_GET_PW,
     S_AUDIT_INSERT, S_AUDIT_LIST,
     S_PURGE_EXPIRE, S_PURGE_DETACH, S_PURGE_DELETE_Q, S_PURGE_CONTENT, S_PURGE_TRACE,
     S_PURGE_LIST,
@@ -97,6 +98,14 @@ static const char *const stmt_sql[S_COUNT] = {
                    "updated = ? WHERE id = ?",
     [S_REL_STATE] = "SELECT r.state, r.last_error FROM release_request r JOIN quarantine q "
                     "ON q.id = r.quarantine_id WHERE q.public_id = ? ORDER BY r.id DESC LIMIT 1",
+    [S_USER_UPSERT] = "INSERT INTO user (address, role, created) VALUES (?, ?, ?) "
+                      "ON CONFLICT (address) DO UPDATE SET role = excluded.role",
+    [S_USER_GET] = "SELECT address, role, password_hash IS NOT NULL, notify_mode, created "
+                   "FROM user WHERE address = ?",
+    [S_USER_LIST] = "SELECT address, role, password_hash IS NOT NULL, notify_mode, created "
+                    "FROM user ORDER BY address",
+    [S_USER_SET_PW] = "UPDATE user SET password_hash = ? WHERE address = ?",
+    [S_USER_GET_PW] = "SELECT password_hash FROM user WHERE address = ?",
     [S_AUDIT_INSERT] = "INSERT INTO audit (at, actor, action, object, origin) VALUES (?, ?, ?, ?, ?)",
     [S_AUDIT_LIST] = "SELECT at, actor, action, object, origin FROM audit ORDER BY id DESC LIMIT ?",
     [S_PURGE_EXPIRE] = "UPDATE quarantine SET status = 'expired', updated = ?1 "
@@ -803,6 +812,104 @@ int store_list_match(struct store *st, enum store_list_kind kind, const char *re
     if (rc == SQLITE_ROW)
         return 1;
     return rc == SQLITE_DONE ? 0 : st_dbfail(st, error_r, "list match");
+}
+
+/* ------------------------------------------------------------ users */
+
+int store_user_add(struct store *st, const char *address, enum store_role role,
+                   const char **error_r)
+{
+    sqlite3_stmt *q = st_get(st, S_USER_UPSERT);
+    char low[257];
+
+    st_lower(low, sizeof(low), address);
+    st_text(q, 1, low);
+    st_text(q, 2, role == STORE_ROLE_ADMIN ? "admin" : "user");
+    sqlite3_bind_int64(q, 3, now_s());
+    return st_exec1(st, q, error_r, "user add");
+}
+
+static void st_user_row(sqlite3_stmt *q, struct store_user *u)
+{
+    st_copy(u->address, sizeof(u->address), q, 0);
+    u->role = strcmp((const char *)sqlite3_column_text(q, 1), "admin") == 0 ? STORE_ROLE_ADMIN
+                                                                           : STORE_ROLE_USER;
+    u->has_password = sqlite3_column_int(q, 2) != 0;
+    st_copy(u->notify_mode, sizeof(u->notify_mode), q, 3);
+    u->created = sqlite3_column_int64(q, 4);
+}
+
+int store_user_get(struct store *st, const char *address, struct store_user *u,
+                   const char **error_r)
+{
+    sqlite3_stmt *q = st_get(st, S_USER_GET);
+    char low[257];
+    int rc;
+
+    st_lower(low, sizeof(low), address);
+    st_text(q, 1, low);
+    rc = sqlite3_step(q);
+    if (rc == SQLITE_ROW)
+        st_user_row(q, u);
+    sqlite3_reset(q);
+    if (rc == SQLITE_ROW)
+        return 0;
+    return rc == SQLITE_DONE ? STORE_NOTFOUND : st_dbfail(st, error_r, "user get");
+}
+
+int store_user_list(struct store *st, void (*fn)(const struct store_user *u, void *ctx),
+                    void *ctx, const char **error_r)
+{
+    sqlite3_stmt *q = st_get(st, S_USER_LIST);
+    int rc;
+
+    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+        struct store_user u;
+        st_user_row(q, &u);
+        fn(&u, ctx);
+    }
+    sqlite3_reset(q);
+    return rc == SQLITE_DONE ? 0 : st_dbfail(st, error_r, "user list");
+}
+
+int store_user_set_password(struct store *st, const char *address, const char *password,
+                            const char **error_r)
+{
+    char hash[crypto_pwhash_STRBYTES], low[257];
+    sqlite3_stmt *q;
+
+    if (crypto_pwhash_str(hash, password, strlen(password), crypto_pwhash_OPSLIMIT_INTERACTIVE,
+                          crypto_pwhash_MEMLIMIT_INTERACTIVE) != 0)
+        return st_fail(st, error_r, "password hashing ran out of memory");
+    st_lower(low, sizeof(low), address);
+    q = st_get(st, S_USER_SET_PW);
+    st_text(q, 1, hash);
+    st_text(q, 2, low);
+    if (st_exec1(st, q, error_r, "user password") < 0)
+        return -1;
+    return sqlite3_changes(st->db) > 0 ? 0 : STORE_NOTFOUND;
+}
+
+int store_user_check_password(struct store *st, const char *address, const char *password,
+                              const char **error_r)
+{
+    static const char dummy[] = "$argon2id$v=19$m=65536,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$"
+                                "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+    sqlite3_stmt *q = st_get(st, S_USER_GET_PW);
+    char hash[crypto_pwhash_STRBYTES] = "", low[257];
+    int rc;
+
+    st_lower(low, sizeof(low), address);
+    st_text(q, 1, low);
+    rc = sqlite3_step(q);
+    if (rc == SQLITE_ROW)
+        st_copy(hash, sizeof(hash), q, 0);
+    sqlite3_reset(q);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return st_dbfail(st, error_r, "user password");
+    /* the same work whether or not the user exists: no timing oracle */
+    rc = crypto_pwhash_str_verify(hash[0] ? hash : dummy, password, strlen(password)) == 0;
+    return hash[0] ? rc : 0;
 }
 
 /* ------------------------------------------------------------ audit */

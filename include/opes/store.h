@@ -177,6 +177,35 @@ int store_release_failed(struct store *st, const struct store_release *r, bool p
 int store_release_state(struct store *st, const char *item_id, char *state, size_t size,
                         char *last_error, size_t esize, const char **error_r);
 
+/* Users of the portal: recipients and administrators. */
+enum store_role { STORE_ROLE_USER, STORE_ROLE_ADMIN };
+
+struct store_user {
+    char address[257];
+    enum store_role role;
+    bool has_password;
+    char notify_mode[16];
+    int64_t created;
+};
+
+/* store_user_add - create (role given) or, when the user exists, set the role. */
+int store_user_add(struct store *st, const char *address, enum store_role role,
+                   const char **error_r);
+/* store_user_get - 0, STORE_NOTFOUND or -1. */
+int store_user_get(struct store *st, const char *address, struct store_user *u,
+                   const char **error_r);
+int store_user_list(struct store *st, void (*fn)(const struct store_user *u, void *ctx),
+                    void *ctx, const char **error_r);
+/*
+ * store_user_set_password - store an Argon2id hash (crypto_pwhash_str) of
+ * password; the password itself is never stored. 0, STORE_NOTFOUND or -1.
+ */
+int store_user_set_password(struct store *st, const char *address, const char *password,
+                            const char **error_r);
+/* store_user_check_password - 1 when it matches, 0 when not (or no such user), -1 error. */
+int store_user_check_password(struct store *st, const char *address, const char *password,
+                              const char **error_r);
+
 /* Audit log. */
 int store_audit(struct store *st, const char *actor, const char *action, const char *object,
                 const char *origin, const char **error_r);

@@ -149,3 +149,35 @@ class StoreReleaseTest(t.TempDirTest):
         db.close()
         _, out, _ = self.opesd.ctl("check")
         self.assertIn("ok", out)
+
+
+class UsersTest(t.TempDirTest):
+    """opesctl user add / passwd / list on the store (no daemon needed)."""
+
+    def setUp(self):
+        super().setUp()
+        self.opesd = self.start(t.Opesd(self.tmp, "maildir:%s/mail/%%u" % self.tmp))
+
+    def test_admin_password_is_stored_as_argon2id_only(self):
+        self.opesd.ctl("user", "add", "Admin@Example.org", "--admin")
+        secret = "correct horse battery staple"
+        self.opesd.ctl("user", "passwd", "admin@example.org", stdin=(secret + "\n").encode())
+        code, _, err = self.opesd.ctl("user", "passwd", "admin@example.org", stdin=b"short\n",
+                                      check=False)
+        self.assertEqual(code, 1)
+        self.assertIn("at least 10 characters", err)
+        code, _, err = self.opesd.ctl("user", "passwd", "nobody@example.org",
+                                      stdin=(secret + "\n").encode(), check=False)
+        self.assertIn("no such user", err)
+        [user] = json.loads(self.opesd.ctl("user", "list", "--json")[1])
+        self.assertEqual(user, {"address": "admin@example.org", "role": "admin", "password": True})
+        db = sqlite3.connect(os.path.join(self.tmp, "opesd.db"))
+        [(stored,)] = db.execute("SELECT password_hash FROM user").fetchall()
+        db.close()
+        self.assertTrue(stored.startswith("$argon2id$"), stored)
+        for name in os.listdir(self.tmp):
+            if name.startswith("opesd.db"):
+                with open(os.path.join(self.tmp, name), "rb") as f:
+                    self.assertNotIn(secret.encode(), f.read())
+        actions = [a["action"] for a in json.loads(self.opesd.ctl("audit", "--json")[1])]
+        self.assertEqual(actions[:2], ["user-passwd", "user-add-admin"])
