@@ -8,6 +8,8 @@
  */
 #include "opes/dotstuff.h"
 
+#include <string.h>
+
 enum { DS_BOL, DS_DOT, DS_DOTCR, DS_MID, DS_CR, DS_END };
 
 void dotstuff_decoder_init(struct dotstuff_decoder *d, bool normalize)
@@ -15,6 +17,20 @@ void dotstuff_decoder_init(struct dotstuff_decoder *d, bool normalize)
     d->state = DS_BOL;
     d->normalize = normalize;
     d->flags = 0;
+}
+
+/* ds_plain_run - how many bytes from p on are neither CR, LF nor NUL. */
+static size_t ds_plain_run(const char *p, size_t len)
+{
+    const char *cr = memchr(p, '\r', len);
+    size_t n = cr != NULL ? (size_t)(cr - p) : len;
+    const char *lf = memchr(p, '\n', n);
+    const char *nul;
+
+    if (lf != NULL)
+        n = (size_t)(lf - p);
+    nul = memchr(p, '\0', n);
+    return nul != NULL ? (size_t)(nul - p) : n;
 }
 
 /* ds_bare - a CR or LF that is not part of CRLF. */
@@ -56,13 +72,18 @@ size_t dotstuff_decode(struct dotstuff_decoder *d, const char *in, size_t len, c
     for (i = 0; i < len; i++) {
         char c = in[i];
         switch (d->state) {
-        case DS_MID:
-            if (c != '\r' && c != '\n' && c != '\0') {
-                out[o++] = c;
+        case DS_MID: {
+            size_t run = ds_plain_run(in + i, len - i);
+            if (run > 0) {
+                /* the bulk of a message: copy up to the next CR, LF or NUL */
+                memcpy(out + o, in + i, run);
+                o += run;
+                i += run - 1;
                 continue;
             }
             o += ds_mid(d, c, out + o);
             break;
+        }
         case DS_BOL:
             if (c == '.')
                 d->state = DS_DOT;
@@ -113,14 +134,19 @@ void dotstuff_encoder_init(struct dotstuff_encoder *e)
 
 size_t dotstuff_encode(struct dotstuff_encoder *e, const char *in, size_t len, char *out)
 {
-    size_t o = 0;
+    size_t i = 0, o = 0;
 
-    for (size_t i = 0; i < len; i++) {
-        char c = in[i];
-        if (e->bol && c == '.')
+    while (i < len) {
+        const char *lf;
+        size_t n;
+        if (e->bol && in[i] == '.')
             out[o++] = '.';
-        out[o++] = c;
-        e->bol = c == '\n';
+        lf = memchr(in + i, '\n', len - i);
+        n = lf != NULL ? (size_t)(lf - (in + i)) + 1 : len - i;
+        memcpy(out + o, in + i, n);
+        o += n;
+        i += n;
+        e->bol = lf != NULL;
     }
     if (len > 0)
         e->last = in[len - 1];

@@ -20,7 +20,7 @@ int lmtp_parse_command(char *line, size_t len, char **verb_r, char **args_r)
     if (strlen(line) != len)
         return -1; /* NUL inside */
     for (p = line; *p != '\0'; p++)
-        if ((unsigned char)*p < 0x20 && *p != '\t')
+        if (((unsigned char)*p < 0x20 && *p != '\t') || *p == 0x7f)
             return -1;
     while (i < len && isalpha((unsigned char)line[i])) {
         line[i] = (char)toupper((unsigned char)line[i]);
@@ -254,16 +254,29 @@ int lmtp_xtext_encode(const char *in, char *out, size_t outsize)
     return (int)o;
 }
 
+/* lmtp_enh_part - 1 to max digits, no leading zero unless "0"; returns chars used or 0. */
+static size_t lmtp_enh_part(const char *p, size_t max)
+{
+    size_t n = 0;
+    while (n < max && isdigit((unsigned char)p[n]))
+        n++;
+    if (n == 0 || isdigit((unsigned char)p[n]) || (n > 1 && p[0] == '0'))
+        return 0;
+    return n;
+}
+
 bool lmtp_enh_valid(const char *enh, int code)
 {
-    int cls, subj, det, n = 0;
+    size_t n;
+    const char *p = enh;
 
-    if (sscanf(enh, "%1d.%3d.%3d%n", &cls, &subj, &det, &n) != 3 || enh[n] != '\0')
+    if ((p[0] != '2' && p[0] != '4' && p[0] != '5') || p[0] - '0' != code / 100 || p[1] != '.')
         return false;
-    for (const char *p = enh; *p != '\0'; p++)
-        if (!isdigit((unsigned char)*p) && *p != '.')
-            return false;
-    return cls == code / 100 && (cls == 2 || cls == 4 || cls == 5);
+    p += 2;
+    if ((n = lmtp_enh_part(p, 3)) == 0 || p[n] != '.')
+        return false;
+    p += n + 1;
+    return (n = lmtp_enh_part(p, 3)) != 0 && p[n] == '\0';
 }
 
 void lmtp_reply_parser_init(struct lmtp_reply_parser *p)

@@ -539,9 +539,16 @@ static void lmtp_deliver(struct lmtp_session *s, struct spool *spool)
         .when = time(NULL),
     };
     plen = trace_headers(prefix, sizeof(prefix), &ti);
-    /* the budget starts at the end of data, however long the upload took */
-    deliver_tx_data(tx->dtx, uniq, nuniq, prefix, plen, spool,
-                    deliver_now_ms() + (int64_t)s->cfg->processing_timeout * 1000, replies);
+    if (plen == 0) {
+        /* never deliver without the trace: a local fault, the MTA retries */
+        log_warnx("trace fields do not fit; check [opes] system_uri");
+        for (size_t i = 0; i < nuniq; i++)
+            lmtp_reply_set(&replies[i], 451, "4.3.0", "Local error building the trace fields");
+    } else {
+        /* the budget starts at the end of data, however long the upload took */
+        deliver_tx_data(tx->dtx, uniq, nuniq, prefix, plen, spool,
+                        deliver_now_ms() + (int64_t)s->cfg->processing_timeout * 1000, replies);
+    }
     for (size_t i = 0; i < tx->nrcpts; i++)
         tx->rcpts[i].reply = replies[slot[i]];
     free(uniq);

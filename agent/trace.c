@@ -63,6 +63,11 @@ static void tout_word(struct trace_out *o, const char *word, int space)
 {
     size_t n = strlen(word);
 
+    if (n > 900) { /* cannot be folded and would break the 998-octet limit */
+        o->overflow = 1;
+        return;
+    }
+
     if (o->col > 1 && o->col + (space ? 1 : 0) + n > 78)
         tout_raw(o, "\r\n\t", 3);
     else if (space)
@@ -98,8 +103,10 @@ static void trace_received(struct trace_out *o, const struct trace_info *ti)
     tout_wordf(o, 1, "from %s", helo);
     if (strcmp(addr, "unix") == 0)
         tout_word(o, "(unix socket)", 1);
-    else
-        tout_wordf(o, 1, "(%s [%s])", name, addr);
+    else {
+        tout_wordf(o, 1, "(%s", name);
+        tout_wordf(o, 1, "[%s])", addr);
+    }
     tout_raw(o, "\r\n\t", 3);
     tout_wordf(o, 0, "by %s (opesd)", ti->by_host);
     tout_wordf(o, 1, "with %s id %s", ti->protocol, ti->id);

@@ -67,7 +67,7 @@ static const struct cfg_entry cfg_table[] = {
     {"downstream", "data_timeout", CFG_TIME, "120s", 1, 3600, OFF(down_data_timeout), NULL},
     {"downstream", "data_done_timeout", CFG_TIME, "600s", 1, 3600, OFF(down_data_done_timeout),
      NULL},
-    {"downstream", "max_idle", CFG_NUM, "16", 0, 1000, OFF(down_max_idle), NULL},
+    {"downstream", "max_idle", CFG_NUM, "32", 0, 1000, OFF(down_max_idle), NULL},
     {"downstream", "idle_timeout", CFG_TIME, "30s", 1, 3600, OFF(down_idle_timeout), NULL},
     {"downstream", "maildir_create", CFG_BOOL, "no", NOLIM, OFF(maildir_create), NULL},
     {"store", "path", CFG_STR, "/var/lib/opesd/opesd.db", NOLIM, OFF(store_path), NULL},
@@ -117,6 +117,10 @@ static int cfg_check_uri(const char *v, const char **reason)
 {
     if (strncmp(v, "http://", 7) != 0 && strncmp(v, "https://", 8) != 0) {
         *reason = "must be an absolute http:// or https:// URI";
+        return -1;
+    }
+    if (strlen(v) > 256) {
+        *reason = "longer than 256 characters (it goes into every message's trace fields)";
         return -1;
     }
     for (const char *p = v; *p != '\0'; p++) {
@@ -276,6 +280,24 @@ static void cfg_error(struct cfg_load *ld, const char *key, const char *reason)
         ld->errlen += (size_t)n;
 }
 
+/* cfg_line_ok - blank, comment, [section], continuation, or key = value. */
+static int cfg_line_ok(const char *line)
+{
+    const char *p = line;
+
+    if (strncmp(p, "\xEF\xBB\xBF", 3) == 0)
+        p += 3; /* a UTF-8 byte order mark, which inih skips too */
+    if (*p == ' ' || *p == '\t')
+        return 1; /* a continuation line (or indentation) */
+    while (*p == '\r' || *p == '\n')
+        p++;
+    if (*p == '\0' || *p == ';' || *p == '#')
+        return 1;
+    if (*p == '[')
+        return strchr(p, ']') != NULL;
+    return strchr(p, '=') != NULL || strchr(p, ':') != NULL;
+}
+
 /* cfg_reader - fgets for inih that counts lines and notices overlong ones. */
 static char *cfg_reader(char *str, int num, void *stream)
 {
@@ -292,6 +314,10 @@ static char *cfg_reader(char *str, int num, void *stream)
         cfg_error(ld, "(line)", "line too long");
         while ((c = fgetc(ld->fp)) != EOF && c != '\n')
             ;
+        str[0] = '\0';
+    } else if (!cfg_line_ok(str)) {
+        /* reported here, in line order, rather than by inih at the end */
+        cfg_error(ld, "(syntax)", "expected [section] or key = value");
         str[0] = '\0';
     }
     return r;

@@ -42,7 +42,7 @@ struct trace_info {
 /*
  * trace_headers - write the header block (CRLF line ends) into buf.
  * Returns its length, or 0 when it does not fit (size 4096 always suffices
- * for up to 32 services).
+ * for up to 32 services) or a URI is too long to stay under 998 octets.
  */
 size_t trace_headers(char *buf, size_t size, const struct trace_info *ti);
 
