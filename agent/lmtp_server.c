@@ -296,10 +296,10 @@ static int lmtp_mail_params(struct lmtp_session *s, struct lmtp_tx *tx, char *pa
     }
     for (int i = 0; i < n; i++) {
         char *end;
-        if (strcmp(p[i].name, "SIZE") == 0 && p[i].value != NULL && *p[i].value >= '0' &&
-            *p[i].value <= '9') {
-            tx->size_param = strtoull(p[i].value, &end, 10);
-            if (*end != '\0') {
+        if (strcmp(p[i].name, "SIZE") == 0) {
+            if (p[i].value == NULL || *p[i].value < '0' || *p[i].value > '9' ||
+                strlen(p[i].value) > 20 ||
+                (tx->size_param = strtoull(p[i].value, &end, 10), *end != '\0')) {
                 lmtp_reply(s, 501, "5.5.4", "Syntax: SIZE=number");
                 return -1;
             }

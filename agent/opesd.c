@@ -301,7 +301,12 @@ static void opesd_reload(struct opesd *d)
     struct lmtp_env *env, *old;
 
     if (cfg == NULL) {
-        log_warnx("reload failed, keeping the old configuration:\n%s", error);
+        /* one log line per problem */
+        for (const char *p = error; *p != '\0';) {
+            size_t n = strcspn(p, "\n");
+            log_warnx("reload failed, keeping the old configuration: %.*s", (int)n, p);
+            p += n + (p[n] == '\n');
+        }
         return;
     }
     if (strcmp(cfg->listen, d->env->cfg->listen) != 0 || strcmp(cfg->user, d->env->cfg->user) != 0)

@@ -262,6 +262,7 @@ class Lmtp:
 
     def closed(self, timeout=5):
         """True when the server closes the connection (after any pending data)."""
+        old = self.s.gettimeout()
         self.s.settimeout(timeout)
         try:
             while True:
@@ -273,6 +274,8 @@ class Lmtp:
             return False
         except ConnectionResetError:
             return True
+        finally:
+            self.s.settimeout(old)
 
     def close(self):
         self.s.close()
