@@ -112,12 +112,18 @@ struct lmtp_caps deliver_caps(struct deliver *d)
     caps = lmtp_pool_caps(d->pool);
     if (caps.known)
         return caps;
-    c = lmtp_pool_get(d->pool, 5000, 5000, &reused, &r);
+    c = lmtp_pool_get(d->pool, 2000, 2000, &reused, &r);
     if (c != NULL) {
         caps = *lmtp_client_caps(c);
         lmtp_pool_put(d->pool, &c);
+        return caps;
     }
-    return caps;
+    /*
+     * The store has not been reached yet. Every LMTP store in use takes
+     * 8-bit data; not offering 8BITMIME would make the MTA re-encode 8-bit
+     * mail and break DKIM signatures. SMTPUTF8 is only offered when seen.
+     */
+    return (struct lmtp_caps){.pipelining = true, .eightbitmime = true};
 }
 
 struct deliver_tx *deliver_tx_begin(struct deliver *d, const struct deliver_mail *mail)
@@ -478,7 +484,13 @@ static void dl_data_lmtp(struct deliver_tx *tx, const char *const *rcpts, size_t
         free(accepted);
         return;
     }
-    if (dl_send_content(tx, prefix, plen, spool, deadline, &spool_err) < 0) {
+    /* too late to start: the store must not get a message we answer 4xx for */
+    int sent = -1;
+    if (deliver_now_ms() < deadline)
+        sent = dl_send_content(tx, prefix, plen, spool, deadline, &spool_err);
+    else
+        errno = ETIMEDOUT;
+    if (sent < 0) {
         struct lmtp_reply r;
         if (spool_err != 0)
             lmtp_reply_set(&r, 451, "4.3.0", "Local error reading the spooled message");

@@ -127,11 +127,11 @@ static void lmtp_reply(struct lmtp_session *s, int code, const char *enh, const 
     va_start(ap, fmt);
     vsnprintf(text, sizeof(text), fmt, ap);
     va_end(ap);
-    if (s->tx != NULL)
-        netio_printf(s->io, lmtp_ms(s->cfg->command_timeout), "%d %s %s (trace %s)\r\n", code,
-                     enh, text, s->tx->trace);
-    else
-        netio_printf(s->io, lmtp_ms(s->cfg->command_timeout), "%d %s %s\r\n", code, enh, text);
+    /* enhanced codes go on 2xx, 4xx and 5xx replies only (RFC 2034) */
+    netio_printf(s->io, lmtp_ms(s->cfg->command_timeout), "%d %s%s%s%s%s%s\r\n", code,
+                 enh != NULL ? enh : "", enh != NULL ? " " : "", text,
+                 s->tx != NULL ? " (trace " : "", s->tx != NULL ? s->tx->trace : "",
+                 s->tx != NULL ? ")" : "");
 }
 
 /* lmtp_reply_text - a relayed reply's text on one line, printable ASCII, bounded. */
@@ -570,7 +570,7 @@ static void cmd_data(struct lmtp_session *s, char *args)
         lmtp_bad_command(s);
         return;
     }
-    lmtp_reply(s, 354, "2.0.0", "Start mail input; end with <CRLF>.<CRLF>");
+    lmtp_reply(s, 354, NULL, "Start mail input; end with <CRLF>.<CRLF>");
     /* a message in flight is finished even when opesd is asked to stop */
     stop = netio_set_stop(s->io, -1);
     spool = spool_new((size_t)s->cfg->spool_memory, s->cfg->spool_dir);
@@ -764,7 +764,7 @@ void lmtp_server_session(struct lmtp_env *env, int fd, int stop_fd)
     s.xforward_allowed = lmtp_peer_trusted(s.cfg, s.peer_addr);
     lmtp_set_log_context(&s);
     log_info("connect client=%s port=%s", s.peer_addr, s.peer_port);
-    lmtp_reply(&s, 220, "2.0.0", "%s LMTP opesd ready", s.cfg->hostname);
+    lmtp_reply(&s, 220, NULL, "%s LMTP opesd ready", s.cfg->hostname);
 
     while (!s.quit) {
         char *line;

@@ -245,6 +245,20 @@ static void opesd_mkdirs(const char *dir, uid_t uid, gid_t gid)
     }
 }
 
+/* opesd_mkdirs_parent - create the directory a file (store, key file) will live in. */
+static void opesd_mkdirs_parent(const char *file, uid_t uid, gid_t gid)
+{
+    char dir[4096];
+    char *slash;
+
+    snprintf(dir, sizeof(dir), "%s", file);
+    slash = strrchr(dir, '/');
+    if (slash == NULL || slash == dir)
+        return;
+    *slash = '\0';
+    opesd_mkdirs(dir, uid, gid);
+}
+
 /* opesd_drop_privileges - become [lmtp] user once the listeners are bound. */
 static void opesd_drop_privileges(struct opesd *d, const struct opes_config *cfg)
 {
@@ -252,6 +266,8 @@ static void opesd_drop_privileges(struct opesd *d, const struct opes_config *cfg
 
     if (cfg->user[0] == '\0') {
         opesd_mkdirs(cfg->spool_dir, (uid_t)-1, (gid_t)-1);
+        opesd_mkdirs_parent(cfg->store_path, (uid_t)-1, (gid_t)-1);
+        opesd_mkdirs_parent(cfg->key_file, (uid_t)-1, (gid_t)-1);
         if (geteuid() == 0)
             log_warnx("running as root: set [lmtp] user to drop privileges");
         return;
@@ -260,6 +276,8 @@ static void opesd_drop_privileges(struct opesd *d, const struct opes_config *cfg
     if (pw == NULL)
         fatalx("lmtp.user: no such user %s", cfg->user);
     opesd_mkdirs(cfg->spool_dir, pw->pw_uid, pw->pw_gid);
+    opesd_mkdirs_parent(cfg->store_path, pw->pw_uid, pw->pw_gid);
+    opesd_mkdirs_parent(cfg->key_file, pw->pw_uid, pw->pw_gid);
     for (int i = 0; i < d->nlisteners; i++)
         if (d->listeners[i].ep.kind == ENDPOINT_UNIX &&
             chown(d->listeners[i].ep.path, pw->pw_uid, pw->pw_gid) < 0)
