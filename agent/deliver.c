@@ -339,6 +339,11 @@ static int dl_exchange(struct deliver_tx *tx, struct dl_batch *b, int64_t deadli
                 return LMTP_CLIENT_IO;
         }
         st = lmtp_client_read_reply(tx->conn, ms, &r);
+        if (st == LMTP_CLIENT_OK && r.code == 421) {
+            /* the store is closing the connection: a broken connection, not an answer */
+            errno = ECONNRESET;
+            st = LMTP_CLIENT_IO;
+        }
         if (st != LMTP_CLIENT_OK)
             return st;
         dl_handle(tx, b, cmd, i, &r); /* may drop the connection, after DATA only */
@@ -509,6 +514,8 @@ static void dl_data_lmtp(struct deliver_tx *tx, const char *const *rcpts, size_t
     for (size_t k = 0; k < b.naccepted; k++) {
         struct lmtp_reply r;
         int st = lmtp_client_read_reply(tx->conn, dl_ms(deadline, cfg->down_data_done_timeout), &r);
+        if (st == LMTP_CLIENT_OK && r.code == 421)
+            st = LMTP_CLIENT_IO; /* closing: the delivery is not confirmed */
         if (st != LMTP_CLIENT_OK) {
             lmtp_reply_set(&r, 451, st == LMTP_CLIENT_PROTO ? "4.4.0" : "4.4.2",
                            st == LMTP_CLIENT_PROTO ? "Mailbox store protocol error"

@@ -40,7 +40,8 @@ int lmtp_parse_command(char *line, size_t len, char **verb_r, char **args_r)
 
 static bool lmtp_atext(unsigned char c, bool utf8)
 {
-    return isalnum(c) || strchr("!#$%&'*+-/=?^_`{|}~.", c) != NULL || (utf8 && c >= 0x80);
+    return isalnum(c) || (c != '\0' && strchr("!#$%&'*+-/=?^_`{|}~.", c) != NULL) ||
+           (utf8 && c >= 0x80);
 }
 
 /* lmtp_scan_local - length of a dot-string or quoted-string local part, or 0. */
@@ -72,8 +73,10 @@ static size_t lmtp_scan_domain(const char *s, bool utf8)
     size_t i = 0;
 
     if (s[0] == '[') {
+        /* an address literal is ASCII, with or without SMTPUTF8 */
         for (i = 1; s[i] != ']'; i++)
-            if ((unsigned char)s[i] <= 32 || s[i] == '[' || s[i] == '\\' || s[i] == 127)
+            if ((unsigned char)s[i] <= 32 || (unsigned char)s[i] >= 127 || s[i] == '[' ||
+                s[i] == '\\')
                 return 0;
         return i > 1 ? i + 1 : 0;
     }

@@ -29,8 +29,36 @@ static int maildir_put(char *out, size_t size, size_t *o, const char *s, size_t 
     return 0;
 }
 
-int maildir_expand(const char *tmpl, const char *addr, char *out, size_t size)
+/* maildir_unquote - "a\"b"@x -> a"b@x (a quoted local part names the same mailbox). */
+static int maildir_unquote(const char *addr, char *out, size_t size)
 {
+    const char *at = strrchr(addr, '@');
+    size_t o = 0;
+
+    if (addr[0] != '"') {
+        snprintf(out, size, "%s", addr);
+        return strlen(addr) < size ? 0 : -1;
+    }
+    if (at == NULL || at == addr + 1 || at[-1] != '"')
+        return -1;
+    for (const char *p = addr + 1; p < at - 1; p++) {
+        if (*p == '\\' && p + 1 < at - 1)
+            p++;
+        if (o + 1 >= size)
+            return -1;
+        out[o++] = *p;
+    }
+    if (o + strlen(at) + 1 > size)
+        return -1;
+    strcpy(out + o, at);
+    return 0;
+}
+
+int maildir_expand(const char *tmpl, const char *address, char *out, size_t size)
+{
+    char addr[512];
+    if (maildir_unquote(address, addr, sizeof(addr)) < 0)
+        return -1;
     const char *at = strrchr(addr, '@');
     size_t llen = at != NULL ? (size_t)(at - addr) : strlen(addr);
     const char *dom = at != NULL ? at + 1 : "";

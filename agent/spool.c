@@ -155,6 +155,8 @@ ssize_t spool_read(struct spool *s, void *buf, size_t len)
         size_t left = s->mem_len - (size_t)s->rpos;
         if (len > left)
             len = left;
+        if (len == 0)
+            return 0; /* also when nothing was ever written (mem is NULL) */
         memcpy(buf, s->mem + s->rpos, len);
         s->rpos += len;
         return (ssize_t)len;

@@ -90,7 +90,7 @@ static void tout_wordf(struct trace_out *o, int space, const char *fmt, ...)
 
 static void trace_received(struct trace_out *o, const struct trace_info *ti)
 {
-    char helo[256], name[256], addr[256], date[64];
+    char helo[256], name[256], addr[256], date[64], *save = NULL;
     struct tm tm;
 
     trace_sanitize(helo, sizeof(helo), ti->helo != NULL && *ti->helo ? ti->helo : "unknown");
@@ -116,8 +116,12 @@ static void trace_received(struct trace_out *o, const struct trace_info *ti)
         for (const char *p = ti->note; *p != '\0' && n + 1 < sizeof(note); p++)
             note[n++] = (*p < 32 || *p > 126 || *p == '(' || *p == ')' || *p == '\\') ? '_' : *p;
         note[n] = '\0';
-        tout_raw(o, "\r\n\t", 3);
-        tout_wordf(o, 0, "(%s)", note);
+        tout_raw(o, "\r\n\t(", 4);
+        /* a comment folds between its words like the rest of the field */
+        for (char *w = strtok_r(note, " ", &save), *next; w != NULL; w = next) {
+            next = strtok_r(NULL, " ", &save);
+            tout_wordf(o, w != note, "%s%s", w, next == NULL ? ")" : "");
+        }
     }
     if (ti->for_rcpt != NULL && strlen(ti->for_rcpt) < 300) {
         tout_raw(o, "\r\n\t", 3);

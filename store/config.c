@@ -88,6 +88,7 @@ struct cfg_load {
     unsigned char seen[CFG_COUNT];
     char errors[4096];
     size_t errlen;
+    unsigned more; /* problems found but not listed */
 };
 
 static int cfg_check_listen(const char *v, const char **reason)
@@ -272,12 +273,19 @@ static int cfg_set(struct opes_config *cfg, const struct cfg_entry *e, const cha
     return 0;
 }
 
+/* cfg_error - add one "file:line: key: reason" line; past the buffer, only count. */
 static void cfg_error(struct cfg_load *ld, const char *key, const char *reason)
 {
-    int n = snprintf(ld->errors + ld->errlen, sizeof(ld->errors) - ld->errlen, "%s%s:%d: %s: %s",
-                     ld->errlen ? "\n" : "", ld->file, ld->line, key, reason);
-    if (n > 0 && (size_t)n < sizeof(ld->errors) - ld->errlen)
-        ld->errlen += (size_t)n;
+    size_t room = sizeof(ld->errors) - 128 - ld->errlen; /* 128: the "more problems" line */
+    int n = snprintf(ld->errors + ld->errlen, room, "%s%s:%d: %s: %s", ld->errlen ? "\n" : "",
+                     ld->file, ld->line, key, reason);
+
+    if (ld->errlen >= sizeof(ld->errors) - 128 || n < 0 || (size_t)n >= room) {
+        ld->errors[ld->errlen] = '\0';
+        ld->more++;
+        return;
+    }
+    ld->errlen += (size_t)n;
 }
 
 /* cfg_line_ok - blank, comment, [section], continuation, or key = value. */
@@ -401,8 +409,11 @@ struct opes_config *config_load(const char *path, const char **error_r)
             }
         }
     }
-    if (ld->errlen != 0) {
+    if (ld->errlen != 0 || ld->more != 0) {
         snprintf(errbuf, sizeof(errbuf), "%s", ld->errors);
+        if (ld->more != 0)
+            snprintf(errbuf + strlen(errbuf), sizeof(errbuf) - strlen(errbuf),
+                     "\n%s: %u more problems not shown", ld->file, ld->more);
         *error_r = errbuf;
         free(ld);
         cfg_free(cfg);

@@ -97,23 +97,44 @@ bad:
     return -1;
 }
 
+/*
+ * keys_create - a first key file, made whole before it appears: written to a
+ * temporary name, synced, then linked into place. Two programs starting at
+ * once both succeed (the second finds the first one's file), and a program
+ * killed half-way leaves no empty key file behind.
+ */
+static int keys_create(const char *path, const char **error_r)
+{
+    char tmp[4200];
+    int fd, rc = 0;
+
+    snprintf(tmp, sizeof(tmp), "%s.new.%ld.%08x", path, (long)getpid(), randombytes_random());
+    fd = open(tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        *error_r = keys_error("%s: cannot create the key file: %s", path);
+        return -1;
+    }
+    if (keys_append(fd, 1) < 0 || (link(tmp, path) < 0 && errno != EEXIST)) {
+        *error_r = keys_error("%s: cannot write the new key file: %s", path);
+        rc = -1;
+    }
+    close(fd);
+    unlink(tmp);
+    return rc;
+}
+
 /* keys_open - open path, creating it with a first key when missing. */
 static int keys_open(const char *path, const char **error_r)
 {
-    int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     struct stat st;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
 
-    if (fd >= 0) {
-        if (flock(fd, LOCK_EX) < 0 || keys_append(fd, 1) < 0) {
-            *error_r = keys_error("%s: cannot write the new key file: %s", path);
-            close(fd);
-            unlink(path);
+    if (fd < 0 && errno == ENOENT) {
+        if (keys_create(path, error_r) < 0)
             return -1;
-        }
-        flock(fd, LOCK_UN);
-        return fd;
+        fd = open(path, O_RDONLY | O_CLOEXEC);
     }
-    if (errno != EEXIST || (fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
+    if (fd < 0) {
         *error_r = keys_error("%s: %s", path);
         return -1;
     }

@@ -95,7 +95,7 @@ static const char *const stmt_sql[S_COUNT] = {
     [S_REL_DONE] = "UPDATE release_request SET state = 'done', last_error = '', updated = ? "
                    "WHERE id = ?",
     [S_REL_FAIL] = "UPDATE release_request SET state = ?, next_attempt = ?, last_error = ?, "
-                   "updated = ? WHERE id = ?",
+                   "updated = ? WHERE id = ? AND state = 'pending'",
     [S_REL_STATE] = "SELECT r.state, r.last_error FROM release_request r JOIN quarantine q "
                     "ON q.id = r.quarantine_id WHERE q.public_id = ? ORDER BY r.id DESC LIMIT 1",
     [S_USER_UPSERT] = "INSERT INTO user (address, role, created) VALUES (?, ?, ?) "
@@ -110,8 +110,9 @@ static const char *const stmt_sql[S_COUNT] = {
     [S_AUDIT_LIST] = "SELECT at, actor, action, object, origin FROM audit ORDER BY id DESC LIMIT ?",
     [S_PURGE_EXPIRE] = "UPDATE quarantine SET status = 'expired', updated = ?1 "
                        "WHERE status = 'held' AND created < ?2",
+    /* deleted and expired entries lose their content at once; released ones keep it */
     [S_PURGE_DETACH] = "UPDATE quarantine SET content_id = NULL "
-                       "WHERE status <> 'held' AND content_id IS NOT NULL",
+                       "WHERE status IN ('deleted', 'expired') AND content_id IS NOT NULL",
     [S_PURGE_DELETE_Q] = "DELETE FROM quarantine WHERE status <> 'held' AND updated < ?",
     [S_PURGE_CONTENT] = "DELETE FROM content WHERE id NOT IN "
                         "(SELECT content_id FROM quarantine WHERE content_id IS NOT NULL)",
@@ -288,9 +289,19 @@ struct store *store_open(const char *path, const char *key_path, const char **er
     if (rc != SQLITE_OK)
         goto fail;
     sqlite3_busy_timeout(st->db, 60000);
-    if (sqlite3_exec(st->db,
-                     "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; "
-                     "PRAGMA foreign_keys = ON; PRAGMA secure_delete = ON;",
+    /* switching a new file to WAL does not wait on the busy handler: retry it */
+    for (int tries = 0;; tries++) {
+        rc = sqlite3_exec(st->db, "PRAGMA journal_mode = WAL", NULL, NULL, &msg);
+        if (rc != SQLITE_BUSY || tries == 6000)
+            break;
+        sqlite3_free(msg);
+        msg = NULL;
+        sqlite3_sleep(10);
+    }
+    if (rc != SQLITE_OK ||
+        sqlite3_exec(st->db,
+                     "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; "
+                     "PRAGMA secure_delete = ON;",
                      NULL, NULL, &msg) != SQLITE_OK)
         goto fail;
     if (st_migrate(st, error_r) < 0) {

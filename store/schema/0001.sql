@@ -24,8 +24,8 @@ CREATE TABLE quarantine (
     public_id   TEXT NOT NULL UNIQUE,
     content_id  INTEGER REFERENCES content(id),   -- NULL once the content is gone
     trace_id    TEXT NOT NULL,
-    sender      TEXT NOT NULL,
-    recipient   TEXT NOT NULL,
+    sender      TEXT NOT NULL COLLATE NOCASE,
+    recipient   TEXT NOT NULL COLLATE NOCASE,
     subject     TEXT NOT NULL DEFAULT '',
     msg_date    TEXT NOT NULL DEFAULT '',
     size        INTEGER NOT NULL,

@@ -38,4 +38,6 @@ fi
 if [ "$(stat -f -c %T "$BENCH_DIR" 2>/dev/null)" = tmpfs ]; then
     echo "store_bench: warning: $BENCH_DIR is a tmpfs; the insert rate says nothing about a disk" >&2
 fi
-exec "$BIN" -d "$BENCH_DIR" -n "$INSERTS" -t "$THREADS" -e "$ENTRIES" -q "$QUERIES"
+WORK=$(mktemp -d "$BENCH_DIR/opes-store-bench.XXXXXX")
+trap 'rm -rf "$WORK"' EXIT
+"$BIN" -d "$WORK" -n "$INSERTS" -t "$THREADS" -e "$ENTRIES" -q "$QUERIES"
