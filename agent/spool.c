@@ -100,6 +100,8 @@ int spool_write(struct spool *s, const void *data, size_t len)
         errno = s->error;
         return -1;
     }
+    if (len == 0)
+        return 0;
     if (s->fd < 0 && s->mem_len + len <= s->mem_max) {
         if (s->mem_len + len > s->mem_cap) {
             size_t cap = s->mem_cap ? s->mem_cap : 8192;
