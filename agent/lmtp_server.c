@@ -23,8 +23,12 @@
 #include "opes/endpoint.h"
 #include "opes/lmtp_parse.h"
 #include "opes/log.h"
+#include "opes/mime.h"
 #include "opes/netio.h"
+#include "opes/pipeline.h"
+#include "opes/service.h"
 #include "opes/spool.h"
+#include "opes/store.h"
 #include "opes/trace.h"
 
 enum lmtp_state { ST_INIT = 1, ST_READY = 2, ST_MAIL = 4, ST_RCPT = 8 };
@@ -35,6 +39,8 @@ struct lmtp_rcpt {
     size_t first;       /* index of the first RCPT of this address (itself if unique) */
     char *bypass;       /* XOPES-BYPASS value (decoded), kept for the service pipeline */
     struct lmtp_reply reply;
+    char services[256]; /* what the services did, for the log line */
+    const char *action; /* quarantined, rejected ... when a policy decided; else from the code */
 };
 
 struct lmtp_tx {
@@ -68,6 +74,8 @@ struct lmtp_session {
     unsigned bad_commands;
     bool quit;
     struct lmtp_tx *tx;
+    struct store *st; /* opened at the first message that needs it */
+    bool st_failed;
 };
 
 static unsigned long lmtp_session_seq;
@@ -81,8 +89,10 @@ struct lmtp_env *lmtp_env_new(struct opes_config *cfg, const char **error_r)
     if (env == NULL)
         fatal("calloc");
     env->cfg = cfg;
-    env->deliver = deliver_new(cfg, error_r);
+    env->services = services_load(cfg, error_r);
+    env->deliver = env->services != NULL ? deliver_new(cfg, error_r) : NULL;
     if (env->deliver == NULL) {
+        services_free(&env->services);
         config_unref(&env->cfg);
         free(env);
         return NULL;
@@ -105,6 +115,7 @@ void lmtp_env_unref(struct lmtp_env **envp)
     if (env == NULL || __atomic_sub_fetch(&env->refs, 1, __ATOMIC_SEQ_CST) != 0)
         return;
     deliver_free(&env->deliver);
+    services_free(&env->services);
     config_unref(&env->cfg);
     free(env);
 }
@@ -160,19 +171,22 @@ static void lmtp_reply_relay(struct lmtp_session *s, const struct lmtp_reply *r)
 }
 
 /* lmtp_log_rcpt - the one final line for a recipient. */
-static void lmtp_log_rcpt(struct lmtp_session *s, const char *addr, const struct lmtp_reply *r,
-                          const char *stage)
+static void lmtp_log_rcpt(struct lmtp_session *s, const struct lmtp_rcpt *rc, const char *stage)
 {
+    const struct lmtp_reply *r = &rc->reply;
     char text[512], esc[600], raddr[300];
-    const char *action = r->code / 100 == 2 ? "delivered" : r->code / 100 == 4 ? "deferred"
-                                                                                : "rejected";
+    const char *action = r->code / 100 == 4   ? "deferred"
+                         : r->code / 100 == 5 ? "rejected"
+                         : rc->action != NULL ? rc->action
+                                              : "delivered";
     int64_t ms = s->tx != NULL ? deliver_now_ms() - s->tx->start_ms : 0;
 
     lmtp_reply_text(r, text, sizeof(text));
     log_escape(esc, sizeof(esc), text, strlen(text));
-    log_escape(raddr, sizeof(raddr), addr, strlen(addr));
-    log_info("rcpt=<%s> action=%s stage=%s reply=\"%d %s %s\" services=none ms=%lld", raddr,
-             action, stage, r->code, r->enh[0] ? r->enh : "-", esc, (long long)ms);
+    log_escape(raddr, sizeof(raddr), rc->addr, strlen(rc->addr));
+    log_info("rcpt=<%s> action=%s stage=%s reply=\"%d %s %s\" services=%s ms=%lld", raddr,
+             action, stage, r->code, r->enh[0] ? r->enh : "-", esc,
+             rc->services[0] ? rc->services : "none", (long long)ms);
 }
 
 static void lmtp_set_log_context(struct lmtp_session *s)
@@ -431,7 +445,7 @@ static void cmd_rcpt(struct lmtp_session *s, char *args)
         r->reply = tx->rcpts[r->first].reply;
     lmtp_reply_relay(s, &r->reply);
     if (r->reply.code / 100 != 2) {
-        lmtp_log_rcpt(s, r->addr, &r->reply, "rcpt");
+        lmtp_log_rcpt(s, r, "rcpt");
         free(r->bypass);
         return;
     }
@@ -440,8 +454,8 @@ static void cmd_rcpt(struct lmtp_session *s, char *args)
 }
 
 /* lmtp_read_data - the message after 354 into the spool; 0, or -1 when the client is gone. */
-static int lmtp_read_data(struct lmtp_session *s, struct spool *spool, unsigned *flags,
-                          uint64_t *size)
+static int lmtp_read_data(struct lmtp_session *s, struct spool *spool, struct mime_parser *mp,
+                          unsigned *flags, uint64_t *size)
 {
     static _Thread_local char out[2 * NETIO_RBUF_SIZE + 8];
     struct dotstuff_decoder dec;
@@ -472,8 +486,10 @@ static int lmtp_read_data(struct lmtp_session *s, struct spool *spool, unsigned 
         netio_consume(s->io, used);
         *size += outlen;
         /* over the limit: keep reading to the end, store nothing more */
-        if (*size <= s->cfg->max_message_size)
+        if (*size <= s->cfg->max_message_size) {
             spool_write(spool, out, outlen);
+            mime_parser_feed(mp, out, outlen); /* the one pass over the message */
+        }
     }
     *flags = dec.flags;
     return 0;
@@ -506,60 +522,221 @@ static bool lmtp_data_verdict(struct lmtp_session *s, struct spool *spool, unsig
     return true;
 }
 
-/* lmtp_deliver - trace headers, then delivery of the unique recipients. */
-static void lmtp_deliver(struct lmtp_session *s, struct spool *spool)
+/* lmtp_store - the session's store connection, opened when first needed. */
+static struct store *lmtp_store(struct lmtp_session *s)
+{
+    const char *error;
+
+    if (s->st == NULL && !s->st_failed) {
+        s->st = store_open(s->cfg->store_path, s->cfg->key_file, &error);
+        if (s->st == NULL) {
+            log_warnx("store unavailable: %s", error);
+            s->st_failed = true; /* once per session */
+        }
+    }
+    return s->st;
+}
+
+static ssize_t lmtp_spool_read(void *ctx, void *buf, size_t len)
+{
+    return spool_read(ctx, buf, len);
+}
+
+static int lmtp_spool_rewind(void *ctx)
+{
+    return spool_rewind(ctx);
+}
+
+/*
+ * lmtp_quarantine - hold the message for the recipients the pipeline put in
+ * quarantine: one content, one entry each, durable before the 250.
+ */
+static void lmtp_quarantine(struct lmtp_session *s, struct spool *spool,
+                            const struct mime_message *mime, struct pipeline_rcpt *pr,
+                            struct lmtp_reply *replies, size_t n)
+{
+    struct store_qitem *items = calloc(n, sizeof(*items));
+    size_t *idx = calloc(n, sizeof(*idx)), k = 0;
+    struct store *st = lmtp_store(s);
+    struct store_reader rd = {.read = lmtp_spool_read, .rewind = lmtp_spool_rewind, .ctx = spool};
+    const char *error = "store unavailable";
+    const char *subject = mime != NULL ? mime_header_get(mime, -1, "Subject") : NULL;
+    const char *date = mime != NULL ? mime_header_get(mime, -1, "Date") : NULL;
+
+    if (items == NULL || idx == NULL)
+        fatal("calloc");
+    for (size_t i = 0; i < n; i++) {
+        struct store_qitem *it = &items[k];
+        if (pr[i].outcome != POLICY_QUARANTINE)
+            continue;
+        idx[k++] = i;
+        snprintf(it->trace_id, sizeof(it->trace_id), "%s", s->tx->trace);
+        snprintf(it->sender, sizeof(it->sender), "%s", s->tx->sender);
+        snprintf(it->recipient, sizeof(it->recipient), "%s", pr[i].addr);
+        if (subject != NULL)
+            mime_decode_2047(subject, it->subject, sizeof(it->subject));
+        snprintf(it->date, sizeof(it->date), "%s", date != NULL ? date : "");
+        snprintf(it->service, sizeof(it->service), "%s",
+                 pr[i].culprit != NULL ? pr[i].culprit->name : "blocklist");
+        snprintf(it->reason, sizeof(it->reason), "%s", pr[i].reason);
+    }
+    if (k > 0 && (st == NULL || store_quarantine_add(st, items, k, &rd, &error) < 0)) {
+        log_warnx("quarantine failed: %s", error);
+        for (size_t j = 0; j < k; j++)
+            lmtp_reply_set(&replies[idx[j]], 451, "4.3.0",
+                           "<%s> Local error holding the message, try again later",
+                           pr[idx[j]].addr);
+    } else {
+        for (size_t j = 0; j < k; j++)
+            lmtp_reply_set(&replies[idx[j]], 250, "2.0.0", "<%s> held in quarantine as %s by %s",
+                           pr[idx[j]].addr, items[j].id,
+                           pr[idx[j]].culprit != NULL ? pr[idx[j]].culprit->uri : "blocklist");
+    }
+    free(items);
+    free(idx);
+}
+
+/* lmtp_blocked_reply - reject or tempfail, with the service that decided it. */
+static void lmtp_blocked_reply(const struct lmtp_session *s, const struct pipeline_rcpt *r,
+                               struct lmtp_reply *reply)
+{
+    char uri[400];
+
+    if (r->culprit != NULL)
+        snprintf(uri, sizeof(uri), "%s", r->culprit->uri);
+    else
+        snprintf(uri, sizeof(uri), "%s/policy/blocklist", s->cfg->system_uri);
+    if (r->outcome == POLICY_REJECT)
+        lmtp_reply_set(reply, 550, "5.7.1", "<%s> blocked by %s", r->addr, uri);
+    else
+        lmtp_reply_set(reply, 451, r->culprit != NULL ? "4.3.0" : "4.7.1",
+                       "<%s> %s unavailable, try again later", r->addr, uri);
+}
+
+/* lmtp_deliver_groups - recipients whose copies are identical share one delivery. */
+static void lmtp_deliver_groups(struct lmtp_session *s, struct spool *spool,
+                                struct pipeline_rcpt *pr, struct lmtp_reply *replies, size_t n)
+{
+    const char **group = calloc(n, sizeof(*group));
+    size_t *slot = calloc(n, sizeof(*slot));
+    struct lmtp_reply *got = calloc(n, sizeof(*got));
+    bool *done = calloc(n, sizeof(*done));
+    int64_t deadline = deliver_now_ms() + (int64_t)s->cfg->processing_timeout * 1000;
+
+    if (group == NULL || slot == NULL || got == NULL || done == NULL)
+        fatal("calloc");
+    for (size_t i = 0; i < n; i++) {
+        size_t k = 0;
+        if (done[i] || pr[i].outcome != POLICY_DELIVER)
+            continue;
+        if (pr[i].prefix_len == 0 || !trace_check(pr[i].prefix, pr[i].prefix_len, s->tx->trace)) {
+            /* never deliver without an intact trace: a local fault, the MTA retries */
+            log_warnx("trace fields missing or damaged; check [opes] system_uri");
+            lmtp_reply_set(&replies[i], 451, "4.3.0", "Local error building the trace fields");
+            continue;
+        }
+        for (size_t j = i; j < n; j++) {
+            if (done[j] || pr[j].outcome != POLICY_DELIVER ||
+                pr[j].prefix_len != pr[i].prefix_len ||
+                memcmp(pr[j].prefix, pr[i].prefix, pr[i].prefix_len) != 0)
+                continue;
+            done[j] = true;
+            slot[k] = j;
+            group[k++] = pr[j].addr;
+        }
+        deliver_tx_data(s->tx->dtx, group, k, pr[i].prefix, pr[i].prefix_len, spool, deadline,
+                        got);
+        for (size_t j = 0; j < k; j++)
+            replies[slot[j]] = got[j];
+    }
+    free(group);
+    free(slot);
+    free(got);
+    free(done);
+}
+
+/*
+ * lmtp_deliver - the pipeline decides per unique recipient; then quarantine,
+ * rejection, deferral or delivery, and one final reply each (duplicates share
+ * their first's).
+ */
+static void lmtp_deliver(struct lmtp_session *s, struct spool *spool,
+                         const struct mime_message *mime)
 {
     struct lmtp_tx *tx = s->tx;
-    const char **uniq = calloc(tx->nrcpts, sizeof(*uniq));
+    struct pipeline_rcpt *pr = calloc(tx->nrcpts, sizeof(*pr));
     struct lmtp_reply *replies = calloc(tx->nrcpts, sizeof(*replies));
     size_t *slot = calloc(tx->nrcpts, sizeof(*slot));
     size_t nuniq = 0;
-    char prefix[4096];
-    size_t plen;
 
-    if (uniq == NULL || replies == NULL || slot == NULL)
+    if (pr == NULL || replies == NULL || slot == NULL)
         fatal("calloc");
     for (size_t i = 0; i < tx->nrcpts; i++) {
         if (tx->rcpts[i].first == i) {
             slot[i] = nuniq;
-            uniq[nuniq++] = tx->rcpts[i].addr;
+            pr[nuniq].addr = tx->rcpts[i].addr;
+            pr[nuniq++].bypass = tx->rcpts[i].bypass;
         } else {
             slot[i] = slot[tx->rcpts[i].first];
         }
     }
-    struct trace_info ti = {
-        .id = tx->trace,
-        .system_uri = s->cfg->system_uri,
-        .by_host = s->cfg->hostname,
+    struct pipeline_msg pm = {
+        .cfg = s->cfg, .services = s->env->services, .st = lmtp_store(s), .spool = spool,
+        .mime = mime, .sender = tx->sender, .mail_bypass = tx->bypass, .trace_id = tx->trace,
         .helo = s->xf.helo[0] ? s->xf.helo : s->helo,
         .peer_name = s->xf.name[0] ? s->xf.name : NULL,
         .peer_addr = s->xf.addr[0] ? s->xf.addr : s->peer_addr,
         .protocol = tx->smtputf8 ? "UTF8LMTP" : "LMTP",
-        .for_rcpt = nuniq == 1 ? uniq[0] : NULL,
-        .when = time(NULL),
-    };
-    plen = trace_headers(prefix, sizeof(prefix), &ti);
-    if (plen == 0) {
-        /* never deliver without the trace: a local fault, the MTA retries */
-        log_warnx("trace fields do not fit; check [opes] system_uri");
-        for (size_t i = 0; i < nuniq; i++)
-            lmtp_reply_set(&replies[i], 451, "4.3.0", "Local error building the trace fields");
-    } else {
-        /* the budget starts at the end of data, however long the upload took */
-        deliver_tx_data(tx->dtx, uniq, nuniq, prefix, plen, spool,
-                        deliver_now_ms() + (int64_t)s->cfg->processing_timeout * 1000, replies);
-    }
-    for (size_t i = 0; i < tx->nrcpts; i++)
+        .for_rcpt = nuniq == 1 ? pr[0].addr : NULL, .size = spool_size(spool)};
+    pipeline_run(&pm, pr, nuniq);
+    for (size_t i = 0; i < nuniq; i++)
+        if (pr[i].outcome == POLICY_REJECT || pr[i].outcome == POLICY_TEMPFAIL)
+            lmtp_blocked_reply(s, &pr[i], &replies[i]);
+    lmtp_quarantine(s, spool, mime, pr, replies, nuniq);
+    lmtp_deliver_groups(s, spool, pr, replies, nuniq);
+    for (size_t i = 0; i < tx->nrcpts; i++) {
         tx->rcpts[i].reply = replies[slot[i]];
-    free(uniq);
+        snprintf(tx->rcpts[i].services, sizeof(tx->rcpts[i].services), "%s",
+                 pr[slot[i]].services);
+        tx->rcpts[i].action = policy_outcome_name(pr[slot[i]].outcome);
+    }
+    for (size_t i = 0; i < nuniq; i++)
+        pipeline_rcpt_clear(&pr[i]);
+    free(pr);
     free(replies);
     free(slot);
+}
+
+/* lmtp_trace_replies - the final answer of every recipient, into the trace records. */
+static void lmtp_trace_replies(struct lmtp_session *s)
+{
+    struct lmtp_tx *tx = s->tx;
+    struct store_trace *t = calloc(tx->nrcpts, sizeof(*t));
+    struct store *st = lmtp_store(s);
+    const char *error;
+
+    if (t == NULL)
+        fatal("calloc");
+    for (size_t i = 0; i < tx->nrcpts; i++) {
+        const struct lmtp_reply *r = &tx->rcpts[i].reply;
+        snprintf(t[i].trace_id, sizeof(t[i].trace_id), "%s", tx->trace);
+        snprintf(t[i].recipient, sizeof(t[i].recipient), "%s", tx->rcpts[i].addr);
+        snprintf(t[i].event, sizeof(t[i].event), "reply");
+        snprintf(t[i].verdict, sizeof(t[i].verdict), "%d", r->code);
+        snprintf(t[i].detail, sizeof(t[i].detail), "%d %s %s", r->code, r->enh, r->text);
+        t[i].duration_ms = deliver_now_ms() - tx->start_ms;
+    }
+    if (st != NULL && store_trace_add_many(st, t, tx->nrcpts, &error) < 0)
+        log_warnx("trace records not stored: %s", error);
+    free(t);
 }
 
 static void cmd_data(struct lmtp_session *s, char *args)
 {
     struct lmtp_tx *tx = s->tx;
     struct spool *spool;
+    struct mime_parser *mp;
+    struct mime_message *mime;
     struct lmtp_reply refused;
     unsigned flags = 0;
     uint64_t size = 0;
@@ -574,23 +751,29 @@ static void cmd_data(struct lmtp_session *s, char *args)
     /* a message in flight is finished even when opesd is asked to stop */
     stop = netio_set_stop(s->io, -1);
     spool = spool_new((size_t)s->cfg->spool_memory, s->cfg->spool_dir);
-    if (lmtp_read_data(s, spool, &flags, &size) < 0) {
+    mp = mime_parser_new(NULL);
+    if (lmtp_read_data(s, spool, mp, &flags, &size) < 0) {
+        mime_parser_free(&mp);
         spool_free(&spool);
         s->quit = true;
         return;
     }
+    mime = mime_parser_finish(&mp);
     log_info("data size=%llu spooled=%s", (unsigned long long)size,
              spool_on_disk(spool) ? "file" : "memory");
     if (lmtp_data_verdict(s, spool, flags, size, &refused)) {
         for (size_t i = 0; i < tx->nrcpts; i++)
             tx->rcpts[i].reply = refused;
     } else {
-        lmtp_deliver(s, spool);
+        lmtp_deliver(s, spool, mime);
     }
     for (size_t i = 0; i < tx->nrcpts; i++) {
         lmtp_reply_relay(s, &tx->rcpts[i].reply);
-        lmtp_log_rcpt(s, tx->rcpts[i].addr, &tx->rcpts[i].reply, "data");
+        lmtp_log_rcpt(s, &tx->rcpts[i], "data");
     }
+    netio_flush(s->io, lmtp_ms(s->cfg->command_timeout));
+    lmtp_trace_replies(s);
+    mime_message_free(&mime);
     spool_free(&spool);
     lmtp_tx_free(s);
     netio_flush(s->io, lmtp_ms(s->cfg->command_timeout));
@@ -792,6 +975,7 @@ void lmtp_server_session(struct lmtp_env *env, int fd, int stop_fd)
     }
     netio_flush(s.io, 1000);
     lmtp_tx_free(&s);
+    store_close(&s.st);
     log_info("disconnect bad_commands=%u", s.bad_commands);
     log_set_context(NULL);
     netio_free(&s.io);

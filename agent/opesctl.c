@@ -49,6 +49,7 @@ static int ctl_usage(void)
             "  user add ADDRESS [--admin]\n"
             "  user passwd ADDRESS                     password from the terminal (or one line of stdin)\n"
             "  user list [--json]\n"
+            "  user consent ADDRESS SERVICE on|off      the recipient's choice for an opt-out/opt-in service\n"
             "  trace TRACE-ID [--json]\n"
             "  audit [--limit N] [--json]\n"
             "  purge                                   apply [store] retention_days now\n"
@@ -578,6 +579,18 @@ static int ctl_user(struct ctl *c, int argc, char **argv)
             return ctl_fail("user passwd", error);
         store_audit(c->st, c->actor, "user-passwd", argv[2], "cli", &error);
         printf("password of %s set\n", argv[2]);
+        return 0;
+    }
+    if (argc == 5 && strcmp(argv[1], "consent") == 0) {
+        bool on = strcmp(argv[4], "on") == 0;
+        char object[300];
+        if ((!on && strcmp(argv[4], "off") != 0) || !ctl_list_value(argv[2]))
+            return ctl_usage();
+        if (store_user_set_consent(c->st, argv[2], argv[3], on, &error) < 0)
+            return ctl_fail("user consent", error);
+        snprintf(object, sizeof(object), "%s:%s=%s", argv[2], argv[3], on ? "on" : "off");
+        store_audit(c->st, c->actor, "consent", object, "cli", &error);
+        printf("%s: %s %s\n", argv[2], argv[3], on ? "on" : "off");
         return 0;
     }
     if (argc >= 2 && strcmp(argv[1], "list") == 0) {

@@ -29,6 +29,7 @@
 #include "opes/lmtp_server.h"
 #include "opes/log.h"
 #include "opes/netio.h"
+#include "opes/service.h"
 #include "opes/store.h"
 
 #define OPESD_MAX_LISTEN 16
@@ -312,6 +313,16 @@ static void opesd_check_spool(const struct opes_config *cfg)
         fatal("lmtp.spool_dir: %s is not writable", cfg->spool_dir);
 }
 
+/* opesd_log_lines - one log line per line of a multi-line message. */
+static void opesd_log_lines(const char *what, const char *text)
+{
+    for (const char *p = text; *p != '\0';) {
+        size_t n = strcspn(p, "\n");
+        log_warnx("%s: %.*s", what, (int)n, p);
+        p += n + (p[n] == '\n');
+    }
+}
+
 static void opesd_reload(struct opesd *d)
 {
     const char *error;
@@ -319,12 +330,7 @@ static void opesd_reload(struct opesd *d)
     struct lmtp_env *env, *old;
 
     if (cfg == NULL) {
-        /* one log line per problem */
-        for (const char *p = error; *p != '\0';) {
-            size_t n = strcspn(p, "\n");
-            log_warnx("reload failed, keeping the old configuration: %.*s", (int)n, p);
-            p += n + (p[n] == '\n');
-        }
+        opesd_log_lines("reload failed, keeping the old configuration", error);
         return;
     }
     if (strcmp(cfg->listen, d->env->cfg->listen) != 0 || strcmp(cfg->user, d->env->cfg->user) != 0)
@@ -332,7 +338,7 @@ static void opesd_reload(struct opesd *d)
     log_set_level((enum log_level)log_level_parse(cfg->log_level));
     env = lmtp_env_new(cfg, &error);
     if (env == NULL) {
-        log_warnx("reload failed: %s", error);
+        opesd_log_lines("reload failed, keeping the old configuration", error);
         return;
     }
     pthread_mutex_lock(&d->lock);
@@ -453,6 +459,13 @@ int main(int argc, char **argv)
         return 1;
     }
     if (check) {
+        struct svc_set *services = services_load(cfg, &error);
+        if (services == NULL) {
+            fprintf(stderr, "%s\n", error);
+            config_unref(&cfg);
+            return 1;
+        }
+        services_free(&services);
         config_print(cfg, stdout);
         config_unref(&cfg);
         return 0;

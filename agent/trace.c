@@ -151,3 +151,35 @@ size_t trace_headers(char *buf, size_t size, const struct trace_info *ti)
     tout_raw(&o, "\r\n", 2);
     return o.overflow ? 0 : o.len;
 }
+
+bool trace_check(const char *prefix, size_t len, const char *id)
+{
+    char want[64];
+    bool received = false;
+    const char *p = prefix, *end = prefix + len;
+
+    if (len < 2 || memcmp(end - 2, "\r\n", 2) != 0 || memchr(prefix, '\0', len) != NULL)
+        return false;
+    snprintf(want, sizeof(want), " id %s", id);
+    while (p < end) {
+        const char *eol = memchr(p, '\r', (size_t)(end - p));
+        size_t n;
+        if (eol == NULL || eol + 1 >= end || eol[1] != '\n')
+            return false;
+        n = (size_t)(eol - p);
+        if (n > 998 || n == 0 || memchr(p, '\n', n) != NULL)
+            return false;
+        if (strncmp(p, "Received:", 9) == 0)
+            received = true;
+        if (strncmp(p, "OPES-System:", 12) == 0) {
+            char t[64];
+            snprintf(t, sizeof(t), "trace=%s", id);
+            if (memmem(p, n, t, strlen(t)) == NULL)
+                return false;
+        }
+        if (p == prefix && (*p == ' ' || *p == '\t'))
+            return false; /* a block cannot start with a continuation */
+        p = eol + 2;
+    }
+    return received && memmem(prefix, len, want, strlen(want)) != NULL;
+}

@@ -4,7 +4,7 @@
 # Usage: packaging/install-deps.sh [build|test]
 #   build: what is needed to compile opesd (default)
 #   test:  build dependencies plus the real neighbours the test suite starts
-#          (Dovecot LMTP, Postfix tools, swaks)
+#          (Dovecot LMTP, Postfix tools, swaks, clamd, spamd, python3-dkim)
 # Idempotent: packages already installed are not touched, and apt is not run
 # at all when nothing is missing.
 set -eu
@@ -12,7 +12,7 @@ set -eu
 BUILD_PKGS="build-essential cmake pkg-config libsqlite3-dev libsodium-dev \
 libmicrohttpd-dev libinih-dev libjansson-dev check"
 TEST_PKGS="clang libclang-rt-14-dev dovecot-core dovecot-lmtpd postfix swaks \
-python3 procps iproute2"
+python3 python3-dkim procps iproute2 clamav-daemon clamav-testfiles spamassassin spamd spamc"
 
 want=$BUILD_PKGS
 [ "${1:-build}" = test ] && want="$BUILD_PKGS $TEST_PKGS"

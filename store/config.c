@@ -35,6 +35,7 @@ static int cfg_check_target(const char *v, const char **reason);
 static int cfg_check_uri(const char *v, const char **reason);
 static int cfg_check_bare(const char *v, const char **reason);
 static int cfg_check_level(const char *v, const char **reason);
+static int cfg_check_blockaction(const char *v, const char **reason);
 
 #define OFF(f) offsetof(struct opes_config, f)
 #define NOLIM 0, UINT64_MAX
@@ -70,6 +71,8 @@ static const struct cfg_entry cfg_table[] = {
     {"downstream", "max_idle", CFG_NUM, "32", 0, 1000, OFF(down_max_idle), NULL},
     {"downstream", "idle_timeout", CFG_TIME, "30s", 1, 3600, OFF(down_idle_timeout), NULL},
     {"downstream", "maildir_create", CFG_BOOL, "no", NOLIM, OFF(maildir_create), NULL},
+    {"policy", "blocklist_action", CFG_STR, "quarantine", NOLIM, OFF(blocklist_action),
+     cfg_check_blockaction},
     {"store", "path", CFG_STR, "/var/lib/opesd/opesd.db", NOLIM, OFF(store_path), NULL},
     {"store", "key_file", CFG_STR, "/var/lib/opesd/keys", NOLIM, OFF(key_file), NULL},
     {"store", "retention_days", CFG_NUM, "30", 1, 3650, OFF(retention_days), NULL},
@@ -138,6 +141,14 @@ static int cfg_check_bare(const char *v, const char **reason)
     if (strcmp(v, "reject") == 0 || strcmp(v, "normalize") == 0)
         return 0;
     *reason = "expected reject or normalize";
+    return -1;
+}
+
+static int cfg_check_blockaction(const char *v, const char **reason)
+{
+    if (strcmp(v, "quarantine") == 0 || strcmp(v, "reject") == 0)
+        return 0;
+    *reason = "expected quarantine or reject";
     return -1;
 }
 
@@ -331,6 +342,35 @@ static char *cfg_reader(char *str, int num, void *stream)
     return r;
 }
 
+/* cfg_service_kv - keep a [service.NAME] key for the agent to check. */
+static int cfg_service_kv(struct cfg_load *ld, const char *service, const char *name,
+                          const char *value)
+{
+    struct opes_config *cfg = ld->cfg;
+    struct config_kv *kv;
+
+    if (*service == '\0' || strlen(service) > 48 || strspn(service, "abcdefghijklmnopqrstuvwxyz"
+                                                                     "0123456789-_") !=
+                                                          strlen(service)) {
+        cfg_error(ld, "service", "service names use a-z, 0-9, - and _ (at most 48)");
+        return 1;
+    }
+    if (cfg->n_service_kv % 16 == 0) {
+        kv = realloc(cfg->service_kv, (cfg->n_service_kv + 16) * sizeof(*kv));
+        if (kv == NULL)
+            fatal("realloc");
+        cfg->service_kv = kv;
+    }
+    kv = &cfg->service_kv[cfg->n_service_kv++];
+    kv->section = strdup(service);
+    kv->key = strdup(name);
+    kv->value = strdup(value);
+    kv->line = ld->line;
+    if (kv->section == NULL || kv->key == NULL || kv->value == NULL)
+        fatal("strdup");
+    return 1;
+}
+
 static int cfg_handler(void *user, const char *section, const char *name, const char *value)
 {
     struct cfg_load *ld = user;
@@ -338,6 +378,8 @@ static int cfg_handler(void *user, const char *section, const char *name, const 
     char key[128];
 
     snprintf(key, sizeof(key), "%s.%s", section, name);
+    if (strncmp(section, "service.", 8) == 0)
+        return cfg_service_kv(ld, section + 8, name, value);
     for (size_t i = 0; i < CFG_COUNT; i++) {
         const struct cfg_entry *e = &cfg_table[i];
         if (strcmp(e->section, section) != 0 || strcmp(e->key, name) != 0)
@@ -360,6 +402,12 @@ static void cfg_free(struct opes_config *cfg)
     for (size_t i = 0; i < CFG_COUNT; i++)
         if (cfg_table[i].type == CFG_STR)
             free(*(char **)((char *)cfg + cfg_table[i].offset));
+    for (size_t i = 0; i < cfg->n_service_kv; i++) {
+        free(cfg->service_kv[i].section);
+        free(cfg->service_kv[i].key);
+        free(cfg->service_kv[i].value);
+    }
+    free(cfg->service_kv);
     free(cfg->path);
     free(cfg);
 }
@@ -463,5 +511,14 @@ void config_print(const struct opes_config *cfg, FILE *out)
         case CFG_MODE: fprintf(out, "%04llo\n", v); break;
         default: fprintf(out, "%llu\n", v); break;
         }
+    }
+    section = "";
+    for (size_t i = 0; i < cfg->n_service_kv; i++) {
+        const struct config_kv *kv = &cfg->service_kv[i];
+        if (strcmp(section, kv->section) != 0) {
+            fprintf(out, "\n[service.%s]\n", kv->section);
+            section = kv->section;
+        }
+        fprintf(out, "%s = %s\n", kv->key, kv->value);
     }
 }

@@ -33,6 +33,7 @@ enum stmt {
     S_LIST_UPSERT, S_LIST_DELETE, S_LIST_SHOW_OWNER, S_LIST_SHOW_ALL, S_LIST_MATCH,
     S_REL_PENDING, S_REL_INSERT, S_REL_NEXT, S_REL_LEASE, S_REL_DONE, S_REL_FAIL, S_REL_STATE,
     S_USER_UPSERT, S_USER_GET, S_USER_LIST, S_USER_SET_PW, S_USER_GET_PW,
+    S_USER_ENSURE, S_CONSENT_GET, S_CONSENT_SET, S_SYNC_NORMAL, S_SYNC_FULL,
     S_AUDIT_INSERT, S_AUDIT_LIST,
     S_PURGE_EXPIRE, S_PURGE_DETACH, S_PURGE_DELETE_Q, S_PURGE_CONTENT, S_PURGE_TRACE,
     S_PURGE_LIST,
@@ -106,6 +107,13 @@ static const char *const stmt_sql[S_COUNT] = {
                     "FROM user ORDER BY address",
     [S_USER_SET_PW] = "UPDATE user SET password_hash = ? WHERE address = ?",
     [S_USER_GET_PW] = "SELECT password_hash FROM user WHERE address = ?",
+    [S_USER_ENSURE] = "INSERT OR IGNORE INTO user (address, created) VALUES (?, ?)",
+    [S_CONSENT_GET] = "SELECT allowed FROM user_consent WHERE address = ? AND service = ?",
+    [S_CONSENT_SET] = "INSERT INTO user_consent (address, service, allowed, updated) "
+                      "VALUES (?, ?, ?, ?) ON CONFLICT (address, service) DO UPDATE SET "
+                      "allowed = excluded.allowed, updated = excluded.updated",
+    [S_SYNC_NORMAL] = "PRAGMA synchronous = NORMAL",
+    [S_SYNC_FULL] = "PRAGMA synchronous = FULL",
     [S_AUDIT_INSERT] = "INSERT INTO audit (at, actor, action, object, origin) VALUES (?, ?, ?, ?, ?)",
     [S_AUDIT_LIST] = "SELECT at, actor, action, object, origin FROM audit ORDER BY id DESC LIMIT ?",
     [S_PURGE_EXPIRE] = "UPDATE quarantine SET status = 'expired', updated = ?1 "
@@ -697,6 +705,30 @@ int store_trace_add(struct store *st, const struct store_trace *t, const char **
     return st_trace_insert(st, t, error_r);
 }
 
+int store_trace_add_many(struct store *st, const struct store_trace *t, size_t n,
+                         const char **error_r)
+{
+    int rc = -1;
+
+    if (n == 0)
+        return 0;
+    if (st_exec1(st, st_get(st, S_SYNC_NORMAL), error_r, "synchronous") < 0)
+        return -1;
+    if (st_begin(st, true, error_r) == 0) {
+        size_t i;
+        for (i = 0; i < n && st_trace_insert(st, &t[i], error_r) == 0; i++)
+            ;
+        if (i == n && st_commit(st, error_r) == 0)
+            rc = 0;
+        else
+            st_rollback(st);
+    }
+    /* everything else this connection commits stays synced */
+    if (st_exec1(st, st_get(st, S_SYNC_FULL), error_r, "synchronous") < 0)
+        rc = -1;
+    return rc;
+}
+
 int store_trace_list(struct store *st, const char *trace_id,
                      void (*fn)(const struct store_trace *t, void *ctx), void *ctx,
                      const char **error_r)
@@ -899,6 +931,52 @@ int store_user_set_password(struct store *st, const char *address, const char *p
     if (st_exec1(st, q, error_r, "user password") < 0)
         return -1;
     return sqlite3_changes(st->db) > 0 ? 0 : STORE_NOTFOUND;
+}
+
+int store_user_consent(struct store *st, const char *address, const char *service,
+                       const char **error_r)
+{
+    sqlite3_stmt *q = st_get(st, S_CONSENT_GET);
+    char low[257];
+    int rc, v = -1;
+
+    st_lower(low, sizeof(low), address);
+    st_text(q, 1, low);
+    st_text(q, 2, service);
+    rc = sqlite3_step(q);
+    if (rc == SQLITE_ROW)
+        v = sqlite3_column_int(q, 0) != 0;
+    sqlite3_reset(q);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        st_dbfail(st, error_r, "consent");
+    return v;
+}
+
+int store_user_set_consent(struct store *st, const char *address, const char *service,
+                           bool allowed, const char **error_r)
+{
+    sqlite3_stmt *q;
+    char low[257];
+
+    st_lower(low, sizeof(low), address);
+    if (st_begin(st, true, error_r) < 0)
+        return -1;
+    q = st_get(st, S_USER_ENSURE);
+    st_text(q, 1, low);
+    sqlite3_bind_int64(q, 2, now_s());
+    if (st_exec1(st, q, error_r, "user") < 0)
+        goto fail;
+    q = st_get(st, S_CONSENT_SET);
+    st_text(q, 1, low);
+    st_text(q, 2, service);
+    sqlite3_bind_int(q, 3, allowed);
+    sqlite3_bind_int64(q, 4, now_s());
+    if (st_exec1(st, q, error_r, "consent") < 0 || st_commit(st, error_r) < 0)
+        goto fail;
+    return 0;
+fail:
+    st_rollback(st);
+    return -1;
 }
 
 int store_user_check_password(struct store *st, const char *address, const char *password,

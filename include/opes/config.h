@@ -15,6 +15,13 @@
 
 enum config_bare_eol { CONFIG_BARE_EOL_REJECT, CONFIG_BARE_EOL_NORMALIZE };
 
+struct config_kv {
+    char *section; /* the NAME of [service.NAME] */
+    char *key;
+    char *value;
+    int line;
+};
+
 struct opes_config {
     char *path;
     /* [opes] */
@@ -45,6 +52,8 @@ struct opes_config {
     uint64_t down_max_idle;
     uint64_t down_idle_timeout;
     bool maildir_create;
+    /* [policy] */
+    char *blocklist_action;
     /* [store] */
     char *store_path;
     char *key_file;
@@ -53,6 +62,11 @@ struct opes_config {
     uint64_t release_max_attempts;
     /* [log] */
     char *log_level;
+
+    /* [service.NAME] sections, kept raw in file order: their keys depend on the
+     * service type, so the agent checks them (services_load), with line numbers */
+    struct config_kv *service_kv;
+    size_t n_service_kv;
 
     /* derived at load time */
     enum config_bare_eol bare_eol;

@@ -10,11 +10,13 @@
 
 struct opes_config;
 struct deliver;
+struct svc_set;
 
 /* What a session needs, shared and reference counted so that a reload can swap it. */
 struct lmtp_env {
     struct opes_config *cfg;
     struct deliver *deliver;
+    struct svc_set *services;
     int refs;
 };
 

@@ -112,6 +112,13 @@ struct store_trace {
 };
 
 int store_trace_add(struct store *st, const struct store_trace *t, const char **error_r);
+/*
+ * store_trace_add_many - n records in one transaction. Trace records are not
+ * a delivery promise, so this commit is not synced (synchronous=NORMAL in
+ * WAL: lost only with the machine, never corrupted).
+ */
+int store_trace_add_many(struct store *st, const struct store_trace *t, size_t n,
+                         const char **error_r);
 int store_trace_list(struct store *st, const char *trace_id,
                      void (*fn)(const struct store_trace *t, void *ctx), void *ctx,
                      const char **error_r);
@@ -202,6 +209,16 @@ int store_user_list(struct store *st, void (*fn)(const struct store_user *u, voi
  */
 int store_user_set_password(struct store *st, const char *address, const char *password,
                             const char **error_r);
+/*
+ * store_user_consent - the recipient's choice for an opt-out or opt-in
+ * service: 1 on, 0 off, -1 when none was made (or on error, with *error_r).
+ */
+int store_user_consent(struct store *st, const char *address, const char *service,
+                       const char **error_r);
+/* store_user_set_consent - record the choice (the user is created if needed). */
+int store_user_set_consent(struct store *st, const char *address, const char *service,
+                           bool allowed, const char **error_r);
+
 /* store_user_check_password - 1 when it matches, 0 when not (or no such user), -1 error. */
 int store_user_check_password(struct store *st, const char *address, const char *password,
                               const char **error_r);

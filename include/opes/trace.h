@@ -11,6 +11,7 @@
 #ifndef OPES_TRACE_H
 #define OPES_TRACE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <time.h>
 
@@ -45,6 +46,13 @@ struct trace_info {
  * for up to 32 services) or a URI is too long to stay under 998 octets.
  */
 size_t trace_headers(char *buf, size_t size, const struct trace_info *ti);
+
+/*
+ * trace_check - is prefix a well-formed block carrying this transaction's
+ * trace: a Received field "with ... id <id>", an OPES-System naming the id if
+ * present, CRLF line ends, continuation lines folded, no line over 998?
+ */
+bool trace_check(const char *prefix, size_t len, const char *id);
 
 /* trace_sanitize - copy peer text keeping [A-Za-z0-9.:_-[]], others become '_'. */
 void trace_sanitize(char *dst, size_t size, const char *src);

@@ -100,7 +100,7 @@ class Opesd(Proc):
             "log": {"level": "info"},
         }
         for key, value in (extra or {}).items():
-            section, name = key.split(".", 1)
+            section, name = key.rsplit(".", 1)  # "service.rules.type" -> [service.rules] type
             sections.setdefault(section, {})[name] = value
         self.config = os.path.join(tmp, "opesd-%d.conf" % self.port)
         with open(self.config, "w") as f:

@@ -444,6 +444,34 @@ START_TEST(sanitize_bounds)
 }
 END_TEST
 
+/* trace_check accepts what trace_headers writes and refuses damaged blocks */
+START_TEST(check_block)
+{
+    struct trace_info ti;
+    char buf[4096], bad[4200];
+    size_t len;
+
+    base_info(&ti);
+    len = trace_headers(buf, sizeof(buf), &ti);
+    ck_assert(len > 0);
+    ck_assert(trace_check(buf, len, ti.id));
+    ck_assert(!trace_check(buf, len, "someotherid00000"));
+    ck_assert(!trace_check(buf, len - 2, ti.id)); /* no final CRLF */
+    ck_assert(!trace_check(buf, 0, ti.id));
+    /* a bare LF inside */
+    memcpy(bad, buf, len);
+    bad[10] = '\n';
+    ck_assert(!trace_check(bad, len, ti.id));
+    /* OPES-System naming another trace */
+    snprintf(bad, sizeof(bad), "Received: from x by y with LMTP id %s; date\r\n"
+                               "OPES-System: http://o.example/opes; trace=other\r\n", ti.id);
+    ck_assert(!trace_check(bad, strlen(bad), ti.id));
+    /* a block starting with a continuation line */
+    snprintf(bad, sizeof(bad), " x\r\nReceived: from x by y with LMTP id %s; date\r\n", ti.id);
+    ck_assert(!trace_check(bad, strlen(bad), ti.id));
+}
+END_TEST
+
 Suite *unit_suite(void)
 {
     Suite *s = suite_create("trace");
@@ -466,6 +494,7 @@ Suite *unit_suite(void)
     tcase_add_test(tc, headers_many_services);
     tcase_add_test(tc, headers_never_over_998);
     tcase_add_test(tc, headers_too_small);
+    tcase_add_test(tc, check_block);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("sanitize");

@@ -1,0 +1,316 @@
+/*
+ * pipeline.c - run the services once per message and decide per recipient.
+ *
+ * Order of work: bypass requests are parsed (header, MAIL, RCPT); for each
+ * recipient the store tells whitelist, blocklist and consent; policy_step
+ * decides per (recipient, service); a service runs only if some recipient
+ * needs it, and only once; the verdicts combine per recipient; every
+ * recipient that gets the message gets its own trace fields (OPES-Via lists
+ * what ran and what was bypassed for it), so recipients with the same fields
+ * can share one delivery. Every step goes into the trace records.
+ */
+#include "opes/pipeline.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "opes/bypass.h"
+#include "opes/config.h"
+#include "opes/log.h"
+#include "opes/mime.h"
+#include "opes/store.h"
+#include "opes/trace.h"
+
+#define PL_TRACE_MAX 512
+
+struct pl {
+    const struct pipeline_msg *m;
+    const struct svc *svc;
+    size_t nsvc;
+    struct svc_result *res;
+    bool *ran;
+    struct bypass_request header, mail;
+    struct store_trace *tr;
+    size_t ntr;
+};
+
+static void pl_trace(struct pl *pl, const char *rcpt, const char *event, const struct svc *svc,
+                     const char *verdict, int64_t ms, const char *fmt, ...)
+    __attribute__((format(printf, 7, 8)));
+static void pl_trace(struct pl *pl, const char *rcpt, const char *event, const struct svc *svc,
+                     const char *verdict, int64_t ms, const char *fmt, ...)
+{
+    struct store_trace *t;
+    va_list ap;
+
+    if (pl->ntr == PL_TRACE_MAX)
+        return;
+    t = &pl->tr[pl->ntr++];
+    memset(t, 0, sizeof(*t));
+    snprintf(t->trace_id, sizeof(t->trace_id), "%s", pl->m->trace_id);
+    snprintf(t->recipient, sizeof(t->recipient), "%s", rcpt);
+    snprintf(t->event, sizeof(t->event), "%s", event);
+    snprintf(t->service, sizeof(t->service), "%s", svc != NULL ? svc->name : "");
+    snprintf(t->verdict, sizeof(t->verdict), "%s", verdict);
+    t->duration_ms = ms;
+    t->at = (int64_t)time(NULL);
+    va_start(ap, fmt);
+    vsnprintf(t->detail, sizeof(t->detail), fmt, ap);
+    va_end(ap);
+}
+
+/* pl_channels - "header,dialog" for a SVC_BYPASS_* mask. */
+static const char *pl_channels(unsigned mask, char *buf, size_t size)
+{
+    static const char *const names[] = {"header", "dialog", "token", "portal"};
+    size_t o = 0;
+
+    buf[0] = '\0';
+    for (int i = 0; i < 4; i++)
+        if (mask & (1u << i))
+            o += (size_t)snprintf(buf + o, size - o, "%s%s", o ? "," : "", names[i]);
+    return buf;
+}
+
+/* pl_requested - the channels asking to bypass svc for this recipient. */
+static unsigned pl_requested(const struct pl *pl, const struct bypass_request *rcpt_req,
+                             const struct svc *svc, bool whitelisted)
+{
+    unsigned req = 0;
+
+    if (bypass_covers(&pl->header, svc->uri))
+        req |= SVC_BYPASS_HEADER;
+    if (bypass_covers(&pl->mail, svc->uri) || bypass_covers(rcpt_req, svc->uri))
+        req |= SVC_BYPASS_DIALOG;
+    if (whitelisted)
+        req |= SVC_BYPASS_PORTAL; /* a whitelist entry is an out-of-band bypass */
+    return req;
+}
+
+/* pl_run_service - run service i once, the first time a recipient needs it. */
+static const struct svc_result *pl_result(struct pl *pl, size_t i)
+{
+    if (!pl->ran[i]) {
+        const struct pipeline_msg *m = pl->m;
+        struct svc_msg sm = {.spool = m->spool, .mime = m->mime, .sender = m->sender,
+                             .size = m->size, .trace_id = m->trace_id,
+                             .client_addr = m->peer_addr, .helo = m->helo};
+        svc_run(&pl->svc[i], &sm, &pl->res[i]);
+        pl->ran[i] = true;
+        log_info("service=%s verdict=%s%s ms=%lld reason=\"%s\"", pl->svc[i].name,
+                 svc_verdict_name(pl->res[i].verdict), pl->res[i].failed ? " failed=yes" : "",
+                 (long long)pl->res[i].ms, pl->res[i].reason);
+    }
+    return &pl->res[i];
+}
+
+struct pl_rcpt_view {
+    bool whitelisted, blocklisted;
+    struct policy_step *steps;
+};
+
+/* pl_lookup - whitelist, blocklist and consent of one recipient. */
+static void pl_lookup(struct pl *pl, struct pipeline_rcpt *r, struct pl_rcpt_view *v)
+{
+    const struct pipeline_msg *m = pl->m;
+    struct bypass_request req;
+    const char *error = "";
+    const char *uris[64];
+    size_t nuris = pl->nsvc < 64 ? pl->nsvc : 64;
+
+    for (size_t i = 0; i < nuris; i++)
+        uris[i] = pl->svc[i].uri;
+    bypass_parse(r->bypass, uris, nuris, &req);
+    if (m->st != NULL) {
+        v->whitelisted = store_list_match(m->st, STORE_WHITELIST, r->addr, m->sender, &error) == 1;
+        v->blocklisted = store_list_match(m->st, STORE_BLOCKLIST, r->addr, m->sender, &error) == 1;
+    }
+    if (v->whitelisted)
+        pl_trace(pl, r->addr, "list", NULL, "whitelisted", 0, "sender <%s> is on the whitelist",
+                 m->sender);
+    if (req.present && !req.valid)
+        pl_trace(pl, r->addr, "bypass", NULL, "refused", 0, "malformed XOPES-BYPASS on RCPT");
+    for (size_t i = 0; i < pl->nsvc; i++) {
+        const struct svc *svc = &pl->svc[i];
+        int consent = -1;
+        char ch[64];
+        if (svc->consent != SVC_MANDATORY && m->st != NULL)
+            consent = store_user_consent(m->st, r->addr, svc->name, &error);
+        v->steps[i] = policy_step(svc, pl_requested(pl, &req, svc, v->whitelisted), consent);
+        if (v->steps[i].granted != 0)
+            pl_trace(pl, r->addr, "bypass", svc, "granted", 0, "bypass via %s",
+                     pl_channels(v->steps[i].granted, ch, sizeof(ch)));
+        if (v->steps[i].refused != 0)
+            pl_trace(pl, r->addr, "bypass", svc, "refused", 0,
+                     "bypass via %s refused: the service's policy does not allow it",
+                     pl_channels(v->steps[i].refused, ch, sizeof(ch)));
+        if (v->steps[i].kind == POLICY_NO_CONSENT)
+            pl_trace(pl, r->addr, "consent", svc, "skipped", 0, "%s service, recipient %s",
+                     svc_consent_name(svc->consent),
+                     svc->consent == SVC_OPT_OUT ? "opted out" : "did not opt in");
+    }
+}
+
+/* pl_add_field - append one added field unless a DKIM signature covers its name. */
+static void pl_add_field(struct pl *pl, struct pipeline_rcpt *r, char *buf, size_t *len,
+                         size_t size, const char *field, size_t flen)
+{
+    char name[80];
+    size_t n = strcspn(field, ":");
+
+    if (n >= sizeof(name) || *len + flen >= size)
+        return;
+    memcpy(name, field, n);
+    name[n] = '\0';
+    if (pl->m->mime != NULL && mime_dkim_signs(pl->m->mime, name)) {
+        pl_trace(pl, r->addr, "header", NULL, "skipped", 0,
+                 "%s not added: a DKIM signature covers that field name", name);
+        return;
+    }
+    memcpy(buf + *len, field, flen);
+    *len += flen;
+}
+
+/* pl_prefix - the trace fields (and tags) of one recipient's copy. */
+static void pl_prefix(struct pl *pl, struct pipeline_rcpt *r, const struct pl_rcpt_view *v)
+{
+    const struct pipeline_msg *m = pl->m;
+    struct trace_via via[64];
+    size_t nvia = 0, len = 0, tlen;
+    char trace[4096], *buf = malloc(8192);
+
+    if (buf == NULL)
+        abort();
+    for (size_t i = 0; i < pl->nsvc && nvia < 64; i++) {
+        if (v->steps[i].kind == POLICY_BYPASSED)
+            via[nvia++] = (struct trace_via){pl->svc[i].uri, "bypassed"};
+        else if (v->steps[i].kind == POLICY_RUN)
+            via[nvia++] = (struct trace_via){
+                pl->svc[i].uri,
+                svc_verdict_name(policy_verdict_for(&pl->svc[i], &pl->res[i], r->addr))};
+    }
+    struct trace_info ti = {.id = m->trace_id, .system_uri = m->cfg->system_uri,
+                            .by_host = m->cfg->hostname, .helo = m->helo,
+                            .peer_name = m->peer_name, .peer_addr = m->peer_addr,
+                            .protocol = m->protocol, .for_rcpt = m->for_rcpt,
+                            .when = time(NULL), .via = via, .nvia = nvia};
+    tlen = trace_headers(trace, sizeof(trace), &ti);
+    /* Received always; the OPES fields and tags unless DKIM-signed (PROTOCOL.md 28) */
+    for (const char *f = trace; f < trace + tlen;) {
+        const char *end = f;
+        do
+            end = strstr(end, "\r\n") + 2;
+        while (end < trace + tlen && (*end == ' ' || *end == '\t'));
+        if (strncmp(f, "Received:", 9) == 0) {
+            memcpy(buf + len, f, (size_t)(end - f));
+            len += (size_t)(end - f);
+        } else {
+            pl_add_field(pl, r, buf, &len, 8192, f, (size_t)(end - f));
+        }
+        f = end;
+    }
+    for (size_t i = 0; i < pl->nsvc; i++) {
+        const char *h = pl->res[i].headers;
+        if (v->steps[i].kind != POLICY_RUN || h[0] == '\0' ||
+            policy_verdict_for(&pl->svc[i], &pl->res[i], r->addr) != SVC_TAG)
+            continue;
+        for (const char *f = h; *f != '\0';) {
+            const char *end = strstr(f, "\r\n");
+            end = end != NULL ? end + 2 : f + strlen(f);
+            pl_add_field(pl, r, buf, &len, 8192, f, (size_t)(end - f));
+            f = end;
+        }
+    }
+    r->prefix = buf;
+    r->prefix_len = tlen > 0 ? len : 0; /* 0: the trace could not be built */
+}
+
+/* pl_decide - combine the verdicts of the services that apply to one recipient. */
+static void pl_decide(struct pl *pl, struct pipeline_rcpt *r, struct pl_rcpt_view *v)
+{
+    enum svc_verdict worst = SVC_PASS;
+    size_t o = 0;
+
+    r->culprit = NULL;
+    snprintf(r->reason, sizeof(r->reason), "no service objected");
+    r->services[0] = '\0';
+    for (size_t i = 0; i < pl->nsvc; i++) {
+        enum svc_verdict vv;
+        const char *word = v->steps[i].kind == POLICY_BYPASSED    ? "bypassed"
+                           : v->steps[i].kind == POLICY_NO_CONSENT ? "off"
+                                                                   : NULL;
+        if (word == NULL) {
+            const struct svc_result *res = pl_result(pl, i);
+            vv = policy_verdict_for(&pl->svc[i], res, r->addr);
+            word = svc_verdict_name(vv);
+            pl_trace(pl, r->addr, "service", &pl->svc[i], word, res->ms, "%s%s", res->reason,
+                     res->failed ? " (service failed)" : "");
+            if (policy_rank(vv) > policy_rank(worst)) {
+                worst = vv;
+                r->culprit = &pl->svc[i];
+                snprintf(r->reason, sizeof(r->reason), "%s", res->reason);
+            }
+        }
+        o += (size_t)snprintf(r->services + o, sizeof(r->services) - o, "%s%s=%s", o ? "," : "",
+                              pl->svc[i].name, word);
+        if (o >= sizeof(r->services))
+            o = sizeof(r->services) - 1;
+    }
+    if (v->blocklisted && policy_rank(worst) < policy_rank(SVC_QUARANTINE)) {
+        worst = strcmp(pl->m->cfg->blocklist_action, "reject") == 0 ? SVC_REJECT
+                                                                    : SVC_QUARANTINE;
+        r->culprit = NULL;
+        snprintf(r->reason, sizeof(r->reason), "sender <%s> is on the recipient's blocklist",
+                 pl->m->sender);
+    }
+    r->outcome = policy_outcome_of(worst);
+    if (r->services[0] == '\0')
+        snprintf(r->services, sizeof(r->services), "none");
+    pl_trace(pl, r->addr, "decision", r->culprit, policy_outcome_name(r->outcome), 0, "%s",
+             r->reason);
+}
+
+void pipeline_run(const struct pipeline_msg *m, struct pipeline_rcpt *rcpts, size_t n)
+{
+    struct pl pl = {.m = m, .svc = m->services->svc, .nsvc = m->services->n};
+    struct pl_rcpt_view v;
+    const char *uris[64], *error;
+    size_t nuris = pl.nsvc < 64 ? pl.nsvc : 64;
+
+    pl.res = calloc(pl.nsvc + 1, sizeof(*pl.res));
+    pl.ran = calloc(pl.nsvc + 1, sizeof(*pl.ran));
+    pl.tr = calloc(PL_TRACE_MAX, sizeof(*pl.tr));
+    v.steps = calloc(pl.nsvc + 1, sizeof(*v.steps));
+    if (pl.res == NULL || pl.ran == NULL || pl.tr == NULL || v.steps == NULL)
+        abort();
+    for (size_t i = 0; i < nuris; i++)
+        uris[i] = pl.svc[i].uri;
+    bypass_parse(m->mime != NULL ? mime_header_get(m->mime, -1, "OPES-Bypass") : NULL, uris,
+                 nuris, &pl.header);
+    bypass_parse(m->mail_bypass, uris, nuris, &pl.mail);
+    for (size_t r = 0; r < n; r++) {
+        v.whitelisted = v.blocklisted = false;
+        if ((pl.header.present && !pl.header.valid) || (pl.mail.present && !pl.mail.valid))
+            pl_trace(&pl, rcpts[r].addr, "bypass", NULL, "refused", 0,
+                     "malformed or oversized bypass request (header or MAIL)");
+        pl_lookup(&pl, &rcpts[r], &v);
+        pl_decide(&pl, &rcpts[r], &v);
+        if (rcpts[r].outcome == POLICY_DELIVER)
+            pl_prefix(&pl, &rcpts[r], &v);
+    }
+    if (m->st != NULL && store_trace_add_many(m->st, pl.tr, pl.ntr, &error) < 0)
+        log_warnx("trace records not stored: %s", error);
+    free(v.steps);
+    free(pl.tr);
+    free(pl.ran);
+    free(pl.res);
+}
+
+void pipeline_rcpt_clear(struct pipeline_rcpt *r)
+{
+    free(r->prefix);
+    r->prefix = NULL;
+    r->prefix_len = 0;
+}

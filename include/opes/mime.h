@@ -1,0 +1,232 @@
+/*
+ * mime.h - the streaming MIME structure parser, header decoding, and the
+ * transfer decoders that the adaptation services share.
+ *
+ * The message is parsed once, in one pass, as it is spooled: push the content
+ * (CRLF lines as received after DATA, dot-stuffing already removed) in pieces
+ * of any size with mime_parser_feed(), then mime_parser_finish() returns the
+ * structure. Bodies are never stored, only their offsets in the message, so
+ * memory is bounded by struct mime_limits and not by the message size:
+ * at most max_parts parts, max_header_total bytes of stored header text, and
+ * per part a few strings (type, encoding, disposition, file name) of at most
+ * max_header_line bytes each, plus about (max_depth + 6) * max_header_line of
+ * work buffers while parsing.
+ *
+ * Malformed input never makes the parser fail: what it had to guess or skip is
+ * recorded as MIME_F_* flags, on the part concerned and on the message. Lines
+ * may end in CRLF or in a bare LF (a bare CR is an ordinary byte).
+ *
+ * Parts form a flat array in document order. parts[0] is the message itself;
+ * every other part names its parent. A multipart's children are its body
+ * parts (the preamble and epilogue are skipped); a message/rfc822 part has
+ * one child: the root of the enclosed message, whose header fields are
+ * recorded on that child (is_message is set on it).
+ *
+ * Allocation failure aborts the program, as everywhere in opesd.
+ */
+#ifndef OPES_MIME_H
+#define OPES_MIME_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* What the parser met (struct mime_part.flags and struct mime_message.flags). */
+#define MIME_F_TRUNCATED 0x0001    /* a multipart ended without its close delimiter */
+#define MIME_F_LIMIT 0x0002        /* depth, part, field or header-total limit: not descended */
+#define MIME_F_BAD_BOUNDARY 0x0004 /* multipart without a boundary, or one an ancestor uses */
+#define MIME_F_DUP_BOUNDARY 0x0008 /* Content-Type with two boundary parameters (first used) */
+#define MIME_F_HEADER_TOO_LONG                                                                     \
+    0x0010                       /* field over max_header_line or block over max_header_block */
+#define MIME_F_BAD_HEADER 0x0020 /* a header line that is not a field (skipped), bad type */
+#define MIME_F_DUP_PARAM 0x0040  /* a parameter given twice (first used) */
+#define MIME_F_DUP_FIELD 0x0080  /* Content-Type/-Disposition/-Transfer-Encoding twice */
+#define MIME_F_ENCODED_CONTAINER 0x0100 /* base64 or QP message/rfc822: inside not parsed */
+#define MIME_F_BARE_LF 0x0200           /* a line ended in LF without CR */
+
+/* Protected content (PROTOCOL.md 27): bodies that must stay byte-identical. */
+#define MIME_P_SIGNED 0x01        /* multipart/signed */
+#define MIME_P_ENCRYPTED 0x02     /* multipart/encrypted */
+#define MIME_P_PKCS7 0x04         /* application/(x-)pkcs7-mime, or a .p7m file */
+#define MIME_P_PGP_ENCRYPTED 0x08 /* application/pgp-encrypted */
+#define MIME_P_PGP_INLINE                                                                          \
+    0x10 /* a text/plain line starting "-----BEGIN PGP [SIGNED ]MESSAGE-----" */
+
+struct mime_limits {
+    unsigned max_depth;      /* nesting below the message itself (its depth is 0) */
+    size_t max_parts;        /* parts in all, the message itself included */
+    size_t max_header_block; /* bytes of one part's header block whose fields are stored */
+    size_t max_header_line;  /* bytes of one unfolded field (longer ones are cut) */
+    size_t max_fields;       /* fields stored per part */
+    size_t max_header_total; /* bytes of fields and parameters stored for the whole message */
+};
+
+#define MIME_LIMITS_DEFAULT                                                                        \
+    {                                                                                              \
+        .max_depth = 20, .max_parts = 1000, .max_header_block = 256 * 1024,                        \
+        .max_header_line = 64 * 1024, .max_fields = 1000, .max_header_total = 4 * 1024 * 1024      \
+    }
+
+/* mime_limits_default - fill lim with MIME_LIMITS_DEFAULT. */
+void mime_limits_default(struct mime_limits *lim);
+
+struct mime_field {
+    char *name;       /* as written, without the white space before the colon */
+    char *value;      /* unfolded (line ends removed), outer white space removed, NUL -> ' ' */
+    uint64_t offset;  /* of the field's first byte in the message */
+    uint64_t raw_len; /* of the field as written, all its lines, without the final line end */
+    bool trace;       /* Received, Return-Path, Resent-*, OPES-System, OPES-Via */
+    bool truncated;   /* value cut at max_header_line */
+};
+
+struct mime_param {
+    char *name;  /* lower-cased, without RFC 2231 section or '*' */
+    char *value; /* UTF-8: RFC 2231 sections joined and decoded; name/filename also RFC 2047 */
+};
+
+enum mime_kind {
+    MIME_KIND_LEAF,      /* the body is content */
+    MIME_KIND_MULTIPART, /* the body was split at its boundary into the children */
+    MIME_KIND_MESSAGE    /* message/rfc822: the body is the one child, a nested message */
+};
+
+struct mime_part {
+    int parent;     /* index of the enclosing part; -1 for parts[0] */
+    unsigned depth; /* 0 for parts[0] */
+    enum mime_kind kind;
+    bool is_message;   /* root of a message: parts[0], or the child of a message/rfc822 */
+    bool attachment;   /* Content-Disposition: attachment, or a leaf with a file name */
+    char *type;        /* lower-cased; default text, or message inside multipart/digest */
+    char *subtype;     /* lower-cased; default plain (rfc822 inside multipart/digest) */
+    char *cte;         /* Content-Transfer-Encoding, lower-cased first word; "7bit" if absent */
+    char *disposition; /* lower-cased, NULL when absent */
+    char *filename;    /* UTF-8: disposition filename, else the type's name; NULL if none */
+    struct mime_param *params; /* Content-Type parameters, in order */
+    size_t nparams;
+    struct mime_param *disp_params; /* Content-Disposition parameters */
+    size_t ndisp_params;
+    struct mime_field *fields; /* header fields, in order */
+    size_t nfields;
+    uint64_t header_start;   /* first byte of the header block */
+    uint64_t body_start;     /* first byte after the blank line ending the header */
+    uint64_t body_end;       /* end of the body: the line end before a delimiter is not in it */
+    uint64_t preamble_end;   /* MIME_KIND_MULTIPART: end of the preamble (body_end if no parts) */
+    uint64_t epilogue_start; /* MIME_KIND_MULTIPART: after the close delimiter line (or body_end) */
+    unsigned flags;          /* MIME_F_* met in this part's header or body */
+    unsigned protected;      /* MIME_P_* found on this part */
+};
+
+struct mime_message {
+    struct mime_part *parts; /* document order; parts[0] is the message */
+    size_t nparts;
+    const struct mime_field *fields; /* the top-level header: parts[0].fields */
+    size_t nfields;
+    unsigned flags;           /* union of every part's MIME_F_* */
+    unsigned protected;       /* union of every part's MIME_P_* */
+    uint64_t size;            /* bytes parsed */
+    unsigned dkim_signatures; /* top-level DKIM-Signature fields */
+    char **dkim_signed;       /* their h= names, lower-cased, in order, duplicates kept */
+    size_t ndkim_signed;
+};
+
+struct mime_parser;
+
+/* mime_parser_new - a parser with these limits (copied), or the defaults when lim is NULL. */
+struct mime_parser *mime_parser_new(const struct mime_limits *lim);
+/* mime_parser_feed - the next len bytes of the message; pieces may be cut anywhere. */
+void mime_parser_feed(struct mime_parser *p, const char *data, size_t len);
+/*
+ * mime_parser_finish - end of the message: frees the parser, sets *pp to NULL
+ * and returns the structure, which the caller frees with mime_message_free().
+ */
+struct mime_message *mime_parser_finish(struct mime_parser **pp);
+/* mime_parser_free - abandon a parse; sets *pp to NULL. */
+void mime_parser_free(struct mime_parser **pp);
+/* mime_parse - the whole message at once (new, feed, finish). */
+struct mime_message *mime_parse(const char *data, size_t len, const struct mime_limits *lim);
+void mime_message_free(struct mime_message **mp);
+
+/*
+ * mime_header_get - the value of the first field called name (any case) of
+ * part index, or of the top-level header when index is -1; NULL if none. The
+ * string belongs to m.
+ */
+const char *mime_header_get(const struct mime_message *m, int index, const char *name);
+/* mime_part_param - a Content-Type parameter of the part (name in lower case), or NULL. */
+const char *mime_part_param(const struct mime_part *p, const char *name);
+
+/*
+ * mime_dkim_signed_headers - the names listed in h= of every top-level
+ * DKIM-Signature, lower-cased, in order, a name as often as it is listed
+ * (oversigning). Stores up to max pointers (owned by m) in names and returns
+ * the total count, which may be larger than max.
+ */
+size_t mime_dkim_signed_headers(const struct mime_message *m, const char **names, size_t max);
+/* mime_dkim_signs - whether a top-level DKIM-Signature lists this field name (any case). */
+bool mime_dkim_signs(const struct mime_message *m, const char *name);
+
+/*
+ * mime_decode_2047 - a header value for display: RFC 2047 encoded words (B
+ * and Q; utf-8, us-ascii, iso-8859-1/latin1 and windows-1252) become UTF-8,
+ * white space between adjacent encoded words goes, an encoded word in an
+ * unknown charset stays as written, and raw 8-bit text is kept when it is
+ * UTF-8 and read as windows-1252 otherwise. Writes at most size - 1 bytes
+ * plus a NUL (never a partial character) and returns the length written.
+ */
+size_t mime_decode_2047(const char *in, char *out, size_t size);
+
+/* Transfer decoding for the scanners. */
+enum mime_encoding { MIME_ENC_IDENTITY, MIME_ENC_BASE64, MIME_ENC_QP };
+
+/* mime_encoding_of - base64 and quoted-printable by name (any case); IDENTITY otherwise. */
+enum mime_encoding mime_encoding_of(const char *cte);
+
+#define MIME_QP_WS_MAX 80
+/* MIME_DECODER_OUT - room the output of one mime_decoder_feed() of len bytes needs. */
+#define MIME_DECODER_OUT(len) (2 * (len) + MIME_QP_WS_MAX + 4)
+
+/*
+ * A push decoder. Base64 skips bytes outside its alphabet and goes on after
+ * padding; quoted-printable removes soft line breaks and trailing white space,
+ * makes every hard line break CRLF (RFC 2045 6.7: the canonical form), and
+ * keeps a malformed '=' as it is.
+ */
+struct mime_decoder {
+    enum mime_encoding enc;
+    int state;
+    uint32_t acc;
+    unsigned nacc;
+    char hex;
+    size_t nws;
+    char ws[MIME_QP_WS_MAX];
+};
+
+void mime_decoder_init(struct mime_decoder *d, enum mime_encoding enc);
+/* mime_decoder_feed - decode in[0..len) into out (MIME_DECODER_OUT(len) bytes); returns length. */
+size_t mime_decoder_feed(struct mime_decoder *d, const char *in, size_t len, char *out);
+/* mime_decoder_finish - what is still pending at the end, into out (MIME_DECODER_OUT(0) bytes). */
+size_t mime_decoder_finish(struct mime_decoder *d, char *out);
+
+/* mime_read_fn - up to len bytes of the message from offset into buf; 0 at the end, -1 on error. */
+typedef ssize_t (*mime_read_fn)(void *ctx, uint64_t offset, void *buf, size_t len);
+/* mime_write_fn - take decoded bytes; 0, or -1 to stop. */
+typedef int (*mime_write_fn)(void *ctx, const void *data, size_t len);
+
+/*
+ * mime_part_decode - read the body of part index (not a multipart) through
+ * reader, undo its transfer encoding and hand the result to writer. Returns 0,
+ * or -1 with *error_r set (bad index, a multipart, read error or short
+ * message, or writer returned -1).
+ */
+int mime_part_decode(const struct mime_message *m, size_t index, mime_read_fn reader,
+                     void *read_ctx, mime_write_fn writer, void *write_ctx, const char **error_r);
+
+/* A mime_read_fn over a message held in memory: ctx is a struct mime_buffer. */
+struct mime_buffer {
+    const char *data;
+    size_t len;
+};
+ssize_t mime_buffer_read(void *ctx, uint64_t offset, void *buf, size_t len);
+
+#endif

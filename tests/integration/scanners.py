@@ -1,0 +1,264 @@
+"""scanners - a private ClamAV clamd and a private SpamAssassin spamd for the
+integration tests, plus a fake scanner that misbehaves on purpose.
+
+Nothing is downloaded: clamd loads a signature directory of our own (EICAR as
+an MD5 hash and as a body pattern, clamav-testfiles' clam.exe as a SHA-256
+hash); spamd runs Debian's rules with local tests only. Each instance lives in
+a directory below the test's temporary directory, listens on free loopback
+ports, and is stopped by the PID of the process this module started.
+
+    clamd = Clamd(tmp)                 # ready: it answered PING
+    clamd.unix, clamd.tcp              # "unix:/path" and "127.0.0.1:PORT"
+    spamd = Spamd(tmp)                 # ready: spamc -K answered
+    spamd.tcp
+    fake = FakeScanner(reply=None)     # accepts, reads, never answers
+    fake.tcp
+Stop each with .stop() (TempDirTest.start() registers them for tearDown).
+"""
+import os
+import socket
+import subprocess
+import threading
+import time
+
+from opestest import Proc, free_port
+
+CLAMD = "/usr/sbin/clamd"
+SPAMD = "/usr/sbin/spamd"
+SPAMC = "/usr/bin/spamc"
+
+# The EICAR anti-virus test file: exactly these 68 octets.
+EICAR = b"X5O!P%@AP[4\\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*"
+# clamd appends ".UNOFFICIAL" to the names of signatures from local databases
+EICAR_HASH_NAME = "Eicar-Test-Signature.UNOFFICIAL"  # test.hdb: the whole 68-octet file
+EICAR_BODY_NAME = "Eicar-Anywhere.UNOFFICIAL"  # test.ndb: the string anywhere in decoded content
+CLAM_EXE = "/usr/share/clamav-testfiles/clam.exe"
+CLAM_EXE_NAME = "ClamAV-Test-File.UNOFFICIAL"  # test.hsb: SHA-256 of clam.exe
+CLAM_EXE_SHA256 = "71e7b604d18aefd839e51a39c88df8383bb4c071dc31f87f00a2b5df580d4495"
+
+GTUBE_MESSAGE = "/usr/share/doc/spamassassin/examples/sample-spam.txt"
+HAM_MESSAGE = "/usr/share/doc/spamassassin/examples/sample-nonspam.txt"
+
+
+def _wait(what, ready, proc, log, timeout):
+    """Poll ready() until true; fail early, with the log, if proc exits."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if proc.p.poll() is not None:
+            raise RuntimeError("%s exited with %s before it was ready:\n%s"
+                               % (what, proc.p.returncode, log()))
+        if ready():
+            return
+        time.sleep(0.1)
+    raise RuntimeError("%s not ready after %d s:\n%s" % (what, timeout, log()))
+
+
+def clamd_command(address, command, timeout=2.0):
+    """Send one NUL-terminated command ("PING", "VERSION") to clamd; the reply or None.
+
+    address is a unix socket path or a (host, port) pair."""
+    try:
+        if isinstance(address, str):
+            s = socket.socket(socket.AF_UNIX)
+            s.settimeout(timeout)
+            try:
+                s.connect(address)
+            except OSError:
+                s.close()
+                raise
+        else:
+            s = socket.create_connection(address, timeout=timeout)
+    except OSError:
+        return None
+    with s:
+        try:
+            s.sendall(b"z" + command.encode() + b"\0")
+            reply = b""
+            while not reply.endswith(b"\0"):
+                chunk = s.recv(1024)
+                if not chunk:
+                    break
+                reply += chunk
+        except OSError:
+            return None
+    return reply.rstrip(b"\0").decode("utf-8", "replace")
+
+
+class Clamd(Proc):
+    """A private clamd on a unix socket and a loopback TCP port.
+
+    stream_max_length is clamd's StreamMaxLength (INSTREAM refuses longer streams).
+    """
+
+    def __init__(self, tmp, stream_max_length="25M", timeout=120):
+        self.port = free_port()
+        self.dir = os.path.join(tmp, "clamd-%d" % self.port)
+        self.db = os.path.join(self.dir, "db")
+        os.makedirs(self.db)
+        self._write_signatures()
+        self.socket = os.path.join(self.dir, "clamd.sock")
+        self.logfile = os.path.join(self.dir, "clamd.log")
+        self.config = os.path.join(self.dir, "clamd.conf")
+        lines = ["Foreground yes",
+                 "DatabaseDirectory %s" % self.db,
+                 "LocalSocket %s" % self.socket,
+                 "TCPSocket %d" % self.port,
+                 "TCPAddr 127.0.0.1",
+                 "LogFile %s" % self.logfile,
+                 "LogTime yes",
+                 "StreamMaxLength %s" % stream_max_length,
+                 "MaxThreads 4"]
+        if os.geteuid() == 0:
+            lines.append("User root")  # clamd would switch to "clamav" otherwise
+        with open(self.config, "w") as f:
+            f.write("\n".join(lines) + "\n")
+        super().__init__([CLAMD, "-c", self.config], os.path.join(self.dir, "clamd.out"))
+        _wait("clamd", self.ping, self, self.read_all_logs, timeout)
+
+    def _write_signatures(self):
+        with open(os.path.join(self.db, "test.hdb"), "w") as f:
+            f.write("44d88612fea8a8f36de82e1278abb02f:68:Eicar-Test-Signature\n")
+        with open(os.path.join(self.db, "test.ndb"), "w") as f:
+            f.write("Eicar-Anywhere:0:*:%s\n" % EICAR.hex())
+        with open(os.path.join(self.db, "test.hsb"), "w") as f:
+            f.write("%s:544:ClamAV-Test-File\n" % CLAM_EXE_SHA256)
+
+    @property
+    def unix(self):
+        return "unix:" + self.socket
+
+    @property
+    def tcp(self):
+        return "127.0.0.1:%d" % self.port
+
+    def ping(self):
+        """True when clamd answers PONG on both sockets."""
+        return (clamd_command(self.socket, "PING") == "PONG"
+                and clamd_command(("127.0.0.1", self.port), "PING") == "PONG")
+
+    def read_all_logs(self):
+        text = self.read_log()
+        if os.path.exists(self.logfile):
+            with open(self.logfile, "rb") as f:
+                text += f.read().decode("utf-8", "replace")
+        return text
+
+
+class Spamd(Proc):
+    """A private spamd on a loopback TCP port: local tests only, no user configuration."""
+
+    def __init__(self, tmp, timeout=120, children=2):
+        self.port = free_port()
+        self.dir = os.path.join(tmp, "spamd-%d" % self.port)
+        os.makedirs(self.dir)
+        argv = [SPAMD, "-L", "-x", "-i", "127.0.0.1:%d" % self.port, "-A", "127.0.0.1",
+                "-s", "stderr", "--max-children=%d" % children, "--min-children=1"]
+        if os.geteuid() == 0:
+            argv += ["-u", "nobody"]  # spamd refuses to check mail as root
+        super().__init__(argv, os.path.join(self.dir, "spamd.log"), cwd=self.dir)
+        _wait("spamd", self.ping, self, self.read_log, timeout)
+
+    @property
+    def tcp(self):
+        return "127.0.0.1:%d" % self.port
+
+    def ping(self):
+        """True when spamc -K gets an answer."""
+        try:
+            p = subprocess.run([SPAMC, "-d", "127.0.0.1", "-p", str(self.port), "-K", "-t", "5"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=20)
+        except subprocess.TimeoutExpired:
+            return False
+        return p.returncode == 0
+
+
+class FakeScanner:
+    """A TCP server that plays a broken scanner, one thread per connection.
+
+    read: read what the client sends (False: never read, so its writes stall);
+    reply: bytes sent once after_bytes octets were read, or once the client
+    shut down its side when after_bytes is None (reply None: never answer);
+    close: close after replying; read_after_reply: keep reading afterwards.
+    Connections are held open until stop().
+    """
+
+    def __init__(self, reply=None, read=True, after_bytes=None, close=True, read_after_reply=True):
+        self.reply, self.read, self.after_bytes = reply, read, after_bytes
+        self.close, self.read_after_reply = close, read_after_reply
+        self.port = free_port()
+        self.connections = 0
+        self.received = 0
+        self._stopping = threading.Event()
+        self._conns = []
+        self._lock = threading.Lock()
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", self.port))
+        self.sock.listen(16)
+        self.sock.settimeout(0.2)
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+        self._thread.start()
+
+    @property
+    def tcp(self):
+        return "127.0.0.1:%d" % self.port
+
+    def _accept(self):
+        while not self._stopping.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            with self._lock:
+                self.connections += 1
+                self._conns.append(conn)
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _reply_due(self, got, eof):
+        if self.after_bytes is None:
+            return eof
+        return got >= self.after_bytes
+
+    def _serve(self, conn):
+        conn.settimeout(0.2)
+        got, eof, replied = 0, False, False
+        while not self._stopping.is_set():
+            if self.reply is not None and not replied and self._reply_due(got, eof):
+                try:
+                    conn.sendall(self.reply)
+                except OSError:
+                    return
+                replied = True
+                if self.close:
+                    conn.close()
+                    return
+            reading = self.read and not eof and not (replied and not self.read_after_reply)
+            if not reading:
+                time.sleep(0.05)
+                continue
+            try:
+                data = conn.recv(65536)
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            if not data:
+                eof = True
+                continue
+            got += len(data)
+            with self._lock:
+                self.received += len(data)
+
+    def stop(self):
+        self._stopping.set()
+        self.sock.close()
+        self._thread.join(5)
+        with self._lock:
+            for conn in self._conns:
+                try:
+                    conn.close()
+                except OSError:
+                    pass
+        return 0

@@ -1,0 +1,292 @@
+/*
+ * test_scanner_parse.c - what the clamd and spamd clients make of the bytes
+ * their scanner sends back.
+ *
+ * A clamd reply is clean only when it is exactly "stream: OK"; an error reply
+ * (size limit) or anything unexpected must never read as clean or infected.
+ * A spamd response gives a score, a threshold, a verdict and the rule names,
+ * or an error naming spamd's own status; partial responses ask for more bytes
+ * until the connection is closed.
+ */
+#include <check.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "opes/clamd.h"
+#include "opes/spamd.h"
+
+Suite *unit_suite(void);
+
+#define N_ELEMENTS(a) (sizeof(a) / sizeof((a)[0]))
+
+struct clamd_case {
+    const char *reply;
+    int rc;
+    const char *virus_or_error; /* the name for 1, a substring of the error for -1 */
+};
+
+static const struct clamd_case clamd_cases[] = {
+    {"stream: OK", 0, NULL},
+    {"stream: Eicar-Test-Signature.UNOFFICIAL FOUND", 1, "Eicar-Test-Signature.UNOFFICIAL"},
+    {"stream: Win.Test.EICAR_HDB-1 FOUND", 1, "Win.Test.EICAR_HDB-1"},
+    {"stream: X FOUND", 1, "X"},
+    {"stream: Heuristics.Broken Media FOUND", 1, "Heuristics.Broken Media"},
+    {"INSTREAM size limit exceeded. ERROR", -1, "error reply \"INSTREAM size limit exceeded"},
+    {"stream: Can't allocate memory ERROR", -1, "error reply"},
+    {"stream: OK ", -1, "malformed"},
+    {"stream: ok", -1, "malformed"},
+    {"stream:OK", -1, "malformed"},
+    {"1: stream: OK", -1, "malformed"},
+    {"stream: FOUND", -1, "malformed"},
+    {"stream:  FOUND", -1, "malformed"},
+    {"stream:  Eicar FOUND", -1, "malformed"},
+    {"stream: Eicar FOUND ", -1, "malformed"},
+    {"UNKNOWN COMMAND", -1, "malformed reply \"UNKNOWN COMMAND\""},
+    {"PONG", -1, "malformed"},
+    {"", -1, "malformed"},
+};
+
+START_TEST(clamd_reply_table)
+{
+    const struct clamd_case *t = &clamd_cases[_i];
+    char virus[64] = "unchanged";
+    const char *error = NULL;
+    int rc;
+
+    rc = clamd_parse_reply(t->reply, strlen(t->reply), virus, sizeof(virus), &error);
+    ck_assert_msg(rc == t->rc, "\"%s\": %d, expected %d", t->reply, rc, t->rc);
+    if (rc == 1)
+        ck_assert_str_eq(virus, t->virus_or_error);
+    if (rc == -1) {
+        ck_assert_ptr_nonnull(error);
+        ck_assert_msg(strstr(error, t->virus_or_error) != NULL, "\"%s\": error \"%s\"", t->reply,
+                      error);
+    }
+}
+END_TEST
+
+START_TEST(clamd_reply_name_bounded)
+{
+    static const char reply[] = "stream: Eicar-Test-Signature FOUND";
+    char virus[8];
+    const char *error = NULL;
+
+    ck_assert_int_eq(clamd_parse_reply(reply, strlen(reply), virus, sizeof(virus), &error), 1);
+    ck_assert_str_eq(virus, "Eicar-T");
+    /* no buffer at all still gives the verdict */
+    ck_assert_int_eq(clamd_parse_reply(reply, strlen(reply), NULL, 0, &error), 1);
+}
+END_TEST
+
+START_TEST(clamd_reply_name_unprintable)
+{
+    static const char reply[] = "stream: Bad\x1b[31mName\x80 FOUND";
+    char virus[64];
+    const char *error = NULL;
+
+    ck_assert_int_eq(clamd_parse_reply(reply, strlen(reply), virus, sizeof(virus), &error), 1);
+    ck_assert_str_eq(virus, "Bad?[31mName?");
+}
+END_TEST
+
+START_TEST(clamd_reply_with_nul_inside)
+{
+    /* the NUL ends a reply: "stream: OK" followed by junk is not what arrived */
+    static const char reply[] = "stream: OK\0junk";
+    char virus[16];
+    const char *error = NULL;
+
+    ck_assert_int_eq(clamd_parse_reply(reply, sizeof(reply) - 1, virus, sizeof(virus), &error), -1);
+}
+END_TEST
+
+#define GTUBE_RESPONSE                                                                             \
+    "SPAMD/1.1 0 EX_OK\r\nContent-length: 27\r\nSpam: True ; 1000.0 / 5.0\r\n\r\n"                 \
+    "GTUBE,NO_RECEIVED,NO_RELAYS"
+
+struct spamd_case {
+    const char *response;
+    int at_eof;
+    int rc;
+    double score, threshold;
+    int is_spam;
+    const char *symbols_or_error; /* the symbols for 1, a substring of the error for -1 */
+};
+
+static const struct spamd_case spamd_cases[] = {
+    /* complete responses as spamd 4.0 sends them */
+    {GTUBE_RESPONSE, 0, 1, 1000.0, 5.0, 1, "GTUBE,NO_RECEIVED,NO_RELAYS"},
+    {GTUBE_RESPONSE, 1, 1, 1000.0, 5.0, 1, "GTUBE,NO_RECEIVED,NO_RELAYS"},
+    {"SPAMD/1.1 0 EX_OK\r\nContent-length: 0\r\nSpam: False ; 0.0 / 5.0\r\n\r\n", 0, 1, 0.0, 5.0, 0,
+     ""},
+    {"SPAMD/1.1 0 EX_OK\r\nContent-length: 9\r\nSpam: False ; -1.9 / 5.0\r\n\r\nBAYES_00\n", 0, 1,
+     -1.9, 5.0, 0, "BAYES_00"},
+    {"SPAMD/1.1 0 EX_OK\r\nSpam: True ; 7.4 / 5.0\r\nX-Other: x\r\nContent-length: 5\r\n\r\n"
+     "A,B_C",
+     0, 1, 7.4, 5.0, 1, "A,B_C"},
+    {"SPAMD/1.1 0 EX_OK\nContent-length: 3\nspam: true;12/6.5\n\nA,B", 0, 1, 12.0, 6.5, 1, "A,B"},
+    /* CHECK-style: no Content-length, complete only when spamd closes */
+    {"SPAMD/1.1 0 EX_OK\r\nSpam: True ; 1000.0 / 5.0\r\n\r\n", 0, 0, 0, 0, 0, NULL},
+    {"SPAMD/1.1 0 EX_OK\r\nSpam: True ; 1000.0 / 5.0\r\n\r\n", 1, 1, 1000.0, 5.0, 1, ""},
+    /* partial responses */
+    {"", 0, 0, 0, 0, 0, NULL},
+    {"", 1, -1, 0, 0, 0, "cut short"},
+    {"SPAMD/1.1 0 EX_O", 0, 0, 0, 0, 0, NULL},
+    {"SPAMD/1.1 0 EX_OK\r\nContent-length: 27\r\nSpam: Tr", 0, 0, 0, 0, 0, NULL},
+    {"SPAMD/1.1 0 EX_OK\r\nContent-length: 27\r\nSpam: Tr", 1, -1, 0, 0, 0, "cut short"},
+    {"SPAMD/1.1 0 EX_OK\r\nContent-length: 27\r\nSpam: True ; 1000.0 / 5.0\r\n\r\nGTUBE", 0, 0, 0,
+     0, 0, NULL},
+    {"SPAMD/1.1 0 EX_OK\r\nContent-length: 27\r\nSpam: True ; 1000.0 / 5.0\r\n\r\nGTUBE", 1, -1, 0,
+     0, 0, "cut short"},
+    /* spamd's own errors */
+    {"SPAMD/1.0 76 Bad header line: (Content-Length mismatch: Expected 10 bytes, got 5 "
+     "bytes)\r\n",
+     1, -1, 0, 0, 0, "not EX_OK: \"76 Bad header line: (Content-Length mismatch"},
+    {"SPAMD/1.0 79 Timeout: (300 second timeout while trying to SYMBOLS)\r\n", 0, -1, 0, 0, 0,
+     "not EX_OK: \"79 Timeout"},
+    {"SPAMD/1.0 69 Service Unavailable: x\r\n", 0, -1, 0, 0, 0, "69 Service Unavailable"},
+    {"SPAMD/1.5 0 PONG\r\n\r\n", 1, -1, 0, 0, 0, "no Spam header"},
+    /* malformed */
+    {"HTTP/1.1 200 OK\r\n\r\n", 1, -1, 0, 0, 0, "malformed status line \"HTTP/1.1 200 OK\""},
+    {"SPAMD/x 0 EX_OK\r\n", 0, -1, 0, 0, 0, "malformed status"},
+    {"SPAMD/1.1 00 EX_OK\r\n", 0, -1, 0, 0, 0, "not EX_OK"},
+    {"SPAMD/1.1 0\r\n", 0, -1, 0, 0, 0, "not EX_OK"},
+    {"SPAMD/1.1 0 EX_OK\r\nContent-length: 0\r\n\r\n", 1, -1, 0, 0, 0, "no Spam header"},
+    {"SPAMD/1.1 0 EX_OK\r\nSpam: Maybe ; 1.0 / 5.0\r\n\r\n", 1, -1, 0, 0, 0, "bad header"},
+    {"SPAMD/1.1 0 EX_OK\r\nSpam: True ; 1000.0 / \r\n\r\n", 1, -1, 0, 0, 0, "bad header"},
+    {"SPAMD/1.1 0 EX_OK\r\nSpam: True ; abc / 5.0\r\n\r\n", 1, -1, 0, 0, 0, "bad header"},
+    {"SPAMD/1.1 0 EX_OK\r\nSpam: True 1000.0 / 5.0\r\n\r\n", 1, -1, 0, 0, 0, "bad header"},
+    {"SPAMD/1.1 0 EX_OK\r\nSpam: True ; 1. / 5.0\r\n\r\n", 1, -1, 0, 0, 0, "bad header"},
+    {"SPAMD/1.1 0 EX_OK\r\nSpam: True ; 10 / 5.0 x\r\n\r\n", 1, -1, 0, 0, 0, "bad header"},
+    {"SPAMD/1.1 0 EX_OK\r\nSpam: True ; 1000.0 / 5.0\r\nSpam: False ; 0.0 / 5.0\r\n\r\n", 1, -1, 0,
+     0, 0, "bad header"},
+    {"SPAMD/1.1 0 EX_OK\r\nContent-length: 99999999\r\nSpam: True ; 1.0 / 5.0\r\n\r\n", 0, -1, 0, 0,
+     0, "bad header \"Content-length: 99999999\""},
+    {"SPAMD/1.1 0 EX_OK\r\nContent-length: -1\r\nSpam: True ; 1.0 / 5.0\r\n\r\n", 0, -1, 0, 0, 0,
+     "bad header"},
+    {"SPAMD/1.1 0 EX_OK\r\nContent-length:\r\nSpam: True ; 1.0 / 5.0\r\n\r\n", 0, -1, 0, 0, 0,
+     "bad header"},
+    {"SPAMD/1.1 0 EX_OK\r\nno colon here\r\n\r\n", 0, -1, 0, 0, 0, "malformed header"},
+    {"SPAMD/1.1 0 EX_OK\r\nContent-length: 4\r\nSpam: True ; 1.0 / 5.0\r\n\r\nA\x01,B", 0, -1, 0, 0,
+     0, "unexpected octet 0x01"},
+    {"SPAMD/1.1 0 EX_OK\r\nContent-length: 4\r\nSpam: True ; 1.0 / 5.0\r\n\r\nA, B", 0, -1, 0, 0, 0,
+     "unexpected octet 0x20"},
+};
+
+START_TEST(spamd_response_table)
+{
+    const struct spamd_case *t = &spamd_cases[_i];
+    struct spamd_result r;
+    const char *error = NULL;
+    int rc;
+
+    memset(&r, 0, sizeof(r));
+    rc = spamd_parse_response(t->response, strlen(t->response), t->at_eof, &r, &error);
+    ck_assert_msg(rc == t->rc, "case %d: %d, expected %d (%s)", _i, rc, t->rc,
+                  error != NULL ? error : "");
+    if (rc == 1) {
+        ck_assert_msg(fabs(r.score - t->score) < 1e-9, "case %d: score %f", _i, r.score);
+        ck_assert_msg(fabs(r.threshold - t->threshold) < 1e-9, "case %d: threshold %f", _i,
+                      r.threshold);
+        ck_assert_int_eq(r.is_spam, t->is_spam);
+        ck_assert_str_eq(r.symbols, t->symbols_or_error);
+        ck_assert(!r.symbols_truncated);
+    }
+    if (rc == -1) {
+        ck_assert_ptr_nonnull(error);
+        ck_assert_msg(strstr(error, t->symbols_or_error) != NULL, "case %d: error \"%s\"", _i,
+                      error);
+    }
+}
+END_TEST
+
+/* spamd_response_with - a complete EX_OK response whose body is body. */
+static char *spamd_response_with(const char *body)
+{
+    char *s;
+
+    if (asprintf(&s, "SPAMD/1.1 0 EX_OK\r\nContent-length: %zu\r\nSpam: True ; 9.0 / 5.0\r\n\r\n%s",
+                 strlen(body), body) < 0)
+        abort();
+    return s;
+}
+
+START_TEST(spamd_symbols_cut_at_whole_name)
+{
+    char body[2048] = "";
+    struct spamd_result r;
+    const char *error = NULL;
+    char *resp;
+    size_t len = 0;
+    int i;
+
+    for (i = 0; i < 100; i++)
+        len +=
+            (size_t)snprintf(body + len, sizeof(body) - len, "%sRULE_%010d", i > 0 ? "," : "", i);
+    resp = spamd_response_with(body);
+    ck_assert_int_eq(spamd_parse_response(resp, strlen(resp), false, &r, &error), 1);
+    len = strlen(r.symbols);
+    ck_assert(r.symbols_truncated);
+    ck_assert_uint_le(len, SPAMD_SYMBOLS_MAX - 1);
+    ck_assert_uint_gt(len, SPAMD_SYMBOLS_MAX - 1 - 16);
+    ck_assert(strncmp(r.symbols, body, len) == 0);
+    ck_assert_int_eq(body[len], ','); /* cut before a comma: the last name is whole */
+    free(resp);
+}
+END_TEST
+
+START_TEST(spamd_symbols_that_just_fit)
+{
+    char body[SPAMD_SYMBOLS_MAX];
+    struct spamd_result r;
+    const char *error = NULL;
+    char *resp;
+
+    memset(body, 'A', sizeof(body) - 1);
+    body[sizeof(body) - 1] = '\0';
+    resp = spamd_response_with(body);
+    ck_assert_int_eq(spamd_parse_response(resp, strlen(resp), false, &r, &error), 1);
+    ck_assert(!r.symbols_truncated);
+    ck_assert_str_eq(r.symbols, body);
+    free(resp);
+}
+END_TEST
+
+START_TEST(spamd_response_too_long)
+{
+    size_t len = SPAMD_RESPONSE_MAX + 1;
+    char *resp = malloc(len);
+    struct spamd_result r;
+    const char *error = NULL;
+    static const char head[] = "SPAMD/1.1 0 EX_OK\r\nX-Filler: ";
+
+    memcpy(resp, head, sizeof(head) - 1);
+    memset(resp + sizeof(head) - 1, 'x', len - (sizeof(head) - 1));
+    ck_assert_int_eq(spamd_parse_response(resp, len, false, &r, &error), -1);
+    ck_assert_ptr_nonnull(strstr(error, "longer than"));
+    /* one octet less is still waiting for the end of the header */
+    ck_assert_int_eq(spamd_parse_response(resp, len - 1, false, &r, &error), 0);
+    free(resp);
+}
+END_TEST
+
+Suite *unit_suite(void)
+{
+    Suite *s = suite_create("scanner_parse");
+    TCase *tc = tcase_create("clamd");
+
+    tcase_add_loop_test(tc, clamd_reply_table, 0, (int)N_ELEMENTS(clamd_cases));
+    tcase_add_test(tc, clamd_reply_name_bounded);
+    tcase_add_test(tc, clamd_reply_name_unprintable);
+    tcase_add_test(tc, clamd_reply_with_nul_inside);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("spamd");
+    tcase_add_loop_test(tc, spamd_response_table, 0, (int)N_ELEMENTS(spamd_cases));
+    tcase_add_test(tc, spamd_symbols_cut_at_whole_name);
+    tcase_add_test(tc, spamd_symbols_that_just_fit);
+    tcase_add_test(tc, spamd_response_too_long);
+    suite_add_tcase(s, tc);
+    return s;
+}
