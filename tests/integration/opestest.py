@@ -293,24 +293,54 @@ def crlf(text):
     return text.replace("\r\n", "\n").replace("\n", "\r\n").encode()
 
 
+SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:",
+                   "WARNING: ThreadSanitizer", "ERROR: ThreadSanitizer")
+
+
 class TempDirTest(unittest.TestCase):
-    """A test case with its own temporary directory, removed afterwards."""
+    """A test case with its own temporary directory, removed afterwards.
+
+    tearDown closes the test's clients, stops what it started (last first) and
+    fails the test when an opesd it started logged a sanitizer report or did
+    not exit 0 on SIGTERM (unless that opesd's check_exit was set to False).
+    """
 
     def setUp(self):
         self.tmp = tempfile.mkdtemp(prefix="opesd-test-")
         os.chmod(self.tmp, 0o755)
         self.procs = []
+        self.clients = []
+
+    def client(self, port, **kw):
+        """An Lmtp client closed by tearDown."""
+        c = Lmtp(port, **kw)
+        self.clients.append(c)
+        return c
 
     def tearDown(self):
+        for c in self.clients:
+            c.close()
+        problems = []
         for p in reversed(self.procs):
             try:
-                p.stop()
-            except Exception:  # keep stopping the others
-                pass
+                rc = p.stop()
+            except Exception as e:  # keep stopping the others
+                problems.append("stopping %r: %s" % (p, e))
+                continue
+            if isinstance(p, Opesd):
+                log = p.read_log()
+                if any(mark in log for mark in SANITIZER_MARKS):
+                    problems.append("opesd's log has a sanitizer report:\n" + log[-8000:])
+                if getattr(p, "check_exit", True) and rc != 0:
+                    problems.append("opesd exited with %s after SIGTERM; log:\n%s"
+                                    % (rc, log[-4000:]))
+        self.procs = []
         if os.environ.get("OPES_KEEP_TMP"):
             print("kept", self.tmp)
         else:
             shutil.rmtree(self.tmp, ignore_errors=True)
+        if problems:
+            self.fail("\n".join(problems))
 
     def start(self, proc):
         self.procs.append(proc)

@@ -16,10 +16,7 @@ import threading
 import time
 import unittest
 
-from opestest import OPESD, Lmtp, Opesd, TempDirTest, crlf, wait_unix
-
-SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:",
-                     "WARNING: ThreadSanitizer", "ERROR: ThreadSanitizer")
+from opestest import SANITIZER_MARKS, OPESD, Lmtp, Opesd, TempDirTest, crlf, wait_unix
 
 OLD_URI = "http://opes.example.org/opes"
 NEW_URI = "http://policy.example.org/opes-v2"
@@ -53,21 +50,6 @@ class DaemonCase(TempDirTest):
                 os.makedirs(os.path.join(self.mail, user, sub))
         self.opesd = None
         self.clients = []
-
-    def tearDown(self):
-        for c in self.clients:
-            c.close()
-        logs = []
-        for p in self.procs:
-            if isinstance(p, Opesd):
-                try:
-                    p.stop()
-                finally:
-                    logs.append(p.read_log())
-        super().tearDown()
-        for log in logs:
-            for marker in SANITIZER_MARKERS:
-                self.assertFalse(marker in log, "sanitizer report in opesd's log:\n" + log[-8000:])
 
     def start_opesd(self, extra=None, listen=None):
         self.opesd = self.start(Opesd(self.tmp, "maildir:%s/%%u" % self.mail, extra, listen))
@@ -312,7 +294,7 @@ class ConfigCheck(DaemonCase):
         with open(path, "w") as f:
             f.write(text)
         out = subprocess.run([OPESD, "-t", "-c", path], capture_output=True, text=True, timeout=60)
-        for marker in SANITIZER_MARKERS:
+        for marker in SANITIZER_MARKS:
             self.assertNotIn(marker, out.stderr)
         return path, out
 

@@ -18,9 +18,6 @@ import unittest
 
 from opestest import OPESD, Lmtp, Opesd, TempDirTest, crlf, free_port
 
-SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:",
-                     "WARNING: ThreadSanitizer", "ERROR: ThreadSanitizer")
-
 TRACE_RE = re.compile(r" \(trace ([0-9a-z]+)\)$")
 
 
@@ -46,23 +43,6 @@ class OpesdCase(TempDirTest):
             self.add_user(user)
         self.opesd = None
         self.clients = []
-
-    def tearDown(self):
-        for c in self.clients:
-            c.close()
-        results = []
-        for p in self.procs:
-            if isinstance(p, Opesd):
-                try:
-                    rc = p.stop()
-                except Exception as e:  # still collect the log below
-                    rc = "stop failed: %r" % e
-                results.append((rc, p.read_log()))
-        super().tearDown()
-        for rc, log in results:
-            for marker in SANITIZER_MARKERS:
-                self.assertFalse(marker in log, "sanitizer report in opesd's log:\n" + log[-8000:])
-            self.assertEqual(rc, 0, "opesd did not exit 0 on SIGTERM; log:\n" + log[-4000:])
 
     # ------------------------------------------------------------ helpers
 
