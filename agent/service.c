@@ -319,7 +319,8 @@ struct svc_set *services_load(const struct opes_config *cfg, const char **error_
         services_free(&set);
         return NULL;
     }
-    qsort(set->svc, set->n, sizeof(*set->svc), svc_order_cmp);
+    if (set->n > 1)
+        qsort(set->svc, set->n, sizeof(*set->svc), svc_order_cmp);
     return set;
 }
 
