@@ -1140,6 +1140,72 @@ static int match(enum store_list_kind kind, const char *recipient, const char *s
     return rc;
 }
 
+START_TEST(test_trace_add_many)
+{
+    const char *err = NULL;
+    struct traces l = {0};
+    struct store_trace in[3] = {mktrace("TM", "service", "clamd", "pass", 1700000000),
+                                mktrace("TM", "bypass", "spamd", "granted", 1700000001),
+                                mktrace("TM", "reply", "", "250", 1700000002)};
+
+    ck_assert_int_eq(store_trace_add_many(st, in, 0, &err), 0);
+    ck_assert_int_eq(store_trace_add_many(st, in, 3, &err), 0);
+    ck_assert_int_eq(store_trace_list(st, "TM", collect_trace, &l, &err), 0);
+    ck_assert_uint_eq(l.n, 3);
+    ck_assert_str_eq(l.t[1].verdict, "granted");
+}
+END_TEST
+
+START_TEST(test_users_and_passwords)
+{
+    const char *err = NULL;
+    struct store_user u;
+
+    ck_assert_int_eq(store_user_get(st, "alice@example.com", &u, &err), STORE_NOTFOUND);
+    ck_assert_int_eq(store_user_set_password(st, "alice@example.com", "long enough secret", &err),
+                     STORE_NOTFOUND);
+    ck_assert_int_eq(store_user_add(st, "Alice@Example.com", STORE_ROLE_USER, &err), 0);
+    ck_assert_int_eq(store_user_get(st, "ALICE@example.com", &u, &err), 0);
+    ck_assert_str_eq(u.address, "alice@example.com");
+    ck_assert_int_eq(u.role, STORE_ROLE_USER);
+    ck_assert(!u.has_password);
+    ck_assert_int_eq(store_user_check_password(st, "alice@example.com", "anything", &err), 0);
+    ck_assert_int_eq(store_user_set_password(st, "alice@example.com", "long enough secret", &err),
+                     0);
+    ck_assert_int_eq(store_user_check_password(st, "alice@example.com", "long enough secret",
+                                               &err),
+                     1);
+    ck_assert_int_eq(store_user_check_password(st, "alice@example.com", "long enough secreT",
+                                               &err),
+                     0);
+    ck_assert_int_eq(store_user_check_password(st, "nobody@example.com", "long enough secret",
+                                               &err),
+                     0);
+    /* adding again changes the role, keeps the password */
+    ck_assert_int_eq(store_user_add(st, "alice@example.com", STORE_ROLE_ADMIN, &err), 0);
+    ck_assert_int_eq(store_user_get(st, "alice@example.com", &u, &err), 0);
+    ck_assert_int_eq(u.role, STORE_ROLE_ADMIN);
+    ck_assert(u.has_password);
+}
+END_TEST
+
+START_TEST(test_consent)
+{
+    const char *err = NULL;
+
+    ck_assert_int_eq(store_user_consent(st, "bob@example.com", "spamd", &err), -1);
+    ck_assert_int_eq(store_user_set_consent(st, "Bob@example.com", "spamd", false, &err), 0);
+    ck_assert_int_eq(store_user_consent(st, "bob@example.com", "spamd", &err), 0);
+    ck_assert_int_eq(store_user_consent(st, "bob@example.com", "banner", &err), -1);
+    ck_assert_int_eq(store_user_set_consent(st, "bob@example.com", "spamd", true, &err), 0);
+    ck_assert_int_eq(store_user_consent(st, "BOB@example.com", "spamd", &err), 1);
+    /* the user row was created for the consent */
+    struct store_user u;
+    ck_assert_int_eq(store_user_get(st, "bob@example.com", &u, &err), 0);
+}
+END_TEST
+
+
 START_TEST(test_list_add_refresh_remove_show)
 {
     const char *err = NULL;
@@ -1854,6 +1920,9 @@ Suite *store_suite(void)
     tcase_add_test(tc, test_list_match_star);
     tcase_add_test(tc, test_list_match_expiry);
     tcase_add_test(tc, test_audit_add_list);
+    tcase_add_test(tc, test_trace_add_many);
+    tcase_add_test(tc, test_users_and_passwords);
+    tcase_add_test(tc, test_consent);
     tcase_set_timeout(tc, 60);
     suite_add_tcase(s, tc);
 
