@@ -258,9 +258,11 @@ static void pl_decide(struct pl *pl, struct pipeline_rcpt *r, struct pl_rcpt_vie
         if (o >= sizeof(r->services))
             o = sizeof(r->services) - 1;
     }
-    if (v->blocklisted && policy_rank(worst) < policy_rank(SVC_QUARANTINE)) {
-        worst = strcmp(pl->m->cfg->blocklist_action, "reject") == 0 ? SVC_REJECT
-                                                                    : SVC_QUARANTINE;
+    enum svc_verdict listed = strcmp(pl->m->cfg->blocklist_action, "reject") == 0
+                                  ? SVC_REJECT
+                                  : SVC_QUARANTINE;
+    if (v->blocklisted && policy_rank(listed) > policy_rank(worst)) {
+        worst = listed;
         r->culprit = NULL;
         snprintf(r->reason, sizeof(r->reason), "sender <%s> is on the recipient's blocklist",
                  pl->m->sender);
