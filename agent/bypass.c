@@ -6,6 +6,7 @@
 #include <ctype.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 /* bypass_known - is uri one of the service URIs? */
 static bool bypass_known(const char *uri, const char *const *known, size_t nknown)
@@ -14,6 +15,24 @@ static bool bypass_known(const char *uri, const char *const *known, size_t nknow
         if (strcmp(uri, known[i]) == 0)
             return true;
     return false;
+}
+
+/* bypass_params - keep "; token=..." of the URI just read (the last one in r). */
+static void bypass_params(struct bypass_request *r, const char *p, size_t len)
+{
+    const char *end = p + len;
+
+    while (p < end) {
+        size_t n;
+        while (p < end && (*p == ';' || *p == ' ' || *p == '\t'))
+            p++;
+        n = strcspn(p, "; \t,");
+        if (p + n > end)
+            n = (size_t)(end - p);
+        if (n > 6 && strncasecmp(p, "token=", 6) == 0 && n - 6 < sizeof(r->tokens[0]))
+            memcpy(r->tokens[r->n - 1], p + 6, n - 6);
+        p += n;
+    }
 }
 
 void bypass_parse(const char *value, const char *const *known, size_t nknown,
@@ -29,6 +48,7 @@ void bypass_parse(const char *value, const char *const *known, size_t nknown,
         return;
     while (*p != '\0') {
         size_t n;
+        bool stored = false;
         while (*p == ' ' || *p == '\t' || *p == ',')
             p++;
         if (*p == '\0')
@@ -44,9 +64,12 @@ void bypass_parse(const char *value, const char *const *known, size_t nknown,
             if (!bypass_known(r->uris[r->n], known, nknown))
                 r->all = true; /* PROTOCOL.md 22: an unknown URI counts as "*" */
             r->n++;
+            stored = true;
         }
         p += n;
-        p += strcspn(p, ","); /* parameters (token=...) are not used here */
+        if (stored)
+            bypass_params(r, p, strcspn(p, ","));
+        p += strcspn(p, ",");
     }
     r->valid = r->all || r->n > 0;
 }
@@ -61,4 +84,14 @@ bool bypass_covers(const struct bypass_request *r, const char *uri)
         if (strcmp(r->uris[i], uri) == 0)
             return true;
     return false;
+}
+
+const char *bypass_token(const struct bypass_request *r, const char *uri)
+{
+    if (!r->valid)
+        return NULL;
+    for (size_t i = 0; i < r->n; i++)
+        if (strcmp(r->uris[i], uri) == 0 && r->tokens[i][0] != '\0')
+            return r->tokens[i];
+    return NULL;
 }

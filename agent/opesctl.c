@@ -23,6 +23,7 @@
 #include "opes/keys.h"
 #include "opes/log.h"
 #include "opes/store.h"
+#include "opes/token.h"
 #include "opes/trace.h"
 
 struct ctl {
@@ -50,6 +51,8 @@ static int ctl_usage(void)
             "  user passwd ADDRESS                     password from the terminal (or one line of stdin)\n"
             "  user list [--json]\n"
             "  user consent ADDRESS SERVICE on|off      the recipient's choice for an opt-out/opt-in service\n"
+            "  token issue --recipient R --service NAME[,NAME] [--sender S] [--days N|--seconds N]\n"
+            "                                          a bypass token for R to hand to a sender\n"
             "  trace TRACE-ID [--json]\n"
             "  audit [--limit N] [--json]\n"
             "  purge                                   apply [store] retention_days now\n"
@@ -604,6 +607,43 @@ static int ctl_user(struct ctl *c, int argc, char **argv)
     return ctl_usage();
 }
 
+/* ------------------------------------------------------------ tokens */
+
+static int ctl_token(struct ctl *c, int argc, char **argv)
+{
+    static const struct option opts[] = {{"recipient", 1, 0, 'r'}, {"service", 1, 0, 's'},
+                                         {"sender", 1, 0, 'f'},    {"days", 1, 0, 'd'},
+                                         {"seconds", 1, 0, 'S'},   {0, 0, 0, 0}};
+    const char *rcpt = NULL, *services = NULL, *sender = "", *error;
+    long long lifetime = 30LL * 86400;
+    char token[TOKEN_MAX], object[300];
+    int ch;
+
+    if (argc < 2 || strcmp(argv[1], "issue") != 0)
+        return ctl_usage();
+    optind = 1;
+    while ((ch = getopt_long(argc - 1, argv + 1, "", opts, NULL)) != -1) {
+        switch (ch) {
+        case 'r': rcpt = optarg; break;
+        case 's': services = optarg; break;
+        case 'f': sender = optarg; break;
+        case 'd': lifetime = atoll(optarg) * 86400; break;
+        case 'S': lifetime = atoll(optarg); break;
+        default: return ctl_usage();
+        }
+    }
+    if (rcpt == NULL || services == NULL || !ctl_list_value(rcpt) || lifetime <= 0 ||
+        (sender[0] != '\0' && !ctl_list_value(sender)))
+        return ctl_usage();
+    if (token_bypass_issue(store_keys(c->st), rcpt, sender, services,
+                           (int64_t)time(NULL) + lifetime, token, sizeof(token)) < 0)
+        return ctl_fail("token issue", "sender or services too long");
+    snprintf(object, sizeof(object), "%s:%s:%s", rcpt, services, sender[0] ? sender : "*");
+    store_audit(c->st, c->actor, "token-issue", object, "cli", &error);
+    printf("%s\n", token);
+    return 0;
+}
+
 /* ------------------------------------------------------------ the rest */
 
 static int ctl_trace(struct ctl *c, int argc, char **argv)
@@ -721,6 +761,8 @@ int main(int argc, char **argv)
         rc = ctl_list(&c, argc - 1, argv + 1);
     else if (strcmp(argv[1], "user") == 0)
         rc = ctl_user(&c, argc - 1, argv + 1);
+    else if (strcmp(argv[1], "token") == 0)
+        rc = ctl_token(&c, argc - 1, argv + 1);
     else if (strcmp(argv[1], "trace") == 0)
         rc = ctl_trace(&c, argc - 1, argv + 1);
     else if (strcmp(argv[1], "audit") == 0)

@@ -21,6 +21,7 @@
 #include "opes/log.h"
 #include "opes/mime.h"
 #include "opes/store.h"
+#include "opes/token.h"
 #include "opes/trace.h"
 
 #define PL_TRACE_MAX 512
@@ -74,11 +75,26 @@ static const char *pl_channels(unsigned mask, char *buf, size_t size)
     return buf;
 }
 
-/* pl_requested - the channels asking to bypass svc for this recipient. */
-static unsigned pl_requested(const struct pl *pl, const struct bypass_request *rcpt_req,
-                             const struct svc *svc, bool whitelisted)
+/* pl_token - a valid token for this recipient and service in the header: TOKEN. */
+static unsigned pl_token(struct pl *pl, const char *rcpt, const struct svc *svc)
 {
-    unsigned req = 0;
+    const char *token = bypass_token(&pl->header, svc->uri), *why;
+
+    if (token == NULL || pl->m->st == NULL)
+        return 0;
+    if (token_bypass_verify(store_keys(pl->m->st), token, rcpt, pl->m->sender, svc->name,
+                            (int64_t)time(NULL), &why) == 0)
+        return SVC_BYPASS_TOKEN;
+    pl_trace(pl, rcpt, "bypass", svc, "refused", 0, "token refused: %s", why);
+    return 0;
+}
+
+/* pl_requested - the channels asking to bypass svc for this recipient. */
+static unsigned pl_requested(struct pl *pl, const char *rcpt,
+                             const struct bypass_request *rcpt_req, const struct svc *svc,
+                             bool whitelisted)
+{
+    unsigned req = pl_token(pl, rcpt, svc);
 
     if (bypass_covers(&pl->header, svc->uri))
         req |= SVC_BYPASS_HEADER;
@@ -138,7 +154,8 @@ static void pl_lookup(struct pl *pl, struct pipeline_rcpt *r, struct pl_rcpt_vie
         char ch[64];
         if (svc->consent != SVC_MANDATORY && m->st != NULL)
             consent = store_user_consent(m->st, r->addr, svc->name, &error);
-        v->steps[i] = policy_step(svc, pl_requested(pl, &req, svc, v->whitelisted), consent);
+        v->steps[i] = policy_step(svc, pl_requested(pl, r->addr, &req, svc, v->whitelisted),
+                                  consent);
         if (v->steps[i].granted != 0)
             pl_trace(pl, r->addr, "bypass", svc, "granted", 0, "bypass via %s",
                      pl_channels(v->steps[i].granted, ch, sizeof(ch)));

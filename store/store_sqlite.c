@@ -261,6 +261,11 @@ static int st_migrate(struct store *st, const char **error_r)
     }
 }
 
+const struct keys *store_keys(const struct store *st)
+{
+    return st->keys;
+}
+
 int store_schema_version(struct store *st)
 {
     sqlite3_stmt *q;

@@ -20,6 +20,7 @@ struct bypass_request {
     bool valid;     /* it parsed and was not too large */
     bool all;       /* "*", or a URI naming no service */
     char uris[BYPASS_URIS_MAX][320];
+    char tokens[BYPASS_URIS_MAX][512]; /* the "token=" parameter of each URI, or "" */
     size_t n;
 };
 
@@ -33,5 +34,7 @@ void bypass_parse(const char *value, const char *const *known, size_t nknown,
 
 /* bypass_covers - does the request name the service with this URI? */
 bool bypass_covers(const struct bypass_request *r, const char *uri);
+/* bypass_token - the token given with this service's URI, or NULL. */
+const char *bypass_token(const struct bypass_request *r, const char *uri);
 
 #endif

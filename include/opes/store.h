@@ -24,6 +24,7 @@
 #define STORE_ID_LEN 20 /* public quarantine id: 20 base32 characters */
 
 struct store;
+struct keys;
 
 /*
  * store_open - open (creating and migrating as needed) the database at path,
@@ -31,6 +32,8 @@ struct store;
  */
 struct store *store_open(const char *path, const char *key_path, const char **error_r);
 void store_close(struct store **stp);
+/* store_keys - the key generations this store was opened with (tokens use them). */
+const struct keys *store_keys(const struct store *st);
 /* store_schema_version - PRAGMA user_version after migration. */
 int store_schema_version(struct store *st);
 /* store_integrity_check - 0 when PRAGMA integrity_check says ok. */

@@ -10,6 +10,7 @@ import json
 import os
 import shutil
 import tempfile
+import time
 import unittest
 
 import opestest as t
@@ -222,6 +223,53 @@ class ServicesTest(t.TempDirTest):
         self.assertIn("policy/blocklist", tb)
         self.assertEqual(len(self.delivered("alice")), 1)
         self.assertEqual(self.delivered("bob"), [])
+
+    def issue_token(self, *args):
+        return self.opesd.ctl("token", "issue", *args)[1].strip()
+
+    def test_signed_token_bypass(self):
+        self.start_opesd(extra={"service.spamd.bypass": "token portal"})
+        spamd = URI + "spamd"
+        # the plain header is not enough for this spamd
+        [(code, text)] = self.send(gtube_message("OPES-Bypass: %s\n" % spamd))
+        self.assertIn("held in quarantine", text)
+        good = self.issue_token("--recipient", "alice@example.org", "--service", "spamd",
+                                "--sender", "@remote.example", "--days", "7")
+        [(code, text)] = self.send(gtube_message("OPES-Bypass: %s; token=%s\n" % (spamd, good)))
+        self.assertEqual(code, 250, text)
+        self.assertNotIn("quarantine", text)
+        [msg] = self.delivered("alice")
+        self.assertIn(URI + "spamd; action=bypassed", self.via(msg))
+        self.assertIn(("spamd", "granted", "bypass via token"),
+                      {(r["service"], r["verdict"], r["detail"])
+                       for r in self.trace_records(text) if r["event"] == "bypass"})
+        # a token works only for its recipient, sender, service and lifetime
+        cases = [
+            (good[:-4] + ("AAAA" if not good.endswith("AAAA") else "BBBB"), "alice@example.org",
+             "mallory@remote.example", "forged"),
+            (good, "bob@example.org", "mallory@remote.example", "another recipient"),
+            (good, "alice@example.org", "eve@elsewhere.example", "not for this sender"),
+        ]
+        for token, rcpt, sender, why in cases:
+            with self.subTest(why=why):
+                [(code, text)] = self.send(
+                    gtube_message("OPES-Bypass: %s; token=%s\n" % (spamd, token)), (rcpt,),
+                    sender=sender)
+                self.assertIn("held in quarantine", text)
+                details = [r["detail"] for r in self.trace_records(text)
+                           if r["event"] == "bypass" and r["service"] == "spamd"]
+                self.assertTrue(any(why in d for d in details), details)
+        short = self.issue_token("--recipient", "alice@example.org", "--service", "spamd",
+                                 "--seconds", "1")
+        time.sleep(2.1)
+        [(code, text)] = self.send(gtube_message("OPES-Bypass: %s; token=%s\n" % (spamd, short)))
+        self.assertIn("held in quarantine", text)
+        self.assertTrue(any("expired" in r["detail"] for r in self.trace_records(text)))
+        # a token never opens clamd
+        clam = self.issue_token("--recipient", "alice@example.org", "--service", "clamd")
+        [(code, text)] = self.send(eicar_message("OPES-Bypass: %sclamd; token=%s\n" % (URI, clam)))
+        self.assertIn("held in quarantine", text)
+
 
     def test_clamd_down_defers_and_delivers_nothing(self):
         self.start_opesd(clamd="unix:%s/no-such-clamd.sock" % self.tmp)

@@ -1,0 +1,182 @@
+/*
+ * token.c - issue and verify signed bypass tokens.
+ *
+ * Text form: "b1.<kid>.<expires>.<sender>.<services>.<nonce>.<mac>", the
+ * sender and services base64url-encoded, the MAC (crypto_auth, HMAC-SHA512-256
+ * with the key generation's MAC key) over "opes-bypass-v1" NUL recipient NUL
+ * and the token text up to the MAC. Lower-case recipient and sender so that
+ * the MTA's case does not matter.
+ */
+#include "opes/token.h"
+
+#include <ctype.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "opes/keys.h"
+
+#define TOKEN_B64 sodium_base64_VARIANT_URLSAFE_NO_PADDING
+
+static void token_lower(char *dst, size_t size, const char *src)
+{
+    size_t i = 0;
+    for (; src[i] != '\0' && i + 1 < size; i++)
+        dst[i] = (char)tolower((unsigned char)src[i]);
+    dst[i] = '\0';
+}
+
+/* token_mac - the MAC of body for recipient with key generation kid. */
+static int token_mac(const struct keys *k, uint32_t kid, const char *recipient, const char *body,
+                     unsigned char mac[crypto_auth_BYTES])
+{
+    const unsigned char *key = keys_mac(k, kid);
+    crypto_auth_hmacsha512256_state st;
+    char rcpt[300];
+
+    if (key == NULL)
+        return -1;
+    token_lower(rcpt, sizeof(rcpt), recipient);
+    crypto_auth_hmacsha512256_init(&st, key, KEYS_LEN);
+    crypto_auth_hmacsha512256_update(&st, (const unsigned char *)"opes-bypass-v1", 15);
+    crypto_auth_hmacsha512256_update(&st, (const unsigned char *)rcpt, strlen(rcpt) + 1);
+    crypto_auth_hmacsha512256_update(&st, (const unsigned char *)body, strlen(body));
+    crypto_auth_hmacsha512256_final(&st, mac);
+    return 0;
+}
+
+int token_bypass_issue(const struct keys *k, const char *recipient, const char *sender,
+                       const char *services, int64_t expires, char *out, size_t size)
+{
+    char s64[400], v64[400], n64[40], m64[80], low[300];
+    unsigned char nonce[12], mac[crypto_auth_BYTES];
+    uint32_t kid = keys_current(k);
+    int n;
+
+    if (strlen(sender) > 256 || strlen(services) > 256)
+        return -1;
+    token_lower(low, sizeof(low), sender);
+    randombytes_buf(nonce, sizeof(nonce));
+    sodium_bin2base64(s64, sizeof(s64), (const unsigned char *)low, strlen(low), TOKEN_B64);
+    sodium_bin2base64(v64, sizeof(v64), (const unsigned char *)services, strlen(services),
+                      TOKEN_B64);
+    sodium_bin2base64(n64, sizeof(n64), nonce, sizeof(nonce), TOKEN_B64);
+    n = snprintf(out, size, "b1.%u.%lld.%s.%s.%s", kid, (long long)expires, s64, v64, n64);
+    if (n < 0 || (size_t)n >= size || token_mac(k, kid, recipient, out, mac) < 0)
+        return -1;
+    sodium_bin2base64(m64, sizeof(m64), mac, sizeof(mac), TOKEN_B64);
+    if ((size_t)n + 1 + strlen(m64) >= size)
+        return -1;
+    snprintf(out + n, size - (size_t)n, ".%s", m64);
+    return 0;
+}
+
+/* token_field - the i-th dot-separated field of t into out; -1 if missing or too long. */
+static int token_field(const char *t, int i, char *out, size_t size)
+{
+    for (; i > 0; i--) {
+        t = strchr(t, '.');
+        if (t == NULL)
+            return -1;
+        t++;
+    }
+    size_t n = strcspn(t, ".");
+    if (n >= size)
+        return -1;
+    memcpy(out, t, n);
+    out[n] = '\0';
+    return 0;
+}
+
+static int token_unb64(const char *in, char *out, size_t size)
+{
+    size_t len;
+
+    if (sodium_base642bin((unsigned char *)out, size - 1, in, strlen(in), NULL, &len, NULL,
+                          TOKEN_B64) != 0)
+        return -1;
+    out[len] = '\0';
+    return strlen(out) == len ? 0 : -1;
+}
+
+/* token_sender_ok - "" is anyone; "@domain" its domain; else the address. */
+static int token_sender_ok(const char *allowed, const char *sender)
+{
+    const char *at = strrchr(sender, '@');
+
+    if (allowed[0] == '\0')
+        return 1;
+    if (allowed[0] == '@')
+        return at != NULL && strcasecmp(allowed, at) == 0;
+    return strcasecmp(allowed, sender) == 0;
+}
+
+/* token_service_ok - is service one of the comma-separated names? */
+static int token_service_ok(const char *list, const char *service)
+{
+    size_t n = strlen(service);
+
+    for (const char *p = list; *p != '\0';) {
+        size_t len = strcspn(p, ",");
+        if (len == n && strncmp(p, service, n) == 0)
+            return 1;
+        p += len + (p[len] == ',');
+    }
+    return 0;
+}
+
+int token_bypass_verify(const struct keys *k, const char *token, const char *recipient,
+                        const char *sender, const char *service, int64_t now,
+                        const char **why_r)
+{
+    char kid_s[16], exp_s[24], s64[400], v64[400], m64[80], body[TOKEN_MAX];
+    char allowed[300], services[300];
+    unsigned char mac[crypto_auth_BYTES], want[crypto_auth_BYTES];
+    size_t maclen;
+    char *end;
+
+    *why_r = "malformed";
+    if (strlen(token) >= TOKEN_MAX || strncmp(token, "b1.", 3) != 0 ||
+        token_field(token, 1, kid_s, sizeof(kid_s)) < 0 ||
+        token_field(token, 2, exp_s, sizeof(exp_s)) < 0 ||
+        token_field(token, 3, s64, sizeof(s64)) < 0 ||
+        token_field(token, 4, v64, sizeof(v64)) < 0 ||
+        token_field(token, 6, m64, sizeof(m64)) < 0 || strchr(token, '.') == NULL)
+        return -1;
+    snprintf(body, sizeof(body), "%s", token);
+    *strrchr(body, '.') = '\0'; /* everything before the MAC */
+    if (sodium_base642bin(mac, sizeof(mac), m64, strlen(m64), NULL, &maclen, NULL, TOKEN_B64) !=
+            0 ||
+        maclen != sizeof(mac))
+        return -1;
+    unsigned long kid = strtoul(kid_s, &end, 10);
+    if (*end != '\0' || token_mac(k, (uint32_t)kid, recipient, body, want) < 0) {
+        *why_r = "unknown key";
+        return -1;
+    }
+    if (sodium_memcmp(mac, want, sizeof(mac)) != 0) {
+        *why_r = "forged or for another recipient";
+        return -1;
+    }
+    if (token_unb64(s64, allowed, sizeof(allowed)) < 0 ||
+        token_unb64(v64, services, sizeof(services)) < 0)
+        return -1;
+    long long exp = strtoll(exp_s, &end, 10);
+    if (*end != '\0')
+        return -1;
+    if (now >= exp) {
+        *why_r = "expired";
+        return -1;
+    }
+    if (!token_sender_ok(allowed, sender)) {
+        *why_r = "not for this sender";
+        return -1;
+    }
+    if (!token_service_ok(services, service)) {
+        *why_r = "not for this service";
+        return -1;
+    }
+    return 0;
+}
