@@ -77,7 +77,8 @@ struct deliver *deliver_new(const struct opes_config *cfg, const char **error_r)
         d->maildir_tmpl = cfg->target + 8;
         return d;
     }
-    if (strncmp(cfg->target, "lmtp:", 5) != 0 || endpoint_parse(cfg->target + 5, &ep, error_r) < 0) {
+    if (strncmp(cfg->target, "lmtp:", 5) != 0 ||
+        endpoint_parse(cfg->target + 5, &ep, error_r) < 0) {
         *error_r = "bad downstream target";
         free(d);
         return NULL;
@@ -101,8 +102,8 @@ void deliver_free(struct deliver **dp)
 
 struct lmtp_caps deliver_caps(struct deliver *d)
 {
-    struct lmtp_caps caps = {.known = true, .pipelining = true, .eightbitmime = true,
-                             .smtputf8 = true};
+    struct lmtp_caps caps = {
+        .known = true, .pipelining = true, .eightbitmime = true, .smtputf8 = true};
     struct lmtp_client *c;
     struct lmtp_reply r;
     bool reused;
@@ -230,8 +231,7 @@ struct dl_batch {
     struct lmtp_reply mail_reply;
 };
 
-static int dl_send_cmd(struct deliver_tx *tx, struct dl_batch *b, enum dl_cmd cmd, size_t i,
-                       int ms)
+static int dl_send_cmd(struct deliver_tx *tx, struct dl_batch *b, enum dl_cmd cmd, size_t i, int ms)
 {
     if (cmd == DL_MAIL)
         return dl_send_mail(tx, ms);
@@ -324,8 +324,8 @@ static int dl_exchange(struct deliver_tx *tx, struct dl_batch *b, int64_t deadli
         enum dl_cmd cmd = k < first_rcpt ? DL_MAIL : k < first_rcpt + nrcpt ? DL_RCPT : DL_DATA;
         size_t i = k - first_rcpt;
         struct lmtp_reply r;
-        int ms = dl_ms(deadline, cmd == DL_DATA ? cfg->down_data_timeout
-                                                : cfg->down_command_timeout);
+        int ms =
+            dl_ms(deadline, cmd == DL_DATA ? cfg->down_data_timeout : cfg->down_command_timeout);
         int st;
 
         if (!pipe) {
@@ -414,8 +414,8 @@ void deliver_tx_rcpt(struct deliver_tx *tx, const char *rcpt, struct lmtp_reply 
 {
     const struct opes_config *cfg = tx->d->cfg;
     size_t accepted[1];
-    struct dl_batch b = {.rcpts = &rcpt, .n = 1, .send_rcpts = true, .replies = reply,
-                         .accepted = accepted};
+    struct dl_batch b = {
+        .rcpts = &rcpt, .n = 1, .send_rcpts = true, .replies = reply, .accepted = accepted};
 
     if (tx->d->kind == DELIVER_MAILDIR) {
         char dir[4096];
@@ -424,8 +424,12 @@ void deliver_tx_rcpt(struct deliver_tx *tx, const char *rcpt, struct lmtp_reply 
             return;
         }
         switch (maildir_check(dir, cfg->maildir_create)) {
-        case MAILDIR_OK: lmtp_reply_set(reply, 250, "2.1.5", "<%s> OK", rcpt); break;
-        case MAILDIR_UNKNOWN: lmtp_reply_set(reply, 550, "5.1.1", "<%s> User unknown", rcpt); break;
+        case MAILDIR_OK:
+            lmtp_reply_set(reply, 250, "2.1.5", "<%s> OK", rcpt);
+            break;
+        case MAILDIR_UNKNOWN:
+            lmtp_reply_set(reply, 550, "5.1.1", "<%s> User unknown", rcpt);
+            break;
         default:
             log_warn("maildir=%s check failed", dir);
             lmtp_reply_set(reply, 451, "4.3.0", "<%s> Mailbox temporarily unavailable", rcpt);
@@ -474,8 +478,8 @@ static void dl_data_lmtp(struct deliver_tx *tx, const char *const *rcpts, size_t
 {
     const struct opes_config *cfg = tx->d->cfg;
     size_t *accepted = calloc(n ? n : 1, sizeof(*accepted));
-    struct dl_batch b = {.rcpts = rcpts, .n = n, .want_data = true, .replies = replies,
-                         .accepted = accepted};
+    struct dl_batch b = {
+        .rcpts = rcpts, .n = n, .want_data = true, .replies = replies, .accepted = accepted};
     int spool_err = 0;
 
     if (accepted == NULL)
@@ -546,8 +550,7 @@ static void dl_data_maildir(struct deliver_tx *tx, const char *const *rcpts, siz
             lmtp_reply_set(&replies[i], 250, "2.0.0", "<%s> Delivered to maildir", rcpts[i]);
         } else if (errno == ENOSPC || errno == EDQUOT) {
             log_warn("maildir=%s delivery failed", dir);
-            lmtp_reply_set(&replies[i], 452, "4.3.1", "<%s> Insufficient system storage",
-                           rcpts[i]);
+            lmtp_reply_set(&replies[i], 452, "4.3.1", "<%s> Insufficient system storage", rcpts[i]);
         } else {
             log_warn("maildir=%s delivery failed", dir);
             lmtp_reply_set(&replies[i], 451, "4.3.0", "<%s> Local delivery error", rcpts[i]);
@@ -555,9 +558,9 @@ static void dl_data_maildir(struct deliver_tx *tx, const char *const *rcpts, siz
     }
 }
 
-void deliver_tx_data(struct deliver_tx *tx, const char *const *rcpts, size_t n,
-                     const char *prefix, size_t prefix_len, struct spool *spool,
-                     int64_t deadline_ms, struct lmtp_reply *replies)
+void deliver_tx_data(struct deliver_tx *tx, const char *const *rcpts, size_t n, const char *prefix,
+                     size_t prefix_len, struct spool *spool, int64_t deadline_ms,
+                     struct lmtp_reply *replies)
 {
     if (n == 0)
         return;

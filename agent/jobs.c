@@ -34,8 +34,7 @@ static void jobs_deliver(struct lmtp_env *env, const struct store_qitem *it,
 {
     const struct opes_config *cfg = env->cfg;
     char prefix[4096], note[400], service_uri[600];
-    struct deliver_mail dm = {.sender = it->sender, .trace_id = it->trace_id,
-                              .size = it->size};
+    struct deliver_mail dm = {.sender = it->sender, .trace_id = it->trace_id, .size = it->size};
     struct deliver_tx *dtx;
     const char *rcpt = it->recipient;
     size_t plen;
@@ -44,10 +43,17 @@ static void jobs_deliver(struct lmtp_env *env, const struct store_qitem *it,
              r->origin);
     snprintf(service_uri, sizeof(service_uri), "%s/service/%s", cfg->system_uri, it->service);
     struct trace_via via = {.uri = service_uri, .action = "released"};
-    struct trace_info ti = {.id = it->trace_id, .system_uri = cfg->system_uri,
-                            .by_host = cfg->hostname, .helo = "quarantine",
-                            .peer_addr = "unix", .protocol = "LMTP", .for_rcpt = rcpt,
-                            .note = note, .when = time(NULL), .via = &via, .nvia = 1};
+    struct trace_info ti = {.id = it->trace_id,
+                            .system_uri = cfg->system_uri,
+                            .by_host = cfg->hostname,
+                            .helo = "quarantine",
+                            .peer_addr = "unix",
+                            .protocol = "LMTP",
+                            .for_rcpt = rcpt,
+                            .note = note,
+                            .when = time(NULL),
+                            .via = &via,
+                            .nvia = 1};
     plen = trace_headers(prefix, sizeof(prefix), &ti);
     dtx = deliver_tx_begin(env->deliver, &dm);
     deliver_tx_rcpt(dtx, rcpt, reply);
@@ -85,7 +91,8 @@ int jobs_release_one(struct store *st, struct lmtp_env *env)
     log_set_context("release=%s", r.item_id);
     rc = store_quarantine_get(st, r.item_id, &it, &error);
     if (rc != 0 || it.status != STORE_HELD) {
-        log_warnx("release refused: the item is %s", rc != 0 ? "gone" : store_qstatus_name(it.status));
+        log_warnx("release refused: the item is %s",
+                  rc != 0 ? "gone" : store_qstatus_name(it.status));
         store_release_failed(st, &r, true, "the item is no longer held", 0, &error);
         log_set_context(NULL);
         return 1;
@@ -109,8 +116,8 @@ int jobs_release_one(struct store *st, struct lmtp_env *env)
         log_info("rcpt=<%s> action=released by=%s origin=%s whitelist=%s reply=\"%s\"",
                  it.recipient, r.requested_by, r.origin, r.whitelist[0] ? r.whitelist : "no", why);
     } else {
-        bool permanent = reply.code / 100 == 5 ||
-                         (uint64_t)r.attempts >= env->cfg->release_max_attempts;
+        bool permanent =
+            reply.code / 100 == 5 || (uint64_t)r.attempts >= env->cfg->release_max_attempts;
         int64_t wait = jobs_backoff(r.attempts);
         store_release_failed(st, &r, permanent, why, wait, &error);
         log_warnx("rcpt=<%s> action=%s attempts=%d reply=\"%s\"%s", it.recipient,

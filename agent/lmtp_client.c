@@ -48,8 +48,8 @@ void lmtp_reply_set(struct lmtp_reply *r, int code, const char *enh, const char 
     va_end(ap);
 }
 
-struct lmtp_pool *lmtp_pool_new(const struct endpoint *ep, const char *lhlo_name,
-                                unsigned max_idle, unsigned idle_timeout_s)
+struct lmtp_pool *lmtp_pool_new(const struct endpoint *ep, const char *lhlo_name, unsigned max_idle,
+                                unsigned idle_timeout_s)
 {
     struct lmtp_pool *pool = calloc(1, sizeof(*pool));
 
@@ -181,7 +181,8 @@ static void lmtp_caps_parse(struct lmtp_caps *caps, const char *text)
 }
 
 /* lmtp_reply_fail - our own 4xx for a downstream reply we cannot relay as is. */
-static void lmtp_reply_fail(struct lmtp_reply *reply, const char *what, const struct lmtp_reply *got)
+static void lmtp_reply_fail(struct lmtp_reply *reply, const char *what,
+                            const struct lmtp_reply *got)
 {
     char text[200];
 
@@ -191,8 +192,8 @@ static void lmtp_reply_fail(struct lmtp_reply *reply, const char *what, const st
 }
 
 /* lmtp_client_open - connect, read the greeting, say LHLO. */
-static struct lmtp_client *lmtp_client_open(struct lmtp_pool *pool, int connect_ms,
-                                            int command_ms, struct lmtp_reply *reply)
+static struct lmtp_client *lmtp_client_open(struct lmtp_pool *pool, int connect_ms, int command_ms,
+                                            struct lmtp_reply *reply)
 {
     const char *error;
     char where[300];

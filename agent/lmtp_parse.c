@@ -88,8 +88,8 @@ static size_t lmtp_scan_domain(const char *s, bool utf8)
     return i;
 }
 
-int lmtp_parse_path(const char *args, const char *keyword, bool allow_null, bool utf8,
-                    char *addr, const char **params_r, const char **error_r)
+int lmtp_parse_path(const char *args, const char *keyword, bool allow_null, bool utf8, char *addr,
+                    const char **params_r, const char **error_r)
 {
     size_t klen = strlen(keyword), n;
     const char *p = args, *start;
@@ -329,7 +329,8 @@ int lmtp_reply_parse_line(struct lmtp_reply_parser *p, const char *line, size_t 
     {
         size_t n = 0;
         char enh[16];
-        while (n < tlen && n < sizeof(enh) - 1 && (isdigit((unsigned char)text[n]) || text[n] == '.'))
+        while (n < tlen && n < sizeof(enh) - 1 &&
+               (isdigit((unsigned char)text[n]) || text[n] == '.'))
             n++;
         if (n > 0 && n < sizeof(enh) && (n == tlen || text[n] == ' ')) {
             memcpy(enh, text, n);

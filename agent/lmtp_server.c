@@ -36,8 +36,8 @@ enum lmtp_state { ST_INIT = 1, ST_READY = 2, ST_MAIL = 4, ST_RCPT = 8 };
 
 struct lmtp_rcpt {
     char addr[LMTP_ADDR_MAX + 1];
-    size_t first;       /* index of the first RCPT of this address (itself if unique) */
-    char *bypass;       /* XOPES-BYPASS value (decoded), kept for the service pipeline */
+    size_t first; /* index of the first RCPT of this address (itself if unique) */
+    char *bypass; /* XOPES-BYPASS value (decoded), kept for the service pipeline */
     struct lmtp_reply reply;
     char services[256]; /* what the services did, for the log line */
     const char *action; /* quarantined, rejected ... when a policy decided; else from the code */
@@ -184,9 +184,9 @@ static void lmtp_log_rcpt(struct lmtp_session *s, const struct lmtp_rcpt *rc, co
     lmtp_reply_text(r, text, sizeof(text));
     log_escape(esc, sizeof(esc), text, strlen(text));
     log_escape(raddr, sizeof(raddr), rc->addr, strlen(rc->addr));
-    log_info("rcpt=<%s> action=%s stage=%s reply=\"%d %s %s\" services=%s ms=%lld", raddr,
-             action, stage, r->code, r->enh[0] ? r->enh : "-", esc,
-             rc->services[0] ? rc->services : "none", (long long)ms);
+    log_info("rcpt=<%s> action=%s stage=%s reply=\"%d %s %s\" services=%s ms=%lld", raddr, action,
+             stage, r->code, r->enh[0] ? r->enh : "-", esc, rc->services[0] ? rc->services : "none",
+             (long long)ms);
 }
 
 static void lmtp_set_log_context(struct lmtp_session *s)
@@ -202,10 +202,14 @@ static void lmtp_set_log_context(struct lmtp_session *s)
 static const char *lmtp_state_name(enum lmtp_state st)
 {
     switch (st) {
-    case ST_INIT: return "init";
-    case ST_READY: return "ready";
-    case ST_MAIL: return "mail";
-    case ST_RCPT: return "rcpt";
+    case ST_INIT:
+        return "init";
+    case ST_READY:
+        return "ready";
+    case ST_MAIL:
+        return "mail";
+    case ST_RCPT:
+        return "rcpt";
     }
     return "?";
 }
@@ -368,8 +372,10 @@ static void cmd_mail(struct lmtp_session *s, char *args)
     }
     trace_id_new(tx->trace);
     tx->start_ms = deliver_now_ms();
-    dm = (struct deliver_mail){.sender = tx->sender, .trace_id = tx->trace,
-                               .size = tx->size_param, .body = tx->body[0] ? tx->body : NULL,
+    dm = (struct deliver_mail){.sender = tx->sender,
+                               .trace_id = tx->trace,
+                               .size = tx->size_param,
+                               .body = tx->body[0] ? tx->body : NULL,
                                .smtputf8 = tx->smtputf8};
     tx->dtx = deliver_tx_begin(s->env->deliver, &dm);
     s->tx = tx;
@@ -417,7 +423,8 @@ static void cmd_rcpt(struct lmtp_session *s, char *args)
     snprintf(pbuf, sizeof(pbuf), "%s", params);
     n = lmtp_parse_params(pbuf, p, LMTP_PARAMS_MAX);
     for (int i = 0; i < n; i++) {
-        if (strcmp(p[i].name, "XOPES-BYPASS") == 0 && lmtp_bypass_param(p[i].value, &r->bypass) == 0)
+        if (strcmp(p[i].name, "XOPES-BYPASS") == 0 &&
+            lmtp_bypass_param(p[i].value, &r->bypass) == 0)
             continue;
         free(r->bypass);
         if (strcmp(p[i].name, "XOPES-BYPASS") == 0)
@@ -470,8 +477,9 @@ static int lmtp_read_data(struct lmtp_session *s, struct spool *spool, struct mi
             int rc = netio_fill(s->io, lmtp_ms(s->cfg->data_timeout));
             if (rc <= 0) {
                 log_warnx("client %s during DATA after %llu bytes",
-                          rc == 0 ? "disconnected" : errno == ETIMEDOUT ? "timed out"
-                                                                        : strerror(errno),
+                          rc == 0              ? "disconnected"
+                          : errno == ETIMEDOUT ? "timed out"
+                                               : strerror(errno),
                           (unsigned long long)*size);
                 if (rc < 0 && errno == ETIMEDOUT) {
                     lmtp_reply(s, 421, "4.4.2", "%s Timeout during DATA, closing connection",
@@ -644,8 +652,7 @@ static void lmtp_deliver_groups(struct lmtp_session *s, struct spool *spool,
             slot[k] = j;
             group[k++] = pr[j].addr;
         }
-        deliver_tx_data(s->tx->dtx, group, k, pr[i].prefix, pr[i].prefix_len, spool, deadline,
-                        got);
+        deliver_tx_data(s->tx->dtx, group, k, pr[i].prefix, pr[i].prefix_len, spool, deadline, got);
         for (size_t j = 0; j < k; j++)
             replies[slot[j]] = got[j];
     }
@@ -680,14 +687,20 @@ static void lmtp_deliver(struct lmtp_session *s, struct spool *spool,
             slot[i] = slot[tx->rcpts[i].first];
         }
     }
-    struct pipeline_msg pm = {
-        .cfg = s->cfg, .services = s->env->services, .st = lmtp_store(s), .spool = spool,
-        .mime = mime, .sender = tx->sender, .mail_bypass = tx->bypass, .trace_id = tx->trace,
-        .helo = s->xf.helo[0] ? s->xf.helo : s->helo,
-        .peer_name = s->xf.name[0] ? s->xf.name : NULL,
-        .peer_addr = s->xf.addr[0] ? s->xf.addr : s->peer_addr,
-        .protocol = tx->smtputf8 ? "UTF8LMTP" : "LMTP",
-        .for_rcpt = nuniq == 1 ? pr[0].addr : NULL, .size = spool_size(spool)};
+    struct pipeline_msg pm = {.cfg = s->cfg,
+                              .services = s->env->services,
+                              .st = lmtp_store(s),
+                              .spool = spool,
+                              .mime = mime,
+                              .sender = tx->sender,
+                              .mail_bypass = tx->bypass,
+                              .trace_id = tx->trace,
+                              .helo = s->xf.helo[0] ? s->xf.helo : s->helo,
+                              .peer_name = s->xf.name[0] ? s->xf.name : NULL,
+                              .peer_addr = s->xf.addr[0] ? s->xf.addr : s->peer_addr,
+                              .protocol = tx->smtputf8 ? "UTF8LMTP" : "LMTP",
+                              .for_rcpt = nuniq == 1 ? pr[0].addr : NULL,
+                              .size = spool_size(spool)};
     pipeline_run(&pm, pr, nuniq);
     for (size_t i = 0; i < nuniq; i++)
         if (pr[i].outcome == POLICY_REJECT || pr[i].outcome == POLICY_TEMPFAIL)
@@ -696,8 +709,7 @@ static void lmtp_deliver(struct lmtp_session *s, struct spool *spool,
     lmtp_deliver_groups(s, spool, pr, replies, nuniq);
     for (size_t i = 0; i < tx->nrcpts; i++) {
         tx->rcpts[i].reply = replies[slot[i]];
-        snprintf(tx->rcpts[i].services, sizeof(tx->rcpts[i].services), "%s",
-                 pr[slot[i]].services);
+        snprintf(tx->rcpts[i].services, sizeof(tx->rcpts[i].services), "%s", pr[slot[i]].services);
         tx->rcpts[i].action = policy_outcome_name(pr[slot[i]].outcome);
     }
     for (size_t i = 0; i < nuniq; i++)
@@ -821,10 +833,11 @@ static char *lmtp_xforward_attr(struct lmtp_xforward *xf, const char *name, size
         *size = sizeof(xf->f);                                                                     \
         return xf->f;                                                                              \
     }
-    XF("NAME", name) XF("ADDR", addr) XF("PORT", port) XF("PROTO", proto) XF("HELO", helo)
-    XF("IDENT", ident) XF("SOURCE", source)
+    XF("NAME", name)
+    XF("ADDR", addr) XF("PORT", port) XF("PROTO", proto) XF("HELO", helo) XF("IDENT", ident)
+        XF("SOURCE", source)
 #undef XF
-    return NULL;
+            return NULL;
 }
 
 static void cmd_xforward(struct lmtp_session *s, char *args)
@@ -940,8 +953,7 @@ void lmtp_server_session(struct lmtp_env *env, int fd, int stop_fd)
     struct lmtp_session s = {.env = env, .cfg = env->cfg, .stop_fd = stop_fd, .state = ST_INIT};
     int ms = lmtp_ms(s.cfg->command_timeout);
 
-    snprintf(s.id, sizeof(s.id), "%lx",
-             __atomic_add_fetch(&lmtp_session_seq, 1, __ATOMIC_SEQ_CST));
+    snprintf(s.id, sizeof(s.id), "%lx", __atomic_add_fetch(&lmtp_session_seq, 1, __ATOMIC_SEQ_CST));
     s.io = netio_new(fd, stop_fd);
     netio_peer_name(fd, s.peer_addr, sizeof(s.peer_addr), s.peer_port, sizeof(s.peer_port));
     s.xforward_allowed = lmtp_peer_trusted(s.cfg, s.peer_addr);
@@ -969,7 +981,8 @@ void lmtp_server_session(struct lmtp_env *env, int fd, int stop_fd)
         } else {
             if (errno == ETIMEDOUT)
                 lmtp_reply(&s, 421, "4.4.2", "%s Timeout, closing connection", s.cfg->hostname);
-            log_warnx("connection ended: %s", errno == ETIMEDOUT ? "idle timeout" : strerror(errno));
+            log_warnx("connection ended: %s",
+                      errno == ETIMEDOUT ? "idle timeout" : strerror(errno));
             break;
         }
     }

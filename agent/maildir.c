@@ -74,10 +74,17 @@ int maildir_expand(const char *tmpl, const char *address, char *out, size_t size
             continue;
         }
         switch (*++p) {
-        case 'u': rc = maildir_put(out, size, &o, addr, llen); break;
-        case 'd': rc = maildir_put(out, size, &o, dom, strlen(dom)); break;
-        case 'a': rc = maildir_put(out, size, &o, addr, strlen(addr)); break;
-        default: return -1;
+        case 'u':
+            rc = maildir_put(out, size, &o, addr, llen);
+            break;
+        case 'd':
+            rc = maildir_put(out, size, &o, dom, strlen(dom));
+            break;
+        case 'a':
+            rc = maildir_put(out, size, &o, addr, strlen(addr));
+            break;
+        default:
+            return -1;
         }
         if (rc < 0)
             return -1;
@@ -189,9 +196,8 @@ int maildir_deliver(const char *dir, bool create, const char *prefix, size_t pre
         if (*p == '/' || *p == ':')
             *p = '_';
     gettimeofday(&tv, NULL);
-    snprintf(name, sizeof(name), "%lld.M%06ldP%ldQ%lu.%s", (long long)tv.tv_sec,
-             (long)tv.tv_usec, (long)getpid(),
-             __atomic_add_fetch(&maildir_seq, 1, __ATOMIC_SEQ_CST), host);
+    snprintf(name, sizeof(name), "%lld.M%06ldP%ldQ%lu.%s", (long long)tv.tv_sec, (long)tv.tv_usec,
+             (long)getpid(), __atomic_add_fetch(&maildir_seq, 1, __ATOMIC_SEQ_CST), host);
     snprintf(tmp, sizeof(tmp), "%s/tmp/%s", dir, name);
     snprintf(dst, sizeof(dst), "%s/new/%s", dir, name);
     fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);

@@ -72,7 +72,8 @@ int netio_set_stop(struct netio *io, int stop_fd)
 /* netio_wait - poll for events on fd (and the stop descriptor); 0 ready, -1 errno. */
 static int netio_wait(struct netio *io, short events, int timeout_ms)
 {
-    struct pollfd pfd[2] = {{.fd = io->fd, .events = events}, {.fd = io->stop_fd, .events = POLLIN}};
+    struct pollfd pfd[2] = {{.fd = io->fd, .events = events},
+                            {.fd = io->stop_fd, .events = POLLIN}};
     int n;
 
     for (;;) {
@@ -336,7 +337,8 @@ int netio_listen(const struct endpoint *ep, unsigned mode, const char **error_r)
             goto fail;
         return fd;
     }
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+    struct addrinfo hints = {.ai_family = AF_UNSPEC,
+                             .ai_socktype = SOCK_STREAM,
                              .ai_flags = AI_PASSIVE | AI_NUMERICSERV},
                     *res;
     int rc = getaddrinfo(ep->host, ep->port, &hints, &res);

@@ -35,28 +35,32 @@ struct ctl {
 
 static int ctl_usage(void)
 {
-    fprintf(stderr,
-            "usage: opesctl [-c FILE] COMMAND ...\n"
-            "  check                                   configuration, key file and store integrity\n"
-            "  quarantine list [--recipient R] [--status S] [--search TEXT] [--limit N] [--offset N] [--json]\n"
-            "  quarantine show ID [--json]\n"
-            "  quarantine add --from S --to R [--to R...] [--service NAME] [--reason TEXT] < MESSAGE\n"
-            "  quarantine content ID                   the held message on stdout\n"
-            "  quarantine release ID [--whitelist[=address|domain]] [--wait]\n"
-            "  quarantine delete ID\n"
-            "  list add white|block OWNER SENDER [--expires DAYS]\n"
-            "  list remove ENTRY-ID\n"
-            "  list show [OWNER] [--json]\n"
-            "  user add ADDRESS [--admin]\n"
-            "  user passwd ADDRESS                     password from the terminal (or one line of stdin)\n"
-            "  user list [--json]\n"
-            "  user consent ADDRESS SERVICE on|off      the recipient's choice for an opt-out/opt-in service\n"
-            "  token issue --recipient R --service NAME[,NAME] [--sender S] [--days N|--seconds N]\n"
-            "                                          a bypass token for R to hand to a sender\n"
-            "  trace TRACE-ID [--json]\n"
-            "  audit [--limit N] [--json]\n"
-            "  purge                                   apply [store] retention_days now\n"
-            "  key rotate                              add a new key generation\n");
+    fprintf(
+        stderr,
+        "usage: opesctl [-c FILE] COMMAND ...\n"
+        "  check                                   configuration, key file and store integrity\n"
+        "  quarantine list [--recipient R] [--status S] [--search TEXT] [--limit N] [--offset N] "
+        "[--json]\n"
+        "  quarantine show ID [--json]\n"
+        "  quarantine add --from S --to R [--to R...] [--service NAME] [--reason TEXT] < MESSAGE\n"
+        "  quarantine content ID                   the held message on stdout\n"
+        "  quarantine release ID [--whitelist[=address|domain]] [--wait]\n"
+        "  quarantine delete ID\n"
+        "  list add white|block OWNER SENDER [--expires DAYS]\n"
+        "  list remove ENTRY-ID\n"
+        "  list show [OWNER] [--json]\n"
+        "  user add ADDRESS [--admin]\n"
+        "  user passwd ADDRESS                     password from the terminal (or one line of "
+        "stdin)\n"
+        "  user list [--json]\n"
+        "  user consent ADDRESS SERVICE on|off      the recipient's choice for an opt-out/opt-in "
+        "service\n"
+        "  token issue --recipient R --service NAME[,NAME] [--sender S] [--days N|--seconds N]\n"
+        "                                          a bypass token for R to hand to a sender\n"
+        "  trace TRACE-ID [--json]\n"
+        "  audit [--limit N] [--json]\n"
+        "  purge                                   apply [store] retention_days now\n"
+        "  key rotate                              add a new key generation\n");
     return 2;
 }
 
@@ -113,9 +117,12 @@ static void ctl_list_cb(const struct store_qitem *it, void *ctx)
 
 static int ctl_q_list(struct ctl *c, int argc, char **argv)
 {
-    static const struct option opts[] = {{"recipient", 1, 0, 'r'}, {"status", 1, 0, 's'},
-                                         {"search", 1, 0, 'q'},    {"limit", 1, 0, 'l'},
-                                         {"offset", 1, 0, 'o'},    {"json", 0, 0, 'j'},
+    static const struct option opts[] = {{"recipient", 1, 0, 'r'},
+                                         {"status", 1, 0, 's'},
+                                         {"search", 1, 0, 'q'},
+                                         {"limit", 1, 0, 'l'},
+                                         {"offset", 1, 0, 'o'},
+                                         {"json", 0, 0, 'j'},
                                          {0, 0, 0, 0}};
     struct store_qfilter f = {.status = -1, .limit = 50};
     const char *error;
@@ -125,11 +132,21 @@ static int ctl_q_list(struct ctl *c, int argc, char **argv)
     optind = 1;
     while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (ch) {
-        case 'r': f.recipient = optarg; break;
-        case 'q': f.search = optarg; break;
-        case 'l': f.limit = strtoul(optarg, NULL, 10); break;
-        case 'o': f.offset = strtoul(optarg, NULL, 10); break;
-        case 'j': c->json = true; break;
+        case 'r':
+            f.recipient = optarg;
+            break;
+        case 'q':
+            f.search = optarg;
+            break;
+        case 'l':
+            f.limit = strtoul(optarg, NULL, 10);
+            break;
+        case 'o':
+            f.offset = strtoul(optarg, NULL, 10);
+            break;
+        case 'j':
+            c->json = true;
+            break;
         case 's':
             for (int s = 0; s < 4; s++)
                 if (strcmp(optarg, store_qstatus_name((enum store_qstatus)s)) == 0)
@@ -137,7 +154,8 @@ static int ctl_q_list(struct ctl *c, int argc, char **argv)
             if (f.status < 0)
                 return ctl_fail("--status", "expected held, released, deleted or expired");
             break;
-        default: return ctl_usage();
+        default:
+            return ctl_usage();
         }
     }
     if (c->json)
@@ -155,16 +173,16 @@ static void ctl_trace_cb(const struct store_trace *t, void *ctx)
     char when[32];
 
     if (arr != NULL) {
-        json_array_append_new(
-            arr, json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:I}", "trace", t->trace_id,
-                           "recipient", t->recipient, "event", t->event, "service", t->service,
-                           "verdict", t->verdict, "detail", t->detail, "duration_ms",
-                           (json_int_t)t->duration_ms, "at", (json_int_t)t->at));
+        json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:I}", "trace",
+                                             t->trace_id, "recipient", t->recipient, "event",
+                                             t->event, "service", t->service, "verdict", t->verdict,
+                                             "detail", t->detail, "duration_ms",
+                                             (json_int_t)t->duration_ms, "at", (json_int_t)t->at));
         return;
     }
     ctl_time(t->at, when, sizeof(when));
-    printf("  %s  %-10s rcpt=<%s> service=%s verdict=%s ms=%lld %s\n", when, t->event,
-           t->recipient, t->service[0] ? t->service : "-", t->verdict[0] ? t->verdict : "-",
+    printf("  %s  %-10s rcpt=<%s> service=%s verdict=%s ms=%lld %s\n", when, t->event, t->recipient,
+           t->service[0] ? t->service : "-", t->verdict[0] ? t->verdict : "-",
            (long long)t->duration_ms, t->detail);
 }
 
@@ -188,7 +206,8 @@ static int ctl_q_show(struct ctl *c, int argc, char **argv)
         json_t *j = ctl_qitem_json(&it), *tr = json_array();
         store_trace_list(c->st, it.trace_id, ctl_trace_cb, tr, &error);
         json_object_set_new(j, "trace_records", tr);
-        json_object_set_new(j, "release", json_pack("{s:s, s:s}", "state", state, "last_error", last));
+        json_object_set_new(j, "release",
+                            json_pack("{s:s, s:s}", "state", state, "last_error", last));
         ctl_json_print(j);
         return 0;
     }
@@ -266,16 +285,25 @@ static int ctl_q_add(struct ctl *c, int argc, char **argv)
     optind = 1;
     while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (ch) {
-        case 'f': from = optarg; break;
+        case 'f':
+            from = optarg;
+            break;
         case 't':
             if (n == 64)
                 return ctl_fail("--to", "at most 64 recipients");
             snprintf(items[n++].recipient, sizeof(items[0].recipient), "%s", optarg);
             break;
-        case 's': service = optarg; break;
-        case 'r': reason = optarg; break;
-        case 'i': snprintf(trace, sizeof(trace), "%s", optarg); break;
-        default: return ctl_usage();
+        case 's':
+            service = optarg;
+            break;
+        case 'r':
+            reason = optarg;
+            break;
+        case 'i':
+            snprintf(trace, sizeof(trace), "%s", optarg);
+            break;
+        default:
+            return ctl_usage();
         }
     }
     if (from == NULL || n == 0)
@@ -443,11 +471,11 @@ static void ctl_lshow_cb(const struct store_list_entry *e, void *ctx)
     if (e->expires != 0)
         ctl_time(e->expires, when, sizeof(when));
     if (arr != NULL) {
-        json_array_append_new(
-            arr, json_pack("{s:I, s:s, s:s, s:s, s:s, s:s, s:s}", "id", (json_int_t)e->id, "kind",
-                           e->kind == STORE_WHITELIST ? "white" : "block", "owner", e->owner,
-                           "sender", e->sender, "created_by", e->created_by, "origin", e->origin,
-                           "expires", when));
+        json_array_append_new(arr, json_pack("{s:I, s:s, s:s, s:s, s:s, s:s, s:s}", "id",
+                                             (json_int_t)e->id, "kind",
+                                             e->kind == STORE_WHITELIST ? "white" : "block",
+                                             "owner", e->owner, "sender", e->sender, "created_by",
+                                             e->created_by, "origin", e->origin, "expires", when));
         return;
     }
     printf("%lld  %s  owner=%s sender=%s by=%s origin=%s expires=%s\n", (long long)e->id,
@@ -468,7 +496,7 @@ static int ctl_list(struct ctl *c, int argc, char **argv)
 
     if (argc >= 5 && strcmp(argv[1], "add") == 0) {
         struct store_list_entry e = {.kind = strcmp(argv[2], "block") == 0 ? STORE_BLOCKLIST
-                                                                            : STORE_WHITELIST};
+                                                                           : STORE_WHITELIST};
         if ((strcmp(argv[2], "white") != 0 && strcmp(argv[2], "block") != 0) ||
             !ctl_list_value(argv[3]) || !ctl_list_value(argv[4]))
             return ctl_fail("list add", "expected white|block OWNER SENDER, each an address, "
@@ -624,12 +652,23 @@ static int ctl_token(struct ctl *c, int argc, char **argv)
     optind = 1;
     while ((ch = getopt_long(argc - 1, argv + 1, "", opts, NULL)) != -1) {
         switch (ch) {
-        case 'r': rcpt = optarg; break;
-        case 's': services = optarg; break;
-        case 'f': sender = optarg; break;
-        case 'd': lifetime = atoll(optarg) * 86400; break;
-        case 'S': lifetime = atoll(optarg); break;
-        default: return ctl_usage();
+        case 'r':
+            rcpt = optarg;
+            break;
+        case 's':
+            services = optarg;
+            break;
+        case 'f':
+            sender = optarg;
+            break;
+        case 'd':
+            lifetime = atoll(optarg) * 86400;
+            break;
+        case 'S':
+            lifetime = atoll(optarg);
+            break;
+        default:
+            return ctl_usage();
         }
     }
     if (rcpt == NULL || services == NULL || !ctl_list_value(rcpt) || lifetime <= 0 ||

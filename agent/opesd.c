@@ -283,8 +283,7 @@ static void opesd_drop_privileges(struct opesd *d, const struct opes_config *cfg
         if (d->listeners[i].ep.kind == ENDPOINT_UNIX &&
             chown(d->listeners[i].ep.path, pw->pw_uid, pw->pw_gid) < 0)
             log_warn("chown %s", d->listeners[i].ep.path);
-    if (initgroups(pw->pw_name, pw->pw_gid) < 0 || setgid(pw->pw_gid) < 0 ||
-        setuid(pw->pw_uid) < 0)
+    if (initgroups(pw->pw_name, pw->pw_gid) < 0 || setgid(pw->pw_gid) < 0 || setuid(pw->pw_uid) < 0)
         fatal("cannot drop privileges to %s", cfg->user);
     if (setuid(0) == 0)
         fatalx("privileges could be regained after dropping them");
@@ -444,10 +443,17 @@ int main(int argc, char **argv)
 
     while ((ch = getopt(argc, argv, "c:tsh")) != -1) {
         switch (ch) {
-        case 'c': d.config_path = optarg; break;
-        case 't': check = true; break;
-        case 's': use_syslog = true; break;
-        default: usage();
+        case 'c':
+            d.config_path = optarg;
+            break;
+        case 't':
+            check = true;
+            break;
+        case 's':
+            use_syslog = true;
+            break;
+        default:
+            usage();
         }
     }
     if (d.config_path == NULL || optind != argc)

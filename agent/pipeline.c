@@ -90,9 +90,8 @@ static unsigned pl_token(struct pl *pl, const char *rcpt, const struct svc *svc)
 }
 
 /* pl_requested - the channels asking to bypass svc for this recipient. */
-static unsigned pl_requested(struct pl *pl, const char *rcpt,
-                             const struct bypass_request *rcpt_req, const struct svc *svc,
-                             bool whitelisted)
+static unsigned pl_requested(struct pl *pl, const char *rcpt, const struct bypass_request *rcpt_req,
+                             const struct svc *svc, bool whitelisted)
 {
     unsigned req = pl_token(pl, rcpt, svc);
 
@@ -110,9 +109,13 @@ static const struct svc_result *pl_result(struct pl *pl, size_t i)
 {
     if (!pl->ran[i]) {
         const struct pipeline_msg *m = pl->m;
-        struct svc_msg sm = {.spool = m->spool, .mime = m->mime, .sender = m->sender,
-                             .size = m->size, .trace_id = m->trace_id,
-                             .client_addr = m->peer_addr, .helo = m->helo};
+        struct svc_msg sm = {.spool = m->spool,
+                             .mime = m->mime,
+                             .sender = m->sender,
+                             .size = m->size,
+                             .trace_id = m->trace_id,
+                             .client_addr = m->peer_addr,
+                             .helo = m->helo};
         svc_run(&pl->svc[i], &sm, &pl->res[i]);
         pl->ran[i] = true;
         log_info("service=%s verdict=%s%s ms=%lld reason=\"%s\"", pl->svc[i].name,
@@ -154,8 +157,8 @@ static void pl_lookup(struct pl *pl, struct pipeline_rcpt *r, struct pl_rcpt_vie
         char ch[64];
         if (svc->consent != SVC_MANDATORY && m->st != NULL)
             consent = store_user_consent(m->st, r->addr, svc->name, &error);
-        v->steps[i] = policy_step(svc, pl_requested(pl, r->addr, &req, svc, v->whitelisted),
-                                  consent);
+        v->steps[i] =
+            policy_step(svc, pl_requested(pl, r->addr, &req, svc, v->whitelisted), consent);
         if (v->steps[i].granted != 0)
             pl_trace(pl, r->addr, "bypass", svc, "granted", 0, "bypass via %s",
                      pl_channels(v->steps[i].granted, ch, sizeof(ch)));
@@ -208,11 +211,17 @@ static void pl_prefix(struct pl *pl, struct pipeline_rcpt *r, const struct pl_rc
                 pl->svc[i].uri,
                 svc_verdict_name(policy_verdict_for(&pl->svc[i], &pl->res[i], r->addr))};
     }
-    struct trace_info ti = {.id = m->trace_id, .system_uri = m->cfg->system_uri,
-                            .by_host = m->cfg->hostname, .helo = m->helo,
-                            .peer_name = m->peer_name, .peer_addr = m->peer_addr,
-                            .protocol = m->protocol, .for_rcpt = m->for_rcpt,
-                            .when = time(NULL), .via = via, .nvia = nvia};
+    struct trace_info ti = {.id = m->trace_id,
+                            .system_uri = m->cfg->system_uri,
+                            .by_host = m->cfg->hostname,
+                            .helo = m->helo,
+                            .peer_name = m->peer_name,
+                            .peer_addr = m->peer_addr,
+                            .protocol = m->protocol,
+                            .for_rcpt = m->for_rcpt,
+                            .when = time(NULL),
+                            .via = via,
+                            .nvia = nvia};
     tlen = trace_headers(trace, sizeof(trace), &ti);
     /* Received always; the OPES fields and tags unless DKIM-signed (PROTOCOL.md 28) */
     for (const char *f = trace; f < trace + tlen;) {
@@ -255,7 +264,7 @@ static void pl_decide(struct pl *pl, struct pipeline_rcpt *r, struct pl_rcpt_vie
     r->services[0] = '\0';
     for (size_t i = 0; i < pl->nsvc; i++) {
         enum svc_verdict vv;
-        const char *word = v->steps[i].kind == POLICY_BYPASSED    ? "bypassed"
+        const char *word = v->steps[i].kind == POLICY_BYPASSED     ? "bypassed"
                            : v->steps[i].kind == POLICY_NO_CONSENT ? "off"
                                                                    : NULL;
         if (word == NULL) {
@@ -275,9 +284,8 @@ static void pl_decide(struct pl *pl, struct pipeline_rcpt *r, struct pl_rcpt_vie
         if (o >= sizeof(r->services))
             o = sizeof(r->services) - 1;
     }
-    enum svc_verdict listed = strcmp(pl->m->cfg->blocklist_action, "reject") == 0
-                                  ? SVC_REJECT
-                                  : SVC_QUARANTINE;
+    enum svc_verdict listed =
+        strcmp(pl->m->cfg->blocklist_action, "reject") == 0 ? SVC_REJECT : SVC_QUARANTINE;
     if (v->blocklisted && policy_rank(listed) > policy_rank(worst)) {
         worst = listed;
         r->culprit = NULL;
@@ -306,8 +314,8 @@ void pipeline_run(const struct pipeline_msg *m, struct pipeline_rcpt *rcpts, siz
         abort();
     for (size_t i = 0; i < nuris; i++)
         uris[i] = pl.svc[i].uri;
-    bypass_parse(m->mime != NULL ? mime_header_get(m->mime, -1, "OPES-Bypass") : NULL, uris,
-                 nuris, &pl.header);
+    bypass_parse(m->mime != NULL ? mime_header_get(m->mime, -1, "OPES-Bypass") : NULL, uris, nuris,
+                 &pl.header);
     bypass_parse(m->mail_bypass, uris, nuris, &pl.mail);
     for (size_t r = 0; r < n; r++) {
         v.whitelisted = v.blocklisted = false;

@@ -34,12 +34,18 @@ enum svc_verdict policy_verdict_for(const struct svc *svc, const struct svc_resu
 int policy_rank(enum svc_verdict v)
 {
     switch (v) {
-    case SVC_PASS: return 0;
-    case SVC_TAG: return 1;
-    case SVC_MODIFY: return 2;
-    case SVC_QUARANTINE: return 3;
-    case SVC_TEMPFAIL: return 4;
-    case SVC_REJECT: return 5;
+    case SVC_PASS:
+        return 0;
+    case SVC_TAG:
+        return 1;
+    case SVC_MODIFY:
+        return 2;
+    case SVC_QUARANTINE:
+        return 3;
+    case SVC_TEMPFAIL:
+        return 4;
+    case SVC_REJECT:
+        return 5;
     }
     return 0;
 }
@@ -47,10 +53,14 @@ int policy_rank(enum svc_verdict v)
 enum policy_outcome policy_outcome_of(enum svc_verdict worst)
 {
     switch (worst) {
-    case SVC_QUARANTINE: return POLICY_QUARANTINE;
-    case SVC_REJECT: return POLICY_REJECT;
-    case SVC_TEMPFAIL: return POLICY_TEMPFAIL;
-    default: return POLICY_DELIVER;
+    case SVC_QUARANTINE:
+        return POLICY_QUARANTINE;
+    case SVC_REJECT:
+        return POLICY_REJECT;
+    case SVC_TEMPFAIL:
+        return POLICY_TEMPFAIL;
+    default:
+        return POLICY_DELIVER;
     }
 }
 

@@ -24,8 +24,8 @@ static const struct svc_type *const svc_types[] = {&svc_type_rules, &svc_type_cl
 
 const char *svc_verdict_name(enum svc_verdict v)
 {
-    static const char *const names[] = {"pass", "tag", "modify", "quarantine", "reject",
-                                        "tempfail"};
+    static const char *const names[] = {"pass",       "tag",    "modify",
+                                        "quarantine", "reject", "tempfail"};
     return (unsigned)v < 6 ? names[v] : "?";
 }
 
@@ -266,9 +266,9 @@ static void svc_configure(struct svc *svc, const struct opes_config *cfg, struct
         *last_line = kv->line;
         rc = svc_common(svc, kv->key, kv->value, &reason);
         if (rc == 0)
-            rc = svc->type->configure != NULL ? svc->type->configure(svc, kv->key, kv->value,
-                                                                     &reason)
-                                              : -1;
+            rc = svc->type->configure != NULL
+                     ? svc->type->configure(svc, kv->key, kv->value, &reason)
+                     : -1;
         if (rc < 0)
             svc_error(e, cfg, kv->line, svc->name, kv->key, reason);
     }

@@ -14,8 +14,7 @@
 #include "opes/endpoint.h"
 #include "opes/service.h"
 
-static int clamd_configure(struct svc *svc, const char *key, const char *value,
-                           const char **reason)
+static int clamd_configure(struct svc *svc, const char *key, const char *value, const char **reason)
 {
     if (strcmp(key, "socket") != 0) {
         *reason = "unknown key (clamd takes socket)";
@@ -41,8 +40,8 @@ static void clamd_run(const struct svc *svc, const struct svc_msg *m, struct svc
 {
     char virus[CLAMD_VIRUS_MAX];
     const char *error = "";
-    int rc = clamd_scan(svc->priv, (int)svc->timeout_s * 1000, m->spool, virus, sizeof(virus),
-                        &error);
+    int rc =
+        clamd_scan(svc->priv, (int)svc->timeout_s * 1000, m->spool, virus, sizeof(virus), &error);
 
     if (rc < 0) {
         r->failed = true;

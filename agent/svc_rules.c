@@ -23,8 +23,14 @@
 #include "opes/policy.h"
 #include "opes/service.h"
 
-enum rule_kind { RULE_HEADER, RULE_SENDER, RULE_RECIPIENT, RULE_FILENAME, RULE_MIMETYPE,
-                 RULE_SIZE };
+enum rule_kind {
+    RULE_HEADER,
+    RULE_SENDER,
+    RULE_RECIPIENT,
+    RULE_FILENAME,
+    RULE_MIMETYPE,
+    RULE_SIZE
+};
 
 struct rule {
     enum rule_kind kind;
@@ -41,8 +47,8 @@ struct rules {
     size_t n;
 };
 
-static const char *const rule_kinds[] = {"header", "sender", "recipient", "filename", "mimetype",
-                                         "size"};
+static const char *const rule_kinds[] = {"header",   "sender",   "recipient",
+                                         "filename", "mimetype", "size"};
 
 /* rule_regex - compile "/re/flags" (the text between the first and last slash). */
 static int rule_regex(struct rule *ru, const char *text, const char **reason)
@@ -122,8 +128,7 @@ static int rule_parse(struct rule *ru, const char *value, const char **reason)
     return rule_regex(ru, rest, reason);
 }
 
-static int rules_configure(struct svc *svc, const char *key, const char *value,
-                           const char **reason)
+static int rules_configure(struct svc *svc, const char *key, const char *value, const char **reason)
 {
     struct rules *rs = svc->priv;
     struct rule *ru;
@@ -198,16 +203,20 @@ static bool rule_parts(const struct rule *ru, const struct mime_message *mime)
 static bool rule_matches(const struct rule *ru, const struct svc_msg *m)
 {
     switch (ru->kind) {
-    case RULE_HEADER: return rule_header(ru, m->mime);
-    case RULE_SENDER: return rule_re(ru, m->sender);
+    case RULE_HEADER:
+        return rule_header(ru, m->mime);
+    case RULE_SENDER:
+        return rule_re(ru, m->sender);
     case RULE_RECIPIENT:
         for (size_t i = 0; i < m->nrcpts; i++)
             if (rule_re(ru, m->rcpts[i]))
                 return true;
         return false;
     case RULE_FILENAME:
-    case RULE_MIMETYPE: return rule_parts(ru, m->mime);
-    case RULE_SIZE: return m->size > ru->size;
+    case RULE_MIMETYPE:
+        return rule_parts(ru, m->mime);
+    case RULE_SIZE:
+        return m->size > ru->size;
     }
     return false;
 }

@@ -51,8 +51,7 @@ static int spamd_number(const char *value, double *out, const char **reason)
     return 0;
 }
 
-static int spamd_configure(struct svc *svc, const char *key, const char *value,
-                           const char **reason)
+static int spamd_configure(struct svc *svc, const char *key, const char *value, const char **reason)
 {
     struct spamd_conf *c = spamd_conf(svc);
 
@@ -106,8 +105,8 @@ static void spamd_run(const struct svc *svc, const struct svc_msg *m, struct svc
         snprintf(r->reason, sizeof(r->reason), "not scanned: larger than max_size");
         return;
     }
-    if (spamd_check(&c->ep, (int)svc->timeout_s * 1000, m->spool, c->user[0] ? c->user : NULL,
-                    &sr, &error) < 0) {
+    if (spamd_check(&c->ep, (int)svc->timeout_s * 1000, m->spool, c->user[0] ? c->user : NULL, &sr,
+                    &error) < 0) {
         r->failed = true;
         snprintf(r->reason, sizeof(r->reason), "spamd: %s", error);
         return;

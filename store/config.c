@@ -63,8 +63,7 @@ static const struct cfg_entry cfg_table[] = {
     {"downstream", "target", CFG_STR, "lmtp:unix:/run/dovecot/lmtp", NOLIM, OFF(target),
      cfg_check_target},
     {"downstream", "connect_timeout", CFG_TIME, "30s", 1, 3600, OFF(down_connect_timeout), NULL},
-    {"downstream", "command_timeout", CFG_TIME, "300s", 1, 3600, OFF(down_command_timeout),
-     NULL},
+    {"downstream", "command_timeout", CFG_TIME, "300s", 1, 3600, OFF(down_command_timeout), NULL},
     {"downstream", "data_timeout", CFG_TIME, "120s", 1, 3600, OFF(down_data_timeout), NULL},
     {"downstream", "data_done_timeout", CFG_TIME, "600s", 1, 3600, OFF(down_data_done_timeout),
      NULL},
@@ -171,10 +170,20 @@ int config_parse_size(const char *s, uint64_t *out)
     v = strtoull(s, &end, 10);
     if (*end != '\0') {
         switch (*end) {
-        case 'k': case 'K': mul = 1024; break;
-        case 'm': case 'M': mul = 1024 * 1024; break;
-        case 'g': case 'G': mul = 1024 * 1024 * 1024; break;
-        default: return -1;
+        case 'k':
+        case 'K':
+            mul = 1024;
+            break;
+        case 'm':
+        case 'M':
+            mul = 1024 * 1024;
+            break;
+        case 'g':
+        case 'G':
+            mul = 1024 * 1024 * 1024;
+            break;
+        default:
+            return -1;
         }
         if (end[1] != '\0')
             return -1;
@@ -196,11 +205,20 @@ int config_parse_time(const char *s, uint64_t *out)
     v = strtoull(s, &end, 10);
     if (*end != '\0') {
         switch (*end) {
-        case 's': mul = 1; break;
-        case 'm': mul = 60; break;
-        case 'h': mul = 3600; break;
-        case 'd': mul = 86400; break;
-        default: return -1;
+        case 's':
+            mul = 1;
+            break;
+        case 'm':
+            mul = 60;
+            break;
+        case 'h':
+            mul = 3600;
+            break;
+        case 'd':
+            mul = 86400;
+            break;
+        default:
+            return -1;
         }
         if (end[1] != '\0')
             return -1;
@@ -349,9 +367,9 @@ static int cfg_service_kv(struct cfg_load *ld, const char *service, const char *
     struct opes_config *cfg = ld->cfg;
     struct config_kv *kv;
 
-    if (*service == '\0' || strlen(service) > 48 || strspn(service, "abcdefghijklmnopqrstuvwxyz"
-                                                                     "0123456789-_") !=
-                                                          strlen(service)) {
+    if (*service == '\0' || strlen(service) > 48 ||
+        strspn(service, "abcdefghijklmnopqrstuvwxyz"
+                        "0123456789-_") != strlen(service)) {
         cfg_error(ld, "service", "service names use a-z, 0-9, - and _ (at most 48)");
         return 1;
     }
@@ -440,8 +458,7 @@ struct opes_config *config_load(const char *path, const char **error_r)
     ld->file = path != NULL ? path : "(defaults)";
     for (size_t i = 0; i < CFG_COUNT; i++)
         if (cfg_set(cfg, &cfg_table[i], cfg_table[i].def, &reason) < 0)
-            fatalx("built-in default of %s.%s: %s", cfg_table[i].section, cfg_table[i].key,
-                   reason);
+            fatalx("built-in default of %s.%s: %s", cfg_table[i].section, cfg_table[i].key, reason);
     if (path != NULL) {
         cfg->path = strdup(path);
         ld->fp = fopen(path, "r");
@@ -505,11 +522,21 @@ void config_print(const struct opes_config *cfg, FILE *out)
         if (e->type != CFG_STR && e->type != CFG_BOOL)
             v = *(const uint64_t *)field;
         switch (e->type) {
-        case CFG_STR: fprintf(out, "%s\n", *(char *const *)field); break;
-        case CFG_BOOL: fprintf(out, "%s\n", *(const bool *)field ? "yes" : "no"); break;
-        case CFG_TIME: fprintf(out, "%llus\n", v); break;
-        case CFG_MODE: fprintf(out, "%04llo\n", v); break;
-        default: fprintf(out, "%llu\n", v); break;
+        case CFG_STR:
+            fprintf(out, "%s\n", *(char *const *)field);
+            break;
+        case CFG_BOOL:
+            fprintf(out, "%s\n", *(const bool *)field ? "yes" : "no");
+            break;
+        case CFG_TIME:
+            fprintf(out, "%llus\n", v);
+            break;
+        case CFG_MODE:
+            fprintf(out, "%04llo\n", v);
+            break;
+        default:
+            fprintf(out, "%llu\n", v);
+            break;
         }
     }
     section = "";

@@ -26,16 +26,51 @@ extern const char *const store_migrations[];
 extern const size_t store_migration_count;
 
 enum stmt {
-    S_BEGIN_READ, S_BEGIN_WRITE, S_COMMIT, S_ROLLBACK,
-    S_CONTENT_FIND, S_CONTENT_INSERT, S_CHUNK_INSERT, S_CONTENT_OF, S_CHUNKS,
-    S_Q_INSERT, S_Q_GET, S_Q_LIST_RCPT, S_Q_LIST_ALL, S_Q_SET_STATUS,
-    S_TRACE_INSERT, S_TRACE_LIST,
-    S_LIST_UPSERT, S_LIST_DELETE, S_LIST_SHOW_OWNER, S_LIST_SHOW_ALL, S_LIST_MATCH,
-    S_REL_PENDING, S_REL_INSERT, S_REL_NEXT, S_REL_LEASE, S_REL_DONE, S_REL_FAIL, S_REL_STATE,
-    S_USER_UPSERT, S_USER_GET, S_USER_LIST, S_USER_SET_PW, S_USER_GET_PW,
-    S_USER_ENSURE, S_CONSENT_GET, S_CONSENT_SET, S_SYNC_NORMAL, S_SYNC_FULL,
-    S_AUDIT_INSERT, S_AUDIT_LIST,
-    S_PURGE_EXPIRE, S_PURGE_DETACH, S_PURGE_DELETE_Q, S_PURGE_CONTENT, S_PURGE_TRACE,
+    S_BEGIN_READ,
+    S_BEGIN_WRITE,
+    S_COMMIT,
+    S_ROLLBACK,
+    S_CONTENT_FIND,
+    S_CONTENT_INSERT,
+    S_CHUNK_INSERT,
+    S_CONTENT_OF,
+    S_CHUNKS,
+    S_Q_INSERT,
+    S_Q_GET,
+    S_Q_LIST_RCPT,
+    S_Q_LIST_ALL,
+    S_Q_SET_STATUS,
+    S_TRACE_INSERT,
+    S_TRACE_LIST,
+    S_LIST_UPSERT,
+    S_LIST_DELETE,
+    S_LIST_SHOW_OWNER,
+    S_LIST_SHOW_ALL,
+    S_LIST_MATCH,
+    S_REL_PENDING,
+    S_REL_INSERT,
+    S_REL_NEXT,
+    S_REL_LEASE,
+    S_REL_DONE,
+    S_REL_FAIL,
+    S_REL_STATE,
+    S_USER_UPSERT,
+    S_USER_GET,
+    S_USER_LIST,
+    S_USER_SET_PW,
+    S_USER_GET_PW,
+    S_USER_ENSURE,
+    S_CONSENT_GET,
+    S_CONSENT_SET,
+    S_SYNC_NORMAL,
+    S_SYNC_FULL,
+    S_AUDIT_INSERT,
+    S_AUDIT_LIST,
+    S_PURGE_EXPIRE,
+    S_PURGE_DETACH,
+    S_PURGE_DELETE_Q,
+    S_PURGE_CONTENT,
+    S_PURGE_TRACE,
     S_PURGE_LIST,
     S_COUNT
 };
@@ -114,7 +149,8 @@ static const char *const stmt_sql[S_COUNT] = {
                       "allowed = excluded.allowed, updated = excluded.updated",
     [S_SYNC_NORMAL] = "PRAGMA synchronous = NORMAL",
     [S_SYNC_FULL] = "PRAGMA synchronous = FULL",
-    [S_AUDIT_INSERT] = "INSERT INTO audit (at, actor, action, object, origin) VALUES (?, ?, ?, ?, ?)",
+    [S_AUDIT_INSERT] =
+        "INSERT INTO audit (at, actor, action, object, origin) VALUES (?, ?, ?, ?, ?)",
     [S_AUDIT_LIST] = "SELECT at, actor, action, object, origin FROM audit ORDER BY id DESC LIMIT ?",
     [S_PURGE_EXPIRE] = "UPDATE quarantine SET status = 'expired', updated = ?1 "
                        "WHERE status = 'held' AND created < ?2",
@@ -240,8 +276,10 @@ static int st_migrate(struct store *st, const char **error_r)
         version = store_schema_version(st);
         if (version < 0 || version > (int)store_migration_count) {
             sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
-            return st_fail(st, error_r, "database schema version %d is not one this program knows "
-                           "(newest %zu)", version, store_migration_count);
+            return st_fail(st, error_r,
+                           "database schema version %d is not one this program knows "
+                           "(newest %zu)",
+                           version, store_migration_count);
         }
         if (version == (int)store_migration_count)
             return sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK
@@ -296,8 +334,8 @@ struct store *store_open(const char *path, const char *key_path, const char **er
         return NULL;
     }
     old = umask(077); /* the database and its WAL are private */
-    int rc = sqlite3_open_v2(path, &st->db,
-                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+    int rc = sqlite3_open_v2(
+        path, &st->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
     umask(old);
     if (rc != SQLITE_OK)
         goto fail;
@@ -311,11 +349,10 @@ struct store *store_open(const char *path, const char *key_path, const char **er
         msg = NULL;
         sqlite3_sleep(10);
     }
-    if (rc != SQLITE_OK ||
-        sqlite3_exec(st->db,
-                     "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; "
-                     "PRAGMA secure_delete = ON;",
-                     NULL, NULL, &msg) != SQLITE_OK)
+    if (rc != SQLITE_OK || sqlite3_exec(st->db,
+                                        "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; "
+                                        "PRAGMA secure_delete = ON;",
+                                        NULL, NULL, &msg) != SQLITE_OK)
         goto fail;
     if (st_migrate(st, error_r) < 0) {
         snprintf(err, sizeof(err), "%s: %s", path, *error_r);
@@ -330,7 +367,9 @@ struct store *store_open(const char *path, const char *key_path, const char **er
     return st;
 fail:
     snprintf(err, sizeof(err), "%s: %s", path,
-             msg != NULL ? msg : st->db != NULL ? sqlite3_errmsg(st->db) : "cannot open");
+             msg != NULL      ? msg
+             : st->db != NULL ? sqlite3_errmsg(st->db)
+                              : "cannot open");
     sqlite3_free(msg);
     *error_r = err;
     store_close(&st);
@@ -480,8 +519,8 @@ static int st_content_find_or_store(struct store *st, const struct store_reader 
     return st_content_store(st, r, hash, size, buf, content_id, error_r);
 }
 
-static int st_q_insert(struct store *st, struct store_qitem *it, int64_t content_id,
-                       uint64_t size, const char **error_r)
+static int st_q_insert(struct store *st, struct store_qitem *it, int64_t content_id, uint64_t size,
+                       const char **error_r)
 {
     sqlite3_stmt *q = st_get(st, S_Q_INSERT);
     int64_t now = now_s();
@@ -818,7 +857,7 @@ int store_list_show(struct store *st, const char *owner,
         struct store_list_entry e;
         e.id = sqlite3_column_int64(q, 0);
         e.kind = strcmp((const char *)sqlite3_column_text(q, 1), "white") == 0 ? STORE_WHITELIST
-                                                                              : STORE_BLOCKLIST;
+                                                                               : STORE_BLOCKLIST;
         st_copy(e.owner, sizeof(e.owner), q, 2);
         st_copy(e.sender, sizeof(e.sender), q, 3);
         st_copy(e.created_by, sizeof(e.created_by), q, 4);
@@ -881,7 +920,7 @@ static void st_user_row(sqlite3_stmt *q, struct store_user *u)
 {
     st_copy(u->address, sizeof(u->address), q, 0);
     u->role = strcmp((const char *)sqlite3_column_text(q, 1), "admin") == 0 ? STORE_ROLE_ADMIN
-                                                                           : STORE_ROLE_USER;
+                                                                            : STORE_ROLE_USER;
     u->has_password = sqlite3_column_int(q, 2) != 0;
     st_copy(u->notify_mode, sizeof(u->notify_mode), q, 3);
     u->created = sqlite3_column_int64(q, 4);
@@ -905,8 +944,8 @@ int store_user_get(struct store *st, const char *address, struct store_user *u,
     return rc == SQLITE_DONE ? STORE_NOTFOUND : st_dbfail(st, error_r, "user get");
 }
 
-int store_user_list(struct store *st, void (*fn)(const struct store_user *u, void *ctx),
-                    void *ctx, const char **error_r)
+int store_user_list(struct store *st, void (*fn)(const struct store_user *u, void *ctx), void *ctx,
+                    const char **error_r)
 {
     sqlite3_stmt *q = st_get(st, S_USER_LIST);
     int rc;
@@ -957,8 +996,8 @@ int store_user_consent(struct store *st, const char *address, const char *servic
     return v;
 }
 
-int store_user_set_consent(struct store *st, const char *address, const char *service,
-                           bool allowed, const char **error_r)
+int store_user_set_consent(struct store *st, const char *address, const char *service, bool allowed,
+                           const char **error_r)
 {
     sqlite3_stmt *q;
     char low[257];

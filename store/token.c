@@ -128,8 +128,7 @@ static int token_service_ok(const char *list, const char *service)
 }
 
 int token_bypass_verify(const struct keys *k, const char *token, const char *recipient,
-                        const char *sender, const char *service, int64_t now,
-                        const char **why_r)
+                        const char *sender, const char *service, int64_t now, const char **why_r)
 {
     char kid_s[16], exp_s[24], s64[400], v64[400], m64[80], body[TOKEN_MAX];
     char allowed[300], services[300];

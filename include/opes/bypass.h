@@ -16,9 +16,9 @@
 #define BYPASS_URIS_MAX 16
 
 struct bypass_request {
-    bool present;   /* a request was made (even if malformed) */
-    bool valid;     /* it parsed and was not too large */
-    bool all;       /* "*", or a URI naming no service */
+    bool present; /* a request was made (even if malformed) */
+    bool valid;   /* it parsed and was not too large */
+    bool all;     /* "*", or a URI naming no service */
     char uris[BYPASS_URIS_MAX][320];
     char tokens[BYPASS_URIS_MAX][512]; /* the "token=" parameter of each URI, or "" */
     size_t n;

@@ -46,7 +46,8 @@ struct content_dec {
 /* content_dec_init - 0, or -1 when the header is invalid. */
 int content_dec_init(struct content_dec *d, const unsigned char *key,
                      const unsigned char header[CONTENT_HEADER_LEN]);
-/* content_dec_chunk - decrypt into out (clen - ABYTES); -1 when forged, reordered or after FINAL. */
+/* content_dec_chunk - decrypt into out (clen - ABYTES); -1 when forged, reordered or after FINAL.
+ */
 int content_dec_chunk(struct content_dec *d, const unsigned char *in, size_t clen,
                       unsigned char *out, size_t *outlen);
 

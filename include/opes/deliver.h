@@ -51,9 +51,9 @@ void deliver_tx_rcpt(struct deliver_tx *tx, const char *rcpt, struct lmtp_reply 
  * were verified, each once). replies[i] receives the final answer for
  * rcpts[i]. deadline_ms (CLOCK_MONOTONIC) bounds the whole call.
  */
-void deliver_tx_data(struct deliver_tx *tx, const char *const *rcpts, size_t n,
-                     const char *prefix, size_t prefix_len, struct spool *spool,
-                     int64_t deadline_ms, struct lmtp_reply *replies);
+void deliver_tx_data(struct deliver_tx *tx, const char *const *rcpts, size_t n, const char *prefix,
+                     size_t prefix_len, struct spool *spool, int64_t deadline_ms,
+                     struct lmtp_reply *replies);
 
 /* deliver_tx_end - abandon or finish; a clean connection returns to the cache. */
 void deliver_tx_end(struct deliver_tx **txp);

@@ -24,8 +24,8 @@ struct lmtp_client;
 struct lmtp_pool;
 
 /* lmtp_pool_new - a cache for one target; lhlo_name and ep are copied. */
-struct lmtp_pool *lmtp_pool_new(const struct endpoint *ep, const char *lhlo_name,
-                                unsigned max_idle, unsigned idle_timeout_s);
+struct lmtp_pool *lmtp_pool_new(const struct endpoint *ep, const char *lhlo_name, unsigned max_idle,
+                                unsigned idle_timeout_s);
 /* lmtp_pool_free - close every idle connection; connections out keep working. */
 void lmtp_pool_free(struct lmtp_pool **poolp);
 

@@ -31,8 +31,8 @@ int lmtp_parse_command(char *line, size_t len, char **verb_r, char **args_r);
  * (size >= LMTP_ADDR_MAX + 1). "<>" is accepted only when allow_null.
  * *params_r points at the parameter text. Returns 0 or -1 with *error_r.
  */
-int lmtp_parse_path(const char *args, const char *keyword, bool allow_null, bool utf8,
-                    char *addr, const char **params_r, const char **error_r);
+int lmtp_parse_path(const char *args, const char *keyword, bool allow_null, bool utf8, char *addr,
+                    const char **params_r, const char **error_r);
 
 struct lmtp_param {
     char *name;  /* upper-cased */
@@ -51,8 +51,8 @@ int lmtp_xtext_decode(const char *in, char *out, size_t outsize);
 int lmtp_xtext_encode(const char *in, char *out, size_t outsize);
 
 struct lmtp_reply {
-    int code;       /* 200..599 */
-    char enh[16];   /* "2.1.5", or "" when the server sent none */
+    int code;                       /* 200..599 */
+    char enh[16];                   /* "2.1.5", or "" when the server sent none */
     char text[LMTP_REPLY_TEXT_MAX]; /* lines after code and enhanced code, '\n'-joined */
     int lines;
 };

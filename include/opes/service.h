@@ -54,19 +54,19 @@ struct svc_msg {
 
 struct svc_result {
     enum svc_verdict verdict;
-    bool failed;          /* the service could not give an answer */
-    char reason[256];     /* for the trace, the reply and the quarantine entry */
-    char headers[1024];   /* fields to add on TAG (CRLF-terminated), e.g. X-Spam-Status */
+    bool failed;        /* the service could not give an answer */
+    char reason[256];   /* for the trace, the reply and the quarantine entry */
+    char headers[1024]; /* fields to add on TAG (CRLF-terminated), e.g. X-Spam-Status */
     int64_t ms;
 };
 
 /* What each service type provides (svc_rules.c, svc_clamd.c, ...). */
 struct svc_type {
     const char *name;
-    enum svc_consent consent;     /* default */
-    unsigned bypass;              /* default policy */
-    enum svc_verdict action;      /* default action on hit */
-    bool never_bypass;            /* mandatory scanners: bypass policy must stay "never" */
+    enum svc_consent consent; /* default */
+    unsigned bypass;          /* default policy */
+    enum svc_verdict action;  /* default action on hit */
+    bool never_bypass;        /* mandatory scanners: bypass policy must stay "never" */
     /* configure - one type-specific key; 0, or -1 with *reason */
     int (*configure)(struct svc *svc, const char *key, const char *value, const char **reason);
     /* check - after all keys; 0, or -1 with *reason */

@@ -106,7 +106,7 @@ int store_quarantine_content(struct store *st, const char *id,
 struct store_trace {
     char trace_id[32];
     char recipient[257];
-    char event[32];   /* service, bypass, variant, delivery, quarantine, release */
+    char event[32]; /* service, bypass, variant, delivery, quarantine, release */
     char service[64];
     char verdict[32];
     char detail[512];
@@ -204,8 +204,8 @@ int store_user_add(struct store *st, const char *address, enum store_role role,
 /* store_user_get - 0, STORE_NOTFOUND or -1. */
 int store_user_get(struct store *st, const char *address, struct store_user *u,
                    const char **error_r);
-int store_user_list(struct store *st, void (*fn)(const struct store_user *u, void *ctx),
-                    void *ctx, const char **error_r);
+int store_user_list(struct store *st, void (*fn)(const struct store_user *u, void *ctx), void *ctx,
+                    const char **error_r);
 /*
  * store_user_set_password - store an Argon2id hash (crypto_pwhash_str) of
  * password; the password itself is never stored. 0, STORE_NOTFOUND or -1.
@@ -219,8 +219,8 @@ int store_user_set_password(struct store *st, const char *address, const char *p
 int store_user_consent(struct store *st, const char *address, const char *service,
                        const char **error_r);
 /* store_user_set_consent - record the choice (the user is created if needed). */
-int store_user_set_consent(struct store *st, const char *address, const char *service,
-                           bool allowed, const char **error_r);
+int store_user_set_consent(struct store *st, const char *address, const char *service, bool allowed,
+                           const char **error_r);
 
 /* store_user_check_password - 1 when it matches, 0 when not (or no such user), -1 error. */
 int store_user_check_password(struct store *st, const char *address, const char *password,

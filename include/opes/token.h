@@ -34,7 +34,6 @@ int token_bypass_issue(const struct keys *k, const char *recipient, const char *
  * "not for this sender", "not for this service".
  */
 int token_bypass_verify(const struct keys *k, const char *token, const char *recipient,
-                        const char *sender, const char *service, int64_t now,
-                        const char **why_r);
+                        const char *sender, const char *service, int64_t now, const char **why_r);
 
 #endif

@@ -260,20 +260,20 @@ static int cmp_double(const void *a, const void *b)
 }
 
 /* time_list - queries runs of one filter (recipient %d filled in from a random one). */
-static double time_list(struct store *st, const char *label, const char *rcpt_fmt,
-                        int recipients, int status, const char *search, size_t offset,
-                        int queries, int expect_rows)
+static double time_list(struct store *st, const char *label, const char *rcpt_fmt, int recipients,
+                        int status, const char *search, size_t offset, int queries, int expect_rows)
 {
     double *ms = malloc((size_t)queries * sizeof(double)), sum = 0;
     char rcpt[64];
     const char *err = NULL;
 
     for (int i = -queries / 10; i < queries; i++) { /* the first tenth warms up */
-        struct store_qfilter f = {.recipient = NULL, .status = status, .search = search,
-                                  .offset = offset, .limit = PAGE};
+        struct store_qfilter f = {
+            .recipient = NULL, .status = status, .search = search, .offset = offset, .limit = PAGE};
         double t0;
         if (rcpt_fmt != NULL) {
-            snprintf(rcpt, sizeof(rcpt), rcpt_fmt, (int)(randombytes_uniform((uint32_t)recipients)));
+            snprintf(rcpt, sizeof(rcpt), rcpt_fmt,
+                     (int)(randombytes_uniform((uint32_t)recipients)));
             f.recipient = rcpt;
         }
         rows_seen = 0;
@@ -307,11 +307,21 @@ int main(int argc, char **argv)
 
     while ((opt = getopt(argc, argv, "d:n:t:e:q:")) != -1) {
         switch (opt) {
-        case 'd': bench_dir = optarg; break;
-        case 'n': inserts = atoi(optarg); break;
-        case 't': threads = atoi(optarg); break;
-        case 'e': entries = atoi(optarg); break;
-        case 'q': queries = atoi(optarg); break;
+        case 'd':
+            bench_dir = optarg;
+            break;
+        case 'n':
+            inserts = atoi(optarg);
+            break;
+        case 't':
+            threads = atoi(optarg);
+            break;
+        case 'e':
+            entries = atoi(optarg);
+            break;
+        case 'q':
+            queries = atoi(optarg);
+            break;
         default:
             fprintf(stderr, "usage: store_bench [-d DIR] [-n INSERTS] [-t THREADS] "
                             "[-e ENTRIES] [-q QUERIES]\n");
@@ -348,8 +358,8 @@ int main(int argc, char **argv)
     st = store_open(db_path, key_path, &err);
     if (st == NULL)
         die("store_open", err);
-    p99 = time_list(st, "a recipient's first page", "user%04d@example.com", recipients, -1,
-                    NULL, 0, queries, -1);
+    p99 = time_list(st, "a recipient's first page", "user%04d@example.com", recipients, -1, NULL, 0,
+                    queries, -1);
     printf("  => %s (p99 %.3f ms)\n", p99 < 5 ? "ok" : "ABOVE TARGET", p99);
     time_list(st, "a recipient's first page of held", "user%04d@example.com", recipients,
               STORE_HELD, NULL, 0, queries, -1);
@@ -361,8 +371,8 @@ int main(int argc, char **argv)
         snprintf(label, sizeof(label), "heavy recipient, page at offset %d", offset);
         time_list(st, label, "heavy@example.com", 1, -1, NULL, (size_t)offset, queries, PAGE);
     }
-    time_list(st, "heavy recipient, search in subject", "heavy@example.com", 1, -1, "number 9",
-              0, queries / 10, -1);
+    time_list(st, "heavy recipient, search in subject", "heavy@example.com", 1, -1, "number 9", 0,
+              queries / 10, -1);
     time_list(st, "everyone, first page (admin)", NULL, 0, -1, NULL, 0, queries, PAGE);
     time_list(st, "everyone, search (admin)", NULL, 0, -1, "sender5@", 0, queries / 10, -1);
     store_close(&st);

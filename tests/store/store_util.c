@@ -45,8 +45,7 @@ char *tu_tmpdir(void);
 void tu_rmtree(const char *dir);
 char *tu_path(const char *dir, const char *name);
 unsigned char *tu_pattern(size_t len, uint32_t seed);
-struct mem_reader *tu_reader_new(struct store_reader *r, const void *data, size_t len,
-                                 size_t step);
+struct mem_reader *tu_reader_new(struct store_reader *r, const void *data, size_t len, size_t step);
 void tu_reader_fail_on_pass(struct mem_reader *m, int pass);
 void tu_reader_grow_on_pass2(struct mem_reader *m, size_t extra);
 int tu_add(struct store *st, struct store_qitem *items, size_t n, const void *data, size_t len,
@@ -165,8 +164,7 @@ static int mem_rewind(void *ctx)
 }
 
 /* tu_reader_new - a reader over data (not copied); free() it after use. */
-struct mem_reader *tu_reader_new(struct store_reader *r, const void *data, size_t len,
-                                 size_t step)
+struct mem_reader *tu_reader_new(struct store_reader *r, const void *data, size_t len, size_t step)
 {
     struct mem_reader *m = calloc(1, sizeof(*m));
 

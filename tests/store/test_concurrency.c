@@ -130,7 +130,8 @@ static void *writer(void *arg)
         struct store_qitem it[2];
         size_t n = (k % 3 == 0) ? 2 : 1;
         /* every 5th message is one of a few contents the other writers hold too */
-        uint32_t seed = (k % 5 == 0) ? 1 + k % SHARED_CONTENTS : 1000 + (uint32_t)w->n * 1000000 + k;
+        uint32_t seed =
+            (k % 5 == 0) ? 1 + k % SHARED_CONTENTS : 1000 + (uint32_t)w->n * 1000000 + k;
         size_t len = content_len(seed);
         unsigned char *body = tu_pattern(len, seed);
         const char *err = NULL;
@@ -338,8 +339,7 @@ START_TEST(test_writers_readers_purge)
         bool all_called = true;
         for (int i = 0; i < WRITERS + READERS + 1; i++)
             all_called = all_called && atomic_load(&w[i].calls) > 0;
-        if (atomic_load(&stop) || (now_mono() >= until && all_called) ||
-            now_mono() >= until + 60)
+        if (atomic_load(&stop) || (now_mono() >= until && all_called) || now_mono() >= until + 60)
             break;
         usleep(10000);
     }
@@ -395,7 +395,8 @@ START_TEST(test_writers_readers_purge)
     for (int i = 0; i < WRITERS; i++)
         if (w[i].slowest > slowest)
             slowest = w[i].slowest;
-    fprintf(stderr, "\nconcurrency: %zu messages held by %d writers in %.1f s, slowest hold %.0f ms\n",
+    fprintf(stderr,
+            "\nconcurrency: %zu messages held by %d writers in %.1f s, slowest hold %.0f ms\n",
             total, WRITERS, seconds(), slowest * 1000);
     store_close(&st);
 }
@@ -464,8 +465,7 @@ START_TEST(test_simultaneous_first_open)
             broken++;
             continue;
         }
-        ck_assert_int_eq(tu_db_int(db_path, "PRAGMA user_version"),
-                         (int64_t)store_migration_count);
+        ck_assert_int_eq(tu_db_int(db_path, "PRAGMA user_version"), (int64_t)store_migration_count);
         ck_assert_int_eq(tu_db_int(db_path, "SELECT count(*) FROM quarantine"), N);
     }
     ck_assert_msg(broken == 0,
@@ -583,9 +583,8 @@ START_TEST(test_release_claimed_once)
         char state[16], why[256];
         ck_assert_int_eq(store_quarantine_get(st, ids[i], &it, &err), 0);
         ck_assert_int_eq(it.status, STORE_RELEASED);
-        ck_assert_int_eq(store_release_state(st, ids[i], state, sizeof(state), why, sizeof(why),
-                                             &err),
-                         0);
+        ck_assert_int_eq(
+            store_release_state(st, ids[i], state, sizeof(state), why, sizeof(why), &err), 0);
         ck_assert_str_eq(state, "done");
     }
     ck_assert_int_eq(tu_db_int(db_path, "SELECT count(*) FROM audit WHERE action = 'release'"),

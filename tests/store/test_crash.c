@@ -118,7 +118,9 @@ static void child(unsigned round)
             data = dup;
             len = DUP_LEN;
             break;
-        case 1: case 2: case 3:
+        case 1:
+        case 2:
+        case 3:
             len = 65536 + (size_t)((r >> 16) % 230000);
             break;
         case 4:
@@ -172,8 +174,8 @@ START_TEST(test_killed_writer_loses_nothing)
         pid_t pid;
         int status;
         /* mostly while it is busy holding, sometimes early, while it opens */
-        useconds_t delay = (round % 10 == 0) ? (useconds_t)(rnd() % 20000)
-                                             : 20000 + (useconds_t)(rnd() % 250000);
+        useconds_t delay =
+            (round % 10 == 0) ? (useconds_t)(rnd() % 20000) : 20000 + (useconds_t)(rnd() % 250000);
 
         fflush(NULL);
         pid = fork();
@@ -184,8 +186,8 @@ START_TEST(test_killed_writer_loses_nothing)
         ck_assert_int_eq(kill(pid, SIGKILL), 0);
         ck_assert_int_eq(waitpid(pid, &status, 0), pid);
         ck_assert_msg(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL,
-                      "round %u: the writer stopped by itself (status 0x%x): see its stderr",
-                      round, status);
+                      "round %u: the writer stopped by itself (status 0x%x): see its stderr", round,
+                      status);
     }
 
     st = store_open(db_path, key_path, &err);

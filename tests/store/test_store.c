@@ -28,8 +28,7 @@ char *tu_tmpdir(void);
 void tu_rmtree(const char *dir);
 char *tu_path(const char *dir, const char *name);
 unsigned char *tu_pattern(size_t len, uint32_t seed);
-struct mem_reader *tu_reader_new(struct store_reader *r, const void *data, size_t len,
-                                 size_t step);
+struct mem_reader *tu_reader_new(struct store_reader *r, const void *data, size_t len, size_t step);
 void tu_reader_fail_on_pass(struct mem_reader *m, int pass);
 void tu_reader_grow_on_pass2(struct mem_reader *m, size_t extra);
 int tu_add(struct store *st, struct store_qitem *items, size_t n, const void *data, size_t len,
@@ -198,8 +197,11 @@ static void collect_item(const struct store_qitem *item, void *ctx)
 static struct idlist list_of(const char *recipient, int status, const char *search, size_t offset,
                              size_t limit)
 {
-    struct store_qfilter f = {.recipient = recipient, .status = status, .search = search,
-                              .offset = offset, .limit = limit};
+    struct store_qfilter f = {.recipient = recipient,
+                              .status = status,
+                              .search = search,
+                              .offset = offset,
+                              .limit = limit};
     struct idlist l;
     const char *err = NULL;
     int rc;
@@ -842,8 +844,9 @@ static void flip_chunk_byte(const char *id, int seq, int at)
     unsigned char *data;
     int len;
 
-    ck_assert_int_eq(sqlite3_prepare_v2(db, "SELECT data FROM content_chunk WHERE content_id = ? "
-                                            "AND seq = ?",
+    ck_assert_int_eq(sqlite3_prepare_v2(db,
+                                        "SELECT data FROM content_chunk WHERE content_id = ? "
+                                        "AND seq = ?",
                                         -1, &q, NULL),
                      SQLITE_OK);
     sqlite3_bind_int64(q, 1, cid);
@@ -855,8 +858,9 @@ static void flip_chunk_byte(const char *id, int seq, int at)
     memcpy(data, sqlite3_column_blob(q, 0), (size_t)len);
     sqlite3_finalize(q);
     data[at < 0 ? len - 1 : at] ^= 0x01;
-    ck_assert_int_eq(sqlite3_prepare_v2(db, "UPDATE content_chunk SET data = ? WHERE content_id = "
-                                            "? AND seq = ?",
+    ck_assert_int_eq(sqlite3_prepare_v2(db,
+                                        "UPDATE content_chunk SET data = ? WHERE content_id = "
+                                        "? AND seq = ?",
                                         -1, &q, NULL),
                      SQLITE_OK);
     sqlite3_bind_blob(q, 1, data, len, SQLITE_TRANSIENT);
@@ -916,10 +920,10 @@ START_TEST(test_truncated_content_fails)
     add1(id, "a@example.com", "s@example.org", "three chunks", body, 150000);
     add1(one, "a@example.com", "s@example.org", "one chunk", body, 1000);
     tu_db_exec(db_path, "DELETE FROM content_chunk WHERE content_id = %lld AND seq = 2",
-              (long long)content_id_of(id));
+               (long long)content_id_of(id));
     expect_content_fails(id);
     tu_db_exec(db_path, "DELETE FROM content_chunk WHERE content_id = %lld",
-              (long long)content_id_of(one));
+               (long long)content_id_of(one));
     expect_content_fails(one);
     free(body);
 }
@@ -939,11 +943,11 @@ START_TEST(test_missing_middle_or_reordered_chunk_fails)
     tu_db_exec(db_path, "DELETE FROM content_chunk WHERE content_id = %lld AND seq = 1", cid);
     expect_content_fails(id);
     tu_db_exec(db_path, "UPDATE content_chunk SET seq = 99 WHERE content_id = %lld AND seq = 0",
-              cid2);
+               cid2);
     tu_db_exec(db_path, "UPDATE content_chunk SET seq = 0 WHERE content_id = %lld AND seq = 1",
-              cid2);
+               cid2);
     tu_db_exec(db_path, "UPDATE content_chunk SET seq = 1 WHERE content_id = %lld AND seq = 99",
-              cid2);
+               cid2);
     expect_content_fails(id2);
     free(body);
     free(body2);
@@ -1172,15 +1176,12 @@ START_TEST(test_users_and_passwords)
     ck_assert_int_eq(store_user_check_password(st, "alice@example.com", "anything", &err), 0);
     ck_assert_int_eq(store_user_set_password(st, "alice@example.com", "long enough secret", &err),
                      0);
-    ck_assert_int_eq(store_user_check_password(st, "alice@example.com", "long enough secret",
-                                               &err),
+    ck_assert_int_eq(store_user_check_password(st, "alice@example.com", "long enough secret", &err),
                      1);
-    ck_assert_int_eq(store_user_check_password(st, "alice@example.com", "long enough secreT",
-                                               &err),
+    ck_assert_int_eq(store_user_check_password(st, "alice@example.com", "long enough secreT", &err),
                      0);
-    ck_assert_int_eq(store_user_check_password(st, "nobody@example.com", "long enough secret",
-                                               &err),
-                     0);
+    ck_assert_int_eq(
+        store_user_check_password(st, "nobody@example.com", "long enough secret", &err), 0);
     /* adding again changes the role, keeps the password */
     ck_assert_int_eq(store_user_add(st, "alice@example.com", STORE_ROLE_ADMIN, &err), 0);
     ck_assert_int_eq(store_user_get(st, "alice@example.com", &u, &err), 0);
@@ -1204,7 +1205,6 @@ START_TEST(test_consent)
     ck_assert_int_eq(store_user_get(st, "bob@example.com", &u, &err), 0);
 }
 END_TEST
-
 
 START_TEST(test_list_add_refresh_remove_show)
 {
@@ -1294,7 +1294,8 @@ START_TEST(test_list_match_domain)
     ck_assert_int_eq(match(STORE_BLOCKLIST, "x@example.net", "y@sub.spam.example"), 0);
     ck_assert_int_eq(match(STORE_WHITELIST, "x@example.net", "y@spam.example"), 0);
     /* an address owner with a domain sender */
-    list_add(STORE_WHITELIST, "alice@example.com", "@partner.org", "alice@example.com", "portal", 0);
+    list_add(STORE_WHITELIST, "alice@example.com", "@partner.org", "alice@example.com", "portal",
+             0);
     ck_assert_int_eq(match(STORE_WHITELIST, "alice@example.com", "anyone@partner.org"), 1);
     ck_assert_int_eq(match(STORE_WHITELIST, "bob@example.com", "anyone@partner.org"), 0);
 }
@@ -1673,7 +1674,7 @@ static void age(const char *id, int64_t created_ago, int64_t updated_ago)
     int64_t now = (int64_t)time(NULL);
 
     tu_db_exec(db_path, "UPDATE quarantine SET created = %lld, updated = %lld WHERE public_id = %Q",
-              (long long)(now - created_ago), (long long)(now - updated_ago), id);
+               (long long)(now - created_ago), (long long)(now - updated_ago), id);
 }
 
 START_TEST(test_purge)
@@ -1713,11 +1714,12 @@ START_TEST(test_purge)
     ck_assert_int_eq(store_quarantine_get(st, c, &it, &err), STORE_NOTFOUND);
     ck_assert_int_eq(store_quarantine_get(st, d, &it, &err), STORE_NOTFOUND);
     /* c's content went with it; the shared content stays for e */
-    ck_assert_int_eq(tu_db_int(db_path, "SELECT count(*) FROM content WHERE id = %lld",
-                               (long long)content_c),
-                     0);
-    ck_assert_int_eq(tu_db_int(db_path, "SELECT count(*) FROM content_chunk WHERE content_id = "
-                                        "%lld",
+    ck_assert_int_eq(
+        tu_db_int(db_path, "SELECT count(*) FROM content WHERE id = %lld", (long long)content_c),
+        0);
+    ck_assert_int_eq(tu_db_int(db_path,
+                               "SELECT count(*) FROM content_chunk WHERE content_id = "
+                               "%lld",
                                (long long)content_c),
                      0);
     expect_content(e, cs, 150000);
@@ -1738,11 +1740,12 @@ START_TEST(test_purge)
     age(e, 40 * DAY, 31 * DAY);
     ck_assert_int_eq(store_purge(st, 30, NULL, NULL, &err), 0);
     ck_assert_int_eq(store_quarantine_get(st, e, &it, &err), STORE_NOTFOUND);
-    ck_assert_int_eq(tu_db_int(db_path, "SELECT count(*) FROM content WHERE id = %lld",
-                               (long long)content_s),
-                     0);
-    ck_assert_int_eq(tu_db_int(db_path, "SELECT count(*) FROM content_chunk WHERE content_id = "
-                                        "%lld",
+    ck_assert_int_eq(
+        tu_db_int(db_path, "SELECT count(*) FROM content WHERE id = %lld", (long long)content_s),
+        0);
+    ck_assert_int_eq(tu_db_int(db_path,
+                               "SELECT count(*) FROM content_chunk WHERE content_id = "
+                               "%lld",
                                (long long)content_s),
                      0);
     expect_content(b, cb, 1000);
@@ -1794,8 +1797,9 @@ START_TEST(test_purge_keeps_recent)
             free(body[i]);
             continue;
         }
-        ck_assert_msg(rc == 0, "the content of a %s entry younger than the retention is gone "
-                               "after a purge (store_quarantine_content returned %d)",
+        ck_assert_msg(rc == 0,
+                      "the content of a %s entry younger than the retention is gone "
+                      "after a purge (store_quarantine_content returned %d)",
                       store_qstatus_name(get_item(ids[i]).status), rc);
         ck_assert_uint_eq(len, 5000);
         ck_assert_int_eq(memcmp(got, body[i], 5000), 0);

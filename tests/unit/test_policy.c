@@ -26,7 +26,8 @@ START_TEST(step_every_combination)
             for (unsigned policy = 0; policy < 16; policy++)
                 for (unsigned req = 0; req < 16; req++)
                     for (int scanner = 0; scanner < 2; scanner++) {
-                        struct svc s = {.consent = (enum svc_consent)cls, .bypass = policy,
+                        struct svc s = {.consent = (enum svc_consent)cls,
+                                        .bypass = policy,
                                         .type = scanner ? &scanner_type : &plain_type};
                         struct policy_step st = policy_step(&s, req, choice);
                         bool off = (cls == SVC_OPT_OUT && choice == 0) ||
@@ -39,8 +40,7 @@ START_TEST(step_every_combination)
                         ck_assert_uint_eq(st.granted, req & allowed);
                         ck_assert_uint_eq(st.refused, req & ~allowed);
                         ck_assert_uint_eq(st.granted | st.refused, req);
-                        ck_assert_int_eq(st.kind,
-                                         (req & allowed) ? POLICY_BYPASSED : POLICY_RUN);
+                        ck_assert_int_eq(st.kind, (req & allowed) ? POLICY_BYPASSED : POLICY_RUN);
                         if (scanner)
                             ck_assert_int_ne(st.kind, POLICY_BYPASSED);
                         if (cls == SVC_MANDATORY)
@@ -57,20 +57,21 @@ static const struct {
     bool scanner;
     enum policy_step_kind kind;
 } step_rows[] = {
-    {SVC_MANDATORY, -1, 0, SVC_BYPASS_HEADER, true, POLICY_RUN},        /* clamd + header */
-    {SVC_MANDATORY, 0, 0, SVC_BYPASS_PORTAL, true, POLICY_RUN},         /* clamd + whitelist */
-    {SVC_MANDATORY, 0, 15, 15, true, POLICY_RUN},                       /* misconfigured clamd */
-    {SVC_OPT_OUT, -1, 15, SVC_BYPASS_PORTAL, false, POLICY_BYPASSED},   /* spamd + whitelist */
-    {SVC_OPT_OUT, 0, 15, 0, false, POLICY_NO_CONSENT},                  /* spamd, opted out */
-    {SVC_OPT_OUT, 1, 0, SVC_BYPASS_HEADER, false, POLICY_RUN},          /* bypass "never" */
-    {SVC_OPT_IN, -1, 15, 0, false, POLICY_NO_CONSENT},                  /* opt-in, no choice */
+    {SVC_MANDATORY, -1, 0, SVC_BYPASS_HEADER, true, POLICY_RUN},      /* clamd + header */
+    {SVC_MANDATORY, 0, 0, SVC_BYPASS_PORTAL, true, POLICY_RUN},       /* clamd + whitelist */
+    {SVC_MANDATORY, 0, 15, 15, true, POLICY_RUN},                     /* misconfigured clamd */
+    {SVC_OPT_OUT, -1, 15, SVC_BYPASS_PORTAL, false, POLICY_BYPASSED}, /* spamd + whitelist */
+    {SVC_OPT_OUT, 0, 15, 0, false, POLICY_NO_CONSENT},                /* spamd, opted out */
+    {SVC_OPT_OUT, 1, 0, SVC_BYPASS_HEADER, false, POLICY_RUN},        /* bypass "never" */
+    {SVC_OPT_IN, -1, 15, 0, false, POLICY_NO_CONSENT},                /* opt-in, no choice */
     {SVC_OPT_IN, 1, SVC_BYPASS_DIALOG, SVC_BYPASS_HEADER, false, POLICY_RUN},
     {SVC_OPT_IN, 1, SVC_BYPASS_DIALOG, SVC_BYPASS_DIALOG, false, POLICY_BYPASSED},
 };
 
 START_TEST(step_rows_table)
 {
-    struct svc s = {.consent = step_rows[_i].cls, .bypass = step_rows[_i].policy,
+    struct svc s = {.consent = step_rows[_i].cls,
+                    .bypass = step_rows[_i].policy,
                     .type = step_rows[_i].scanner ? &scanner_type : &plain_type};
     ck_assert_int_eq(policy_step(&s, step_rows[_i].req, step_rows[_i].choice).kind,
                      step_rows[_i].kind);
@@ -79,8 +80,8 @@ END_TEST
 
 START_TEST(rank_and_outcome)
 {
-    static const enum svc_verdict order[] = {SVC_PASS, SVC_TAG, SVC_MODIFY, SVC_QUARANTINE,
-                                             SVC_TEMPFAIL, SVC_REJECT};
+    static const enum svc_verdict order[] = {SVC_PASS,       SVC_TAG,      SVC_MODIFY,
+                                             SVC_QUARANTINE, SVC_TEMPFAIL, SVC_REJECT};
     for (int i = 1; i < 6; i++)
         ck_assert_int_lt(policy_rank(order[i - 1]), policy_rank(order[i]));
     ck_assert_int_eq(policy_outcome_of(SVC_PASS), POLICY_DELIVER);
@@ -127,7 +128,7 @@ static const struct {
     {U_SPAMD "; token=abc", true, true, false},
     {U_CLAMD ", " U_SPAMD, true, true, true},
     {"http://other.example/service/x", true, true, true}, /* unknown URI counts as "*" */
-    {"spamd", false, false, false},                        /* not an absolute URI */
+    {"spamd", false, false, false},                       /* not an absolute URI */
     {"", false, false, false},
     {",,,", false, false, false},
 };

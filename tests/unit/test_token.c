@@ -30,12 +30,12 @@ START_TEST(issue_and_verify)
     struct keys *k = keys_in(dir);
     const char *why = NULL;
 
-    ck_assert_int_eq(token_bypass_issue(k, "Alice@Example.org", "@Remote.example",
-                                        "spamd,banner", 2000, token, sizeof(token)),
+    ck_assert_int_eq(token_bypass_issue(k, "Alice@Example.org", "@Remote.example", "spamd,banner",
+                                        2000, token, sizeof(token)),
                      0);
-    ck_assert_int_eq(token_bypass_verify(k, token, "alice@example.org", "x@remote.EXAMPLE",
-                                         "spamd", 1999, &why),
-                     0);
+    ck_assert_int_eq(
+        token_bypass_verify(k, token, "alice@example.org", "x@remote.EXAMPLE", "spamd", 1999, &why),
+        0);
     ck_assert_int_eq(token_bypass_verify(k, token, "alice@example.org", "x@remote.example",
                                          "banner", 1000, &why),
                      0);
@@ -43,17 +43,17 @@ START_TEST(issue_and_verify)
         token_bypass_verify(k, token, "alice@example.org", "x@remote.example", "spamd", 2000, &why),
         -1);
     ck_assert_str_eq(why, "expired");
-    ck_assert_int_eq(token_bypass_verify(k, token, "bob@example.org", "x@remote.example", "spamd",
-                                         1000, &why),
-                     -1);
+    ck_assert_int_eq(
+        token_bypass_verify(k, token, "bob@example.org", "x@remote.example", "spamd", 1000, &why),
+        -1);
     ck_assert_str_eq(why, "forged or for another recipient");
-    ck_assert_int_eq(token_bypass_verify(k, token, "alice@example.org", "x@other.example",
-                                         "spamd", 1000, &why),
-                     -1);
+    ck_assert_int_eq(
+        token_bypass_verify(k, token, "alice@example.org", "x@other.example", "spamd", 1000, &why),
+        -1);
     ck_assert_str_eq(why, "not for this sender");
-    ck_assert_int_eq(token_bypass_verify(k, token, "alice@example.org", "x@remote.example",
-                                         "spam", 1000, &why),
-                     -1);
+    ck_assert_int_eq(
+        token_bypass_verify(k, token, "alice@example.org", "x@remote.example", "spam", 1000, &why),
+        -1);
     ck_assert_str_eq(why, "not for this service");
     keys_free(&k);
     free(dir);
@@ -67,17 +67,16 @@ START_TEST(every_byte_counts)
     struct keys *k = keys_in(dir);
     const char *why;
 
-    ck_assert_int_eq(token_bypass_issue(k, "a@example.org", "", "spamd", 5000, token,
-                                        sizeof(token)),
-                     0);
+    ck_assert_int_eq(
+        token_bypass_issue(k, "a@example.org", "", "spamd", 5000, token, sizeof(token)), 0);
     for (size_t i = 3; i < strlen(token); i++) {
         if (token[i] == '.')
             continue;
         strcpy(bad, token);
         bad[i] = bad[i] == 'A' ? 'B' : 'A';
-        ck_assert_msg(token_bypass_verify(k, bad, "a@example.org", "s@x.example", "spamd", 10,
-                                          &why) != 0,
-                      "changed byte %zu still verifies: %s", i, bad);
+        ck_assert_msg(
+            token_bypass_verify(k, bad, "a@example.org", "s@x.example", "spamd", 10, &why) != 0,
+            "changed byte %zu still verifies: %s", i, bad);
     }
     ck_assert_int_eq(token_bypass_verify(k, "", "a@example.org", "s@x", "spamd", 10, &why), -1);
     ck_assert_int_eq(token_bypass_verify(k, "b1....", "a@example.org", "s@x", "spamd", 10, &why),
@@ -94,9 +93,8 @@ START_TEST(rotation)
     struct keys *k = keys_in(dir);
     const char *why, *error;
 
-    ck_assert_int_eq(token_bypass_issue(k, "a@example.org", "", "spamd", 5000, token,
-                                        sizeof(token)),
-                     0);
+    ck_assert_int_eq(
+        token_bypass_issue(k, "a@example.org", "", "spamd", 5000, token, sizeof(token)), 0);
     keys_free(&k);
     snprintf(path, sizeof(path), "%s/keys", dir);
     ck_assert_int_eq(keys_rotate(path, &error), 2);

@@ -463,8 +463,10 @@ START_TEST(check_block)
     bad[10] = '\n';
     ck_assert(!trace_check(bad, len, ti.id));
     /* OPES-System naming another trace */
-    snprintf(bad, sizeof(bad), "Received: from x by y with LMTP id %s; date\r\n"
-                               "OPES-System: http://o.example/opes; trace=other\r\n", ti.id);
+    snprintf(bad, sizeof(bad),
+             "Received: from x by y with LMTP id %s; date\r\n"
+             "OPES-System: http://o.example/opes; trace=other\r\n",
+             ti.id);
     ck_assert(!trace_check(bad, strlen(bad), ti.id));
     /* a block starting with a continuation line */
     snprintf(bad, sizeof(bad), " x\r\nReceived: from x by y with LMTP id %s; date\r\n", ti.id);
