@@ -492,14 +492,15 @@ static size_t utf8_cut(const char *s, size_t n, size_t max)
 size_t mime_decode_2047(const char *in, char *out, size_t size)
 {
     struct mime_buf b = {0};
+    const char *src;
     size_t n;
 
     if (size == 0)
         return 0;
     decode_2047(in, strlen(in), &b);
-    n = utf8_cut(b.data != NULL ? b.data : "", b.len, size - 1);
-    if (n > 0)
-        memcpy(out, b.data, n);
+    src = b.data != NULL ? b.data : "";
+    n = utf8_cut(src, b.len, size - 1);
+    memcpy(out, src, n);
     out[n] = '\0';
     buf_free(&b);
     return n;
@@ -1303,7 +1304,8 @@ static void new_part(struct mime_parser *p, int parent, unsigned depth, uint64_t
     struct mime_part *part;
     struct mime_frame *f;
 
-    if (m->nparts == p->parts_cap) {
+    if (m->parts == NULL || m->nparts == p->parts_cap) {
+        /* the callers never go past max_parts (at least 1) */
         p->parts_cap = p->parts_cap != 0 ? 2 * p->parts_cap : 8;
         if (p->parts_cap > p->lim.max_parts)
             p->parts_cap = p->lim.max_parts;

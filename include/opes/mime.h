@@ -32,26 +32,55 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-/* What the parser met (struct mime_part.flags and struct mime_message.flags). */
-#define MIME_F_TRUNCATED 0x0001    /* a multipart ended without its close delimiter */
-#define MIME_F_LIMIT 0x0002        /* depth, part, field or header-total limit: not descended */
-#define MIME_F_BAD_BOUNDARY 0x0004 /* multipart without a boundary, or one an ancestor uses */
-#define MIME_F_DUP_BOUNDARY 0x0008 /* Content-Type with two boundary parameters (first used) */
-#define MIME_F_HEADER_TOO_LONG                                                                     \
-    0x0010                       /* field over max_header_line or block over max_header_block */
-#define MIME_F_BAD_HEADER 0x0020 /* a header line that is not a field (skipped), bad type */
-#define MIME_F_DUP_PARAM 0x0040  /* a parameter given twice (first used) */
-#define MIME_F_DUP_FIELD 0x0080  /* Content-Type/-Disposition/-Transfer-Encoding twice */
-#define MIME_F_ENCODED_CONTAINER 0x0100 /* base64 or QP message/rfc822: inside not parsed */
-#define MIME_F_BARE_LF 0x0200           /* a line ended in LF without CR */
+/*
+ * What the parser met (struct mime_part.flags, and their union in struct
+ * mime_message.flags):
+ *   TRUNCATED          a multipart ended without its close delimiter
+ *   LIMIT              a depth, part, field or header-total limit was hit: not
+ *                      descended into, or not stored
+ *   BAD_BOUNDARY       a multipart without a boundary (kept whole), or one
+ *                      with the boundary of an enclosing multipart
+ *   DUP_BOUNDARY       a Content-Type with two boundary parameters (the first
+ *                      is used; readers disagree, which hides parts)
+ *   HEADER_TOO_LONG    a field over max_header_line (cut), or a header block
+ *                      over max_header_block (the rest not stored)
+ *   BAD_HEADER         a header line that is not a field (skipped), or a
+ *                      Content-Type without type/subtype
+ *   DUP_PARAM          a parameter given twice (the first is used)
+ *   DUP_FIELD          Content-Type, -Disposition or -Transfer-Encoding twice
+ *                      in one header (the first is used)
+ *   ENCODED_CONTAINER  a base64 or quoted-printable message/rfc822, whose
+ *                      inside is not parsed
+ *   BARE_LF            a line ended in LF without CR
+ */
+#define MIME_F_TRUNCATED 0x0001
+#define MIME_F_LIMIT 0x0002
+#define MIME_F_BAD_BOUNDARY 0x0004
+#define MIME_F_DUP_BOUNDARY 0x0008
+#define MIME_F_HEADER_TOO_LONG 0x0010
+#define MIME_F_BAD_HEADER 0x0020
+#define MIME_F_DUP_PARAM 0x0040
+#define MIME_F_DUP_FIELD 0x0080
+#define MIME_F_ENCODED_CONTAINER 0x0100
+#define MIME_F_BARE_LF 0x0200
 
-/* Protected content (PROTOCOL.md 27): bodies that must stay byte-identical. */
-#define MIME_P_SIGNED 0x01        /* multipart/signed */
-#define MIME_P_ENCRYPTED 0x02     /* multipart/encrypted */
-#define MIME_P_PKCS7 0x04         /* application/(x-)pkcs7-mime, or a .p7m file */
-#define MIME_P_PGP_ENCRYPTED 0x08 /* application/pgp-encrypted */
-#define MIME_P_PGP_INLINE                                                                          \
-    0x10 /* a text/plain line starting "-----BEGIN PGP [SIGNED ]MESSAGE-----" */
+/*
+ * Protected content (PROTOCOL.md 27), found at any depth; such bodies must
+ * stay byte-identical:
+ *   SIGNED          multipart/signed
+ *   ENCRYPTED       multipart/encrypted
+ *   PKCS7           application/pkcs7-mime or application/x-pkcs7-mime, or a
+ *                   file name ending in .p7m
+ *   PGP_ENCRYPTED   application/pgp-encrypted
+ *   PGP_INLINE      a line of a text/plain body (after transfer decoding) that
+ *                   starts "-----BEGIN PGP SIGNED MESSAGE-----" or
+ *                   "-----BEGIN PGP MESSAGE-----"
+ */
+#define MIME_P_SIGNED 0x01
+#define MIME_P_ENCRYPTED 0x02
+#define MIME_P_PKCS7 0x04
+#define MIME_P_PGP_ENCRYPTED 0x08
+#define MIME_P_PGP_INLINE 0x10
 
 struct mime_limits {
     unsigned max_depth;      /* nesting below the message itself (its depth is 0) */

@@ -4,7 +4,8 @@
 # Configures its own build directory (build-fuzz, CC=clang, OPES_FUZZ=ON,
 # OPES_TESTS=OFF), builds only the fuzz programs, then runs every target for
 # SECONDS (default 30) on a fresh temporary corpus, seeded from the committed
-# seeds in tests/fuzz/seeds/<target>/ and, for fuzz_dotstuff, from the message
+# seeds in tests/fuzz/seeds/<target>/ (fuzz_mime also from tests/mime/corpus) and, for
+# fuzz_dotstuff and fuzz_mime, from the message
 # corpus ../shared/corpus next to the repository when it exists. A crash, a
 # leak, a sanitizer report or a timeout makes the script exit non-zero; the
 # input that caused it is kept in build-fuzz/artifacts/<target>/.
@@ -20,7 +21,7 @@ esac
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
 build=$root/build-fuzz
-targets="fuzz_lmtp_command fuzz_lmtp_reply fuzz_dotstuff fuzz_config"
+targets="fuzz_lmtp_command fuzz_lmtp_reply fuzz_dotstuff fuzz_config fuzz_mime"
 jobs=$(nproc 2>/dev/null || echo 2)
 
 # -Wno-unknown-warning-option: the shared warning list names GCC-only options
@@ -41,7 +42,10 @@ for t in $targets; do
     if [ -d "$root/tests/fuzz/seeds/$t" ]; then
         set -- "$@" "$root/tests/fuzz/seeds/$t"
     fi
-    if [ "$t" = fuzz_dotstuff ]; then
+    if [ "$t" = fuzz_mime ]; then
+        set -- "$@" "$root/tests/mime/corpus" # the messages kept in the repository
+    fi
+    if [ "$t" = fuzz_dotstuff ] || [ "$t" = fuzz_mime ]; then
         if [ -d "$root/../shared/corpus" ]; then
             set -- "$@" "$root/../shared/corpus"
         else
