@@ -30,6 +30,7 @@
 #include "opes/spool.h"
 #include "opes/store.h"
 #include "opes/trace.h"
+#include "opes/tracelog.h"
 
 enum lmtp_state { ST_INIT = 1, ST_READY = 2, ST_MAIL = 4, ST_RCPT = 8 };
 #define ST_ANY (ST_INIT | ST_READY | ST_MAIL | ST_RCPT)
@@ -54,6 +55,7 @@ struct lmtp_tx {
     size_t nrcpts, cap;
     struct deliver_tx *dtx;
     int64_t start_ms;
+    struct tracelog_batch records; /* trace records, handed to the writer after the replies */
 };
 
 struct lmtp_xforward {
@@ -231,6 +233,7 @@ static void lmtp_tx_free(struct lmtp_session *s)
         return;
     s->tx = NULL;
     deliver_tx_end(&tx->dtx);
+    tracelog_batch_free(&tx->records);
     for (size_t i = 0; i < tx->nrcpts; i++)
         free(tx->rcpts[i].bypass);
     free(tx->rcpts);
@@ -690,6 +693,7 @@ static void lmtp_deliver(struct lmtp_session *s, struct spool *spool,
     struct pipeline_msg pm = {.cfg = s->cfg,
                               .services = s->env->services,
                               .st = lmtp_store(s),
+                              .trace = &tx->records,
                               .spool = spool,
                               .mime = mime,
                               .sender = tx->sender,
@@ -719,28 +723,23 @@ static void lmtp_deliver(struct lmtp_session *s, struct spool *spool,
     free(slot);
 }
 
-/* lmtp_trace_replies - the final answer of every recipient, into the trace records. */
+/* lmtp_trace_replies - the final answer of every recipient; then the records go out. */
 static void lmtp_trace_replies(struct lmtp_session *s)
 {
     struct lmtp_tx *tx = s->tx;
-    struct store_trace *t = calloc(tx->nrcpts, sizeof(*t));
-    struct store *st = lmtp_store(s);
-    const char *error;
 
-    if (t == NULL)
-        fatal("calloc");
     for (size_t i = 0; i < tx->nrcpts; i++) {
         const struct lmtp_reply *r = &tx->rcpts[i].reply;
-        snprintf(t[i].trace_id, sizeof(t[i].trace_id), "%s", tx->trace);
-        snprintf(t[i].recipient, sizeof(t[i].recipient), "%s", tx->rcpts[i].addr);
-        snprintf(t[i].event, sizeof(t[i].event), "reply");
-        snprintf(t[i].verdict, sizeof(t[i].verdict), "%d", r->code);
-        snprintf(t[i].detail, sizeof(t[i].detail), "%d %s %s", r->code, r->enh, r->text);
-        t[i].duration_ms = deliver_now_ms() - tx->start_ms;
+        struct store_trace *t = tracelog_batch_add(&tx->records);
+        snprintf(t->trace_id, sizeof(t->trace_id), "%s", tx->trace);
+        snprintf(t->recipient, sizeof(t->recipient), "%s", tx->rcpts[i].addr);
+        snprintf(t->event, sizeof(t->event), "reply");
+        snprintf(t->verdict, sizeof(t->verdict), "%d", r->code);
+        snprintf(t->detail, sizeof(t->detail), "%d %s %s", r->code, r->enh, r->text);
+        t->duration_ms = deliver_now_ms() - tx->start_ms;
+        t->at = (int64_t)time(NULL);
     }
-    if (st != NULL && store_trace_add_many(st, t, tx->nrcpts, &error) < 0)
-        log_warnx("trace records not stored: %s", error);
-    free(t);
+    tracelog_submit(&tx->records, s->cfg->store_path, s->cfg->key_file);
 }
 
 static void cmd_data(struct lmtp_session *s, char *args)
@@ -834,10 +833,10 @@ static char *lmtp_xforward_attr(struct lmtp_xforward *xf, const char *name, size
         return xf->f;                                                                              \
     }
     XF("NAME", name)
-    XF("ADDR", addr) XF("PORT", port) XF("PROTO", proto) XF("HELO", helo) XF("IDENT", ident)
-        XF("SOURCE", source)
+    XF("ADDR", addr)
+    XF("PORT", port) XF("PROTO", proto) XF("HELO", helo) XF("IDENT", ident) XF("SOURCE", source)
 #undef XF
-            return NULL;
+        return NULL;
 }
 
 static void cmd_xforward(struct lmtp_session *s, char *args)

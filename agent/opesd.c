@@ -31,6 +31,7 @@
 #include "opes/netio.h"
 #include "opes/service.h"
 #include "opes/store.h"
+#include "opes/tracelog.h"
 
 #define OPESD_MAX_LISTEN 16
 
@@ -490,10 +491,12 @@ int main(int argc, char **argv)
     opesd_drop_privileges(&d, cfg);
     opesd_check_spool(cfg);
     opesd_check_store(cfg);
+    tracelog_start();
     if (pthread_create(&d.jobs, NULL, opesd_jobs, &d) != 0)
         fatal("pthread_create");
     log_info("opesd started target=%s system_uri=%s", cfg->target, cfg->system_uri);
     opesd_loop(&d);
+    tracelog_stop(); /* after the last session: its records are written */
     log_info("opesd stopped");
     lmtp_env_unref(&d.env);
     free(d.queue);

@@ -23,8 +23,7 @@
 #include "opes/store.h"
 #include "opes/token.h"
 #include "opes/trace.h"
-
-#define PL_TRACE_MAX 512
+#include "opes/tracelog.h"
 
 struct pl {
     const struct pipeline_msg *m;
@@ -33,8 +32,6 @@ struct pl {
     struct svc_result *res;
     bool *ran;
     struct bypass_request header, mail;
-    struct store_trace *tr;
-    size_t ntr;
 };
 
 static void pl_trace(struct pl *pl, const char *rcpt, const char *event, const struct svc *svc,
@@ -43,13 +40,9 @@ static void pl_trace(struct pl *pl, const char *rcpt, const char *event, const s
 static void pl_trace(struct pl *pl, const char *rcpt, const char *event, const struct svc *svc,
                      const char *verdict, int64_t ms, const char *fmt, ...)
 {
-    struct store_trace *t;
+    struct store_trace *t = tracelog_batch_add(pl->m->trace);
     va_list ap;
 
-    if (pl->ntr == PL_TRACE_MAX)
-        return;
-    t = &pl->tr[pl->ntr++];
-    memset(t, 0, sizeof(*t));
     snprintf(t->trace_id, sizeof(t->trace_id), "%s", pl->m->trace_id);
     snprintf(t->recipient, sizeof(t->recipient), "%s", rcpt);
     snprintf(t->event, sizeof(t->event), "%s", event);
@@ -142,10 +135,9 @@ static void pl_lookup(struct pl *pl, struct pipeline_rcpt *r, struct pl_rcpt_vie
     for (size_t i = 0; i < nuris; i++)
         uris[i] = pl->svc[i].uri;
     bypass_parse(r->bypass, uris, nuris, &req);
-    if (m->st != NULL) {
-        v->whitelisted = store_list_match(m->st, STORE_WHITELIST, r->addr, m->sender, &error) == 1;
-        v->blocklisted = store_list_match(m->st, STORE_BLOCKLIST, r->addr, m->sender, &error) == 1;
-    }
+    if (m->st != NULL &&
+        store_list_lookup(m->st, r->addr, m->sender, &v->whitelisted, &v->blocklisted, &error) < 0)
+        log_warnx("list lookup failed, lists not applied: %s", error);
     if (v->whitelisted)
         pl_trace(pl, r->addr, "list", NULL, "whitelisted", 0, "sender <%s> is on the whitelist",
                  m->sender);
@@ -303,14 +295,13 @@ void pipeline_run(const struct pipeline_msg *m, struct pipeline_rcpt *rcpts, siz
 {
     struct pl pl = {.m = m, .svc = m->services->svc, .nsvc = m->services->n};
     struct pl_rcpt_view v;
-    const char *uris[64], *error;
+    const char *uris[64];
     size_t nuris = pl.nsvc < 64 ? pl.nsvc : 64;
 
     pl.res = calloc(pl.nsvc + 1, sizeof(*pl.res));
     pl.ran = calloc(pl.nsvc + 1, sizeof(*pl.ran));
-    pl.tr = calloc(PL_TRACE_MAX, sizeof(*pl.tr));
     v.steps = calloc(pl.nsvc + 1, sizeof(*v.steps));
-    if (pl.res == NULL || pl.ran == NULL || pl.tr == NULL || v.steps == NULL)
+    if (pl.res == NULL || pl.ran == NULL || v.steps == NULL)
         abort();
     for (size_t i = 0; i < nuris; i++)
         uris[i] = pl.svc[i].uri;
@@ -327,10 +318,7 @@ void pipeline_run(const struct pipeline_msg *m, struct pipeline_rcpt *rcpts, siz
         if (rcpts[r].outcome == POLICY_DELIVER)
             pl_prefix(&pl, &rcpts[r], &v);
     }
-    if (m->st != NULL && store_trace_add_many(m->st, pl.tr, pl.ntr, &error) < 0)
-        log_warnx("trace records not stored: %s", error);
     free(v.steps);
-    free(pl.tr);
     free(pl.ran);
     free(pl.res);
 }

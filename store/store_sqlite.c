@@ -11,6 +11,7 @@
 #include "opes/store.h"
 
 #include <ctype.h>
+#include <pthread.h>
 #include <sqlite3.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -47,6 +48,7 @@ enum stmt {
     S_LIST_SHOW_OWNER,
     S_LIST_SHOW_ALL,
     S_LIST_MATCH,
+    S_LIST_LOOKUP,
     S_REL_PENDING,
     S_REL_INSERT,
     S_REL_NEXT,
@@ -117,6 +119,8 @@ static const char *const stmt_sql[S_COUNT] = {
                         "AND (expires = 0 OR expires > ?2) ORDER BY owner, kind, sender",
     [S_LIST_MATCH] = "SELECT 1 FROM list WHERE kind = ? AND owner IN (?, ?, '*') "
                      "AND sender IN (?, ?, '*') AND (expires = 0 OR expires > ?) LIMIT 1",
+    [S_LIST_LOOKUP] = "SELECT DISTINCT kind FROM list WHERE owner IN (?, ?, '*') "
+                      "AND sender IN (?, ?, '*') AND (expires = 0 OR expires > ?)",
     [S_REL_PENDING] = "SELECT r.id FROM release_request r JOIN quarantine q "
                       "ON q.id = r.quarantine_id WHERE q.public_id = ? AND r.state = 'pending'",
     [S_REL_INSERT] = "INSERT INTO release_request (quarantine_id, requested_by, origin, whitelist,"
@@ -317,6 +321,16 @@ int store_schema_version(struct store *st)
     return v;
 }
 
+/*
+ * st_global_config - once per process, before SQLite is used: no memory
+ * statistics (they take one global mutex on every allocation, which all the
+ * session threads would queue on).
+ */
+static void st_global_config(void)
+{
+    sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+}
+
 struct store *store_open(const char *path, const char *key_path, const char **error_r)
 {
     static _Thread_local char err[512];
@@ -324,6 +338,9 @@ struct store *store_open(const char *path, const char *key_path, const char **er
     char *msg = NULL;
     mode_t old;
 
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+
+    pthread_once(&once, st_global_config);
     if (st == NULL) {
         *error_r = "out of memory";
         return NULL;
@@ -351,7 +368,7 @@ struct store *store_open(const char *path, const char *key_path, const char **er
     }
     if (rc != SQLITE_OK || sqlite3_exec(st->db,
                                         "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; "
-                                        "PRAGMA secure_delete = ON;",
+                                        "PRAGMA secure_delete = ON; PRAGMA cache_size = -512;",
                                         NULL, NULL, &msg) != SQLITE_OK)
         goto fail;
     if (st_migrate(st, error_r) < 0) {
@@ -1043,6 +1060,37 @@ int store_user_check_password(struct store *st, const char *address, const char 
     /* the same work whether or not the user exists: no timing oracle */
     rc = crypto_pwhash_str_verify(hash[0] ? hash : dummy, password, strlen(password)) == 0;
     return hash[0] ? rc : 0;
+}
+
+int store_list_lookup(struct store *st, const char *recipient, const char *sender, bool *white,
+                      bool *black, const char **error_r)
+{
+    sqlite3_stmt *q = st_get(st, S_LIST_LOOKUP);
+    char r[257], rd[257], s[257], sd[257];
+    int rc;
+
+    *white = *black = false;
+    st_lower(r, sizeof(r), recipient);
+    st_domain_key(rd, sizeof(rd), recipient);
+    st_lower(s, sizeof(s), sender);
+    st_domain_key(sd, sizeof(sd), sender);
+    st_text(q, 1, r);
+    st_text(q, 2, rd);
+    st_text(q, 3, s);
+    st_text(q, 4, sd);
+    sqlite3_bind_int64(q, 5, now_s());
+    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+        if (strcmp((const char *)sqlite3_column_text(q, 0), "white") == 0)
+            *white = true;
+        else
+            *black = true;
+    }
+    sqlite3_reset(q);
+    if (rc != SQLITE_DONE) {
+        *white = *black = false;
+        return st_dbfail(st, error_r, "list lookup");
+    }
+    return 0;
 }
 
 /* ------------------------------------------------------------ audit */

@@ -18,13 +18,15 @@
 
 struct opes_config;
 struct store;
+struct tracelog_batch;
 struct spool;
 struct mime_message;
 
 struct pipeline_msg {
     const struct opes_config *cfg;
     const struct svc_set *services;
-    struct store *st; /* NULL: no lists, no consent, no trace records */
+    struct store *st;             /* NULL: no lists, no consent, no tokens */
+    struct tracelog_batch *trace; /* the trace records are appended here */
     struct spool *spool;
     const struct mime_message *mime;
     const char *sender;

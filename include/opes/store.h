@@ -155,6 +155,13 @@ int store_list_show(struct store *st, const char *owner,
  */
 int store_list_match(struct store *st, enum store_list_kind kind, const char *recipient,
                      const char *sender, const char **error_r);
+/*
+ * store_list_lookup - both lists at once (one query on the mail path):
+ * *white and *black say whether a live entry covers (recipient, sender).
+ * 0, or -1 on error (then both are false).
+ */
+int store_list_lookup(struct store *st, const char *recipient, const char *sender, bool *white,
+                      bool *black, const char **error_r);
 
 /* Release requests: written by opesctl and the portal, carried out by opesd. */
 struct store_release {

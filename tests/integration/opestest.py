@@ -112,6 +112,17 @@ class Opesd(Proc):
         if listen is None:
             wait_port(self.port, proc=self.p)
 
+    def trace(self, trace_id, timeout=10):
+        """The trace records of a transaction (as opesctl trace --json gives them), once the
+        writer has stored them: the final "reply" records come in the same commit."""
+        import json
+        deadline = time.time() + timeout
+        while True:
+            records = json.loads(self.ctl("trace", trace_id, "--json")[1])
+            if any(r["event"] == "reply" for r in records) or time.time() > deadline:
+                return records
+            time.sleep(0.05)
+
     def ctl(self, *args, stdin=None, check=True):
         """Run opesctl on this instance's configuration; returns (exit code, stdout, stderr)."""
         p = subprocess.run([OPESCTL, "-c", self.config] + list(args), input=stdin,

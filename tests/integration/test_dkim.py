@@ -98,6 +98,6 @@ class DkimTest(t.TempDirTest):
         self.assertNotIn(b"OPES-Via:", data)
         self.assertIn(b"OPES-System:", data)
         self.assertEqual(self.verify(data), "VALID")
-        trace = text.rsplit("(trace ", 1)[1].rstrip(")")
-        _, out, _ = self.opesd.ctl("trace", trace)
-        self.assertIn("OPES-Via not added: a DKIM signature covers that field name", out)
+        records = self.opesd.trace(text.rsplit("(trace ", 1)[1].rstrip(")"))
+        self.assertIn("OPES-Via not added: a DKIM signature covers that field name",
+                      [r["detail"] for r in records])

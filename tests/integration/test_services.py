@@ -112,8 +112,7 @@ class ServicesTest(t.TempDirTest):
         return line
 
     def trace_records(self, reply_text):
-        trace = reply_text.rsplit("(trace ", 1)[1].rstrip(")")
-        return json.loads(self.opesd.ctl("trace", trace, "--json")[1])
+        return self.opesd.trace(reply_text.rsplit("(trace ", 1)[1].rstrip(")"))
 
     def test_clean_mail_delivered_with_opes_via(self):
         self.start_opesd()
