@@ -834,7 +834,8 @@ static char *lmtp_xforward_attr(struct lmtp_xforward *xf, const char *name, size
     }
     XF("NAME", name)
     XF("ADDR", addr)
-    XF("PORT", port) XF("PROTO", proto) XF("HELO", helo) XF("IDENT", ident) XF("SOURCE", source)
+    XF("PORT", port)
+    XF("PROTO", proto) XF("HELO", helo) XF("IDENT", ident) XF("SOURCE", source)
 #undef XF
         return NULL;
 }
