@@ -827,17 +827,24 @@ static void cmd_quit(struct lmtp_session *s, char *args)
 /* lmtp_xforward_attr - the field of one XFORWARD attribute, or NULL. */
 static char *lmtp_xforward_attr(struct lmtp_xforward *xf, const char *name, size_t *size)
 {
-#define XF(n, f)                                                                                   \
-    if (strcmp(name, n) == 0) {                                                                    \
-        *size = sizeof(xf->f);                                                                     \
-        return xf->f;                                                                              \
+    const struct {
+        const char *name;
+        char *field;
+        size_t size;
+    } attrs[] = {
+        {"NAME", xf->name, sizeof(xf->name)},       {"ADDR", xf->addr, sizeof(xf->addr)},
+        {"PORT", xf->port, sizeof(xf->port)},       {"PROTO", xf->proto, sizeof(xf->proto)},
+        {"HELO", xf->helo, sizeof(xf->helo)},       {"IDENT", xf->ident, sizeof(xf->ident)},
+        {"SOURCE", xf->source, sizeof(xf->source)},
+    };
+
+    for (size_t i = 0; i < sizeof(attrs) / sizeof(attrs[0]); i++) {
+        if (strcmp(name, attrs[i].name) == 0) {
+            *size = attrs[i].size;
+            return attrs[i].field;
+        }
     }
-    XF("NAME", name)
-    XF("ADDR", addr)
-    XF("PORT", port)
-    XF("PROTO", proto) XF("HELO", helo) XF("IDENT", ident) XF("SOURCE", source)
-#undef XF
-        return NULL;
+    return NULL;
 }
 
 static void cmd_xforward(struct lmtp_session *s, char *args)
