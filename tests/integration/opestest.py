@@ -9,6 +9,7 @@ Environment: OPESD (path of the opesd binary), set by CTest.
 """
 import os
 import pwd
+import re
 import shutil
 import signal
 import socket
@@ -297,6 +298,22 @@ class Lmtp:
         code, text = self.cmd("LHLO client.test")
         assert code == 250, text
         return text
+
+
+def stuff(message):
+    """A CRLF message as sent after DATA: dot-stuffed, with the final dot."""
+    assert message.endswith(b"\r\n")
+    return re.sub(rb"(?m)^\.", b"..", message) + b".\r\n"
+
+
+def lf(data):
+    """CRLF to LF, as Maildir files store messages."""
+    return data.replace(b"\r\n", b"\n")
+
+
+def unfold(text):
+    """Header text with folded lines joined."""
+    return re.sub(r"\r?\n[ \t]+", " ", text)
 
 
 def crlf(text):

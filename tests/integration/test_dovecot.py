@@ -11,7 +11,7 @@ import subprocess
 import time
 import unittest
 
-from opestest import Dovecot, Lmtp, Opesd, TempDirTest
+from opestest import Dovecot, Lmtp, Opesd, TempDirTest, lf, stuff, unfold
 
 SYSTEM_URI = "http://opes.example.org/opes"
 TRACE_RE = re.compile(r" \(trace ([0-9a-z]+)\)$")
@@ -50,20 +50,6 @@ ORIGINAL = (
     + BODY_BULK
     + b".last line is a dot line\r\n"
 )
-
-
-def stuff(message):
-    """The message as sent after DATA: dot-stuffed, with the final dot."""
-    assert message.endswith(b"\r\n")
-    return re.sub(rb"(?m)^\.", b"..", message) + b".\r\n"
-
-
-def lf(data):
-    return data.replace(b"\r\n", b"\n")
-
-
-def unfold(text):
-    return re.sub(r"\r?\n[ \t]+", " ", text)
 
 
 def trace_id(test, text):

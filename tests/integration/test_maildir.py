@@ -10,7 +10,7 @@ import re
 import time
 import unittest
 
-from opestest import Lmtp, Opesd, TempDirTest
+from opestest import Lmtp, Opesd, TempDirTest, lf, stuff, unfold
 
 SYSTEM_URI = "http://opes.example.org/opes"
 TRACE_RE = re.compile(r" \(trace ([0-9a-z]+)\)$")
@@ -39,19 +39,6 @@ ORIGINAL = (
     + b"L" * 990 + b"\r\n"
     + b".last line is a dot line\r\n"
 )
-
-
-def stuff(message):
-    assert message.endswith(b"\r\n")
-    return re.sub(rb"(?m)^\.", b"..", message) + b".\r\n"
-
-
-def lf(data):
-    return data.replace(b"\r\n", b"\n")
-
-
-def unfold(text):
-    return re.sub(r"\r?\n[ \t]+", " ", text)
 
 
 def big_message(size):

@@ -14,7 +14,7 @@ import threading
 import time
 import unittest
 
-from opestest import Lmtp, Opesd, SmtpSink, TempDirTest
+from opestest import Lmtp, Opesd, SmtpSink, TempDirTest, lf, stuff
 
 SYSTEM_URI = "http://opes.example.org/opes"
 TRACE_RE = re.compile(r" \(trace ([0-9a-z]+)\)$")
@@ -26,15 +26,6 @@ MESSAGE = (b"From: Sender <sender@example.net>\r\n"
            b".leading dot\r\n"
            b"8-bit: caf\xe9\r\n"
            b"last line\r\n")
-
-
-def stuff(message):
-    assert message.endswith(b"\r\n")
-    return re.sub(rb"(?m)^\.", b"..", message) + b".\r\n"
-
-
-def lf(data):
-    return data.replace(b"\r\n", b"\n")
 
 
 CheckedTest = TempDirTest  # sanitizer and exit checks live in opestest

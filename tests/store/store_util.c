@@ -21,7 +21,7 @@
 
 #include "opes/store.h"
 
-Suite *store_suite(void);
+#include "store_util.h"
 
 /* mem_reader - a store_reader over a buffer, handing out at most step bytes a call. */
 struct mem_reader {
@@ -40,25 +40,6 @@ struct tu_sink {
     int calls;
     int fail_at; /* 0: never; n: the nth call fails */
 };
-
-char *tu_tmpdir(void);
-void tu_rmtree(const char *dir);
-char *tu_path(const char *dir, const char *name);
-unsigned char *tu_pattern(size_t len, uint32_t seed);
-struct mem_reader *tu_reader_new(struct store_reader *r, const void *data, size_t len, size_t step);
-void tu_reader_fail_on_pass(struct mem_reader *m, int pass);
-void tu_reader_grow_on_pass2(struct mem_reader *m, size_t extra);
-int tu_add(struct store *st, struct store_qitem *items, size_t n, const void *data, size_t len,
-           size_t step, const char **error_r);
-int tu_content(struct store *st, const char *id, unsigned char **data_r, size_t *len_r,
-               const char **error_r);
-int tu_content_fail_at(struct store *st, const char *id, int fail_at, int *calls_r,
-                       const char **error_r);
-sqlite3 *tu_raw_open(const char *path);
-void tu_raw_exec(sqlite3 *db, const char *fmt, ...);
-int64_t tu_raw_int(sqlite3 *db, const char *fmt, ...);
-int64_t tu_db_int(const char *path, const char *fmt, ...);
-void tu_db_exec(const char *path, const char *fmt, ...);
 
 /*
  * Every directory a test makes lives under one directory for the whole run,

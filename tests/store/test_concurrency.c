@@ -23,18 +23,7 @@
 
 #include "opes/store.h"
 
-Suite *store_suite(void);
-
-char *tu_tmpdir(void);
-void tu_rmtree(const char *dir);
-char *tu_path(const char *dir, const char *name);
-unsigned char *tu_pattern(size_t len, uint32_t seed);
-int tu_add(struct store *st, struct store_qitem *items, size_t n, const void *data, size_t len,
-           size_t step, const char **error_r);
-int tu_content(struct store *st, const char *id, unsigned char **data_r, size_t *len_r,
-               const char **error_r);
-int64_t tu_db_int(const char *path, const char *fmt, ...);
-void tu_db_exec(const char *path, const char *fmt, ...);
+#include "store_util.h"
 
 extern const size_t store_migration_count;
 

@@ -30,15 +30,7 @@
 
 #include "opes/store.h"
 
-Suite *store_suite(void);
-
-char *tu_tmpdir(void);
-void tu_rmtree(const char *dir);
-char *tu_path(const char *dir, const char *name);
-int tu_add(struct store *st, struct store_qitem *items, size_t n, const void *data, size_t len,
-           size_t step, const char **error_r);
-int tu_content(struct store *st, const char *id, unsigned char **data_r, size_t *len_r,
-               const char **error_r);
+#include "store_util.h"
 
 #define HASH_LEN 32
 #define DUP_LEN 70000 /* the content every child holds now and then: crosses a chunk boundary */
