@@ -12,7 +12,6 @@
 
 #include <ctype.h>
 #include <pthread.h>
-#include <sqlite3.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +21,7 @@
 
 #include "opes/content.h"
 #include "opes/keys.h"
+#include "store_int.h"
 
 extern const char *const store_migrations[];
 extern const size_t store_migration_count;
@@ -168,12 +168,8 @@ static const char *const stmt_sql[S_COUNT] = {
     [S_PURGE_LIST] = "DELETE FROM list WHERE expires <> 0 AND expires <= ?",
 };
 
-struct store {
-    sqlite3 *db;
-    sqlite3_stmt *stmt[S_COUNT];
-    struct keys *keys;
-    char err[512];
-};
+/* the store's own statements, for the private header's struct store */
+_Static_assert(S_COUNT <= ST_STMT_MAX, "raise ST_STMT_MAX");
 
 static const char *const qstatus_names[] = {"held", "released", "deleted", "expired"};
 
@@ -190,15 +186,12 @@ static enum store_qstatus qstatus_parse(const char *s)
     return STORE_HELD;
 }
 
-static int64_t now_s(void)
+int64_t st_now(void)
 {
     return (int64_t)time(NULL);
 }
 
-/* st_fail - remember why; returns -1 for "return st_fail(...)". */
-static int st_fail(struct store *st, const char **error_r, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static int st_fail(struct store *st, const char **error_r, const char *fmt, ...)
+int st_fail(struct store *st, const char **error_r, const char *fmt, ...)
 {
     va_list ap;
 
@@ -209,7 +202,7 @@ static int st_fail(struct store *st, const char **error_r, const char *fmt, ...)
     return -1;
 }
 
-static int st_dbfail(struct store *st, const char **error_r, const char *what)
+int st_dbfail(struct store *st, const char **error_r, const char *what)
 {
     return st_fail(st, error_r, "%s: %s", what, sqlite3_errmsg(st->db));
 }
@@ -223,8 +216,32 @@ static sqlite3_stmt *st_get(struct store *st, enum stmt s)
     return q;
 }
 
+sqlite3_stmt *st_prep(struct store *st, const char *sql, const char **error_r)
+{
+    size_t i = 0;
+
+    while (i < st->nprep && st->prep[i].sql != sql)
+        i++;
+    if (i == st->nprep) {
+        if (i == ST_PREP_MAX) {
+            st_fail(st, error_r, "too many statements");
+            return NULL;
+        }
+        if (sqlite3_prepare_v3(st->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st->prep[i].q, NULL) !=
+            SQLITE_OK) {
+            st_dbfail(st, error_r, "prepare");
+            return NULL;
+        }
+        st->prep[i].sql = sql;
+        st->nprep++;
+    }
+    sqlite3_reset(st->prep[i].q);
+    sqlite3_clear_bindings(st->prep[i].q);
+    return st->prep[i].q;
+}
+
 /* st_text - bind text (NULL stays NULL) by position. */
-static void st_text(sqlite3_stmt *q, int i, const char *s)
+void st_text(sqlite3_stmt *q, int i, const char *s)
 {
     if (s == NULL)
         sqlite3_bind_null(q, i);
@@ -233,7 +250,7 @@ static void st_text(sqlite3_stmt *q, int i, const char *s)
 }
 
 /* st_exec1 - run a statement that returns no row; 0 or -1. */
-static int st_exec1(struct store *st, sqlite3_stmt *q, const char **error_r, const char *what)
+int st_exec1(struct store *st, sqlite3_stmt *q, const char **error_r, const char *what)
 {
     int rc = sqlite3_step(q);
     sqlite3_reset(q);
@@ -242,23 +259,23 @@ static int st_exec1(struct store *st, sqlite3_stmt *q, const char **error_r, con
     return 0;
 }
 
-static int st_begin(struct store *st, bool write, const char **error_r)
+int st_begin(struct store *st, bool write, const char **error_r)
 {
     return st_exec1(st, st_get(st, write ? S_BEGIN_WRITE : S_BEGIN_READ), error_r, "begin");
 }
 
-static int st_commit(struct store *st, const char **error_r)
+int st_commit(struct store *st, const char **error_r)
 {
     return st_exec1(st, st_get(st, S_COMMIT), error_r, "commit");
 }
 
-static void st_rollback(struct store *st)
+void st_rollback(struct store *st)
 {
     sqlite3_step(st_get(st, S_ROLLBACK));
     sqlite3_reset(st->stmt[S_ROLLBACK]);
 }
 
-static void st_copy(char *dst, size_t size, sqlite3_stmt *q, int col)
+void st_copy(char *dst, size_t size, sqlite3_stmt *q, int col)
 {
     const unsigned char *s = sqlite3_column_text(q, col);
     snprintf(dst, size, "%s", s != NULL ? (const char *)s : "");
@@ -402,6 +419,8 @@ void store_close(struct store **stp)
         return;
     for (int i = 0; i < S_COUNT; i++)
         sqlite3_finalize(st->stmt[i]);
+    for (size_t i = 0; i < st->nprep; i++)
+        sqlite3_finalize(st->prep[i].q);
     sqlite3_close(st->db);
     keys_free(&st->keys);
     free(st);
@@ -480,7 +499,7 @@ static int st_content_store(struct store *st, const struct store_reader *r,
     sqlite3_bind_int64(q, 2, kid);
     sqlite3_bind_int64(q, 3, (int64_t)size);
     sqlite3_bind_blob(q, 4, header, sizeof(header), SQLITE_STATIC);
-    sqlite3_bind_int64(q, 5, now_s());
+    sqlite3_bind_int64(q, 5, st_now());
     if (st_exec1(st, q, error_r, "content insert") < 0)
         goto out;
     *content_id = sqlite3_last_insert_rowid(st->db);
@@ -540,7 +559,7 @@ static int st_q_insert(struct store *st, struct store_qitem *it, int64_t content
                        const char **error_r)
 {
     sqlite3_stmt *q = st_get(st, S_Q_INSERT);
-    int64_t now = now_s();
+    int64_t now = st_now();
 
     st_public_id(it->id);
     it->size = size;
@@ -660,7 +679,7 @@ int store_quarantine_set_status(struct store *st, const char *id, enum store_qst
     sqlite3_stmt *q = st_get(st, S_Q_SET_STATUS);
 
     st_text(q, 1, store_qstatus_name(status));
-    sqlite3_bind_int64(q, 2, now_s());
+    sqlite3_bind_int64(q, 2, st_now());
     st_text(q, 3, id);
     if (st_exec1(st, q, error_r, "quarantine status") < 0)
         return -1;
@@ -757,7 +776,7 @@ static int st_trace_insert(struct store *st, const struct store_trace *t, const 
     st_text(q, 5, t->verdict);
     st_text(q, 6, t->detail);
     sqlite3_bind_int64(q, 7, t->duration_ms);
-    sqlite3_bind_int64(q, 8, t->at != 0 ? t->at : now_s());
+    sqlite3_bind_int64(q, 8, t->at != 0 ? t->at : st_now());
     return st_exec1(st, q, error_r, "trace insert");
 }
 
@@ -838,7 +857,7 @@ static int st_list_insert(struct store *st, const struct store_list_entry *e, co
     st_text(q, 4, e->created_by);
     st_text(q, 5, e->origin);
     sqlite3_bind_int64(q, 6, e->expires);
-    sqlite3_bind_int64(q, 7, now_s());
+    sqlite3_bind_int64(q, 7, st_now());
     return st_exec1(st, q, error_r, "list insert");
 }
 
@@ -869,7 +888,7 @@ int store_list_show(struct store *st, const char *owner,
         st_lower(low, sizeof(low), owner);
         st_text(q, 1, low);
     }
-    sqlite3_bind_int64(q, 2, now_s());
+    sqlite3_bind_int64(q, 2, st_now());
     while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
         struct store_list_entry e;
         e.id = sqlite3_column_int64(q, 0);
@@ -910,7 +929,7 @@ int store_list_match(struct store *st, enum store_list_kind kind, const char *re
     st_text(q, 3, rd);
     st_text(q, 4, s);
     st_text(q, 5, sd);
-    sqlite3_bind_int64(q, 6, now_s());
+    sqlite3_bind_int64(q, 6, st_now());
     rc = sqlite3_step(q);
     sqlite3_reset(q);
     if (rc == SQLITE_ROW)
@@ -929,7 +948,7 @@ int store_user_add(struct store *st, const char *address, enum store_role role,
     st_lower(low, sizeof(low), address);
     st_text(q, 1, low);
     st_text(q, 2, role == STORE_ROLE_ADMIN ? "admin" : "user");
-    sqlite3_bind_int64(q, 3, now_s());
+    sqlite3_bind_int64(q, 3, st_now());
     return st_exec1(st, q, error_r, "user add");
 }
 
@@ -1024,14 +1043,14 @@ int store_user_set_consent(struct store *st, const char *address, const char *se
         return -1;
     q = st_get(st, S_USER_ENSURE);
     st_text(q, 1, low);
-    sqlite3_bind_int64(q, 2, now_s());
+    sqlite3_bind_int64(q, 2, st_now());
     if (st_exec1(st, q, error_r, "user") < 0)
         goto fail;
     q = st_get(st, S_CONSENT_SET);
     st_text(q, 1, low);
     st_text(q, 2, service);
     sqlite3_bind_int(q, 3, allowed);
-    sqlite3_bind_int64(q, 4, now_s());
+    sqlite3_bind_int64(q, 4, st_now());
     if (st_exec1(st, q, error_r, "consent") < 0 || st_commit(st, error_r) < 0)
         goto fail;
     return 0;
@@ -1078,7 +1097,7 @@ int store_list_lookup(struct store *st, const char *recipient, const char *sende
     st_text(q, 2, rd);
     st_text(q, 3, s);
     st_text(q, 4, sd);
-    sqlite3_bind_int64(q, 5, now_s());
+    sqlite3_bind_int64(q, 5, st_now());
     while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
         if (strcmp((const char *)sqlite3_column_text(q, 0), "white") == 0)
             *white = true;
@@ -1100,7 +1119,7 @@ static int st_audit_insert(struct store *st, const char *actor, const char *acti
 {
     sqlite3_stmt *q = st_get(st, S_AUDIT_INSERT);
 
-    sqlite3_bind_int64(q, 1, now_s());
+    sqlite3_bind_int64(q, 1, st_now());
     st_text(q, 2, actor);
     st_text(q, 3, action);
     st_text(q, 4, object);
@@ -1155,7 +1174,7 @@ int store_release_request(struct store *st, const struct store_release *r, const
     st_text(q, 2, r->origin);
     st_text(q, 3, r->whitelist);
     st_text(q, 4, r->item_id);
-    sqlite3_bind_int64(q, 5, now_s());
+    sqlite3_bind_int64(q, 5, st_now());
     if (st_exec1(st, q, error_r, "release request") < 0)
         goto fail;
     if (sqlite3_changes(st->db) == 0) {
@@ -1175,7 +1194,7 @@ fail:
 int store_release_next(struct store *st, struct store_release *r, const char **error_r)
 {
     sqlite3_stmt *q;
-    int64_t now = now_s();
+    int64_t now = st_now();
     int rc;
 
     if (st_begin(st, true, error_r) < 0)
@@ -1243,7 +1262,7 @@ int store_release_done(struct store *st, const struct store_release *r, const ch
              r->whitelist[0] ? ", sender whitelisted by " : "", r->whitelist);
     snprintf(object, sizeof(object), "quarantine:%s", r->item_id);
     q = st_get(st, S_REL_DONE);
-    sqlite3_bind_int64(q, 1, now_s());
+    sqlite3_bind_int64(q, 1, st_now());
     sqlite3_bind_int64(q, 2, r->id);
     if (st_trace_insert(st, &t, error_r) < 0 ||
         st_audit_insert(st, r->requested_by, "release", object, r->origin, error_r) < 0 ||
@@ -1259,7 +1278,7 @@ int store_release_failed(struct store *st, const struct store_release *r, bool p
                          const char *why, int64_t retry_after_s, const char **error_r)
 {
     sqlite3_stmt *q = st_get(st, S_REL_FAIL);
-    int64_t now = now_s();
+    int64_t now = st_now();
 
     st_text(q, 1, permanent ? "failed" : "pending");
     sqlite3_bind_int64(q, 2, now + retry_after_s);
@@ -1292,7 +1311,7 @@ int store_release_state(struct store *st, const char *item_id, char *state, size
 int store_purge(struct store *st, unsigned retention_days, size_t *expired_r, size_t *removed_r,
                 const char **error_r)
 {
-    int64_t now = now_s(), cutoff = now - (int64_t)retention_days * 86400;
+    int64_t now = st_now(), cutoff = now - (int64_t)retention_days * 86400;
     size_t expired, removed;
     sqlite3_stmt *q;
 
@@ -1319,7 +1338,8 @@ int store_purge(struct store *st, unsigned retention_days, size_t *expired_r, si
         goto fail;
     q = st_get(st, S_PURGE_LIST);
     sqlite3_bind_int64(q, 1, now);
-    if (st_exec1(st, q, error_r, "purge lists") < 0 || st_commit(st, error_r) < 0)
+    if (st_exec1(st, q, error_r, "purge lists") < 0 || store_token_purge(st, error_r) < 0 ||
+        st_commit(st, error_r) < 0)
         goto fail;
     if (expired_r != NULL)
         *expired_r = expired;

@@ -179,3 +179,121 @@ int token_bypass_verify(const struct keys *k, const char *token, const char *rec
     }
     return 0;
 }
+
+static const char *const token_purposes[] = {[TOKEN_LOGIN] = "login", [TOKEN_ACTION] = "action"};
+
+/* token_link_mac - the MAC of body (the token up to its MAC) with generation kid. */
+static int token_link_mac(const struct keys *k, uint32_t kid, const char *body,
+                          unsigned char mac[crypto_auth_BYTES])
+{
+    const unsigned char *key = keys_mac(k, kid);
+    crypto_auth_hmacsha512256_state st;
+
+    if (key == NULL)
+        return -1;
+    crypto_auth_hmacsha512256_init(&st, key, KEYS_LEN);
+    crypto_auth_hmacsha512256_update(&st, (const unsigned char *)"opes-link-v1", 13);
+    crypto_auth_hmacsha512256_update(&st, (const unsigned char *)body, strlen(body));
+    crypto_auth_hmacsha512256_final(&st, mac);
+    return 0;
+}
+
+/* token_word_ok - item and action are [A-Za-z0-9-] (they sit between dots unencoded). */
+static int token_word_ok(const char *s)
+{
+    for (; *s != '\0'; s++)
+        if (!isalnum((unsigned char)*s) && *s != '-')
+            return 0;
+    return 1;
+}
+
+int token_link_issue(const struct keys *k, struct token_link *l, char *out, size_t size)
+{
+    char r64[400], m64[80], low[300];
+    unsigned char nonce[TOKEN_NONCE_LEN], mac[crypto_auth_BYTES];
+    uint32_t kid = keys_current(k);
+    int n;
+
+    if ((unsigned)l->purpose > TOKEN_ACTION || strlen(l->recipient) > 256 ||
+        !token_word_ok(l->item) || !token_word_ok(l->action))
+        return -1;
+    token_lower(low, sizeof(low), l->recipient);
+    randombytes_buf(nonce, sizeof(nonce));
+    sodium_bin2base64(l->nonce, sizeof(l->nonce), nonce, sizeof(nonce), TOKEN_B64);
+    sodium_bin2base64(r64, sizeof(r64), (const unsigned char *)low, strlen(low), TOKEN_B64);
+    n = snprintf(out, size, "l1.%u.%lld.%s.%s.%s.%s.%s", kid, (long long)l->expires,
+                 token_purposes[l->purpose], r64, l->item, l->action, l->nonce);
+    if (n < 0 || (size_t)n >= size || token_link_mac(k, kid, out, mac) < 0)
+        return -1;
+    sodium_bin2base64(m64, sizeof(m64), mac, sizeof(mac), TOKEN_B64);
+    if ((size_t)n + 1 + strlen(m64) >= size)
+        return -1;
+    snprintf(out + n, size - (size_t)n, ".%s", m64);
+    return 0;
+}
+
+/* token_link_fields - split the unsigned fields of t into l; -1 when malformed. */
+static int token_link_fields(const char *t, struct token_link *l)
+{
+    char exp_s[24], purpose[16], r64[400];
+    char *end;
+
+    if (token_field(t, 2, exp_s, sizeof(exp_s)) < 0 ||
+        token_field(t, 3, purpose, sizeof(purpose)) < 0 ||
+        token_field(t, 4, r64, sizeof(r64)) < 0 ||
+        token_field(t, 5, l->item, sizeof(l->item)) < 0 ||
+        token_field(t, 6, l->action, sizeof(l->action)) < 0 ||
+        token_field(t, 7, l->nonce, sizeof(l->nonce)) < 0 ||
+        token_unb64(r64, l->recipient, sizeof(l->recipient)) < 0)
+        return -1;
+    l->expires = strtoll(exp_s, &end, 10);
+    if (*end != '\0' || exp_s[0] == '\0')
+        return -1;
+    if (strcmp(purpose, "login") == 0)
+        l->purpose = TOKEN_LOGIN;
+    else if (strcmp(purpose, "action") == 0)
+        l->purpose = TOKEN_ACTION;
+    else
+        return -1;
+    return 0;
+}
+
+int token_link_verify(const struct keys *k, const char *token, int64_t now, struct token_link *l,
+                      const char **why_r)
+{
+    char kid_s[16], m64[80], body[TOKEN_MAX];
+    unsigned char mac[crypto_auth_BYTES], want[crypto_auth_BYTES];
+    size_t maclen, dots = 0;
+    char *end;
+
+    memset(l, 0, sizeof(*l));
+    *why_r = "malformed";
+    for (const char *p = token; *p != '\0'; p++)
+        dots += *p == '.';
+    if (strlen(token) >= TOKEN_MAX || strncmp(token, "l1.", 3) != 0 || dots != 8 ||
+        token_field(token, 1, kid_s, sizeof(kid_s)) < 0 ||
+        token_field(token, 8, m64, sizeof(m64)) < 0)
+        return -1;
+    snprintf(body, sizeof(body), "%s", token);
+    *strrchr(body, '.') = '\0';
+    if (sodium_base642bin(mac, sizeof(mac), m64, strlen(m64), NULL, &maclen, NULL, TOKEN_B64) !=
+            0 ||
+        maclen != sizeof(mac))
+        return -1;
+    unsigned long kid = strtoul(kid_s, &end, 10);
+    if (*end != '\0' || kid_s[0] == '\0' || token_link_mac(k, (uint32_t)kid, body, want) < 0) {
+        *why_r = "unknown key";
+        return -1;
+    }
+    if (sodium_memcmp(mac, want, sizeof(mac)) != 0) {
+        *why_r = "forged";
+        return -1;
+    }
+    if (token_link_fields(token, l) < 0)
+        return -1;
+    if (now >= l->expires) {
+        *why_r = "expired";
+        return -1;
+    }
+    return 0;
+}

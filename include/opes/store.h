@@ -21,6 +21,7 @@
 #include <sys/types.h>
 
 #define STORE_NOTFOUND 1
+#define STORE_USED 2    /* a single-use token was used before */
 #define STORE_ID_LEN 20 /* public quarantine id: 20 base32 characters */
 
 struct store;
@@ -252,5 +253,15 @@ int store_audit_list(struct store *st, size_t limit,
  */
 int store_purge(struct store *st, unsigned retention_days, size_t *expired_r, size_t *removed_r,
                 const char **error_r);
+
+/*
+ * Link token ledger (store_token.c). store_token_use - record the nonce of a
+ * single-use token (kept until expires): 0 on first use, STORE_USED after,
+ * -1 on error. store_token_seen - the same question without using it (for a
+ * confirmation page). store_token_purge - forget nonces of expired tokens.
+ */
+int store_token_use(struct store *st, const char *nonce, int64_t expires, const char **error_r);
+int store_token_seen(struct store *st, const char *nonce, const char **error_r);
+int store_token_purge(struct store *st, const char **error_r);
 
 #endif

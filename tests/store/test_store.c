@@ -1843,6 +1843,25 @@ END_TEST
 
 /* ------------------------------------------------------------ suite */
 
+/* an action link works once, across connections; purge forgets expired nonces */
+START_TEST(test_token_single_use)
+{
+    const char *err;
+    int64_t later = (int64_t)time(NULL) + 3600;
+
+    ck_assert_int_eq(store_token_seen(st, "nonce-1", &err), 0);
+    ck_assert_int_eq(store_token_use(st, "nonce-1", later, &err), 0);
+    ck_assert_int_eq(store_token_use(st, "nonce-1", later, &err), STORE_USED);
+    reopen();
+    ck_assert_int_eq(store_token_seen(st, "nonce-1", &err), STORE_USED);
+    ck_assert_int_eq(store_token_use(st, "nonce-1", later, &err), STORE_USED);
+    ck_assert_int_eq(store_token_use(st, "nonce-2", 1, &err), 0);
+    ck_assert_int_eq(store_purge(st, 30, NULL, NULL, &err), 0);
+    ck_assert_int_eq(store_token_seen(st, "nonce-2", &err), 0);
+    ck_assert_int_eq(store_token_seen(st, "nonce-1", &err), STORE_USED);
+}
+END_TEST
+
 Suite *store_suite(void)
 {
     Suite *s = suite_create("store");
@@ -1929,6 +1948,7 @@ Suite *store_suite(void)
     tcase_add_test(tc, test_purge_keeps_recent);
     tcase_add_test(tc, test_purge_trace);
     tcase_add_test(tc, test_integrity_check);
+    tcase_add_test(tc, test_token_single_use);
     tcase_set_timeout(tc, 60);
     suite_add_tcase(s, tc);
     return s;

@@ -1,5 +1,5 @@
 /*
- * test_token.c - signed bypass tokens: what they open, and what they do not.
+ * test_token.c - signed bypass and link tokens: what they open, and what they do not.
  */
 #include <check.h>
 #include <stdio.h>
@@ -106,6 +106,68 @@ START_TEST(rotation)
 }
 END_TEST
 
+/* a link token carries who, what and until when; any changed byte is refused */
+START_TEST(link_round_trip)
+{
+    char *dir = unit_tmpdir(), token[TOKEN_MAX], bad[TOKEN_MAX];
+    struct keys *k = keys_in(dir);
+    struct token_link l = {.purpose = TOKEN_ACTION,
+                           .recipient = "Alice@Example.org",
+                           .item = "ABCDEFGHIJKLMNOPQRST",
+                           .action = "release",
+                           .expires = 3000};
+    struct token_link got;
+    const char *why;
+
+    ck_assert_int_eq(token_link_issue(k, &l, token, sizeof(token)), 0);
+    ck_assert_uint_eq(strlen(l.nonce), TOKEN_NONCE_TEXT - 1);
+    ck_assert_int_eq(token_link_verify(k, token, 2999, &got, &why), 0);
+    ck_assert_int_eq(got.purpose, TOKEN_ACTION);
+    ck_assert_str_eq(got.recipient, "alice@example.org");
+    ck_assert_str_eq(got.item, "ABCDEFGHIJKLMNOPQRST");
+    ck_assert_str_eq(got.action, "release");
+    ck_assert_str_eq(got.nonce, l.nonce);
+    ck_assert(got.expires == 3000);
+    ck_assert_int_eq(token_link_verify(k, token, 3000, &got, &why), -1);
+    ck_assert_str_eq(why, "expired");
+    for (size_t i = 3; i < strlen(token); i++) {
+        if (token[i] == '.')
+            continue;
+        strcpy(bad, token);
+        bad[i] = bad[i] == 'A' ? 'B' : 'A';
+        ck_assert_msg(token_link_verify(k, bad, 10, &got, &why) != 0, "byte %zu accepted", i);
+    }
+    /* a bypass token is not a link token and the other way round */
+    ck_assert_int_eq(token_link_verify(k, "l1.1.9.login.x..x.x.x", 10, &got, &why), -1);
+    ck_assert_str_eq(why, "malformed");
+    ck_assert_int_eq(token_bypass_verify(k, token, "alice@example.org", "s@x", "spamd", 10, &why),
+                     -1);
+    /* item and action are plain words */
+    strcpy(l.action, "re.lease");
+    ck_assert_int_eq(token_link_issue(k, &l, token, sizeof(token)), -1);
+    keys_free(&k);
+    free(dir);
+}
+END_TEST
+
+/* two tokens for the same thing differ (each has its own nonce) */
+START_TEST(link_nonce_fresh)
+{
+    char *dir = unit_tmpdir(), t1[TOKEN_MAX], t2[TOKEN_MAX];
+    struct keys *k = keys_in(dir);
+    struct token_link l = {.purpose = TOKEN_LOGIN, .recipient = "bob@example.org", .expires = 50};
+    char n1[TOKEN_NONCE_TEXT];
+
+    ck_assert_int_eq(token_link_issue(k, &l, t1, sizeof(t1)), 0);
+    strcpy(n1, l.nonce);
+    ck_assert_int_eq(token_link_issue(k, &l, t2, sizeof(t2)), 0);
+    ck_assert_str_ne(n1, l.nonce);
+    ck_assert_str_ne(t1, t2);
+    keys_free(&k);
+    free(dir);
+}
+END_TEST
+
 Suite *unit_suite(void)
 {
     Suite *s = suite_create("token");
@@ -114,6 +176,10 @@ Suite *unit_suite(void)
     tcase_add_test(tc, issue_and_verify);
     tcase_add_test(tc, every_byte_counts);
     tcase_add_test(tc, rotation);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("link");
+    tcase_add_test(tc, link_round_trip);
+    tcase_add_test(tc, link_nonce_fresh);
     suite_add_tcase(s, tc);
     return s;
 }
