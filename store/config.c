@@ -30,6 +30,7 @@ struct cfg_entry {
     int (*check)(const char *value, const char **reason);
 };
 
+static int cfg_check_base_url(const char *v, const char **reason);
 static int cfg_check_listen(const char *v, const char **reason);
 static int cfg_check_target(const char *v, const char **reason);
 static int cfg_check_uri(const char *v, const char **reason);
@@ -78,6 +79,10 @@ static const struct cfg_entry cfg_table[] = {
     {"store", "job_interval", CFG_TIME, "5s", 1, 3600, OFF(job_interval), NULL},
     {"store", "release_max_attempts", CFG_NUM, "20", 1, 1000, OFF(release_max_attempts), NULL},
     {"log", "level", CFG_STR, "info", NOLIM, OFF(log_level), cfg_check_level},
+    /* [notify] keys go here */
+    {"web", "base_url", CFG_STR, "http://127.0.0.1:8025", NOLIM, OFF(web_base_url),
+     cfg_check_base_url},
+    /* further [web] keys go here */
 };
 #define CFG_COUNT (sizeof(cfg_table) / sizeof(cfg_table[0]))
 
@@ -92,6 +97,22 @@ struct cfg_load {
     size_t errlen;
     unsigned more; /* problems found but not listed */
 };
+
+/* cfg_check_base_url - http(s)://host[:port][/path], no trailing slash, no quote or space */
+static int cfg_check_base_url(const char *v, const char **reason)
+{
+    size_t n = strlen(v);
+
+    if (strncmp(v, "http://", 7) != 0 && strncmp(v, "https://", 8) != 0) {
+        *reason = "must start with http:// or https://";
+        return -1;
+    }
+    if (n > 200 || strcspn(v, " \t\"'<>") != n || v[n - 1] == '/') {
+        *reason = "at most 200 characters, no space, quote or angle bracket, no trailing slash";
+        return -1;
+    }
+    return 0;
+}
 
 static int cfg_check_listen(const char *v, const char **reason)
 {

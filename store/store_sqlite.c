@@ -1339,7 +1339,7 @@ int store_purge(struct store *st, unsigned retention_days, size_t *expired_r, si
     q = st_get(st, S_PURGE_LIST);
     sqlite3_bind_int64(q, 1, now);
     if (st_exec1(st, q, error_r, "purge lists") < 0 || store_token_purge(st, error_r) < 0 ||
-        st_commit(st, error_r) < 0)
+        store_request_purge(st, error_r) < 0 || st_commit(st, error_r) < 0)
         goto fail;
     if (expired_r != NULL)
         *expired_r = expired;

@@ -62,6 +62,9 @@ struct opes_config {
     uint64_t release_max_attempts;
     /* [log] */
     char *log_level;
+    /* [notify] */
+    /* [web] */
+    char *web_base_url; /* links in mail and the portal's own address */
 
     /* [service.NAME] sections, kept raw in file order: their keys depend on the
      * service type, so the agent checks them (services_load), with line numbers */

@@ -22,6 +22,7 @@
 
 #define STORE_NOTFOUND 1
 #define STORE_USED 2    /* a single-use token was used before */
+#define STORE_LIMITED 3 /* a rate limit said no */
 #define STORE_ID_LEN 20 /* public quarantine id: 20 base32 characters */
 
 struct store;
@@ -263,5 +264,22 @@ int store_purge(struct store *st, unsigned retention_days, size_t *expired_r, si
 int store_token_use(struct store *st, const char *nonce, int64_t expires, const char **error_r);
 int store_token_seen(struct store *st, const char *nonce, const char **error_r);
 int store_token_purge(struct store *st, const char **error_r);
+
+/*
+ * Login-link requests and rate limits (store_request.c).
+ * store_login_request_add - the portal records "send me a login link".
+ * store_login_request_next - the oldest pending one: 0, STORE_NOTFOUND or -1.
+ * store_login_request_done - mark it sent (or refused: unknown address, limit).
+ * store_rate_hit - count one event for key in a fixed window of window_s
+ * seconds: 0 while at most max events fell in the window, else STORE_LIMITED.
+ * store_request_purge - forget old requests and counters (store_purge calls it).
+ */
+int store_login_request_add(struct store *st, const char *address, const char **error_r);
+int store_login_request_next(struct store *st, int64_t *id_r, char *address, size_t size,
+                             const char **error_r);
+int store_login_request_done(struct store *st, int64_t id, bool sent, const char **error_r);
+int store_rate_hit(struct store *st, const char *key, unsigned window_s, unsigned max,
+                   const char **error_r);
+int store_request_purge(struct store *st, const char **error_r);
 
 #endif

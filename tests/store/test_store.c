@@ -1862,6 +1862,36 @@ START_TEST(test_token_single_use)
 }
 END_TEST
 
+/* login requests come out oldest first, once; rate limits count per key and window */
+START_TEST(test_login_requests_and_rate)
+{
+    const char *err;
+    char addr[257];
+    int64_t id1, id2;
+
+    ck_assert_int_eq(store_login_request_next(st, &id1, addr, sizeof(addr), &err), STORE_NOTFOUND);
+    ck_assert_int_eq(store_login_request_add(st, "alice@example.org", &err), 0);
+    ck_assert_int_eq(store_login_request_add(st, "bob@example.org", &err), 0);
+    ck_assert_int_eq(store_login_request_next(st, &id1, addr, sizeof(addr), &err), 0);
+    ck_assert_str_eq(addr, "alice@example.org");
+    ck_assert_int_eq(store_login_request_done(st, id1, true, &err), 0);
+    ck_assert_int_eq(store_login_request_next(st, &id2, addr, sizeof(addr), &err), 0);
+    ck_assert_str_eq(addr, "bob@example.org");
+    ck_assert(id2 != id1);
+    ck_assert_int_eq(store_login_request_done(st, id2, false, &err), 0);
+    ck_assert_int_eq(store_login_request_next(st, &id2, addr, sizeof(addr), &err), STORE_NOTFOUND);
+
+    for (int i = 0; i < 3; i++)
+        ck_assert_int_eq(store_rate_hit(st, "login:a", 3600, 3, &err), 0);
+    ck_assert_int_eq(store_rate_hit(st, "login:a", 3600, 3, &err), STORE_LIMITED);
+    ck_assert_int_eq(store_rate_hit(st, "login:b", 3600, 3, &err), 0);
+    reopen();
+    ck_assert_int_eq(store_rate_hit(st, "login:a", 3600, 3, &err), STORE_LIMITED);
+    /* a zero-length window starts afresh at every hit */
+    ck_assert_int_eq(store_rate_hit(st, "login:a", 0, 3, &err), 0);
+}
+END_TEST
+
 Suite *store_suite(void)
 {
     Suite *s = suite_create("store");
@@ -1949,6 +1979,7 @@ Suite *store_suite(void)
     tcase_add_test(tc, test_purge_trace);
     tcase_add_test(tc, test_integrity_check);
     tcase_add_test(tc, test_token_single_use);
+    tcase_add_test(tc, test_login_requests_and_rate);
     tcase_set_timeout(tc, 60);
     suite_add_tcase(s, tc);
     return s;
