@@ -24,6 +24,7 @@
 #include "opes/log.h"
 #include "opes/maildir.h"
 #include "opes/spool.h"
+#include "opes/variant.h"
 
 enum deliver_kind { DELIVER_LMTP, DELIVER_MAILDIR };
 
@@ -439,25 +440,20 @@ void deliver_tx_rcpt(struct deliver_tx *tx, const char *rcpt, struct lmtp_reply 
     dl_batch_run(tx, &b, deliver_now_ms() + (int64_t)cfg->down_command_timeout * 1000 * 2);
 }
 
-/* dl_send_content - prefix and spool, dot-stuffed, then the final dot. */
-static int dl_send_content(struct deliver_tx *tx, const char *prefix, size_t plen,
-                           struct spool *spool, int64_t deadline, int *spool_err)
+/* dl_send_content - the copy, dot-stuffed, then the final dot. */
+static int dl_send_content(struct deliver_tx *tx, const struct variant *v, int64_t deadline,
+                           int *spool_err)
 {
     const struct opes_config *cfg = tx->d->cfg;
     static _Thread_local char in[32768], out[2 * 32768 + 8];
     struct dotstuff_encoder enc;
+    struct variant_reader rd;
     size_t n;
     ssize_t got;
 
     dotstuff_encoder_init(&enc);
-    n = dotstuff_encode(&enc, prefix, plen, out);
-    if (lmtp_client_write(tx->conn, out, n, dl_ms(deadline, cfg->down_data_timeout)) < 0)
-        return -1;
-    if (spool_rewind(spool) < 0) {
-        *spool_err = errno;
-        return -1;
-    }
-    while ((got = spool_read(spool, in, sizeof(in))) > 0) {
+    variant_reader_init(&rd, v);
+    while ((got = variant_read(&rd, in, sizeof(in))) > 0) {
         n = dotstuff_encode(&enc, in, (size_t)got, out);
         if (lmtp_client_write(tx->conn, out, n, dl_ms(deadline, cfg->down_data_timeout)) < 0)
             return -1;
@@ -473,8 +469,7 @@ static int dl_send_content(struct deliver_tx *tx, const char *prefix, size_t ple
 }
 
 static void dl_data_lmtp(struct deliver_tx *tx, const char *const *rcpts, size_t n,
-                         const char *prefix, size_t plen, struct spool *spool, int64_t deadline,
-                         struct lmtp_reply *replies)
+                         const struct variant *v, int64_t deadline, struct lmtp_reply *replies)
 {
     const struct opes_config *cfg = tx->d->cfg;
     size_t *accepted = calloc(n ? n : 1, sizeof(*accepted));
@@ -496,7 +491,7 @@ static void dl_data_lmtp(struct deliver_tx *tx, const char *const *rcpts, size_t
     /* too late to start: the store must not get a message we answer 4xx for */
     int sent = -1;
     if (deliver_now_ms() < deadline)
-        sent = dl_send_content(tx, prefix, plen, spool, deadline, &spool_err);
+        sent = dl_send_content(tx, v, deadline, &spool_err);
     else
         errno = ETIMEDOUT;
     if (sent < 0) {
@@ -536,8 +531,7 @@ static void dl_data_lmtp(struct deliver_tx *tx, const char *const *rcpts, size_t
 }
 
 static void dl_data_maildir(struct deliver_tx *tx, const char *const *rcpts, size_t n,
-                            const char *prefix, size_t plen, struct spool *spool,
-                            struct lmtp_reply *replies)
+                            const struct variant *v, struct lmtp_reply *replies)
 {
     const struct opes_config *cfg = tx->d->cfg;
 
@@ -546,7 +540,7 @@ static void dl_data_maildir(struct deliver_tx *tx, const char *const *rcpts, siz
         if (maildir_expand(tx->d->maildir_tmpl, rcpts[i], dir, sizeof(dir)) < 0) {
             lmtp_reply_set(&replies[i], 550, "5.1.3", "<%s> Bad recipient address syntax",
                            rcpts[i]);
-        } else if (maildir_deliver(dir, cfg->maildir_create, prefix, plen, spool) == 0) {
+        } else if (maildir_deliver(dir, cfg->maildir_create, v) == 0) {
             lmtp_reply_set(&replies[i], 250, "2.0.0", "<%s> Delivered to maildir", rcpts[i]);
         } else if (errno == ENOSPC || errno == EDQUOT) {
             log_warn("maildir=%s delivery failed", dir);
@@ -558,16 +552,24 @@ static void dl_data_maildir(struct deliver_tx *tx, const char *const *rcpts, siz
     }
 }
 
-void deliver_tx_data(struct deliver_tx *tx, const char *const *rcpts, size_t n, const char *prefix,
-                     size_t prefix_len, struct spool *spool, int64_t deadline_ms,
-                     struct lmtp_reply *replies)
+void deliver_tx_content(struct deliver_tx *tx, const char *const *rcpts, size_t n,
+                        const struct variant *v, int64_t deadline_ms, struct lmtp_reply *replies)
 {
     if (n == 0)
         return;
     if (tx->d->kind == DELIVER_MAILDIR)
-        dl_data_maildir(tx, rcpts, n, prefix, prefix_len, spool, replies);
+        dl_data_maildir(tx, rcpts, n, v, replies);
     else
-        dl_data_lmtp(tx, rcpts, n, prefix, prefix_len, spool, deadline_ms, replies);
+        dl_data_lmtp(tx, rcpts, n, v, deadline_ms, replies);
+}
+
+void deliver_tx_data(struct deliver_tx *tx, const char *const *rcpts, size_t n, const char *prefix,
+                     size_t prefix_len, struct spool *spool, int64_t deadline_ms,
+                     struct lmtp_reply *replies)
+{
+    struct variant v = {.prefix = prefix, .prefix_len = prefix_len, .spool = spool};
+
+    deliver_tx_content(tx, rcpts, n, &v, deadline_ms, replies);
 }
 
 void deliver_tx_end(struct deliver_tx **txp)

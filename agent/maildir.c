@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "opes/spool.h"
+#include "opes/variant.h"
 
 static unsigned long maildir_seq;
 
@@ -166,15 +167,15 @@ static int maildir_write_lf(int fd, const char *in, size_t len, int *cr)
     return maildir_write_all(fd, out, o);
 }
 
-static int maildir_copy(int fd, const char *prefix, size_t prefix_len, struct spool *spool)
+static int maildir_copy(int fd, const struct variant *v)
 {
     char buf[65536];
+    struct variant_reader rd;
     int cr = 0;
     ssize_t n;
 
-    if (maildir_write_lf(fd, prefix, prefix_len, &cr) < 0 || spool_rewind(spool) < 0)
-        return -1;
-    while ((n = spool_read(spool, buf, sizeof(buf))) > 0)
+    variant_reader_init(&rd, v);
+    while ((n = variant_read(&rd, buf, sizeof(buf))) > 0)
         if (maildir_write_lf(fd, buf, (size_t)n, &cr) < 0)
             return -1;
     if (n < 0 || (cr && maildir_write_all(fd, "\r", 1) < 0))
@@ -182,8 +183,7 @@ static int maildir_copy(int fd, const char *prefix, size_t prefix_len, struct sp
     return 0;
 }
 
-int maildir_deliver(const char *dir, bool create, const char *prefix, size_t prefix_len,
-                    struct spool *spool)
+int maildir_deliver(const char *dir, bool create, const struct variant *v)
 {
     char name[256], host[128] = "localhost", tmp[4400], dst[4400];
     struct timeval tv;
@@ -203,7 +203,7 @@ int maildir_deliver(const char *dir, bool create, const char *prefix, size_t pre
     fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd < 0)
         return -1;
-    if (maildir_copy(fd, prefix, prefix_len, spool) < 0 || fsync(fd) < 0)
+    if (maildir_copy(fd, v) < 0 || fsync(fd) < 0)
         goto fail;
     if (close(fd) < 0) {
         fd = -1;

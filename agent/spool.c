@@ -172,3 +172,20 @@ ssize_t spool_read(struct spool *s, void *buf, size_t len)
         return n;
     }
 }
+
+ssize_t spool_pread(struct spool *s, uint64_t off, void *buf, size_t len)
+{
+    if (off >= s->size)
+        return 0;
+    if (len > s->size - off)
+        len = (size_t)(s->size - off);
+    if (s->fd < 0) {
+        memcpy(buf, s->mem + off, len);
+        return (ssize_t)len;
+    }
+    for (;;) {
+        ssize_t n = pread(s->fd, buf, len, (off_t)off);
+        if (n >= 0 || errno != EINTR)
+            return n;
+    }
+}

@@ -22,6 +22,7 @@ struct opes_config;
 struct spool;
 struct deliver;
 struct deliver_tx;
+struct variant;
 
 /* deliver_new - the target of cfg (which must outlive it); NULL with *error_r. */
 struct deliver *deliver_new(const struct opes_config *cfg, const char **error_r);
@@ -54,6 +55,10 @@ void deliver_tx_rcpt(struct deliver_tx *tx, const char *rcpt, struct lmtp_reply 
 void deliver_tx_data(struct deliver_tx *tx, const char *const *rcpts, size_t n, const char *prefix,
                      size_t prefix_len, struct spool *spool, int64_t deadline_ms,
                      struct lmtp_reply *replies);
+
+/* deliver_tx_content - the same for one content variant (variant.h). */
+void deliver_tx_content(struct deliver_tx *tx, const char *const *rcpts, size_t n,
+                        const struct variant *v, int64_t deadline_ms, struct lmtp_reply *replies);
 
 /* deliver_tx_end - abandon or finish; a clean connection returns to the cache. */
 void deliver_tx_end(struct deliver_tx **txp);

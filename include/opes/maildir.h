@@ -11,7 +11,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-struct spool;
+struct variant;
 
 /*
  * maildir_expand - template with %u (local part), %d (domain), %a (address),
@@ -25,11 +25,10 @@ enum maildir_status { MAILDIR_OK, MAILDIR_UNKNOWN, MAILDIR_ERROR };
 enum maildir_status maildir_check(const char *dir, bool create);
 
 /*
- * maildir_deliver - write prefix + spool content (CRLF turned into LF) as one
- * new message in dir, creating dir/{tmp,new,cur} when create. 0, or -1 with
- * errno (ENOSPC and EDQUOT matter to the caller).
+ * maildir_deliver - write the copy v (CRLF turned into LF) as one new message
+ * in dir, creating dir/{tmp,new,cur} when create. 0, or -1 with errno (ENOSPC
+ * and EDQUOT matter to the caller).
  */
-int maildir_deliver(const char *dir, bool create, const char *prefix, size_t prefix_len,
-                    struct spool *spool);
+int maildir_deliver(const char *dir, bool create, const struct variant *v);
 
 #endif

@@ -31,5 +31,7 @@ bool spool_on_disk(const struct spool *s);
 int spool_rewind(struct spool *s);
 /* spool_read - up to len bytes; 0 at the end, -1 with errno. */
 ssize_t spool_read(struct spool *s, void *buf, size_t len);
+/* spool_pread - up to len bytes from offset off, leaving the sequential position alone. */
+ssize_t spool_pread(struct spool *s, uint64_t off, void *buf, size_t len);
 
 #endif

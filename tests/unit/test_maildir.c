@@ -16,6 +16,7 @@
 
 #include "opes/maildir.h"
 #include "opes/spool.h"
+#include "opes/variant.h"
 
 Suite *unit_suite(void);
 char *unit_tmpdir(void);
@@ -24,6 +25,15 @@ char *unit_write_file(const char *dir, const char *name, const char *data, size_
 
 #define N_ELEMENTS(a) (sizeof(a) / sizeof((a)[0]))
 #define LIT(s) s, sizeof(s) - 1
+
+/* deliver - prefix + spool as one copy */
+static int deliver(const char *md, bool create, const char *prefix, size_t prefix_len,
+                   struct spool *sp)
+{
+    struct variant v = {.prefix = prefix, .prefix_len = prefix_len, .spool = sp};
+
+    return maildir_deliver(md, create, &v);
+}
 
 static char *tmpdir;
 
@@ -197,8 +207,7 @@ static char *deliver_one(const char *md, bool create, const char *prefix, size_t
     int count;
     struct stat st;
 
-    ck_assert_msg(maildir_deliver(md, create, prefix, prefix_len, sp) == 0, "deliver: %s",
-                  strerror(errno));
+    ck_assert_msg(deliver(md, create, prefix, prefix_len, sp) == 0, "deliver: %s", strerror(errno));
     ck_assert_int_ge(asprintf(&newdir, "%s/new", md), 0);
     ck_assert_int_ge(asprintf(&tmpd, "%s/tmp", md), 0);
     name = only_file(newdir, &count);
@@ -326,8 +335,8 @@ START_TEST(deliver_twice_two_files)
     int count;
 
     ck_assert_int_eq(spool_write(sp, LIT("a\r\n")), 0);
-    ck_assert_int_eq(maildir_deliver(md, true, LIT("X: 1\r\n"), sp), 0);
-    ck_assert_int_eq(maildir_deliver(md, true, LIT("X: 2\r\n"), sp), 0);
+    ck_assert_int_eq(deliver(md, true, LIT("X: 1\r\n"), sp), 0);
+    ck_assert_int_eq(deliver(md, true, LIT("X: 2\r\n"), sp), 0);
     ck_assert_int_ge(asprintf(&newdir, "%s/new", md), 0);
     (void)only_file(newdir, &count);
     ck_assert_int_eq(count, 2);
@@ -345,7 +354,7 @@ START_TEST(deliver_missing_without_create)
 
     ck_assert_int_eq(spool_write(sp, LIT("a\r\n")), 0);
     errno = 0;
-    ck_assert_int_eq(maildir_deliver(md, false, LIT("X: 1\r\n"), sp), -1);
+    ck_assert_int_eq(deliver(md, false, LIT("X: 1\r\n"), sp), -1);
     ck_assert_int_ne(errno, 0);
     /* and nothing was created on the way */
     ck_assert_int_lt(stat(parent, &st), 0);
