@@ -29,16 +29,19 @@
 #include "opes/service.h"
 #include "opes/spool.h"
 #include "opes/store.h"
+#include "opes/svc_rewrite.h"
 #include "opes/trace.h"
 #include "opes/tracelog.h"
+#include "opes/variant.h"
 
 enum lmtp_state { ST_INIT = 1, ST_READY = 2, ST_MAIL = 4, ST_RCPT = 8 };
 #define ST_ANY (ST_INIT | ST_READY | ST_MAIL | ST_RCPT)
 
 struct lmtp_rcpt {
-    char addr[LMTP_ADDR_MAX + 1];
-    size_t first; /* index of the first RCPT of this address (itself if unique) */
-    char *bypass; /* XOPES-BYPASS value (decoded), kept for the service pipeline */
+    char addr[LMTP_ADDR_MAX + 1]; /* as delivered: after the rewrite services' address map */
+    char orig[LMTP_ADDR_MAX + 1]; /* as the client gave it, when the map changed it; else "" */
+    size_t first;                 /* index of the first RCPT of this address (itself if unique) */
+    char *bypass;                 /* XOPES-BYPASS value (decoded), kept for the service pipeline */
     struct lmtp_reply reply;
     char services[256]; /* what the services did, for the log line */
     const char *action; /* quarantined, rejected ... when a policy decided; else from the code */
@@ -404,6 +407,18 @@ static struct lmtp_rcpt *lmtp_rcpt_add(struct lmtp_tx *tx)
     return &tx->rcpts[tx->nrcpts];
 }
 
+/* lmtp_rewrite_rcpt - the rewrite services' address map, before the store sees the address. */
+static void lmtp_rewrite_rcpt(struct lmtp_session *s, struct lmtp_rcpt *r)
+{
+    char mapped[LMTP_ADDR_MAX + 1];
+
+    if (svc_rewrite_address(s->env->services, r->addr, mapped, sizeof(mapped)) != 1)
+        return;
+    log_info("rcpt=<%s> rewritten to <%s>", r->addr, mapped);
+    memcpy(r->orig, r->addr, sizeof(r->orig));
+    memcpy(r->addr, mapped, sizeof(r->addr));
+}
+
 static void cmd_rcpt(struct lmtp_session *s, char *args)
 {
     struct lmtp_tx *tx = s->tx;
@@ -442,6 +457,7 @@ static void cmd_rcpt(struct lmtp_session *s, char *args)
         lmtp_bad_command(s);
         return;
     }
+    lmtp_rewrite_rcpt(s, r);
     r->first = tx->nrcpts;
     for (size_t i = 0; i < tx->nrcpts; i++) {
         if (strcasecmp(tx->rcpts[i].addr, r->addr) == 0) {
@@ -649,13 +665,18 @@ static void lmtp_deliver_groups(struct lmtp_session *s, struct spool *spool,
         for (size_t j = i; j < n; j++) {
             if (done[j] || pr[j].outcome != POLICY_DELIVER ||
                 pr[j].prefix_len != pr[i].prefix_len ||
-                memcmp(pr[j].prefix, pr[i].prefix, pr[i].prefix_len) != 0)
+                memcmp(pr[j].prefix, pr[i].prefix, pr[i].prefix_len) != 0 ||
+                !variant_edits_equal(&pr[j].edits, &pr[i].edits))
                 continue;
             done[j] = true;
             slot[k] = j;
             group[k++] = pr[j].addr;
         }
-        deliver_tx_data(s->tx->dtx, group, k, pr[i].prefix, pr[i].prefix_len, spool, deadline, got);
+        struct variant v = {.prefix = pr[i].prefix,
+                            .prefix_len = pr[i].prefix_len,
+                            .edits = &pr[i].edits,
+                            .spool = spool};
+        deliver_tx_content(s->tx->dtx, group, k, &v, deadline, got);
         for (size_t j = 0; j < k; j++)
             replies[slot[j]] = got[j];
     }
@@ -685,6 +706,7 @@ static void lmtp_deliver(struct lmtp_session *s, struct spool *spool,
         if (tx->rcpts[i].first == i) {
             slot[i] = nuniq;
             pr[nuniq].addr = tx->rcpts[i].addr;
+            pr[nuniq].orig = tx->rcpts[i].orig[0] ? tx->rcpts[i].orig : NULL;
             pr[nuniq++].bypass = tx->rcpts[i].bypass;
         } else {
             slot[i] = slot[tx->rcpts[i].first];

@@ -32,6 +32,8 @@ struct pl {
     struct svc_result *res;
     bool *ran;
     struct bypass_request header, mail;
+    const char **rcpts, **orig; /* every recipient, for the services */
+    size_t nrcpts;
 };
 
 static void pl_trace(struct pl *pl, const char *rcpt, const char *event, const struct svc *svc,
@@ -105,6 +107,9 @@ static const struct svc_result *pl_result(struct pl *pl, size_t i)
         struct svc_msg sm = {.spool = m->spool,
                              .mime = m->mime,
                              .sender = m->sender,
+                             .rcpts = pl->rcpts,
+                             .orig_rcpts = pl->orig,
+                             .nrcpts = pl->nrcpts,
                              .size = m->size,
                              .trace_id = m->trace_id,
                              .client_addr = m->peer_addr,
@@ -245,6 +250,19 @@ static void pl_prefix(struct pl *pl, struct pipeline_rcpt *r, const struct pl_rc
     r->prefix_len = tlen > 0 ? len : 0; /* 0: the trace could not be built */
 }
 
+/* pl_edits - the content changes of the modifying services that apply to this recipient. */
+static void pl_edits(struct pl *pl, struct pipeline_rcpt *r, const struct pl_rcpt_view *v)
+{
+    for (size_t i = 0; i < pl->nsvc; i++) {
+        if (v->steps[i].kind != POLICY_RUN || pl->res[i].edits.n == 0 ||
+            policy_verdict_for(&pl->svc[i], &pl->res[i], r->addr) != SVC_MODIFY)
+            continue;
+        if (variant_edits_merge(&r->edits, &pl->res[i].edits) < 0)
+            pl_trace(pl, r->addr, "service", &pl->svc[i], "skipped", 0,
+                     "its changes overlap those of an earlier service: not applied");
+    }
+}
+
 /* pl_decide - combine the verdicts of the services that apply to one recipient. */
 static void pl_decide(struct pl *pl, struct pipeline_rcpt *r, struct pl_rcpt_view *v)
 {
@@ -303,6 +321,15 @@ void pipeline_run(const struct pipeline_msg *m, struct pipeline_rcpt *rcpts, siz
     v.steps = calloc(pl.nsvc + 1, sizeof(*v.steps));
     if (pl.res == NULL || pl.ran == NULL || v.steps == NULL)
         abort();
+    pl.rcpts = calloc(n + 1, sizeof(*pl.rcpts));
+    pl.orig = calloc(n + 1, sizeof(*pl.orig));
+    if (pl.rcpts == NULL || pl.orig == NULL)
+        abort();
+    pl.nrcpts = n;
+    for (size_t i = 0; i < n; i++) {
+        pl.rcpts[i] = rcpts[i].addr;
+        pl.orig[i] = rcpts[i].orig;
+    }
     for (size_t i = 0; i < nuris; i++)
         uris[i] = pl.svc[i].uri;
     bypass_parse(m->mime != NULL ? mime_header_get(m->mime, -1, "OPES-Bypass") : NULL, uris, nuris,
@@ -315,9 +342,15 @@ void pipeline_run(const struct pipeline_msg *m, struct pipeline_rcpt *rcpts, siz
                      "malformed or oversized bypass request (header or MAIL)");
         pl_lookup(&pl, &rcpts[r], &v);
         pl_decide(&pl, &rcpts[r], &v);
-        if (rcpts[r].outcome == POLICY_DELIVER)
+        if (rcpts[r].outcome == POLICY_DELIVER) {
             pl_prefix(&pl, &rcpts[r], &v);
+            pl_edits(&pl, &rcpts[r], &v);
+        }
     }
+    for (size_t i = 0; i < pl.nsvc; i++)
+        svc_result_clear(&pl.res[i]);
+    free(pl.rcpts);
+    free(pl.orig);
     free(v.steps);
     free(pl.ran);
     free(pl.res);
@@ -328,4 +361,5 @@ void pipeline_rcpt_clear(struct pipeline_rcpt *r)
     free(r->prefix);
     r->prefix = NULL;
     r->prefix_len = 0;
+    variant_edits_clear(&r->edits);
 }

@@ -14,7 +14,7 @@ struct policy_step policy_step(const struct svc *svc, unsigned requested, int co
     }
     st.granted = requested & svc->bypass;
     st.refused = requested & ~svc->bypass;
-    if (svc->type != NULL && svc->type->never_bypass) {
+    if (svc->type != NULL && svc->type->never_bypass != NULL) {
         st.granted = 0; /* whatever the configuration says: never */
         st.refused = requested;
     }

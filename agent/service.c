@@ -14,13 +14,17 @@
 
 #include "opes/config.h"
 #include "opes/log.h"
+#include "opes/mime.h"
+#include "opes/spool.h"
 
 extern const struct svc_type svc_type_rules;
 extern const struct svc_type svc_type_clamd;
 extern const struct svc_type svc_type_spamd;
+extern const struct svc_type svc_type_rewrite;
+extern const struct svc_type svc_type_banner;
 
-static const struct svc_type *const svc_types[] = {&svc_type_rules, &svc_type_clamd,
-                                                   &svc_type_spamd};
+static const struct svc_type *const svc_types[] = {
+    &svc_type_rules, &svc_type_clamd, &svc_type_spamd, &svc_type_rewrite, &svc_type_banner};
 
 const char *svc_verdict_name(enum svc_verdict v)
 {
@@ -193,6 +197,17 @@ static int svc_common(struct svc *svc, const char *key, const char *value, const
             *reason = "expected yes or no";
             return -1;
         }
+    } else if (strcmp(key, "on_protected") == 0) {
+        if (strcmp(value, "skip") == 0)
+            svc->on_protected = SVC_PROT_SKIP;
+        else if (strcmp(value, "quarantine") == 0)
+            svc->on_protected = SVC_PROT_QUARANTINE;
+        else if (strcmp(value, "reject") == 0)
+            svc->on_protected = SVC_PROT_REJECT;
+        else {
+            *reason = "expected skip, quarantine or reject";
+            return -1;
+        }
     } else if (strcmp(key, "recipient_action") == 0) {
         return svc_parse_rcpt_actions(svc, value, reason) < 0 ? -1 : 1;
     } else {
@@ -308,9 +323,8 @@ struct svc_set *services_load(const struct opes_config *cfg, const char **error_
         set->n++;
         svc->order = (int)set->n * 10;
         svc_configure(svc, cfg, &e, &last);
-        if (svc->type->never_bypass && (svc->bypass != 0 || svc->consent != SVC_MANDATORY))
-            svc_error(&e, cfg, last, name, "bypass",
-                      "a malware scanner is mandatory and never bypassed");
+        if (svc->type->never_bypass != NULL && (svc->bypass != 0 || svc->consent != SVC_MANDATORY))
+            svc_error(&e, cfg, last, name, "bypass", svc->type->never_bypass);
         if (svc->type->check != NULL && svc->type->check(svc, &reason) < 0)
             svc_error(&e, cfg, last, name, "type", reason);
     }
@@ -358,4 +372,49 @@ void svc_run(const struct svc *svc, const struct svc_msg *m, struct svc_result *
     r->verdict = svc->on_failure == SVC_FAIL_PASS         ? SVC_PASS
                  : svc->on_failure == SVC_FAIL_QUARANTINE ? SVC_QUARANTINE
                                                           : SVC_TEMPFAIL;
+}
+
+void svc_result_clear(struct svc_result *r)
+{
+    variant_edits_clear(&r->edits);
+}
+
+const char *svc_protected_why(const struct mime_message *m)
+{
+    if (m == NULL)
+        return "not parsed as MIME";
+    if (m->protected != 0)
+        return "signed or encrypted (S/MIME, PGP)";
+    if (m->dkim_signatures > 0)
+        return "DKIM-signed";
+    return NULL;
+}
+
+void svc_protected_verdict(const struct svc *svc, const char *why, struct svc_result *r)
+{
+    variant_edits_clear(&r->edits);
+    r->verdict = svc->on_protected == SVC_PROT_REJECT       ? SVC_REJECT
+                 : svc->on_protected == SVC_PROT_QUARANTINE ? SVC_QUARANTINE
+                                                            : SVC_PASS;
+    snprintf(r->reason, sizeof(r->reason), "%s content is never modified: %s", why,
+             r->verdict == SVC_PASS ? "skipped" : svc_verdict_name(r->verdict));
+}
+
+char *svc_spool_range(struct spool *spool, uint64_t off, size_t len)
+{
+    char *buf = malloc(len + 1);
+    size_t got = 0;
+
+    if (buf == NULL)
+        fatal("malloc");
+    while (got < len) {
+        ssize_t n = spool_pread(spool, off + got, buf + got, len - got);
+        if (n <= 0) {
+            free(buf);
+            return NULL;
+        }
+        got += (size_t)n;
+    }
+    buf[len] = '\0';
+    return buf;
 }

@@ -15,6 +15,7 @@
 
 #include "opes/policy.h"
 #include "opes/service.h"
+#include "opes/variant.h"
 
 struct opes_config;
 struct store;
@@ -40,13 +41,15 @@ struct pipeline_msg {
 struct pipeline_rcpt {
     const char *addr;
     const char *bypass; /* XOPES-BYPASS on RCPT (decoded), or NULL */
+    const char *orig;   /* the address as the client gave it, when rewriting changed it */
     /* results */
     enum policy_outcome outcome;
     const struct svc *culprit; /* NULL for a blocklist decision */
     char reason[256];
     char *prefix; /* DELIVER: the fields to put on top of this recipient's copy */
     size_t prefix_len;
-    char services[256]; /* "clamd=pass,spamd=bypassed" for the log line */
+    struct variant_edits edits; /* DELIVER: the changes of the services that modify content */
+    char services[256];         /* "clamd=pass,spamd=bypassed" for the log line */
 };
 
 /* pipeline_run - decide for rcpts[0..n) (unique recipients). */

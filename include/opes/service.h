@@ -14,6 +14,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "opes/variant.h"
+
 struct opes_config;
 struct spool;
 struct mime_message;
@@ -21,6 +23,8 @@ struct mime_message;
 enum svc_verdict { SVC_PASS, SVC_TAG, SVC_MODIFY, SVC_QUARANTINE, SVC_REJECT, SVC_TEMPFAIL };
 enum svc_consent { SVC_MANDATORY, SVC_OPT_OUT, SVC_OPT_IN };
 enum svc_failure { SVC_FAIL_TEMPFAIL, SVC_FAIL_PASS, SVC_FAIL_QUARANTINE };
+/* what a content-modifying service does with signed or encrypted mail (PROTOCOL.md 27-28) */
+enum svc_protected { SVC_PROT_SKIP, SVC_PROT_QUARANTINE, SVC_PROT_REJECT };
 
 /* bypass policy: which requests a service honours (0: never) */
 #define SVC_BYPASS_HEADER 0x1u /* OPES-Bypass header in the message */
@@ -44,7 +48,8 @@ struct svc_msg {
     struct spool *spool;
     const struct mime_message *mime; /* NULL until the MIME parser runs */
     const char *sender;
-    const char *const *rcpts;
+    const char *const *rcpts;      /* as delivered (after address rewriting) */
+    const char *const *orig_rcpts; /* as the client gave them; NULL: the same */
     size_t nrcpts;
     uint64_t size;
     const char *trace_id;
@@ -54,9 +59,10 @@ struct svc_msg {
 
 struct svc_result {
     enum svc_verdict verdict;
-    bool failed;        /* the service could not give an answer */
-    char reason[256];   /* for the trace, the reply and the quarantine entry */
-    char headers[1024]; /* fields to add on TAG (CRLF-terminated), e.g. X-Spam-Status */
+    bool failed;                /* the service could not give an answer */
+    char reason[256];           /* for the trace, the reply and the quarantine entry */
+    char headers[1024];         /* fields to add on TAG (CRLF-terminated), e.g. X-Spam-Status */
+    struct variant_edits edits; /* on MODIFY: the changes to the message (owned) */
     int64_t ms;
 };
 
@@ -66,7 +72,7 @@ struct svc_type {
     enum svc_consent consent; /* default */
     unsigned bypass;          /* default policy */
     enum svc_verdict action;  /* default action on hit */
-    bool never_bypass;        /* mandatory scanners: bypass policy must stay "never" */
+    const char *never_bypass; /* non-NULL: mandatory, bypass "never"; the reason why */
     /* configure - one type-specific key; 0, or -1 with *reason */
     int (*configure)(struct svc *svc, const char *key, const char *value, const char **reason);
     /* check - after all keys; 0, or -1 with *reason */
@@ -87,6 +93,7 @@ struct svc {
     uint64_t timeout_s;
     enum svc_failure on_failure;
     bool notify_sender;
+    enum svc_protected on_protected;
     struct svc_rcpt_action *rcpt_actions;
     size_t n_rcpt_actions;
     void *priv; /* the type's own configuration */
@@ -110,6 +117,23 @@ void services_free(struct svc_set **setp);
  * failed gives TEMPFAIL, PASS or QUARANTINE as configured, with failed set.
  */
 void svc_run(const struct svc *svc, const struct svc_msg *m, struct svc_result *r);
+
+/* svc_result_clear - free what a run left in r (its edits). */
+void svc_result_clear(struct svc_result *r);
+
+/*
+ * svc_protected_why - why m must not be modified (PROTOCOL.md 27-28): "signed
+ * or encrypted (S/MIME, PGP)", "DKIM-signed", or NULL when it may be.
+ */
+const char *svc_protected_why(const struct mime_message *m);
+/*
+ * svc_protected_verdict - apply svc->on_protected to r for a message that must
+ * not be modified (why from svc_protected_why): PASS with the reason
+ * recorded, or the configured quarantine or reject.
+ */
+void svc_protected_verdict(const struct svc *svc, const char *why, struct svc_result *r);
+/* svc_spool_range - len bytes of the spool from off into a new NUL-terminated buffer, or NULL. */
+char *svc_spool_range(struct spool *spool, uint64_t off, size_t len);
 
 /* svc_action_for - the action on hit for one recipient (overrides, else the service's). */
 enum svc_verdict svc_action_for(const struct svc *svc, const char *rcpt);

@@ -1,7 +1,9 @@
 """DKIM survives opesd (PROTOCOL.md 28).
 
 A message signed with python3-dkim's test key passes through opesd (with the
-rules service, so OPES-Via lists a service) and still verifies in the mailbox.
+rules service, so OPES-Via lists a service, and the content-modifying banner
+and rewrite services, which must leave a signed message alone) and still
+verifies in the mailbox.
 A signature that oversigns OPES-Via (lists it in h= more often than the field
 occurs) would break if opesd added one: opesd leaves that field out, traces
 why, and the signature still verifies. Verification uses Debian's python3
@@ -52,7 +54,10 @@ class DkimTest(t.TempDirTest):
         self.opesd = self.start(t.Opesd(
             self.tmp, "maildir:%s/%%u" % self.mail,
             extra={"service.rules.type": "rules",
-                   "service.rules.rule": "header Subject /never-matches-this/ quarantine"}))
+                   "service.rules.rule": "header Subject /never-matches-this/ quarantine",
+                   "service.banner.type": "banner",
+                   "service.rewrite.type": "rewrite",
+                   "service.rewrite.map": "alice@example.org=alice@example.net"}))
 
     def sign(self, headers):
         path = os.path.join(self.tmp, "unsigned.eml")
@@ -90,6 +95,9 @@ class DkimTest(t.TempDirTest):
         data, _ = self.deliver(signed)
         self.assertIn(b"OPES-Via:", data)
         self.assertIn(b"service/rules; action=pass", data.replace(b"\n\t", b" "))
+        self.assertIn(b"service/banner; action=pass", data.replace(b"\n\t", b" "))
+        self.assertNotIn(b"CAUTION", data)
+        self.assertIn(b"\nTo: alice@example.org\n", data, "a signed To is not rewritten")
         self.assertEqual(self.verify(data), "VALID")
 
     def test_oversigned_opes_via_is_not_added(self):

@@ -17,7 +17,7 @@
 Suite *unit_suite(void);
 
 static const struct svc_type plain_type = {.name = "plain"};
-static const struct svc_type scanner_type = {.name = "scanner", .never_bypass = true};
+static const struct svc_type scanner_type = {.name = "scanner", .never_bypass = "mandatory"};
 
 START_TEST(step_every_combination)
 {
