@@ -114,6 +114,15 @@ class ServicesTest(t.TempDirTest):
     def trace_records(self, reply_text):
         return self.opesd.trace(reply_text.rsplit("(trace ", 1)[1].rstrip(")"))
 
+    def test_rules_match_the_envelope_recipient(self):
+        self.start_opesd(extra={"service.rules.rule": "recipient /^bob@/ reject"})
+        [(code, text)] = self.send(CLEAN, rcpts=("bob@example.org",), sender="carol@remote.example")
+        self.assertEqual(code, 550, text)
+        self.assertIn("blocked by " + URI + "rules", text)
+        [(code, text)] = self.send(CLEAN, sender="carol@remote.example")
+        self.assertEqual(code, 250, text)
+        self.assertEqual(len(self.delivered("alice")), 1)
+
     def test_clean_mail_delivered_with_opes_via(self):
         self.start_opesd()
         [(code, text)] = self.send(CLEAN, sender="carol@remote.example")
@@ -166,15 +175,19 @@ class ServicesTest(t.TempDirTest):
         self.assertIn("portal", refused[0]["detail"])
 
     def test_opes_bypass_header_honoured_for_spamd_refused_for_clamd(self):
-        self.start_opesd()
+        self.start_opesd(extra={"service.banner.type": "banner"})
         [(code, text)] = self.send(gtube_message("OPES-Bypass: *\n"))
         self.assertEqual(code, 250, text)
         self.assertNotIn("quarantine", text)
         [msg] = self.delivered("alice")
         self.assertIn(URI + "spamd; action=bypassed", self.via(msg))
+        self.assertIn(URI + "banner; action=bypassed", self.via(msg))
+        self.assertNotIn("CAUTION", msg)
         records = self.trace_records(text)
         self.assertIn(("spamd", "granted"), {(r["service"], r["verdict"]) for r in records
                                             if r["event"] == "bypass"})
+        self.assertIn(("banner", "granted"), {(r["service"], r["verdict"]) for r in records
+                                             if r["event"] == "bypass"})
         self.assertIn(("clamd", "refused"), {(r["service"], r["verdict"]) for r in records
                                             if r["event"] == "bypass"})
         [(code, text)] = self.send(eicar_message("OPES-Bypass: *\n"))
