@@ -1,5 +1,6 @@
 /*
- * jobs.c - release worker and retention purge, run by opesd's job thread.
+ * jobs.c - release worker, mail of our own and retention purge, run by
+ * opesd's job thread.
  *
  * A release: the decrypted content goes into a spool, a Received field notes
  * who released it and how, and the downstream gets it like any message
@@ -7,6 +8,11 @@
  * entry is created, the trace and audit record it. 4xx or store unreachable:
  * retried with exponential backoff. 5xx, or too many attempts: failed, the
  * entry stays held and the reason is kept for the administrator.
+ *
+ * Mail of our own (jobs_notify): new quarantine entries are captured, then
+ * immediate notices, due digests, login links, the admin summary and sender
+ * DSNs go out, each module in its own file (notify.c, digest.c,
+ * loginmail.c, dsn.c). What fails stays pending for the next interval.
  */
 #include "opes/jobs.h"
 
@@ -16,8 +22,12 @@
 
 #include "opes/config.h"
 #include "opes/deliver.h"
+#include "opes/digest.h"
+#include "opes/dsn.h"
 #include "opes/lmtp_server.h"
 #include "opes/log.h"
+#include "opes/loginmail.h"
+#include "opes/notify.h"
 #include "opes/spool.h"
 #include "opes/store.h"
 #include "opes/trace.h"
@@ -140,5 +150,27 @@ int jobs_purge(struct store *st, struct lmtp_env *env)
     if (expired > 0 || removed > 0)
         log_info("purge retention_days=%llu expired=%zu removed=%zu",
                  (unsigned long long)env->cfg->retention_days, expired, removed);
+    return 0;
+}
+
+int jobs_notify(struct store *st, struct lmtp_env *env, int stop_fd, bool *scanned)
+{
+    /* recent entries only, once everything was looked at since opesd started */
+    int64_t since = *scanned ? (int64_t)time(NULL) - 86400 : 0;
+    int rc = 0;
+
+    /* capture first: an entry's header fields must be kept before a purge expires it */
+    while ((rc = notify_capture(st, env, since)) == NOTIFY_BATCH && !notify_stopping(stop_fd, 0))
+        ;
+    if (rc >= 0)
+        *scanned = true;
+    if (rc < 0)
+        return -1;
+    notify_send_pending(st, env, stop_fd);
+    digest_record(st, env->cfg, false, NULL);
+    digest_send_pending(st, env, stop_fd);
+    loginmail_run(st, env, stop_fd);
+    notify_admin_summary(st, env);
+    dsn_run(st, env, stop_fd, since);
     return 0;
 }

@@ -20,6 +20,7 @@
 #include <sodium.h>
 
 #include "opes/config.h"
+#include "opes/digest.h"
 #include "opes/keys.h"
 #include "opes/log.h"
 #include "opes/store.h"
@@ -55,8 +56,12 @@ static int ctl_usage(void)
         "  user list [--json]\n"
         "  user consent ADDRESS SERVICE on|off      the recipient's choice for an opt-out/opt-in "
         "service\n"
+        "  user notify ADDRESS default|immediate|digest|off [daily@HH|\"every Nh\"]\n"
+        "                                          how the recipient hears of held mail\n"
         "  token issue --recipient R --service NAME[,NAME] [--sender S] [--days N|--seconds N]\n"
         "                                          a bypass token for R to hand to a sender\n"
+        "  token verify TOKEN [--use]              check a link token (--use: spend it once)\n"
+        "  digest run [ADDRESS]                    record digests now; opesd sends them\n"
         "  trace TRACE-ID [--json]\n"
         "  audit [--limit N] [--json]\n"
         "  purge                                   apply [store] retention_days now\n"
@@ -624,6 +629,24 @@ static int ctl_user(struct ctl *c, int argc, char **argv)
         printf("%s: %s %s\n", argv[2], argv[3], on ? "on" : "off");
         return 0;
     }
+    if ((argc == 4 || argc == 5) && strcmp(argv[1], "notify") == 0) {
+        static const char *const modes[] = {"default", "immediate", "digest", "off"};
+        struct digest_schedule ds;
+        char object[400];
+        bool ok = false;
+        for (size_t i = 0; i < 4; i++)
+            ok = ok || strcmp(argv[3], modes[i]) == 0;
+        if (!ok || !ctl_list_value(argv[2]) || argv[2][0] == '@' ||
+            (argc == 5 && digest_schedule_parse(argv[4], &ds) < 0))
+            return ctl_usage();
+        if (store_user_set_notify(c->st, argv[2], argv[3], argc == 5 ? argv[4] : "", &error) < 0)
+            return ctl_fail("user notify", error);
+        snprintf(object, sizeof(object), "%s:%s %s", argv[2], argv[3], argc == 5 ? argv[4] : "");
+        store_audit(c->st, c->actor, "notify-mode", object, "cli", &error);
+        printf("%s: notify %s%s%s\n", argv[2], argv[3], argc == 5 ? " " : "",
+               argc == 5 ? argv[4] : "");
+        return 0;
+    }
     if (argc >= 2 && strcmp(argv[1], "list") == 0) {
         json_t *arr = argc == 3 && strcmp(argv[2], "--json") == 0 ? json_array() : NULL;
         if (store_user_list(c->st, ctl_user_cb, arr, &error) < 0)
@@ -637,6 +660,35 @@ static int ctl_user(struct ctl *c, int argc, char **argv)
 
 /* ------------------------------------------------------------ tokens */
 
+/* ctl_token_verify - "verify TOKEN [--use]": a link token's contents, or why it is refused. */
+static int ctl_token_verify(struct ctl *c, int argc, char **argv)
+{
+    struct token_link l;
+    const char *why = NULL, *error;
+    bool use = argc > 2 && strcmp(argv[2], "--use") == 0;
+    char when[32];
+    int rc;
+
+    if (argc > 3 || (argc == 3 && !use))
+        return ctl_usage();
+    if (token_link_verify(store_keys(c->st), argv[1], (int64_t)time(NULL), &l, &why) < 0) {
+        printf("refused: %s\n", why);
+        return 1;
+    }
+    rc = use ? store_token_use(c->st, l.nonce, l.expires, &error)
+             : store_token_seen(c->st, l.nonce, &error);
+    if (rc < 0)
+        return ctl_fail("token", error);
+    if (rc == STORE_USED) {
+        printf("refused: already used\n");
+        return 1;
+    }
+    ctl_time(l.expires, when, sizeof(when));
+    printf("ok purpose=%s recipient=%s item=%s action=%s expires=%s\n",
+           l.purpose == TOKEN_LOGIN ? "login" : "action", l.recipient, l.item, l.action, when);
+    return 0;
+}
+
 static int ctl_token(struct ctl *c, int argc, char **argv)
 {
     static const struct option opts[] = {{"recipient", 1, 0, 'r'}, {"service", 1, 0, 's'},
@@ -647,6 +699,8 @@ static int ctl_token(struct ctl *c, int argc, char **argv)
     char token[TOKEN_MAX], object[300];
     int ch;
 
+    if (argc >= 3 && strcmp(argv[1], "verify") == 0)
+        return ctl_token_verify(c, argc - 1, argv + 1);
     if (argc < 2 || strcmp(argv[1], "issue") != 0)
         return ctl_usage();
     optind = 1;
@@ -684,6 +738,26 @@ static int ctl_token(struct ctl *c, int argc, char **argv)
 }
 
 /* ------------------------------------------------------------ the rest */
+
+/*
+ * ctl_digest - "digest run [ADDRESS]": record a digest now for every recipient
+ * (or one) with entries waiting, whatever the schedule. opesd's job thread
+ * sends recorded digests, so opesctl needs no delivery rights.
+ */
+static int ctl_digest(struct ctl *c, int argc, char **argv)
+{
+    const char *error;
+    int n;
+
+    if (argc < 2 || argc > 3 || strcmp(argv[1], "run") != 0)
+        return ctl_usage();
+    n = digest_record(c->st, c->cfg, true, argc == 3 ? argv[2] : NULL);
+    if (n < 0)
+        return ctl_fail("digest run", "store error (see the log line above)");
+    store_audit(c->st, c->actor, "digest-run", argc == 3 ? argv[2] : "*", "cli", &error);
+    printf("recorded %d digest%s; opesd sends %s\n", n, n == 1 ? "" : "s", n == 1 ? "it" : "them");
+    return 0;
+}
 
 static int ctl_trace(struct ctl *c, int argc, char **argv)
 {
@@ -804,6 +878,8 @@ int main(int argc, char **argv)
         rc = ctl_token(&c, argc - 1, argv + 1);
     else if (strcmp(argv[1], "trace") == 0)
         rc = ctl_trace(&c, argc - 1, argv + 1);
+    else if (strcmp(argv[1], "digest") == 0)
+        rc = ctl_digest(&c, argc - 1, argv + 1);
     else if (strcmp(argv[1], "audit") == 0)
         rc = ctl_audit(&c, argc - 1, argv + 1);
     else if (strcmp(argv[1], "purge") == 0 && argc == 2)

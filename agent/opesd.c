@@ -129,13 +129,14 @@ static struct store *opesd_jobs_store(struct store *st, char *path, size_t size,
     return st;
 }
 
-/* opesd_jobs - the job thread: releases as they come, purge every hour. */
+/* opesd_jobs - the job thread: releases as they come, mail of our own, purge every hour. */
 static void *opesd_jobs(void *arg)
 {
     struct opesd *d = arg;
     struct store *st = NULL;
     char path[4096] = "";
     time_t last_purge = 0, warned = 0;
+    bool notify_scanned = false; /* every quarantine entry looked at once since start */
 
     log_set_context("jobs");
     for (;;) {
@@ -147,6 +148,8 @@ static void *opesd_jobs(void *arg)
         if (st != NULL) {
             while (jobs_release_one(st, env) == 1 && poll(&pfd, 1, 0) == 0)
                 ;
+            if (poll(&pfd, 1, 0) == 0)
+                jobs_notify(st, env, d->stop_pipe[0], &notify_scanned);
             if (time(NULL) - last_purge >= 3600 && jobs_purge(st, env) == 0)
                 last_purge = time(NULL);
         }

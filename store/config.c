@@ -37,6 +37,11 @@ static int cfg_check_uri(const char *v, const char **reason);
 static int cfg_check_bare(const char *v, const char **reason);
 static int cfg_check_level(const char *v, const char **reason);
 static int cfg_check_blockaction(const char *v, const char **reason);
+static int cfg_check_from(const char *v, const char **reason);
+static int cfg_check_mode(const char *v, const char **reason);
+static int cfg_check_schedule(const char *v, const char **reason);
+static int cfg_check_address(const char *v, const char **reason);
+static int cfg_check_relay(const char *v, const char **reason);
 
 #define OFF(f) offsetof(struct opes_config, f)
 #define NOLIM 0, UINT64_MAX
@@ -79,7 +84,22 @@ static const struct cfg_entry cfg_table[] = {
     {"store", "job_interval", CFG_TIME, "5s", 1, 3600, OFF(job_interval), NULL},
     {"store", "release_max_attempts", CFG_NUM, "20", 1, 1000, OFF(release_max_attempts), NULL},
     {"log", "level", CFG_STR, "info", NOLIM, OFF(log_level), cfg_check_level},
-    /* [notify] keys go here */
+    {"notify", "from", CFG_STR, "", NOLIM, OFF(notify_from), cfg_check_from},
+    {"notify", "default_mode", CFG_STR, "immediate", NOLIM, OFF(notify_default_mode),
+     cfg_check_mode},
+    {"notify", "digest_schedule", CFG_STR, "daily@08", NOLIM, OFF(notify_digest_schedule),
+     cfg_check_schedule},
+    {"notify", "link_days", CFG_NUM, "14", 1, 365, OFF(notify_link_days), NULL},
+    {"notify", "link_lifetime", CFG_TIME, "0", 0, 365 * 86400, OFF(notify_link_lifetime), NULL},
+    {"notify", "login_minutes", CFG_NUM, "30", 1, 1440, OFF(notify_login_minutes), NULL},
+    {"notify", "login_rate", CFG_NUM, "3", 1, 1000, OFF(notify_login_rate), NULL},
+    {"notify", "login_rate_global", CFG_NUM, "100", 1, 100000, OFF(notify_login_rate_global), NULL},
+    {"notify", "template_dir", CFG_STR, "", NOLIM, OFF(notify_template_dir), NULL},
+    {"notify", "skip_lists", CFG_BOOL, "yes", NOLIM, OFF(notify_skip_lists), NULL},
+    {"notify", "admin_copy", CFG_STR, "", NOLIM, OFF(notify_admin_copy), cfg_check_address},
+    {"notify", "admin_summary", CFG_BOOL, "no", NOLIM, OFF(notify_admin_summary), NULL},
+    {"notify", "relay", CFG_STR, "", NOLIM, OFF(notify_relay), cfg_check_relay},
+    {"notify", "send_delay", CFG_TIME, "0", 0, 60, OFF(notify_send_delay), NULL},
     {"web", "base_url", CFG_STR, "http://127.0.0.1:8025", NOLIM, OFF(web_base_url),
      cfg_check_base_url},
     /* further [web] keys go here */
@@ -170,6 +190,81 @@ static int cfg_check_blockaction(const char *v, const char **reason)
         return 0;
     *reason = "expected quarantine or reject";
     return -1;
+}
+
+/* cfg_check_address - empty, or local@domain without space, control, quote or bracket */
+static int cfg_check_address(const char *v, const char **reason)
+{
+    const char *at = strchr(v, '@');
+
+    if (*v == '\0')
+        return 0;
+    for (const char *p = v; *p != '\0'; p++) {
+        if ((unsigned char)*p <= ' ' || *p == 0x7f || strchr("\"<>(),;\\", *p) != NULL) {
+            *reason = "an address must not contain spaces, quotes, brackets or control characters";
+            return -1;
+        }
+    }
+    if (at == NULL || at == v || at[1] == '\0' || strlen(v) > 254) {
+        *reason = "expected local@domain";
+        return -1;
+    }
+    return 0;
+}
+
+/* cfg_check_from - an address, or "Display Name" <address> */
+static int cfg_check_from(const char *v, const char **reason)
+{
+    const char *lt = strrchr(v, '<');
+    char addr[300];
+    size_t n;
+
+    for (const char *p = v; *p != '\0'; p++) {
+        if ((unsigned char)*p < ' ' || *p == 0x7f) {
+            *reason = "control characters are not allowed";
+            return -1;
+        }
+    }
+    if (lt == NULL)
+        return cfg_check_address(v, reason);
+    n = strcspn(lt + 1, ">");
+    if (lt[1 + n] != '>' || lt[2 + n] != '\0' || n >= sizeof(addr) || n == 0) {
+        *reason = "expected \"Display Name\" <local@domain>";
+        return -1;
+    }
+    memcpy(addr, lt + 1, n);
+    addr[n] = '\0';
+    return cfg_check_address(addr, reason);
+}
+
+static int cfg_check_mode(const char *v, const char **reason)
+{
+    if (strcmp(v, "immediate") == 0 || strcmp(v, "digest") == 0 || strcmp(v, "off") == 0)
+        return 0;
+    *reason = "expected immediate, digest or off";
+    return -1;
+}
+
+/* cfg_check_schedule - "daily@HH" (0-23) or "every Nh" (1-168); digest.c reads them */
+static int cfg_check_schedule(const char *v, const char **reason)
+{
+    unsigned n;
+    char end;
+
+    if ((sscanf(v, "daily@%2u%c", &n, &end) == 1 && n < 24 && strlen(v) <= 8) ||
+        (sscanf(v, "every %3uh%c", &n, &end) == 1 && n >= 1 && n <= 168))
+        return 0;
+    *reason = "expected daily@HH (00-23) or every Nh (1-168)";
+    return -1;
+}
+
+static int cfg_check_relay(const char *v, const char **reason)
+{
+    struct endpoint ep;
+
+    if (*v == '\0')
+        return 0;
+    return endpoint_parse(v, &ep, reason);
 }
 
 static int cfg_check_level(const char *v, const char **reason)

@@ -63,6 +63,20 @@ struct opes_config {
     /* [log] */
     char *log_level;
     /* [notify] */
+    char *notify_from;             /* From of notices ("" = "Mail filter" <postmaster@hostname>) */
+    char *notify_default_mode;     /* immediate, digest or off: for users in mode "default" */
+    char *notify_digest_schedule;  /* daily@HH or every Nh */
+    uint64_t notify_link_days;     /* lifetime of action links */
+    uint64_t notify_link_lifetime; /* seconds; 0: link_days (short values for tests) */
+    uint64_t notify_login_minutes;
+    uint64_t notify_login_rate;        /* login mails per address and hour */
+    uint64_t notify_login_rate_global; /* login mails per hour, all addresses */
+    char *notify_template_dir;         /* "" = built-in templates only */
+    bool notify_skip_lists;            /* no notice for List-Id / Precedence mail */
+    char *notify_admin_copy;           /* "" = none */
+    bool notify_admin_summary;         /* a daily summary instead of copies */
+    char *notify_relay;                /* host:port for sender DSNs, "" = none */
+    uint64_t notify_send_delay;        /* tests only: pause before each digest is sent */
     /* [web] */
     char *web_base_url; /* links in mail and the portal's own address */
 

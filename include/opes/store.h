@@ -282,4 +282,107 @@ int store_rate_hit(struct store *st, const char *key, unsigned window_s, unsigne
                    const char **error_r);
 int store_request_purge(struct store *st, const char **error_r);
 
+/*
+ * Notifications, digests and sender DSNs (store_notify.c).
+ *
+ * opesd's job thread finds new quarantine entries (store_notify_uncaptured)
+ * and records one notification row each (store_notify_capture) with the
+ * decision (state "pending": an immediate notice; "digest": waits for the
+ * recipient's digest; "off"; "skipped" with the reason) and the held
+ * message's header section, which outlives the content (loop rules, DSN).
+ */
+struct store_notice_state {
+    char state[16], reason[128], dsn[16], dsn_reason[128];
+};
+
+/* store_notify_uncaptured - entries created at or after since without a notification row. */
+int store_notify_uncaptured(struct store *st, int64_t since, size_t limit,
+                            void (*fn)(const struct store_qitem *it, void *ctx), void *ctx,
+                            const char **error_r);
+/* store_notify_capture - headers may be NULL (content gone); a second capture is ignored. */
+int store_notify_capture(struct store *st, const char *id, const char *state, const char *reason,
+                         const char *headers, size_t headers_len, const char **error_r);
+/*
+ * store_notify_pending - immediate notices still to send, oldest first (those
+ * of entries no longer held become skipped first); fn gets the attempts so far.
+ */
+int store_notify_pending(struct store *st, size_t limit,
+                         void (*fn)(const struct store_qitem *it, int attempts, void *ctx),
+                         void *ctx, const char **error_r);
+/* store_notify_set_state - "sent" (sent_at set), "skipped", "failed" ... with a reason. */
+int store_notify_set_state(struct store *st, const char *id, const char *state, const char *reason,
+                           const char **error_r);
+/* store_notify_attempt - a try failed: count it, keep the state (retried later). */
+int store_notify_attempt(struct store *st, const char *id, const char *why, const char **error_r);
+/* store_notify_headers - the captured header section, NUL-terminated; 0, STORE_NOTFOUND, -1. */
+int store_notify_headers(struct store *st, const char *id, char *buf, size_t size, size_t *len_r,
+                         const char **error_r);
+/* store_notify_state - the notification and DSN state of an entry; 0, STORE_NOTFOUND, -1. */
+int store_notify_state(struct store *st, const char *id, struct store_notice_state *s,
+                       const char **error_r);
+/* store_notify_known - 1 when address has a user row or quarantine entries, 0 not, -1 error. */
+int store_notify_known(struct store *st, const char *address, const char **error_r);
+/* store_user_notify_prefs - notify_mode and digest_schedule; 0, STORE_NOTFOUND or -1. */
+int store_user_notify_prefs(struct store *st, const char *address, char *mode, size_t msize,
+                            char *schedule, size_t ssize, const char **error_r);
+/* store_user_set_notify - set both (the user is created if needed). */
+int store_user_set_notify(struct store *st, const char *address, const char *mode,
+                          const char *schedule, const char **error_r);
+
+/* Digests: recorded with their items before sending, marked sent after the 2xx. */
+struct store_digest {
+    int64_t id;
+    char recipient[257];
+    int64_t created;
+    int attempts;
+};
+/* store_digest_waiting - recipients with entries waiting for a digest. */
+int store_digest_waiting(struct store *st, void (*fn)(const char *recipient, void *ctx), void *ctx,
+                         const char **error_r);
+/*
+ * store_digest_last - when the recipient's last digest was recorded; before
+ * the first one, when the oldest entry waiting for it was held (0: none).
+ */
+int store_digest_last(struct store *st, const char *recipient, int64_t *last_r,
+                      const char **error_r);
+/*
+ * store_digest_create - record a digest of every waiting, still held entry of
+ * recipient, in one transaction; 0 with *id_r, STORE_NOTFOUND when there is
+ * nothing new (nothing recorded), or -1.
+ */
+int store_digest_create(struct store *st, const char *recipient, int64_t *id_r, size_t *count_r,
+                        const char **error_r);
+/* store_digest_pending - recorded digests not yet sent, oldest first. */
+int store_digest_pending(struct store *st, size_t limit,
+                         void (*fn)(const struct store_digest *d, void *ctx), void *ctx,
+                         const char **error_r);
+int store_digest_items(struct store *st, int64_t digest_id,
+                       void (*fn)(const struct store_qitem *it, void *ctx), void *ctx,
+                       const char **error_r);
+/* store_digest_sent - the digest and its items are sent (one transaction). */
+int store_digest_sent(struct store *st, int64_t digest_id, const char **error_r);
+int store_digest_failed(struct store *st, int64_t digest_id, const char *why, const char **error_r);
+
+/*
+ * store_dsn_due - entries that were accepted and will not be delivered and
+ * whose DSN is not decided: ones expired at or after since (cause "expired") and held ones
+ * whose newest release failed for good (cause "release-failed", detail: the
+ * store's answer). store_dsn_done - record "sent", "skipped" or "failed".
+ */
+int store_dsn_due(struct store *st, int64_t since, size_t limit,
+                  void (*fn)(const struct store_qitem *it, const char *cause, const char *detail,
+                             void *ctx),
+                  void *ctx, const char **error_r);
+int store_dsn_done(struct store *st, const char *id, const char *state, const char *reason,
+                   const char **error_r);
+
+/* Small persistent facts of the notifier; get: 0, STORE_NOTFOUND or -1. */
+int store_notify_meta_get(struct store *st, const char *key, int64_t *value_r,
+                          const char **error_r);
+int store_notify_meta_set(struct store *st, const char *key, int64_t value, const char **error_r);
+/* store_notify_held_since - entries held since a time, counted per recipient. */
+int store_notify_held_since(struct store *st, int64_t since,
+                            void (*fn)(const char *recipient, int64_t count, void *ctx), void *ctx,
+                            const char **error_r);
+
 #endif

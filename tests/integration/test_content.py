@@ -66,7 +66,8 @@ class ContentTest(t.TempDirTest):
                 os.makedirs(os.path.join(self.mail, user, sub))
 
     def start_opesd(self, extra=None):
-        cfg = {"service.banner.type": "banner", "service.banner.internal": "example.org"}
+        cfg = {"service.banner.type": "banner", "service.banner.internal": "example.org",
+               "notify.default_mode": "off"}  # only the messages themselves in the maildirs
         cfg.update(extra or {})
         self.opesd = self.start(t.Opesd(self.tmp, "maildir:%s/%%u" % self.mail, extra=cfg))
 

@@ -76,6 +76,8 @@ class ServicesTest(t.TempDirTest):
             "service.spamd.address": self.spamd.tcp,
             "service.spamd.timeout": "60s",
             "service.spamd.quarantine_threshold": "20",
+            # these tests count what reaches the maildirs: no block notifications
+            "notify.default_mode": "off",
         }
         cfg.update(extra or {})
         self.opesd = self.start(t.Opesd(self.tmp, "maildir:%s/%%u" % self.mail, extra=cfg))

@@ -39,7 +39,9 @@ class StoreReleaseTest(t.TempDirTest):
         super().setUp()
         self.dovecot = self.start(t.Dovecot(self.tmp))
         self.opesd = self.start(t.Opesd(self.tmp, "lmtp:127.0.0.1:%d" % self.dovecot.port,
-                                        extra={"store.job_interval": "1s"}))
+                                        extra={"store.job_interval": "1s",
+                                               # only released mail in the mailboxes
+                                               "notify.default_mode": "off"}))
 
     def hold(self, *rcpts, message=MESSAGE):
         args = ["quarantine", "add", "--from", "sender@remote.example", "--service", "rules",

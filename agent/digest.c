@@ -1,0 +1,306 @@
+/*
+ * digest.c - schedules, recording and sending of quarantine digests (see
+ * digest.h). Recording happens in opesd's job thread on schedule, or at once
+ * with "opesctl digest run"; sending only in opesd's job thread.
+ */
+#include "opes/digest.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "opes/config.h"
+#include "opes/lmtp_parse.h"
+#include "opes/lmtp_server.h"
+#include "opes/log.h"
+#include "opes/mailgen.h"
+#include "opes/notify.h"
+#include "opes/store.h"
+
+#define DIGEST_BATCH 50
+
+int digest_schedule_parse(const char *s, struct digest_schedule *out)
+{
+    char *end;
+    unsigned long v;
+
+    memset(out, 0, sizeof(*out));
+    if (strncmp(s, "daily@", 6) == 0) {
+        if (s[6] < '0' || s[6] > '9')
+            return -1;
+        v = strtoul(s + 6, &end, 10);
+        if (*end != '\0' || end - (s + 6) > 2 || v > 23)
+            return -1;
+        out->daily = true;
+        out->hour = (unsigned)v;
+        return 0;
+    }
+    if (strncmp(s, "every ", 6) == 0) {
+        if (s[6] < '0' || s[6] > '9')
+            return -1;
+        v = strtoul(s + 6, &end, 10);
+        if (strcmp(end, "h") != 0 || v < 1 || v > 168)
+            return -1;
+        out->every_h = (unsigned)v;
+        return 0;
+    }
+    return -1;
+}
+
+bool digest_due(const struct digest_schedule *s, int64_t last, int64_t now)
+{
+    if (!s->daily)
+        return now - last >= (int64_t)s->every_h * 3600;
+    {
+        /* the latest HH:00 local time at or before now */
+        time_t t = (time_t)now;
+        struct tm tm;
+        time_t boundary;
+
+        localtime_r(&t, &tm);
+        tm.tm_min = 0;
+        tm.tm_sec = 0;
+        tm.tm_isdst = -1;
+        if ((unsigned)tm.tm_hour < s->hour)
+            tm.tm_mday--;
+        tm.tm_hour = (int)s->hour;
+        boundary = mktime(&tm);
+        return last < (int64_t)boundary;
+    }
+}
+
+struct digest_rcpts {
+    char (*addr)[257];
+    size_t n, cap;
+};
+
+static void digest_collect_rcpt(const char *rcpt, void *ctx)
+{
+    struct digest_rcpts *r = ctx;
+
+    if (r->n == r->cap) {
+        r->cap = r->cap ? r->cap * 2 : 16;
+        r->addr = realloc(r->addr, r->cap * sizeof(*r->addr));
+        if (r->addr == NULL)
+            fatal("realloc");
+    }
+    snprintf(r->addr[r->n++], sizeof(*r->addr), "%s", rcpt);
+}
+
+/* digest_schedule_of - the recipient's schedule, or [notify] digest_schedule. */
+static void digest_schedule_of(struct store *st, const struct opes_config *cfg, const char *rcpt,
+                               struct digest_schedule *s)
+{
+    char mode[16], sched[64];
+    const char *error;
+
+    if (store_user_notify_prefs(st, rcpt, mode, sizeof(mode), sched, sizeof(sched), &error) == 0 &&
+        sched[0] != '\0' && digest_schedule_parse(sched, s) == 0)
+        return;
+    if (digest_schedule_parse(cfg->notify_digest_schedule, s) < 0)
+        digest_schedule_parse("daily@08", s);
+}
+
+int digest_record(struct store *st, const struct opes_config *cfg, bool force, const char *only)
+{
+    struct digest_rcpts r = {0};
+    const char *error;
+    int recorded = 0;
+    int64_t now = (int64_t)time(NULL);
+
+    if (store_digest_waiting(st, digest_collect_rcpt, &r, &error) < 0) {
+        log_warnx("digest: store error: %s", error);
+        return -1;
+    }
+    for (size_t i = 0; i < r.n; i++) {
+        struct digest_schedule s;
+        int64_t last, id;
+        size_t count;
+        int rc;
+
+        if (only != NULL && strcasecmp(only, r.addr[i]) != 0)
+            continue;
+        if (!force) {
+            digest_schedule_of(st, cfg, r.addr[i], &s);
+            if (store_digest_last(st, r.addr[i], &last, &error) < 0 || !digest_due(&s, last, now))
+                continue;
+        }
+        rc = store_digest_create(st, r.addr[i], &id, &count, &error);
+        if (rc < 0) {
+            log_warnx("digest: rcpt=<%s> store error: %s", r.addr[i], error);
+            recorded = -1;
+            break;
+        }
+        if (rc == 0) {
+            log_info("digest=%lld rcpt=<%s> items=%zu action=recorded", (long long)id, r.addr[i],
+                     count);
+            recorded++;
+        }
+    }
+    free(r.addr);
+    return recorded;
+}
+
+/* ------------------------------------------------------------ sending */
+
+struct digest_render {
+    struct store *st;
+    const struct opes_config *cfg;
+    int64_t expires;
+    struct mailgen_buf text, html;
+    char *item_txt, *item_html;
+    size_t count;
+};
+
+static void digest_item(const struct store_qitem *it, void *ctx)
+{
+    struct digest_render *d = ctx;
+    struct notify_item_strings s;
+    struct mailgen_var vars[NOTIFY_ITEM_VARS];
+    size_t n = notify_item_vars(d->st, d->cfg, it, d->expires, &s, vars);
+
+    mailgen_fill(&d->text, d->item_txt, vars, n, false);
+    mailgen_fill(&d->html, d->item_html, vars, n, true);
+    d->count++;
+}
+
+struct digest_list {
+    struct store_digest *d;
+    size_t n, cap;
+};
+
+static void digest_collect(const struct store_digest *dg, void *ctx)
+{
+    struct digest_list *l = ctx;
+
+    if (l->n == l->cap) {
+        l->cap = l->cap ? l->cap * 2 : 16;
+        l->d = realloc(l->d, l->cap * sizeof(*l->d));
+        if (l->d == NULL)
+            fatal("realloc");
+    }
+    l->d[l->n++] = *dg;
+}
+
+/*
+ * digest_send_one - compose and deliver one recorded digest and record the
+ * outcome; false when the store answered 4xx (the rest waits too).
+ */
+static bool digest_send_one(struct store *st, struct lmtp_env *env, const struct store_digest *dg)
+{
+    const struct opes_config *cfg = env->cfg;
+    struct digest_render d = {.st = st, .cfg = cfg, .expires = notify_link_expiry(cfg)};
+    struct mailgen_buf msg = {0};
+    struct notify_item_strings s;
+    const char *error;
+    char count[32], expires[64], why[300];
+    struct lmtp_reply reply;
+    bool ok = true;
+
+    d.item_txt = mailgen_template(cfg->notify_template_dir, "digest-item.txt");
+    d.item_html = mailgen_template(cfg->notify_template_dir, "digest-item.html");
+    if (d.item_txt == NULL || d.item_html == NULL) {
+        log_warnx("digest: template digest-item.txt or digest-item.html missing");
+        goto out;
+    }
+    mailgen_add(&d.text, "", 0);
+    mailgen_add(&d.html, "", 0);
+    if (store_digest_items(st, dg->id, digest_item, &d, &error) < 0) {
+        log_warnx("digest=%lld store error: %s", (long long)dg->id, error);
+        goto out;
+    }
+    if (d.count == 0) { /* every item went away before it could be sent */
+        store_digest_sent(st, dg->id, &error);
+        goto out;
+    }
+    snprintf(count, sizeof(count), "%zu", d.count);
+    mailgen_date(expires, sizeof(expires), (time_t)d.expires);
+    snprintf(s.opes_url, sizeof(s.opes_url), "%s/opes", cfg->web_base_url);
+    snprintf(s.privacy_url, sizeof(s.privacy_url), "%s/privacy", cfg->web_base_url);
+    {
+        struct mailgen_var text_vars[] = {{"count", count, false},
+                                          {"recipient", dg->recipient, false},
+                                          {"expires", expires, false},
+                                          {"items", d.text.data, true},
+                                          {"opes_url", s.opes_url, false},
+                                          {"privacy_url", s.privacy_url, false},
+                                          {"system_uri", cfg->system_uri, false}};
+        struct mailgen_buf subject = {0}, text = {0}, html = {0};
+        char *tt = mailgen_template(cfg->notify_template_dir, "digest.txt");
+        char *th = mailgen_template(cfg->notify_template_dir, "digest.html");
+        char *ts = mailgen_template(cfg->notify_template_dir, "digest-subject.txt");
+        size_t nv = sizeof(text_vars) / sizeof(text_vars[0]);
+
+        if (tt != NULL && th != NULL && ts != NULL) {
+            mailgen_fill(&subject, ts, text_vars, nv, false);
+            subject.data[strcspn(subject.data, "\r\n")] = '\0';
+            mailgen_fill(&text, tt, text_vars, nv, false);
+            text_vars[3].value = d.html.data; /* rendered and escaped item by item */
+            mailgen_fill(&html, th, text_vars, nv, true);
+            {
+                struct mailgen_msg m = {.from = cfg->notify_from,
+                                        .host = cfg->hostname,
+                                        .to = dg->recipient,
+                                        .subject = subject.data,
+                                        .auto_submitted = "auto-generated",
+                                        .text = text.data,
+                                        .html = html.data};
+                mailgen_compose(&msg, &m);
+            }
+        } else {
+            log_warnx("digest: template digest.txt, digest.html or digest-subject.txt missing");
+        }
+        free(tt);
+        free(th);
+        free(ts);
+        mailgen_free(&subject);
+        mailgen_free(&text);
+        mailgen_free(&html);
+    }
+    if (msg.data == NULL)
+        goto out;
+    notify_deliver(env, dg->recipient, msg.data, msg.len, &reply);
+    snprintf(why, sizeof(why), "%d %s %s", reply.code, reply.enh, reply.text);
+    if (reply.code / 100 == 2) {
+        if (store_digest_sent(st, dg->id, &error) < 0)
+            log_warnx("digest=%lld delivered but not recorded: %s", (long long)dg->id, error);
+        log_info("digest=%lld rcpt=<%s> items=%zu action=sent reply=\"%s\"", (long long)dg->id,
+                 dg->recipient, d.count, why);
+    } else {
+        /* kept pending: the same digest is tried again on the next interval */
+        store_digest_failed(st, dg->id, why, &error);
+        ok = false;
+        log_warnx("digest=%lld rcpt=<%s> action=deferred attempts=%d reply=\"%s\"",
+                  (long long)dg->id, dg->recipient, dg->attempts + 1, why);
+    }
+out:
+    free(d.item_txt);
+    free(d.item_html);
+    mailgen_free(&d.text);
+    mailgen_free(&d.html);
+    mailgen_free(&msg);
+    return ok;
+}
+
+int digest_send_pending(struct store *st, struct lmtp_env *env, int stop_fd)
+{
+    struct digest_list l = {0};
+    const char *error;
+    size_t i;
+
+    if (store_digest_pending(st, DIGEST_BATCH, digest_collect, &l, &error) < 0) {
+        log_warnx("digest: store error: %s", error);
+        return -1;
+    }
+    for (i = 0; i < l.n; i++) {
+        /* [notify] send_delay exists for tests that stop opesd in the middle of a run */
+        if (notify_stopping(stop_fd, (int)env->cfg->notify_send_delay * 1000))
+            break;
+        if (!digest_send_one(st, env, &l.d[i]))
+            break;
+    }
+    free(l.d);
+    return (int)i;
+}

@@ -1,0 +1,244 @@
+/*
+ * dsn.c - sender DSNs for accepted but undelivered mail (see dsn.h): finding
+ * the entries, applying the service's notify_sender and the loop rules,
+ * composing the multipart/report and handing it to the relay.
+ */
+#include "opes/dsn.h"
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "opes/config.h"
+#include "opes/endpoint.h"
+#include "opes/lmtp_parse.h"
+#include "opes/lmtp_server.h"
+#include "opes/log.h"
+#include "opes/mailgen.h"
+#include "opes/notify.h"
+#include "opes/service.h"
+#include "opes/smtp_client.h"
+#include "opes/store.h"
+
+#define DSN_BATCH 50
+#define DSN_HEADERS_MAX (32 * 1024)
+
+/* dsn_clean - text for one header line: controls become spaces, at most max octets. */
+static void dsn_clean(char *dst, size_t size, const char *s, size_t max)
+{
+    size_t k = 0;
+
+    for (; s != NULL && *s != '\0' && k + 1 < size && k < max; s++)
+        dst[k++] = ((unsigned char)*s < 0x20 || *s == 0x7f) ? ' ' : *s;
+    dst[k] = '\0';
+}
+
+void dsn_compose(struct mailgen_buf *out, const struct dsn_info *d)
+{
+    char from[300], date[64], arrival[64], msgid[400], boundary[64], subject[400];
+    char rcpt[300], reason[200], uri[400], trace[64];
+
+    snprintf(from, sizeof(from), "MAILER-DAEMON@%s", d->hostname);
+    mailgen_date(date, sizeof(date), time(NULL));
+    mailgen_date(arrival, sizeof(arrival), (time_t)d->arrival);
+    mailgen_message_id(msgid, sizeof(msgid), d->hostname);
+    mailgen_boundary(boundary, sizeof(boundary));
+    mailgen_clean_address(rcpt, sizeof(rcpt), d->recipient);
+    dsn_clean(reason, sizeof(reason), d->reason, 150);
+    dsn_clean(uri, sizeof(uri), d->service_uri, 350);
+    dsn_clean(trace, sizeof(trace), d->trace_id, 40);
+    snprintf(subject, sizeof(subject), "Undelivered Mail: %s",
+             d->subject != NULL && *d->subject != '\0' ? d->subject : "(no subject)");
+
+    mailgen_header_address(out, "From", "Mail Delivery System", from);
+    mailgen_header_address(out, "To", NULL, d->to);
+    mailgen_header(out, "Subject", subject);
+    mailgen_header(out, "Date", date);
+    mailgen_header(out, "Message-ID", msgid);
+    mailgen_str(out, "Auto-Submitted: auto-replied\r\nMIME-Version: 1.0\r\n");
+    mailgen_printf(out,
+                   "Content-Type: multipart/report; report-type=delivery-status;\r\n"
+                   "\tboundary=\"%s\"\r\n\r\n"
+                   "This is a delivery status notification (RFC 3464).\r\n\r\n",
+                   boundary);
+    /* the human-readable part */
+    mailgen_printf(out,
+                   "--%s\r\nContent-Type: text/plain; charset=utf-8\r\n"
+                   "Content-Transfer-Encoding: quoted-printable\r\n\r\n",
+                   boundary);
+    mailgen_qp(out, d->human != NULL ? d->human : "");
+    /* the machine-readable part */
+    mailgen_printf(out, "--%s\r\nContent-Type: message/delivery-status\r\n\r\n", boundary);
+    mailgen_printf(out, "Reporting-MTA: dns; %s\r\nArrival-Date: %s\r\n\r\n", d->hostname, arrival);
+    mailgen_printf(out,
+                   "Original-Recipient: rfc822; %s\r\nFinal-Recipient: rfc822; %s\r\n"
+                   "Action: failed\r\nStatus: 5.7.1\r\n",
+                   rcpt, rcpt);
+    mailgen_printf(out,
+                   "Diagnostic-Code: smtp; 550 5.7.1 <%s> held by %s and not delivered:\r\n"
+                   " %s (trace %s)\r\n",
+                   rcpt, uri, reason, trace);
+    /* the original's header fields, never its content */
+    mailgen_printf(out, "--%s\r\nContent-Type: text/rfc822-headers\r\n\r\n", boundary);
+    if (d->headers != NULL) {
+        mailgen_crlf(out, d->headers);
+        if (out->len < 2 || memcmp(out->data + out->len - 2, "\r\n", 2) != 0)
+            mailgen_str(out, "\r\n");
+    }
+    mailgen_printf(out, "--%s--\r\n", boundary);
+}
+
+struct dsn_due {
+    struct store_qitem it;
+    char cause[32];
+    char detail[256];
+};
+
+struct dsn_list {
+    struct dsn_due *d;
+    size_t n, cap;
+};
+
+static void dsn_collect(const struct store_qitem *it, const char *cause, const char *detail,
+                        void *ctx)
+{
+    struct dsn_list *l = ctx;
+
+    for (size_t i = 0; i < l->n; i++)
+        if (strcmp(l->d[i].it.id, it->id) == 0)
+            return;
+    if (l->n == l->cap) {
+        l->cap = l->cap ? l->cap * 2 : 16;
+        l->d = realloc(l->d, l->cap * sizeof(*l->d));
+        if (l->d == NULL)
+            fatal("realloc");
+    }
+    l->d[l->n].it = *it;
+    snprintf(l->d[l->n].cause, sizeof(l->d[l->n].cause), "%s", cause != NULL ? cause : "");
+    snprintf(l->d[l->n].detail, sizeof(l->d[l->n].detail), "%s", detail != NULL ? detail : "");
+    l->n++;
+}
+
+/* dsn_service - the service called name, or NULL (blocklist, or removed from the config). */
+static const struct svc *dsn_service(const struct svc_set *set, const char *name)
+{
+    for (size_t i = 0; set != NULL && i < set->n; i++)
+        if (strcmp(set->svc[i].name, name) == 0)
+            return &set->svc[i];
+    return NULL;
+}
+
+/* dsn_one - decide and send one; false when the relay could not be reached (stop for now). */
+static bool dsn_one(struct store *st, struct lmtp_env *env, const struct endpoint *relay,
+                    const struct dsn_due *due)
+{
+    const struct opes_config *cfg = env->cfg;
+    const struct store_qitem *it = &due->it;
+    const struct svc *svc = dsn_service(env->services, it->service);
+    char *headers = malloc(DSN_HEADERS_MAX), uri[400], why[300], cause[400];
+    const char *error, *rule;
+    size_t hlen = 0;
+    bool ok = true;
+    int rc;
+
+    if (headers == NULL)
+        fatal("malloc");
+    if (svc == NULL || !svc->notify_sender) {
+        snprintf(why, sizeof(why), "notify_sender is off for %s", it->service);
+        store_dsn_done(st, it->id, "skipped", why, &error);
+        goto out;
+    }
+    rc = store_notify_headers(st, it->id, headers, DSN_HEADERS_MAX, &hlen, &error);
+    rule = notify_loop_rule(it->sender, rc == 0 && hlen > 0 ? headers : NULL, true, true);
+    if (rule != NULL) {
+        store_dsn_done(st, it->id, "skipped", rule, &error);
+        log_info("trace=%s item=%s sender=<%s> dsn=skipped why=\"%s\"", it->trace_id, it->id,
+                 it->sender, rule);
+        goto out;
+    }
+    snprintf(uri, sizeof(uri), "%s", svc->uri);
+    if (strcmp(due->cause, "expired") == 0)
+        snprintf(cause, sizeof(cause), "it was held in quarantine and expired unreleased");
+    else
+        snprintf(cause, sizeof(cause), "it was held in quarantine and its release failed (%s)",
+                 due->detail);
+    {
+        struct mailgen_buf human = {0}, msg = {0};
+        struct lmtp_reply reply;
+        char *tmpl = mailgen_template(cfg->notify_template_dir, "dsn.txt");
+        struct mailgen_var vars[] = {{"hostname", cfg->hostname, false},
+                                     {"recipient", it->recipient, false},
+                                     {"sender", it->sender, false},
+                                     {"cause", cause, false},
+                                     {"subject", it->subject, false},
+                                     {"date", it->date, false},
+                                     {"system_uri", cfg->system_uri, false},
+                                     {"trace_id", it->trace_id, false},
+                                     {"service_uri", uri, false},
+                                     {"reason", it->reason, false}};
+        struct dsn_info d = {.hostname = cfg->hostname,
+                             .to = it->sender,
+                             .recipient = it->recipient,
+                             .trace_id = it->trace_id,
+                             .service_uri = uri,
+                             .reason = it->reason,
+                             .subject = it->subject,
+                             .headers = headers,
+                             .arrival = it->created};
+
+        if (tmpl != NULL)
+            mailgen_fill(&human, tmpl, vars, sizeof(vars) / sizeof(vars[0]), false);
+        else
+            mailgen_str(&human, "Your message was accepted but not delivered.\n");
+        d.human = human.data;
+        dsn_compose(&msg, &d);
+        smtp_client_send(relay, cfg->hostname, "", it->sender, msg.data, msg.len,
+                         (int)cfg->down_command_timeout * 1000, &reply);
+        snprintf(why, sizeof(why), "%d %s %s", reply.code, reply.enh, reply.text);
+        if (reply.code / 100 == 2) {
+            store_dsn_done(st, it->id, "sent", why, &error);
+            log_info("trace=%s item=%s sender=<%s> dsn=sent cause=%s reply=\"%s\"", it->trace_id,
+                     it->id, it->sender, due->cause, why);
+        } else if (reply.code / 100 == 5) {
+            store_dsn_done(st, it->id, "failed", why, &error);
+            log_warnx("trace=%s item=%s sender=<%s> dsn=failed reply=\"%s\"", it->trace_id, it->id,
+                      it->sender, why);
+        } else {
+            log_warnx("trace=%s item=%s sender=<%s> dsn=deferred reply=\"%s\" (will retry)",
+                      it->trace_id, it->id, it->sender, why);
+            ok = false;
+        }
+        free(tmpl);
+        mailgen_free(&human);
+        mailgen_free(&msg);
+    }
+out:
+    free(headers);
+    return ok;
+}
+
+int dsn_run(struct store *st, struct lmtp_env *env, int stop_fd, int64_t since)
+{
+    struct dsn_list l = {0};
+    struct endpoint relay;
+    const char *error;
+    size_t i;
+
+    if (env->cfg->notify_relay[0] == '\0')
+        return 0;
+    if (endpoint_parse(env->cfg->notify_relay, &relay, &error) < 0) {
+        log_warnx("dsn: relay %s: %s", env->cfg->notify_relay, error);
+        return -1;
+    }
+    if (store_dsn_due(st, since, DSN_BATCH, dsn_collect, &l, &error) < 0) {
+        log_warnx("dsn: store error: %s", error);
+        return -1;
+    }
+    for (i = 0; i < l.n && !notify_stopping(stop_fd, 0); i++)
+        if (!dsn_one(st, env, &relay, &l.d[i]))
+            break;
+    free(l.d);
+    return (int)i;
+}

@@ -1,0 +1,41 @@
+/*
+ * dsn.h - delivery status notifications to senders (RFC 3464) for mail opesd
+ * accepted and then never delivered: a quarantine entry that expired
+ * unreleased, or whose release failed for good. Only when the service that
+ * held it has notify_sender = yes, never to a null sender or MAILER-DAEMON,
+ * never for auto-submitted, list or report mail (PROTOCOL.md 25-26). Sent to
+ * [notify] relay over SMTP with MAIL FROM:<>; the original's header section
+ * goes along as text/rfc822-headers, its content never does.
+ */
+#ifndef OPES_DSN_H
+#define OPES_DSN_H
+
+#include <stdint.h>
+
+struct mailgen_buf;
+struct store;
+struct lmtp_env;
+
+struct dsn_info {
+    const char *hostname;    /* Reporting-MTA and the From domain */
+    const char *to;          /* the original sender */
+    const char *recipient;   /* the original recipient */
+    const char *trace_id;    /* OPES trace id */
+    const char *service_uri; /* the service that held the message */
+    const char *reason;      /* its reason */
+    const char *subject;     /* of the original (for our Subject) */
+    const char *headers;     /* the original's header section (LF or CRLF) */
+    int64_t arrival;         /* when opesd accepted it */
+    const char *human;       /* the human-readable part (filled dsn.txt) */
+};
+
+/* dsn_compose - the multipart/report message (CRLF lines) into out. */
+void dsn_compose(struct mailgen_buf *out, const struct dsn_info *d);
+
+/*
+ * dsn_run - send the DSNs that are due (none when [notify] relay is unset)
+ * for entries expired at or after since (0: all) and failed releases; count or -1.
+ */
+int dsn_run(struct store *st, struct lmtp_env *env, int stop_fd, int64_t since);
+
+#endif

@@ -1,0 +1,94 @@
+/*
+ * notify.h - block notifications: telling a recipient what was held.
+ *
+ * opesd's job thread first captures every new quarantine entry: it keeps the
+ * held message's header section in the store and decides, once, what the
+ * recipient gets (an immediate notice, a place in the next digest, nothing
+ * because of the recipient's mode, or nothing because of the loop rules of
+ * PROTOCOL.md 26). Immediate notices are then composed from templates and
+ * delivered through the downstream straight into the recipient's mailbox,
+ * never through the filter. A failed try stays pending and is retried on the
+ * next job interval.
+ */
+#ifndef OPES_NOTIFY_H
+#define OPES_NOTIFY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct store;
+struct store_qitem;
+struct lmtp_env;
+struct lmtp_reply;
+struct opes_config;
+struct mailgen_buf;
+struct mailgen_var;
+
+/*
+ * notify_header_get - the first field called name in the header section hdr
+ * (unfolded, without leading blanks) into buf; true when found.
+ */
+bool notify_header_get(const char *hdr, const char *name, char *buf, size_t size);
+
+/*
+ * notify_loop_rule - should no notice (dsn false) or DSN (dsn true) be sent
+ * for a message with this envelope sender and header section? Returns NULL
+ * when one may be sent, else why not ("null sender", "auto-submitted", ...).
+ * skip_lists: List-Id and Precedence mail gets no notice (DSNs: always).
+ */
+const char *notify_loop_rule(const char *sender, const char *hdr, bool skip_lists, bool dsn);
+
+/* notify_link_expiry - when links issued now expire ([notify] link_lifetime or link_days). */
+int64_t notify_link_expiry(const struct opes_config *cfg);
+
+/* The strings behind one item's template variables. */
+struct notify_item_strings {
+    char size[32], expires[64], service_uri[400], item_url[300], opes_url[300], privacy_url[300];
+    char release_url[1024], whitelist_url[1024], delete_url[1024];
+};
+
+/*
+ * notify_item_vars - the template variables of one held item (what, why,
+ * links with fresh action tokens valid until expires) into
+ * vars[0..NOTIFY_ITEM_VARS), pointing into it and s. Returns the count.
+ */
+#define NOTIFY_ITEM_VARS 20
+size_t notify_item_vars(const struct store *st, const struct opes_config *cfg,
+                        const struct store_qitem *it, int64_t expires,
+                        struct notify_item_strings *s, struct mailgen_var *vars);
+
+/*
+ * notify_deliver - one message of ours (CRLF text) to rcpt through the
+ * downstream, with a null reverse-path; reply gets the store's answer.
+ */
+void notify_deliver(struct lmtp_env *env, const char *rcpt, const char *msg, size_t len,
+                    struct lmtp_reply *reply);
+
+/*
+ * notify_compose - a whole message of kind ("notify", "digest", "login",
+ * "summary") to to, from the templates KIND-subject.txt, KIND.txt and, when
+ * html, KIND.html filled with vars; 0, or -1 when a template is missing.
+ */
+int notify_compose(const struct opes_config *cfg, const char *kind, const char *to,
+                   const char *auto_submitted, const struct mailgen_var *vars, size_t n, bool html,
+                   struct mailgen_buf *out);
+
+/*
+ * notify_capture - capture quarantine entries created at or after since (0:
+ * all) that have no notification row yet, at most NOTIFY_BATCH of them;
+ * returns how many, or -1 on a store error.
+ */
+#define NOTIFY_BATCH 100
+int notify_capture(struct store *st, struct lmtp_env *env, int64_t since);
+
+/* notify_send_pending - send due immediate notices until stop_fd is readable; count or -1. */
+int notify_send_pending(struct store *st, struct lmtp_env *env, int stop_fd);
+
+/* notify_admin_summary - [notify] admin_summary: one summary a day to admin_copy. */
+int notify_admin_summary(struct store *st, struct lmtp_env *env);
+
+/* notify_stopping - true when stop_fd is readable (or sleeping ms was cut short by it). */
+bool notify_stopping(int stop_fd, int ms);
+
+#endif

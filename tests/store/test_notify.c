@@ -1,0 +1,247 @@
+/*
+ * test_notify.c - the notifier's part of the store (store_notify.c):
+ * capture rows, immediate notices, digests recorded before they are sent
+ * (so that a crash neither repeats nor loses an item), and DSN state.
+ */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "opes/store.h"
+
+#include "store_util.h"
+
+static char *dir, *db_path;
+static struct store *st;
+static unsigned seq;
+
+static void setup(void)
+{
+    const char *err = NULL;
+    char *key;
+
+    dir = tu_tmpdir();
+    db_path = tu_path(dir, "store.db");
+    key = tu_path(dir, "keys");
+    st = store_open(db_path, key, &err);
+    ck_assert_msg(st != NULL, "%s", err);
+    free(key);
+    seq = 0;
+}
+
+static void teardown(void)
+{
+    store_close(&st);
+    tu_rmtree(dir);
+    free(dir);
+    free(db_path);
+}
+
+/* hold - one held entry for rcpt; its id into id */
+static void hold(const char *rcpt, const char *sender, char *id)
+{
+    struct store_qitem it = {.size = 10};
+    char body[64];
+    const char *err;
+
+    snprintf(it.trace_id, sizeof(it.trace_id), "trace%u", seq);
+    snprintf(it.sender, sizeof(it.sender), "%s", sender);
+    snprintf(it.recipient, sizeof(it.recipient), "%s", rcpt);
+    snprintf(it.subject, sizeof(it.subject), "item %u", seq);
+    snprintf(it.service, sizeof(it.service), "rules");
+    snprintf(it.reason, sizeof(it.reason), "test");
+    snprintf(body, sizeof(body), "Subject: item %u\r\n\r\nbody %u\r\n", seq, seq);
+    seq++;
+    ck_assert_int_eq(tu_add(st, &it, 1, body, strlen(body), 7, &err), 0);
+    strcpy(id, it.id);
+}
+
+struct ids {
+    char id[16][STORE_ID_LEN + 1];
+    size_t n;
+};
+
+static void collect(const struct store_qitem *it, void *ctx)
+{
+    struct ids *ids = ctx;
+    ck_assert_uint_lt(ids->n, 16);
+    strcpy(ids->id[ids->n++], it->id);
+}
+
+static void collect_pending(const struct store_qitem *it, int attempts, void *ctx)
+{
+    (void)attempts;
+    collect(it, ctx);
+}
+
+static void collect_dsn(const struct store_qitem *it, const char *cause, const char *detail,
+                        void *ctx)
+{
+    (void)detail;
+    ck_assert_str_eq(cause, "expired");
+    collect(it, ctx);
+}
+
+START_TEST(capture_once_and_headers_kept)
+{
+    char a[32], b[32], buf[100];
+    struct ids ids = {0};
+    const char *err;
+    size_t len;
+    struct store_notice_state s;
+
+    hold("alice@example.org", "x@remote.example", a);
+    hold("bob@example.org", "x@remote.example", b);
+    ck_assert_int_eq(store_notify_uncaptured(st, 0, 10, collect, &ids, &err), 0);
+    ck_assert_uint_eq(ids.n, 2);
+    /* the periodic look covers recent entries only */
+    tu_db_exec(db_path,
+               "UPDATE quarantine SET created = created - 3 * 86400 WHERE public_id = '%s'", b);
+    ids.n = 0;
+    ck_assert_int_eq(
+        store_notify_uncaptured(st, (int64_t)time(NULL) - 86400, 10, collect, &ids, &err), 0);
+    ck_assert_uint_eq(ids.n, 1);
+    ck_assert_str_eq(ids.id[0], a);
+    ck_assert_int_eq(store_notify_capture(st, a, "pending", "", "Subject: a\r\n", 12, &err), 0);
+    ck_assert_int_eq(store_notify_capture(st, b, "skipped", "auto-submitted", NULL, 0, &err), 0);
+    /* a second capture changes nothing */
+    ck_assert_int_eq(store_notify_capture(st, a, "skipped", "late", NULL, 0, &err), 0);
+    ids.n = 0;
+    ck_assert_int_eq(store_notify_uncaptured(st, 0, 10, collect, &ids, &err), 0);
+    ck_assert_uint_eq(ids.n, 0);
+    ck_assert_int_eq(store_notify_headers(st, a, buf, sizeof(buf), &len, &err), 0);
+    ck_assert_str_eq(buf, "Subject: a\r\n");
+    ck_assert_int_eq(store_notify_state(st, b, &s, &err), 0);
+    ck_assert_str_eq(s.state, "skipped");
+    ck_assert_str_eq(s.reason, "auto-submitted");
+    ids.n = 0;
+    ck_assert_int_eq(store_notify_pending(st, 10, collect_pending, &ids, &err), 0);
+    ck_assert_uint_eq(ids.n, 1);
+    ck_assert_str_eq(ids.id[0], a);
+    /* released before the notice went out: no notice */
+    ck_assert_int_eq(store_quarantine_set_status(st, a, STORE_RELEASED, &err), 0);
+    ids.n = 0;
+    ck_assert_int_eq(store_notify_pending(st, 10, collect_pending, &ids, &err), 0);
+    ck_assert_uint_eq(ids.n, 0);
+    ck_assert_int_eq(store_notify_state(st, a, &s, &err), 0);
+    ck_assert_str_eq(s.reason, "no longer held");
+}
+END_TEST
+
+START_TEST(digest_recorded_before_sending_lists_each_item_once)
+{
+    char a1[32], a2[32], a3[32], b1[32];
+    struct ids ids = {0};
+    const char *err;
+    int64_t id1, id2, last;
+    size_t count;
+
+    hold("alice@example.org", "x@remote.example", a1);
+    hold("alice@example.org", "x@remote.example", a2);
+    hold("bob@example.org", "x@remote.example", b1);
+    store_notify_capture(st, a1, "digest", "", NULL, 0, &err);
+    store_notify_capture(st, a2, "digest", "", NULL, 0, &err);
+    store_notify_capture(st, b1, "pending", "", NULL, 0, &err);
+    ck_assert_int_eq(store_digest_last(st, "alice@example.org", &last, &err), 0);
+    ck_assert_int_gt(last, 0); /* no digest yet: the oldest waiting entry */
+    ck_assert_int_eq(store_digest_create(st, "alice@example.org", &id1, &count, &err), 0);
+    ck_assert_uint_eq(count, 2);
+    /* nothing new: no second digest */
+    ck_assert_int_eq(store_digest_create(st, "alice@example.org", &id2, &count, &err),
+                     STORE_NOTFOUND);
+    ck_assert_int_eq(store_digest_create(st, "bob@example.org", &id2, &count, &err),
+                     STORE_NOTFOUND);
+    /* a crash now: the digest is still pending, with the same items */
+    store_close(&st);
+    {
+        char *key = tu_path(dir, "keys");
+        st = store_open(db_path, key, &err);
+        free(key);
+    }
+    ck_assert_ptr_nonnull(st);
+    ck_assert_int_eq(store_digest_items(st, id1, collect, &ids, &err), 0);
+    ck_assert_uint_eq(ids.n, 2);
+    ck_assert_str_eq(ids.id[0], a1);
+    ck_assert_str_eq(ids.id[1], a2);
+    /* an item held after the digest was recorded waits for the next one */
+    hold("alice@example.org", "x@remote.example", a3);
+    store_notify_capture(st, a3, "digest", "", NULL, 0, &err);
+    ck_assert_int_eq(store_digest_sent(st, id1, &err), 0);
+    ck_assert_int_eq(store_digest_create(st, "alice@example.org", &id2, &count, &err), 0);
+    ck_assert_uint_eq(count, 1);
+    ids.n = 0;
+    ck_assert_int_eq(store_digest_items(st, id2, collect, &ids, &err), 0);
+    ck_assert_uint_eq(ids.n, 1);
+    ck_assert_str_eq(ids.id[0], a3);
+    ck_assert_int_eq(tu_db_int(db_path, "SELECT COUNT(*) FROM notification WHERE state = 'sent'"),
+                     2);
+}
+END_TEST
+
+START_TEST(expired_entries_are_due_for_a_dsn_once)
+{
+    char a[32], b[32];
+    struct ids ids = {0};
+    const char *err;
+    size_t expired;
+
+    hold("alice@example.org", "x@remote.example", a);
+    hold("alice@example.org", "y@remote.example", b);
+    store_notify_capture(st, a, "sent", "", "Subject: a\r\n", 12, &err);
+    store_notify_capture(st, b, "sent", "", "Subject: b\r\n", 12, &err);
+    tu_db_exec(db_path,
+               "UPDATE quarantine SET created = created - 40 * 86400 WHERE public_id = '%s'", a);
+    ck_assert_int_eq(store_dsn_due(st, 0, 10, collect_dsn, &ids, &err), 0);
+    ck_assert_uint_eq(ids.n, 0);
+    ck_assert_int_eq(store_purge(st, 30, &expired, NULL, &err), 0);
+    ck_assert_uint_eq(expired, 1);
+    /* the periodic look: entries expired since then only */
+    ck_assert_int_eq(store_dsn_due(st, (int64_t)time(NULL) + 60, 10, collect_dsn, &ids, &err), 0);
+    ck_assert_uint_eq(ids.n, 0);
+    ck_assert_int_eq(store_dsn_due(st, 0, 10, collect_dsn, &ids, &err), 0);
+    ck_assert_uint_eq(ids.n, 1);
+    ck_assert_str_eq(ids.id[0], a);
+    ck_assert_int_eq(store_dsn_done(st, a, "sent", "250 ok", &err), 0);
+    ids.n = 0;
+    ck_assert_int_eq(store_dsn_due(st, 0, 10, collect_dsn, &ids, &err), 0);
+    ck_assert_uint_eq(ids.n, 0);
+}
+END_TEST
+
+START_TEST(known_recipients_and_preferences)
+{
+    char a[32], mode[16], sched[64];
+    const char *err;
+
+    ck_assert_int_eq(store_notify_known(st, "alice@example.org", &err), 0);
+    hold("alice@example.org", "x@remote.example", a);
+    ck_assert_int_eq(store_notify_known(st, "ALICE@example.org", &err), 1);
+    ck_assert_int_eq(store_user_notify_prefs(st, "bob@example.org", mode, sizeof(mode), sched,
+                                             sizeof(sched), &err),
+                     STORE_NOTFOUND);
+    ck_assert_int_eq(store_user_set_notify(st, "bob@example.org", "digest", "every 6h", &err), 0);
+    ck_assert_int_eq(store_notify_known(st, "bob@example.org", &err), 1);
+    ck_assert_int_eq(store_user_notify_prefs(st, "bob@example.org", mode, sizeof(mode), sched,
+                                             sizeof(sched), &err),
+                     0);
+    ck_assert_str_eq(mode, "digest");
+    ck_assert_str_eq(sched, "every 6h");
+    ck_assert_int_eq(store_user_set_notify(st, "bob@example.org", "bogus", "", &err), -1);
+}
+END_TEST
+
+Suite *store_suite(void)
+{
+    Suite *s = suite_create("store_notify");
+    TCase *tc = tcase_create("notify");
+
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, capture_once_and_headers_kept);
+    tcase_add_test(tc, digest_recorded_before_sending_lists_each_item_once);
+    tcase_add_test(tc, expired_entries_are_due_for_a_dsn_once);
+    tcase_add_test(tc, known_recipients_and_preferences);
+    suite_add_tcase(s, tc);
+    return s;
+}
