@@ -62,6 +62,10 @@ static int ctl_usage(void)
         "                                          a bypass token for R to hand to a sender\n"
         "  token verify TOKEN [--use]              check a link token (--use: spend it once)\n"
         "  digest run [ADDRESS]                    record digests now; opesd sends them\n"
+        "  link ADDRESS [--seconds N] [--item ID --action ACTION]\n"
+        "                                          a portal login link (or an action link: "
+        "release,\n"
+        "                                          release-whitelist, delete) for ADDRESS\n"
         "  trace TRACE-ID [--json]\n"
         "  audit [--limit N] [--json]\n"
         "  purge                                   apply [store] retention_days now\n"
@@ -737,6 +741,49 @@ static int ctl_token(struct ctl *c, int argc, char **argv)
     return 0;
 }
 
+/* ------------------------------------------------------------ links */
+
+/* ctl_link - print a login link (or an action link on one item) for the portal. */
+static int ctl_link(struct ctl *c, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"seconds", 1, 0, 'S'}, {"item", 1, 0, 'i'}, {"action", 1, 0, 'a'}, {0, 0, 0, 0}};
+    struct token_link l = {.purpose = TOKEN_LOGIN};
+    const char *item = NULL, *action = NULL, *error;
+    long long lifetime = 86400;
+    char token[TOKEN_MAX], object[300];
+    int ch;
+
+    if (argc < 2 || !ctl_list_value(argv[1]) || argv[1][0] == '@')
+        return ctl_usage();
+    optind = 1;
+    while ((ch = getopt_long(argc - 1, argv + 1, "", opts, NULL)) != -1) {
+        if (ch == 'S')
+            lifetime = atoll(optarg);
+        else if (ch == 'i')
+            item = optarg;
+        else if (ch == 'a')
+            action = optarg;
+        else
+            return ctl_usage();
+    }
+    if (optind != argc - 1 || lifetime <= 0 || (item == NULL) != (action == NULL))
+        return ctl_usage();
+    snprintf(l.recipient, sizeof(l.recipient), "%s", argv[1]);
+    if (item != NULL) {
+        l.purpose = TOKEN_ACTION;
+        snprintf(l.item, sizeof(l.item), "%s", item);
+        snprintf(l.action, sizeof(l.action), "%s", action);
+    }
+    l.expires = (int64_t)time(NULL) + lifetime;
+    if (token_link_issue(store_keys(c->st), &l, token, sizeof(token)) < 0)
+        return ctl_fail("link", "address, item or action too long");
+    snprintf(object, sizeof(object), "%s%s%s", argv[1], item ? ":" : "", item ? item : "");
+    store_audit(c->st, c->actor, item ? "link-action" : "link-login", object, "cli", &error);
+    printf("%s/%s/%s\n", c->cfg->web_base_url, item ? "action" : "login", token);
+    return 0;
+}
+
 /* ------------------------------------------------------------ the rest */
 
 /*
@@ -876,6 +923,8 @@ int main(int argc, char **argv)
         rc = ctl_user(&c, argc - 1, argv + 1);
     else if (strcmp(argv[1], "token") == 0)
         rc = ctl_token(&c, argc - 1, argv + 1);
+    else if (strcmp(argv[1], "link") == 0)
+        rc = ctl_link(&c, argc - 1, argv + 1);
     else if (strcmp(argv[1], "trace") == 0)
         rc = ctl_trace(&c, argc - 1, argv + 1);
     else if (strcmp(argv[1], "digest") == 0)

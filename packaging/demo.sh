@@ -23,6 +23,9 @@ VAR=$ROOT/var
 HOST=127.0.0.1
 PORT=${OPES_DEMO_PORT:-2424}
 OPESD=$ROOT/build/bin/opesd
+WEB=$ROOT/build/bin/opes-web
+WEBLOG=$VAR/opes-web.log
+WEBPORT=8025
 CONF=$VAR/opesd.conf
 LOG=$VAR/opesd.log
 PIDFILE=$VAR/opesd.pid
@@ -30,6 +33,7 @@ USERS="alice bob"
 REPLY_TIMEOUT=60
 
 opesd_pid=""
+web_pid=""
 tail_pid=""
 
 say() { printf '%s\n' "$*"; }
@@ -40,6 +44,11 @@ die() {
 
 # stop_all - stop what this script started (by PID), once.
 stop_all() {
+    if [ -n "$web_pid" ]; then
+        kill -TERM "$web_pid" 2>/dev/null
+        wait "$web_pid" 2>/dev/null
+        web_pid=""
+    fi
     if [ -n "$tail_pid" ]; then
         kill "$tail_pid" 2>/dev/null
         wait "$tail_pid" 2>/dev/null
@@ -134,6 +143,32 @@ if ! kill -0 "$opesd_pid" 2>/dev/null || ! grep -q 'opesd started' "$LOG"; then
     die "opesd did not start"
 fi
 sed 's/^/   /' "$LOG"
+
+# ------------------------------------------------------------------ start opes-web
+
+# start_web - the portal on the same configuration ([web] defaults: 127.0.0.1:8025).
+start_web() {
+    if (exec 3<>"/dev/tcp/$HOST/$WEBPORT") 2>/dev/null; then
+        say "   something already listens on $HOST:$WEBPORT: the portal is not started"
+        return
+    fi
+    say "== opes-web -c var/opesd.conf (log: var/opes-web.log)"
+    "$WEB" -c "$CONF" 2>"$WEBLOG" &
+    web_pid=$!
+    for _ in $(seq 100); do
+        grep -q 'opes-web listening' "$WEBLOG" && break
+        kill -0 "$web_pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    if ! grep -q 'opes-web listening' "$WEBLOG"; then
+        sed 's/^/  /' "$WEBLOG" >&2
+        say "   opes-web did not start; the demo goes on without the portal"
+        web_pid=""
+        return
+    fi
+    say "   http://$HOST:$WEBPORT/"
+}
+start_web
 
 # ------------------------------------------------------------------ an LMTP client in bash
 
@@ -258,7 +293,11 @@ else
 fi
 say "   build/bin/opesctl -c var/opesd.conf check     (the store, from the shell)"
 say "   Postfix: virtual_transport = lmtp:inet:$HOST:$PORT (see README.md, packaging/postfix/)"
-say "   portal: not built yet (opes-web and its system page at http://127.0.0.1:8025/opes come later)"
+if [ -n "$web_pid" ]; then
+    say "   portal: http://$HOST:$WEBPORT/ (the system page: http://$HOST:$WEBPORT/opes)"
+    say "   login link for alice@example.org (works once, for a day):"
+    say "     $("$ROOT/build/bin/opesctl" -c "$CONF" link alice@example.org)"
+fi
 say ""
 say "== following var/opesd.log; Ctrl-C stops opesd"
 tail -n 0 -f --pid="$opesd_pid" "$LOG" &

@@ -4,7 +4,9 @@
 # Usage: packaging/install-deps.sh [build|test]
 #   build: what is needed to compile opesd (default)
 #   test:  build dependencies plus the real neighbours the test suite starts
-#          (Dovecot LMTP, Postfix tools, swaks, clamd, spamd, python3-dkim)
+#          (Dovecot LMTP, Postfix tools, swaks, clamd, spamd, python3-dkim), and
+#          for the portal's browser test Debian's chromium plus the pinned npm
+#          playwright-core in tests/web (npm ci; node from Debian if missing)
 # Idempotent: packages already installed are not touched, and apt is not run
 # at all when nothing is missing.
 set -eu
@@ -12,10 +14,23 @@ set -eu
 BUILD_PKGS="build-essential cmake pkg-config libsqlite3-dev libsodium-dev \
 libmicrohttpd-dev libinih-dev libjansson-dev check"
 TEST_PKGS="clang libclang-rt-14-dev dovecot-core dovecot-lmtpd postfix swaks \
-python3 python3-dkim procps iproute2 clamav-daemon clamav-testfiles spamassassin spamd spamc"
+python3 python3-dkim procps iproute2 clamav-daemon clamav-testfiles spamassassin spamd spamc \
+chromium"
 
 want=$BUILD_PKGS
 [ "${1:-build}" = test ] && want="$BUILD_PKGS $TEST_PKGS"
+# node and npm come from Debian only when no node is installed at all
+[ "${1:-build}" = test ] && ! command -v node >/dev/null 2>&1 && want="$want nodejs npm"
+
+# npm_ci - the browser test's npm packages, exactly as package-lock.json pins them
+npm_ci() {
+    [ "${1:-build}" = test ] || return 0
+    web_tests=$(cd "$(dirname "$0")/../tests/web" && pwd)
+    if [ ! -d "$web_tests/node_modules/playwright-core" ]; then
+        echo "install-deps: npm ci in tests/web"
+        (cd "$web_tests" && npm ci --no-audit --no-fund)
+    fi
+}
 
 missing=""
 for p in $want; do
@@ -23,7 +38,10 @@ for p in $want; do
         missing="$missing $p"
     fi
 done
-[ -z "$missing" ] && exit 0
+if [ -z "$missing" ]; then
+    npm_ci "${1:-build}"
+    exit 0
+fi
 
 SUDO=""
 [ "$(id -u)" -ne 0 ] && SUDO=sudo
@@ -32,3 +50,4 @@ echo "postfix postfix/main_mailer_type select No configuration" | $SUDO debconf-
 $SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq || true
 # shellcheck disable=SC2086
 $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing
+npm_ci "${1:-build}"

@@ -32,6 +32,7 @@ struct cfg_entry {
 
 static int cfg_check_base_url(const char *v, const char **reason);
 static int cfg_check_listen(const char *v, const char **reason);
+static int cfg_check_web_listen(const char *v, const char **reason);
 static int cfg_check_target(const char *v, const char **reason);
 static int cfg_check_uri(const char *v, const char **reason);
 static int cfg_check_bare(const char *v, const char **reason);
@@ -102,6 +103,20 @@ static const struct cfg_entry cfg_table[] = {
     {"notify", "send_delay", CFG_TIME, "0", 0, 60, OFF(notify_send_delay), NULL},
     {"web", "base_url", CFG_STR, "http://127.0.0.1:8025", NOLIM, OFF(web_base_url),
      cfg_check_base_url},
+    {"web", "listen", CFG_STR, "127.0.0.1:8025", NOLIM, OFF(web_listen), cfg_check_web_listen},
+    {"web", "threads", CFG_NUM, "4", 1, 256, OFF(web_threads), NULL},
+    {"web", "max_connections", CFG_NUM, "256", 1, 10000, OFF(web_max_connections), NULL},
+    {"web", "connection_timeout", CFG_TIME, "30s", 1, 3600, OFF(web_connection_timeout), NULL},
+    {"web", "max_post", CFG_SIZE, "16K", 1024, 1024 * 1024, OFF(web_max_post), NULL},
+    {"web", "session_idle", CFG_TIME, "30m", 60, 86400, OFF(web_session_idle), NULL},
+    {"web", "session_max", CFG_TIME, "12h", 60, 30 * 86400, OFF(web_session_max), NULL},
+    {"web", "operator", CFG_STR, "the operator of this mail system", NOLIM, OFF(web_operator),
+     NULL},
+    {"web", "contact", CFG_STR, "postmaster", NOLIM, OFF(web_contact), NULL},
+    {"web", "privacy_file", CFG_STR, "", NOLIM, OFF(web_privacy_file), NULL},
+    {"web", "metrics_allow", CFG_STR, "127.0.0.1 ::1", NOLIM, OFF(web_metrics_allow), NULL},
+    {"web", "login_rate", CFG_NUM, "5", 1, 1000, OFF(web_login_rate), NULL},
+    {"web", "user", CFG_STR, "", NOLIM, OFF(web_user), NULL},
     /* further [web] keys go here */
 };
 #define CFG_COUNT (sizeof(cfg_table) / sizeof(cfg_table[0]))
@@ -138,6 +153,20 @@ static int cfg_check_listen(const char *v, const char **reason)
 {
     struct endpoint eps[16];
     return endpoint_parse_list(v, eps, 16, reason) < 0 ? -1 : 0;
+}
+
+/* cfg_check_web_listen - one host:port (the portal listens on TCP only) */
+static int cfg_check_web_listen(const char *v, const char **reason)
+{
+    struct endpoint ep;
+
+    if (endpoint_parse(v, &ep, reason) < 0)
+        return -1;
+    if (ep.kind != ENDPOINT_INET) {
+        *reason = "expected host:port";
+        return -1;
+    }
+    return 0;
 }
 
 static int cfg_check_target(const char *v, const char **reason)

@@ -17,7 +17,7 @@
 #include <stdint.h>
 
 #define ST_STMT_MAX 64
-#define ST_PREP_MAX 48
+#define ST_PREP_MAX 128
 
 struct keys;
 

@@ -79,6 +79,19 @@ struct opes_config {
     uint64_t notify_send_delay;        /* tests only: pause before each digest is sent */
     /* [web] */
     char *web_base_url; /* links in mail and the portal's own address */
+    char *web_listen;   /* host:port of opes-web */
+    uint64_t web_threads;
+    uint64_t web_max_connections;
+    uint64_t web_connection_timeout;
+    uint64_t web_max_post;
+    uint64_t web_session_idle;
+    uint64_t web_session_max;
+    char *web_operator; /* who runs this OPES system (shown on /opes) */
+    char *web_contact;
+    char *web_privacy_file;  /* the operator's policy text, or "" */
+    char *web_metrics_allow; /* client addresses that may read /metrics */
+    uint64_t web_login_rate; /* login attempts per address per hour */
+    char *web_user;          /* drop privileges to this user, or "" */
 
     /* [service.NAME] sections, kept raw in file order: their keys depend on the
      * service type, so the agent checks them (services_load), with line numbers */

@@ -385,4 +385,71 @@ int store_notify_held_since(struct store *st, int64_t since,
                             void (*fn)(const char *recipient, int64_t count, void *ctx), void *ctx,
                             const char **error_r);
 
+/*
+ * Portal sessions, preferences and figures (store_web.c).
+ * A session is kept under a hash of its cookie value (never the value):
+ * store_web_session_add / _get (0, STORE_NOTFOUND or -1) / _touch (last
+ * seen now) / _delete, and _purge forgets expired ones.
+ */
+#define STORE_SESSION_HASH 32
+
+struct store_web_session {
+    char address[257];
+    char csrf[64];
+    int64_t created, last_seen, expires;
+    bool admin; /* opened with an administrator's password */
+};
+
+int store_web_session_add(struct store *st, const unsigned char hash[STORE_SESSION_HASH],
+                          const struct store_web_session *s, const char **error_r);
+int store_web_session_get(struct store *st, const unsigned char hash[STORE_SESSION_HASH],
+                          struct store_web_session *s, const char **error_r);
+int store_web_session_touch(struct store *st, const unsigned char hash[STORE_SESSION_HASH],
+                            int64_t now, const char **error_r);
+int store_web_session_delete(struct store *st, const unsigned char hash[STORE_SESSION_HASH],
+                             const char **error_r);
+int store_web_session_purge(struct store *st, int64_t now, const char **error_r);
+
+/*
+ * store_web_prefs_get - the recipient's notification mode ("default",
+ * "immediate", "digest", "off") and digest schedule ("" when none); a
+ * recipient without a user row gets the defaults. store_web_prefs_set -
+ * record them (the user is created if needed); mode must be one of the four.
+ */
+int store_web_prefs_get(struct store *st, const char *address, char *mode, size_t msize,
+                        char *schedule, size_t ssize, const char **error_r);
+int store_web_prefs_set(struct store *st, const char *address, const char *mode,
+                        const char *schedule, const char **error_r);
+
+/*
+ * store_web_quarantine_list - store_quarantine_list in one of the portal's
+ * sort orders (ties: newest first).
+ */
+enum store_web_sort {
+    STORE_SORT_NEWEST,
+    STORE_SORT_OLDEST,
+    STORE_SORT_SENDER,
+    STORE_SORT_SUBJECT,
+    STORE_SORT_SIZE /* largest first */
+};
+int store_web_quarantine_list(struct store *st, const struct store_qfilter *f,
+                              enum store_web_sort sort,
+                              void (*fn)(const struct store_qitem *item, void *ctx), void *ctx,
+                              const char **error_r);
+
+/*
+ * store_web_count - figures for the admin page and /metrics: fn gets one
+ * (label, count) per group. what: "status" (quarantine entries by status),
+ * "held_service" (held entries by service), "release" (release requests by
+ * state), "verdict_day" (service verdicts per day, label "YYYY-MM-DD
+ * verdict", oldest first, over the last days calendar days); over the last
+ * days * 24 hours: "outcome" (recipients by final decision),
+ * "service_verdict" (label "service verdict"), "latency" (replies with at
+ * most label ms from start to final reply, cumulative, labels 10 ... 30000,
+ * "+Inf", then "sum" of all the times).
+ */
+int store_web_count(struct store *st, const char *what, unsigned days,
+                    void (*fn)(const char *label, int64_t count, void *ctx), void *ctx,
+                    const char **error_r);
+
 #endif

@@ -115,6 +115,13 @@ class Clamd(Proc):
         super().__init__([CLAMD, "-c", self.config], os.path.join(self.dir, "clamd.out"))
         _wait("clamd", self.ping, self, self.read_all_logs, timeout)
 
+    def restart(self, timeout=120):
+        """Start again on the same sockets after stop()."""
+        if os.path.exists(self.socket):
+            os.unlink(self.socket)
+        Proc.__init__(self, [CLAMD, "-c", self.config], os.path.join(self.dir, "clamd.out"))
+        _wait("clamd", self.ping, self, self.read_all_logs, timeout)
+
     def _write_signatures(self):
         with open(os.path.join(self.db, "test.hdb"), "w") as f:
             f.write("44d88612fea8a8f36de82e1278abb02f:68:Eicar-Test-Signature\n")

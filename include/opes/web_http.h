@@ -1,0 +1,81 @@
+/*
+ * web_http.h - the portal's HTTP side: libmicrohttpd with a thread pool and
+ * connection, memory, timeout and body-size limits, and the request and
+ * response structs that handlers see (independent of libmicrohttpd, so that
+ * handlers can be driven by tests).
+ *
+ * Every response gets the security headers (CSP without inline script,
+ * X-Frame-Options, nosniff, no referrer); pages that depend on a session are
+ * also Cache-Control: no-store. Each worker thread opens its own store
+ * connection on first use (closed when the thread ends).
+ */
+#ifndef OPES_WEB_HTTP_H
+#define OPES_WEB_HTTP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "opes/web_form.h"
+#include "opes/web_route.h"
+#include "opes/web_session.h"
+
+struct opes_config;
+struct store;
+struct web_svcinfo;
+
+/* What every request shares: loaded once at start. */
+struct web_ctx {
+    const struct opes_config *cfg;
+    bool secure;             /* base_url is https: cookies get Secure */
+    struct web_svcinfo *svc; /* the configured services, in order */
+    size_t nsvc;
+    char *privacy_text; /* the operator's policy text, or NULL */
+};
+
+struct web_req {
+    struct web_ctx *ctx;
+    struct store *st; /* this thread's connection */
+    const char *method;
+    const char *path;
+    struct web_form query;
+    struct web_form form; /* the urlencoded POST body */
+    const char *cookie;   /* the session cookie's value, or NULL */
+    const char *origin;   /* the Origin header, or NULL */
+    char client[64];      /* the peer's address */
+    char args[WEB_ROUTE_ARGS][WEB_ROUTE_ARG_MAX];
+    struct web_session sess;
+    int64_t now;
+};
+
+struct web_resp {
+    int status;
+    char *body; /* malloc'ed, owned */
+    size_t len;
+    const char *type;
+    char location[1024];
+    char cookie[256];
+    bool no_store;
+};
+
+/* web_resp_html - status and the page in h (taken over). */
+struct html;
+void web_resp_html(struct web_resp *r, int status, struct html *h);
+/* web_resp_text - a body of another type (copied). */
+void web_resp_text(struct web_resp *r, int status, const char *type, const char *text, size_t len);
+/* web_resp_redirect - 303 See Other to a local path. */
+void web_resp_redirect(struct web_resp *r, const char *path);
+void web_resp_free(struct web_resp *r);
+
+/* web_req_free - what the request owns (its forms). */
+void web_req_free(struct web_req *req);
+
+/* web_http_store - this thread's store connection (opened on first use), or NULL. */
+struct store *web_http_store(struct web_ctx *ctx, const char **error_r);
+
+struct web_http;
+/* web_http_start - listen on [web] listen; NULL with *error_r. */
+struct web_http *web_http_start(struct web_ctx *ctx, const char **error_r);
+void web_http_stop(struct web_http **hp);
+
+#endif

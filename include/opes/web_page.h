@@ -1,0 +1,68 @@
+/*
+ * web_page.h - the portal's pages: the layout around every page, the error
+ * pages, and the handlers that the route table names (pages_*.c, api.c).
+ */
+#ifndef OPES_WEB_PAGE_H
+#define OPES_WEB_PAGE_H
+
+#include "opes/store.h"
+
+struct html;
+struct web_req;
+struct web_resp;
+
+/* web_page_begin / web_page_end - the layout: head, header and nav, footer. */
+void web_page_begin(struct html *h, const struct web_req *req, const char *title);
+void web_page_end(struct html *h);
+/* web_page_csrf - the hidden CSRF field of a form in a session. */
+void web_page_csrf(struct html *h, const struct web_req *req);
+/* web_page_error - an HTML error page with the status and a sentence. */
+void web_page_error(const struct web_req *req, struct web_resp *resp, int status,
+                    const char *message);
+/* web_page_message - a page with a title and a sentence (and a link back). */
+void web_page_message(const struct web_req *req, struct web_resp *resp, int status,
+                      const char *title, const char *message, const char *link,
+                      const char *link_text);
+/* web_page_time - "YYYY-MM-DD HH:MM UTC". */
+void web_page_time(int64_t t, char *buf, size_t size);
+
+/* web_item_for - the item id if req's user may see it: 0, or 404 page done (1). */
+int web_item_for(struct web_req *req, struct web_resp *resp, const char *id,
+                 struct store_qitem *item);
+/*
+ * web_item_act - carry out action ("release", "release-whitelist", "delete")
+ * on item for actor; whitelist "address" or "domain"; expires 0 or a time.
+ * 0, or -1 with *why_r for the user.
+ */
+int web_item_act(struct web_req *req, const struct store_qitem *item, const char *action,
+                 const char *whitelist, int64_t expires, const char *origin, const char **why_r);
+
+/* handlers */
+void page_opes(struct web_req *req, struct web_resp *resp);
+void page_privacy(struct web_req *req, struct web_resp *resp);
+void page_static_css(struct web_req *req, struct web_resp *resp);
+void page_home(struct web_req *req, struct web_resp *resp);
+void page_login_form(struct web_req *req, struct web_resp *resp);
+void page_login_post(struct web_req *req, struct web_resp *resp);
+void page_login_link(struct web_req *req, struct web_resp *resp);
+void page_login_link_post(struct web_req *req, struct web_resp *resp);
+void page_admin_login_form(struct web_req *req, struct web_resp *resp);
+void page_admin_login_post(struct web_req *req, struct web_resp *resp);
+void page_logout(struct web_req *req, struct web_resp *resp);
+void page_action(struct web_req *req, struct web_resp *resp);
+void page_action_post(struct web_req *req, struct web_resp *resp);
+void page_quarantine(struct web_req *req, struct web_resp *resp);
+void page_quarantine_bulk(struct web_req *req, struct web_resp *resp);
+void page_item(struct web_req *req, struct web_resp *resp);
+void page_item_post(struct web_req *req, struct web_resp *resp);
+void page_trace(struct web_req *req, struct web_resp *resp);
+void page_lists(struct web_req *req, struct web_resp *resp);
+void page_lists_post(struct web_req *req, struct web_resp *resp);
+void page_prefs(struct web_req *req, struct web_resp *resp);
+void page_prefs_post(struct web_req *req, struct web_resp *resp);
+void page_admin(struct web_req *req, struct web_resp *resp);
+void page_metrics(struct web_req *req, struct web_resp *resp);
+void api_quarantine_list(struct web_req *req, struct web_resp *resp);
+void api_quarantine_item(struct web_req *req, struct web_resp *resp);
+
+#endif

@@ -1,0 +1,309 @@
+"""The portal end to end: opesd with a real Dovecot, opes-web, headless Chromium.
+
+opesd holds mail by a rules service; opes-web runs on a free loopback port on
+the same configuration and store. tests/web/portal.mjs then drives Debian's
+Chromium (through npm playwright-core): login link, quarantine, escaped
+preview, trace, CSRF, another recipient's item, release with whitelisting,
+one-time action links. Afterwards the released message must be in the Dovecot
+maildir and the whitelist entry in the store.
+
+Needs /usr/bin/chromium and tests/web/node_modules (packaging/install-deps.sh
+test installs both); without them the test is skipped, and says so loudly.
+"""
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+import unittest
+import urllib.error
+import urllib.request
+
+import opestest as t
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+OPES_WEB = os.environ.get("OPES_WEB", os.path.join(os.path.dirname(t.OPESD), "opes-web"))
+CHROMIUM = "/usr/bin/chromium"
+NODE = shutil.which("node")
+ARTIFACTS = os.environ.get("OPES_WEB_ARTIFACTS", os.path.join(HERE, "artifacts"))
+SENDER = "mallory@remote.example"
+
+HELD = (
+    "From: Mallory <mallory@remote.example>\n"
+    "To: alice@example.org\n"
+    "Subject: HOLD-ME <script>alert(1)</script>\n"
+    "MIME-Version: 1.0\n"
+    "Content-Type: multipart/mixed; boundary=\"m1\"\n"
+    "\n"
+    "--m1\n"
+    "Content-Type: multipart/alternative; boundary=\"a1\"\n"
+    "\n"
+    "--a1\n"
+    "Content-Type: text/plain; charset=utf-8\n"
+    "\n"
+    "PLAIN-PART-MARKER <script>alert('plain')</script> <b>not bold</b>\n"
+    "--a1\n"
+    "Content-Type: text/html; charset=utf-8\n"
+    "\n"
+    "<html><body><script>alert('html')</script><p>HTML-PART-MARKER</p>"
+    "<img src=\"http://tracker.example/x.png\"></body></html>\n"
+    "--a1--\n"
+    "--m1\n"
+    "Content-Type: text/plain; name=\"notes.txt\"\n"
+    "Content-Disposition: attachment; filename=\"notes.txt\"\n"
+    "\n"
+    "attached notes\n"
+    "--m1--\n"
+)
+
+
+def simple(rcpt, subject):
+    return ("From: mallory@remote.example\nTo: %s\nSubject: %s\n\nbody of %s\n"
+            % (rcpt, subject, subject))
+
+
+def missing_browser():
+    if not os.path.exists(CHROMIUM):
+        return "%s is missing (apt-get install chromium)" % CHROMIUM
+    if NODE is None:
+        return "node is missing (apt-get install nodejs npm)"
+    if not os.path.isdir(os.path.join(HERE, "node_modules", "playwright-core")):
+        return "tests/web/node_modules is missing (npm ci in tests/web)"
+    return None
+
+
+class OpesWeb(t.Proc):
+    """opes-web on an opesd configuration (its [web] listen is a free port)."""
+
+    def __init__(self, tmp, config, port):
+        self.port = port
+        super().__init__([OPES_WEB, "-c", config], os.path.join(tmp, "opes-web.log"))
+        try:
+            t.wait_port(port, proc=self.p)
+        except Exception:
+            self.stop()
+            raise
+
+
+class WebTest(t.TempDirTest):
+    """Stops opes-web first and fails on its sanitizer reports or a bad exit."""
+
+    web = None
+
+    def tearDown(self):
+        problems = []
+        if self.web is not None:
+            rc = self.web.stop()
+            log = self.web.read_log()
+            if any(mark in log for mark in t.SANITIZER_MARKS):
+                problems.append("opes-web's log has a sanitizer report:\n" + log[-8000:])
+            if rc != 0:
+                problems.append("opes-web exited with %s after SIGTERM:\n%s" % (rc, log[-4000:]))
+        super().tearDown()
+        if problems:
+            self.fail("\n".join(problems))
+
+
+class PortalBrowserTest(WebTest):
+    def setUp(self):
+        why = missing_browser()
+        if why is not None:
+            sys.stderr.write("\n*** SKIPPING the portal browser test: %s ***\n"
+                             "*** packaging/install-deps.sh test installs what it needs ***\n"
+                             % why)
+            self.skipTest(why)
+        super().setUp()
+        self.web = None
+        self.dovecot = self.start(t.Dovecot(self.tmp))
+        port = t.free_port()
+        self.base = "http://127.0.0.1:%d" % port
+        self.opesd = self.start(t.Opesd(self.tmp, "lmtp:127.0.0.1:%d" % self.dovecot.port, extra={
+            "store.job_interval": "1s",
+            "service.rules.type": "rules",
+            "service.rules.order": "10",
+            "service.rules.rule": "header Subject /HOLD-ME/ quarantine",
+            "web.listen": "127.0.0.1:%d" % port,
+            "web.base_url": self.base,
+            "web.operator": "Example Mail Operations",
+            "web.contact": "postmaster@example.org",
+        }))
+        self.web = OpesWeb(self.tmp, self.opesd.config, port)
+
+    def send(self, message, rcpt):
+        c = self.client(self.opesd.port)
+        c.hello()
+        self.assertEqual(c.cmd("MAIL FROM:<%s>" % SENDER)[0], 250)
+        self.assertEqual(c.cmd("RCPT TO:<%s>" % rcpt)[0], 250)
+        self.assertEqual(c.cmd("DATA")[0], 354)
+        c.send(t.stuff(t.crlf(message)))
+        code, text = c.reply()
+        c.cmd("QUIT")
+        self.assertEqual(code, 250, text)
+        self.assertIn("held in quarantine", text)
+
+    def held(self, rcpt):
+        _, out, _ = self.opesd.ctl("quarantine", "list", "--recipient", rcpt, "--json")
+        return json.loads(out)
+
+    def test_recipient_releases_with_whitelist_in_browser(self):
+        self.send(HELD, "alice@example.org")
+        self.send(simple("bob@example.org", "HOLD-ME for bob"), "bob@example.org")
+        [item] = self.held("alice@example.org")
+        self.send(simple("alice@example.org", "HOLD-ME second"), "alice@example.org")
+        second = [i for i in self.held("alice@example.org") if i["id"] != item["id"]][0]
+        [other] = self.held("bob@example.org")
+        self.assertEqual(self.dovecot.messages("alice"), [])
+
+        self.opesd.ctl("user", "add", "root@example.org", "--admin")
+        self.opesd.ctl("user", "passwd", "root@example.org", stdin=b"a long admin password\n")
+        login = self.opesd.ctl("link", "alice@example.org")[1].strip()
+        self.assertTrue(login.startswith(self.base + "/login/"), login)
+        action = self.opesd.ctl("link", "alice@example.org", "--item", second["id"],
+                                "--action", "delete")[1].strip()
+        env = dict(os.environ, BASE=self.base, LOGIN_LINK=login, ACTION_LINK=action,
+                   ITEM=item["id"], OTHER_ITEM=other["id"], SENDER=SENDER, ARTIFACTS=ARTIFACTS,
+                   ADMIN="root@example.org", ADMIN_PASSWORD="a long admin password")
+        p = subprocess.run([NODE, os.path.join(HERE, "portal.mjs")], cwd=HERE, env=env,
+                           capture_output=True, timeout=300)
+        out = p.stdout.decode("utf-8", "replace") + p.stderr.decode("utf-8", "replace")
+        self.assertEqual(p.returncode, 0, "browser checks failed:\n%s\nopes-web log:\n%s"
+                         % (out, self.web.read_log()[-3000:]))
+        self.assertIn("all browser checks passed", out)
+
+        # the release went through opesd into the mailbox store, once
+        deadline = time.time() + 20
+        while not self.dovecot.messages("alice") and time.time() < deadline:
+            time.sleep(0.2)
+        [delivered] = self.dovecot.messages("alice")
+        self.assertIn(b"PLAIN-PART-MARKER", delivered)
+        self.assertIn(b"action=released", delivered)
+        entries = json.loads(self.opesd.ctl("list", "show", "alice@example.org", "--json")[1])
+        self.assertIn(("white", SENDER, "portal"),
+                      [(e["kind"], e["sender"], e["origin"]) for e in entries])
+        states = {i["id"]: i["status"] for i in self.held("alice@example.org")}
+        self.assertEqual(states, {item["id"]: "released", second["id"]: "deleted"})
+        self.assertEqual(self.held("bob@example.org")[0]["status"], "held")
+        self.assertEqual(self.dovecot.messages("bob"), [])
+        actions = [a["action"] for a in json.loads(self.opesd.ctl("audit", "--json")[1])]
+        self.assertIn("login", actions)
+        self.assertIn("release-request", actions)
+        self.assertIn("delete", actions)
+
+        # the figures on /metrics, read from a listed address
+        with urllib.request.urlopen(self.base + "/metrics", timeout=30) as r:
+            metrics = r.read().decode()
+        self.assertIn('opes_quarantine_entries{status="released"} 1', metrics)
+        self.assertIn('opes_quarantine_entries{status="deleted"} 1', metrics)
+        self.assertIn('opes_recipients_24h{outcome="quarantined"} 3', metrics)
+        self.assertIn('opes_service_verdicts_24h{service="rules",verdict="quarantine"} 3', metrics)
+        self.assertIn('opes_reply_ms_24h{le="+Inf"} 3', metrics)
+
+
+class NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kw):
+        return None
+
+
+class PortalHttpTest(WebTest):
+    """HTTP-level checks against a running opes-web (no browser, no mailbox store)."""
+
+    def setUp(self):
+        super().setUp()
+        self.web = None
+        port = t.free_port()
+        self.base = "http://127.0.0.1:%d" % port
+        self.opesd = self.start(t.Opesd(self.tmp, "maildir:%s/mail/%%u" % self.tmp, extra={
+            "web.listen": "127.0.0.1:%d" % port, "web.base_url": self.base,
+            "web.max_post": "4K", "web.login_rate": "3",
+            "web.metrics_allow": "192.0.2.1"}))
+        self.web = OpesWeb(self.tmp, self.opesd.config, port)
+
+    def request(self, path, data=None, headers=None):
+        """(status, headers, body text) of one request, errors and redirects included."""
+        req = urllib.request.Request(self.base + path, data=data, headers=headers or {})
+        try:
+            with urllib.request.build_opener(NoRedirect).open(req, timeout=30) as r:
+                return r.status, r.headers, r.read().decode("utf-8", "replace")
+        except urllib.error.HTTPError as e:
+            return e.code, e.headers, e.read().decode("utf-8", "replace")
+
+    def test_errors_are_html_pages_with_security_headers(self):
+        for path, code in (("/no-such-page", 404), ("/quarantine/x", 303), ("/metrics", 403),
+                           ("/static/../opes", 404)):
+            status, headers, body = self.request(path)
+            self.assertEqual(status, code, path)
+            self.assertEqual(headers["X-Frame-Options"], "DENY")
+            self.assertEqual(headers["X-Content-Type-Options"], "nosniff")
+            self.assertEqual(headers["Referrer-Policy"], "no-referrer")
+            self.assertIn("default-src 'none'", headers["Content-Security-Policy"])
+            if code != 303:
+                self.assertIn("<!DOCTYPE html>", body)
+        status, headers, _ = self.request("/quarantine")
+        self.assertEqual((status, headers["Location"]), (303, "/login"))
+        self.assertEqual(headers["Cache-Control"], "no-store")
+
+    def test_oversized_body_gets_413(self):
+        status, _, body = self.request("/login", data=b"address=" + b"a" * 8000)
+        self.assertEqual(status, 413)
+        self.assertIn("too large", body)
+        status, _, _ = self.request("/login", data=b"address=a%40b.example")
+        self.assertEqual(status, 200)
+
+    def test_forged_expired_and_reused_tokens_are_refused(self):
+        link = self.opesd.ctl("link", "alice@example.org")[1].strip()
+        path = link[len(self.base):]
+        forged = path[:-3] + ("AAA" if not path.endswith("AAA") else "BBB")
+        self.assertEqual(self.request(forged)[0], 400)
+        self.assertEqual(self.request(forged, data=b"")[0], 400)
+        other = path.replace("YWxpY2VAZXhhbXBsZS5vcmc", "Ym9iQGV4YW1wbGUub3Jn")  # bob's address
+        self.assertEqual(self.request(other, data=b"")[0], 400)
+        status, headers, _ = self.request(path, data=b"")
+        self.assertEqual((status, headers["Location"]), (303, "/quarantine"))
+        self.assertIn("HttpOnly; SameSite=Strict", headers["Set-Cookie"])
+        status, _, body = self.request(path, data=b"")
+        self.assertEqual(status, 410)
+        self.assertIn("already used", body)
+        short = self.opesd.ctl("link", "alice@example.org", "--seconds", "1")[1].strip()
+        time.sleep(2.1)
+        status, _, body = self.request(short[len(self.base):])
+        self.assertEqual(status, 410)
+        self.assertIn("expired", body)
+
+    def test_login_rate_limit_is_silent_and_recorded(self):
+        first = self.request("/login", data=b"address=carol%40example.org")
+        for _ in range(5):
+            again = self.request("/login", data=b"address=carol%40example.org")
+            self.assertEqual(again[0], 200)
+            self.assertEqual(again[2], first[2])
+        import sqlite3
+        db = sqlite3.connect(os.path.join(self.tmp, "opesd.db"))
+        n = db.execute("SELECT COUNT(*) FROM login_request WHERE address = 'carol@example.org'"
+                       ).fetchone()[0]
+        db.close()
+        self.assertEqual(n, 3)  # [web] login_rate = 3 per hour
+
+    def test_admin_login_with_password_only(self):
+        self.opesd.ctl("user", "add", "root@example.org", "--admin")
+        self.opesd.ctl("user", "passwd", "root@example.org", stdin=b"a long admin password\n")
+        status, _, body = self.request("/admin/login",
+                                       data=b"address=root%40example.org&password=wrong+one")
+        self.assertEqual(status, 403)
+        self.assertIn("Wrong address or password", body)
+        status, headers, _ = self.request(
+            "/admin/login", data=b"address=root%40example.org&password=a+long+admin+password")
+        self.assertEqual((status, headers["Location"]), (303, "/admin"))
+        cookie = headers["Set-Cookie"].split(";")[0]
+        status, _, body = self.request("/admin", headers={"Cookie": cookie})
+        self.assertEqual(status, 200)
+        self.assertIn("Audit log", body)
+        self.assertIn("login-admin", body)
+        # a link-opened session of the same address is not an admin session
+        link = self.opesd.ctl("link", "root@example.org")[1].strip()
+        _, headers, _ = self.request(link[len(self.base):], data=b"")
+        status, _, _ = self.request("/admin", headers={"Cookie": headers["Set-Cookie"].split(";")[0]})
+        self.assertEqual(status, 403)
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,143 @@
+/*
+ * test_web_preview.c - the safe look into a held message: text preferred to
+ * HTML, HTML reduced to text, transfer encodings, attachments, bounds.
+ */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "opes/web_preview.h"
+
+Suite *unit_suite(void);
+
+static const char multipart[] = "From: Sender <s@remote.example>\r\n"
+                                "Subject: a folded\r\n subject\r\n"
+                                "MIME-Version: 1.0\r\n"
+                                "Content-Type: multipart/mixed; boundary=\"outer\"\r\n"
+                                "\r\n"
+                                "preamble\r\n"
+                                "--outer\r\n"
+                                "Content-Type: multipart/alternative; boundary=inner\r\n"
+                                "\r\n"
+                                "--inner\r\n"
+                                "Content-Type: text/plain; charset=utf-8\r\n"
+                                "Content-Transfer-Encoding: quoted-printable\r\n"
+                                "\r\n"
+                                "Caf=C3=A9 soft=\r\nbreak <not markup>\r\n"
+                                "--inner\r\n"
+                                "Content-Type: text/html\r\n"
+                                "\r\n"
+                                "<p>HTML-ONLY-TEXT</p>\r\n"
+                                "--inner--\r\n"
+                                "--outer\r\n"
+                                "Content-Type: application/pdf; name=\"report.pdf\"\r\n"
+                                "Content-Disposition: attachment; filename=\"report.pdf\"\r\n"
+                                "Content-Transfer-Encoding: base64\r\n"
+                                "\r\n"
+                                "JVBERi0xLjQK\r\n"
+                                "--outer--\r\n";
+
+START_TEST(plain_preferred_attachments_listed)
+{
+    struct web_preview p;
+
+    web_preview_parse(multipart, strlen(multipart), &p);
+    ck_assert_str_eq(p.text, "Caf\xc3\xa9 softbreak <not markup>");
+    ck_assert(!p.from_html);
+    ck_assert_uint_eq(p.natt, 1);
+    ck_assert_str_eq(p.att[0].name, "report.pdf");
+    ck_assert_str_eq(p.att[0].type, "application/pdf");
+    ck_assert_uint_eq(p.nhdr, 4);
+    ck_assert_str_eq(p.hdr[1].name, "Subject");
+    ck_assert_str_eq(p.hdr[1].value, "a folded subject");
+    web_preview_free(&p);
+}
+END_TEST
+
+START_TEST(html_reduced_to_text)
+{
+    static const char msg[] =
+        "Subject: x\nContent-Type: text/html\nContent-Transfer-Encoding: base64\n\n"
+        /* <html><script>alert('x')</script><style>p{}</style><p>Hi &amp; bye</p></html> */
+        "PGh0bWw+PHNjcmlwdD5hbGVydCgneCcpPC9zY3JpcHQ+PHN0eWxlPnB7fTwvc3R5bGU+PHA+SGkg\n"
+        "JmFtcDsgYnllPC9wPjwvaHRtbD4=\n";
+    struct web_preview p;
+
+    web_preview_parse(msg, strlen(msg), &p);
+    ck_assert(p.from_html);
+    ck_assert_ptr_nonnull(strstr(p.text, "Hi & bye"));
+    ck_assert_ptr_null(strstr(p.text, "alert"));
+    ck_assert_ptr_null(strstr(p.text, "<"));
+    ck_assert_ptr_null(strstr(p.text, "p{}"));
+    web_preview_free(&p);
+}
+END_TEST
+
+START_TEST(no_body_and_garbage)
+{
+    static const char *const inputs[] = {
+        "",
+        "no header at all",
+        "Content-Type: multipart/mixed; boundary=b\n\n--b\n--b\n--b--",
+        "Content-Type: multipart/mixed; boundary=\"\n\nx",
+        "Content-Type: text/plain\nContent-Transfer-Encoding: quoted-printable\n\n=\n=4",
+        ": no name\n\ttab\nX: y\n",
+    };
+    for (size_t i = 0; i < sizeof(inputs) / sizeof(inputs[0]); i++) {
+        struct web_preview p;
+        web_preview_parse(inputs[i], strlen(inputs[i]), &p);
+        ck_assert_ptr_nonnull(p.text);
+        web_preview_free(&p);
+    }
+}
+END_TEST
+
+START_TEST(text_is_bounded)
+{
+    size_t n = WEB_PREVIEW_MAX_TEXT * 2;
+    char *msg = malloc(n + 20);
+    struct web_preview p;
+
+    strcpy(msg, "Subject: big\n\n");
+    memset(msg + 14, 'a', n);
+    msg[14 + n] = '\0';
+    web_preview_parse(msg, strlen(msg), &p);
+    ck_assert_uint_eq(strlen(p.text), WEB_PREVIEW_MAX_TEXT);
+    ck_assert(p.truncated);
+    web_preview_free(&p);
+    free(msg);
+}
+END_TEST
+
+START_TEST(deep_nesting_stops)
+{
+    char msg[8192] = "";
+    struct web_preview p;
+
+    for (int i = 0; i < 40; i++) {
+        char part[128];
+        snprintf(part, sizeof(part), "Content-Type: multipart/mixed; boundary=b%d\n\n--b%d\n", i,
+                 i);
+        strcat(msg, part);
+    }
+    strcat(msg, "\nDEEP TEXT\n");
+    web_preview_parse(msg, strlen(msg), &p);
+    ck_assert_ptr_null(strstr(p.text, "DEEP"));
+    web_preview_free(&p);
+}
+END_TEST
+
+Suite *unit_suite(void)
+{
+    Suite *s = suite_create("web_preview");
+    TCase *tc = tcase_create("preview");
+
+    tcase_add_test(tc, plain_preferred_attachments_listed);
+    tcase_add_test(tc, html_reduced_to_text);
+    tcase_add_test(tc, no_body_and_garbage);
+    tcase_add_test(tc, text_is_bounded);
+    tcase_add_test(tc, deep_nesting_stops);
+    suite_add_tcase(s, tc);
+    return s;
+}

@@ -1,0 +1,331 @@
+/*
+ * pages_auth.c - logging in and link tokens.
+ *
+ * "Send me a login link" answers the same page whatever the address and
+ * only records a request (opesd mails the link). A link from a mail shows a
+ * confirmation page on GET and acts only on POST, so that a mail scanner
+ * following links changes nothing; the POST spends the token's nonce, so a
+ * link works once. Administrators log in with an Argon2id password. Every
+ * attempt counts against per-address and per-client limits.
+ */
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "opes/config.h"
+#include "opes/log.h"
+#include "opes/store.h"
+#include "opes/token.h"
+#include "opes/web_html.h"
+#include "opes/web_http.h"
+#include "opes/web_page.h"
+
+#define AUTH_HOUR 3600
+#define AUTH_GLOBAL_FACTOR 200 /* all addresses together: this many times the per-address rate */
+
+/* auth_address_ok - a plausible mail address: local@domain, printable, bounded. */
+static bool auth_address_ok(const char *a)
+{
+    const char *at = a != NULL ? strrchr(a, '@') : NULL;
+    size_t n = a != NULL ? strlen(a) : 0;
+
+    if (at == NULL || at == a || at[1] == '\0' || n > 254)
+        return false;
+    for (const char *p = a; *p != '\0'; p++)
+        if ((unsigned char)*p <= ' ' || *p == 0x7f || strchr("<>\"'\\,;", *p) != NULL)
+            return false;
+    return true;
+}
+
+/* auth_lower - address in lower case into dst (257 bytes), for keys and lookups. */
+static void auth_lower(char dst[257], const char *address)
+{
+    size_t i;
+
+    for (i = 0; i < 256 && address[i] != '\0'; i++)
+        dst[i] = (char)(address[i] >= 'A' && address[i] <= 'Z' ? address[i] + 32 : address[i]);
+    dst[i] = '\0';
+}
+
+/* auth_limited - count one attempt of kind for key; true when over limit (or on error). */
+static bool auth_limited(struct web_req *req, const char *kind, const char *key, unsigned max)
+{
+    char k[400];
+    const char *error;
+    int rc;
+
+    snprintf(k, sizeof(k), "%s:%s", kind, key);
+    rc = store_rate_hit(req->st, k, AUTH_HOUR, max, &error);
+    if (rc < 0)
+        log_warnx("web: rate limit: %s", error);
+    return rc != 0;
+}
+
+/* auth_login - open a session for address and set its cookie. 0 or -1 (500 page made). */
+static int auth_login(struct web_req *req, struct web_resp *resp, const char *address, bool admin,
+                      const char *origin)
+{
+    const char *error;
+    char id[WEB_SESSION_TEXT];
+    int64_t max = (int64_t)req->ctx->cfg->web_session_max;
+
+    if (web_session_create(req->st, address, admin, req->now, max, id, &req->sess, &error) < 0) {
+        log_warnx("web: session: %s", error);
+        web_page_error(req, resp, 500, "The session could not be opened.");
+        return -1;
+    }
+    web_session_cookie(resp->cookie, sizeof(resp->cookie), id, req->ctx->secure, max);
+    resp->no_store = true;
+    store_audit(req->st, req->sess.address, admin ? "login-admin" : "login", req->sess.address,
+                origin, &error);
+    return 0;
+}
+
+static void auth_login_page(struct web_req *req, struct web_resp *resp, bool sent)
+{
+    struct html h = {0};
+
+    web_page_begin(&h, req, "Log in");
+    if (sent)
+        html_add(&h, "<p class=\"notice\" role=\"status\">If this address receives mail here, "
+                     "a login link is on its way. It works once and for a limited time.</p>\n");
+    html_add(&h, "<p>Enter your mail address and we will send you a link that logs you in.</p>\n"
+                 "<form method=\"post\" action=\"/login\" class=\"stack\">\n"
+                 "<label for=\"address\">Mail address</label>\n"
+                 "<input id=\"address\" name=\"address\" type=\"email\" required "
+                 "autocomplete=\"email\" maxlength=\"254\">\n"
+                 "<div><button type=\"submit\">Send me a login link</button></div>\n</form>\n"
+                 "<p class=\"muted\"><a href=\"/admin/login\">Administrator login</a></p>\n");
+    web_page_end(&h);
+    web_resp_html(resp, 200, &h);
+}
+
+void page_login_form(struct web_req *req, struct web_resp *resp)
+{
+    auth_login_page(req, resp, false);
+}
+
+void page_login_post(struct web_req *req, struct web_resp *resp)
+{
+    const char *address = web_form_get(&req->form, "address"), *error;
+    unsigned rate = (unsigned)req->ctx->cfg->web_login_rate;
+    /* the answer is the same page in every case: nothing tells whether the address exists */
+    if (auth_address_ok(address)) {
+        char low[257];
+        auth_lower(low, address);
+        if (!auth_limited(req, "login-link", low, rate) &&
+            !auth_limited(req, "login-link-client", req->client, rate * 4) &&
+            !auth_limited(req, "login-link", "*", rate * AUTH_GLOBAL_FACTOR) &&
+            store_login_request_add(req->st, low, &error) < 0)
+            log_warnx("web: login request: %s", error);
+    }
+    auth_login_page(req, resp, true);
+}
+
+/* auth_token - verify the link token in the path; 0, or -1 with the error page made. */
+static int auth_token(struct web_req *req, struct web_resp *resp, struct token_link *l, bool spend)
+{
+    const char *why, *error;
+    int rc;
+
+    if (token_link_verify(store_keys(req->st), req->args[0], req->now, l, &why) < 0) {
+        bool expired = strcmp(why, "expired") == 0;
+        web_page_message(req, resp, expired ? 410 : 400, "Link not valid",
+                         expired ? "This link has expired. Ask for a new login link."
+                                 : "This link is not valid. Check that it was copied whole.",
+                         "/login", "Ask for a new login link");
+        return -1;
+    }
+    rc = spend ? store_token_use(req->st, l->nonce, l->expires, &error)
+               : store_token_seen(req->st, l->nonce, &error);
+    if (rc < 0) {
+        log_warnx("web: token ledger: %s", error);
+        web_page_error(req, resp, 500, "The link could not be checked.");
+        return -1;
+    }
+    if (rc != 0) {
+        web_page_message(req, resp, 410, "Link already used",
+                         "This link was already used. Each link works only once.", "/login",
+                         "Ask for a new login link");
+        return -1;
+    }
+    return 0;
+}
+
+void page_login_link(struct web_req *req, struct web_resp *resp)
+{
+    struct token_link l;
+    struct html h = {0};
+
+    if (auth_token(req, resp, &l, false) < 0)
+        return;
+    resp->no_store = true;
+    web_page_begin(&h, req, "Log in");
+    html_add(&h,
+             "<p>Log in to the portal as <strong>%s</strong>?</p>\n"
+             "<form method=\"post\" action=\"/login/%U\">\n"
+             "<button type=\"submit\">Log in</button>\n</form>\n",
+             l.recipient, req->args[0]);
+    web_page_end(&h);
+    web_resp_html(resp, 200, &h);
+}
+
+void page_login_link_post(struct web_req *req, struct web_resp *resp)
+{
+    struct token_link l;
+    char to[STORE_ID_LEN + 20];
+
+    if (auth_token(req, resp, &l, true) < 0 ||
+        auth_login(req, resp, l.recipient, false, "token") < 0)
+        return;
+    if (l.item[0] != '\0' && strlen(l.item) == STORE_ID_LEN)
+        snprintf(to, sizeof(to), "/quarantine/%s", l.item);
+    else
+        snprintf(to, sizeof(to), "/quarantine");
+    web_resp_redirect(resp, to);
+}
+
+static void auth_admin_page(struct web_req *req, struct web_resp *resp, int status,
+                            const char *problem)
+{
+    struct html h = {0};
+
+    web_page_begin(&h, req, "Administrator login");
+    if (problem != NULL)
+        html_add(&h, "<p class=\"error\" role=\"alert\">%s</p>\n", problem);
+    html_add(&h, "<form method=\"post\" action=\"/admin/login\" class=\"stack\">\n"
+                 "<label for=\"address\">Address</label>\n"
+                 "<input id=\"address\" name=\"address\" type=\"email\" required "
+                 "autocomplete=\"username\" maxlength=\"254\">\n"
+                 "<label for=\"password\">Password</label>\n"
+                 "<input id=\"password\" name=\"password\" type=\"password\" required "
+                 "autocomplete=\"current-password\" maxlength=\"256\">\n"
+                 "<div><button type=\"submit\">Log in</button></div>\n</form>\n");
+    web_page_end(&h);
+    web_resp_html(resp, status, &h);
+}
+
+void page_admin_login_form(struct web_req *req, struct web_resp *resp)
+{
+    auth_admin_page(req, resp, 200, NULL);
+}
+
+void page_admin_login_post(struct web_req *req, struct web_resp *resp)
+{
+    const char *address = web_form_get(&req->form, "address");
+    const char *password = web_form_get(&req->form, "password"), *error;
+    unsigned rate = (unsigned)req->ctx->cfg->web_login_rate;
+    struct store_user u;
+    char low[257];
+    int rc;
+
+    if (!auth_address_ok(address) || password == NULL || strlen(password) > 256) {
+        auth_admin_page(req, resp, 400, "Enter an address and a password.");
+        return;
+    }
+    auth_lower(low, address);
+    address = low;
+    if (auth_limited(req, "admin-login", address, rate) ||
+        auth_limited(req, "admin-login-client", req->client, rate * 4)) {
+        auth_admin_page(req, resp, 429, "Too many attempts. Try again in an hour.");
+        return;
+    }
+    rc = store_user_check_password(req->st, address, password, &error);
+    if (rc == 1 && store_user_get(req->st, address, &u, &error) == 0 &&
+        u.role == STORE_ROLE_ADMIN) {
+        if (auth_login(req, resp, address, true, "portal") == 0)
+            web_resp_redirect(resp, "/admin");
+        return;
+    }
+    if (rc < 0)
+        log_warnx("web: password check: %s", error);
+    store_audit(req->st, address, "login-failed", address, "portal", &error);
+    auth_admin_page(req, resp, 403, "Wrong address or password.");
+}
+
+void page_logout(struct web_req *req, struct web_resp *resp)
+{
+    const char *error;
+
+    if (web_session_end(req->st, &req->sess, &error) < 0)
+        log_warnx("web: logout: %s", error);
+    req->sess.valid = false;
+    web_session_cookie(resp->cookie, sizeof(resp->cookie), NULL, req->ctx->secure, 0);
+    web_page_message(req, resp, 200, "Logged out", "You are logged out.", "/login", "Log in");
+}
+
+/* action_words - what an action link does, in words. */
+static const char *action_words(const char *action)
+{
+    if (strcmp(action, "release") == 0)
+        return "release this message to your mailbox";
+    if (strcmp(action, "release-whitelist") == 0)
+        return "release this message and always accept mail from this sender";
+    if (strcmp(action, "delete") == 0)
+        return "delete this message";
+    return NULL;
+}
+
+/* action_load - the token's item, which must be the token recipient's; 0 or -1 (page made). */
+static int action_load(struct web_req *req, struct web_resp *resp, const struct token_link *l,
+                       struct store_qitem *item)
+{
+    const char *error;
+    int rc;
+
+    if (l->purpose != TOKEN_ACTION || action_words(l->action) == NULL) {
+        web_page_error(req, resp, 400, "This link is not an action link.");
+        return -1;
+    }
+    rc = store_quarantine_get(req->st, l->item, item, &error);
+    if (rc != 0 || strcasecmp(item->recipient, l->recipient) != 0) {
+        web_page_error(req, resp, 404, "The message of this link is not held any more.");
+        return -1;
+    }
+    return 0;
+}
+
+void page_action(struct web_req *req, struct web_resp *resp)
+{
+    struct token_link l;
+    struct store_qitem item;
+    struct html h = {0};
+
+    if (auth_token(req, resp, &l, false) < 0 || action_load(req, resp, &l, &item) < 0)
+        return;
+    resp->no_store = true;
+    web_page_begin(&h, req, "Confirm");
+    html_add(&h,
+             "<p>You are about to <strong>%s</strong>:</p>\n<dl>"
+             "<dt>From</dt><dd>%s</dd><dt>To</dt><dd>%s</dd><dt>Subject</dt><dd>%s</dd>"
+             "<dt>Held by</dt><dd>%s: %s</dd><dt>Status</dt><dd>%s</dd></dl>\n"
+             "<form method=\"post\" action=\"/action/%U\">\n"
+             "<button type=\"submit\">Confirm</button>\n</form>\n",
+             action_words(l.action), item.sender, item.recipient, item.subject, item.service,
+             item.reason, store_qstatus_name(item.status), req->args[0]);
+    web_page_end(&h);
+    web_resp_html(resp, 200, &h);
+}
+
+void page_action_post(struct web_req *req, struct web_resp *resp)
+{
+    struct token_link l;
+    struct store_qitem item;
+    const char *why;
+    char link[STORE_ID_LEN + 20];
+
+    if (auth_token(req, resp, &l, true) < 0 || action_load(req, resp, &l, &item) < 0 ||
+        auth_login(req, resp, l.recipient, false, "token") < 0)
+        return;
+    snprintf(link, sizeof(link), "/quarantine/%s", item.id);
+    if (web_item_act(req, &item, l.action, "address", 0, "token", &why) < 0) {
+        web_page_message(req, resp, 409, "Not done", why, link, "Open the message");
+        return;
+    }
+    web_page_message(req, resp, 200, "Done",
+                     strcmp(l.action, "delete") == 0
+                         ? "The message was deleted."
+                         : "The release was requested: the message will be in your mailbox "
+                           "shortly.",
+                     link, "Open the message");
+}

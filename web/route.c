@@ -1,0 +1,187 @@
+/*
+ * route.c - the route table and the dispatcher in front of every handler.
+ *
+ * The dispatcher owns the generic checks, so that a handler cannot forget
+ * one: 404/405, authentication per route (session, admin, token, metrics
+ * address list), and for every POST a same-origin check plus, in a session,
+ * the session's CSRF token (403 when missing or wrong).
+ */
+#include "opes/web_route.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "opes/config.h"
+#include "opes/web_http.h"
+#include "opes/web_page.h"
+#include "opes/web_session.h"
+
+static const struct web_route web_routes[] = {
+    {"GET", "/", page_home, WEB_AUTH_PUBLIC},
+    {"GET", "/opes", page_opes, WEB_AUTH_PUBLIC},
+    {"GET", "/opes/service/*", page_opes, WEB_AUTH_PUBLIC},
+    {"GET", "/privacy", page_privacy, WEB_AUTH_PUBLIC},
+    {"GET", "/static/opes.css", page_static_css, WEB_AUTH_PUBLIC},
+    {"GET", "/login", page_login_form, WEB_AUTH_PUBLIC},
+    {"POST", "/login", page_login_post, WEB_AUTH_PUBLIC},
+    {"GET", "/login/*", page_login_link, WEB_AUTH_TOKEN},
+    {"POST", "/login/*", page_login_link_post, WEB_AUTH_TOKEN},
+    {"GET", "/admin/login", page_admin_login_form, WEB_AUTH_PUBLIC},
+    {"POST", "/admin/login", page_admin_login_post, WEB_AUTH_PUBLIC},
+    {"POST", "/logout", page_logout, WEB_AUTH_SESSION},
+    {"GET", "/action/*", page_action, WEB_AUTH_TOKEN},
+    {"POST", "/action/*", page_action_post, WEB_AUTH_TOKEN},
+    {"GET", "/quarantine", page_quarantine, WEB_AUTH_SESSION},
+    {"POST", "/quarantine/bulk", page_quarantine_bulk, WEB_AUTH_ADMIN},
+    {"GET", "/quarantine/*", page_item, WEB_AUTH_SESSION},
+    {"POST", "/quarantine/*", page_item_post, WEB_AUTH_SESSION},
+    {"GET", "/trace/*", page_trace, WEB_AUTH_SESSION},
+    {"GET", "/lists", page_lists, WEB_AUTH_SESSION},
+    {"POST", "/lists", page_lists_post, WEB_AUTH_SESSION},
+    {"GET", "/prefs", page_prefs, WEB_AUTH_SESSION},
+    {"POST", "/prefs", page_prefs_post, WEB_AUTH_SESSION},
+    {"GET", "/admin", page_admin, WEB_AUTH_ADMIN},
+    {"GET", "/metrics", page_metrics, WEB_AUTH_METRICS},
+    {"GET", "/api/v1/quarantine", api_quarantine_list, WEB_AUTH_SESSION},
+    {"GET", "/api/v1/quarantine/*", api_quarantine_item, WEB_AUTH_SESSION},
+};
+
+/* route_segment - length of the segment at p (up to '/' or end). */
+static size_t route_segment(const char *p)
+{
+    return strcspn(p, "/");
+}
+
+/* route_path - does path fit pattern? copies "*" segments into args. */
+static int route_path(const char *pattern, const char *path,
+                      char args[WEB_ROUTE_ARGS][WEB_ROUTE_ARG_MAX])
+{
+    size_t nargs = 0;
+
+    while (*pattern != '\0' && *path != '\0') {
+        if (*pattern == '*') {
+            size_t n = route_segment(path);
+            if (n == 0 || n >= WEB_ROUTE_ARG_MAX || nargs == WEB_ROUTE_ARGS)
+                return 0;
+            memcpy(args[nargs], path, n);
+            args[nargs++][n] = '\0';
+            pattern++;
+            path += n;
+            continue;
+        }
+        if (*pattern != *path)
+            return 0;
+        pattern++;
+        path++;
+    }
+    return *pattern == '\0' && *path == '\0';
+}
+
+enum web_route_result web_route_match(const struct web_route *t, size_t n, const char *method,
+                                      const char *path, const struct web_route **route_r,
+                                      char args[WEB_ROUTE_ARGS][WEB_ROUTE_ARG_MAX])
+{
+    bool other_method = false;
+
+    if (strcmp(method, "HEAD") == 0)
+        method = "GET";
+    for (size_t i = 0; i < n; i++) {
+        if (!route_path(t[i].pattern, path, args))
+            continue;
+        if (strcmp(t[i].method, method) == 0) {
+            *route_r = &t[i];
+            return WEB_ROUTE_FOUND;
+        }
+        other_method = true;
+    }
+    return other_method ? WEB_ROUTE_BAD_METHOD : WEB_ROUTE_NOT_FOUND;
+}
+
+/* route_addr_listed - is addr one of the space-separated addresses in list? */
+static bool route_addr_listed(const char *list, const char *addr)
+{
+    size_t n = strlen(addr);
+
+    for (const char *p = list; *p != '\0';) {
+        size_t len;
+        p += strspn(p, " \t,");
+        len = strcspn(p, " \t,");
+        if (len == n && len > 0 && strncmp(p, addr, n) == 0)
+            return true;
+        p += len;
+    }
+    return false;
+}
+
+/*
+ * route_same_origin - a POST from a page of ours: Origin, when it names a
+ * site, is base_url's. Browsers send "null" under Referrer-Policy
+ * no-referrer, so that and a missing Origin rely on the CSRF token (and, for
+ * link tokens, on the token itself).
+ */
+static bool route_same_origin(const struct web_req *req)
+{
+    const char *base = req->ctx->cfg->web_base_url;
+    size_t n = strcspn(base + strcspn(base, ":") + 3, "/") + strcspn(base, ":") + 3;
+
+    if (req->origin == NULL || strcmp(req->origin, "null") == 0)
+        return true;
+    return strlen(req->origin) == n && strncmp(req->origin, base, n) == 0;
+}
+
+/* route_auth - may req reach route r? 0 yes, or an error/redirect response made. */
+static int route_auth(struct web_req *req, struct web_resp *resp, const struct web_route *r)
+{
+    bool post = strcmp(req->method, "POST") == 0;
+
+    if (r->auth == WEB_AUTH_METRICS &&
+        !route_addr_listed(req->ctx->cfg->web_metrics_allow, req->client)) {
+        web_page_error(req, resp, 403, "This address may not read the metrics.");
+        return -1;
+    }
+    if ((r->auth == WEB_AUTH_SESSION || r->auth == WEB_AUTH_ADMIN) && !req->sess.valid) {
+        if (post)
+            web_page_error(req, resp, 403, "Your session has ended. Please log in again.");
+        else
+            web_resp_redirect(resp, r->auth == WEB_AUTH_ADMIN ? "/admin/login" : "/login");
+        return -1;
+    }
+    if (r->auth == WEB_AUTH_ADMIN && !req->sess.admin) {
+        web_page_error(req, resp, 403, "This page is for administrators.");
+        return -1;
+    }
+    if (post && !route_same_origin(req)) {
+        web_page_error(req, resp, 403, "This form was sent from another site.");
+        return -1;
+    }
+    if (post && (r->auth == WEB_AUTH_SESSION || r->auth == WEB_AUTH_ADMIN) &&
+        !web_session_csrf_ok(req->sess.csrf, web_form_get(&req->form, "csrf"))) {
+        web_page_error(req, resp, 403,
+                       "The form's security token is missing or wrong. "
+                       "Please go back, reload the page and try again.");
+        return -1;
+    }
+    return 0;
+}
+
+void web_route_dispatch(struct web_req *req, struct web_resp *resp)
+{
+    const struct web_route *r = NULL;
+    enum web_route_result res =
+        web_route_match(web_routes, sizeof(web_routes) / sizeof(web_routes[0]), req->method,
+                        req->path, &r, req->args);
+
+    if (res == WEB_ROUTE_NOT_FOUND) {
+        web_page_error(req, resp, 404, "There is no such page.");
+        return;
+    }
+    if (res == WEB_ROUTE_BAD_METHOD) {
+        web_page_error(req, resp, 405, "This page does not take that kind of request.");
+        return;
+    }
+    if (req->sess.valid || r->auth == WEB_AUTH_SESSION || r->auth == WEB_AUTH_ADMIN)
+        resp->no_store = true;
+    if (route_auth(req, resp, r) < 0)
+        return;
+    r->fn(req, resp);
+}
