@@ -12,6 +12,7 @@ test installs both); without them the test is skipped, and says so loudly.
 """
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -127,6 +128,7 @@ class PortalBrowserTest(WebTest):
             "web.base_url": self.base,
             "web.operator": "Example Mail Operations",
             "web.contact": "postmaster@example.org",
+            "notify.default_mode": "off",  # the maildir holds only what is released
         }))
         self.web = OpesWeb(self.tmp, self.opesd.config, port)
 
@@ -172,10 +174,15 @@ class PortalBrowserTest(WebTest):
         self.assertIn("all browser checks passed", out)
 
         # the release went through opesd into the mailbox store, once
+        def mail(auto):
+            return [m for m in self.dovecot.messages("alice")
+                    if (b"\nAuto-Submitted: auto-replied" in m.split(b"\n\n", 1)[0]) == auto]
         deadline = time.time() + 20
-        while not self.dovecot.messages("alice") and time.time() < deadline:
+        while not mail(False) and time.time() < deadline:
             time.sleep(0.2)
-        [delivered] = self.dovecot.messages("alice")
+        [delivered] = mail(False)
+        # the login form's request for alice was answered by mail
+        self.assertIn(b"Subject: Your login link", b"".join(mail(True)))
         self.assertIn(b"PLAIN-PART-MARKER", delivered)
         self.assertIn(b"action=released", delivered)
         entries = json.loads(self.opesd.ctl("list", "show", "alice@example.org", "--json")[1])
@@ -203,6 +210,93 @@ class PortalBrowserTest(WebTest):
 class NoRedirect(urllib.request.HTTPRedirectHandler):
     def redirect_request(self, *args, **kw):
         return None
+
+
+def http(base, path, data=None, headers=None):
+    """(status, headers, body text) of one request, errors and redirects included."""
+    req = urllib.request.Request(base + path, data=data, headers=headers or {})
+    try:
+        with urllib.request.build_opener(NoRedirect).open(req, timeout=30) as r:
+            return r.status, r.headers, r.read().decode("utf-8", "replace")
+    except urllib.error.HTTPError as e:
+        return e.code, e.headers, e.read().decode("utf-8", "replace")
+
+
+class MailedLinksTest(WebTest):
+    """The links opesd mails (a block notification, a login link) work in the portal."""
+
+    def setUp(self):
+        super().setUp()
+        self.web = None
+        self.dovecot = self.start(t.Dovecot(self.tmp))
+        port = t.free_port()
+        self.base = "http://127.0.0.1:%d" % port
+        self.opesd = self.start(t.Opesd(self.tmp, "lmtp:127.0.0.1:%d" % self.dovecot.port, extra={
+            "store.job_interval": "1s",
+            "service.rules.type": "rules",
+            "service.rules.rule": "header Subject /HOLD-ME/ quarantine",
+            "web.listen": "127.0.0.1:%d" % port,
+            "web.base_url": self.base,
+        }))
+        self.web = OpesWeb(self.tmp, self.opesd.config, port)
+
+    def wait_mail(self, user, count, timeout=30):
+        deadline = time.time() + timeout
+        while len(self.dovecot.messages(user)) < count and time.time() < deadline:
+            time.sleep(0.2)
+        msgs = self.dovecot.messages(user)
+        self.assertEqual(len(msgs), count, "mail for %s" % user)
+        return msgs
+
+    def links(self, data, kind):
+        import email
+        import email.policy
+        msg = email.message_from_bytes(data, policy=email.policy.default)
+        text = msg.get_body(preferencelist=("plain",)).get_content()
+        return re.findall(re.escape(self.base) + "(/" + kind + r"/[A-Za-z0-9._-]+)", text)
+
+    def test_notification_release_link(self):
+        c = self.client(self.opesd.port)
+        c.hello()
+        self.assertEqual(c.cmd("MAIL FROM:<%s>" % SENDER)[0], 250)
+        self.assertEqual(c.cmd("RCPT TO:<alice@example.org>")[0], 250)
+        self.assertEqual(c.cmd("DATA")[0], 354)
+        c.send(t.stuff(t.crlf(simple("alice@example.org", "HOLD-ME please"))))
+        code, text = c.reply()
+        self.assertIn("held in quarantine", text)
+        [notice] = self.wait_mail("alice", 1)
+        self.assertIn(b"Auto-Submitted: auto-replied", notice)
+        actions = self.links(notice, "action")
+        self.assertEqual(len(actions), 3, actions)  # release, release and whitelist, delete
+        release = actions[0]
+        # a link scanner's GET changes nothing
+        status, _, body = http(self.base, release)
+        self.assertEqual(status, 200)
+        self.assertIn('method="post"', body)
+        time.sleep(2)
+        self.assertEqual(len(self.dovecot.messages("alice")), 1)
+        # the recipient's POST releases, once
+        status, _, _ = http(self.base, release, data=b"")
+        self.assertIn(status, (200, 303))
+        [_, released] = self.wait_mail("alice", 2)
+        self.assertIn(b"body of HOLD-ME please", released)
+        self.assertIn(b"action=released", released)
+        self.assertEqual(http(self.base, release, data=b"")[0], 410)
+
+    def test_login_link_by_mail(self):
+        self.opesd.ctl("user", "add", "alice@example.org")
+        status, _, body = http(self.base, "/login", data=b"address=alice%40example.org")
+        self.assertEqual(status, 200)
+        [mail] = self.wait_mail("alice", 1)
+        [login] = self.links(mail, "login")
+        self.assertEqual(http(self.base, login)[0], 200)
+        status, headers, _ = http(self.base, login, data=b"")
+        self.assertEqual(status, 303)
+        cookie = headers["Set-Cookie"].split(";", 1)[0]
+        self.assertIn("HttpOnly", headers["Set-Cookie"])
+        status, _, body = http(self.base, "/quarantine", headers={"Cookie": cookie})
+        self.assertEqual(status, 200)
+        self.assertIn("alice@example.org", body)
 
 
 class PortalHttpTest(WebTest):
