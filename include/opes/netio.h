@@ -41,7 +41,8 @@ int netio_fill(struct netio *io, int timeout_ms);
  * netio_readline - next line, without its LF (a CR before the LF is removed
  * too). *line_r points into the buffer until the next netio call.
  * Returns 1 for a line, 2 for a line of more than max octets with its CRLF (discarded up to and
- * including its LF), 0 on EOF, -1 as netio_fill.
+ * including its LF), 0 on EOF, -1 as netio_fill. timeout_ms bounds the whole line, not each
+ * wait: a client that sends a byte now and then is cut off all the same (ETIMEDOUT).
  */
 int netio_readline(struct netio *io, size_t max, int timeout_ms, char **line_r, size_t *len_r);
 

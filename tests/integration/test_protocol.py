@@ -881,6 +881,23 @@ class Timeouts(OpesdCase):
         self.assertLess(elapsed, 10)
         self.assertTrue(c.closed())
 
+    def test_slow_loris_command_is_cut_off(self):
+        """command_timeout bounds a whole command line, not each wait for a byte."""
+        self.start_opesd({"lmtp.command_timeout": "2s"})
+        c = self.session()
+        start = time.time()
+        for ch in b"NOOP and some more text to send slowly\r\n":
+            try:
+                c.send(bytes([ch]))
+            except OSError:
+                break
+            if c.closed(timeout=0.5):
+                break
+        elapsed = time.time() - start
+        self.assertTrue(c.closed(timeout=5))
+        self.assertLess(elapsed, 6, "a client sending a byte every half second held its slot")
+        self.assertTrue(c.buf.startswith(b"421 4.4.2"), c.buf)
+
     def test_stalled_data_is_closed_and_not_delivered(self):
         self.start_opesd({"lmtp.data_timeout": "2s"})
         c = self.session()
