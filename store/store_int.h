@@ -51,5 +51,9 @@ void st_rollback(struct store *st);
 /* st_copy - column col as text into dst ("" for NULL). */
 void st_copy(char *dst, size_t size, sqlite3_stmt *q, int col);
 int64_t st_now(void);
+/* st_q_row - a quarantine entry from the columns public_id, trace_id, sender, recipient,
+ * subject, msg_date, size, service, reason, status, created, updated (from column 0). */
+struct store_qitem;
+void st_q_row(sqlite3_stmt *q, struct store_qitem *it);
 
 #endif

@@ -97,29 +97,6 @@ static const char sql_held_since[] =
     "SELECT recipient, COUNT(*) FROM quarantine WHERE created >= ? GROUP BY recipient "
     "ORDER BY recipient";
 
-/* sn_row - the quarantine columns (N_QCOLS) starting at column 0. */
-static void sn_row(sqlite3_stmt *q, struct store_qitem *it)
-{
-    static const char *const names[] = {"held", "released", "deleted", "expired"};
-    const char *status = (const char *)sqlite3_column_text(q, 9);
-
-    memset(it, 0, sizeof(*it));
-    st_copy(it->id, sizeof(it->id), q, 0);
-    st_copy(it->trace_id, sizeof(it->trace_id), q, 1);
-    st_copy(it->sender, sizeof(it->sender), q, 2);
-    st_copy(it->recipient, sizeof(it->recipient), q, 3);
-    st_copy(it->subject, sizeof(it->subject), q, 4);
-    st_copy(it->date, sizeof(it->date), q, 5);
-    it->size = (uint64_t)sqlite3_column_int64(q, 6);
-    st_copy(it->service, sizeof(it->service), q, 7);
-    st_copy(it->reason, sizeof(it->reason), q, 8);
-    for (int i = 0; i < 4; i++)
-        if (status != NULL && strcmp(status, names[i]) == 0)
-            it->status = (enum store_qstatus)i;
-    it->created = sqlite3_column_int64(q, 10);
-    it->updated = sqlite3_column_int64(q, 11);
-}
-
 /* sn_items - run q (bound) and hand each row's item to fn. */
 static int sn_items(struct store *st, sqlite3_stmt *q,
                     void (*fn)(const struct store_qitem *it, void *ctx), void *ctx,
@@ -129,7 +106,7 @@ static int sn_items(struct store *st, sqlite3_stmt *q,
     int rc;
 
     while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
-        sn_row(q, &it);
+        st_q_row(q, &it);
         fn(&it, ctx);
     }
     sqlite3_reset(q);
@@ -179,7 +156,7 @@ int store_notify_pending(struct store *st, size_t limit,
         return -1;
     sqlite3_bind_int64(q, 1, (int64_t)limit);
     while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
-        sn_row(q, &it);
+        st_q_row(q, &it);
         fn(&it, sqlite3_column_int(q, 12), ctx);
     }
     sqlite3_reset(q);
@@ -462,7 +439,7 @@ int store_dsn_due(struct store *st, int64_t since, size_t limit,
     sqlite3_bind_int64(q, 1, (int64_t)limit);
     sqlite3_bind_int64(q, 2, since);
     while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
-        sn_row(q, &it);
+        st_q_row(q, &it);
         fn(&it, (const char *)sqlite3_column_text(q, 12), (const char *)sqlite3_column_text(q, 13),
            ctx);
     }

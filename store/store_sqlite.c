@@ -608,7 +608,7 @@ out:
     return rc;
 }
 
-static void st_q_row(sqlite3_stmt *q, struct store_qitem *it)
+void st_q_row(sqlite3_stmt *q, struct store_qitem *it)
 {
     st_copy(it->id, sizeof(it->id), q, 0);
     st_copy(it->trace_id, sizeof(it->trace_id), q, 1);

@@ -213,27 +213,6 @@ fail:
     return -1;
 }
 
-static void sw_qrow(sqlite3_stmt *q, struct store_qitem *it)
-{
-    const char *status = (const char *)sqlite3_column_text(q, 9);
-
-    st_copy(it->id, sizeof(it->id), q, 0);
-    st_copy(it->trace_id, sizeof(it->trace_id), q, 1);
-    st_copy(it->sender, sizeof(it->sender), q, 2);
-    st_copy(it->recipient, sizeof(it->recipient), q, 3);
-    st_copy(it->subject, sizeof(it->subject), q, 4);
-    st_copy(it->date, sizeof(it->date), q, 5);
-    it->size = (uint64_t)sqlite3_column_int64(q, 6);
-    st_copy(it->service, sizeof(it->service), q, 7);
-    st_copy(it->reason, sizeof(it->reason), q, 8);
-    it->status = STORE_HELD;
-    for (int i = STORE_HELD; i <= STORE_EXPIRED; i++)
-        if (status != NULL && strcmp(status, store_qstatus_name((enum store_qstatus)i)) == 0)
-            it->status = (enum store_qstatus)i;
-    it->created = sqlite3_column_int64(q, 10);
-    it->updated = sqlite3_column_int64(q, 11);
-}
-
 /* sw_like - the LIKE pattern for a substring search ("" for none). */
 static void sw_like(char *like, size_t size, const char *search)
 {
@@ -273,7 +252,7 @@ int store_web_quarantine_list(struct store *st, const struct store_qfilter *f,
     sqlite3_bind_int64(q, 5, (int64_t)f->offset);
     while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
         struct store_qitem it;
-        sw_qrow(q, &it);
+        st_q_row(q, &it);
         fn(&it, ctx);
     }
     sqlite3_reset(q);
