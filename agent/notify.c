@@ -7,6 +7,7 @@
 #include "opes/notify.h"
 
 #include <poll.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -111,13 +112,17 @@ int64_t notify_link_expiry(const struct opes_config *cfg)
     return (int64_t)time(NULL) + life;
 }
 
-/* notify_token_url - base/action/<token> for an action on the item, or "" when it cannot be made.
+/*
+ * notify_token_url - base/action/<token> for an action on the item, or for
+ * "view" base/login/<token>: a login link that opens the item (the recipient
+ * need not be logged in); "" when it cannot be made.
  */
 static void notify_token_url(const struct store *st, const struct opes_config *cfg,
                              const struct store_qitem *it, const char *action, int64_t expires,
                              char *out, size_t size)
 {
-    struct token_link l = {.purpose = TOKEN_ACTION, .expires = expires};
+    bool view = strcmp(action, "view") == 0;
+    struct token_link l = {.purpose = view ? TOKEN_LOGIN : TOKEN_ACTION, .expires = expires};
     char token[TOKEN_MAX];
 
     snprintf(l.recipient, sizeof(l.recipient), "%s", it->recipient);
@@ -128,7 +133,7 @@ static void notify_token_url(const struct store *st, const struct opes_config *c
         out[0] = '\0';
         return;
     }
-    snprintf(out, size, "%s/action/%s", cfg->web_base_url, token);
+    snprintf(out, size, "%s/%s/%s", cfg->web_base_url, view ? "login" : "action", token);
 }
 
 size_t notify_item_vars(const struct store *st, const struct opes_config *cfg,
@@ -144,7 +149,7 @@ size_t notify_item_vars(const struct store *st, const struct opes_config *cfg,
     else
         snprintf(s->service_uri, sizeof(s->service_uri), "%s/service/%s", cfg->system_uri,
                  it->service);
-    snprintf(s->item_url, sizeof(s->item_url), "%s/quarantine/%s", cfg->web_base_url, it->id);
+    notify_token_url(st, cfg, it, "view", expires, s->item_url, sizeof(s->item_url));
     snprintf(s->opes_url, sizeof(s->opes_url), "%s/opes", cfg->web_base_url);
     snprintf(s->privacy_url, sizeof(s->privacy_url), "%s/privacy", cfg->web_base_url);
     notify_token_url(st, cfg, it, "release", expires, s->release_url, sizeof(s->release_url));

@@ -44,7 +44,8 @@ int64_t notify_link_expiry(const struct opes_config *cfg);
 
 /* The strings behind one item's template variables. */
 struct notify_item_strings {
-    char size[32], expires[64], service_uri[400], item_url[300], opes_url[300], privacy_url[300];
+    char size[32], expires[64], service_uri[400], opes_url[300], privacy_url[300];
+    char item_url[1024]; /* a login link that opens the item */
     char release_url[1024], whitelist_url[1024], delete_url[1024];
 };
 

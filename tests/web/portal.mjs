@@ -1,7 +1,7 @@
 // portal.mjs - the recipient's way through the portal in headless Chromium.
 //
 // Started by test_portal.py with a running opesd, Dovecot and opes-web:
-// BASE (portal URL), LOGIN_LINK (from opesctl link), ACTION_LINK (a one-time
+// BASE (portal URL), LOGIN_LINK (the item link of alice's notification), ACTION_LINK (a one-time
 // delete link for ACTION_ITEM), ITEM (alice's held message), OTHER_ITEM
 // (bob's), SENDER, ADMIN and ADMIN_PASSWORD (an administrator), ARTIFACTS
 // (directory for screenshots). Every check throws
@@ -75,7 +75,8 @@ try {
   await page.getByText('alice@example.org').first().waitFor();
   await shot('login-confirm');
   await page.getByRole('button', { name: 'Log in', exact: true }).click();
-  await page.waitForURL(`${BASE}/quarantine`);
+  // a notification's link opens the held item itself
+  await page.waitForURL(`${BASE}/quarantine/${ITEM}`);
   const cookies = await context.cookies();
   const session = cookies.find((c) => c.name === 'opes_session');
   assert.ok(session, 'no session cookie');
@@ -83,6 +84,7 @@ try {
   assert.equal(session.sameSite, 'Strict');
 
   step('the quarantine lists the held message, its subject as text');
+  await page.goto(`${BASE}/quarantine`);
   const row = page.locator('tbody tr', { hasText: 'alert(1)' }).first();
   await row.waitFor();
   assert.match(await row.textContent(), /<script>alert\(1\)<\/script>/);
