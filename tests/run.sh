@@ -17,7 +17,10 @@ cmake --build build-asan -j"$jobs"
 
 export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1"
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
+rm -f build-asan/tests/chain/figures.txt
 (cd build-asan && ctest --output-on-failure -j"$jobs")
+# the whole chain's figures (lost, duplicates, messages/s, latency, peak RSS)
+[ -f build-asan/tests/chain/figures.txt ] && cat build-asan/tests/chain/figures.txt
 
 if [ -x tests/fuzz/run.sh ]; then
     tests/fuzz/run.sh "${OPES_FUZZ_SECONDS:-30}"

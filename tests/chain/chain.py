@@ -371,15 +371,23 @@ def percentile(values, p):
     return values[min(len(values) - 1, int(len(values) * p / 100))]
 
 
+def say(line):
+    """Print a figure, and keep it in $OPES_CHAIN_FIGURES when set (tests/run.sh shows it)."""
+    print(line, flush=True)
+    path = os.environ.get("OPES_CHAIN_FIGURES")
+    if path:
+        with open(path, "a") as f:
+            f.write(line + "\n")
+
+
 def report(name, chain, result, started, extra=""):
     took = time.time() - started
     lat = result["latency"]
-    print("chain %-8s messages=%d recipients=%d lost=%d duplicates=%d wrong=%d "
-          "msgs/s=%.1f latency_p50=%.2fs latency_p99=%.2fs peak_rss=%.1fMB %s"
-          % (name, len(chain.sent), result["pairs"], len(result["lost"]), result["duplicates"],
-             len(result["wrong"]), len(chain.sent) / took if took else 0,
-             percentile(lat, 50), percentile(lat, 99), chain.peak_rss_kb / 1024.0, extra),
-          flush=True)
+    say("chain %-8s messages=%d recipients=%d lost=%d duplicates=%d wrong=%d "
+        "msgs/s=%.1f latency_p50=%.2fs latency_p99=%.2fs peak_rss=%.1fMB %s"
+        % (name, len(chain.sent), result["pairs"], len(result["lost"]), result["duplicates"],
+           len(result["wrong"]), len(chain.sent) / took if took else 0,
+           percentile(lat, 50), percentile(lat, 99), chain.peak_rss_kb / 1024.0, extra))
     problems = []
     if result["lost"]:
         problems.append("%s: %d recipients lost, e.g. %s" % (name, len(result["lost"]),
@@ -558,8 +566,8 @@ def scenario_limits(tmp, shared):
         refused = sum(1 for _, greeting in extra if greeting.startswith(b"421 4.3.2"))
         for s, _ in extra:
             s.close()
-        print("chain limits: 240 connections with max_connections=230: %d got 421 4.3.2"
-              % refused, flush=True)
+        say("chain limits: 240 connections with max_connections=230: %d got 421 4.3.2"
+            % refused)
         if not 5 <= refused <= 15:
             problems.append("limits: %d of the connections beyond max_connections got 421"
                             % refused)
@@ -572,12 +580,12 @@ def scenario_limits(tmp, shared):
             s.close()
         idle = []
         cut = slow_loris(chain.opesd.port, 60)
-        print("chain limits: slow-loris client cut off after %s s (command_timeout 30s)"
-              % ("%.1f" % cut if cut else "never"), flush=True)
+        say("chain limits: slow-loris client cut off after %s s (command_timeout 30s)"
+            % ("%.1f" % cut if cut else "never"))
         if cut is None or cut > 40:
             problems.append("limits: the slow-loris client was not cut off")
         code, text = full_spool(chain.opesd.port)
-        print("chain limits: 12 MB message, 8 MB spool: %s" % text, flush=True)
+        say("chain limits: 12 MB message, 8 MB spool: %s" % text)
         if code != 452 or "4.3.1" not in text:
             problems.append("limits: full spool answered %d %s, not 452 4.3.1" % (code, text))
         c = t.Lmtp(chain.opesd.port)
@@ -586,7 +594,7 @@ def scenario_limits(tmp, shared):
             problems.append("limits: opesd does not answer after the full spool")
         c.close()
         chain.sample_rss()
-        print("chain limits: peak RSS %.1f MB" % (chain.peak_rss_kb / 1024.0), flush=True)
+        say("chain limits: peak RSS %.1f MB" % (chain.peak_rss_kb / 1024.0))
         return problems
     finally:
         for s, _ in idle:
@@ -650,7 +658,7 @@ def main():
         else:
             shutil.rmtree(base, ignore_errors=True)
     for p in problems:
-        print("FAIL " + p, flush=True)
+        say("FAIL " + p)
     return 1 if problems else 0
 
 
