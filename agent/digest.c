@@ -17,59 +17,10 @@
 #include "opes/log.h"
 #include "opes/mailgen.h"
 #include "opes/notify.h"
+#include "opes/schedule.h"
 #include "opes/store.h"
 
 #define DIGEST_BATCH 50
-
-int digest_schedule_parse(const char *s, struct digest_schedule *out)
-{
-    char *end;
-    unsigned long v;
-
-    memset(out, 0, sizeof(*out));
-    if (strncmp(s, "daily@", 6) == 0) {
-        if (s[6] < '0' || s[6] > '9')
-            return -1;
-        v = strtoul(s + 6, &end, 10);
-        if (*end != '\0' || end - (s + 6) > 2 || v > 23)
-            return -1;
-        out->daily = true;
-        out->hour = (unsigned)v;
-        return 0;
-    }
-    if (strncmp(s, "every ", 6) == 0) {
-        if (s[6] < '0' || s[6] > '9')
-            return -1;
-        v = strtoul(s + 6, &end, 10);
-        if (strcmp(end, "h") != 0 || v < 1 || v > 168)
-            return -1;
-        out->every_h = (unsigned)v;
-        return 0;
-    }
-    return -1;
-}
-
-bool digest_due(const struct digest_schedule *s, int64_t last, int64_t now)
-{
-    if (!s->daily)
-        return now - last >= (int64_t)s->every_h * 3600;
-    {
-        /* the latest HH:00 local time at or before now */
-        time_t t = (time_t)now;
-        struct tm tm;
-        time_t boundary;
-
-        localtime_r(&t, &tm);
-        tm.tm_min = 0;
-        tm.tm_sec = 0;
-        tm.tm_isdst = -1;
-        if ((unsigned)tm.tm_hour < s->hour)
-            tm.tm_mday--;
-        tm.tm_hour = (int)s->hour;
-        boundary = mktime(&tm);
-        return last < (int64_t)boundary;
-    }
-}
 
 struct digest_rcpts {
     char (*addr)[257];
@@ -91,16 +42,16 @@ static void digest_collect_rcpt(const char *rcpt, void *ctx)
 
 /* digest_schedule_of - the recipient's schedule, or [notify] digest_schedule. */
 static void digest_schedule_of(struct store *st, const struct opes_config *cfg, const char *rcpt,
-                               struct digest_schedule *s)
+                               struct schedule *s)
 {
     char mode[16], sched[64];
     const char *error;
 
     if (store_user_notify_prefs(st, rcpt, mode, sizeof(mode), sched, sizeof(sched), &error) == 0 &&
-        sched[0] != '\0' && digest_schedule_parse(sched, s) == 0)
+        sched[0] != '\0' && schedule_parse(sched, s) == 0)
         return;
-    if (digest_schedule_parse(cfg->notify_digest_schedule, s) < 0)
-        digest_schedule_parse("daily@08", s);
+    if (schedule_parse(cfg->notify_digest_schedule, s) < 0)
+        schedule_parse("daily@08", s);
 }
 
 int digest_record(struct store *st, const struct opes_config *cfg, bool force, const char *only)
@@ -115,7 +66,7 @@ int digest_record(struct store *st, const struct opes_config *cfg, bool force, c
         return -1;
     }
     for (size_t i = 0; i < r.n; i++) {
-        struct digest_schedule s;
+        struct schedule s;
         int64_t last, id;
         size_t count;
         int rc;
@@ -124,7 +75,7 @@ int digest_record(struct store *st, const struct opes_config *cfg, bool force, c
             continue;
         if (!force) {
             digest_schedule_of(st, cfg, r.addr[i], &s);
-            if (store_digest_last(st, r.addr[i], &last, &error) < 0 || !digest_due(&s, last, now))
+            if (store_digest_last(st, r.addr[i], &last, &error) < 0 || !schedule_due(&s, last, now))
                 continue;
         }
         rc = store_digest_create(st, r.addr[i], &id, &count, &error);

@@ -23,6 +23,7 @@
 #include "opes/digest.h"
 #include "opes/keys.h"
 #include "opes/log.h"
+#include "opes/schedule.h"
 #include "opes/store.h"
 #include "opes/token.h"
 #include "opes/trace.h"
@@ -635,13 +636,13 @@ static int ctl_user(struct ctl *c, int argc, char **argv)
     }
     if ((argc == 4 || argc == 5) && strcmp(argv[1], "notify") == 0) {
         static const char *const modes[] = {"default", "immediate", "digest", "off"};
-        struct digest_schedule ds;
+        struct schedule ds;
         char object[400];
         bool ok = false;
         for (size_t i = 0; i < 4; i++)
             ok = ok || strcmp(argv[3], modes[i]) == 0;
         if (!ok || !ctl_list_value(argv[2]) || argv[2][0] == '@' ||
-            (argc == 5 && digest_schedule_parse(argv[4], &ds) < 0))
+            (argc == 5 && schedule_parse(argv[4], &ds) < 0))
             return ctl_usage();
         if (store_user_set_notify(c->st, argv[2], argv[3], argc == 5 ? argv[4] : "", &error) < 0)
             return ctl_fail("user notify", error);

@@ -9,6 +9,7 @@
 #include "opes/config.h"
 #include "opes/endpoint.h"
 #include "opes/log.h"
+#include "opes/schedule.h"
 
 #include <ini.h>
 #include <limits.h>
@@ -274,14 +275,12 @@ static int cfg_check_mode(const char *v, const char **reason)
     return -1;
 }
 
-/* cfg_check_schedule - "daily@HH" (0-23) or "every Nh" (1-168); digest.c reads them */
+/* cfg_check_schedule - "daily@HH" (0-23) or "every Nh" (1-168), as schedule.h reads them */
 static int cfg_check_schedule(const char *v, const char **reason)
 {
-    unsigned n;
-    char end;
+    struct schedule s;
 
-    if ((sscanf(v, "daily@%2u%c", &n, &end) == 1 && n < 24 && strlen(v) <= 8) ||
-        (sscanf(v, "every %3uh%c", &n, &end) == 1 && n >= 1 && n <= 168))
+    if (schedule_parse(v, &s) == 0)
         return 0;
     *reason = "expected daily@HH (00-23) or every Nh (1-168)";
     return -1;

@@ -11,6 +11,7 @@
 
 #include "opes/config.h"
 #include "opes/log.h"
+#include "opes/schedule.h"
 #include "opes/store.h"
 #include "opes/token.h"
 #include "opes/web_html.h"
@@ -165,7 +166,7 @@ static void u_prefs_notify(struct html *h, struct web_req *req)
         html_add(h, "<option%s>%s</option>", strcmp(modes[i], mode) == 0 ? " selected" : "",
                  modes[i]);
     html_add(h,
-             "</select><label for=\"schedule\">Digest schedule (for example daily 08:00)</label>"
+             "</select><label for=\"schedule\">Digest schedule (daily@08, or every 6h)</label>"
              "<input id=\"schedule\" name=\"schedule\" maxlength=\"60\" value=\"%s\">"
              "<div><button type=\"submit\">Save</button></div></form>\n",
              sched);
@@ -304,17 +305,12 @@ static void u_prefs_consent_save(struct web_req *req)
     }
 }
 
-/* u_schedule_ok - a digest schedule: absent, or up to 60 printable ASCII characters. */
+/* u_schedule_ok - a digest schedule: absent or empty (the default), or one schedule.h reads. */
 static bool u_schedule_ok(const char *s)
 {
-    if (s == NULL)
-        return true;
-    if (strlen(s) > 60)
-        return false;
-    for (; *s != '\0'; s++)
-        if (*s < ' ' || *s > '~')
-            return false;
-    return true;
+    struct schedule sch;
+
+    return s == NULL || s[0] == '\0' || schedule_parse(s, &sch) == 0;
 }
 
 void page_prefs_post(struct web_req *req, struct web_resp *resp)
@@ -332,8 +328,13 @@ void page_prefs_post(struct web_req *req, struct web_resp *resp)
         u_prefs_page(req, resp, "Your choices are saved.", NULL);
         return;
     }
-    if (what == NULL || strcmp(what, "notify") != 0 || mode == NULL || !u_schedule_ok(sched)) {
+    if (what == NULL || strcmp(what, "notify") != 0 || mode == NULL) {
         web_page_error(req, resp, 400, "The form could not be read.");
+        return;
+    }
+    if (!u_schedule_ok(sched)) {
+        web_page_error(req, resp, 400,
+                       "A digest schedule is daily@HH (00-23) or every Nh (1-168 hours).");
         return;
     }
     if (store_web_prefs_set(req->st, req->sess.address, mode, sched != NULL ? sched : "", &error) <

@@ -20,21 +20,6 @@ struct store;
 struct lmtp_env;
 struct opes_config;
 
-struct digest_schedule {
-    bool daily;
-    unsigned hour;    /* daily: 0-23 */
-    unsigned every_h; /* not daily: 1-168 */
-};
-
-/* digest_schedule_parse - "daily@HH" or "every Nh"; 0, or -1 when malformed. */
-int digest_schedule_parse(const char *s, struct digest_schedule *out);
-
-/*
- * digest_due - is a digest due at now, the previous one (or the oldest
- * waiting entry) being at last? daily@HH uses local time.
- */
-bool digest_due(const struct digest_schedule *s, int64_t last, int64_t now);
-
 /*
  * digest_record - record the digests that are due (force: every recipient
  * with waiting entries, whatever the schedule; only: just this address, or

@@ -379,14 +379,18 @@ START_TEST(dispatch_prefs_and_lists)
 
     wt_open(&w, service_conf);
     session(&w, "alice@example.org", &s);
+    /* a schedule opesd's digests cannot read is refused, not stored */
     post(&w, "/prefs", "what=notify&mode=digest&schedule=daily+08%3A00", &s, &r);
+    ck_assert_int_eq(r.status, 400);
+    web_resp_free(&r);
+    post(&w, "/prefs", "what=notify&mode=digest&schedule=every+6h", &s, &r);
     ck_assert_int_eq(r.status, 200);
     web_resp_free(&r);
     ck_assert_int_eq(store_web_prefs_get(w.st, "alice@example.org", mode, sizeof(mode), sched,
                                          sizeof(sched), &error),
                      0);
     ck_assert_str_eq(mode, "digest");
-    ck_assert_str_eq(sched, "daily 08:00");
+    ck_assert_str_eq(sched, "every 6h");
     post(&w, "/prefs", "what=notify&mode=sometimes", &s, &r);
     ck_assert_int_eq(r.status, 400);
     web_resp_free(&r);
