@@ -1,0 +1,83 @@
+#!/bin/sh
+# check-conf-keys.sh - fail when opesd.conf(5) and the code disagree on the keys.
+#
+# Every {"section", "key", TYPE, "default", ...} row of store/config.c must be
+# an entry of opesd.conf.5 under its section (".SS [section]", then ".TP" and
+# ".B key"), and the entry must name the default ("empty" for an empty one).
+# Every entry there must be a row of the table. Every key that agent/service.c
+# and agent/svc_*.c accept in a [service.NAME] section (strcmp(key, "...")) must
+# be an entry under ".SS [service.NAME]" or one of the type subsections.
+#
+# Usage: packaging/man/check-conf-keys.sh [SOURCE-DIR]
+set -eu
+
+src=${1:-$(cd "$(dirname "$0")/../.." && pwd)}
+page=$src/packaging/man/opesd.conf.5
+config=$src/store/config.c
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+for f in "$page" "$config" "$src/agent/service.c"; do
+    [ -r "$f" ] || { echo "check-conf-keys: cannot read $f" >&2; exit 2; }
+done
+
+# section key default (default "-" when empty), from the table in config.c
+sed -n '/^static const struct cfg_entry cfg_table\[\] = {/,/^};/p' "$config" |
+    tr '\n' ' ' | grep -o '{"[a-z_]*", *"[a-z_]*", *CFG_[A-Z]*, *"[^"]*"' |
+    sed 's/{"\([a-z_]*\)", *"\([a-z_]*\)", *CFG_[A-Z]*, *"\([^"]*\)"/\1 \2 \3/' |
+    awk '{ d = $3; for (i = 4; i <= NF; i++) d = d " " $i; if (d == "") d = "-";
+           print $1 "\t" $2 "\t" d }' > "$tmp/code"
+[ -s "$tmp/code" ] || { echo "check-conf-keys: no rows found in $config" >&2; exit 2; }
+
+# section key text-of-entry, from the page (roff escapes for - and \ removed)
+awk '
+    /^\.SH/ { sect = ""; key = ""; next }
+    /^\.SS "?\[/ { s = $0; sub(/^\.SS "?\[/, "", s); sub(/\].*/, "", s); sect = s; key = ""; next }
+    /^\.SS/ { if (sect !~ /^service/) sect = ""; key = ""; next }
+    /^\.TP/ { tp = 1; next }
+    tp && /^\.B / { key = $2; tp = 0; if (sect != "") print "K\t" sect "\t" key; next }
+    { tp = 0 }
+    /^\.(SS|SH|PP|RE)/ { key = "" }
+    sect != "" && key != "" { t = $0; gsub(/\\-/, "-", t); gsub(/\\\(em|\\\(en/, "-", t);
+        gsub(/\\f[BIRP]/, "", t); print "T\t" sect "\t" key "\t" t }
+' "$page" > "$tmp/page"
+
+status=0
+while IFS='	' read -r sect key def; do
+    if ! grep -q "^K	$sect	$key\$" "$tmp/page"; then
+        echo "opesd.conf.5: [$sect] $key is missing" >&2
+        status=1
+        continue
+    fi
+    want=$def
+    [ "$def" = "-" ] && want=empty
+    if ! grep "^T	$sect	$key	" "$tmp/page" | cut -f4- | tr '\n' ' ' | grep -qF -- "$want"; then
+        echo "opesd.conf.5: [$sect] $key does not give the default \"$want\"" >&2
+        status=1
+    fi
+done < "$tmp/code"
+
+# entries the table does not have
+grep '^K	' "$tmp/page" | grep -v '	service' | while IFS='	' read -r _ sect key; do
+    if ! grep -q "^$sect	$key	" "$tmp/code"; then
+        echo "opesd.conf.5: [$sect] $key is documented but not in store/config.c" >&2
+        echo x
+    fi
+done > "$tmp/extra"
+[ -s "$tmp/extra" ] && status=1
+
+# [service.NAME] keys: the common ones and those of each type
+for f in "$src"/agent/service.c "$src"/agent/svc_*.c; do
+    grep -o 'strcmp(key, "[a-z_]*")' "$f" | sed 's/.*"\([a-z_]*\)".*/\1/'
+done | sort -u > "$tmp/svckeys"
+while read -r key; do
+    if ! grep -q "^K	service[^	]*	$key\$" "$tmp/page"; then
+        echo "opesd.conf.5: [service.NAME] key $key is missing" >&2
+        status=1
+    fi
+done < "$tmp/svckeys"
+
+n=$(wc -l < "$tmp/code")
+s=$(wc -l < "$tmp/svckeys")
+[ $status -eq 0 ] && echo "check-conf-keys: $n keys of store/config.c and $s service keys documented"
+exit $status
