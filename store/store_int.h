@@ -15,6 +15,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/stat.h>
 
 #define ST_STMT_MAX 64
 #define ST_PREP_MAX 128
@@ -30,6 +31,9 @@ struct store {
     } prep[ST_PREP_MAX];
     size_t nprep;
     struct keys *keys;
+    char *key_path;
+    struct stat key_stat; /* of the key file when keys was read */
+    int64_t key_checked;  /* when it was last looked at (st_now) */
     char err[512];
 };
 
@@ -51,6 +55,12 @@ void st_rollback(struct store *st);
 /* st_copy - column col as text into dst ("" for NULL). */
 void st_copy(char *dst, size_t size, sqlite3_stmt *q, int col);
 int64_t st_now(void);
+/*
+ * st_keys - the key generations, read again when the key file changed (a
+ * rotation by opesctl reaches running daemons within a second, without a
+ * restart); on a failed read the keys in use stay.
+ */
+struct keys *st_keys(struct store *st);
 /* st_q_row - a quarantine entry from the columns public_id, trace_id, sender, recipient,
  * subject, msg_date, size, service, reason, status, created, updated (from column 0). */
 struct store_qitem;

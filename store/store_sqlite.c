@@ -21,6 +21,7 @@
 
 #include "opes/content.h"
 #include "opes/keys.h"
+#include "opes/log.h"
 #include "store_int.h"
 
 extern const char *const store_migrations[];
@@ -320,9 +321,37 @@ static int st_migrate(struct store *st, const char **error_r)
     }
 }
 
+struct keys *st_keys(struct store *st)
+{
+    struct stat sb;
+    const char *error;
+    struct keys *k;
+    int64_t now = st_now();
+
+    if (now == st->key_checked)
+        return st->keys;
+    st->key_checked = now;
+    if (stat(st->key_path, &sb) < 0 ||
+        (sb.st_ino == st->key_stat.st_ino && sb.st_size == st->key_stat.st_size &&
+         sb.st_mtim.tv_sec == st->key_stat.st_mtim.tv_sec &&
+         sb.st_mtim.tv_nsec == st->key_stat.st_mtim.tv_nsec))
+        return st->keys;
+    k = keys_load(st->key_path, &error);
+    if (k == NULL) {
+        log_warnx("key file %s changed but cannot be read, keeping the keys in use: %s",
+                  st->key_path, error);
+        return st->keys;
+    }
+    keys_free(&st->keys);
+    st->keys = k;
+    st->key_stat = sb;
+    return st->keys;
+}
+
 const struct keys *store_keys(const struct store *st)
 {
-    return st->keys;
+    /* a refresh of a cache, not a change of the store: the cast is safe */
+    return st_keys((struct store *)st);
 }
 
 int store_schema_version(struct store *st)
@@ -363,10 +392,13 @@ struct store *store_open(const char *path, const char *key_path, const char **er
         return NULL;
     }
     st->keys = keys_load(key_path, error_r);
-    if (st->keys == NULL) {
+    if (st->keys == NULL || (st->key_path = strdup(key_path)) == NULL) {
+        keys_free(&st->keys);
         free(st);
         return NULL;
     }
+    stat(key_path, &st->key_stat);
+    st->key_checked = st_now();
     old = umask(077); /* the database and its WAL are private */
     int rc = sqlite3_open_v2(
         path, &st->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
@@ -423,6 +455,7 @@ void store_close(struct store **stp)
         sqlite3_finalize(st->prep[i].q);
     sqlite3_close(st->db);
     keys_free(&st->keys);
+    free(st->key_path);
     free(st);
 }
 
@@ -588,6 +621,7 @@ int store_quarantine_add(struct store *st, struct store_qitem *items, size_t n,
     int64_t content_id = 0;
     int rc = -1;
 
+    st_keys(st); /* a rotated key file: new content under the newest key */
     if (buf == NULL)
         return st_fail(st, error_r, "out of memory");
     if (st_hash(st, r, hash, &size, buf, error_r) < 0 || st_begin(st, true, error_r) < 0)
@@ -692,7 +726,7 @@ static int st_content_read(struct store *st, int64_t content_id, uint32_t kid,
                            int (*write)(void *ctx, const void *buf, size_t len), void *ctx,
                            const char **error_r)
 {
-    const unsigned char *key = keys_storage(st->keys, kid);
+    const unsigned char *key = keys_storage(st_keys(st), kid);
     unsigned char *plain = malloc(CONTENT_CHUNK);
     struct content_dec dec;
     sqlite3_stmt *q;

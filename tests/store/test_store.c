@@ -448,6 +448,29 @@ START_TEST(test_key_rotation)
 }
 END_TEST
 
+/* a rotation by another program reaches an open store without a reopen */
+START_TEST(test_key_rotation_seen_by_open_store)
+{
+    unsigned char *b = tu_pattern(5000, 3);
+    char idb[STORE_ID_LEN + 1];
+    const char *err = NULL;
+    int next;
+
+    st = open_store();
+    ck_assert_uint_eq(keys_current(store_keys(st)), 1);
+    next = keys_rotate(key_path, &err);
+    ck_assert_msg(next == 2, "keys_rotate: %s", err);
+    sleep(2); /* the key file is looked at again at most once a second */
+    ck_assert_uint_eq(keys_current(store_keys(st)), 2);
+    add1(idb, "a@example.com", "s@example.org", "after", b, 5000);
+    ck_assert_int_eq(tu_db_int(db_path, "SELECT key_id FROM content WHERE id = %lld",
+                               (long long)content_id_of(idb)),
+                     2);
+    expect_content(idb, b, 5000);
+    free(b);
+}
+END_TEST
+
 START_TEST(test_content_unreadable_without_its_key)
 {
     unsigned char *a = tu_pattern(3000, 9);
@@ -1908,6 +1931,7 @@ Suite *store_suite(void)
     tcase_add_test(tc, test_key_file_created_0600);
     tcase_add_test(tc, test_key_file_readable_by_others_refused);
     tcase_add_test(tc, test_key_rotation);
+    tcase_add_test(tc, test_key_rotation_seen_by_open_store);
     tcase_add_test(tc, test_content_unreadable_without_its_key);
     tcase_set_timeout(tc, 60);
     suite_add_tcase(s, tc);
