@@ -22,6 +22,12 @@ rm -f build-asan/tests/chain/figures.txt
 # the whole chain's figures (lost, duplicates, messages/s, latency, peak RSS)
 [ -f build-asan/tests/chain/figures.txt ] && cat build-asan/tests/chain/figures.txt
 
+# the Debian package: build, lintian, unit verification, install, start as the
+# units would, purge (root only; it uses /run/opesd and port 8025, so not in ctest -j)
+if [ "$(id -u)" -eq 0 ]; then
+    tests/package/test_package.sh
+fi
+
 if [ -x tests/fuzz/run.sh ]; then
     tests/fuzz/run.sh "${OPES_FUZZ_SECONDS:-30}"
 fi
