@@ -51,7 +51,11 @@ static void jobs_deliver(struct lmtp_env *env, const struct store_qitem *it,
 
     snprintf(note, sizeof(note), "released from quarantine by %s via %s", r->requested_by,
              r->origin);
-    snprintf(service_uri, sizeof(service_uri), "%s/service/%s", cfg->system_uri, it->service);
+    /* the URI that held it, as the quarantine reply named it */
+    if (strcmp(it->service, "blocklist") == 0)
+        snprintf(service_uri, sizeof(service_uri), "%s/policy/blocklist", cfg->system_uri);
+    else
+        snprintf(service_uri, sizeof(service_uri), "%s/service/%s", cfg->system_uri, it->service);
     struct trace_via via = {.uri = service_uri, .action = "released"};
     struct trace_info ti = {.id = it->trace_id,
                             .system_uri = cfg->system_uri,

@@ -614,10 +614,12 @@ static void lmtp_quarantine(struct lmtp_session *s, struct spool *spool,
                            "<%s> Local error holding the message, try again later",
                            pr[idx[j]].addr);
     } else {
+        char blocklist[400];
+        snprintf(blocklist, sizeof(blocklist), "%s/policy/blocklist", s->cfg->system_uri);
         for (size_t j = 0; j < k; j++)
             lmtp_reply_set(&replies[idx[j]], 250, "2.0.0", "<%s> held in quarantine as %s by %s",
                            pr[idx[j]].addr, items[j].id,
-                           pr[idx[j]].culprit != NULL ? pr[idx[j]].culprit->uri : "blocklist");
+                           pr[idx[j]].culprit != NULL ? pr[idx[j]].culprit->uri : blocklist);
     }
     free(items);
     free(idx);

@@ -238,6 +238,14 @@ class ServicesTest(t.TempDirTest):
         self.assertEqual(len(self.delivered("alice")), 1)
         self.assertEqual(self.delivered("bob"), [])
 
+    def test_blocklist_quarantine_names_the_policy_uri(self):
+        self.start_opesd()
+        self.opesd.ctl("list", "add", "block", "alice@example.org", "@remote.example")
+        [(code, text)] = self.send(CLEAN, sender="carol@remote.example")
+        self.assertEqual(code, 250, text)
+        self.assertIn("held in quarantine", text)
+        self.assertIn("by http://opes.example.org/opes/policy/blocklist", text)
+
     def issue_token(self, *args):
         return self.opesd.ctl("token", "issue", *args)[1].strip()
 
