@@ -440,32 +440,42 @@ void deliver_tx_rcpt(struct deliver_tx *tx, const char *rcpt, struct lmtp_reply 
     dl_batch_run(tx, &b, deliver_now_ms() + (int64_t)cfg->down_command_timeout * 1000 * 2);
 }
 
+#define DL_CHUNK 32768
+
 /* dl_send_content - the copy, dot-stuffed, then the final dot. */
 static int dl_send_content(struct deliver_tx *tx, const struct variant *v, int64_t deadline,
                            int *spool_err)
 {
     const struct opes_config *cfg = tx->d->cfg;
-    static _Thread_local char in[32768], out[2 * 32768 + 8];
+    /* on the heap for the transfer only: idle session threads hold no such buffer */
+    char *in = malloc(DL_CHUNK), *out = malloc(2 * DL_CHUNK + 8);
     struct dotstuff_encoder enc;
     struct variant_reader rd;
     size_t n;
     ssize_t got;
+    int rc = -1;
 
+    if (in == NULL || out == NULL)
+        fatal("malloc");
     dotstuff_encoder_init(&enc);
     variant_reader_init(&rd, v);
-    while ((got = variant_read(&rd, in, sizeof(in))) > 0) {
+    while ((got = variant_read(&rd, in, DL_CHUNK)) > 0) {
         n = dotstuff_encode(&enc, in, (size_t)got, out);
         if (lmtp_client_write(tx->conn, out, n, dl_ms(deadline, cfg->down_data_timeout)) < 0)
-            return -1;
+            goto out;
     }
     if (got < 0) {
         *spool_err = errno;
-        return -1;
+        goto out;
     }
     n = dotstuff_encode_end(&enc, out);
     if (lmtp_client_write(tx->conn, out, n, dl_ms(deadline, cfg->down_data_timeout)) < 0)
-        return -1;
-    return lmtp_client_flush(tx->conn, dl_ms(deadline, cfg->down_data_timeout));
+        goto out;
+    rc = lmtp_client_flush(tx->conn, dl_ms(deadline, cfg->down_data_timeout));
+out:
+    free(in);
+    free(out);
+    return rc;
 }
 
 static void dl_data_lmtp(struct deliver_tx *tx, const char *const *rcpts, size_t n,

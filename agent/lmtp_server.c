@@ -483,9 +483,14 @@ static void cmd_rcpt(struct lmtp_session *s, char *args)
 static int lmtp_read_data(struct lmtp_session *s, struct spool *spool, struct mime_parser *mp,
                           unsigned *flags, uint64_t *size)
 {
-    static _Thread_local char out[2 * NETIO_RBUF_SIZE + 8];
+    /* on the heap for the DATA phase only: idle sessions hold no such buffer */
+    char *out = malloc(2 * NETIO_RBUF_SIZE + 8);
     struct dotstuff_decoder dec;
     bool done = false;
+    int ret = 0;
+
+    if (out == NULL)
+        fatal("malloc");
 
     dotstuff_decoder_init(&dec, s->cfg->bare_eol == CONFIG_BARE_EOL_NORMALIZE);
     *size = 0;
@@ -505,7 +510,8 @@ static int lmtp_read_data(struct lmtp_session *s, struct spool *spool, struct mi
                                s->cfg->hostname);
                     netio_flush(s->io, 1000);
                 }
-                return -1;
+                ret = -1;
+                break;
             }
             continue;
         }
@@ -518,8 +524,9 @@ static int lmtp_read_data(struct lmtp_session *s, struct spool *spool, struct mi
             mime_parser_feed(mp, out, outlen); /* the one pass over the message */
         }
     }
+    free(out);
     *flags = dec.flags;
-    return 0;
+    return ret;
 }
 
 /* lmtp_data_verdict - a reply for every recipient when the content itself is refused. */
