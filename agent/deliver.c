@@ -14,10 +14,14 @@
 #include "opes/deliver.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "opes/config.h"
 #include "opes/dotstuff.h"
@@ -65,8 +69,76 @@ static int dl_ms(int64_t deadline_ms, uint64_t step_s)
     return (int)(left < step ? left : step);
 }
 
+/*
+ * dl_auth_load - [downstream] auth into a; the password comes from its file,
+ * which must be a regular file that others cannot read. One trailing newline
+ * is not part of the password. Returns 0, or -1 with *error_r.
+ */
+static int dl_auth_load(const struct opes_config *cfg, struct lmtp_auth *a, const char **error_r)
+{
+    static _Thread_local char err[600];
+    const char *path = cfg->down_auth_password_file;
+    struct stat st;
+    ssize_t got;
+    size_t n = 0;
+    int fd;
+
+    memset(a, 0, sizeof(*a));
+    if (strcmp(cfg->down_auth, "external") == 0)
+        a->mech = LMTP_AUTH_EXTERNAL;
+    if (strcmp(cfg->down_auth, "plain") != 0)
+        return 0;
+    a->mech = LMTP_AUTH_PLAIN;
+    snprintf(a->user, sizeof(a->user), "%s", cfg->down_auth_user);
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0 || fstat(fd, &st) < 0) {
+        snprintf(err, sizeof(err), "downstream.auth_password_file: cannot read %s: %s", path,
+                 strerror(errno));
+        goto fail;
+    }
+    if (!S_ISREG(st.st_mode) || (st.st_mode & (S_IROTH | S_IWOTH)) != 0) {
+        snprintf(err, sizeof(err),
+                 "downstream.auth_password_file: %s must be a regular file that others can "
+                 "neither read nor write (chmod 0600 or 0640)",
+                 path);
+        goto fail;
+    }
+    while (n < sizeof(a->password) &&
+           (got = read(fd, a->password + n, sizeof(a->password) - n)) != 0) {
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got < 0) {
+            snprintf(err, sizeof(err), "downstream.auth_password_file: cannot read %s: %s", path,
+                     strerror(errno));
+            goto fail;
+        }
+        n += (size_t)got;
+    }
+    if (n > 0 && a->password[n - 1] == '\n')
+        n--;
+    if (n > 0 && a->password[n - 1] == '\r')
+        n--;
+    if (n == 0 || n >= sizeof(a->password) || memchr(a->password, '\0', n) != NULL ||
+        memchr(a->password, '\n', n) != NULL) {
+        snprintf(err, sizeof(err),
+                 "downstream.auth_password_file: %s must hold one password line (1-255 bytes)",
+                 path);
+        goto fail;
+    }
+    a->password[n] = '\0';
+    close(fd);
+    return 0;
+fail:
+    if (fd >= 0)
+        close(fd);
+    sodium_memzero(a, sizeof(*a));
+    *error_r = err;
+    return -1;
+}
+
 struct deliver *deliver_new(const struct opes_config *cfg, const char **error_r)
 {
+    struct lmtp_auth auth;
     struct deliver *d = calloc(1, sizeof(*d));
     struct endpoint ep;
 
@@ -84,9 +156,15 @@ struct deliver *deliver_new(const struct opes_config *cfg, const char **error_r)
         free(d);
         return NULL;
     }
+    if (dl_auth_load(cfg, &auth, error_r) < 0) {
+        free(d);
+        return NULL;
+    }
     d->kind = DELIVER_LMTP;
     d->pool = lmtp_pool_new(&ep, cfg->hostname, (unsigned)cfg->down_max_idle,
                             (unsigned)cfg->down_idle_timeout);
+    lmtp_pool_set_auth(d->pool, &auth);
+    sodium_memzero(&auth, sizeof(auth));
     return d;
 }
 
@@ -256,6 +334,13 @@ static void dl_handle(struct deliver_tx *tx, struct dl_batch *b, enum dl_cmd cmd
                       struct lmtp_reply *r)
 {
     if (cmd == DL_MAIL) {
+        if (r->code == 530 || r->code == 430) {
+            /* the store wants AUTH ([downstream] auth): our configuration, never a 5xx */
+            log_warnx("downstream requires authentication (MAIL answered %d): set "
+                      "[downstream] auth",
+                      r->code);
+            lmtp_reply_set(r, 451, "4.7.0", "Mailbox store requires authentication");
+        }
         dl_check_code(r, false);
         if (r->code / 100 == 2) {
             tx->mail_open = true;

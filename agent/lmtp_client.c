@@ -1,14 +1,16 @@
 /*
  * lmtp_client.c - downstream LMTP connections and the idle-connection cache.
  *
- * Opening a connection is connect + 220 greeting + LHLO, each bounded by a
- * timeout (RFC 5321 4.5.3.2). The cache keeps at most max_idle connections
- * for idle_timeout seconds; it is shared by all session threads.
+ * Opening a connection is connect + 220 greeting + LHLO (+ AUTH where the
+ * store demands it, RFC 4954), each bounded by a timeout (RFC 5321 4.5.3.2).
+ * The cache keeps at most max_idle connections for idle_timeout seconds; it is
+ * shared by all session threads.
  */
 #include "opes/lmtp_client.h"
 
 #include <errno.h>
 #include <pthread.h>
+#include <sodium.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,6 +35,7 @@ struct lmtp_pool {
     unsigned max_idle, idle_timeout, nidle;
     struct lmtp_client *idle;
     struct lmtp_caps caps;
+    struct lmtp_auth auth;
 };
 
 void lmtp_reply_set(struct lmtp_reply *r, int code, const char *enh, const char *fmt, ...)
@@ -62,6 +65,45 @@ struct lmtp_pool *lmtp_pool_new(const struct endpoint *ep, const char *lhlo_name
     return pool;
 }
 
+void lmtp_pool_set_auth(struct lmtp_pool *pool, const struct lmtp_auth *a)
+{
+    pthread_mutex_lock(&pool->lock);
+    pool->auth = *a;
+    pthread_mutex_unlock(&pool->lock);
+}
+
+int lmtp_auth_line(const struct lmtp_auth *a, char *out, size_t outsize)
+{
+    unsigned char plain[2 + sizeof(a->user) + sizeof(a->password)];
+    size_t ulen = strnlen(a->user, sizeof(a->user)),
+           plen = strnlen(a->password, sizeof(a->password));
+    size_t n = 0;
+    int len;
+
+    if (a->mech == LMTP_AUTH_EXTERNAL) {
+        len = snprintf(out, outsize, "AUTH EXTERNAL =");
+        return len < 0 || (size_t)len >= outsize ? -1 : len;
+    }
+    if (a->mech != LMTP_AUTH_PLAIN || ulen == sizeof(a->user) || plen == sizeof(a->password))
+        return -1;
+    /* authzid (empty) NUL authcid NUL passwd */
+    plain[n++] = '\0';
+    memcpy(plain + n, a->user, ulen);
+    n += ulen;
+    plain[n++] = '\0';
+    memcpy(plain + n, a->password, plen);
+    n += plen;
+    if (outsize < 11 ||
+        sodium_base64_encoded_len(n, sodium_base64_VARIANT_ORIGINAL) > outsize - 11) {
+        sodium_memzero(plain, sizeof(plain));
+        return -1;
+    }
+    memcpy(out, "AUTH PLAIN ", 11);
+    sodium_bin2base64(out + 11, outsize - 11, plain, n, sodium_base64_VARIANT_ORIGINAL);
+    sodium_memzero(plain, sizeof(plain));
+    return (int)strlen(out);
+}
+
 void lmtp_pool_free(struct lmtp_pool **poolp)
 {
     struct lmtp_pool *pool = *poolp;
@@ -75,6 +117,7 @@ void lmtp_pool_free(struct lmtp_pool **poolp)
         lmtp_client_close(&c);
     }
     pthread_mutex_destroy(&pool->lock);
+    sodium_memzero(&pool->auth, sizeof(pool->auth));
     free(pool->lhlo_name);
     free(pool);
 }
@@ -150,6 +193,24 @@ enum lmtp_client_status lmtp_client_read_reply(struct lmtp_client *c, int timeou
     }
 }
 
+/* lmtp_caps_auth - the mechanisms after the AUTH keyword (up to the line's end). */
+static void lmtp_caps_auth(struct lmtp_caps *caps, const char *p)
+{
+    caps->auth = true;
+    while (*p == ' ')
+        p++;
+    while (*p != '\0' && *p != '\n') {
+        size_t n = strcspn(p, " \n");
+        if (n == 5 && strncasecmp(p, "PLAIN", 5) == 0)
+            caps->auth_plain = true;
+        else if (n == 8 && strncasecmp(p, "EXTERNAL", 8) == 0)
+            caps->auth_external = true;
+        p += n;
+        while (*p == ' ')
+            p++;
+    }
+}
+
 /* lmtp_caps_parse - the LHLO reply's keywords, one per line after the first. */
 static void lmtp_caps_parse(struct lmtp_caps *caps, const char *text)
 {
@@ -175,6 +236,8 @@ static void lmtp_caps_parse(struct lmtp_caps *caps, const char *text)
                 caps->size = true;
             else if (strcasecmp(kw, "IGNOREQUOTA") == 0)
                 caps->ignorequota = true;
+            else if (strcasecmp(kw, "AUTH") == 0)
+                lmtp_caps_auth(caps, line + n);
         }
         line = strchr(line, '\n');
     }
@@ -189,6 +252,60 @@ static void lmtp_reply_fail(struct lmtp_reply *reply, const char *what,
     log_escape(text, sizeof(text), got->text, strlen(got->text));
     log_warnx("downstream refused %s: code=%d text=\"%s\"", what, got->code, text);
     lmtp_reply_set(reply, 451, "4.4.0", "Mailbox store refused %s with %d", what, got->code);
+}
+
+/*
+ * lmtp_client_auth - AUTH after LHLO when configured. Every failure is ours to
+ * fix (credentials, mechanism), so it becomes a 4xx: the MTA keeps the mail.
+ * Returns 0, or -1 with reply set.
+ */
+static int lmtp_client_auth(struct lmtp_pool *pool, struct lmtp_client *c, int command_ms,
+                            const char *where, struct lmtp_reply *reply)
+{
+    struct lmtp_auth a;
+    struct lmtp_reply r;
+    char line[1024], text[200], user[256];
+    enum lmtp_client_status st;
+    const char *mech;
+    int len;
+
+    pthread_mutex_lock(&pool->lock);
+    a = pool->auth;
+    pthread_mutex_unlock(&pool->lock);
+    if (a.mech == LMTP_AUTH_NONE)
+        return 0;
+    mech = a.mech == LMTP_AUTH_PLAIN ? "PLAIN" : "EXTERNAL";
+    log_escape(user, sizeof(user), a.user, strnlen(a.user, sizeof(a.user)));
+    if (!(a.mech == LMTP_AUTH_PLAIN ? c->caps.auth_plain : c->caps.auth_external)) {
+        sodium_memzero(&a, sizeof(a));
+        log_warnx("downstream=%s does not offer AUTH %s", where, mech);
+        lmtp_reply_set(reply, 451, "4.7.0", "Mailbox store authentication not possible");
+        return -1;
+    }
+    len = lmtp_auth_line(&a, line, sizeof(line));
+    sodium_memzero(&a, sizeof(a));
+    st = LMTP_CLIENT_IO;
+    if (len > 0 && netio_write(c->io, line, (size_t)len, command_ms) == 0 &&
+        netio_write(c->io, "\r\n", 2, command_ms) == 0)
+        st = lmtp_client_read_reply(c, command_ms, &r);
+    sodium_memzero(line, sizeof(line));
+    if (st == LMTP_CLIENT_OK && r.code == 235)
+        return 0;
+    if (st == LMTP_CLIENT_OK) {
+        if (r.code == 334) /* it wants more than the initial response: give up */
+            lmtp_client_send(c, command_ms, "*");
+        log_escape(text, sizeof(text), r.text, strlen(r.text));
+        log_warnx("downstream=%s refused AUTH %s user=%s: code=%d text=\"%s\"", where, mech,
+                  user[0] != '\0' ? user : "-", r.code, text);
+        lmtp_reply_set(reply, 451, "4.7.0", "Mailbox store authentication failed");
+    } else if (st == LMTP_CLIENT_PROTO) {
+        lmtp_reply_set(reply, 451, "4.4.0", "Mailbox store protocol error");
+    } else {
+        int err = errno;
+        log_warnx("downstream=%s AUTH failed: %s", where, strerror(err));
+        lmtp_reply_set(reply, 451, "4.4.2", "Mailbox store did not answer: %s", strerror(err));
+    }
+    return -1;
 }
 
 /* lmtp_client_open - connect, read the greeting, say LHLO. */
@@ -223,7 +340,10 @@ static struct lmtp_client *lmtp_client_open(struct lmtp_pool *pool, int connect_
             pthread_mutex_lock(&pool->lock);
             pool->caps = c->caps;
             pthread_mutex_unlock(&pool->lock);
-            return c;
+            if (lmtp_client_auth(pool, c, command_ms, where, reply) == 0)
+                return c;
+            lmtp_client_close(&c);
+            return NULL;
         }
     }
     if (st == LMTP_CLIENT_OK)

@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "opes/config.h"
+#include "opes/deliver.h"
 #include "opes/endpoint.h"
 #include "opes/jobs.h"
 #include "opes/lmtp_server.h"
@@ -476,6 +477,13 @@ int main(int argc, char **argv)
             return 1;
         }
         services_free(&services);
+        struct deliver *dl = deliver_new(cfg, &error); /* the target, the password file */
+        if (dl == NULL) {
+            fprintf(stderr, "%s\n", error);
+            config_unref(&cfg);
+            return 1;
+        }
+        deliver_free(&dl);
         config_print(cfg, stdout);
         config_unref(&cfg);
         return 0;

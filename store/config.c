@@ -44,6 +44,8 @@ static int cfg_check_mode(const char *v, const char **reason);
 static int cfg_check_schedule(const char *v, const char **reason);
 static int cfg_check_address(const char *v, const char **reason);
 static int cfg_check_relay(const char *v, const char **reason);
+static int cfg_check_auth(const char *v, const char **reason);
+static int cfg_check_auth_user(const char *v, const char **reason);
 
 #define OFF(f) offsetof(struct opes_config, f)
 #define NOLIM 0, UINT64_MAX
@@ -78,6 +80,9 @@ static const struct cfg_entry cfg_table[] = {
     {"downstream", "max_idle", CFG_NUM, "32", 0, 1000, OFF(down_max_idle), NULL},
     {"downstream", "idle_timeout", CFG_TIME, "30s", 1, 3600, OFF(down_idle_timeout), NULL},
     {"downstream", "maildir_create", CFG_BOOL, "no", NOLIM, OFF(maildir_create), NULL},
+    {"downstream", "auth", CFG_STR, "none", NOLIM, OFF(down_auth), cfg_check_auth},
+    {"downstream", "auth_user", CFG_STR, "", NOLIM, OFF(down_auth_user), cfg_check_auth_user},
+    {"downstream", "auth_password_file", CFG_STR, "", NOLIM, OFF(down_auth_password_file), NULL},
     {"policy", "blocklist_action", CFG_STR, "quarantine", NOLIM, OFF(blocklist_action),
      cfg_check_blockaction},
     {"store", "path", CFG_STR, "/var/lib/opesd/opesd.db", NOLIM, OFF(store_path), NULL},
@@ -129,6 +134,7 @@ struct cfg_load {
     int line;
     int overlong;
     unsigned char seen[CFG_COUNT];
+    int lines[CFG_COUNT]; /* where each key was set */
     char errors[4096];
     size_t errlen;
     unsigned more; /* problems found but not listed */
@@ -185,6 +191,30 @@ static int cfg_check_target(const char *v, const char **reason)
     }
     *reason = "expected lmtp:host:port, lmtp:unix:/path or maildir:/dir/%u";
     return -1;
+}
+
+static int cfg_check_auth(const char *v, const char **reason)
+{
+    if (strcmp(v, "none") == 0 || strcmp(v, "plain") == 0 || strcmp(v, "external") == 0)
+        return 0;
+    *reason = "expected none, plain or external";
+    return -1;
+}
+
+/* cfg_check_auth_user - a SASL name: no control characters (it goes into AUTH PLAIN) */
+static int cfg_check_auth_user(const char *v, const char **reason)
+{
+    for (const char *p = v; *p != '\0'; p++) {
+        if ((unsigned char)*p < ' ' || *p == 0x7f) {
+            *reason = "control characters are not allowed";
+            return -1;
+        }
+    }
+    if (strlen(v) > 255) {
+        *reason = "longer than 255 characters";
+        return -1;
+    }
+    return 0;
 }
 
 static int cfg_check_uri(const char *v, const char **reason)
@@ -551,12 +581,40 @@ static int cfg_handler(void *user, const char *section, const char *name, const 
             return 1;
         }
         ld->seen[i] = 1;
+        ld->lines[i] = ld->line;
         if (cfg_set(ld->cfg, e, value, &reason) < 0)
             cfg_error(ld, key, reason);
         return 1;
     }
     cfg_error(ld, key, "unknown key");
     return 1;
+}
+
+/* cfg_line_of - the line that set section.key, or 0 (the default). */
+static int cfg_line_of(const struct cfg_load *ld, const char *section, const char *key)
+{
+    for (size_t i = 0; i < CFG_COUNT; i++)
+        if (strcmp(cfg_table[i].section, section) == 0 && strcmp(cfg_table[i].key, key) == 0)
+            return ld->lines[i];
+    return 0;
+}
+
+/* cfg_check_keys - rules that involve more than one key. */
+static void cfg_check_keys(struct cfg_load *ld)
+{
+    const struct opes_config *cfg = ld->cfg;
+
+    if (strcmp(cfg->down_auth, "none") != 0 && strncmp(cfg->target, "lmtp:", 5) != 0) {
+        ld->line = cfg_line_of(ld, "downstream", "auth");
+        cfg_error(ld, "downstream.auth", "only an lmtp: target authenticates");
+    }
+    if (strcmp(cfg->down_auth, "plain") == 0) {
+        ld->line = cfg_line_of(ld, "downstream", "auth");
+        if (cfg->down_auth_user[0] == '\0')
+            cfg_error(ld, "downstream.auth_user", "auth = plain needs auth_user");
+        if (cfg->down_auth_password_file[0] == '\0')
+            cfg_error(ld, "downstream.auth_password_file", "auth = plain needs auth_password_file");
+    }
 }
 
 static void cfg_free(struct opes_config *cfg)
@@ -618,6 +676,8 @@ struct opes_config *config_load(const char *path, const char **error_r)
             }
         }
     }
+    if (ld->errlen == 0 && ld->more == 0)
+        cfg_check_keys(ld);
     if (ld->errlen != 0 || ld->more != 0) {
         snprintf(errbuf, sizeof(errbuf), "%s", ld->errors);
         if (ld->more != 0)

@@ -52,6 +52,9 @@ struct opes_config {
     uint64_t down_max_idle;
     uint64_t down_idle_timeout;
     bool maildir_create;
+    char *down_auth;               /* none, plain or external */
+    char *down_auth_user;          /* the SASL user for plain */
+    char *down_auth_password_file; /* a file holding the password; never the password */
     /* [policy] */
     char *blocklist_action;
     /* [store] */

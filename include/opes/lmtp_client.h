@@ -1,10 +1,10 @@
 /*
  * lmtp_client.h - connections to the downstream LMTP store, and their cache.
  *
- * A connection is opened (connect, greeting, LHLO) with timeouts and knows
- * the server's capabilities. Finished connections go back to a small cache of
- * idle ones and are reused; a cached connection that the server has closed is
- * noticed and dropped before use.
+ * A connection is opened (connect, greeting, LHLO, AUTH if configured) with
+ * timeouts and knows the server's capabilities. Finished connections go back
+ * to a small cache of idle ones and are reused; a cached connection that the
+ * server has closed is noticed and dropped before use.
  */
 #ifndef OPES_LMTP_CLIENT_H
 #define OPES_LMTP_CLIENT_H
@@ -18,7 +18,30 @@
 struct lmtp_caps {
     bool known;
     bool pipelining, eightbitmime, smtputf8, size, ignorequota;
+    bool auth, auth_plain, auth_external; /* AUTH advertised; with PLAIN; with EXTERNAL */
 };
+
+/*
+ * Authentication after LHLO, where the store demands it: SASL PLAIN with a
+ * user and password, or EXTERNAL (the identity the transport gives, such as a
+ * unix socket's peer). The password never appears in a log line.
+ */
+enum lmtp_auth_mech { LMTP_AUTH_NONE, LMTP_AUTH_PLAIN, LMTP_AUTH_EXTERNAL };
+
+struct lmtp_auth {
+    enum lmtp_auth_mech mech;
+    char user[256];
+    char password[256];
+};
+
+/*
+ * lmtp_auth_line - the AUTH command for a (without CRLF): "AUTH PLAIN <base64
+ * of NUL user NUL password>" (RFC 4616, no authorization identity) or "AUTH
+ * EXTERNAL =" (RFC 4954: an empty initial response). Returns its length, or
+ * -1 when out is too small or the mechanism is NONE. out holds the secret:
+ * the caller wipes it.
+ */
+int lmtp_auth_line(const struct lmtp_auth *a, char *out, size_t outsize);
 
 struct lmtp_client;
 struct lmtp_pool;
@@ -26,6 +49,8 @@ struct lmtp_pool;
 /* lmtp_pool_new - a cache for one target; lhlo_name and ep are copied. */
 struct lmtp_pool *lmtp_pool_new(const struct endpoint *ep, const char *lhlo_name, unsigned max_idle,
                                 unsigned idle_timeout_s);
+/* lmtp_pool_set_auth - authenticate every new connection with a (copied). */
+void lmtp_pool_set_auth(struct lmtp_pool *pool, const struct lmtp_auth *a);
 /* lmtp_pool_free - close every idle connection; connections out keep working. */
 void lmtp_pool_free(struct lmtp_pool **poolp);
 

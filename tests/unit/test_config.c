@@ -171,6 +171,9 @@ static const struct key_test key_valid_tests[] = {
     {"downstream", "maildir_create", "true"},
     {"downstream", "maildir_create", "Off"},
     {"downstream", "max_idle", "1000"},
+    {"downstream", "auth", "none"},
+    {"downstream", "auth", "external"},
+    {"downstream", "auth_user", "lmtp-opes@example.org"},
     {"opes", "system_uri", "http://opes.example.org:8025/opes"},
     {"log", "level", "err"},
 };
@@ -236,6 +239,9 @@ static const struct key_test key_invalid_tests[] = {
     {"downstream", "target", "maildir:"},
     {"downstream", "maildir_create", "perhaps"},
     {"downstream", "max_idle", "1001"},
+    {"downstream", "auth", "kerberos"},
+    {"downstream", "auth", "PLAIN"},
+    {"downstream", "auth_user", "a\x01b"},
     {"opes", "system_uri", "ftp://opes.example.org/"},
     {"opes", "system_uri", "opes.example.org"},
     {"opes", "system_uri", "http://opes.example.org/a<b>"},
@@ -307,6 +313,51 @@ START_TEST(every_problem_reported)
                       lines[i], prefix);
         ck_assert_uint_gt(strlen(lines[i]), strlen(prefix));
     }
+    free(path);
+}
+END_TEST
+
+/* auth = plain needs a user and a password file; only an LMTP target authenticates */
+START_TEST(downstream_auth_keys)
+{
+    const char *error = NULL;
+    char *path, lines[4][512], expect[512];
+    struct opes_config *cfg;
+
+    path = write_conf("auth.conf", "[downstream]\n"
+                                   "target = lmtp:127.0.0.1:2003\n"
+                                   "auth = plain\n");
+    cfg = config_load(path, &error);
+    ck_assert_ptr_null(cfg);
+    ck_assert_int_eq(error_lines(error, lines, 4), 2);
+    snprintf(expect, sizeof(expect), "%s:3: downstream.auth_user: auth = plain needs auth_user",
+             path);
+    ck_assert_str_eq(lines[0], expect);
+    snprintf(expect, sizeof(expect),
+             "%s:3: downstream.auth_password_file: auth = plain needs auth_password_file", path);
+    ck_assert_str_eq(lines[1], expect);
+    free(path);
+
+    path = write_conf("auth2.conf", "[downstream]\n"
+                                    "target = maildir:/srv/mail/%u\n"
+                                    "auth = external\n");
+    cfg = config_load(path, &error);
+    ck_assert_ptr_null(cfg);
+    ck_assert_int_eq(error_lines(error, lines, 4), 1);
+    ck_assert_ptr_nonnull(strstr(lines[0], ":3: downstream.auth: only an lmtp: target"));
+    free(path);
+
+    path = write_conf("auth3.conf", "[downstream]\n"
+                                    "target = lmtp:127.0.0.1:2003\n"
+                                    "auth = plain\n"
+                                    "auth_user = lmtpopes\n"
+                                    "auth_password_file = /etc/opesd/cyrus.secret\n");
+    cfg = config_load(path, &error);
+    ck_assert_msg(cfg != NULL, "%s", error);
+    ck_assert_str_eq(cfg->down_auth, "plain");
+    ck_assert_str_eq(cfg->down_auth_user, "lmtpopes");
+    ck_assert_str_eq(cfg->down_auth_password_file, "/etc/opesd/cyrus.secret");
+    config_unref(&cfg);
     free(path);
 }
 END_TEST
@@ -617,6 +668,7 @@ Suite *unit_suite(void)
     tcase_add_loop_test(tc, key_valid, 0, (int)N_ELEMENTS(key_valid_tests));
     tcase_add_loop_test(tc, key_invalid, 0, (int)N_ELEMENTS(key_invalid_tests));
     tcase_add_test(tc, every_problem_reported);
+    tcase_add_test(tc, downstream_auth_keys);
     tcase_add_test(tc, syntax_error_reported);
     tcase_add_test(tc, syntax_error_with_other_problems);
     tcase_add_test(tc, overlong_line);
