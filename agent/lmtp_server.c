@@ -81,6 +81,7 @@ struct lmtp_session {
     struct lmtp_tx *tx;
     struct store *st; /* opened at the first message that needs it */
     bool st_failed;
+    char *data_buf; /* DATA decoding, allocated at the first DATA: idle sessions hold none */
 };
 
 static unsigned long lmtp_session_seq;
@@ -483,14 +484,14 @@ static void cmd_rcpt(struct lmtp_session *s, char *args)
 static int lmtp_read_data(struct lmtp_session *s, struct spool *spool, struct mime_parser *mp,
                           unsigned *flags, uint64_t *size)
 {
-    /* on the heap for the DATA phase only: idle sessions hold no such buffer */
-    char *out = malloc(2 * NETIO_RBUF_SIZE + 8);
+    char *out;
     struct dotstuff_decoder dec;
     bool done = false;
     int ret = 0;
 
-    if (out == NULL)
+    if (s->data_buf == NULL && (s->data_buf = malloc(2 * NETIO_RBUF_SIZE + 8)) == NULL)
         fatal("malloc");
+    out = s->data_buf;
 
     dotstuff_decoder_init(&dec, s->cfg->bare_eol == CONFIG_BARE_EOL_NORMALIZE);
     *size = 0;
@@ -524,7 +525,6 @@ static int lmtp_read_data(struct lmtp_session *s, struct spool *spool, struct mi
             mime_parser_feed(mp, out, outlen); /* the one pass over the message */
         }
     }
-    free(out);
     *flags = dec.flags;
     return ret;
 }
@@ -1027,6 +1027,7 @@ void lmtp_server_session(struct lmtp_env *env, int fd, int stop_fd)
     netio_flush(s.io, 1000);
     lmtp_tx_free(&s);
     store_close(&s.st);
+    free(s.data_buf);
     log_info("disconnect bad_commands=%u", s.bad_commands);
     log_set_context(NULL);
     netio_free(&s.io);
