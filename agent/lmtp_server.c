@@ -480,6 +480,24 @@ static void cmd_rcpt(struct lmtp_session *s, char *args)
     lmtp_enter_state(s, ST_RCPT);
 }
 
+/*
+ * lmtp_data_wait - how long to wait for more content: data_timeout, but no
+ * longer than the client may take at min_data_rate for what it sent so far
+ * (plus data_timeout): a client trickling a byte now and then is cut off,
+ * like Postfix's smtpd_min_data_rate.
+ */
+static int lmtp_data_wait(const struct opes_config *cfg, int64_t start, uint64_t got)
+{
+    int64_t wait = (int64_t)cfg->data_timeout * 1000, left;
+
+    if (cfg->min_data_rate == 0)
+        return (int)wait;
+    left = start + wait + (int64_t)(got * 1000 / cfg->min_data_rate) - deliver_now_ms();
+    if (left < 1)
+        left = 1; /* netio_fill then times out: ETIMEDOUT, 421 */
+    return (int)(left < wait ? left : wait);
+}
+
 /* lmtp_read_data - the message after 354 into the spool; 0, or -1 when the client is gone. */
 static int lmtp_read_data(struct lmtp_session *s, struct spool *spool, struct mime_parser *mp,
                           unsigned *flags, uint64_t *size)
@@ -488,6 +506,7 @@ static int lmtp_read_data(struct lmtp_session *s, struct spool *spool, struct mi
     struct dotstuff_decoder dec;
     bool done = false;
     int ret = 0;
+    int64_t start = deliver_now_ms();
 
     if (s->data_buf == NULL && (s->data_buf = malloc(2 * NETIO_RBUF_SIZE + 8)) == NULL)
         fatal("malloc");
@@ -499,7 +518,7 @@ static int lmtp_read_data(struct lmtp_session *s, struct spool *spool, struct mi
         const char *in;
         size_t avail = netio_peek(s->io, &in), outlen, used;
         if (avail == 0) {
-            int rc = netio_fill(s->io, lmtp_ms(s->cfg->data_timeout));
+            int rc = netio_fill(s->io, lmtp_data_wait(s->cfg, start, *size));
             if (rc <= 0) {
                 log_warnx("client %s during DATA after %llu bytes",
                           rc == 0              ? "disconnected"

@@ -65,6 +65,7 @@ static const struct cfg_entry cfg_table[] = {
     {"lmtp", "max_command_line", CFG_SIZE, "4096", 512, 32768, OFF(max_command_line), NULL},
     {"lmtp", "command_timeout", CFG_TIME, "300s", 1, 86400, OFF(command_timeout), NULL},
     {"lmtp", "data_timeout", CFG_TIME, "300s", 1, 86400, OFF(data_timeout), NULL},
+    {"lmtp", "min_data_rate", CFG_SIZE, "500", 0, 1 << 20, OFF(min_data_rate), NULL},
     {"lmtp", "processing_timeout", CFG_TIME, "300s", 1, 540, OFF(processing_timeout), NULL},
     {"lmtp", "spool_dir", CFG_STR, "/var/lib/opesd/spool", NOLIM, OFF(spool_dir), NULL},
     {"lmtp", "spool_memory", CFG_SIZE, "256K", 4096, (uint64_t)1 << 30, OFF(spool_memory), NULL},

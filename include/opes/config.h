@@ -38,6 +38,7 @@ struct opes_config {
     uint64_t max_command_line;
     uint64_t command_timeout;
     uint64_t data_timeout;
+    uint64_t min_data_rate; /* bytes/s a client must average during DATA; 0: no such limit */
     uint64_t processing_timeout;
     char *spool_dir;
     uint64_t spool_memory;

@@ -898,6 +898,26 @@ class Timeouts(OpesdCase):
         self.assertLess(elapsed, 6, "a client sending a byte every half second held its slot")
         self.assertTrue(c.buf.startswith(b"421 4.4.2"), c.buf)
 
+    def test_trickled_data_is_cut_off_and_not_delivered(self):
+        """min_data_rate: a body sent a byte now and then does not hold a session forever."""
+        self.start_opesd({"lmtp.data_timeout": "2s", "lmtp.min_data_rate": "100"})
+        c = self.session()
+        self.assertReply(c.cmd("MAIL FROM:<a@example.net>"), 250)
+        self.assertReply(c.cmd("RCPT TO:<alice@example.org>"), 250)
+        self.assertReply(c.cmd("DATA"), 354)
+        start = time.time()
+        for ch in b"Subject: trickle\r\n\r\n" + b"x" * 60:
+            try:
+                c.send(bytes([ch]))
+            except OSError:
+                break
+            if c.closed(timeout=0.3):
+                break
+        self.assertTrue(c.closed(timeout=5))
+        self.assertLess(time.time() - start, 10, "a trickling client held its session")
+        self.assertTrue(c.buf.startswith(b"421 4.4.2"), c.buf)
+        self.assertEqual(self.messages("alice"), [])
+
     def test_stalled_data_is_closed_and_not_delivered(self):
         self.start_opesd({"lmtp.data_timeout": "2s"})
         c = self.session()
