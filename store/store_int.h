@@ -65,5 +65,14 @@ struct keys *st_keys(struct store *st);
  * subject, msg_date, size, service, reason, status, created, updated (from column 0). */
 struct store_qitem;
 void st_q_row(sqlite3_stmt *q, struct store_qitem *it);
+/*
+ * st_q_list - run a quarantine listing q whose parameters are ?1 recipient,
+ * ?2 status ("" any), ?3 LIKE pattern on sender or subject ("" none), ?4
+ * limit, ?5 offset, filled from f; each row's entry goes to fn.
+ */
+struct store_qfilter;
+int st_q_list(struct store *st, sqlite3_stmt *q, const struct store_qfilter *f,
+              void (*fn)(const struct store_qitem *item, void *ctx), void *ctx,
+              const char **error_r);
 
 #endif

@@ -674,11 +674,10 @@ int store_quarantine_get(struct store *st, const char *id, struct store_qitem *i
     return rc == SQLITE_DONE ? STORE_NOTFOUND : st_dbfail(st, error_r, "quarantine get");
 }
 
-int store_quarantine_list(struct store *st, const struct store_qfilter *f,
-                          void (*fn)(const struct store_qitem *item, void *ctx), void *ctx,
-                          const char **error_r)
+int st_q_list(struct store *st, sqlite3_stmt *q, const struct store_qfilter *f,
+              void (*fn)(const struct store_qitem *item, void *ctx), void *ctx,
+              const char **error_r)
 {
-    sqlite3_stmt *q = st_get(st, f->recipient != NULL ? S_Q_LIST_RCPT : S_Q_LIST_ALL);
     char like[600] = "";
     size_t o = 0;
     int rc;
@@ -705,6 +704,14 @@ int store_quarantine_list(struct store *st, const struct store_qfilter *f,
     }
     sqlite3_reset(q);
     return rc == SQLITE_DONE ? 0 : st_dbfail(st, error_r, "quarantine list");
+}
+
+int store_quarantine_list(struct store *st, const struct store_qfilter *f,
+                          void (*fn)(const struct store_qitem *item, void *ctx), void *ctx,
+                          const char **error_r)
+{
+    return st_q_list(st, st_get(st, f->recipient != NULL ? S_Q_LIST_RCPT : S_Q_LIST_ALL), f, fn,
+                     ctx, error_r);
 }
 
 int store_quarantine_set_status(struct store *st, const char *id, enum store_qstatus status,

@@ -213,50 +213,18 @@ fail:
     return -1;
 }
 
-/* sw_like - the LIKE pattern for a substring search ("" for none). */
-static void sw_like(char *like, size_t size, const char *search)
-{
-    size_t o = 0;
-
-    like[0] = '\0';
-    if (search == NULL || *search == '\0')
-        return;
-    like[o++] = '%';
-    for (const char *p = search; *p != '\0' && o < size - 3; p++) {
-        if (*p == '%' || *p == '_' || *p == '\\')
-            like[o++] = '\\';
-        like[o++] = *p;
-    }
-    like[o++] = '%';
-    like[o] = '\0';
-}
-
 int store_web_quarantine_list(struct store *st, const struct store_qfilter *f,
                               enum store_web_sort sort,
                               void (*fn)(const struct store_qitem *item, void *ctx), void *ctx,
                               const char **error_r)
 {
     sqlite3_stmt *q;
-    char like[600];
-    int rc;
 
     if ((unsigned)sort > STORE_SORT_SIZE)
         sort = STORE_SORT_NEWEST;
     if ((q = st_prep(st, sql_qlist[f->recipient != NULL][sort], error_r)) == NULL)
         return -1;
-    sw_like(like, sizeof(like), f->search);
-    st_text(q, 1, f->recipient);
-    st_text(q, 2, f->status >= 0 ? store_qstatus_name((enum store_qstatus)f->status) : "");
-    st_text(q, 3, like);
-    sqlite3_bind_int64(q, 4, f->limit != 0 ? (int64_t)f->limit : 50);
-    sqlite3_bind_int64(q, 5, (int64_t)f->offset);
-    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
-        struct store_qitem it;
-        st_q_row(q, &it);
-        fn(&it, ctx);
-    }
-    sqlite3_reset(q);
-    return rc == SQLITE_DONE ? 0 : st_dbfail(st, error_r, "quarantine list");
+    return st_q_list(st, q, f, fn, ctx, error_r);
 }
 
 int store_web_count(struct store *st, const char *what, unsigned days,
