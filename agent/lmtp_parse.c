@@ -53,8 +53,8 @@ static size_t lmtp_scan_local(const char *s, bool utf8)
         for (i = 1; s[i] != '"'; i++) {
             unsigned char c = (unsigned char)s[i];
             if (c == '\\') {
-                i++;
-                if ((unsigned char)s[i] < 32 || s[i] == 127)
+                i++; /* quoted-pairSMTP: %d92 %d32-126 (RFC 5321 4.1.2, unchanged by 6531) */
+                if ((unsigned char)s[i] < 32 || (unsigned char)s[i] > 126)
                     return 0;
             } else if (c < 32 || c == 127 || (c >= 0x80 && !utf8)) {
                 return 0;

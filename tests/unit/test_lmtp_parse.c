@@ -199,6 +199,13 @@ static const struct path_test path_invalid_tests[] = {
     {"TO:<\"john doe\"", "TO:", false, false, NULL, NULL},
     {"TO:<\"john", "TO:", false, false, NULL, NULL},
     {"TO:<\"john\\", "TO:", false, false, NULL, NULL},
+    /* a quoted pair escapes printable US-ASCII only, with or without SMTPUTF8 */
+    {"TO:<\"john\\\xc4"
+     "doe\"@example.org>",
+     "TO:", false, false, NULL, NULL},
+    {"TO:<\"john\\\xc4"
+     "doe\"@example.org>",
+     "TO:", false, true, NULL, NULL},
     {"TO:<bob@[192.0.2.1", "TO:", false, false, NULL, NULL},
     {"TO:<@relay.example", "TO:", false, false, NULL, NULL},
     {"TO:<bob@example.org>x", "TO:", false, false, NULL, NULL},
