@@ -1,11 +1,11 @@
 #!/bin/sh
 # check-conf-keys.sh - fail when opesd.conf(5) and the code disagree on the keys.
 #
-# Every {"section", "key", TYPE, "default", ...} row of store/config.c must be
+# Every {"section", "key", TYPE, "default", ...} row of store/base/config.c must be
 # an entry of opesd.conf.5 under its section (".SS [section]", then ".TP" and
 # ".B key"), and the entry must name the default ("empty" for an empty one).
-# Every entry there must be a row of the table. Every key that agent/service.c
-# and agent/svc_*.c accept in a [service.NAME] section (strcmp(key, "...")) must
+# Every entry there must be a row of the table. Every key that agent/services/service.c
+# and agent/services/svc_*.c accept in a [service.NAME] section (strcmp(key, "...")) must
 # be an entry under ".SS [service.NAME]" or one of the type subsections.
 #
 # Usage: packaging/man/check-conf-keys.sh [SOURCE-DIR]
@@ -13,11 +13,11 @@ set -eu
 
 src=${1:-$(cd "$(dirname "$0")/../.." && pwd)}
 page=$src/packaging/man/opesd.conf.5
-config=$src/store/config.c
+config=$src/store/base/config.c
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
-for f in "$page" "$config" "$src/agent/service.c"; do
+for f in "$page" "$config" "$src/agent/services/service.c"; do
     [ -r "$f" ] || { echo "check-conf-keys: cannot read $f" >&2; exit 2; }
 done
 
@@ -60,14 +60,14 @@ done < "$tmp/code"
 # entries the table does not have
 grep '^K	' "$tmp/page" | grep -v '	service' | while IFS='	' read -r _ sect key; do
     if ! grep -q "^$sect	$key	" "$tmp/code"; then
-        echo "opesd.conf.5: [$sect] $key is documented but not in store/config.c" >&2
+        echo "opesd.conf.5: [$sect] $key is documented but not in store/base/config.c" >&2
         echo x
     fi
 done > "$tmp/extra"
 [ -s "$tmp/extra" ] && status=1
 
 # [service.NAME] keys: the common ones and those of each type
-for f in "$src"/agent/service.c "$src"/agent/svc_*.c; do
+for f in "$src"/agent/services/service.c "$src"/agent/services/svc_*.c; do
     grep -o 'strcmp(key, "[a-z_]*")' "$f" | sed 's/.*"\([a-z_]*\)".*/\1/'
 done | sort -u > "$tmp/svckeys"
 while read -r key; do
@@ -79,5 +79,5 @@ done < "$tmp/svckeys"
 
 n=$(wc -l < "$tmp/code")
 s=$(wc -l < "$tmp/svckeys")
-[ $status -eq 0 ] && echo "check-conf-keys: $n keys of store/config.c and $s service keys documented"
+[ $status -eq 0 ] && echo "check-conf-keys: $n keys of store/base/config.c and $s service keys documented"
 exit $status

@@ -1,5 +1,5 @@
 /*
- * test_config.c - the table-driven INI configuration (store/config.c).
+ * test_config.c - the table-driven INI configuration (store/base/config.c).
  *
  * What an operator sees: defaults without a file, every mistake in a file
  * reported as "file:line: section.key: reason" with the right line, sizes and

@@ -5,7 +5,7 @@
  * A growing buffer, {{name}} templates (values HTML-escaped in HTML parts),
  * header fields that never carry CR or LF from their input and are RFC 2047
  * encoded when not ASCII, quoted-printable bodies and the common
- * multipart/alternative message. Templates are built in (agent/templates/,
+ * multipart/alternative message. Templates are built in (agent/mailout/templates/,
  * embedded at build time) and can be overridden file by file from a
  * directory. Nothing here touches a socket or the store.
  */

@@ -16,7 +16,7 @@
 
 #include "opes/log.h"
 
-/* the built-in templates, generated from agent/templates/ */
+/* the built-in templates, generated from agent/mailout/templates/ */
 struct mailgen_builtin {
     const char *name;
     const char *text;
