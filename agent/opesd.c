@@ -10,7 +10,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <grp.h>
 #include <poll.h>
 #include <pthread.h>
 #include <pwd.h>
@@ -29,6 +28,7 @@
 #include "opes/jobs.h"
 #include "opes/lmtp_server.h"
 #include "opes/log.h"
+#include "opes/privdrop.h"
 #include "opes/netio.h"
 #include "opes/service.h"
 #include "opes/store.h"
@@ -278,9 +278,7 @@ static void opesd_drop_privileges(struct opesd *d, const struct opes_config *cfg
             log_warnx("running as root: set [lmtp] user to drop privileges");
         return;
     }
-    pw = getpwnam(cfg->user);
-    if (pw == NULL)
-        fatalx("lmtp.user: no such user %s", cfg->user);
+    pw = privdrop_lookup("lmtp.user", cfg->user);
     opesd_mkdirs(cfg->spool_dir, pw->pw_uid, pw->pw_gid);
     opesd_mkdirs_parent(cfg->store_path, pw->pw_uid, pw->pw_gid);
     opesd_mkdirs_parent(cfg->key_file, pw->pw_uid, pw->pw_gid);
@@ -288,11 +286,7 @@ static void opesd_drop_privileges(struct opesd *d, const struct opes_config *cfg
         if (d->listeners[i].ep.kind == ENDPOINT_UNIX &&
             chown(d->listeners[i].ep.path, pw->pw_uid, pw->pw_gid) < 0)
             log_warn("chown %s", d->listeners[i].ep.path);
-    if (initgroups(pw->pw_name, pw->pw_gid) < 0 || setgid(pw->pw_gid) < 0 || setuid(pw->pw_uid) < 0)
-        fatal("cannot drop privileges to %s", cfg->user);
-    if (setuid(0) == 0)
-        fatalx("privileges could be regained after dropping them");
-    log_info("running as user=%s uid=%u", cfg->user, (unsigned)pw->pw_uid);
+    privdrop_to(pw);
 }
 
 /* opesd_check_store - the store must open now, as the user opesd runs as. */

@@ -4,7 +4,6 @@
  * a periodic purge of ended sessions. It talks to the store only.
  */
 #include <errno.h>
-#include <grp.h>
 #include <pthread.h>
 #include <pwd.h>
 #include <signal.h>
@@ -18,6 +17,7 @@
 
 #include "opes/config.h"
 #include "opes/log.h"
+#include "opes/privdrop.h"
 #include "opes/store.h"
 #include "opes/web_http.h"
 #include "opes/web_svcinfo.h"
@@ -63,14 +63,8 @@ static void web_drop_privileges(const struct opes_config *cfg)
             log_warnx("running as root: set [web] user to drop privileges");
         return;
     }
-    pw = getpwnam(cfg->web_user);
-    if (pw == NULL)
-        fatalx("web.user: no such user %s", cfg->web_user);
-    if (initgroups(pw->pw_name, pw->pw_gid) < 0 || setgid(pw->pw_gid) < 0 || setuid(pw->pw_uid) < 0)
-        fatal("cannot drop privileges to %s", cfg->web_user);
-    if (setuid(0) == 0)
-        fatalx("privileges could be regained after dropping them");
-    log_info("running as user=%s uid=%u", cfg->web_user, (unsigned)pw->pw_uid);
+    pw = privdrop_lookup("web.user", cfg->web_user);
+    privdrop_to(pw);
 }
 
 /* web_wait - serve until SIGTERM or SIGINT; purge ended sessions now and then. */

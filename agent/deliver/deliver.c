@@ -23,6 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "opes/clock.h"
 #include "opes/config.h"
 #include "opes/dotstuff.h"
 #include "opes/log.h"
@@ -51,17 +52,10 @@ struct deliver_tx {
     size_t nprobed, probed_cap;
 };
 
-int64_t deliver_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* dl_ms - the timeout for one wait: the step's own, cut to the deadline. */
 static int dl_ms(int64_t deadline_ms, uint64_t step_s)
 {
-    int64_t left = deadline_ms - deliver_now_ms();
+    int64_t left = deadline_ms - clock_now_ms();
     int64_t step = (int64_t)step_s * 1000;
 
     if (left < 0)
@@ -488,7 +482,7 @@ static void dl_batch_run(struct deliver_tx *tx, struct dl_batch *b, int64_t dead
         b->send_rcpts = true;
         for (size_t i = 0; i < b->n; i++)
             memset(&b->replies[i], 0, sizeof(b->replies[i]));
-        if (attempt == 1 || deliver_now_ms() >= deadline) {
+        if (attempt == 1 || clock_now_ms() >= deadline) {
             errno = err;
             dl_fail_all(b, st, NULL);
             return;
@@ -522,7 +516,7 @@ void deliver_tx_rcpt(struct deliver_tx *tx, const char *rcpt, struct lmtp_reply 
         }
         return;
     }
-    dl_batch_run(tx, &b, deliver_now_ms() + (int64_t)cfg->down_command_timeout * 1000 * 2);
+    dl_batch_run(tx, &b, clock_now_ms() + (int64_t)cfg->down_command_timeout * 1000 * 2);
 }
 
 #define DL_CHUNK 32768
@@ -585,7 +579,7 @@ static void dl_data_lmtp(struct deliver_tx *tx, const char *const *rcpts, size_t
     }
     /* too late to start: the store must not get a message we answer 4xx for */
     int sent = -1;
-    if (deliver_now_ms() < deadline)
+    if (clock_now_ms() < deadline)
         sent = dl_send_content(tx, v, deadline, &spool_err);
     else
         errno = ETIMEDOUT;

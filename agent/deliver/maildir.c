@@ -14,6 +14,7 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include "opes/fdio.h"
 #include "opes/spool.h"
 #include "opes/variant.h"
 
@@ -132,20 +133,6 @@ static int maildir_mkdirs(const char *dir)
     return 0;
 }
 
-static int maildir_write_all(int fd, const char *p, size_t len)
-{
-    while (len > 0) {
-        ssize_t n = write(fd, p, len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            return -1;
-        p += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
 /* maildir_write_lf - write with CRLF turned into LF; *cr carries a CR across calls. */
 static int maildir_write_lf(int fd, const char *in, size_t len, int *cr)
 {
@@ -159,12 +146,12 @@ static int maildir_write_lf(int fd, const char *in, size_t len, int *cr)
         if (!*cr)
             out[o++] = in[i];
         if (o >= sizeof(out) - 2) {
-            if (maildir_write_all(fd, out, o) < 0)
+            if (fdio_write_all(fd, out, o) < 0)
                 return -1;
             o = 0;
         }
     }
-    return maildir_write_all(fd, out, o);
+    return fdio_write_all(fd, out, o);
 }
 
 static int maildir_copy(int fd, const struct variant *v)
@@ -178,7 +165,7 @@ static int maildir_copy(int fd, const struct variant *v)
     while ((n = variant_read(&rd, buf, sizeof(buf))) > 0)
         if (maildir_write_lf(fd, buf, (size_t)n, &cr) < 0)
             return -1;
-    if (n < 0 || (cr && maildir_write_all(fd, "\r", 1) < 0))
+    if (n < 0 || (cr && fdio_write_all(fd, "\r", 1) < 0))
         return -1;
     return 0;
 }

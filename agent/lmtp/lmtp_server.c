@@ -17,6 +17,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "opes/clock.h"
 #include "opes/config.h"
 #include "opes/deliver.h"
 #include "opes/dotstuff.h"
@@ -185,7 +186,7 @@ static void lmtp_log_rcpt(struct lmtp_session *s, const struct lmtp_rcpt *rc, co
                          : r->code / 100 == 5 ? "rejected"
                          : rc->action != NULL ? rc->action
                                               : "delivered";
-    int64_t ms = s->tx != NULL ? deliver_now_ms() - s->tx->start_ms : 0;
+    int64_t ms = s->tx != NULL ? clock_now_ms() - s->tx->start_ms : 0;
 
     lmtp_reply_text(r, text, sizeof(text));
     log_escape(esc, sizeof(esc), text, strlen(text));
@@ -378,7 +379,7 @@ static void cmd_mail(struct lmtp_session *s, char *args)
         return;
     }
     trace_id_new(tx->trace);
-    tx->start_ms = deliver_now_ms();
+    tx->start_ms = clock_now_ms();
     dm = (struct deliver_mail){.sender = tx->sender,
                                .trace_id = tx->trace,
                                .size = tx->size_param,
@@ -492,7 +493,7 @@ static int lmtp_data_wait(const struct opes_config *cfg, int64_t start, uint64_t
 
     if (cfg->min_data_rate == 0)
         return (int)wait;
-    left = start + wait + (int64_t)(got * 1000 / cfg->min_data_rate) - deliver_now_ms();
+    left = start + wait + (int64_t)(got * 1000 / cfg->min_data_rate) - clock_now_ms();
     if (left < 1)
         left = 1; /* netio_fill then times out: ETIMEDOUT, 421 */
     return (int)(left < wait ? left : wait);
@@ -506,7 +507,7 @@ static int lmtp_read_data(struct lmtp_session *s, struct spool *spool, struct mi
     struct dotstuff_decoder dec;
     bool done = false;
     int ret = 0;
-    int64_t start = deliver_now_ms();
+    int64_t start = clock_now_ms();
 
     if (s->data_buf == NULL && (s->data_buf = malloc(2 * NETIO_RBUF_SIZE + 8)) == NULL)
         fatal("malloc");
@@ -676,7 +677,7 @@ static void lmtp_deliver_groups(struct lmtp_session *s, struct spool *spool,
     size_t *slot = calloc(n, sizeof(*slot));
     struct lmtp_reply *got = calloc(n, sizeof(*got));
     bool *done = calloc(n, sizeof(*done));
-    int64_t deadline = deliver_now_ms() + (int64_t)s->cfg->processing_timeout * 1000;
+    int64_t deadline = clock_now_ms() + (int64_t)s->cfg->processing_timeout * 1000;
 
     if (group == NULL || slot == NULL || got == NULL || done == NULL)
         fatal("calloc");
@@ -786,7 +787,7 @@ static void lmtp_trace_replies(struct lmtp_session *s)
         snprintf(t->event, sizeof(t->event), "reply");
         snprintf(t->verdict, sizeof(t->verdict), "%d", r->code);
         snprintf(t->detail, sizeof(t->detail), "%d %s %s", r->code, r->enh, r->text);
-        t->duration_ms = deliver_now_ms() - tx->start_ms;
+        t->duration_ms = clock_now_ms() - tx->start_ms;
         t->at = (int64_t)time(NULL);
     }
     tracelog_submit(&tx->records, s->cfg->store_path, s->cfg->key_file);

@@ -23,6 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "opes/clock.h"
 #include "opes/log.h"
 
 struct netio {
@@ -161,25 +162,9 @@ int netio_fill(struct netio *io, int timeout_ms)
     }
 }
 
-static int64_t netio_now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* netio_ms_left - milliseconds until deadline (netio_now_ms), at least 0. */
-static int netio_ms_left(int64_t deadline)
-{
-    int64_t now = netio_now_ms();
-
-    return deadline > now ? (int)(deadline - now) : 0;
-}
-
 int netio_readline(struct netio *io, size_t max, int timeout_ms, char **line_r, size_t *len_r)
 {
-    int64_t deadline = netio_now_ms() + timeout_ms;
+    int64_t deadline = clock_now_ms() + timeout_ms;
     int overlong = 0;
 
     for (;;) {
@@ -205,11 +190,11 @@ int netio_readline(struct netio *io, size_t max, int timeout_ms, char **line_r, 
             overlong = 1;
             io->rpos = io->rlen;
         }
-        if (netio_ms_left(deadline) == 0) {
+        if (clock_ms_left(deadline) == 0) {
             errno = ETIMEDOUT;
             return -1;
         }
-        rc = netio_fill(io, netio_ms_left(deadline));
+        rc = netio_fill(io, clock_ms_left(deadline));
         if (rc <= 0)
             return rc;
     }

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "opes/fdio.h"
 #include "opes/log.h"
 
 struct spool {
@@ -66,27 +67,13 @@ static int spool_open_file(const char *dir)
     return fd;
 }
 
-static int spool_write_fd(int fd, const char *p, size_t len)
-{
-    while (len > 0) {
-        ssize_t n = write(fd, p, len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            return -1;
-        p += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
 /* spool_to_disk - move the memory part into a new temporary file. */
 static int spool_to_disk(struct spool *s)
 {
     s->fd = spool_open_file(s->dir);
     if (s->fd < 0)
         return -1;
-    if (spool_write_fd(s->fd, s->mem, s->mem_len) < 0)
+    if (fdio_write_all(s->fd, s->mem, s->mem_len) < 0)
         return -1;
     free(s->mem);
     s->mem = NULL;
@@ -120,7 +107,7 @@ int spool_write(struct spool *s, const void *data, size_t len)
         s->size += len;
         return 0;
     }
-    if ((s->fd < 0 && spool_to_disk(s) < 0) || spool_write_fd(s->fd, data, len) < 0) {
+    if ((s->fd < 0 && spool_to_disk(s) < 0) || fdio_write_all(s->fd, data, len) < 0) {
         s->error = errno;
         return -1;
     }

@@ -20,6 +20,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "opes/clock.h"
 #include "opes/config.h"
 #include "opes/deliver.h"
 #include "opes/digest.h"
@@ -73,7 +74,7 @@ static void jobs_deliver(struct lmtp_env *env, const struct store_qitem *it,
     deliver_tx_rcpt(dtx, rcpt, reply);
     if (reply->code / 100 == 2)
         deliver_tx_data(dtx, &rcpt, 1, prefix, plen, spool,
-                        deliver_now_ms() + (int64_t)cfg->processing_timeout * 1000, reply);
+                        clock_now_ms() + (int64_t)cfg->processing_timeout * 1000, reply);
     deliver_tx_end(&dtx);
 }
 

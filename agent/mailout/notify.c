@@ -14,6 +14,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "opes/clock.h"
 #include "opes/config.h"
 #include "opes/deliver.h"
 #include "opes/lmtp_server.h"
@@ -196,7 +197,7 @@ void notify_deliver(struct lmtp_env *env, const char *rcpt, const char *msg, siz
     deliver_tx_rcpt(dtx, rcpt, reply);
     if (reply->code / 100 == 2)
         deliver_tx_data(dtx, &rcpt, 1, "", 0, spool,
-                        deliver_now_ms() + (int64_t)cfg->processing_timeout * 1000, reply);
+                        clock_now_ms() + (int64_t)cfg->processing_timeout * 1000, reply);
     deliver_tx_end(&dtx);
     spool_free(&spool);
 }

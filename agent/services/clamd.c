@@ -18,6 +18,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "opes/clock.h"
 #include "opes/log.h"
 #include "opes/netio.h"
 #include "opes/spool.h"
@@ -46,29 +47,6 @@ static int clamd_error(const struct endpoint *ep, const char **error_r, const ch
              endpoint_format(ep, where, sizeof(where)), text);
     *error_r = clamd_errbuf;
     return -1;
-}
-
-static void clamd_deadline(struct timespec *deadline, int timeout_ms)
-{
-    clock_gettime(CLOCK_MONOTONIC, deadline);
-    deadline->tv_sec += timeout_ms / 1000;
-    deadline->tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-    if (deadline->tv_nsec >= 1000000000L) {
-        deadline->tv_sec++;
-        deadline->tv_nsec -= 1000000000L;
-    }
-}
-
-/* clamd_ms_left - milliseconds until the deadline, 0 once it has passed. */
-static int clamd_ms_left(const struct timespec *deadline)
-{
-    struct timespec now;
-    long long ms;
-
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    ms = (long long)(deadline->tv_sec - now.tv_sec) * 1000 +
-         (deadline->tv_nsec - now.tv_nsec) / 1000000;
-    return ms <= 0 ? 0 : ms > INT32_MAX ? INT32_MAX : (int)ms;
 }
 
 static ssize_t clamd_source_read(struct clamd_source *src, char *buf, size_t size)
@@ -129,7 +107,7 @@ int clamd_parse_reply(const char *reply, size_t len, char *virus, size_t vsize,
  * *replied_r tells whether clamd said anything (an error reply) or not.
  */
 static int clamd_read_reply(const struct endpoint *ep, struct netio *io,
-                            const struct timespec *deadline, char *virus, size_t vsize,
+                            int64_t deadline, char *virus, size_t vsize,
                             bool *replied_r, const char **error_r)
 {
     char quoted[200];
@@ -147,7 +125,7 @@ static int clamd_read_reply(const struct endpoint *ep, struct netio *io,
         }
         if (avail >= CLAMD_REPLY_MAX)
             return clamd_error(ep, error_r, "reply longer than %d octets", CLAMD_REPLY_MAX);
-        rc = netio_fill(io, clamd_ms_left(deadline));
+        rc = netio_fill(io, clock_ms_left(deadline));
         if (rc == 0 && avail == 0)
             return clamd_error(ep, error_r, "connection closed without a reply");
         if (rc == 0) {
@@ -163,14 +141,14 @@ static int clamd_read_reply(const struct endpoint *ep, struct netio *io,
 
 /* clamd_write_chunk - one length-prefixed chunk; 0 or -1 with errno. */
 static int clamd_write_chunk(struct netio *io, const char *data, size_t len,
-                             const struct timespec *deadline)
+                             int64_t deadline)
 {
     unsigned char hdr[4] = {(unsigned char)(len >> 24), (unsigned char)(len >> 16),
                             (unsigned char)(len >> 8), (unsigned char)len};
 
-    if (netio_write(io, hdr, sizeof(hdr), clamd_ms_left(deadline)) < 0)
+    if (netio_write(io, hdr, sizeof(hdr), clock_ms_left(deadline)) < 0)
         return -1;
-    if (len > 0 && netio_write(io, data, len, clamd_ms_left(deadline)) < 0)
+    if (len > 0 && netio_write(io, data, len, clock_ms_left(deadline)) < 0)
         return -1;
     return 0;
 }
@@ -188,9 +166,9 @@ enum clamd_sent {
  * first (it refuses). errno is set for the two errors.
  */
 static enum clamd_sent clamd_send(struct netio *io, struct clamd_source *src, char *chunk,
-                                  const struct timespec *deadline)
+                                  int64_t deadline)
 {
-    if (netio_write(io, "zINSTREAM", sizeof("zINSTREAM"), clamd_ms_left(deadline)) < 0)
+    if (netio_write(io, "zINSTREAM", sizeof("zINSTREAM"), clock_ms_left(deadline)) < 0)
         return CLAMD_SENT_SOCKET_ERROR;
     for (;;) {
         ssize_t n = clamd_source_read(src, chunk, CLAMD_CHUNK_SIZE);
@@ -204,7 +182,7 @@ static enum clamd_sent clamd_send(struct netio *io, struct clamd_source *src, ch
             return CLAMD_SENT_SOCKET_ERROR;
     }
     if (clamd_write_chunk(io, NULL, 0, deadline) < 0 ||
-        netio_flush(io, clamd_ms_left(deadline)) < 0)
+        netio_flush(io, clock_ms_left(deadline)) < 0)
         return CLAMD_SENT_SOCKET_ERROR;
     return CLAMD_SENT_ALL;
 }
@@ -215,7 +193,7 @@ static enum clamd_sent clamd_send(struct netio *io, struct clamd_source *src, ch
  * EPIPE, and a verdict on part of the message is no verdict.
  */
 static int clamd_cut_short(const struct endpoint *ep, struct netio *io,
-                           const struct timespec *deadline, int send_errno, const char **error_r)
+                           int64_t deadline, int send_errno, const char **error_r)
 {
     char name[CLAMD_VIRUS_MAX];
     bool replied;
@@ -234,7 +212,7 @@ static int clamd_cut_short(const struct endpoint *ep, struct netio *io,
 static int clamd_exchange(const struct endpoint *ep, int timeout_ms, struct clamd_source *src,
                           char *virus, size_t vsize, const char **error_r)
 {
-    struct timespec deadline;
+    int64_t deadline;
     struct netio *io;
     const char *err;
     char *chunk;
@@ -242,7 +220,7 @@ static int clamd_exchange(const struct endpoint *ep, int timeout_ms, struct clam
     bool replied;
     int fd, rc, send_errno;
 
-    clamd_deadline(&deadline, timeout_ms);
+    deadline = clock_now_ms() + timeout_ms;
     fd = netio_connect(ep, timeout_ms, &err);
     if (fd < 0)
         return clamd_error(ep, error_r, "%s", err);
@@ -250,21 +228,21 @@ static int clamd_exchange(const struct endpoint *ep, int timeout_ms, struct clam
     chunk = malloc(CLAMD_CHUNK_SIZE);
     if (chunk == NULL)
         fatal("malloc");
-    sent = clamd_send(io, src, chunk, &deadline);
+    sent = clamd_send(io, src, chunk, deadline);
     send_errno = errno;
     free(chunk);
     switch (sent) {
     case CLAMD_SENT_ALL:
-        rc = clamd_read_reply(ep, io, &deadline, virus, vsize, &replied, error_r);
+        rc = clamd_read_reply(ep, io, deadline, virus, vsize, &replied, error_r);
         break;
     case CLAMD_SENT_SOURCE_ERROR:
         rc = clamd_error(ep, error_r, "reading the message: %s", strerror(send_errno));
         break;
     case CLAMD_SENT_EARLY_REPLY:
-        rc = clamd_cut_short(ep, io, &deadline, 0, error_r);
+        rc = clamd_cut_short(ep, io, deadline, 0, error_r);
         break;
     default:
-        rc = clamd_cut_short(ep, io, &deadline, send_errno, error_r);
+        rc = clamd_cut_short(ep, io, deadline, send_errno, error_r);
         break;
     }
     netio_free(&io);

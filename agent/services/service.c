@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "opes/config.h"
+#include "opes/clock.h"
 #include "opes/log.h"
 #include "opes/mime.h"
 #include "opes/spool.h"
@@ -356,13 +357,12 @@ void services_free(struct svc_set **setp)
 
 void svc_run(const struct svc *svc, const struct svc_msg *m, struct svc_result *r)
 {
-    struct timespec a, b;
+    int64_t start;
 
     memset(r, 0, sizeof(*r));
-    clock_gettime(CLOCK_MONOTONIC, &a);
+    start = clock_now_ms();
     svc->type->run(svc, m, r);
-    clock_gettime(CLOCK_MONOTONIC, &b);
-    r->ms = (int64_t)(b.tv_sec - a.tv_sec) * 1000 + (b.tv_nsec - a.tv_nsec) / 1000000;
+    r->ms = clock_now_ms() - start;
     if (!r->failed)
         return;
     log_warnx("service=%s failed: %s (on_failure=%s)", svc->name, r->reason,

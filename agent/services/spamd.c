@@ -22,6 +22,7 @@
 #include <sys/socket.h>
 #include <time.h>
 
+#include "opes/clock.h"
 #include "opes/log.h"
 #include "opes/netio.h"
 #include "opes/spool.h"
@@ -281,29 +282,6 @@ int spamd_parse_response(const char *buf, size_t len, bool at_eof, struct spamd_
 
 /* ---- the client ---- */
 
-static void spamd_deadline(struct timespec *deadline, int timeout_ms)
-{
-    clock_gettime(CLOCK_MONOTONIC, deadline);
-    deadline->tv_sec += timeout_ms / 1000;
-    deadline->tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-    if (deadline->tv_nsec >= 1000000000L) {
-        deadline->tv_sec++;
-        deadline->tv_nsec -= 1000000000L;
-    }
-}
-
-/* spamd_ms_left - milliseconds until the deadline, 0 once it has passed. */
-static int spamd_ms_left(const struct timespec *deadline)
-{
-    struct timespec now;
-    long long ms;
-
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    ms = (long long)(deadline->tv_sec - now.tv_sec) * 1000 +
-         (deadline->tv_nsec - now.tv_nsec) / 1000000;
-    return ms <= 0 ? 0 : ms > INT32_MAX ? INT32_MAX : (int)ms;
-}
-
 /* spamd_user_ok - a User header value: not too long, no control characters. */
 static bool spamd_user_ok(const char *user)
 {
@@ -324,7 +302,7 @@ static bool spamd_user_ok(const char *user)
  * error or -2 when the spool could not be read or its size changed, errno set.
  */
 static int spamd_send_body(struct netio *io, struct spool *spool, uint64_t size,
-                           const struct timespec *deadline)
+                           int64_t deadline)
 {
     char *chunk = malloc(SPAMD_CHUNK_SIZE);
     uint64_t sent = 0;
@@ -338,7 +316,7 @@ static int spamd_send_body(struct netio *io, struct spool *spool, uint64_t size,
             if (n > 0)
                 errno = EIO;
             rc = -2;
-        } else if (netio_write(io, chunk, (size_t)n, spamd_ms_left(deadline)) < 0) {
+        } else if (netio_write(io, chunk, (size_t)n, clock_ms_left(deadline)) < 0) {
             rc = -1;
         }
         sent += n > 0 ? (uint64_t)n : 0;
@@ -356,19 +334,19 @@ static int spamd_send_body(struct netio *io, struct spool *spool, uint64_t size,
  * 0, -1 for a socket error or -2 when the message could not be read, errno set.
  */
 static int spamd_send(struct netio *io, struct spool *spool, const char *user,
-                      const struct timespec *deadline)
+                      int64_t deadline)
 {
     uint64_t size = spool_size(spool);
     int rc;
 
-    if (netio_printf(io, spamd_ms_left(deadline),
+    if (netio_printf(io, clock_ms_left(deadline),
                      "SYMBOLS SPAMC/1.5\r\nContent-length: %" PRIu64 "\r\n%s%s%s\r\n", size,
                      *user != '\0' ? "User: " : "", user, *user != '\0' ? "\r\n" : "") < 0)
         return -1;
     rc = spamd_send_body(io, spool, size, deadline);
     if (rc < 0)
         return rc;
-    if (netio_flush(io, spamd_ms_left(deadline)) < 0 || shutdown(netio_fd(io), SHUT_WR) < 0)
+    if (netio_flush(io, clock_ms_left(deadline)) < 0 || shutdown(netio_fd(io), SHUT_WR) < 0)
         return -1;
     return 0;
 }
@@ -378,7 +356,7 @@ static int spamd_send(struct netio *io, struct spool *spool, const char *user,
  * *replied_r tells whether spamd sent anything at all.
  */
 static int spamd_read_response(const struct endpoint *ep, struct netio *io,
-                               const struct timespec *deadline, struct spamd_result *r,
+                               int64_t deadline, struct spamd_result *r,
                                bool *replied_r, const char **error_r)
 {
     char text[300];
@@ -399,7 +377,7 @@ static int spamd_read_response(const struct endpoint *ep, struct netio *io,
             snprintf(text, sizeof(text), "%s", err);
             return spamd_error(ep, error_r, text);
         }
-        rc = netio_fill(io, spamd_ms_left(deadline));
+        rc = netio_fill(io, clock_ms_left(deadline));
         if (rc == 0)
             eof = true;
         else if (rc < 0 && errno == ETIMEDOUT)
@@ -413,7 +391,7 @@ static int spamd_read_response(const struct endpoint *ep, struct netio *io,
 
 /* spamd_cut_short - the request did not get through: spamd's reason if it gave one. */
 static int spamd_cut_short(const struct endpoint *ep, struct netio *io,
-                           const struct timespec *deadline, int send_errno, const char **error_r)
+                           int64_t deadline, int send_errno, const char **error_r)
 {
     struct spamd_result ignored;
     char text[300];
@@ -435,7 +413,7 @@ static int spamd_cut_short(const struct endpoint *ep, struct netio *io,
 int spamd_check(const struct endpoint *ep, int timeout_ms, struct spool *spool, const char *user,
                 struct spamd_result *r, const char **error_r)
 {
-    struct timespec deadline;
+    int64_t deadline;
     struct netio *io;
     const char *err;
     char text[300];
@@ -452,19 +430,19 @@ int spamd_check(const struct endpoint *ep, int timeout_ms, struct spool *spool, 
         return spamd_error(ep, error_r, text);
     }
     memset(r, 0, sizeof(*r));
-    spamd_deadline(&deadline, timeout_ms);
+    deadline = clock_now_ms() + timeout_ms;
     fd = netio_connect(ep, timeout_ms, &err);
     if (fd < 0)
         return spamd_error(ep, error_r, err);
     io = netio_new(fd, -1);
-    rc = spamd_send(io, spool, user, &deadline);
+    rc = spamd_send(io, spool, user, deadline);
     if (rc == 0) {
-        rc = spamd_read_response(ep, io, &deadline, r, &replied, error_r);
+        rc = spamd_read_response(ep, io, deadline, r, &replied, error_r);
     } else if (rc == -2) {
         snprintf(text, sizeof(text), "reading the message: %s", strerror(errno));
         rc = spamd_error(ep, error_r, text);
     } else {
-        rc = spamd_cut_short(ep, io, &deadline, errno, error_r);
+        rc = spamd_cut_short(ep, io, deadline, errno, error_r);
     }
     netio_free(&io);
     return rc;

@@ -50,7 +50,7 @@ void deliver_tx_rcpt(struct deliver_tx *tx, const char *rcpt, struct lmtp_reply 
 /*
  * deliver_tx_data - deliver prefix + spool to rcpts[0..n) (recipients that
  * were verified, each once). replies[i] receives the final answer for
- * rcpts[i]. deadline_ms (CLOCK_MONOTONIC) bounds the whole call.
+ * rcpts[i]. deadline_ms (clock_now_ms) bounds the whole call.
  */
 void deliver_tx_data(struct deliver_tx *tx, const char *const *rcpts, size_t n, const char *prefix,
                      size_t prefix_len, struct spool *spool, int64_t deadline_ms,
@@ -63,7 +63,5 @@ void deliver_tx_content(struct deliver_tx *tx, const char *const *rcpts, size_t 
 /* deliver_tx_end - abandon or finish; a clean connection returns to the cache. */
 void deliver_tx_end(struct deliver_tx **txp);
 
-/* deliver_now_ms - CLOCK_MONOTONIC in milliseconds (for deadlines). */
-int64_t deliver_now_ms(void);
 
 #endif
