@@ -23,6 +23,7 @@
 #include "opes/spool.h"
 #include "opes/store.h"
 #include "opes/token.h"
+#include "opes/vec.h"
 
 #define NOTIFY_HEADERS_MAX (32 * 1024) /* header section kept per entry */
 
@@ -255,12 +256,7 @@ static void notify_collect(const struct store_qitem *it, void *ctx)
 {
     struct notify_list *l = ctx;
 
-    if (l->n == l->cap) {
-        l->cap = l->cap ? l->cap * 2 : 16;
-        l->items = realloc(l->items, l->cap * sizeof(*l->items));
-        if (l->items == NULL)
-            fatal("realloc");
-    }
+    l->items = vec_reserve(l->items, &l->cap, l->n + 1, sizeof(*l->items));
     l->items[l->n++] = *it;
 }
 
@@ -395,20 +391,15 @@ int notify_compose(const struct opes_config *cfg, const char *kind, const char *
 struct notify_pending {
     struct store_qitem *items;
     int *attempts;
-    size_t n, cap;
+    size_t n, cap, attempts_cap;
 };
 
 static void notify_collect_pending(const struct store_qitem *it, int attempts, void *ctx)
 {
     struct notify_pending *l = ctx;
 
-    if (l->n == l->cap) {
-        l->cap = l->cap ? l->cap * 2 : 16;
-        l->items = realloc(l->items, l->cap * sizeof(*l->items));
-        l->attempts = realloc(l->attempts, l->cap * sizeof(*l->attempts));
-        if (l->items == NULL || l->attempts == NULL)
-            fatal("realloc");
-    }
+    l->items = vec_reserve(l->items, &l->cap, l->n + 1, sizeof(*l->items));
+    l->attempts = vec_reserve(l->attempts, &l->attempts_cap, l->n + 1, sizeof(*l->attempts));
     l->attempts[l->n] = attempts;
     l->items[l->n++] = *it;
 }

@@ -17,6 +17,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "opes/hex.h"
+#include "opes/vec.h"
+
 /* ---- small helpers ---------------------------------------------------- */
 
 static void mime_oom(void)
@@ -37,15 +40,6 @@ static void *mime_alloc(size_t n)
 static void *mime_zalloc(size_t n)
 {
     void *p = calloc(1, n != 0 ? n : 1);
-
-    if (p == NULL)
-        mime_oom();
-    return p;
-}
-
-static void *mime_realloc(void *old, size_t n)
-{
-    void *p = realloc(old, n != 0 ? n : 1);
 
     if (p == NULL)
         mime_oom();
@@ -75,17 +69,6 @@ static bool mime_wsp(char c)
 static bool mime_fws(char c)
 {
     return c == ' ' || c == '\t' || c == '\r' || c == '\n';
-}
-
-static int mime_hex(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
 }
 
 /* mime_eq - s[0..n) equals the lower-case word w, ignoring case. */
@@ -121,14 +104,6 @@ static void mime_lower_str(char *s)
         *s = mime_lower(*s);
 }
 
-/* grow_array - room for element n of an array grown in powers of two (n elements so far). */
-static void *grow_array(void *a, size_t n, size_t size)
-{
-    if (n == 0 || (n & (n - 1)) == 0)
-        a = mime_realloc(a, (n == 0 ? 1 : 2 * n) * size);
-    return a;
-}
-
 static uint64_t mime_max64(uint64_t a, uint64_t b)
 {
     return a > b ? a : b;
@@ -145,13 +120,7 @@ static void buf_append(struct mime_buf *b, const char *s, size_t n)
 {
     if (n == 0)
         return;
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap != 0 ? b->cap : 64;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        b->data = mime_realloc(b->data, cap);
-        b->cap = cap;
-    }
+    b->data = vec_reserve(b->data, &b->cap, b->len + n + 1, 1);
     memcpy(b->data + b->len, s, n);
     b->len += n;
     b->data[b->len] = '\0';
@@ -413,9 +382,9 @@ static void word_bytes(const struct mime_word *w, struct mime_buf *raw)
         char c = w->text[i];
         if (c == '_') {
             c = ' ';
-        } else if (c == '=' && i + 2 < w->textlen && mime_hex(w->text[i + 1]) >= 0 &&
-                   mime_hex(w->text[i + 2]) >= 0) {
-            c = (char)(mime_hex(w->text[i + 1]) * 16 + mime_hex(w->text[i + 2]));
+        } else if (c == '=' && i + 2 < w->textlen && hex_digit(w->text[i + 1]) >= 0 &&
+                   hex_digit(w->text[i + 2]) >= 0) {
+            c = (char)(hex_digit(w->text[i + 1]) * 16 + hex_digit(w->text[i + 2]));
             i += 2;
         }
         buf_putc(raw, c);
@@ -688,8 +657,8 @@ static void pct_decode(const char *s, size_t n, struct mime_buf *out)
     size_t i;
 
     for (i = 0; i < n; i++) {
-        if (s[i] == '%' && i + 2 < n && mime_hex(s[i + 1]) >= 0 && mime_hex(s[i + 2]) >= 0) {
-            buf_putc(out, (char)(mime_hex(s[i + 1]) * 16 + mime_hex(s[i + 2])));
+        if (s[i] == '%' && i + 2 < n && hex_digit(s[i + 1]) >= 0 && hex_digit(s[i + 2]) >= 0) {
+            buf_putc(out, (char)(hex_digit(s[i + 1]) * 16 + hex_digit(s[i + 2])));
             i += 2;
         } else {
             buf_putc(out, s[i]);
@@ -1083,7 +1052,7 @@ static size_t qp_byte(struct mime_decoder *d, char c, char *out)
         out[o++] = '\r';
         return o + qp_text(d, c, out + o);
     case QP_EQ:
-        if (mime_hex(c) >= 0) {
+        if (hex_digit(c) >= 0) {
             d->hex = c;
             d->state = QP_EQ_HEX;
         } else if (c == '\r') {
@@ -1101,8 +1070,8 @@ static size_t qp_byte(struct mime_decoder *d, char c, char *out)
         return 0;
     case QP_EQ_HEX:
         d->state = QP_TEXT;
-        if (mime_hex(c) >= 0) {
-            out[0] = (char)(mime_hex(d->hex) * 16 + mime_hex(c));
+        if (hex_digit(c) >= 0) {
+            out[0] = (char)(hex_digit(d->hex) * 16 + hex_digit(c));
             return 1;
         }
         out[0] = '=';
@@ -1242,7 +1211,9 @@ static const char *const pgp_markers[2] = {"-----BEGIN PGP SIGNED MESSAGE-----",
 struct mime_parser {
     struct mime_limits lim;
     struct mime_message *m;
-    size_t parts_cap;
+    size_t parts_cap;  /* of m->parts */
+    size_t fields_cap; /* of the innermost part's fields (the only ones still growing) */
+    size_t dkim_cap;   /* of m->dkim_signed */
     struct mime_frame *stack;
     size_t nstack;
     enum mime_phase phase;
@@ -1304,13 +1275,9 @@ static void new_part(struct mime_parser *p, int parent, unsigned depth, uint64_t
     struct mime_part *part;
     struct mime_frame *f;
 
-    if (m->parts == NULL || m->nparts == p->parts_cap) {
-        /* the callers never go past max_parts (at least 1) */
-        p->parts_cap = p->parts_cap != 0 ? 2 * p->parts_cap : 8;
-        if (p->parts_cap > p->lim.max_parts)
-            p->parts_cap = p->lim.max_parts;
-        m->parts = mime_realloc(m->parts, p->parts_cap * sizeof(*m->parts));
-    }
+    /* the callers never go past max_parts (at least 1) */
+    m->parts = vec_reserve(m->parts, &p->parts_cap, m->nparts + 1, sizeof(*m->parts));
+    p->fields_cap = 0;
     part = &m->parts[m->nparts];
     memset(part, 0, sizeof(*part));
     part->parent = parent;
@@ -1497,8 +1464,8 @@ static void dkim_add_names(struct mime_parser *p, const char *v, size_t n)
                     p->stored_total + store_cost(b - a) > p->lim.max_header_total)
                     continue;
                 p->stored_total += store_cost(b - a);
-                m->dkim_signed =
-                    grow_array(m->dkim_signed, m->ndkim_signed, sizeof(*m->dkim_signed));
+                m->dkim_signed = vec_reserve(m->dkim_signed, &p->dkim_cap, m->ndkim_signed + 1,
+                                             sizeof(*m->dkim_signed));
                 m->dkim_signed[m->ndkim_signed] = mime_strndup(v + a, b - a);
                 mime_lower_str(m->dkim_signed[m->ndkim_signed++]);
             }
@@ -1544,7 +1511,8 @@ static void store_field(struct mime_parser *p, const char *name, size_t nlen, co
         return;
     }
     p->stored_total += cost;
-    part->fields = grow_array(part->fields, part->nfields, sizeof(*part->fields));
+    part->fields =
+        vec_reserve(part->fields, &p->fields_cap, part->nfields + 1, sizeof(*part->fields));
     f = &part->fields[part->nfields++];
     f->name = mime_strndup(name, nlen);
     f->value = mime_strndup(v, vlen);
