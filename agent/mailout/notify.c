@@ -20,6 +20,7 @@
 #include "opes/lmtp_server.h"
 #include "opes/log.h"
 #include "opes/mailgen.h"
+#include "opes/mime.h"
 #include "opes/spool.h"
 #include "opes/store.h"
 #include "opes/token.h"
@@ -36,41 +37,7 @@ bool notify_stopping(int stop_fd, int ms)
 
 bool notify_header_get(const char *hdr, const char *name, char *buf, size_t size)
 {
-    size_t nlen = strlen(name);
-    const char *p = hdr;
-
-    while (p != NULL && *p != '\0' && *p != '\r' && *p != '\n') {
-        if (strncasecmp(p, name, nlen) == 0 && p[nlen] == ':') {
-            size_t k = 0;
-            const char *v = p + nlen + 1;
-            for (; *v != '\0'; v++) {
-                if (*v == '\r')
-                    continue;
-                if (*v == '\n') {
-                    if (v[1] != ' ' && v[1] != '\t')
-                        break;
-                    continue; /* unfold */
-                }
-                if (k + 1 < size)
-                    buf[k++] = *v == '\t' ? ' ' : *v;
-            }
-            buf[k] = '\0';
-            {
-                char *s = buf;
-                while (*s == ' ')
-                    s++;
-                memmove(buf, s, strlen(s) + 1);
-                k = strlen(buf);
-                while (k > 0 && buf[k - 1] == ' ')
-                    buf[--k] = '\0';
-            }
-            return true;
-        }
-        p = strchr(p, '\n');
-        if (p != NULL)
-            p++;
-    }
-    return false;
+    return hdr != NULL && mime_header_find(hdr, strlen(hdr), name, false, buf, size);
 }
 
 /* notify_word_is - the value's first token (up to ; or space) equals word. */

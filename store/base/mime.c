@@ -475,6 +475,43 @@ size_t mime_decode_2047(const char *in, char *out, size_t size)
     return n;
 }
 
+size_t mime_field_text(const char *value, bool decode, char *out, size_t size)
+{
+    size_t n, a = 0;
+
+    if (size == 0)
+        return 0;
+    if (decode) {
+        n = mime_decode_2047(value, out, size);
+    } else {
+        n = utf8_cut(value, strlen(value), size - 1);
+        memcpy(out, value, n);
+    }
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)out[i] < 32 || out[i] == 127)
+            out[i] = ' ';
+    while (a < n && out[a] == ' ')
+        a++;
+    while (n > a && out[n - 1] == ' ')
+        n--;
+    memmove(out, out + a, n - a);
+    out[n - a] = '\0';
+    return n - a;
+}
+
+char *mime_text_utf8(const char *charset, const char *s, size_t n, size_t max, size_t *len_r,
+                     bool *cut)
+{
+    enum mime_charset cs = charset != NULL ? mime_charset_of(charset, strlen(charset)) : CS_RAW;
+    char *t = mime_to_utf8(s, n, cs == CS_UNKNOWN ? CS_RAW : cs);
+    size_t len = strlen(t), k = utf8_cut(t, len, max);
+
+    t[k] = '\0';
+    *len_r = k;
+    *cut = k < len;
+    return t;
+}
+
 /* ---- Content-Type and Content-Disposition values ---------------------- */
 
 #define MIME_MAX_PARAMS 64
@@ -2227,6 +2264,23 @@ bool mime_dkim_signs(const struct mime_message *m, const char *name)
     return false;
 }
 
+bool mime_header_find(const char *hdr, size_t len, const char *name, bool decode, char *out,
+                      size_t size)
+{
+    struct mime_limits lim = MIME_LIMITS_DEFAULT;
+    struct mime_message *m;
+    const char *v;
+
+    lim.max_depth = 0; /* the header is what is wanted, not the structure below it */
+    lim.max_parts = 1;
+    m = mime_parse(hdr, len, &lim);
+    v = mime_header_get(m, -1, name);
+    if (v != NULL)
+        mime_field_text(v, decode, out, size);
+    mime_message_free(&m);
+    return v != NULL;
+}
+
 /* ---- decoding a part's body for the scanners ---- */
 
 ssize_t mime_buffer_read(void *ctx, uint64_t offset, void *buf, size_t len)
@@ -2281,4 +2335,42 @@ int mime_part_decode(const struct mime_message *m, size_t index, mime_read_fn re
         return -1;
     }
     return 0;
+}
+
+/* A mime_write_fn into memory, up to a bound. */
+struct mime_membody {
+    struct mime_buf b;
+    size_t max;
+    bool cut;
+};
+
+static int mime_membody_write(void *ctx, const void *data, size_t len)
+{
+    struct mime_membody *mb = ctx;
+    size_t room = mb->max - mb->b.len;
+
+    if (len > room) {
+        buf_append(&mb->b, data, room);
+        mb->cut = true;
+        return -1; /* enough: the rest is not decoded */
+    }
+    buf_append(&mb->b, data, len);
+    return 0;
+}
+
+char *mime_part_body(const struct mime_message *m, size_t index, const char *data, size_t len,
+                     size_t max, size_t *len_r, bool *cut)
+{
+    struct mime_buffer in = {data, len};
+    struct mime_membody mb = {.max = max};
+    const char *error;
+
+    if (mime_part_decode(m, index, mime_buffer_read, &in, mime_membody_write, &mb, &error) < 0 &&
+        !mb.cut) {
+        buf_free(&mb.b);
+        return NULL;
+    }
+    *len_r = mb.b.len;
+    *cut = mb.cut;
+    return buf_take(&mb.b);
 }
