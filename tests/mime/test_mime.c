@@ -1121,8 +1121,7 @@ START_TEST(test_field_text_bounds)
 
     ck_assert_uint_eq(mime_field_text("  abcdefgh", false, out, sizeof(out)), 3);
     ck_assert_str_eq(out, "abc"); /* cut first, then trimmed */
-    ck_assert_uint_eq(mime_field_text("=?utf-8?q?=C3=A9=C3=A9=C3=A9?=", true, out, sizeof(out)),
-                      4);
+    ck_assert_uint_eq(mime_field_text("=?utf-8?q?=C3=A9=C3=A9=C3=A9?=", true, out, sizeof(out)), 4);
     ck_assert_str_eq(out, "\xc3\xa9\xc3\xa9");
     ck_assert_uint_eq(mime_field_text("abc", true, out, 0), 0);
 }
