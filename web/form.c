@@ -10,18 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "opes/hex.h"
 #include "opes/log.h"
-
-static int form_hex(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
 
 long web_form_decode(char *dst, const char *s, size_t len)
 {
@@ -32,8 +22,8 @@ long web_form_decode(char *dst, const char *s, size_t len)
         if (c == '+') {
             c = ' ';
         } else if (c == '%') {
-            int hi = i + 2 < len ? form_hex(s[i + 1]) : -1;
-            int lo = i + 2 < len ? form_hex(s[i + 2]) : -1;
+            int hi = i + 2 < len ? hex_digit(s[i + 1]) : -1;
+            int lo = i + 2 < len ? hex_digit(s[i + 2]) : -1;
             if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
                 return -1;
             c = (char)(hi * 16 + lo);

@@ -14,21 +14,11 @@
 #include <string.h>
 
 #include "opes/log.h"
+#include "opes/vec.h"
 
 static void html_grow(struct html *h, size_t more)
 {
-    size_t cap = h->cap ? h->cap : 4096;
-    char *b;
-
-    if (h->len + more + 1 <= h->cap)
-        return;
-    while (cap < h->len + more + 1)
-        cap *= 2;
-    b = realloc(h->buf, cap);
-    if (b == NULL)
-        fatal("realloc");
-    h->buf = b;
-    h->cap = cap;
+    h->buf = vec_reserve(h->buf, &h->cap, h->len + more + 1, 1);
 }
 
 static void html_raw(struct html *h, const char *s, size_t len)

@@ -20,6 +20,7 @@
 #include "opes/endpoint.h"
 #include "opes/log.h"
 #include "opes/store.h"
+#include "opes/vec.h"
 #include "opes/web_html.h"
 #include "opes/web_page.h"
 
@@ -35,7 +36,7 @@ struct web_http {
 /* What one request owns between MHD's calls. */
 struct http_conn {
     char *body;
-    size_t len;
+    size_t len, cap;
     bool too_big;
 };
 
@@ -213,21 +214,16 @@ static void http_handle(struct web_ctx *ctx, struct MHD_Connection *c, const cha
 /* http_body - take one piece of the POST body, up to max_post. */
 static void http_body(struct http_conn *hc, const char *data, size_t n, size_t max)
 {
-    char *b;
-
     if (hc->too_big || n == 0)
         return;
     if (hc->len + n > max) {
         hc->too_big = true;
         free(hc->body);
         hc->body = NULL;
-        hc->len = 0;
+        hc->len = hc->cap = 0;
         return;
     }
-    b = realloc(hc->body, hc->len + n + 1);
-    if (b == NULL)
-        fatal("realloc");
-    hc->body = b;
+    hc->body = vec_reserve(hc->body, &hc->cap, hc->len + n + 1, 1); /* n <= max - len */
     memcpy(hc->body + hc->len, data, n);
     hc->len += n;
 }

@@ -16,6 +16,7 @@
 #include "opes/config.h"
 #include "opes/log.h"
 #include "opes/store.h"
+#include "opes/vec.h"
 #include "opes/web_html.h"
 #include "opes/web_http.h"
 #include "opes/web_page.h"
@@ -209,7 +210,7 @@ void page_quarantine_bulk(struct web_req *req, struct web_resp *resp)
 
 struct q_buf {
     char *data;
-    size_t len;
+    size_t len, cap;
     bool cut;
 };
 
@@ -217,7 +218,6 @@ static int q_collect(void *ctx, const void *buf, size_t len)
 {
     struct q_buf *b = ctx;
     size_t room = WEB_PREVIEW_MAX_INPUT - b->len;
-    char *d;
 
     if (len > room) {
         b->cut = true;
@@ -225,10 +225,7 @@ static int q_collect(void *ctx, const void *buf, size_t len)
     }
     if (len == 0)
         return 0;
-    d = realloc(b->data, b->len + len + 1);
-    if (d == NULL)
-        fatal("realloc");
-    b->data = d;
+    b->data = vec_reserve(b->data, &b->cap, b->len + len + 1, 1); /* capped above */
     memcpy(b->data + b->len, buf, len);
     b->len += len;
     return 0;

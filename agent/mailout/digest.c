@@ -19,6 +19,7 @@
 #include "opes/notify.h"
 #include "opes/schedule.h"
 #include "opes/store.h"
+#include "opes/vec.h"
 
 #define DIGEST_BATCH 50
 
@@ -31,12 +32,7 @@ static void digest_collect_rcpt(const char *rcpt, void *ctx)
 {
     struct digest_rcpts *r = ctx;
 
-    if (r->n == r->cap) {
-        r->cap = r->cap ? r->cap * 2 : 16;
-        r->addr = realloc(r->addr, r->cap * sizeof(*r->addr));
-        if (r->addr == NULL)
-            fatal("realloc");
-    }
+    r->addr = vec_reserve(r->addr, &r->cap, r->n + 1, sizeof(*r->addr));
     snprintf(r->addr[r->n++], sizeof(*r->addr), "%s", rcpt);
 }
 
@@ -126,12 +122,7 @@ static void digest_collect(const struct store_digest *dg, void *ctx)
 {
     struct digest_list *l = ctx;
 
-    if (l->n == l->cap) {
-        l->cap = l->cap ? l->cap * 2 : 16;
-        l->d = realloc(l->d, l->cap * sizeof(*l->d));
-        if (l->d == NULL)
-            fatal("realloc");
-    }
+    l->d = vec_reserve(l->d, &l->cap, l->n + 1, sizeof(*l->d));
     l->d[l->n++] = *dg;
 }
 

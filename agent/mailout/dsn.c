@@ -21,6 +21,7 @@
 #include "opes/service.h"
 #include "opes/smtp_client.h"
 #include "opes/store.h"
+#include "opes/vec.h"
 
 #define DSN_BATCH 50
 #define DSN_HEADERS_MAX (32 * 1024)
@@ -109,12 +110,7 @@ static void dsn_collect(const struct store_qitem *it, const char *cause, const c
     for (size_t i = 0; i < l->n; i++)
         if (strcmp(l->d[i].it.id, it->id) == 0)
             return;
-    if (l->n == l->cap) {
-        l->cap = l->cap ? l->cap * 2 : 16;
-        l->d = realloc(l->d, l->cap * sizeof(*l->d));
-        if (l->d == NULL)
-            fatal("realloc");
-    }
+    l->d = vec_reserve(l->d, &l->cap, l->n + 1, sizeof(*l->d));
     l->d[l->n].it = *it;
     snprintf(l->d[l->n].cause, sizeof(l->d[l->n].cause), "%s", cause != NULL ? cause : "");
     snprintf(l->d[l->n].detail, sizeof(l->d[l->n].detail), "%s", detail != NULL ? detail : "");

@@ -15,6 +15,7 @@
 #include <sodium.h>
 
 #include "opes/log.h"
+#include "opes/vec.h"
 
 /* the built-in templates, generated from agent/mailout/templates/ */
 struct mailgen_builtin {
@@ -25,15 +26,7 @@ extern const struct mailgen_builtin mailgen_builtins[];
 
 void mailgen_add(struct mailgen_buf *b, const char *s, size_t n)
 {
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 1024;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        b->data = realloc(b->data, cap);
-        if (b->data == NULL)
-            fatal("realloc");
-        b->cap = cap;
-    }
+    b->data = vec_reserve(b->data, &b->cap, b->len + n + 1, 1);
     memcpy(b->data + b->len, s, n);
     b->len += n;
     b->data[b->len] = '\0';

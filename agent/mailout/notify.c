@@ -20,9 +20,11 @@
 #include "opes/lmtp_server.h"
 #include "opes/log.h"
 #include "opes/mailgen.h"
+#include "opes/mime.h"
 #include "opes/spool.h"
 #include "opes/store.h"
 #include "opes/token.h"
+#include "opes/vec.h"
 
 #define NOTIFY_HEADERS_MAX (32 * 1024) /* header section kept per entry */
 
@@ -35,41 +37,7 @@ bool notify_stopping(int stop_fd, int ms)
 
 bool notify_header_get(const char *hdr, const char *name, char *buf, size_t size)
 {
-    size_t nlen = strlen(name);
-    const char *p = hdr;
-
-    while (p != NULL && *p != '\0' && *p != '\r' && *p != '\n') {
-        if (strncasecmp(p, name, nlen) == 0 && p[nlen] == ':') {
-            size_t k = 0;
-            const char *v = p + nlen + 1;
-            for (; *v != '\0'; v++) {
-                if (*v == '\r')
-                    continue;
-                if (*v == '\n') {
-                    if (v[1] != ' ' && v[1] != '\t')
-                        break;
-                    continue; /* unfold */
-                }
-                if (k + 1 < size)
-                    buf[k++] = *v == '\t' ? ' ' : *v;
-            }
-            buf[k] = '\0';
-            {
-                char *s = buf;
-                while (*s == ' ')
-                    s++;
-                memmove(buf, s, strlen(s) + 1);
-                k = strlen(buf);
-                while (k > 0 && buf[k - 1] == ' ')
-                    buf[--k] = '\0';
-            }
-            return true;
-        }
-        p = strchr(p, '\n');
-        if (p != NULL)
-            p++;
-    }
-    return false;
+    return hdr != NULL && mime_header_find(hdr, strlen(hdr), name, false, buf, size);
 }
 
 /* notify_word_is - the value's first token (up to ; or space) equals word. */
@@ -255,12 +223,7 @@ static void notify_collect(const struct store_qitem *it, void *ctx)
 {
     struct notify_list *l = ctx;
 
-    if (l->n == l->cap) {
-        l->cap = l->cap ? l->cap * 2 : 16;
-        l->items = realloc(l->items, l->cap * sizeof(*l->items));
-        if (l->items == NULL)
-            fatal("realloc");
-    }
+    l->items = vec_reserve(l->items, &l->cap, l->n + 1, sizeof(*l->items));
     l->items[l->n++] = *it;
 }
 
@@ -395,20 +358,15 @@ int notify_compose(const struct opes_config *cfg, const char *kind, const char *
 struct notify_pending {
     struct store_qitem *items;
     int *attempts;
-    size_t n, cap;
+    size_t n, cap, attempts_cap;
 };
 
 static void notify_collect_pending(const struct store_qitem *it, int attempts, void *ctx)
 {
     struct notify_pending *l = ctx;
 
-    if (l->n == l->cap) {
-        l->cap = l->cap ? l->cap * 2 : 16;
-        l->items = realloc(l->items, l->cap * sizeof(*l->items));
-        l->attempts = realloc(l->attempts, l->cap * sizeof(*l->attempts));
-        if (l->items == NULL || l->attempts == NULL)
-            fatal("realloc");
-    }
+    l->items = vec_reserve(l->items, &l->cap, l->n + 1, sizeof(*l->items));
+    l->attempts = vec_reserve(l->attempts, &l->attempts_cap, l->n + 1, sizeof(*l->attempts));
     l->attempts[l->n] = attempts;
     l->items[l->n++] = *it;
 }

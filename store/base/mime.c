@@ -17,6 +17,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "opes/hex.h"
+#include "opes/vec.h"
+
 /* ---- small helpers ---------------------------------------------------- */
 
 static void mime_oom(void)
@@ -37,15 +40,6 @@ static void *mime_alloc(size_t n)
 static void *mime_zalloc(size_t n)
 {
     void *p = calloc(1, n != 0 ? n : 1);
-
-    if (p == NULL)
-        mime_oom();
-    return p;
-}
-
-static void *mime_realloc(void *old, size_t n)
-{
-    void *p = realloc(old, n != 0 ? n : 1);
 
     if (p == NULL)
         mime_oom();
@@ -75,17 +69,6 @@ static bool mime_wsp(char c)
 static bool mime_fws(char c)
 {
     return c == ' ' || c == '\t' || c == '\r' || c == '\n';
-}
-
-static int mime_hex(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
 }
 
 /* mime_eq - s[0..n) equals the lower-case word w, ignoring case. */
@@ -121,14 +104,6 @@ static void mime_lower_str(char *s)
         *s = mime_lower(*s);
 }
 
-/* grow_array - room for element n of an array grown in powers of two (n elements so far). */
-static void *grow_array(void *a, size_t n, size_t size)
-{
-    if (n == 0 || (n & (n - 1)) == 0)
-        a = mime_realloc(a, (n == 0 ? 1 : 2 * n) * size);
-    return a;
-}
-
 static uint64_t mime_max64(uint64_t a, uint64_t b)
 {
     return a > b ? a : b;
@@ -145,13 +120,7 @@ static void buf_append(struct mime_buf *b, const char *s, size_t n)
 {
     if (n == 0)
         return;
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap != 0 ? b->cap : 64;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        b->data = mime_realloc(b->data, cap);
-        b->cap = cap;
-    }
+    b->data = vec_reserve(b->data, &b->cap, b->len + n + 1, 1);
     memcpy(b->data + b->len, s, n);
     b->len += n;
     b->data[b->len] = '\0';
@@ -413,9 +382,9 @@ static void word_bytes(const struct mime_word *w, struct mime_buf *raw)
         char c = w->text[i];
         if (c == '_') {
             c = ' ';
-        } else if (c == '=' && i + 2 < w->textlen && mime_hex(w->text[i + 1]) >= 0 &&
-                   mime_hex(w->text[i + 2]) >= 0) {
-            c = (char)(mime_hex(w->text[i + 1]) * 16 + mime_hex(w->text[i + 2]));
+        } else if (c == '=' && i + 2 < w->textlen && hex_digit(w->text[i + 1]) >= 0 &&
+                   hex_digit(w->text[i + 2]) >= 0) {
+            c = (char)(hex_digit(w->text[i + 1]) * 16 + hex_digit(w->text[i + 2]));
             i += 2;
         }
         buf_putc(raw, c);
@@ -504,6 +473,43 @@ size_t mime_decode_2047(const char *in, char *out, size_t size)
     out[n] = '\0';
     buf_free(&b);
     return n;
+}
+
+size_t mime_field_text(const char *value, bool decode, char *out, size_t size)
+{
+    size_t n, a = 0;
+
+    if (size == 0)
+        return 0;
+    if (decode) {
+        n = mime_decode_2047(value, out, size);
+    } else {
+        n = utf8_cut(value, strlen(value), size - 1);
+        memcpy(out, value, n);
+    }
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)out[i] < 32 || out[i] == 127)
+            out[i] = ' ';
+    while (a < n && out[a] == ' ')
+        a++;
+    while (n > a && out[n - 1] == ' ')
+        n--;
+    memmove(out, out + a, n - a);
+    out[n - a] = '\0';
+    return n - a;
+}
+
+char *mime_text_utf8(const char *charset, const char *s, size_t n, size_t max, size_t *len_r,
+                     bool *cut)
+{
+    enum mime_charset cs = charset != NULL ? mime_charset_of(charset, strlen(charset)) : CS_RAW;
+    char *t = mime_to_utf8(s, n, cs == CS_UNKNOWN ? CS_RAW : cs);
+    size_t len = strlen(t), k = utf8_cut(t, len, max);
+
+    t[k] = '\0';
+    *len_r = k;
+    *cut = k < len;
+    return t;
 }
 
 /* ---- Content-Type and Content-Disposition values ---------------------- */
@@ -688,8 +694,8 @@ static void pct_decode(const char *s, size_t n, struct mime_buf *out)
     size_t i;
 
     for (i = 0; i < n; i++) {
-        if (s[i] == '%' && i + 2 < n && mime_hex(s[i + 1]) >= 0 && mime_hex(s[i + 2]) >= 0) {
-            buf_putc(out, (char)(mime_hex(s[i + 1]) * 16 + mime_hex(s[i + 2])));
+        if (s[i] == '%' && i + 2 < n && hex_digit(s[i + 1]) >= 0 && hex_digit(s[i + 2]) >= 0) {
+            buf_putc(out, (char)(hex_digit(s[i + 1]) * 16 + hex_digit(s[i + 2])));
             i += 2;
         } else {
             buf_putc(out, s[i]);
@@ -1083,7 +1089,7 @@ static size_t qp_byte(struct mime_decoder *d, char c, char *out)
         out[o++] = '\r';
         return o + qp_text(d, c, out + o);
     case QP_EQ:
-        if (mime_hex(c) >= 0) {
+        if (hex_digit(c) >= 0) {
             d->hex = c;
             d->state = QP_EQ_HEX;
         } else if (c == '\r') {
@@ -1101,8 +1107,8 @@ static size_t qp_byte(struct mime_decoder *d, char c, char *out)
         return 0;
     case QP_EQ_HEX:
         d->state = QP_TEXT;
-        if (mime_hex(c) >= 0) {
-            out[0] = (char)(mime_hex(d->hex) * 16 + mime_hex(c));
+        if (hex_digit(c) >= 0) {
+            out[0] = (char)(hex_digit(d->hex) * 16 + hex_digit(c));
             return 1;
         }
         out[0] = '=';
@@ -1242,7 +1248,9 @@ static const char *const pgp_markers[2] = {"-----BEGIN PGP SIGNED MESSAGE-----",
 struct mime_parser {
     struct mime_limits lim;
     struct mime_message *m;
-    size_t parts_cap;
+    size_t parts_cap;  /* of m->parts */
+    size_t fields_cap; /* of the innermost part's fields (the only ones still growing) */
+    size_t dkim_cap;   /* of m->dkim_signed */
     struct mime_frame *stack;
     size_t nstack;
     enum mime_phase phase;
@@ -1304,13 +1312,9 @@ static void new_part(struct mime_parser *p, int parent, unsigned depth, uint64_t
     struct mime_part *part;
     struct mime_frame *f;
 
-    if (m->parts == NULL || m->nparts == p->parts_cap) {
-        /* the callers never go past max_parts (at least 1) */
-        p->parts_cap = p->parts_cap != 0 ? 2 * p->parts_cap : 8;
-        if (p->parts_cap > p->lim.max_parts)
-            p->parts_cap = p->lim.max_parts;
-        m->parts = mime_realloc(m->parts, p->parts_cap * sizeof(*m->parts));
-    }
+    /* the callers never go past max_parts (at least 1) */
+    m->parts = vec_reserve(m->parts, &p->parts_cap, m->nparts + 1, sizeof(*m->parts));
+    p->fields_cap = 0;
     part = &m->parts[m->nparts];
     memset(part, 0, sizeof(*part));
     part->parent = parent;
@@ -1497,8 +1501,8 @@ static void dkim_add_names(struct mime_parser *p, const char *v, size_t n)
                     p->stored_total + store_cost(b - a) > p->lim.max_header_total)
                     continue;
                 p->stored_total += store_cost(b - a);
-                m->dkim_signed =
-                    grow_array(m->dkim_signed, m->ndkim_signed, sizeof(*m->dkim_signed));
+                m->dkim_signed = vec_reserve(m->dkim_signed, &p->dkim_cap, m->ndkim_signed + 1,
+                                             sizeof(*m->dkim_signed));
                 m->dkim_signed[m->ndkim_signed] = mime_strndup(v + a, b - a);
                 mime_lower_str(m->dkim_signed[m->ndkim_signed++]);
             }
@@ -1544,7 +1548,8 @@ static void store_field(struct mime_parser *p, const char *name, size_t nlen, co
         return;
     }
     p->stored_total += cost;
-    part->fields = grow_array(part->fields, part->nfields, sizeof(*part->fields));
+    part->fields =
+        vec_reserve(part->fields, &p->fields_cap, part->nfields + 1, sizeof(*part->fields));
     f = &part->fields[part->nfields++];
     f->name = mime_strndup(name, nlen);
     f->value = mime_strndup(v, vlen);
@@ -2259,6 +2264,23 @@ bool mime_dkim_signs(const struct mime_message *m, const char *name)
     return false;
 }
 
+bool mime_header_find(const char *hdr, size_t len, const char *name, bool decode, char *out,
+                      size_t size)
+{
+    struct mime_limits lim = MIME_LIMITS_DEFAULT;
+    struct mime_message *m;
+    const char *v;
+
+    lim.max_depth = 0; /* the header is what is wanted, not the structure below it */
+    lim.max_parts = 1;
+    m = mime_parse(hdr, len, &lim);
+    v = mime_header_get(m, -1, name);
+    if (v != NULL)
+        mime_field_text(v, decode, out, size);
+    mime_message_free(&m);
+    return v != NULL;
+}
+
 /* ---- decoding a part's body for the scanners ---- */
 
 ssize_t mime_buffer_read(void *ctx, uint64_t offset, void *buf, size_t len)
@@ -2313,4 +2335,42 @@ int mime_part_decode(const struct mime_message *m, size_t index, mime_read_fn re
         return -1;
     }
     return 0;
+}
+
+/* A mime_write_fn into memory, up to a bound. */
+struct mime_membody {
+    struct mime_buf b;
+    size_t max;
+    bool cut;
+};
+
+static int mime_membody_write(void *ctx, const void *data, size_t len)
+{
+    struct mime_membody *mb = ctx;
+    size_t room = mb->max - mb->b.len;
+
+    if (len > room) {
+        buf_append(&mb->b, data, room);
+        mb->cut = true;
+        return -1; /* enough: the rest is not decoded */
+    }
+    buf_append(&mb->b, data, len);
+    return 0;
+}
+
+char *mime_part_body(const struct mime_message *m, size_t index, const char *data, size_t len,
+                     size_t max, size_t *len_r, bool *cut)
+{
+    struct mime_buffer in = {data, len};
+    struct mime_membody mb = {.max = max};
+    const char *error;
+
+    if (mime_part_decode(m, index, mime_buffer_read, &in, mime_membody_write, &mb, &error) < 0 &&
+        !mb.cut) {
+        buf_free(&mb.b);
+        return NULL;
+    }
+    *len_r = mb.b.len;
+    *cut = mb.cut;
+    return buf_take(&mb.b);
 }

@@ -10,7 +10,9 @@
  * valid UTF-8. This is done with the default limits and with tiny ones (so
  * that the limit paths run too). Each leaf is then decoded, and the base64
  * and quoted-printable decoders and mime_decode_2047() run over the raw
- * input whole and in pieces.
+ * input whole and in pieces; the readers for callers that hold a header
+ * block or a message in memory (mime_header_find, mime_part_body,
+ * mime_text_utf8) keep their bounds.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -244,6 +246,13 @@ static void decode_leaves(const struct mime_message *m, const char *in, size_t l
         FUZZ_CHECK(out <= 2 * body + 4);
         if (mime_encoding_of(p->cte) == MIME_ENC_IDENTITY)
             FUZZ_CHECK(out == body);
+        /* the same into memory, bounded: the start of it, cut where the bound says */
+        size_t n, max = i % 2 == 0 ? 16 : 4096;
+        bool cut;
+        char *mem = mime_part_body(m, i, in, len, max, &n, &cut);
+        FUZZ_CHECK(mem != NULL && mem[n] == '\0');
+        FUZZ_CHECK(n == (out < max ? out : max) && cut == (out > max));
+        free(mem);
     }
 }
 
@@ -303,6 +312,24 @@ static void fuzz_2047(const char *in, size_t len)
     free(s);
 }
 
+/* fuzz_readers - a field of the input read for display, and the input as text. */
+static void fuzz_readers(const char *in, size_t len)
+{
+    char out[200];
+    size_t n;
+    bool cut;
+    char *t;
+
+    if (mime_header_find(in, len, "subject", true, out, sizeof(out))) {
+        FUZZ_CHECK(strlen(out) < sizeof(out) && utf8_valid(out));
+        for (const char *c = out; *c != '\0'; c++)
+            FUZZ_CHECK((unsigned char)*c >= 32 && *c != 127);
+    }
+    t = mime_text_utf8(len % 2 == 0 ? "utf-8" : NULL, in, len, 100, &n, &cut);
+    FUZZ_CHECK(n <= 100 && strlen(t) == n && utf8_valid(t));
+    free(t);
+}
+
 static void fuzz_parse(const char *in, size_t len, const struct mime_limits *lim, uint32_t seed)
 {
     struct mime_message *whole = parse(in, len, lim, 0, 0), *other;
@@ -337,5 +364,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     fuzz_parse(in, size, &tiny, seed * 7u + 1u);
     fuzz_decoders(in, size, seed);
     fuzz_2047(in, size < 4096 ? size : 4096);
+    fuzz_readers(in, size);
     return 0;
 }

@@ -1075,6 +1075,117 @@ START_TEST(test_part_decode)
 }
 END_TEST
 
+/* ---- the readers for code that holds a header block or a message in memory ---- */
+
+struct find_case {
+    const char *hdr;
+    const char *name;
+    bool decode;
+    const char *out; /* NULL: not found */
+};
+
+static const struct find_case find_cases[] = {
+    {"From: a@b\r\nSubject: one\r\n\ttwo\r\n\r\n", "subject", false, "one two"},
+    {"From: a@b\r\nLIST-ID:  <x.y>  \r\n\r\n", "List-Id", false, "<x.y>"},
+    {"From: a@b\nSubject: one\n two\n\n", "Subject", false, "one two"},
+    {"Subject : obsolete\r\n\r\n", "subject", false, "obsolete"},
+    {"Subject: first\r\nSubject: second\r\n\r\n", "Subject", false, "first"},
+    {"From: a@b\r\n\r\nPrecedence: bulk\r\n", "Precedence", false, NULL},
+    {"From: a@b\r\n", "Precedence", false, NULL},
+    {"", "Subject", false, NULL},
+    {"\r\nSubject: body\r\n", "Subject", false, NULL},
+    {"Subject: =?utf-8?q?caf=C3=A9?= =?utf-8?q?_ok?=\r\n\r\n", "Subject", false,
+     "=?utf-8?q?caf=C3=A9?= =?utf-8?q?_ok?="},
+    {"Subject: =?utf-8?q?caf=C3=A9?= =?utf-8?q?_ok?=\r\n\r\n", "Subject", true, "caf\xc3\xa9 ok"},
+    {"Subject: =?utf-8?q?a=0Db=09c?=\r\n\r\n", "Subject", true, "a b c"},
+    {"Subject: a\tb\r\n\r\n", "Subject", false, "a b"},
+    /* a header followed by a body that looks like a header */
+    {"Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nX-Inner: i\r\n\r\nx\r\n--b--\r\n",
+     "X-Inner", false, NULL},
+};
+
+START_TEST(test_header_find)
+{
+    const struct find_case *t = &find_cases[_i];
+    char out[64] = "untouched";
+    bool found = mime_header_find(t->hdr, strlen(t->hdr), t->name, t->decode, out, sizeof(out));
+
+    ck_assert_int_eq(found, t->out != NULL);
+    ck_assert_str_eq(out, t->out != NULL ? t->out : "untouched");
+}
+END_TEST
+
+START_TEST(test_field_text_bounds)
+{
+    char out[6];
+
+    ck_assert_uint_eq(mime_field_text("  abcdefgh", false, out, sizeof(out)), 3);
+    ck_assert_str_eq(out, "abc"); /* cut first, then trimmed */
+    ck_assert_uint_eq(mime_field_text("=?utf-8?q?=C3=A9=C3=A9=C3=A9?=", true, out, sizeof(out)), 4);
+    ck_assert_str_eq(out, "\xc3\xa9\xc3\xa9");
+    ck_assert_uint_eq(mime_field_text("abc", true, out, 0), 0);
+}
+END_TEST
+
+START_TEST(test_text_utf8)
+{
+    size_t n;
+    bool cut;
+    char *t;
+
+    t = mime_text_utf8("iso-8859-1", "caf\xe9", 4, 100, &n, &cut);
+    ck_assert_str_eq(t, "caf\xc3\xa9");
+    ck_assert_uint_eq(n, 5);
+    ck_assert(!cut);
+    free(t);
+    t = mime_text_utf8(NULL, "caf\xc3\xa9 \x80", 7, 100, &n, &cut);
+    ck_assert_str_eq(t, "caf\xc3\xa9 \xe2\x82\xac");
+    free(t);
+    t = mime_text_utf8("UTF-8", "a\xff", 2, 100, &n, &cut);
+    ck_assert_str_eq(t, "a\xef\xbf\xbd");
+    free(t);
+    t = mime_text_utf8("koi8-r", "caf\xc3\xa9", 5, 100, &n, &cut);
+    ck_assert_str_eq(t, "caf\xc3\xa9"); /* no converter: read as undeclared */
+    free(t);
+    /* the bound never splits a character */
+    t = mime_text_utf8("utf-8", "caf\xc3\xa9", 5, 4, &n, &cut);
+    ck_assert_str_eq(t, "caf");
+    ck_assert_uint_eq(n, 3);
+    ck_assert(cut);
+    free(t);
+}
+END_TEST
+
+START_TEST(test_part_body)
+{
+    const char *msg = MP("b") "--b\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n"
+                              "caf=C3=A9 =\r\nsoft\r\n--b\r\nContent-Type: application/zip\r\n"
+                              "Content-Transfer-Encoding: base64\r\n\r\nUEsDBA==\r\n--b--\r\n";
+    struct mime_message *m = parse(msg);
+    size_t n = 99;
+    bool cut = true;
+    char *b;
+
+    b = mime_part_body(m, 1, msg, strlen(msg), 100, &n, &cut);
+    ck_assert_str_eq(b, "caf\xc3\xa9 soft");
+    ck_assert_uint_eq(n, 10);
+    ck_assert(!cut);
+    free(b);
+    b = mime_part_body(m, 2, msg, strlen(msg), 3, &n, &cut);
+    ck_assert_uint_eq(n, 3);
+    ck_assert(cut);
+    ck_assert_int_eq(memcmp(b, "PK\x03", 4), 0);
+    free(b);
+    b = mime_part_body(m, 2, msg, strlen(msg), 4, &n, &cut);
+    ck_assert_uint_eq(n, 4);
+    ck_assert(!cut);
+    free(b);
+    ck_assert_ptr_null(mime_part_body(m, 0, msg, strlen(msg), 100, &n, &cut));
+    ck_assert_ptr_null(mime_part_body(m, 3, msg, strlen(msg), 100, &n, &cut));
+    mime_message_free(&m);
+}
+END_TEST
+
 /* ---- however the input is cut ---- */
 
 START_TEST(test_split_points)
@@ -1162,6 +1273,13 @@ Suite *unit_suite(void)
     tcase_add_loop_test(tc, test_decoders, 0, N_ELEMENTS(decode_cases));
     tcase_add_test(tc, test_encoding_names);
     tcase_add_test(tc, test_part_decode);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("readers");
+    tcase_add_loop_test(tc, test_header_find, 0, N_ELEMENTS(find_cases));
+    tcase_add_test(tc, test_field_text_bounds);
+    tcase_add_test(tc, test_text_utf8);
+    tcase_add_test(tc, test_part_body);
     suite_add_tcase(s, tc);
     return s;
 }

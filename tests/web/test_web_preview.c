@@ -1,6 +1,7 @@
 /*
  * test_web_preview.c - the safe look into a held message: text preferred to
- * HTML, HTML reduced to text, transfer encodings, attachments, bounds.
+ * HTML, HTML reduced to text, transfer encodings, charsets, attachments and
+ * their names (RFC 2231 and 2047, as the rules engine reads them), bounds.
  */
 #include <check.h>
 #include <stdio.h>
@@ -128,6 +129,87 @@ START_TEST(deep_nesting_stops)
 }
 END_TEST
 
+/* File names and header values are decoded as the rules engine decodes them. */
+static const struct {
+    const char *part_header; /* of the one attachment */
+    const char *name;
+} name_cases[] = {
+    /* RFC 2231 continuations: shown whole */
+    {"Content-Type: application/pdf\r\nContent-Disposition: attachment;"
+     " filename*0=\"quarterly-\"; filename*1=\"report.pdf\"\r\n",
+     "quarterly-report.pdf"},
+    /* RFC 2231 extended value with a charset */
+    {"Content-Type: application/pdf\r\nContent-Disposition: attachment;"
+     " filename*=utf-8''caf%C3%A9.pdf\r\n",
+     "caf\xc3\xa9.pdf"},
+    /* RFC 2047 in a quoted file name, as mail clients send it */
+    {"Content-Type: application/pdf; name=\"=?utf-8?q?r=C3=A9sum=C3=A9.pdf?=\"\r\n",
+     "r\xc3\xa9sum\xc3\xa9.pdf"},
+    /* the type's name is kept when the disposition has no file name */
+    {"Content-Type: application/pdf; name=\"a.pdf\"\r\nContent-Disposition: attachment\r\n",
+     "a.pdf"},
+    {"Content-Type: application/octet-stream\r\n", "(no name)"},
+};
+
+START_TEST(attachment_names_decoded)
+{
+    char msg[1024];
+    struct web_preview p;
+
+    snprintf(msg, sizeof(msg),
+             "Subject: x\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n"
+             "--b\r\n\r\nbody\r\n--b\r\n%s\r\nAAAA\r\n--b--\r\n",
+             name_cases[_i].part_header);
+    web_preview_parse(msg, strlen(msg), &p);
+    ck_assert_str_eq(p.text, "body");
+    ck_assert_uint_eq(p.natt, 1);
+    ck_assert_str_eq(p.att[0].name, name_cases[_i].name);
+    ck_assert_uint_eq(p.att[0].size, 4);
+    web_preview_free(&p);
+}
+END_TEST
+
+START_TEST(header_values_and_charset_decoded)
+{
+    static const char msg[] = "Subject: =?utf-8?q?Caf=C3=A9?= =?utf-8?q?_menu?=\r\n"
+                              "From: =?iso-8859-1?q?J=F6rg?= <j@example.org>\r\n"
+                              "Content-Type: text/plain; charset=iso-8859-1\r\n"
+                              "\r\n"
+                              "Gr\xfc\xdf"
+                              "e\r\n";
+    struct web_preview p;
+
+    web_preview_parse(msg, strlen(msg), &p);
+    ck_assert_uint_eq(p.nhdr, 3);
+    ck_assert_str_eq(p.hdr[0].value, "Caf\xc3\xa9 menu");
+    ck_assert_str_eq(p.hdr[1].value, "J\xc3\xb6rg <j@example.org>");
+    ck_assert_str_eq(p.text, "Gr\xc3\xbc\xc3\x9f"
+                             "e\r\n");
+    web_preview_free(&p);
+}
+END_TEST
+
+START_TEST(attached_message_listed_not_shown)
+{
+    static const char msg[] = "Content-Type: multipart/mixed; boundary=b\r\n\r\n"
+                              "--b\r\nContent-Type: message/rfc822\r\n\r\n"
+                              "Subject: inner\r\nContent-Type: multipart/mixed; boundary=c\r\n\r\n"
+                              "--c\r\n\r\nINNER TEXT\r\n"
+                              "--c\r\nContent-Type: application/zip; name=inner.zip\r\n\r\nUEsD\r\n"
+                              "--c--\r\n"
+                              "--b\r\nContent-Type: text/html\r\n\r\n<b>outer</b>\r\n--b--\r\n";
+    struct web_preview p;
+
+    web_preview_parse(msg, strlen(msg), &p);
+    ck_assert(p.from_html);
+    ck_assert_str_eq(p.text, "outer ");
+    ck_assert_uint_eq(p.natt, 1);
+    ck_assert_str_eq(p.att[0].name, "(no name)");
+    ck_assert_str_eq(p.att[0].type, "message/rfc822");
+    web_preview_free(&p);
+}
+END_TEST
+
 Suite *unit_suite(void)
 {
     Suite *s = suite_create("web_preview");
@@ -138,6 +220,10 @@ Suite *unit_suite(void)
     tcase_add_test(tc, no_body_and_garbage);
     tcase_add_test(tc, text_is_bounded);
     tcase_add_test(tc, deep_nesting_stops);
+    tcase_add_loop_test(tc, attachment_names_decoded, 0,
+                        sizeof(name_cases) / sizeof(name_cases[0]));
+    tcase_add_test(tc, header_values_and_charset_decoded);
+    tcase_add_test(tc, attached_message_listed_not_shown);
     suite_add_tcase(s, tc);
     return s;
 }

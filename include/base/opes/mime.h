@@ -205,6 +205,36 @@ bool mime_dkim_signs(const struct mime_message *m, const char *name);
  */
 size_t mime_decode_2047(const char *in, char *out, size_t size);
 
+/*
+ * mime_field_text - a stored field value (struct mime_field.value) for
+ * display: RFC 2047 decoded as mime_decode_2047() does when decode is set,
+ * each control character (tab included) a space, outer spaces removed. Writes
+ * at most size - 1 bytes plus a NUL (never a partial character) and returns
+ * the length written.
+ */
+size_t mime_field_text(const char *value, bool decode, char *out, size_t size);
+
+/*
+ * mime_header_find - the one reader of a field in a header block that is not
+ * parsed otherwise (a header kept apart from its message, a message in
+ * memory): the first field called name (any case) in the header of
+ * hdr[0..len), read up to its blank line as the parser reads it (unfolded),
+ * into out as mime_field_text() writes it. Returns false (out untouched) when
+ * there is no such field.
+ */
+bool mime_header_find(const char *hdr, size_t len, const char *name, bool decode, char *out,
+                      size_t size);
+
+/*
+ * mime_text_utf8 - s[0..n), text in charset (a part's charset parameter; NULL
+ * or one without a converter: UTF-8 where valid, windows-1252 otherwise, as
+ * undeclared header text is read), as a new UTF-8 string of at most max bytes
+ * that never ends in a partial character; *len_r is its length and *cut says
+ * whether text was left out. NUL becomes U+FFFD. The caller frees the result.
+ */
+char *mime_text_utf8(const char *charset, const char *s, size_t n, size_t max, size_t *len_r,
+                     bool *cut);
+
 /* Transfer decoding for the scanners. */
 enum mime_encoding { MIME_ENC_IDENTITY, MIME_ENC_BASE64, MIME_ENC_QP };
 
@@ -257,5 +287,14 @@ struct mime_buffer {
     size_t len;
 };
 ssize_t mime_buffer_read(void *ctx, uint64_t offset, void *buf, size_t len);
+
+/*
+ * mime_part_body - the body of part index (not a multipart) of the message
+ * held in data[0..len), transfer-decoded, as a new NUL-terminated string the
+ * caller frees: at most max bytes (*len_r), decoding stops there and *cut is
+ * set when there was more. NULL for a multipart or an index out of range.
+ */
+char *mime_part_body(const struct mime_message *m, size_t index, const char *data, size_t len,
+                     size_t max, size_t *len_r, bool *cut);
 
 #endif

@@ -1,8 +1,11 @@
 /*
  * web_preview.h - a safe look at a held message: its header fields, a
- * plain-text preview and the attachment list. The message's HTML is never
- * passed on: text/plain is preferred, else HTML is reduced to its text
- * (tags dropped). The caller escapes everything it shows. Bounded: at most
+ * plain-text preview and the attachment list, read with the shared MIME
+ * parser (mime.h) as the rules engine reads the message. The message's HTML
+ * is never passed on: text/plain is preferred, else HTML is reduced to its
+ * text (tags dropped). Header values are RFC 2047-decoded, the text is UTF-8
+ * (converted from the part's charset), file names are RFC 2231/2047-decoded.
+ * The caller escapes everything it shows. Bounded: at most
  * WEB_PREVIEW_MAX_INPUT bytes of the message are looked at, nesting and
  * counts are capped; never touches a socket.
  */
@@ -30,7 +33,7 @@ struct web_preview_attach {
 struct web_preview {
     struct web_preview_field hdr[WEB_PREVIEW_MAX_HEADERS];
     size_t nhdr;
-    char *text;     /* NUL-terminated */
+    char *text;     /* UTF-8, NUL-terminated */
     bool from_html; /* the text was taken out of HTML */
     bool truncated; /* the message or the text was cut */
     struct web_preview_attach att[WEB_PREVIEW_MAX_ATTACH];
