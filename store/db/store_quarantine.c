@@ -244,16 +244,15 @@ int st_q_list(struct store *st, const struct store_qfilter *f, int sort,
               void (*fn)(const struct store_qitem *item, void *ctx), void *ctx,
               const char **error_r)
 {
+    enum st_stmt first = f->recipient != NULL ? S_Q_LIST_RCPT_NEWEST : S_Q_LIST_ALL_NEWEST;
     struct st_q *q;
     char like[600] = "";
-    size_t o = 0;
 
     if (sort < 0 || sort > STORE_SORT_SIZE)
         sort = STORE_SORT_NEWEST;
-    q = st_q(st, (enum st_stmt)(
-                     (f->recipient != NULL ? S_Q_LIST_RCPT_NEWEST : S_Q_LIST_ALL_NEWEST) + sort));
-
+    q = st_q(st, (enum st_stmt)(first + sort));
     if (f->search != NULL && *f->search != '\0') {
+        size_t o = 0;
         like[o++] = '%';
         for (const char *p = f->search; *p != '\0' && o < sizeof(like) - 3; p++) {
             if (*p == '%' || *p == '_' || *p == '\\')

@@ -47,10 +47,10 @@ int store_list_show(struct store *st, const char *owner,
                     const char **error_r)
 {
     struct st_q *q = st_q(st, owner != NULL ? S_LIST_SHOW_OWNER : S_LIST_SHOW_ALL);
-    char low[257];
     int rc;
 
     if (owner != NULL) {
+        char low[257];
         st_lower(low, sizeof(low), owner);
         st_text(q, 1, low);
     }
