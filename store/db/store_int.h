@@ -1,35 +1,184 @@
 /*
- * store_int.h - private to the store library: the connection and the small
- * SQL helpers shared by the files that implement store.h (store_sqlite.c for
- * quarantine, trace, lists, users and releases; further store_*.c files for
- * the other areas). Callers outside store/ never include it.
+ * store_int.h - private to the store library: the connection, the statement
+ * mechanism and the quarantine row, shared by the files that implement
+ * store.h. Callers outside store/db never include it.
  *
- * A file outside store_sqlite.c keeps its SQL in static strings and gets a
- * ready statement with st_prep(st, sql): prepared once per connection (keyed
- * by the string's address), reset and unbound on each call.
+ * The files by concern (store_core.c, store_quarantine.c, store_user.c,
+ * store_notify.c, store_request.c, store_token.c, store_web.c) hold no SQL
+ * and call no database library: they name a statement by its enum st_stmt,
+ * bind, step and read columns through the st_* calls below. The backend
+ * (store_sqlite.c) owns the connection, the pragmas, the migrations and the
+ * SQL of every statement in a table indexed by the same enum, prepared once
+ * per connection when first used (rspamd's fuzzy_backend_sqlite.c). A second
+ * backend implements the same st_* calls with its own table.
  */
 #ifndef OPES_STORE_INT_H
 #define OPES_STORE_INT_H
 
-#include <sqlite3.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/stat.h>
 
-#define ST_STMT_MAX 64
-#define ST_PREP_MAX 128
+/*
+ * Every statement of the store. The SQL of each is at its name in the
+ * backend's table (store_sqlite.c, same order and sections).
+ */
+enum st_stmt {
+    /* transactions and connection settings */
+    S_BEGIN_READ,
+    S_BEGIN_WRITE,
+    S_COMMIT,
+    S_ROLLBACK,
+    S_SYNC_NORMAL,
+    S_SYNC_FULL,
+    S_SCHEMA_VERSION,
+    S_INTEGRITY_CHECK,
+    /* content */
+    S_CONTENT_FIND,
+    S_CONTENT_INSERT,
+    S_CHUNK_INSERT,
+    S_CONTENT_OF,
+    S_CHUNKS,
+    /* quarantine entries */
+    S_Q_INSERT,
+    S_Q_GET,
+    S_Q_SET_STATUS,
+    /* the listing, [recipient given][enum store_web_sort]: see st_q_list_stmt */
+    S_Q_LIST_ALL_NEWEST,
+    S_Q_LIST_ALL_OLDEST,
+    S_Q_LIST_ALL_SENDER,
+    S_Q_LIST_ALL_SUBJECT,
+    S_Q_LIST_ALL_SIZE,
+    S_Q_LIST_RCPT_NEWEST,
+    S_Q_LIST_RCPT_OLDEST,
+    S_Q_LIST_RCPT_SENDER,
+    S_Q_LIST_RCPT_SUBJECT,
+    S_Q_LIST_RCPT_SIZE,
+    /* trace */
+    S_TRACE_INSERT,
+    S_TRACE_LIST,
+    /* white and block lists */
+    S_LIST_UPSERT,
+    S_LIST_DELETE,
+    S_LIST_SHOW_OWNER,
+    S_LIST_SHOW_ALL,
+    S_LIST_MATCH,
+    S_LIST_LOOKUP,
+    /* release requests */
+    S_REL_PENDING,
+    S_REL_INSERT,
+    S_REL_NEXT,
+    S_REL_LEASE,
+    S_REL_DONE,
+    S_REL_FAIL,
+    S_REL_STATE,
+    /* users, consent, preferences */
+    S_USER_UPSERT,
+    S_USER_GET,
+    S_USER_LIST,
+    S_USER_SET_PW,
+    S_USER_GET_PW,
+    S_USER_ENSURE,
+    S_USER_PREFS,
+    S_USER_SET_NOTIFY,
+    S_USER_SET_PREFS,
+    S_CONSENT_GET,
+    S_CONSENT_SET,
+    /* audit */
+    S_AUDIT_INSERT,
+    S_AUDIT_LIST,
+    /* retention */
+    S_PURGE_EXPIRE,
+    S_PURGE_DETACH,
+    S_PURGE_DELETE_Q,
+    S_PURGE_CONTENT,
+    S_PURGE_TRACE,
+    S_PURGE_LIST,
+    /* notifications, digests, sender DSNs */
+    S_N_UNCAPTURED,
+    S_N_CAPTURE,
+    S_N_DROP_STALE,
+    S_N_PENDING,
+    S_N_SET_STATE,
+    S_N_ATTEMPT,
+    S_N_HEADERS,
+    S_N_STATE_OF,
+    S_N_KNOWN,
+    S_N_HELD_SINCE,
+    S_N_META_GET,
+    S_N_META_SET,
+    S_DIGEST_WAITING,
+    S_DIGEST_LAST,
+    S_DIGEST_INSERT,
+    S_DIGEST_ASSIGN,
+    S_DIGEST_PENDING,
+    S_DIGEST_ITEMS,
+    S_DIGEST_SENT,
+    S_DIGEST_ITEMS_SENT,
+    S_DIGEST_FAILED,
+    S_DSN_DUE,
+    S_DSN_DONE,
+    /* login requests and rate limits */
+    S_LOGIN_ADD,
+    S_LOGIN_NEXT,
+    S_LOGIN_DONE,
+    S_LOGIN_PURGE,
+    S_RATE_HIT,
+    S_RATE_PURGE,
+    /* single-use tokens */
+    S_TOKEN_USE,
+    S_TOKEN_SEEN,
+    S_TOKEN_PURGE,
+    /* portal sessions and counts */
+    S_SESS_ADD,
+    S_SESS_GET,
+    S_SESS_TOUCH,
+    S_SESS_DELETE,
+    S_SESS_PURGE,
+    S_COUNT_STATUS,
+    S_COUNT_HELD,
+    S_COUNT_RELEASE,
+    S_COUNT_OUTCOME,
+    S_COUNT_SVC,
+    S_COUNT_LATENCY,
+    S_COUNT_DAY,
+    S_MAX
+};
+
+/*
+ * The columns of a quarantine entry, in the order of enum st_qcol, for the
+ * statements that return entries (the quarantine table is always named q);
+ * store_qitem_read reads them from any first column on.
+ */
+#define STORE_QITEM_COLUMNS                                                                        \
+    "q.public_id, q.trace_id, q.sender, q.recipient, q.subject, q.msg_date, q.size, q.service, "   \
+    "q.reason, q.status, q.created, q.updated"
+
+enum st_qcol {
+    QC_ID,
+    QC_TRACE_ID,
+    QC_SENDER,
+    QC_RECIPIENT,
+    QC_SUBJECT,
+    QC_DATE,
+    QC_SIZE,
+    QC_SERVICE,
+    QC_REASON,
+    QC_STATUS,
+    QC_CREATED,
+    QC_UPDATED,
+    QC_COUNT /* the first column after the entry's */
+};
 
 struct keys;
+struct st_db;
+struct st_q;
+struct store_qitem;
+struct store_qfilter;
 
 struct store {
-    sqlite3 *db;
-    sqlite3_stmt *stmt[ST_STMT_MAX];
-    struct {
-        const char *sql;
-        sqlite3_stmt *q;
-    } prep[ST_PREP_MAX];
-    size_t nprep;
+    struct st_db *db; /* the backend's connection and statements */
     struct keys *keys;
     char *key_path;
     struct stat key_stat; /* of the key file when keys was read */
@@ -37,23 +186,72 @@ struct store {
     char err[512];
 };
 
+/* ------------------------------------------------------------ backend (store_sqlite.c) */
+
+/* st_db_open - connect st to the database at path, migrated; 0, or -1 with *error_r. */
+int st_db_open(struct store *st, const char *path, const char **error_r);
+/* st_db_close - finalize the statements and disconnect (st->db NULL is fine). */
+void st_db_close(struct store *st);
+/*
+ * st_q - statement s, reset and unbound, prepared on its first use by this
+ * connection. NULL when it cannot be prepared: the binding calls ignore a NULL
+ * statement and st_step / st_exec1 report why, so callers check only there.
+ */
+struct st_q *st_q(struct store *st, enum st_stmt s);
+/* st_text / st_int / st_blob - bind by position (1 up); text is copied, NULL stays NULL;
+ * the blob is not copied and must stay valid until the statement is stepped. */
+void st_text(struct st_q *q, int i, const char *s);
+void st_int(struct st_q *q, int i, int64_t v);
+void st_blob(struct st_q *q, int i, const void *p, size_t len);
+/*
+ * st_step - the next row: 1 with a row (the statement stays active until the
+ * next st_step, st_reset or st_q), 0 at the end, -1 with *error_r ("what: why").
+ * At the end and on error the statement is reset.
+ */
+int st_step(struct store *st, struct st_q *q, const char **error_r, const char *what);
+/* st_reset - done with q's rows before its end (releases its read lock). */
+void st_reset(struct st_q *q);
+/* st_exec1 - run a statement for its effect (a row it returns is ignored); 0 or -1. */
+int st_exec1(struct store *st, struct st_q *q, const char **error_r, const char *what);
+/* st_col_int / st_col_text - column col of the current row; text is NULL for NULL. */
+int64_t st_col_int(struct st_q *q, int col);
+const char *st_col_text(struct st_q *q, int col);
+/* st_col_blob - column col as bytes and *len_r; NULL when the column is not a blob. */
+const void *st_col_blob(struct st_q *q, int col, size_t *len_r);
+/* st_changes / st_last_id - rows changed by the last statement, id of the last insert. */
+int64_t st_changes(struct store *st);
+int64_t st_last_id(struct store *st);
+/* st_dbfail - st_fail with the backend's message after what. */
+int st_dbfail(struct store *st, const char **error_r, const char *what);
+
+/* ------------------------------------------------------------ common (store_core.c) */
+
 /* st_fail - remember why; returns -1 for "return st_fail(...)". */
 int st_fail(struct store *st, const char **error_r, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-/* st_dbfail - st_fail with SQLite's message after what. */
-int st_dbfail(struct store *st, const char **error_r, const char *what);
-/* st_prep - the statement for sql (a static string), reset; NULL with *error_r. */
-sqlite3_stmt *st_prep(struct store *st, const char *sql, const char **error_r);
-/* st_text - bind text (NULL stays NULL) by position. */
-void st_text(sqlite3_stmt *q, int i, const char *s);
-/* st_exec1 - run a statement that returns no row; 0 or -1. */
-int st_exec1(struct store *st, sqlite3_stmt *q, const char **error_r, const char *what);
 /* st_begin / st_commit / st_rollback - BEGIN (IMMEDIATE when write), COMMIT, ROLLBACK. */
 int st_begin(struct store *st, bool write, const char **error_r);
 int st_commit(struct store *st, const char **error_r);
 void st_rollback(struct store *st);
+/*
+ * st_found - the end of a one-row lookup whose st_step gave rc: 0 (row read,
+ * the statement reset), STORE_NOTFOUND, or -1 (the error is set).
+ */
+int st_found(struct st_q *q, int rc);
+/* st_lookup2 - statement s with ?1 = key: its row's two text columns into a and b;
+ * 0, STORE_NOTFOUND or -1. */
+int st_lookup2(struct store *st, enum st_stmt s, const char *key, char *a, size_t asize, char *b,
+               size_t bsize, const char **error_r, const char *what);
+/* st_exec_commit - the last statement of a write transaction: st_exec1 of q, then
+ * COMMIT; on either failure ROLLBACK. 0 or -1. */
+int st_exec_commit(struct store *st, struct st_q *q, const char **error_r, const char *what);
+/* st_exec_int - st_exec1 of statement s with its one parameter ?1 = v. */
+int st_exec_int(struct store *st, enum st_stmt s, int64_t v, const char **error_r,
+                const char *what);
 /* st_copy - column col as text into dst ("" for NULL). */
-void st_copy(char *dst, size_t size, sqlite3_stmt *q, int col);
+void st_copy(char *dst, size_t size, struct st_q *q, int col);
+/* st_lower - lower-cased copy (addresses compare case-insensitively). */
+void st_lower(char *dst, size_t size, const char *src);
 int64_t st_now(void);
 /*
  * st_keys - the key generations, read again when the key file changed (a
@@ -61,18 +259,34 @@ int64_t st_now(void);
  * restart); on a failed read the keys in use stay.
  */
 struct keys *st_keys(struct store *st);
-/* st_q_row - a quarantine entry from the columns public_id, trace_id, sender, recipient,
- * subject, msg_date, size, service, reason, status, created, updated (from column 0). */
-struct store_qitem;
-void st_q_row(sqlite3_stmt *q, struct store_qitem *it);
+
+/* ------------------------------------------------------------ quarantine (store_quarantine.c) */
+
+/* store_qitem_read - the entry in STORE_QITEM_COLUMNS from column first on. */
+void store_qitem_read(struct st_q *q, int first, struct store_qitem *it);
+/* st_qitems - step q (bound) to its end, each row's entry (from column 0) to fn. */
+int st_qitems(struct store *st, struct st_q *q, void (*fn)(const struct store_qitem *it, void *ctx),
+              void *ctx, const char **error_r, const char *what);
 /*
- * st_q_list - run a quarantine listing q whose parameters are ?1 recipient,
- * ?2 status ("" any), ?3 LIKE pattern on sender or subject ("" none), ?4
- * limit, ?5 offset, filled from f; each row's entry goes to fn.
+ * st_q_list - run the quarantine listing in sort order sort (enum
+ * store_web_sort) with the parameters ?1 recipient, ?2 status ("" any), ?3
+ * LIKE pattern on sender or subject ("" none), ?4 limit, ?5 offset, from f.
  */
-struct store_qfilter;
-int st_q_list(struct store *st, sqlite3_stmt *q, const struct store_qfilter *f,
+int st_q_list(struct store *st, const struct store_qfilter *f, int sort,
               void (*fn)(const struct store_qitem *item, void *ctx), void *ctx,
               const char **error_r);
+
+/* ------------------------------------------------------------ people (store_user.c) */
+
+struct store_list_entry;
+/* st_list_insert - add or refresh a list entry (owner and sender lower-cased). */
+int st_list_insert(struct store *st, const struct store_list_entry *e, const char **error_r);
+/* st_domain_key - "@domain" of an address (lower-cased). */
+void st_domain_key(char *dst, size_t size, const char *addr);
+/* st_user_begin - a write transaction in which the user low (lower-cased) exists. */
+int st_user_begin(struct store *st, const char *low, const char **error_r);
+/* st_audit_insert - one audit line, now. */
+int st_audit_insert(struct store *st, const char *actor, const char *action, const char *object,
+                    const char *origin, const char **error_r);
 
 #endif

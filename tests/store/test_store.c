@@ -21,6 +21,7 @@
 #include "opes/keys.h"
 #include "opes/store.h"
 
+#include "store_int.h" /* the statement table, for test_statements_prepare */
 #include "store_util.h"
 
 extern const char *const store_migrations[];
@@ -630,6 +631,116 @@ START_TEST(test_list_recipient_and_order)
     ck_assert_uint_eq(l.n, 4);
     ck_assert_str_eq(l.id[0], a1);
     ck_assert_str_eq(l.id[3], a3);
+}
+END_TEST
+
+/* web_list_of - the portal's listing in sort order sort, all statuses. */
+static struct idlist web_list_of(const char *recipient, enum store_web_sort sort)
+{
+    struct store_qfilter f = {.recipient = recipient, .status = -1};
+    struct idlist l;
+    const char *err = NULL;
+    int rc;
+
+    memset(&l, 0, sizeof(l));
+    rc = store_web_quarantine_list(st, &f, sort, collect_item, &l, &err);
+    ck_assert_msg(rc == 0, "store_web_quarantine_list: %s", rc < 0 ? err : "");
+    return l;
+}
+
+START_TEST(test_web_list_sorts)
+{
+    char a1[21], a2[21], a3[21], b1[21];
+    struct idlist l, d;
+
+    add_text(a1, "alice@example.com", "Carol@example.org", "beta");
+    add_text(a2, "alice@example.com", "bob@example.org", "Gamma");
+    add_text(a3, "alice@example.com", "dave@example.org", "alpha");
+    add_text(b1, "bob@example.com", "ann@example.org", "delta");
+    tu_db_exec(db_path, "UPDATE quarantine SET size = 10 WHERE public_id = %Q", a1);
+    tu_db_exec(db_path, "UPDATE quarantine SET size = 30 WHERE public_id = %Q", a2);
+    tu_db_exec(db_path, "UPDATE quarantine SET size = 20 WHERE public_id = %Q", a3);
+    tu_db_exec(db_path, "UPDATE quarantine SET created = created - 10 WHERE public_id = %Q", a2);
+
+    /* newest first: the store's own listing is the same one */
+    l = web_list_of("alice@example.com", STORE_SORT_NEWEST);
+    d = list_of("alice@example.com", -1, NULL, 0, 0);
+    ck_assert_uint_eq(l.n, 3);
+    ck_assert_uint_eq(d.n, 3);
+    ck_assert_str_eq(l.id[0], a3);
+    ck_assert_str_eq(l.id[1], a1);
+    ck_assert_str_eq(l.id[2], a2);
+    for (size_t i = 0; i < l.n; i++) {
+        ck_assert_str_eq(l.id[i], d.id[i]);
+        ck_assert_str_eq(l.item[i].sender, d.item[i].sender);
+        ck_assert_str_eq(l.item[i].subject, d.item[i].subject);
+        ck_assert_uint_eq(l.item[i].size, d.item[i].size);
+        ck_assert_int_eq(l.item[i].created, d.item[i].created);
+    }
+    l = web_list_of("alice@example.com", STORE_SORT_OLDEST);
+    ck_assert_str_eq(l.id[0], a2);
+    ck_assert_str_eq(l.id[2], a3);
+    /* sender and subject without regard to case */
+    l = web_list_of("alice@example.com", STORE_SORT_SENDER);
+    ck_assert_str_eq(l.id[0], a2);
+    ck_assert_str_eq(l.id[1], a1);
+    ck_assert_str_eq(l.id[2], a3);
+    l = web_list_of("alice@example.com", STORE_SORT_SUBJECT);
+    ck_assert_str_eq(l.id[0], a3);
+    ck_assert_str_eq(l.id[1], a1);
+    ck_assert_str_eq(l.id[2], a2);
+    ck_assert_str_eq(l.item[2].subject, "Gamma");
+    l = web_list_of("alice@example.com", STORE_SORT_SIZE);
+    ck_assert_str_eq(l.id[0], a2);
+    ck_assert_str_eq(l.id[1], a3);
+    ck_assert_str_eq(l.id[2], a1);
+    ck_assert_uint_eq(l.item[0].size, 30);
+    /* everyone's, and an order out of range is newest first */
+    l = web_list_of(NULL, STORE_SORT_SENDER);
+    ck_assert_uint_eq(l.n, 4);
+    ck_assert_str_eq(l.id[0], b1);
+    l = web_list_of(NULL, (enum store_web_sort)99);
+    ck_assert_uint_eq(l.n, 4);
+    ck_assert_str_eq(l.id[0], b1);
+    ck_assert_str_eq(l.id[3], a2);
+}
+END_TEST
+
+static void count_label(const char *label, int64_t count, void *ctx)
+{
+    char *out = ctx;
+    size_t n = strlen(out);
+
+    snprintf(out + n, 256 - n, "%s=%lld;", label, (long long)count);
+}
+
+START_TEST(test_web_count)
+{
+    char h1[21], h2[21], r[21], out[256] = "";
+    const char *err = NULL;
+
+    add_text(h1, "alice@example.com", "s@example.org", "one");
+    add_text(h2, "bob@example.com", "s@example.org", "two");
+    add_text(r, "bob@example.com", "s@example.org", "three");
+    ck_assert_int_eq(store_quarantine_set_status(st, r, STORE_RELEASED, &err), 0);
+    ck_assert_int_eq(store_web_count(st, "status", 1, count_label, out, &err), 0);
+    ck_assert_str_eq(out, "held=2;released=1;");
+    out[0] = '\0';
+    ck_assert_int_eq(store_web_count(st, "held_service", 1, count_label, out, &err), 0);
+    ck_assert_str_eq(out, "rules=2;");
+    out[0] = '\0';
+    ck_assert_int_eq(store_web_count(st, "latency", 1, count_label, out, &err), 0);
+    ck_assert_str_eq(out, "10=0;50=0;100=0;250=0;500=0;1000=0;5000=0;30000=0;+Inf=0;sum=0;");
+    ck_assert_int_eq(store_web_count(st, "nonsense", 1, count_label, out, &err), -1);
+    ck_assert_str_eq(err, "unknown count nonsense");
+}
+END_TEST
+
+/* every statement of the store prepares: they are prepared when first used */
+START_TEST(test_statements_prepare)
+{
+    for (int s = 0; s < S_MAX; s++)
+        ck_assert_msg(st_q(st, (enum st_stmt)s) != NULL, "statement %d does not prepare", s);
 }
 END_TEST
 
@@ -1944,6 +2055,9 @@ Suite *store_suite(void)
     tcase_add_test(tc, test_get_unknown);
     tcase_add_test(tc, test_list_recipient_and_order);
     tcase_add_test(tc, test_list_status_filter);
+    tcase_add_test(tc, test_web_list_sorts);
+    tcase_add_test(tc, test_web_count);
+    tcase_add_test(tc, test_statements_prepare);
     tcase_add_test(tc, test_list_search_escapes_wildcards);
     tcase_add_test(tc, test_list_limit_offset);
     tcase_add_test(tc, test_list_default_limit_50);

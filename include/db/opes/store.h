@@ -3,9 +3,10 @@
  *
  * Quarantined content (encrypted at rest, de-duplicated by keyed hash),
  * quarantine entries per recipient, trace records, white and block lists,
- * release requests and the audit log. Callers never see SQL: the embedded
- * SQLite backend (store_sqlite.c) can be joined by a shared PostgreSQL one
- * without touching them. A struct store is one connection: open one per
+ * release requests and the audit log. Callers never see SQL, and inside the
+ * store only the embedded SQLite backend (store_sqlite.c: connection,
+ * settings, migrations, the SQL of every statement) does: a shared
+ * PostgreSQL backend can join it without touching them. A struct store is one connection: open one per
  * thread; the backend handles concurrent writers (WAL, busy waiting).
  *
  * Conventions: functions return 0 on success and -1 on failure with

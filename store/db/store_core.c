@@ -1,0 +1,170 @@
+/*
+ * store_core.c - what every part of the store shares, whatever the backend:
+ * opening and closing a store (its key file, then the backend's connection),
+ * the key generations kept fresh, transactions, errors and small helpers.
+ */
+#include "opes/store.h"
+
+#include <ctype.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "opes/keys.h"
+#include "opes/log.h"
+#include "store_int.h"
+
+int64_t st_now(void)
+{
+    return (int64_t)time(NULL);
+}
+
+int st_fail(struct store *st, const char **error_r, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(st->err, sizeof(st->err), fmt, ap);
+    va_end(ap);
+    *error_r = st->err;
+    return -1;
+}
+
+int st_begin(struct store *st, bool write, const char **error_r)
+{
+    return st_exec1(st, st_q(st, write ? S_BEGIN_WRITE : S_BEGIN_READ), error_r, "begin");
+}
+
+int st_commit(struct store *st, const char **error_r)
+{
+    return st_exec1(st, st_q(st, S_COMMIT), error_r, "commit");
+}
+
+int st_found(struct st_q *q, int rc)
+{
+    if (rc > 0) {
+        st_reset(q);
+        return 0;
+    }
+    return rc == 0 ? STORE_NOTFOUND : -1;
+}
+
+int st_lookup2(struct store *st, enum st_stmt s, const char *key, char *a, size_t asize, char *b,
+               size_t bsize, const char **error_r, const char *what)
+{
+    struct st_q *q = st_q(st, s);
+    int rc;
+
+    st_text(q, 1, key);
+    if ((rc = st_step(st, q, error_r, what)) > 0) {
+        st_copy(a, asize, q, 0);
+        st_copy(b, bsize, q, 1);
+    }
+    return st_found(q, rc);
+}
+
+int st_exec_commit(struct store *st, struct st_q *q, const char **error_r, const char *what)
+{
+    if (st_exec1(st, q, error_r, what) == 0 && st_commit(st, error_r) == 0)
+        return 0;
+    st_rollback(st);
+    return -1;
+}
+
+int st_exec_int(struct store *st, enum st_stmt s, int64_t v, const char **error_r, const char *what)
+{
+    struct st_q *q = st_q(st, s);
+
+    st_int(q, 1, v);
+    return st_exec1(st, q, error_r, what);
+}
+
+void st_copy(char *dst, size_t size, struct st_q *q, int col)
+{
+    const char *s = st_col_text(q, col);
+    snprintf(dst, size, "%s", s != NULL ? s : "");
+}
+
+void st_lower(char *dst, size_t size, const char *src)
+{
+    size_t i = 0;
+
+    for (; src[i] != '\0' && i + 1 < size; i++)
+        dst[i] = (char)tolower((unsigned char)src[i]);
+    dst[i] = '\0';
+}
+
+struct keys *st_keys(struct store *st)
+{
+    struct stat sb;
+    const char *error;
+    struct keys *k;
+    int64_t now = st_now();
+
+    if (now == st->key_checked)
+        return st->keys;
+    st->key_checked = now;
+    if (stat(st->key_path, &sb) < 0 ||
+        (sb.st_ino == st->key_stat.st_ino && sb.st_size == st->key_stat.st_size &&
+         sb.st_mtim.tv_sec == st->key_stat.st_mtim.tv_sec &&
+         sb.st_mtim.tv_nsec == st->key_stat.st_mtim.tv_nsec))
+        return st->keys;
+    k = keys_load(st->key_path, &error);
+    if (k == NULL) {
+        log_warnx("key file %s changed but cannot be read, keeping the keys in use: %s",
+                  st->key_path, error);
+        return st->keys;
+    }
+    keys_free(&st->keys);
+    st->keys = k;
+    st->key_stat = sb;
+    return st->keys;
+}
+
+const struct keys *store_keys(const struct store *st)
+{
+    /* a refresh of a cache, not a change of the store: the cast is safe */
+    return st_keys((struct store *)st);
+}
+
+struct store *store_open(const char *path, const char *key_path, const char **error_r)
+{
+    static _Thread_local char err[512];
+    struct store *st = calloc(1, sizeof(*st));
+
+    if (st == NULL) {
+        *error_r = "out of memory";
+        return NULL;
+    }
+    st->keys = keys_load(key_path, error_r);
+    if (st->keys == NULL || (st->key_path = strdup(key_path)) == NULL) {
+        keys_free(&st->keys);
+        free(st);
+        return NULL;
+    }
+    stat(key_path, &st->key_stat);
+    st->key_checked = st_now();
+    if (st_db_open(st, path, error_r) < 0) {
+        snprintf(err, sizeof(err), "%s: %s", path, *error_r);
+        *error_r = err;
+        store_close(&st);
+        return NULL;
+    }
+    return st;
+}
+
+void store_close(struct store **stp)
+{
+    struct store *st = *stp;
+
+    *stp = NULL;
+    if (st == NULL)
+        return;
+    st_db_close(st);
+    keys_free(&st->keys);
+    free(st->key_path);
+    free(st);
+}
