@@ -47,10 +47,24 @@ static int token_mac(const struct keys *k, uint32_t kid, const char *recipient, 
     return 0;
 }
 
+/* token_append_mac - append "." and the base64 of mac to the n-byte token in
+ * out (size bytes); -1 when it does not fit. */
+static int token_append_mac(char *out, size_t size, size_t n,
+                            const unsigned char mac[crypto_auth_BYTES])
+{
+    char m64[80];
+
+    sodium_bin2base64(m64, sizeof(m64), mac, crypto_auth_BYTES, TOKEN_B64);
+    if (n + 1 + strlen(m64) >= size)
+        return -1;
+    snprintf(out + n, size - n, ".%s", m64);
+    return 0;
+}
+
 int token_bypass_issue(const struct keys *k, const char *recipient, const char *sender,
                        const char *services, int64_t expires, char *out, size_t size)
 {
-    char s64[400], v64[400], n64[40], m64[80], low[300];
+    char s64[400], v64[400], n64[40], low[300];
     unsigned char nonce[12], mac[crypto_auth_BYTES];
     uint32_t kid = keys_current(k);
     int n;
@@ -66,11 +80,7 @@ int token_bypass_issue(const struct keys *k, const char *recipient, const char *
     n = snprintf(out, size, "b1.%u.%lld.%s.%s.%s", kid, (long long)expires, s64, v64, n64);
     if (n < 0 || (size_t)n >= size || token_mac(k, kid, recipient, out, mac) < 0)
         return -1;
-    sodium_bin2base64(m64, sizeof(m64), mac, sizeof(mac), TOKEN_B64);
-    if ((size_t)n + 1 + strlen(m64) >= size)
-        return -1;
-    snprintf(out + n, size - (size_t)n, ".%s", m64);
-    return 0;
+    return token_append_mac(out, size, (size_t)n, mac);
 }
 
 /* token_field - the i-th dot-separated field of t into out; -1 if missing or too long. */
@@ -127,31 +137,54 @@ static int token_service_ok(const char *list, const char *service)
     return 0;
 }
 
+/*
+ * token_split_mac - a signed token's parts: the body (everything before the
+ * last dot) into body, the MAC after it into mac, the key generation (field
+ * 1) into *kid. -1 when any is malformed.
+ */
+static int token_split_mac(const char *token, char *body, size_t size,
+                           unsigned char mac[crypto_auth_BYTES], uint32_t *kid)
+{
+    const char *dot = strrchr(token, '.');
+    char kid_s[16];
+    size_t maclen;
+    unsigned long v;
+    char *end;
+
+    if (dot == NULL || (size_t)(dot - token) >= size ||
+        token_field(token, 1, kid_s, sizeof(kid_s)) < 0 || kid_s[0] == '\0')
+        return -1;
+    memcpy(body, token, (size_t)(dot - token));
+    body[dot - token] = '\0';
+    if (sodium_base642bin(mac, crypto_auth_BYTES, dot + 1, strlen(dot + 1), NULL, &maclen, NULL,
+                          TOKEN_B64) != 0 ||
+        maclen != crypto_auth_BYTES)
+        return -1;
+    v = strtoul(kid_s, &end, 10);
+    if (*end != '\0' || v > UINT32_MAX)
+        return -1;
+    *kid = (uint32_t)v;
+    return 0;
+}
+
 int token_bypass_verify(const struct keys *k, const char *token, const char *recipient,
                         const char *sender, const char *service, int64_t now, const char **why_r)
 {
-    char kid_s[16], exp_s[24], s64[400], v64[400], m64[80], body[TOKEN_MAX];
+    char exp_s[24], s64[400], v64[400], m64[80], body[TOKEN_MAX];
     char allowed[300], services[300];
     unsigned char mac[crypto_auth_BYTES], want[crypto_auth_BYTES];
-    size_t maclen;
+    uint32_t kid;
     char *end;
 
     *why_r = "malformed";
     if (strlen(token) >= TOKEN_MAX || strncmp(token, "b1.", 3) != 0 ||
-        token_field(token, 1, kid_s, sizeof(kid_s)) < 0 ||
         token_field(token, 2, exp_s, sizeof(exp_s)) < 0 ||
         token_field(token, 3, s64, sizeof(s64)) < 0 ||
         token_field(token, 4, v64, sizeof(v64)) < 0 ||
-        token_field(token, 6, m64, sizeof(m64)) < 0 || strchr(token, '.') == NULL)
+        token_field(token, 6, m64, sizeof(m64)) < 0 ||
+        token_split_mac(token, body, sizeof(body), mac, &kid) < 0)
         return -1;
-    snprintf(body, sizeof(body), "%s", token);
-    *strrchr(body, '.') = '\0'; /* everything before the MAC */
-    if (sodium_base642bin(mac, sizeof(mac), m64, strlen(m64), NULL, &maclen, NULL, TOKEN_B64) !=
-            0 ||
-        maclen != sizeof(mac))
-        return -1;
-    unsigned long kid = strtoul(kid_s, &end, 10);
-    if (*end != '\0' || token_mac(k, (uint32_t)kid, recipient, body, want) < 0) {
+    if (token_mac(k, kid, recipient, body, want) < 0) {
         *why_r = "unknown key";
         return -1;
     }
@@ -209,7 +242,7 @@ static int token_word_ok(const char *s)
 
 int token_link_issue(const struct keys *k, struct token_link *l, char *out, size_t size)
 {
-    char r64[400], m64[80], low[300];
+    char r64[400], low[300];
     unsigned char nonce[TOKEN_NONCE_LEN], mac[crypto_auth_BYTES];
     uint32_t kid = keys_current(k);
     int n;
@@ -225,11 +258,7 @@ int token_link_issue(const struct keys *k, struct token_link *l, char *out, size
                  token_purposes[l->purpose], r64, l->item, l->action, l->nonce);
     if (n < 0 || (size_t)n >= size || token_link_mac(k, kid, out, mac) < 0)
         return -1;
-    sodium_bin2base64(m64, sizeof(m64), mac, sizeof(mac), TOKEN_B64);
-    if ((size_t)n + 1 + strlen(m64) >= size)
-        return -1;
-    snprintf(out + n, size - (size_t)n, ".%s", m64);
-    return 0;
+    return token_append_mac(out, size, (size_t)n, mac);
 }
 
 /* token_link_fields - split the unsigned fields of t into l; -1 when malformed. */
@@ -261,27 +290,19 @@ static int token_link_fields(const char *t, struct token_link *l)
 int token_link_verify(const struct keys *k, const char *token, int64_t now, struct token_link *l,
                       const char **why_r)
 {
-    char kid_s[16], m64[80], body[TOKEN_MAX];
+    char body[TOKEN_MAX];
     unsigned char mac[crypto_auth_BYTES], want[crypto_auth_BYTES];
-    size_t maclen, dots = 0;
-    char *end;
+    size_t dots = 0;
+    uint32_t kid;
 
     memset(l, 0, sizeof(*l));
     *why_r = "malformed";
     for (const char *p = token; *p != '\0'; p++)
         dots += *p == '.';
     if (strlen(token) >= TOKEN_MAX || strncmp(token, "l1.", 3) != 0 || dots != 8 ||
-        token_field(token, 1, kid_s, sizeof(kid_s)) < 0 ||
-        token_field(token, 8, m64, sizeof(m64)) < 0)
+        token_split_mac(token, body, sizeof(body), mac, &kid) < 0)
         return -1;
-    snprintf(body, sizeof(body), "%s", token);
-    *strrchr(body, '.') = '\0';
-    if (sodium_base642bin(mac, sizeof(mac), m64, strlen(m64), NULL, &maclen, NULL, TOKEN_B64) !=
-            0 ||
-        maclen != sizeof(mac))
-        return -1;
-    unsigned long kid = strtoul(kid_s, &end, 10);
-    if (*end != '\0' || kid_s[0] == '\0' || token_link_mac(k, (uint32_t)kid, body, want) < 0) {
+    if (token_link_mac(k, kid, body, want) < 0) {
         *why_r = "unknown key";
         return -1;
     }
