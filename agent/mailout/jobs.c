@@ -25,7 +25,7 @@
 #include "opes/deliver.h"
 #include "opes/digest.h"
 #include "opes/dsn.h"
-#include "opes/lmtp_server.h"
+#include "opes/lmtp_local.h"
 #include "opes/log.h"
 #include "opes/loginmail.h"
 #include "opes/notify.h"

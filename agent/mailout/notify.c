@@ -17,7 +17,7 @@
 #include "opes/clock.h"
 #include "opes/config.h"
 #include "opes/deliver.h"
-#include "opes/lmtp_server.h"
+#include "opes/lmtp_local.h"
 #include "opes/log.h"
 #include "opes/mailgen.h"
 #include "opes/spool.h"
