@@ -677,3 +677,16 @@ void deliver_tx_end(struct deliver_tx **txp)
     free(tx->body);
     free(tx);
 }
+
+void deliver_one(struct deliver *d, const struct deliver_mail *mail, const char *rcpt,
+                 const char *prefix, size_t prefix_len, struct spool *spool, int64_t timeout_ms,
+                 struct lmtp_reply *reply)
+{
+    struct deliver_tx *tx = deliver_tx_begin(d, mail);
+
+    deliver_tx_rcpt(tx, rcpt, reply);
+    if (reply->code / 100 == 2)
+        deliver_tx_data(tx, &rcpt, 1, prefix, prefix_len, spool, clock_now_ms() + timeout_ms,
+                        reply);
+    deliver_tx_end(&tx);
+}

@@ -6,7 +6,8 @@
  * dot the pipeline, the quarantine (durable before the 250), the delivery
  * groups (recipients whose copies are identical share one delivery), the
  * per-recipient replies and the trace records, handed to the writer once the
- * replies are out.
+ * replies are out. The release worker's delivery of a held message, with its
+ * own trace fields, is here too: a release is a message like any other.
  */
 #include "opes/transaction.h"
 
@@ -283,4 +284,36 @@ void transaction_replied(struct transaction *t, const struct lmtp_server_tx *tx)
         tr->at = (int64_t)time(NULL);
     }
     tracelog_submit(&t->records, t->cfg->store_path, t->cfg->key_file);
+}
+
+void transaction_release(const struct opes_config *cfg, struct deliver *d,
+                         const struct store_qitem *it, const struct store_release *r,
+                         struct spool *spool, struct lmtp_reply *reply)
+{
+    char prefix[4096], note[400], service_uri[600];
+    struct deliver_mail dm = {.sender = it->sender, .trace_id = it->trace_id, .size = it->size};
+    size_t plen;
+
+    snprintf(note, sizeof(note), "released from quarantine by %s via %s", r->requested_by,
+             r->origin);
+    /* the URI that held it, as the quarantine reply named it */
+    if (strcmp(it->service, "blocklist") == 0)
+        snprintf(service_uri, sizeof(service_uri), "%s/policy/blocklist", cfg->system_uri);
+    else
+        snprintf(service_uri, sizeof(service_uri), "%s/service/%s", cfg->system_uri, it->service);
+    struct trace_via via = {.uri = service_uri, .action = "released"};
+    struct trace_info ti = {.id = it->trace_id,
+                            .system_uri = cfg->system_uri,
+                            .by_host = cfg->hostname,
+                            .helo = "quarantine",
+                            .peer_addr = "unix",
+                            .protocol = "LMTP",
+                            .for_rcpt = it->recipient,
+                            .note = note,
+                            .when = time(NULL),
+                            .via = &via,
+                            .nvia = 1};
+    plen = trace_headers(prefix, sizeof(prefix), &ti);
+    deliver_one(d, &dm, it->recipient, prefix, plen, spool, (int64_t)cfg->processing_timeout * 1000,
+                reply);
 }

@@ -5,7 +5,8 @@
  * the final replies: the downstream transaction that verifies recipients at
  * RCPT time, the MIME parse during DATA, then the pipeline, the quarantine,
  * the deliveries in groups of recipients that share a copy, one reply per
- * recipient and the trace records.
+ * recipient and the trace records. The release of a held message uses the
+ * same trace fields and delivery (transaction_release).
  */
 #ifndef OPES_TRANSACTION_H
 #define OPES_TRANSACTION_H
@@ -19,6 +20,8 @@ struct svc_set;
 struct deliver;
 struct spool;
 struct store;
+struct store_qitem;
+struct store_release;
 struct transaction;
 
 /*
@@ -50,5 +53,14 @@ void transaction_deliver(struct transaction *t, struct store *st, struct lmtp_se
 
 /* transaction_replied - the final replies went out: their trace records, then all records go. */
 void transaction_replied(struct transaction *t, const struct lmtp_server_tx *tx);
+
+/*
+ * transaction_release - deliver the held message it (content in spool) to
+ * its recipient, with trace fields saying who released it (r) and how;
+ * reply gets the answer.
+ */
+void transaction_release(const struct opes_config *cfg, struct deliver *d,
+                         const struct store_qitem *it, const struct store_release *r,
+                         struct spool *spool, struct lmtp_reply *reply);
 
 #endif
