@@ -243,12 +243,23 @@ static int lmtp_bypass_param(const char *value, char **out)
     return 0;
 }
 
+/* lmtp_params_too_long - the reply to a parameter over the limit: refused, never cut. */
+static void lmtp_params_too_long(struct lmtp_session *s)
+{
+    lmtp_reply(s, 501, "5.5.4", "Syntax: parameter longer than %zu octets",
+               s->set->limits.max_param_len);
+}
+
 /* lmtp_mail_params - SIZE, BODY, SMTPUTF8, XOPES-BYPASS; 0, or -1 after replying. */
 static int lmtp_mail_params(struct lmtp_session *s, struct lmtp_server_tx *tx, char *params)
 {
     struct lmtp_param p[LMTP_PARAMS_MAX];
-    int n = lmtp_parse_params(params, p, LMTP_PARAMS_MAX);
+    int n = lmtp_parse_params(params, p, &s->set->limits);
 
+    if (n == LMTP_PARSE_TOO_LONG) {
+        lmtp_params_too_long(s);
+        return -1;
+    }
     if (n < 0) {
         lmtp_reply(s, 501, "5.5.4", "Syntax: bad MAIL parameters");
         return -1;
@@ -292,7 +303,7 @@ static void cmd_mail(struct lmtp_session *s, char *args)
 {
     struct lmtp_server_tx *tx = calloc(1, sizeof(*tx));
     const char *params, *error;
-    char pbuf[1024], esc[300];
+    char esc[300];
     struct lmtp_reply refused;
 
     if (tx == NULL)
@@ -304,8 +315,8 @@ static void cmd_mail(struct lmtp_session *s, char *args)
         lmtp_bad_command(s);
         return;
     }
-    snprintf(pbuf, sizeof(pbuf), "%s", params);
-    if (lmtp_mail_params(s, tx, pbuf) < 0) {
+    /* the parameters are parsed in place, in the command line: nothing is cut to fit */
+    if (lmtp_mail_params(s, tx, args + (params - args)) < 0) {
         free(tx->bypass);
         free(tx);
         lmtp_bad_command(s);
@@ -343,7 +354,6 @@ static void cmd_rcpt(struct lmtp_session *s, char *args)
     struct lmtp_server_rcpt *r;
     struct lmtp_param p[LMTP_PARAMS_MAX];
     const char *params, *error;
-    char pbuf[1024];
     int n;
 
     if (tx->nrcpts >= s->set->max_recipients) {
@@ -356,8 +366,7 @@ static void cmd_rcpt(struct lmtp_session *s, char *args)
         lmtp_bad_command(s);
         return;
     }
-    snprintf(pbuf, sizeof(pbuf), "%s", params);
-    n = lmtp_parse_params(pbuf, p, LMTP_PARAMS_MAX);
+    n = lmtp_parse_params(args + (params - args), p, &s->set->limits);
     for (int i = 0; i < n; i++) {
         if (strcmp(p[i].name, "XOPES-BYPASS") == 0 &&
             lmtp_bypass_param(p[i].value, &r->bypass) == 0)
@@ -367,6 +376,11 @@ static void cmd_rcpt(struct lmtp_session *s, char *args)
             lmtp_reply(s, 501, "5.5.4", "Syntax: XOPES-BYPASS=xtext");
         else
             lmtp_reply(s, 555, "5.5.4", "Unsupported RCPT parameter %s", p[i].name);
+        lmtp_bad_command(s);
+        return;
+    }
+    if (n == LMTP_PARSE_TOO_LONG) {
+        lmtp_params_too_long(s);
         lmtp_bad_command(s);
         return;
     }
@@ -611,7 +625,12 @@ static void cmd_xforward(struct lmtp_session *s, char *args)
         lmtp_bad_command(s);
         return;
     }
-    n = lmtp_parse_params(args, p, LMTP_PARAMS_MAX);
+    n = lmtp_parse_params(args, p, &s->set->limits);
+    if (n == LMTP_PARSE_TOO_LONG) {
+        lmtp_params_too_long(s);
+        lmtp_bad_command(s);
+        return;
+    }
     if (n <= 0) {
         lmtp_reply(s, 501, "5.5.4", "Syntax: XFORWARD attribute=value...");
         lmtp_bad_command(s);
@@ -675,8 +694,14 @@ static const char *lmtp_wrong_state(const struct lmtp_session *s, const struct l
 static void lmtp_dispatch(struct lmtp_session *s, char *line, size_t len)
 {
     char *verb, *args;
+    int rc = lmtp_parse_command(line, len, &s->set->limits, &verb, &args);
 
-    if (lmtp_parse_command(line, len, &verb, &args) < 0) {
+    if (rc == LMTP_PARSE_TOO_LONG) {
+        lmtp_reply(s, 500, "5.5.2", "Error: line too long");
+        lmtp_bad_command(s);
+        return;
+    }
+    if (rc < 0) {
         lmtp_reply(s, 500, "5.5.2", "Error: bad syntax");
         lmtp_bad_command(s);
         return;
@@ -729,7 +754,7 @@ void lmtp_server_session(const struct lmtp_server_settings *set,
     while (!s.quit) {
         char *line;
         size_t len;
-        int rc = netio_readline(s.io, set->max_command_line, ms, &line, &len);
+        int rc = netio_readline(s.io, set->limits.max_command_line, ms, &line, &len);
 
         if (rc == 1) {
             lmtp_dispatch(&s, line, len);

@@ -187,7 +187,9 @@ static struct lmtp_server_settings settings(void)
                                          .max_message_size = 1000,
                                          .max_recipients = 3,
                                          .max_bad_commands = 5,
-                                         .max_command_line = 512,
+                                         .limits = {.max_command_line = 4096,
+                                                    .max_param_len = LMTP_PARAM_LEN_MAX,
+                                                    .max_params = LMTP_PARAMS_MAX},
                                          .command_timeout = 10,
                                          .data_timeout = 10,
                                          .bare_eol_reject = true,
@@ -398,6 +400,33 @@ START_TEST(too_many_recipients)
 }
 END_TEST
 
+/* a parameter over the limit is refused with 501 5.5.4, never cut to fit */
+START_TEST(parameter_over_limit)
+{
+    struct lmtp_server_settings set = settings();
+    struct rec r = {0};
+    size_t len;
+    char input[8192], *out;
+
+    set.limits.max_param_len = 64;
+    len = (size_t)snprintf(input, sizeof(input),
+                           "LHLO c\r\nMAIL FROM:<s@a.test> XOPES-BYPASS=%051d\r\n"
+                           "RCPT TO:<a@b.test> XOPES-BYPASS=%052d\r\n"
+                           "RCPT TO:<a@b.test> XOPES-BYPASS=",
+                           0, 0);
+    memset(input + len, 'x', 2000); /* far beyond the old 1 KB parameter copy */
+    snprintf(input + len + 2000, sizeof(input) - len - 2000, "\r\nQUIT\r\n");
+    out = transcript(&set, &r, input);
+    ck_assert_str_eq(out, GREETING LHLO_REPLY
+                     "250 2.1.0 Sender <s@a.test> OK (trace T1)\r\n"
+                     "501 5.5.4 Syntax: parameter longer than 64 octets (trace T1)\r\n"
+                     "501 5.5.4 Syntax: parameter longer than 64 octets (trace T1)\r\n"
+                     "221 2.0.0 mx.test Bye\r\n");
+    ck_assert_str_eq(r.events, "lhlo;mail <s@a.test>;");
+    free(out);
+}
+END_TEST
+
 Suite *unit_suite(void)
 {
     Suite *s = suite_create("lmtp_server");
@@ -413,6 +442,7 @@ Suite *unit_suite(void)
     tcase_add_test(tc, mail_refused_by_callback);
     tcase_add_test(tc, data_over_size_refused);
     tcase_add_test(tc, too_many_recipients);
+    tcase_add_test(tc, parameter_over_limit);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -23,19 +23,19 @@ struct spool;
 
 /* What the server needs to know, filled by the daemon from its configuration. */
 struct lmtp_server_settings {
-    const char *hostname;       /* greeting, LHLO, 221 and 421 texts */
-    const char *xforward_hosts; /* peers allowed XFORWARD: "addr, addr ..." */
-    uint64_t max_message_size;  /* SIZE, and the DATA limit */
-    uint64_t max_recipients;    /* accepted RCPTs per transaction */
-    uint64_t max_bad_commands;  /* then 421 and close */
-    uint64_t command_timeout;   /* seconds: idle, and for writing replies */
-    uint64_t data_timeout;      /* seconds between DATA reads */
-    uint64_t min_data_rate;     /* bytes/s a client must average in DATA; 0: none */
-    bool bare_eol_normalize;    /* bare CR or LF in DATA: make it CRLF */
-    bool bare_eol_reject;       /* ... or refuse the message (554 5.6.0) */
-    size_t spool_memory;        /* spool_new: bytes in memory */
-    const char *spool_dir;      /* spool_new: where the file goes */
-    uint64_t max_command_line;  /* bytes, CRLF included */
+    const char *hostname;            /* greeting, LHLO, 221 and 421 texts */
+    const char *xforward_hosts;      /* peers allowed XFORWARD: "addr, addr ..." */
+    uint64_t max_message_size;       /* SIZE, and the DATA limit */
+    uint64_t max_recipients;         /* accepted RCPTs per transaction */
+    uint64_t max_bad_commands;       /* then 421 and close */
+    uint64_t command_timeout;        /* seconds: idle, and for writing replies */
+    uint64_t data_timeout;           /* seconds between DATA reads */
+    uint64_t min_data_rate;          /* bytes/s a client must average in DATA; 0: none */
+    bool bare_eol_normalize;         /* bare CR or LF in DATA: make it CRLF */
+    bool bare_eol_reject;            /* ... or refuse the message (554 5.6.0) */
+    size_t spool_memory;             /* spool_new: bytes in memory */
+    const char *spool_dir;           /* spool_new: where the file goes */
+    struct lmtp_parse_limits limits; /* command line and parameter lengths */
 };
 
 /* One recipient of a transaction. */
