@@ -30,6 +30,7 @@
 #include "opes/maildir.h"
 #include "opes/spool.h"
 #include "opes/variant.h"
+#include "opes/vec.h"
 
 enum deliver_kind { DELIVER_LMTP, DELIVER_MAILDIR };
 
@@ -224,14 +225,7 @@ static void dl_probed_clear(struct deliver_tx *tx)
 
 static void dl_probed_add(struct deliver_tx *tx, const char *rcpt)
 {
-    if (tx->nprobed == tx->probed_cap) {
-        size_t cap = tx->probed_cap ? tx->probed_cap * 2 : 8;
-        char **p = realloc(tx->probed, cap * sizeof(*p));
-        if (p == NULL)
-            fatal("realloc");
-        tx->probed = p;
-        tx->probed_cap = cap;
-    }
+    tx->probed = vec_reserve(tx->probed, &tx->probed_cap, tx->nprobed + 1, sizeof(*tx->probed));
     if ((tx->probed[tx->nprobed++] = strdup(rcpt)) == NULL)
         fatal("strdup");
 }
