@@ -162,6 +162,18 @@ static void lmtp_enter_state(struct lmtp_session *s, enum lmtp_state st)
     s->state = st;
 }
 
+/* lmtp_tx_destroy - the callbacks' part, then the server's. */
+static void lmtp_tx_destroy(struct lmtp_session *s, struct lmtp_server_tx *tx)
+{
+    if (s->cb->tx_free != NULL)
+        s->cb->tx_free(s->ctx, tx);
+    for (size_t i = 0; i < tx->nrcpts; i++)
+        free(tx->rcpts[i].bypass);
+    free(tx->rcpts);
+    free(tx->bypass);
+    free(tx);
+}
+
 /* lmtp_tx_free - end the transaction, whatever state it reached. */
 static void lmtp_tx_free(struct lmtp_session *s)
 {
@@ -170,13 +182,7 @@ static void lmtp_tx_free(struct lmtp_session *s)
     if (tx == NULL)
         return;
     s->tx = NULL;
-    if (s->cb->tx_free != NULL)
-        s->cb->tx_free(s->ctx, tx);
-    for (size_t i = 0; i < tx->nrcpts; i++)
-        free(tx->rcpts[i].bypass);
-    free(tx->rcpts);
-    free(tx->bypass);
-    free(tx);
+    lmtp_tx_destroy(s, tx);
     memset(&s->xf, 0, sizeof(s->xf)); /* XFORWARD lasts for one transaction */
     lmtp_set_log_context(s);
     if (s->state != ST_INIT)
@@ -327,9 +333,10 @@ static void cmd_mail(struct lmtp_session *s, char *args)
     tx->client_name = s->xf.name[0] ? s->xf.name : NULL;
     tx->client_addr = s->xf.addr[0] ? s->xf.addr : s->peer_addr;
     if (s->cb->mail != NULL && s->cb->mail(s->ctx, tx, &refused) < 0) {
-        s->tx = tx; /* for the reply's trace id and the tx_free callback */
+        s->tx = tx; /* for the reply's trace id; no transaction began */
         lmtp_reply_relay(s, &refused);
-        lmtp_tx_free(s);
+        s->tx = NULL;
+        lmtp_tx_destroy(s, tx);
         return;
     }
     s->tx = tx;
