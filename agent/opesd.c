@@ -26,7 +26,7 @@
 #include "opes/deliver.h"
 #include "opes/endpoint.h"
 #include "opes/jobs.h"
-#include "opes/lmtp_server.h"
+#include "opes/lmtp_local.h"
 #include "opes/log.h"
 #include "opes/privdrop.h"
 #include "opes/netio.h"
@@ -86,7 +86,7 @@ static void *opesd_worker(void *arg)
         struct lmtp_env *env = lmtp_env_ref(d->env);
         pthread_mutex_unlock(&d->lock);
 
-        lmtp_server_session(env, fd, d->stop_pipe[0]);
+        lmtp_local_session(env, fd, d->stop_pipe[0]);
         lmtp_env_unref(&env);
 
         pthread_mutex_lock(&d->lock);

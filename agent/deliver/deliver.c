@@ -30,6 +30,7 @@
 #include "opes/maildir.h"
 #include "opes/spool.h"
 #include "opes/variant.h"
+#include "opes/vec.h"
 
 enum deliver_kind { DELIVER_LMTP, DELIVER_MAILDIR };
 
@@ -224,14 +225,7 @@ static void dl_probed_clear(struct deliver_tx *tx)
 
 static void dl_probed_add(struct deliver_tx *tx, const char *rcpt)
 {
-    if (tx->nprobed == tx->probed_cap) {
-        size_t cap = tx->probed_cap ? tx->probed_cap * 2 : 8;
-        char **p = realloc(tx->probed, cap * sizeof(*p));
-        if (p == NULL)
-            fatal("realloc");
-        tx->probed = p;
-        tx->probed_cap = cap;
-    }
+    tx->probed = vec_reserve(tx->probed, &tx->probed_cap, tx->nprobed + 1, sizeof(*tx->probed));
     if ((tx->probed[tx->nprobed++] = strdup(rcpt)) == NULL)
         fatal("strdup");
 }
@@ -676,4 +670,17 @@ void deliver_tx_end(struct deliver_tx **txp)
     free(tx->sender);
     free(tx->body);
     free(tx);
+}
+
+void deliver_one(struct deliver *d, const struct deliver_mail *mail, const char *rcpt,
+                 const char *prefix, size_t prefix_len, struct spool *spool, int64_t timeout_ms,
+                 struct lmtp_reply *reply)
+{
+    struct deliver_tx *tx = deliver_tx_begin(d, mail);
+
+    deliver_tx_rcpt(tx, rcpt, reply);
+    if (reply->code / 100 == 2)
+        deliver_tx_data(tx, &rcpt, 1, prefix, prefix_len, spool, clock_now_ms() + timeout_ms,
+                        reply);
+    deliver_tx_end(&tx);
 }

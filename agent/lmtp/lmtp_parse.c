@@ -12,11 +12,22 @@
 #include <string.h>
 #include <strings.h>
 
-int lmtp_parse_command(char *line, size_t len, char **verb_r, char **args_r)
+const struct lmtp_parse_limits lmtp_parse_limits_default = {
+    .max_command_line = 4096,
+    .max_param_len = LMTP_PARAM_LEN_MAX,
+    .max_params = LMTP_PARAMS_MAX,
+};
+
+int lmtp_parse_command(char *line, size_t len, const struct lmtp_parse_limits *limits,
+                       char **verb_r, char **args_r)
 {
     size_t i = 0;
     char *p;
 
+    if (limits == NULL)
+        limits = &lmtp_parse_limits_default;
+    if (len + 2 > limits->max_command_line)
+        return LMTP_PARSE_TOO_LONG;
     if (strlen(line) != len)
         return -1; /* NUL inside */
     for (p = line; *p != '\0'; p++)
@@ -163,14 +174,19 @@ int lmtp_parse_path(const char *args, const char *keyword, bool allow_null, bool
     return 0;
 }
 
-int lmtp_parse_params(char *s, struct lmtp_param *out, size_t max)
+int lmtp_parse_params(char *s, struct lmtp_param *out, const struct lmtp_parse_limits *limits)
 {
-    size_t n = 0;
+    size_t n = 0, max;
 
+    if (limits == NULL)
+        limits = &lmtp_parse_limits_default;
+    max = limits->max_params < LMTP_PARAMS_MAX ? limits->max_params : LMTP_PARAMS_MAX;
     while (*s != '\0') {
         char *name = s, *eq;
         while (*s != '\0' && *s != ' ')
             s++;
+        if ((size_t)(s - name) > limits->max_param_len)
+            return LMTP_PARSE_TOO_LONG;
         if (*s == ' ') {
             *s++ = '\0';
             while (*s == ' ')

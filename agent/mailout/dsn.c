@@ -14,7 +14,7 @@
 #include "opes/config.h"
 #include "opes/endpoint.h"
 #include "opes/lmtp_parse.h"
-#include "opes/lmtp_server.h"
+#include "opes/lmtp_local.h"
 #include "opes/log.h"
 #include "opes/mailgen.h"
 #include "opes/notify.h"

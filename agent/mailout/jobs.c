@@ -2,9 +2,9 @@
  * jobs.c - release worker, mail of our own and retention purge, run by
  * opesd's job thread.
  *
- * A release: the decrypted content goes into a spool, a Received field notes
- * who released it and how, and the downstream gets it like any message
- * (RCPT verified, then DATA). 2xx: the entry becomes released, the whitelist
+ * A release: the decrypted content goes into a spool and transaction_release
+ * delivers it like any message (a Received field notes who released it and
+ * how; RCPT verified, then DATA). 2xx: the entry becomes released, the whitelist
  * entry is created, the trace and audit record it. 4xx or store unreachable:
  * retried with exponential backoff. 5xx, or too many attempts: failed, the
  * entry stays held and the reason is kept for the administrator.
@@ -20,62 +20,20 @@
 #include <string.h>
 #include <time.h>
 
-#include "opes/clock.h"
 #include "opes/config.h"
-#include "opes/deliver.h"
 #include "opes/digest.h"
 #include "opes/dsn.h"
-#include "opes/lmtp_server.h"
+#include "opes/lmtp_local.h"
 #include "opes/log.h"
 #include "opes/loginmail.h"
 #include "opes/notify.h"
 #include "opes/spool.h"
 #include "opes/store.h"
-#include "opes/trace.h"
+#include "opes/transaction.h"
 
 static int jobs_spool_write(void *ctx, const void *buf, size_t len)
 {
     return spool_write(ctx, buf, len);
-}
-
-/* jobs_deliver - one held message to its recipient; reply gets the answer. */
-static void jobs_deliver(struct lmtp_env *env, const struct store_qitem *it,
-                         const struct store_release *r, struct spool *spool,
-                         struct lmtp_reply *reply)
-{
-    const struct opes_config *cfg = env->cfg;
-    char prefix[4096], note[400], service_uri[600];
-    struct deliver_mail dm = {.sender = it->sender, .trace_id = it->trace_id, .size = it->size};
-    struct deliver_tx *dtx;
-    const char *rcpt = it->recipient;
-    size_t plen;
-
-    snprintf(note, sizeof(note), "released from quarantine by %s via %s", r->requested_by,
-             r->origin);
-    /* the URI that held it, as the quarantine reply named it */
-    if (strcmp(it->service, "blocklist") == 0)
-        snprintf(service_uri, sizeof(service_uri), "%s/policy/blocklist", cfg->system_uri);
-    else
-        snprintf(service_uri, sizeof(service_uri), "%s/service/%s", cfg->system_uri, it->service);
-    struct trace_via via = {.uri = service_uri, .action = "released"};
-    struct trace_info ti = {.id = it->trace_id,
-                            .system_uri = cfg->system_uri,
-                            .by_host = cfg->hostname,
-                            .helo = "quarantine",
-                            .peer_addr = "unix",
-                            .protocol = "LMTP",
-                            .for_rcpt = rcpt,
-                            .note = note,
-                            .when = time(NULL),
-                            .via = &via,
-                            .nvia = 1};
-    plen = trace_headers(prefix, sizeof(prefix), &ti);
-    dtx = deliver_tx_begin(env->deliver, &dm);
-    deliver_tx_rcpt(dtx, rcpt, reply);
-    if (reply->code / 100 == 2)
-        deliver_tx_data(dtx, &rcpt, 1, prefix, plen, spool,
-                        clock_now_ms() + (int64_t)cfg->processing_timeout * 1000, reply);
-    deliver_tx_end(&dtx);
 }
 
 /* jobs_backoff - 1, 2, 4 ... minutes, at most an hour. */
@@ -121,7 +79,7 @@ int jobs_release_one(struct store *st, struct lmtp_env *env)
                        : rc < 0             ? error
                                             : "the spool is not writable");
     } else {
-        jobs_deliver(env, &it, &r, spool, &reply);
+        transaction_release(env->cfg, env->deliver, &it, &r, spool, &reply);
     }
     spool_free(&spool);
     snprintf(why, sizeof(why), "%d %s %s", reply.code, reply.enh, reply.text);

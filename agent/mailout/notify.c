@@ -14,10 +14,9 @@
 #include <strings.h>
 #include <time.h>
 
-#include "opes/clock.h"
 #include "opes/config.h"
 #include "opes/deliver.h"
-#include "opes/lmtp_server.h"
+#include "opes/lmtp_local.h"
 #include "opes/log.h"
 #include "opes/mailgen.h"
 #include "opes/mime.h"
@@ -154,19 +153,12 @@ void notify_deliver(struct lmtp_env *env, const char *rcpt, const char *msg, siz
     const struct opes_config *cfg = env->cfg;
     struct spool *spool = spool_new((size_t)cfg->spool_memory, cfg->spool_dir);
     struct deliver_mail dm = {.sender = "", .trace_id = "notify", .size = len};
-    struct deliver_tx *dtx;
 
-    if (spool_write(spool, msg, len) < 0) {
+    if (spool_write(spool, msg, len) < 0)
         lmtp_reply_set(reply, 451, "4.3.0", "spool not writable");
-        spool_free(&spool);
-        return;
-    }
-    dtx = deliver_tx_begin(env->deliver, &dm);
-    deliver_tx_rcpt(dtx, rcpt, reply);
-    if (reply->code / 100 == 2)
-        deliver_tx_data(dtx, &rcpt, 1, "", 0, spool,
-                        clock_now_ms() + (int64_t)cfg->processing_timeout * 1000, reply);
-    deliver_tx_end(&dtx);
+    else
+        deliver_one(env->deliver, &dm, rcpt, "", 0, spool,
+                    (int64_t)cfg->processing_timeout * 1000, reply);
     spool_free(&spool);
 }
 

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "opes/log.h"
+#include "opes/vec.h"
 
 #define TRACELOG_GATHER_US 20000
 
@@ -26,14 +27,7 @@ static struct {
 
 struct store_trace *tracelog_batch_add(struct tracelog_batch *b)
 {
-    if (b->n == b->cap) {
-        size_t cap = b->cap ? b->cap * 2 : 16;
-        struct store_trace *t = realloc(b->t, cap * sizeof(*t));
-        if (t == NULL)
-            fatal("realloc");
-        b->t = t;
-        b->cap = cap;
-    }
+    b->t = vec_reserve(b->t, &b->cap, b->n + 1, sizeof(*b->t));
     memset(&b->t[b->n], 0, sizeof(b->t[0]));
     return &b->t[b->n++];
 }

@@ -8,6 +8,7 @@
 
 #include "opes/log.h"
 #include "opes/spool.h"
+#include "opes/vec.h"
 
 /* variant_slot - where an edit at off goes (after those at or before off). */
 static size_t variant_slot(const struct variant_edits *v, uint64_t off)
@@ -35,14 +36,7 @@ int variant_edits_add(struct variant_edits *v, uint64_t off, uint64_t del, const
 
     if (variant_overlaps(v, at, off, del))
         return -1;
-    if (v->n == v->cap) {
-        size_t cap = v->cap ? v->cap * 2 : 8;
-        struct variant_edit *ne = realloc(v->e, cap * sizeof(*ne));
-        if (ne == NULL)
-            fatal("realloc");
-        v->e = ne;
-        v->cap = cap;
-    }
+    v->e = vec_reserve(v->e, &v->cap, v->n + 1, sizeof(*v->e));
     e.ins = malloc(ins_len + 1);
     if (e.ins == NULL)
         fatal("malloc");

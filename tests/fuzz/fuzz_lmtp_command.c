@@ -60,6 +60,13 @@ static void fuzz_xtext(const char *s)
     free(back);
 }
 
+/* any line length: the fuzzer's inputs, not the server's limit, bound it */
+static const struct lmtp_parse_limits fuzz_line_limits = {
+    .max_command_line = (size_t)1 << 30,
+    .max_param_len = LMTP_PARAM_LEN_MAX,
+    .max_params = LMTP_PARAMS_MAX,
+};
+
 static void fuzz_params(const char *text)
 {
     struct lmtp_param out[LMTP_PARAMS_MAX];
@@ -67,10 +74,12 @@ static void fuzz_params(const char *text)
     int n;
 
     FUZZ_CHECK(copy != NULL);
-    n = lmtp_parse_params(copy, out, LMTP_PARAMS_MAX);
+    n = lmtp_parse_params(copy, out, NULL);
     FUZZ_CHECK(n <= LMTP_PARAMS_MAX);
     for (int i = 0; i < n; i++) {
         FUZZ_CHECK(out[i].name[0] != '\0');
+        FUZZ_CHECK(strlen(out[i].name) + (out[i].value != NULL ? strlen(out[i].value) + 1 : 0) <=
+                   LMTP_PARAM_LEN_MAX);
         for (const char *p = out[i].name; *p != '\0'; p++)
             FUZZ_CHECK(isupper((unsigned char)*p) || isdigit((unsigned char)*p) || *p == '-');
         for (int j = 0; j < i; j++)
@@ -111,7 +120,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     memcpy(line, data, size);
     line[size] = '\0';
-    if (lmtp_parse_command(line, size, &verb, &args) == 0) {
+    if (lmtp_parse_command(line, size, &fuzz_line_limits, &verb, &args) == 0) {
         FUZZ_CHECK(verb[0] != '\0');
         for (const char *p = verb; *p != '\0'; p++)
             FUZZ_CHECK(isupper((unsigned char)*p));

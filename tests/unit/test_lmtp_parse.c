@@ -16,6 +16,14 @@ Suite *unit_suite(void);
 
 #define N_ELEMENTS(a) (sizeof(a) / sizeof((a)[0]))
 
+/* limits a row may set instead of the default ones (NULL) */
+static const struct lmtp_parse_limits line_13 = {
+    .max_command_line = 13, .max_param_len = LMTP_PARAM_LEN_MAX, .max_params = LMTP_PARAMS_MAX};
+static const struct lmtp_parse_limits param_16 = {
+    .max_command_line = 4096, .max_param_len = 16, .max_params = LMTP_PARAMS_MAX};
+static const struct lmtp_parse_limits params_2 = {
+    .max_command_line = 4096, .max_param_len = LMTP_PARAM_LEN_MAX, .max_params = 2};
+
 /* visible - s[0..len) with control and 8-bit octets as \xNN, for messages. */
 static const char *visible(const char *s, size_t len)
 {
@@ -41,20 +49,23 @@ struct command_valid {
     const char *line;
     const char *verb;
     const char *args;
+    const struct lmtp_parse_limits *limits;
 };
 
 static const struct command_valid command_valid_tests[] = {
-    {"LHLO client.example.org", "LHLO", "client.example.org"},
-    {"lhlo client.example.org", "LHLO", "client.example.org"},
-    {"MaIl FROM:<a@example.org> SIZE=10", "MAIL", "FROM:<a@example.org> SIZE=10"},
-    {"NOOP", "NOOP", ""},
-    {"QUIT   ", "QUIT", ""},
-    {"RCPT \t TO:<b@example.org>", "RCPT", "TO:<b@example.org>"},
-    {"DATA\t", "DATA", ""},
+    {"LHLO client.example.org", "LHLO", "client.example.org", NULL},
+    {"lhlo client.example.org", "LHLO", "client.example.org", NULL},
+    {"MaIl FROM:<a@example.org> SIZE=10", "MAIL", "FROM:<a@example.org> SIZE=10", NULL},
+    {"NOOP", "NOOP", "", NULL},
+    {"QUIT   ", "QUIT", "", NULL},
+    {"RCPT \t TO:<b@example.org>", "RCPT", "TO:<b@example.org>", NULL},
+    {"DATA\t", "DATA", "", NULL},
     {"XFORWARD NAME=mx.example.org ADDR=192.0.2.1", "XFORWARD",
-     "NAME=mx.example.org ADDR=192.0.2.1"},
+     "NAME=mx.example.org ADDR=192.0.2.1", NULL},
     /* 8-bit text is not a control character (SMTPUTF8 addresses) */
-    {"VRFY j\xc3\xb6rg", "VRFY", "j\xc3\xb6rg"},
+    {"VRFY j\xc3\xb6rg", "VRFY", "j\xc3\xb6rg", NULL},
+    /* 11 octets and CRLF: exactly the limit */
+    {"NOOP 123456", "NOOP", "123456", &line_13},
 };
 
 START_TEST(command_valid)
@@ -63,8 +74,8 @@ START_TEST(command_valid)
     char buf[256], *verb = NULL, *args = NULL;
 
     snprintf(buf, sizeof(buf), "%s", t->line);
-    ck_assert_msg(lmtp_parse_command(buf, strlen(buf), &verb, &args) == 0, "rejected \"%s\"",
-                  t->line);
+    ck_assert_msg(lmtp_parse_command(buf, strlen(buf), t->limits, &verb, &args) == 0,
+                  "rejected \"%s\"", t->line);
     ck_assert_str_eq(verb, t->verb);
     ck_assert_str_eq(args, t->args);
 }
@@ -73,26 +84,29 @@ END_TEST
 struct command_invalid {
     const char *line;
     size_t len;
+    const struct lmtp_parse_limits *limits; /* set: the line is over them (LMTP_PARSE_TOO_LONG) */
 };
 
 /* LIT - a string literal and its length, NULs included */
 #define LIT(s) s, sizeof(s) - 1
 
 static const struct command_invalid command_invalid_tests[] = {
-    {LIT("")},
-    {LIT(" NOOP")},
-    {LIT("\tNOOP")},
-    {LIT("B52")},
-    {LIT("NOOP\x01")},
-    {LIT("BELL\x08")},
-    {LIT("RSET\rQUIT")},
-    {LIT("RSET\nQUIT")},
-    {LIT("MAIL FROM:<a@example.org>\r")},
-    {LIT("MAIL FROM:<a@example.org>\x1b[31m")},
-    {LIT("NOOP \x7f")},
-    {LIT("NO\0OP")},
-    {LIT("NOOP\0")},
-    {LIT("RCPT TO:<a@example.org>\0 NOTIFY=NEVER")},
+    {LIT(""), NULL},
+    {LIT(" NOOP"), NULL},
+    {LIT("\tNOOP"), NULL},
+    {LIT("B52"), NULL},
+    {LIT("NOOP\x01"), NULL},
+    {LIT("BELL\x08"), NULL},
+    {LIT("RSET\rQUIT"), NULL},
+    {LIT("RSET\nQUIT"), NULL},
+    {LIT("MAIL FROM:<a@example.org>\r"), NULL},
+    {LIT("MAIL FROM:<a@example.org>\x1b[31m"), NULL},
+    {LIT("NOOP \x7f"), NULL},
+    {LIT("NO\0OP"), NULL},
+    {LIT("NOOP\0"), NULL},
+    {LIT("RCPT TO:<a@example.org>\0 NOTIFY=NEVER"), NULL},
+    {LIT("NOOP 1234567"), &line_13},
+    {LIT("MAIL FROM:<a@example.org>"), &line_13},
 };
 
 START_TEST(command_invalid)
@@ -103,8 +117,12 @@ START_TEST(command_invalid)
 
     memcpy(buf, t->line, len);
     buf[len] = '\0';
-    ck_assert_msg(lmtp_parse_command(buf, len, &verb, &args) < 0, "accepted \"%s\"",
-                  visible(t->line, len));
+    if (t->limits != NULL)
+        ck_assert_int_eq(lmtp_parse_command(buf, len, t->limits, &verb, &args),
+                         LMTP_PARSE_TOO_LONG);
+    else
+        ck_assert_msg(lmtp_parse_command(buf, len, NULL, &verb, &args) == -1, "accepted \"%s\"",
+                      visible(t->line, len));
 }
 END_TEST
 
@@ -289,22 +307,28 @@ struct params_valid {
     int count;
     const char *names[4];
     const char *values[4]; /* NULL: parameter without "=value" */
+    const struct lmtp_parse_limits *limits;
 };
 
 static const struct params_valid params_valid_tests[] = {
-    {"", 0, {NULL}, {NULL}},
-    {"SIZE=1000", 1, {"SIZE"}, {"1000"}},
-    {"size=1000 body=8bitmime", 2, {"SIZE", "BODY"}, {"1000", "8bitmime"}},
-    {"SMTPUTF8", 1, {"SMTPUTF8"}, {NULL}},
-    {"Body=7BIT   Smtputf8", 2, {"BODY", "SMTPUTF8"}, {"7BIT", NULL}},
+    {"", 0, {NULL}, {NULL}, NULL},
+    {"SIZE=1000", 1, {"SIZE"}, {"1000"}, NULL},
+    {"size=1000 body=8bitmime", 2, {"SIZE", "BODY"}, {"1000", "8bitmime"}, NULL},
+    {"SMTPUTF8", 1, {"SMTPUTF8"}, {NULL}, NULL},
+    {"Body=7BIT   Smtputf8", 2, {"BODY", "SMTPUTF8"}, {"7BIT", NULL}, NULL},
     {"XOPES-BYPASS=http://opes.example.org/av+2Cx",
      1,
      {"XOPES-BYPASS"},
-     {"http://opes.example.org/av+2Cx"}},
+     {"http://opes.example.org/av+2Cx"},
+     NULL},
     {"ENVID=QQ314159 RET=HDRS NOTIFY=SUCCESS,FAILURE",
      3,
      {"ENVID", "RET", "NOTIFY"},
-     {"QQ314159", "HDRS", "SUCCESS,FAILURE"}},
+     {"QQ314159", "HDRS", "SUCCESS,FAILURE"},
+     NULL},
+    /* 16 octets: exactly the limit */
+    {"ENVID=1234567890", 1, {"ENVID"}, {"1234567890"}, &param_16},
+    {"A B", 2, {"A", "B"}, {NULL, NULL}, &params_2},
 };
 
 START_TEST(params_valid)
@@ -315,7 +339,7 @@ START_TEST(params_valid)
     int n;
 
     snprintf(buf, sizeof(buf), "%s", t->text);
-    n = lmtp_parse_params(buf, out, LMTP_PARAMS_MAX);
+    n = lmtp_parse_params(buf, out, t->limits);
     ck_assert_msg(n == t->count, "\"%s\": got %d parameters, expected %d", t->text, n, t->count);
     for (int i = 0; i < n; i++) {
         ck_assert_str_eq(out[i].name, t->names[i]);
@@ -327,26 +351,59 @@ START_TEST(params_valid)
 }
 END_TEST
 
-static const char *const params_invalid_tests[] = {
-    "SIZE=1 SIZE=2",
-    "SIZE=1 size=1",
-    "BODY=8BITMIME SIZE=10 body=7BIT",
-    "=1",
-    "SI_ZE=1",
-    "SIZE:1",
-    "SIZE=1\x01",
-    "SIZE=\x7f",
-    "SIZE=10\t BODY=7BIT",
+struct params_invalid {
+    const char *text;
+    const struct lmtp_parse_limits *limits;
+    int ret; /* -1, or LMTP_PARSE_TOO_LONG */
+};
+
+static const struct params_invalid params_invalid_tests[] = {
+    {"SIZE=1 SIZE=2", NULL, -1},
+    {"SIZE=1 size=1", NULL, -1},
+    {"BODY=8BITMIME SIZE=10 body=7BIT", NULL, -1},
+    {"=1", NULL, -1},
+    {"SI_ZE=1", NULL, -1},
+    {"SIZE:1", NULL, -1},
+    {"SIZE=1\x01", NULL, -1},
+    {"SIZE=\x7f", NULL, -1},
+    {"SIZE=10\t BODY=7BIT", NULL, -1},
+    {"A B C", &params_2, -1},
+    /* one octet over: refused, not cut to fit */
+    {"ENVID=12345678901", &param_16, LMTP_PARSE_TOO_LONG},
+    {"SIZE=1 ENVID=12345678901 BODY=7BIT", &param_16, LMTP_PARSE_TOO_LONG},
+    {"ENVID=12345678901 SIZE=1 SIZE=2", &param_16, LMTP_PARSE_TOO_LONG},
 };
 
 START_TEST(params_invalid)
 {
+    const struct params_invalid *t = &params_invalid_tests[_i];
     struct lmtp_param out[LMTP_PARAMS_MAX];
     char buf[256];
+    int n;
 
-    snprintf(buf, sizeof(buf), "%s", params_invalid_tests[_i]);
-    ck_assert_msg(lmtp_parse_params(buf, out, LMTP_PARAMS_MAX) < 0, "accepted \"%s\"",
-                  params_invalid_tests[_i]);
+    snprintf(buf, sizeof(buf), "%s", t->text);
+    n = lmtp_parse_params(buf, out, t->limits);
+    ck_assert_msg(n == t->ret, "\"%s\": got %d, expected %d", t->text, n, t->ret);
+}
+END_TEST
+
+/* params_length_limit - the default limit, on a parameter as long as a command line allows */
+START_TEST(params_length_limit)
+{
+    struct lmtp_param out[LMTP_PARAMS_MAX];
+    char buf[4096];
+    size_t len;
+
+    /* "XOPES-BYPASS=" and values up to LMTP_PARAM_LEN_MAX octets in all */
+    len = (size_t)snprintf(buf, sizeof(buf), "SIZE=10 XOPES-BYPASS=");
+    memset(buf + len, 'a', LMTP_PARAM_LEN_MAX - 13);
+    buf[len + LMTP_PARAM_LEN_MAX - 13] = '\0';
+    ck_assert_int_eq(lmtp_parse_params(buf, out, NULL), 2);
+    ck_assert_uint_eq(strlen(out[1].value), LMTP_PARAM_LEN_MAX - 13);
+    len = (size_t)snprintf(buf, sizeof(buf), "SIZE=10 XOPES-BYPASS=");
+    memset(buf + len, 'a', 3000);
+    buf[len + 3000] = '\0';
+    ck_assert_int_eq(lmtp_parse_params(buf, out, NULL), LMTP_PARSE_TOO_LONG);
 }
 END_TEST
 
@@ -366,12 +423,10 @@ START_TEST(params_too_many)
     char buf[1024];
 
     params_list(buf, sizeof(buf), LMTP_PARAMS_MAX);
-    ck_assert_int_eq(lmtp_parse_params(buf, out, LMTP_PARAMS_MAX), LMTP_PARAMS_MAX);
+    ck_assert_int_eq(lmtp_parse_params(buf, out, NULL), LMTP_PARAMS_MAX);
     ck_assert_str_eq(out[LMTP_PARAMS_MAX - 1].name, "P15");
     params_list(buf, sizeof(buf), LMTP_PARAMS_MAX + 1);
-    ck_assert_int_lt(lmtp_parse_params(buf, out, LMTP_PARAMS_MAX), 0);
-    snprintf(buf, sizeof(buf), "A B C");
-    ck_assert_int_lt(lmtp_parse_params(buf, out, 2), 0);
+    ck_assert_int_eq(lmtp_parse_params(buf, out, NULL), -1);
 }
 END_TEST
 
@@ -493,6 +548,7 @@ Suite *unit_suite(void)
     tcase_add_loop_test(tc, params_valid, 0, (int)N_ELEMENTS(params_valid_tests));
     tcase_add_loop_test(tc, params_invalid, 0, (int)N_ELEMENTS(params_invalid_tests));
     tcase_add_test(tc, params_too_many);
+    tcase_add_test(tc, params_length_limit);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("xtext");

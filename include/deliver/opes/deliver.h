@@ -63,5 +63,13 @@ void deliver_tx_content(struct deliver_tx *tx, const char *const *rcpts, size_t 
 /* deliver_tx_end - abandon or finish; a clean connection returns to the cache. */
 void deliver_tx_end(struct deliver_tx **txp);
 
+/*
+ * deliver_one - one message of our own (prefix + spool) to one recipient:
+ * verified, then delivered within timeout_ms of the verification. reply gets
+ * the answer.
+ */
+void deliver_one(struct deliver *d, const struct deliver_mail *mail, const char *rcpt,
+                 const char *prefix, size_t prefix_len, struct spool *spool, int64_t timeout_ms,
+                 struct lmtp_reply *reply);
 
 #endif

@@ -13,16 +13,36 @@
 
 #define LMTP_ADDR_MAX 256 /* RFC 5321 4.5.3.1.3: path, with brackets */
 #define LMTP_PARAMS_MAX 16
+#define LMTP_PARAM_LEN_MAX 1024 /* octets of one "NAME=value" parameter, by default */
 #define LMTP_REPLY_TEXT_MAX 1024
 #define LMTP_REPLY_LINES_MAX 64
 
 /*
+ * What one command may hold, handed to every parser call that needs it (as
+ * Dovecot's struct smtp_command_limits). NULL means lmtp_parse_limits_default.
+ * Nothing longer is cut to fit: it is refused with LMTP_PARSE_TOO_LONG.
+ */
+struct lmtp_parse_limits {
+    size_t max_command_line; /* octets of a command line, CRLF included */
+    size_t max_param_len;    /* octets of one "NAME=value" parameter */
+    size_t max_params;       /* parameters on one command, at most LMTP_PARAMS_MAX */
+};
+
+/* 4096-octet lines, LMTP_PARAM_LEN_MAX, LMTP_PARAMS_MAX */
+extern const struct lmtp_parse_limits lmtp_parse_limits_default;
+
+#define LMTP_PARSE_TOO_LONG (-2) /* over a limit: 500 5.5.2 for a line, 501 5.5.4 for a parameter  \
+                                  */
+
+/*
  * lmtp_parse_command - split "VERB args" in place. *verb_r is upper-cased;
  * *args_r points after the blanks following the verb ("" when none).
- * Returns 0, or -1 when the line holds no verb or contains NUL or a
- * control character other than tab.
+ * Returns 0, LMTP_PARSE_TOO_LONG when len (without CRLF) is over the line
+ * limit, or -1 when the line holds no verb or contains NUL or a control
+ * character other than tab.
  */
-int lmtp_parse_command(char *line, size_t len, char **verb_r, char **args_r);
+int lmtp_parse_command(char *line, size_t len, const struct lmtp_parse_limits *limits,
+                       char **verb_r, char **args_r);
 
 /*
  * lmtp_parse_path - parse "<keyword><path> [params]" where keyword is
@@ -40,10 +60,12 @@ struct lmtp_param {
 };
 
 /*
- * lmtp_parse_params - split "A=1 B C=3" in place into out[0..max).
- * Returns the count or -1 (bad syntax, duplicate name or more than max).
+ * lmtp_parse_params - split "A=1 B C=3" in place into out, which has room
+ * for limits->max_params. Returns the count, LMTP_PARSE_TOO_LONG when a
+ * parameter is longer than limits->max_param_len, or -1 (bad syntax,
+ * duplicate name or more than max_params).
  */
-int lmtp_parse_params(char *s, struct lmtp_param *out, size_t max);
+int lmtp_parse_params(char *s, struct lmtp_param *out, const struct lmtp_parse_limits *limits);
 
 /* lmtp_xtext_decode - RFC 3461 xtext into out (NUL-terminated); length or -1. */
 int lmtp_xtext_decode(const char *in, char *out, size_t outsize);
