@@ -22,9 +22,9 @@ for f in "$page" "$config" "$src/agent/services/service.c"; do
 done
 
 # section key default (default "-" when empty), from the table in config.c
-sed -n '/^static const struct cfg_entry cfg_table\[\] = {/,/^};/p' "$config" |
-    tr '\n' ' ' | grep -o '{"[a-z_]*", *"[a-z_]*", *CFG_[A-Z]*, *"[^"]*"' |
-    sed 's/{"\([a-z_]*\)", *"\([a-z_]*\)", *CFG_[A-Z]*, *"\([^"]*\)"/\1 \2 \3/' |
+sed -n '/^static const struct config_key cfg_table\[\] = {/,/^};/p' "$config" |
+    tr '\n' ' ' | grep -o '{"[a-z_]*", *"[a-z_]*", *CONFIG_[A-Z]*, *"[^"]*"' |
+    sed 's/{"\([a-z_]*\)", *"\([a-z_]*\)", *CONFIG_[A-Z]*, *"\([^"]*\)"/\1 \2 \3/' |
     awk '{ d = $3; for (i = 4; i <= NF; i++) d = d " " $i; if (d == "") d = "-";
            print $1 "\t" $2 "\t" d }' > "$tmp/code"
 [ -s "$tmp/code" ] || { echo "check-conf-keys: no rows found in $config" >&2; exit 2; }
