@@ -469,7 +469,7 @@ int config_key_set(void *obj, const struct config_key *k, const char *value, con
             return cfg_bad(k, cfg_expected(k->words, "expected any of "), reason);
         return 0;
     case CONFIG_PARSE:
-        return k->parse(obj, value, reason);
+        return k->parse(field, value, reason);
     case CONFIG_NUM:
         if (*value < '0' || *value > '9' || (num = strtoull(value, &end, 10), *end != '\0'))
             return cfg_bad(k, "expected a number", reason);

@@ -40,7 +40,7 @@ enum config_type {
     CONFIG_MODE,  /* uint64_t, octal, min..max */
     CONFIG_ENUM,  /* int-sized enum, one of words */
     CONFIG_FLAGS, /* unsigned, any of words (OR'ed), separated by commas or spaces */
-    CONFIG_PARSE, /* parse(obj, value, reason) does it all */
+    CONFIG_PARSE, /* parse(field, value, reason) does it all */
 };
 
 #define CONFIG_RESTART 0x1u /* a reload does not apply it: opesd must restart */
@@ -52,10 +52,11 @@ struct config_key {
     enum config_type type;
     const char *def; /* the built-in default (NULL: the object's own initial value) */
     uint64_t min, max;
-    size_t offset;                                                   /* of the field in obj */
-    const struct config_word *words;                                 /* CONFIG_ENUM, CONFIG_FLAGS */
-    int (*check)(const char *value, const char **reason);            /* CONFIG_STR, optional */
-    int (*parse)(void *obj, const char *value, const char **reason); /* CONFIG_PARSE */
+    size_t offset;                                        /* of the field in obj */
+    const struct config_word *words;                      /* CONFIG_ENUM, CONFIG_FLAGS */
+    int (*check)(const char *value, const char **reason); /* CONFIG_STR, optional */
+    /* CONFIG_PARSE: field is obj + offset (offset 0: the whole object) */
+    int (*parse)(void *field, const char *value, const char **reason);
     const char *why; /* NULL, or the reason given for any bad value */
     unsigned flags;  /* CONFIG_RESTART */
 };
