@@ -502,6 +502,11 @@ const struct config_key *config_key_find(const struct config_key *t, size_t n, c
     return NULL;
 }
 
+int config_word_value(const struct config_word *words, const char *word)
+{
+    return cfg_word(words, word, strlen(word));
+}
+
 const char *config_word_name(const struct config_word *words, int value)
 {
     for (size_t i = 0; words[i].word != NULL; i++)

@@ -110,10 +110,7 @@ bool svcdesc_is_common(const char *key)
 
 int svcdesc_parse_action(const char *s)
 {
-    for (size_t i = 0; svcdesc_action_words[i].word != NULL; i++)
-        if (strcmp(s, svcdesc_action_words[i].word) == 0)
-            return svcdesc_action_words[i].value;
-    return -1;
+    return config_word_value(svcdesc_action_words, s);
 }
 
 /* svcdesc_parse_type - nothing to do: svcdesc_load picked the type before the keys. */

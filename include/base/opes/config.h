@@ -185,6 +185,8 @@ const struct config_key *config_key_find(const struct config_key *t, size_t n, c
 /* config_key_format - the value of k in obj as the configuration file would give it. */
 void config_key_format(const void *obj, const struct config_key *k, char *buf, size_t size);
 
+/* config_word_value - the value of word in words, or -1. */
+int config_word_value(const struct config_word *words, const char *word);
 /* config_word_name - the word of value in words, or "?". */
 const char *config_word_name(const struct config_word *words, int value);
 /* config_words_format - a mask as "w1, w2" (or the word of 0, e.g. "never"). */
