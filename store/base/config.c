@@ -141,7 +141,6 @@ struct cfg_load {
     const char *file;
     FILE *fp;
     int line;
-    int overlong;
     unsigned char seen[CFG_COUNT];
     int lines[CFG_COUNT]; /* where each key was set */
     char errors[4096];

@@ -89,9 +89,16 @@ static const struct config_key svcdesc_keys[] = {
 };
 #define SVCDESC_NKEYS (sizeof(svcdesc_keys) / sizeof(svcdesc_keys[0]))
 
+/* The problems found so far, listed in line order when asked for. */
+#define SVCDESC_MAX_ERRORS 32
 struct svcdesc_errlist {
+    struct {
+        int line;
+        char text[400];
+    } e[SVCDESC_MAX_ERRORS];
+    size_t n;
+    unsigned more; /* problems past the array */
     char text[4096];
-    size_t len;
 };
 static _Thread_local struct svcdesc_errlist svcdesc_err;
 
@@ -163,18 +170,41 @@ static int svcdesc_parse_rcpt_actions(void *field, const char *s, const char **r
 void svcdesc_error(const struct opes_config *cfg, int line, const char *name, const char *key,
                    const char *reason)
 {
-    struct svcdesc_errlist *e = &svcdesc_err;
-    int n = snprintf(e->text + e->len, sizeof(e->text) - e->len, "%s%s:%d: service.%s.%s: %s",
-                     e->len ? "\n" : "", cfg->path != NULL ? cfg->path : "(defaults)", line, name,
-                     key, reason);
+    struct svcdesc_errlist *l = &svcdesc_err;
 
-    if (n > 0 && (size_t)n < sizeof(e->text) - e->len)
-        e->len += (size_t)n;
+    if (l->n == SVCDESC_MAX_ERRORS) {
+        l->more++;
+        return;
+    }
+    l->e[l->n].line = line;
+    snprintf(l->e[l->n].text, sizeof(l->e[l->n].text), "%s:%d: service.%s.%s: %s",
+             cfg->path != NULL ? cfg->path : "(defaults)", line, name, key, reason);
+    l->n++;
 }
 
 const char *svcdesc_errors(void)
 {
-    return svcdesc_err.len > 0 ? svcdesc_err.text : NULL;
+    struct svcdesc_errlist *l = &svcdesc_err;
+    size_t o = 0;
+    bool done[SVCDESC_MAX_ERRORS] = {false};
+
+    if (l->n == 0)
+        return NULL;
+    /* in line order, and in the order found within a line */
+    for (size_t k = 0; k < l->n; k++) {
+        size_t best = l->n;
+        for (size_t i = 0; i < l->n; i++)
+            if (!done[i] && (best == l->n || l->e[i].line < l->e[best].line))
+                best = i;
+        done[best] = true;
+        if (o < sizeof(l->text))
+            o += (size_t)snprintf(l->text + o, sizeof(l->text) - o, "%s%s", k ? "\n" : "",
+                                  l->e[best].text);
+    }
+    if (l->more > 0 && o < sizeof(l->text))
+        snprintf(l->text + o, sizeof(l->text) - o, "\n%u more problems in [service.NAME] sections",
+                 l->more);
+    return l->text;
 }
 
 /* svcdesc_init - a new description of section name with its type's defaults; -1: no type. */
@@ -241,8 +271,8 @@ struct svcdesc_set *svcdesc_load(const struct opes_config *cfg, const char **err
 
     if (set == NULL)
         fatal("calloc");
-    svcdesc_err.len = 0;
-    svcdesc_err.text[0] = '\0';
+    svcdesc_err.n = 0;
+    svcdesc_err.more = 0;
     for (size_t i = 0; i < cfg->n_service_kv; i++) {
         bool seen = false;
         for (size_t k = 0; k < i && !seen; k++)

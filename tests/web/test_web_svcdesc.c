@@ -5,7 +5,8 @@
  * service type (default and explicit orders, ties, overridden consent, action
  * and bypass), the services opesd builds (services_load) and those the portal
  * shows (web_svcinfo_load) must have the same names, order, URIs, types,
- * actions, consent classes and bypass policies.
+ * actions, consent classes and bypass policies. A bad configuration is
+ * refused by opesd with every problem, in line order.
  */
 #include <check.h>
 #include <stdio.h>
@@ -116,6 +117,43 @@ START_TEST(every_type_config)
 }
 END_TEST
 
+/* opesd refuses a bad section with every problem, in line order; the portal shows what it can */
+START_TEST(problems_in_line_order)
+{
+    static const char text[] = "[service.b]\ntype = spamd\naddress = 127.0.0.1:783\n"
+                               "consent = maybe\n"
+                               "[service.a]\ntype = nonsense\n"
+                               "[service.b]\nsize = 1\norder = -1\n";
+    char *dir = unit_tmpdir();
+    char *path = unit_write_file(dir, "bad.conf", text, strlen(text));
+    const char *error = NULL;
+    struct opes_config *cfg = config_load(path, &error);
+    struct web_svcinfo *v;
+    char want[4096];
+    size_t n = 0;
+
+    ck_assert_msg(cfg != NULL, "%s", error);
+    ck_assert_ptr_null(services_load(cfg, &error));
+    snprintf(want, sizeof(want),
+             "%s:4: service.b.consent: expected mandatory, opt-out or opt-in\n"
+             "%s:6: service.a.type: unknown type (rules, clamd or spamd)\n"
+             "%s:8: service.b.size: unknown key (spamd takes address, tag_threshold, "
+             "quarantine_threshold, user, max_size)\n"
+             "%s:9: service.b.order: expected a number 0-10000",
+             path, path, path, path);
+    ck_assert_str_eq(error, want);
+    v = web_svcinfo_load(cfg, &n);
+    ck_assert_uint_eq(n, 1);
+    ck_assert_str_eq(v[0].name, "b");
+    ck_assert_str_eq(web_svcinfo_consent(&v[0]), "opt-out");
+    free(v);
+    config_unref(&cfg);
+    free(path);
+    unit_rmtree(dir);
+    free(dir);
+}
+END_TEST
+
 Suite *unit_suite(void)
 {
     Suite *s = suite_create("web_svcdesc");
@@ -124,6 +162,7 @@ Suite *unit_suite(void)
     tcase_add_test(tc, empty_config);
     tcase_add_test(tc, shipped_config);
     tcase_add_test(tc, every_type_config);
+    tcase_add_test(tc, problems_in_line_order);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -116,7 +116,7 @@ void svcdesc_set_free(struct svcdesc_set **setp);
 /* svcdesc_error - append one "file:line: service.NAME.key: reason" to the thread's list. */
 void svcdesc_error(const struct opes_config *cfg, int line, const char *name, const char *key,
                    const char *reason);
-/* svcdesc_errors - the thread's list since the last svcdesc_load, or NULL when empty. */
+/* svcdesc_errors - the thread's list since the last svcdesc_load, in line order, or NULL. */
 const char *svcdesc_errors(void);
 
 /* svcdesc_parse_action - tag, quarantine or reject; -1 when none of them. */
