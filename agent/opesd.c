@@ -326,14 +326,15 @@ static void opesd_reload(struct opesd *d)
     const char *error;
     struct opes_config *cfg = config_load(d->config_path, &error);
     struct lmtp_env *env, *old;
+    char keys[512];
 
     if (cfg == NULL) {
         opesd_log_lines("reload failed, keeping the old configuration", error);
         return;
     }
-    if (strcmp(cfg->listen, d->env->cfg->listen) != 0 || strcmp(cfg->user, d->env->cfg->user) != 0)
-        log_warnx("reload: changes to lmtp.listen and lmtp.user need a restart");
-    log_set_level((enum log_level)log_level_parse(cfg->log_level));
+    if (config_restart_keys(d->env->cfg, cfg, keys, sizeof(keys)) > 0)
+        log_warnx("reload: changes to %s need a restart", keys);
+    log_set_level(cfg->log_level);
     env = lmtp_env_new(cfg, &error);
     if (env == NULL) {
         opesd_log_lines("reload failed, keeping the old configuration", error);
@@ -482,7 +483,7 @@ int main(int argc, char **argv)
         config_unref(&cfg);
         return 0;
     }
-    log_set_level((enum log_level)log_level_parse(cfg->log_level));
+    log_set_level(cfg->log_level);
     d.env = lmtp_env_new(cfg, &error);
     if (d.env == NULL)
         fatalx("%s", error);

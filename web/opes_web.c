@@ -114,7 +114,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "%s\n", error);
         return 1;
     }
-    log_set_level(log_level_parse(cfg->log_level));
+    log_set_level(cfg->log_level);
     ctx.cfg = cfg;
     ctx.secure = strncmp(cfg->web_base_url, "https://", 8) == 0;
     ctx.svc = web_svcinfo_load(cfg, &ctx.nsvc);

@@ -32,13 +32,11 @@ void page_home(struct web_req *req, struct web_resp *resp)
     web_resp_html(resp, 200, &h);
 }
 
-static const char *pages_bypass_text(const char *bypass)
-{
-    return strcmp(bypass, "never") == 0 ? "never" : bypass;
-}
-
 static void pages_service(struct html *h, const struct web_svcinfo *s)
 {
+    char bypass[64];
+
+    web_svcinfo_bypass(s, bypass, sizeof(bypass));
     html_add(h,
              "<section class=\"card\" id=\"service-%s\">\n<h3>%s</h3>\n<dl>"
              "<dt>URI</dt><dd><code>%s</code></dd>"
@@ -47,8 +45,8 @@ static void pages_service(struct html *h, const struct web_svcinfo *s)
              "<dt>On a hit</dt><dd>%s</dd>"
              "<dt>Consent</dt><dd>%s</dd>"
              "<dt>Bypass</dt><dd>%s</dd></dl>\n</section>\n",
-             s->name, s->name, s->uri, s->type, s->what, s->action, s->consent,
-             pages_bypass_text(s->bypass));
+             s->name, s->name, s->uri, s->type, s->what, web_svcinfo_action(s),
+             web_svcinfo_consent(s), bypass);
 }
 
 void page_opes(struct web_req *req, struct web_resp *resp)

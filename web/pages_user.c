@@ -183,9 +183,9 @@ static void u_prefs_consent(struct html *h, struct web_req *req)
     html_add(h, "<input type=\"hidden\" name=\"what\" value=\"consent\">");
     for (size_t i = 0; i < req->ctx->nsvc; i++) {
         const struct web_svcinfo *s = &req->ctx->svc[i];
-        bool optin = strcmp(s->consent, "opt-in") == 0;
+        bool optin = s->consent == SVC_OPT_IN;
         int c;
-        if (!optin && strcmp(s->consent, "opt-out") != 0)
+        if (s->consent == SVC_MANDATORY)
             continue;
         any = true;
         c = store_user_consent(req->st, req->sess.address, s->name, &error);
@@ -193,7 +193,7 @@ static void u_prefs_consent(struct html *h, struct web_req *req)
                  "<div><input type=\"checkbox\" id=\"consent-%s\" name=\"on\" value=\"%s\"%s>"
                  " <label for=\"consent-%s\" class=\"inline\">%s (%s): %s</label></div>",
                  s->name, s->name, (c < 0 ? !optin : c == 1) ? " checked" : "", s->name, s->name,
-                 s->consent, s->what);
+                 web_svcinfo_consent(s), s->what);
     }
     if (!any)
         html_add(h, "<p>Every service here is mandatory.</p>");
@@ -208,7 +208,7 @@ static void u_prefs_token_form(struct html *h, struct web_req *req)
 
     html_add(h, "<h2>Let a sender through</h2>\n");
     for (size_t i = 0; i < req->ctx->nsvc; i++)
-        any = any || strstr(req->ctx->svc[i].bypass, "token") != NULL;
+        any = any || (req->ctx->svc[i].bypass & SVC_BYPASS_TOKEN) != 0;
     if (!any) {
         html_add(h, "<p>No service here accepts bypass tokens.</p>\n");
         return;
@@ -222,7 +222,7 @@ static void u_prefs_token_form(struct html *h, struct web_req *req)
                 "<input id=\"tsender\" name=\"sender\" required maxlength=\"254\">"
                 "<label for=\"tservice\">Service</label><select id=\"tservice\" name=\"service\">");
     for (size_t i = 0; i < req->ctx->nsvc; i++)
-        if (strstr(req->ctx->svc[i].bypass, "token") != NULL)
+        if ((req->ctx->svc[i].bypass & SVC_BYPASS_TOKEN) != 0)
             html_add(h, "<option>%s</option>", req->ctx->svc[i].name);
     html_add(h, "</select><label for=\"tdays\">Valid for (days)</label>"
                 "<input id=\"tdays\" name=\"days\" type=\"number\" min=\"1\" max=\"365\" "
@@ -264,7 +264,7 @@ static void u_prefs_token(struct web_req *req, struct web_resp *resp)
     long d = days != NULL ? strtol(days, NULL, 10) : 0;
     char token[TOKEN_MAX], line[TOKEN_MAX + 400], object[600];
 
-    if (s == NULL || strstr(s->bypass, "token") == NULL || !u_sender_ok(sender) || d < 1 ||
+    if (s == NULL || (s->bypass & SVC_BYPASS_TOKEN) == 0 || !u_sender_ok(sender) || d < 1 ||
         d > 365) {
         web_page_error(req, resp, 400,
                        "Choose a service that takes tokens, a sender, and "
@@ -292,7 +292,7 @@ static void u_prefs_consent_save(struct web_req *req)
         const char *v;
         bool on = false;
         char object[320];
-        if (strcmp(s->consent, "opt-in") != 0 && strcmp(s->consent, "opt-out") != 0)
+        if (s->consent == SVC_MANDATORY)
             continue;
         while ((v = web_form_next(&req->form, "on", &pos)) != NULL)
             on = on || strcmp(v, s->name) == 0;

@@ -79,9 +79,9 @@ static int dl_auth_load(const struct opes_config *cfg, struct lmtp_auth *a, cons
     int fd;
 
     memset(a, 0, sizeof(*a));
-    if (strcmp(cfg->down_auth, "external") == 0)
+    if (cfg->down_auth == CONFIG_AUTH_EXTERNAL)
         a->mech = LMTP_AUTH_EXTERNAL;
-    if (strcmp(cfg->down_auth, "plain") != 0)
+    if (cfg->down_auth != CONFIG_AUTH_PLAIN)
         return 0;
     a->mech = LMTP_AUTH_PLAIN;
     snprintf(a->user, sizeof(a->user), "%s", cfg->down_auth_user);

@@ -228,7 +228,7 @@ static void notify_mode(struct store *st, const struct opes_config *cfg, const c
 
     if (store_user_notify_prefs(st, rcpt, mode, size, sched, sizeof(sched), &error) != 0 ||
         strcmp(mode, "default") == 0 || mode[0] == '\0')
-        snprintf(mode, size, "%s", cfg->notify_default_mode);
+        snprintf(mode, size, "%s", config_notify_mode_name(cfg->notify_default_mode));
 }
 
 int notify_capture(struct store *st, struct lmtp_env *env, int64_t since)

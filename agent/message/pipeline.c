@@ -295,7 +295,7 @@ static void pl_decide(struct pl *pl, struct pipeline_rcpt *r, struct pl_rcpt_vie
             o = sizeof(r->services) - 1;
     }
     enum svc_verdict listed =
-        strcmp(pl->m->cfg->blocklist_action, "reject") == 0 ? SVC_REJECT : SVC_QUARANTINE;
+        pl->m->cfg->blocklist_action == CONFIG_BLOCK_REJECT ? SVC_REJECT : SVC_QUARANTINE;
     if (v->blocklisted && policy_rank(listed) > policy_rank(worst)) {
         worst = listed;
         r->culprit = NULL;

@@ -14,6 +14,7 @@
  */
 #include <ctype.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +24,7 @@
 #include "opes/mime.h"
 #include "opes/service.h"
 #include "opes/spool.h"
+#include "opes/vec.h"
 
 #define BANNER_TEXT_MAX 600
 #define BANNER_B64_MAX (4u << 20)
@@ -41,14 +43,7 @@ struct bbuf {
 
 static void bb_put(struct bbuf *b, const char *s, size_t n)
 {
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        if ((b->p = realloc(b->p, cap)) == NULL)
-            fatal("realloc");
-        b->cap = cap;
-    }
+    b->p = vec_reserve(b->p, &b->cap, b->len + n + 1, 1);
     memcpy(b->p + b->len, s, n);
     b->len += n;
     b->p[b->len] = '\0';
@@ -59,50 +54,44 @@ static void bb_puts(struct bbuf *b, const char *s)
     bb_put(b, s, strlen(s));
 }
 
-static int banner_configure(struct svc *svc, const char *key, const char *value,
-                            const char **reason)
+/* banner_text - the text key: 1 to 600 printable characters (field: the text buffer) */
+static int banner_text(void *field, const char *value, const char **reason)
 {
-    struct banner *b = svc->priv;
-
-    if (b == NULL && (b = svc->priv = calloc(1, sizeof(*b))) == NULL)
-        fatal("calloc");
-    if (strcmp(key, "text") == 0) {
-        if (strlen(value) > BANNER_TEXT_MAX || value[0] == '\0') {
-            *reason = "expected 1 to 600 characters";
-            return -1;
-        }
-        for (const char *p = value; *p != '\0'; p++)
-            if ((unsigned char)*p < ' ' || (unsigned char)*p > '~') {
-                *reason = "printable US-ASCII only (it goes into parts of any charset)";
-                return -1;
-            }
-        snprintf(b->text, sizeof(b->text), "%s", value);
-    } else if (strcmp(key, "internal") == 0) {
-        free(b->internal);
-        if ((b->internal = strdup(value)) == NULL)
-            fatal("strdup");
-        for (char *p = b->internal; *p != '\0'; p++)
-            *p = (char)tolower((unsigned char)*p);
-    } else {
-        *reason = "unknown key (banner takes text, internal)";
+    if (strlen(value) > BANNER_TEXT_MAX || value[0] == '\0') {
+        *reason = "expected 1 to 600 characters";
         return -1;
     }
+    for (const char *p = value; *p != '\0'; p++)
+        if ((unsigned char)*p < ' ' || (unsigned char)*p > '~') {
+            *reason = "printable US-ASCII only (it goes into parts of any charset)";
+            return -1;
+        }
+    snprintf(field, BANNER_TEXT_MAX + 1, "%s", value);
     return 0;
 }
 
-static int banner_check(struct svc *svc, const char **reason)
+/* banner_internal_key - the internal key, kept in lower case (field: the char * list) */
+static int banner_internal_key(void *field, const char *value, const char **reason)
 {
-    struct banner *b = svc->priv;
+    char **list = field;
 
     (void)reason;
-    if (b == NULL && (b = svc->priv = calloc(1, sizeof(*b))) == NULL)
-        fatal("calloc");
-    if (b->text[0] == '\0')
-        snprintf(b->text, sizeof(b->text), "%s",
-                 "CAUTION: This message comes from outside the organisation. Do not open links "
-                 "or attachments unless you know the sender and expected them.");
+    free(*list);
+    if ((*list = strdup(value)) == NULL)
+        fatal("strdup");
+    for (char *p = *list; *p != '\0'; p++)
+        *p = (char)tolower((unsigned char)*p);
     return 0;
 }
+
+static const struct config_key banner_keys[] = {
+    {"banner", "text", CONFIG_PARSE,
+     "CAUTION: This message comes from outside the organisation. Do not open links or "
+     "attachments unless you know the sender and expected them.",
+     0, 0, .offset = offsetof(struct banner, text), .parse = banner_text},
+    {"banner", "internal", CONFIG_PARSE, NULL, 0, 0, .offset = offsetof(struct banner, internal),
+     .parse = banner_internal_key},
+};
 
 /* banner_internal - is sender in the internal list (domain, @domain or address)? */
 static bool banner_internal(const struct banner *b, const char *sender)
@@ -381,19 +370,14 @@ static void banner_free(struct svc *svc)
 {
     struct banner *b = svc->priv;
 
-    if (b != NULL)
-        free(b->internal);
-    free(b);
-    svc->priv = NULL;
+    free(b->internal);
 }
 
 const struct svc_type svc_type_banner = {
     .name = "banner",
-    .consent = SVC_OPT_OUT,
-    .bypass = SVC_BYPASS_HEADER | SVC_BYPASS_DIALOG | SVC_BYPASS_TOKEN | SVC_BYPASS_PORTAL,
-    .action = SVC_MODIFY,
-    .configure = banner_configure,
-    .check = banner_check,
+    .keys = banner_keys,
+    .n_keys = sizeof(banner_keys) / sizeof(banner_keys[0]),
+    .priv_size = sizeof(struct banner),
     .run = banner_run,
     .free = banner_free,
 };

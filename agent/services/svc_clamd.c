@@ -6,6 +6,7 @@
  * make it reject for some recipients); clamd down or confused is a failure,
  * handled by on_failure (default tempfail): nothing is delivered unscanned.
  */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,22 +15,28 @@
 #include "opes/endpoint.h"
 #include "opes/service.h"
 
-static int clamd_configure(struct svc *svc, const char *key, const char *value, const char **reason)
+/* the type's configuration: where clamd listens */
+struct clamd_conf {
+    struct endpoint ep;
+    bool have_ep;
+};
+
+/* clamd_socket - the socket key: unix:/path or host:port */
+static int clamd_socket(void *field, const char *value, const char **reason)
 {
-    if (strcmp(key, "socket") != 0) {
-        *reason = "unknown key (clamd takes socket)";
-        return -1;
-    }
-    free(svc->priv);
-    svc->priv = calloc(1, sizeof(struct endpoint));
-    if (svc->priv == NULL || endpoint_parse(value, svc->priv, reason) < 0)
-        return -1;
-    return 0;
+    struct clamd_conf *c = field;
+
+    c->have_ep = endpoint_parse(value, &c->ep, reason) == 0;
+    return c->have_ep ? 0 : -1;
 }
+
+static const struct config_key clamd_keys[] = {
+    {"clamd", "socket", CONFIG_PARSE, NULL, 0, 0, .offset = 0, .parse = clamd_socket},
+};
 
 static int clamd_check(struct svc *svc, const char **reason)
 {
-    if (svc->priv == NULL) {
+    if (!((struct clamd_conf *)svc->priv)->have_ep) {
         *reason = "clamd needs socket = unix:/path or host:port";
         return -1;
     }
@@ -40,8 +47,8 @@ static void clamd_run(const struct svc *svc, const struct svc_msg *m, struct svc
 {
     char virus[CLAMD_VIRUS_MAX];
     const char *error = "";
-    int rc =
-        clamd_scan(svc->priv, (int)svc->timeout_s * 1000, m->spool, virus, sizeof(virus), &error);
+    int rc = clamd_scan(&((const struct clamd_conf *)svc->priv)->ep, (int)svc->timeout_s * 1000,
+                        m->spool, virus, sizeof(virus), &error);
 
     if (rc < 0) {
         r->failed = true;
@@ -55,20 +62,12 @@ static void clamd_run(const struct svc *svc, const struct svc_msg *m, struct svc
     }
 }
 
-static void clamd_free(struct svc *svc)
-{
-    free(svc->priv);
-    svc->priv = NULL;
-}
-
 const struct svc_type svc_type_clamd = {
     .name = "clamd",
-    .consent = SVC_MANDATORY,
-    .bypass = 0,
-    .action = SVC_QUARANTINE,
     .never_bypass = "a malware scanner is mandatory and never bypassed",
-    .configure = clamd_configure,
+    .keys = clamd_keys,
+    .n_keys = sizeof(clamd_keys) / sizeof(clamd_keys[0]),
+    .priv_size = sizeof(struct clamd_conf),
     .check = clamd_check,
     .run = clamd_run,
-    .free = clamd_free,
 };

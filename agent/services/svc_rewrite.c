@@ -21,6 +21,7 @@
 #include "opes/mime.h"
 #include "opes/service.h"
 #include "opes/svc_rewrite.h"
+#include "opes/vec.h"
 
 #define RW_ADDR_MAX 256
 
@@ -31,7 +32,7 @@ struct rw_entry {
 
 struct rw_map {
     struct rw_entry *e;
-    size_t n;
+    size_t n, cap;
 };
 
 extern const struct svc_type svc_type_rewrite;
@@ -57,9 +58,7 @@ static int rw_add(struct rw_map *map, const char *from, const char *to, const ch
         *reason = "expected FROM=TO with two addresses or two @domains";
         return -1;
     }
-    map->e = realloc(map->e, (map->n + 1) * sizeof(*map->e));
-    if (map->e == NULL)
-        fatal("realloc");
+    map->e = vec_reserve(map->e, &map->cap, map->n + 1, sizeof(*map->e));
     snprintf(map->e[map->n].from, sizeof(map->e[0].from), "%s", from);
     snprintf(map->e[map->n].to, sizeof(map->e[0].to), "%s", to);
     map->n++;
@@ -112,31 +111,34 @@ static int rw_load_file(struct rw_map *map, const char *path, const char **reaso
     return 0;
 }
 
-static int rw_configure(struct svc *svc, const char *key, const char *value, const char **reason)
+/* rw_map_key - map = FROM=TO, ... (field: the map) */
+static int rw_map_key(void *field, const char *value, const char **reason)
 {
-    struct rw_map *map = svc->priv;
     char buf[4096], *save = NULL;
 
-    if (map == NULL && (map = svc->priv = calloc(1, sizeof(*map))) == NULL)
-        fatal("calloc");
-    if (strcmp(key, "map_file") == 0)
-        return rw_load_file(map, value, reason);
-    if (strcmp(key, "map") != 0) {
-        *reason = "unknown key (rewrite takes map and map_file)";
-        return -1;
-    }
     snprintf(buf, sizeof(buf), "%s", value);
     for (char *t = strtok_r(buf, ",", &save); t != NULL; t = strtok_r(NULL, ",", &save))
-        if (rw_pair(map, t, reason) < 0)
+        if (rw_pair(field, t, reason) < 0)
             return -1;
     return 0;
 }
+
+/* rw_map_file_key - map_file = PATH (field: the map) */
+static int rw_map_file_key(void *field, const char *value, const char **reason)
+{
+    return rw_load_file(field, value, reason);
+}
+
+static const struct config_key rw_keys[] = {
+    {"rewrite", "map", CONFIG_PARSE, NULL, 0, 0, .offset = 0, .parse = rw_map_key},
+    {"rewrite", "map_file", CONFIG_PARSE, NULL, 0, 0, .offset = 0, .parse = rw_map_file_key},
+};
 
 static int rw_check(struct svc *svc, const char **reason)
 {
     const struct rw_map *map = svc->priv;
 
-    if (map == NULL || map->n == 0) {
+    if (map->n == 0) {
         *reason = "rewrite needs map = FROM=TO, ... or map_file = PATH";
         return -1;
     }
@@ -280,19 +282,15 @@ static void rw_free(struct svc *svc)
 {
     struct rw_map *map = svc->priv;
 
-    if (map != NULL)
-        free(map->e);
-    free(map);
-    svc->priv = NULL;
+    free(map->e);
 }
 
 const struct svc_type svc_type_rewrite = {
     .name = "rewrite",
-    .consent = SVC_MANDATORY,
-    .bypass = 0,
-    .action = SVC_MODIFY,
     .never_bypass = "an address map is mandatory and never bypassed",
-    .configure = rw_configure,
+    .keys = rw_keys,
+    .n_keys = sizeof(rw_keys) / sizeof(rw_keys[0]),
+    .priv_size = sizeof(struct rw_map),
     .check = rw_check,
     .run = rw_run,
     .free = rw_free,

@@ -22,6 +22,7 @@
 #include "opes/mime.h"
 #include "opes/policy.h"
 #include "opes/service.h"
+#include "opes/vec.h"
 
 enum rule_kind {
     RULE_HEADER,
@@ -44,7 +45,7 @@ struct rule {
 
 struct rules {
     struct rule *r;
-    size_t n;
+    size_t n, cap;
 };
 
 static const char *const rule_kinds[] = {"header",   "sender",   "recipient",
@@ -93,7 +94,7 @@ static int rule_parse(struct rule *ru, const char *value, const char **reason)
     strcpy(buf, value);
     kind = strtok_r(buf, " \t", &rest);
     action = strrchr(rest, ' ');
-    if (kind == NULL || action == NULL || (a = svc_parse_action(action + 1)) < 0) {
+    if (kind == NULL || action == NULL || (a = svcdesc_parse_action(action + 1)) < 0) {
         *reason = "expected: KIND [NAME] MATCH ACTION, with ACTION tag, quarantine or reject";
         return -1;
     }
@@ -128,21 +129,13 @@ static int rule_parse(struct rule *ru, const char *value, const char **reason)
     return rule_regex(ru, rest, reason);
 }
 
-static int rules_configure(struct svc *svc, const char *key, const char *value, const char **reason)
+/* rules_rule - one rule key: the rule appended to the list (field: the rules) */
+static int rules_rule(void *field, const char *value, const char **reason)
 {
-    struct rules *rs = svc->priv;
+    struct rules *rs = field;
     struct rule *ru;
 
-    if (strcmp(key, "rule") != 0) {
-        *reason = "unknown key (rules takes rule)";
-        return -1;
-    }
-    if (rs == NULL && (rs = svc->priv = calloc(1, sizeof(*rs))) == NULL)
-        abort();
-    ru = realloc(rs->r, (rs->n + 1) * sizeof(*ru));
-    if (ru == NULL)
-        abort();
-    rs->r = ru;
+    rs->r = vec_reserve(rs->r, &rs->cap, rs->n + 1, sizeof(*rs->r));
     ru = &rs->r[rs->n];
     memset(ru, 0, sizeof(*ru));
     if (rule_parse(ru, value, reason) < 0) {
@@ -154,9 +147,13 @@ static int rules_configure(struct svc *svc, const char *key, const char *value, 
     return 0;
 }
 
+static const struct config_key rules_keys[] = {
+    {"rules", "rule", CONFIG_PARSE, NULL, 0, 0, .offset = 0, .parse = rules_rule},
+};
+
 static int rules_check(struct svc *svc, const char **reason)
 {
-    if (svc->priv == NULL || ((struct rules *)svc->priv)->n == 0) {
+    if (((struct rules *)svc->priv)->n == 0) {
         *reason = "a rules service needs at least one rule";
         return -1;
     }
@@ -250,16 +247,13 @@ static void rules_free(struct svc *svc)
         if (rs->r[i].have_re)
             regfree(&rs->r[i].re);
     free(rs->r);
-    free(rs);
-    svc->priv = NULL;
 }
 
 const struct svc_type svc_type_rules = {
     .name = "rules",
-    .consent = SVC_MANDATORY,
-    .bypass = SVC_BYPASS_PORTAL,
-    .action = SVC_QUARANTINE,
-    .configure = rules_configure,
+    .keys = rules_keys,
+    .n_keys = sizeof(rules_keys) / sizeof(rules_keys[0]),
+    .priv_size = sizeof(struct rules),
     .check = rules_check,
     .run = rules_run,
     .free = rules_free,

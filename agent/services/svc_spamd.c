@@ -7,6 +7,7 @@
  * larger messages pass unscanned, as spamc does, and the trace says so).
  * Bypassable in every way and opt-out by default.
  */
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,21 +25,8 @@ struct spamd_conf {
     uint64_t max_size;
 };
 
-static struct spamd_conf *spamd_conf(struct svc *svc)
-{
-    if (svc->priv == NULL) {
-        struct spamd_conf *c = calloc(1, sizeof(*c));
-        if (c == NULL)
-            abort();
-        c->tag = 5.0;
-        c->quarantine = 10.0;
-        c->max_size = 512 * 1024;
-        svc->priv = c;
-    }
-    return svc->priv;
-}
-
-static int spamd_number(const char *value, double *out, const char **reason)
+/* spamd_number - a threshold such as 5.0 (field: a double) */
+static int spamd_number(void *field, const char *value, const char **reason)
 {
     char *end;
     double v = strtod(value, &end);
@@ -47,41 +35,42 @@ static int spamd_number(const char *value, double *out, const char **reason)
         *reason = "expected a score such as 5.0";
         return -1;
     }
-    *out = v;
+    *(double *)field = v;
     return 0;
 }
 
-static int spamd_configure(struct svc *svc, const char *key, const char *value, const char **reason)
+/* spamd_address - the address key: unix:/path or host:port (field: the conf) */
+static int spamd_address(void *field, const char *value, const char **reason)
 {
-    struct spamd_conf *c = spamd_conf(svc);
+    struct spamd_conf *c = field;
 
-    if (strcmp(key, "address") == 0) {
-        c->have_ep = endpoint_parse(value, &c->ep, reason) == 0;
-        return c->have_ep ? 0 : -1;
-    }
-    if (strcmp(key, "tag_threshold") == 0)
-        return spamd_number(value, &c->tag, reason);
-    if (strcmp(key, "quarantine_threshold") == 0)
-        return spamd_number(value, &c->quarantine, reason);
-    if (strcmp(key, "user") == 0) {
-        snprintf(c->user, sizeof(c->user), "%s", value);
-        return 0;
-    }
-    if (strcmp(key, "max_size") == 0) {
-        if (config_parse_size(value, &c->max_size) < 0) {
-            *reason = "expected a size such as 512K";
-            return -1;
-        }
-        return 0;
-    }
-    *reason = "unknown key (spamd takes address, tag_threshold, quarantine_threshold, user, "
-              "max_size)";
-    return -1;
+    c->have_ep = endpoint_parse(value, &c->ep, reason) == 0;
+    return c->have_ep ? 0 : -1;
 }
+
+/* spamd_user - the user key (field: the conf's user buffer) */
+static int spamd_user(void *field, const char *value, const char **reason)
+{
+    (void)reason;
+    snprintf(field, SPAMD_USER_MAX, "%s", value);
+    return 0;
+}
+
+#define OFF(f) .offset = offsetof(struct spamd_conf, f)
+
+static const struct config_key spamd_keys[] = {
+    {"spamd", "address", CONFIG_PARSE, NULL, 0, 0, .offset = 0, .parse = spamd_address},
+    {"spamd", "tag_threshold", CONFIG_PARSE, "5.0", 0, 0, OFF(tag), .parse = spamd_number},
+    {"spamd", "quarantine_threshold", CONFIG_PARSE, "10.0", 0, 0, OFF(quarantine),
+     .parse = spamd_number},
+    {"spamd", "user", CONFIG_PARSE, NULL, 0, 0, OFF(user), .parse = spamd_user},
+    {"spamd", "max_size", CONFIG_SIZE, "512K", 0, UINT64_MAX, OFF(max_size),
+     .why = "expected a size such as 512K"},
+};
 
 static int spamd_check_conf(struct svc *svc, const char **reason)
 {
-    struct spamd_conf *c = spamd_conf(svc);
+    const struct spamd_conf *c = svc->priv;
 
     if (!c->have_ep) {
         *reason = "spamd needs address = host:port or unix:/path";
@@ -126,19 +115,11 @@ static void spamd_run(const struct svc *svc, const struct svc_msg *m, struct svc
                  sr.score, sr.score, c->tag);
 }
 
-static void spamd_free(struct svc *svc)
-{
-    free(svc->priv);
-    svc->priv = NULL;
-}
-
 const struct svc_type svc_type_spamd = {
     .name = "spamd",
-    .consent = SVC_OPT_OUT,
-    .bypass = SVC_BYPASS_HEADER | SVC_BYPASS_DIALOG | SVC_BYPASS_TOKEN | SVC_BYPASS_PORTAL,
-    .action = SVC_QUARANTINE,
-    .configure = spamd_configure,
+    .keys = spamd_keys,
+    .n_keys = sizeof(spamd_keys) / sizeof(spamd_keys[0]),
+    .priv_size = sizeof(struct spamd_conf),
     .check = spamd_check_conf,
     .run = spamd_run,
-    .free = spamd_free,
 };

@@ -4,9 +4,10 @@
 # Every {"section", "key", TYPE, "default", ...} row of store/base/config.c must be
 # an entry of opesd.conf.5 under its section (".SS [section]", then ".TP" and
 # ".B key"), and the entry must name the default ("empty" for an empty one).
-# Every entry there must be a row of the table. Every key that agent/services/service.c
-# and agent/services/svc_*.c accept in a [service.NAME] section (strcmp(key, "...")) must
-# be an entry under ".SS [service.NAME]" or one of the type subsections.
+# Every entry there must be a row of the table. Every row of the [service.NAME]
+# key tables (the common keys in store/base/svcdesc.c, each type's own keys in
+# agent/services/svc_*.c) must be an entry under ".SS [service.NAME]" or one of
+# the type subsections.
 #
 # Usage: packaging/man/check-conf-keys.sh [SOURCE-DIR]
 set -eu
@@ -17,14 +18,21 @@ config=$src/store/base/config.c
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
-for f in "$page" "$config" "$src/agent/services/service.c"; do
+for f in "$page" "$config" "$src/store/base/svcdesc.c"; do
     [ -r "$f" ] || { echo "check-conf-keys: cannot read $f" >&2; exit 2; }
 done
 
+# rows_of FILE... - the {"section", "key", CONFIG_TYPE, "default" rows of the key tables
+rows_of() {
+    for f in "$@"; do
+        sed -n '/^static const struct config_key [a-z_]*\[\] = {/,/^};/p' "$f" | tr '\n' ' ' |
+            grep -o '{"[a-z_]*", *"[a-z_]*", *CONFIG_[A-Z]*, *\("[^"]*"\|NULL\)'
+    done
+}
+
 # section key default (default "-" when empty), from the table in config.c
-sed -n '/^static const struct cfg_entry cfg_table\[\] = {/,/^};/p' "$config" |
-    tr '\n' ' ' | grep -o '{"[a-z_]*", *"[a-z_]*", *CFG_[A-Z]*, *"[^"]*"' |
-    sed 's/{"\([a-z_]*\)", *"\([a-z_]*\)", *CFG_[A-Z]*, *"\([^"]*\)"/\1 \2 \3/' |
+rows_of "$config" |
+    sed 's/{"\([a-z_]*\)", *"\([a-z_]*\)", *CONFIG_[A-Z]*, *"\([^"]*\)"/\1 \2 \3/' |
     awk '{ d = $3; for (i = 4; i <= NF; i++) d = d " " $i; if (d == "") d = "-";
            print $1 "\t" $2 "\t" d }' > "$tmp/code"
 [ -s "$tmp/code" ] || { echo "check-conf-keys: no rows found in $config" >&2; exit 2; }
@@ -67,9 +75,9 @@ done > "$tmp/extra"
 [ -s "$tmp/extra" ] && status=1
 
 # [service.NAME] keys: the common ones and those of each type
-for f in "$src"/agent/services/service.c "$src"/agent/services/svc_*.c; do
-    grep -o 'strcmp(key, "[a-z_]*")' "$f" | sed 's/.*"\([a-z_]*\)".*/\1/'
-done | sort -u > "$tmp/svckeys"
+rows_of "$src"/store/base/svcdesc.c "$src"/agent/services/svc_*.c |
+    sed 's/{"[a-z_]*", *"\([a-z_]*\)".*/\1/' | sort -u > "$tmp/svckeys"
+[ -s "$tmp/svckeys" ] || { echo "check-conf-keys: no service key rows found" >&2; exit 2; }
 while read -r key; do
     if ! grep -q "^K	service[^	]*	$key\$" "$tmp/page"; then
         echo "opesd.conf.5: [service.NAME] key $key is missing" >&2

@@ -2,14 +2,18 @@
  * config.c - the table-driven INI configuration.
  *
  * One table lists every key with its type, default and bounds; defaults are
- * parsed by the same code as file values. inih does the INI syntax; a
- * counting reader gives each value its line number so that errors read
- * "file:line: key: reason".
+ * parsed by the same code as file values. Word-valued keys (CONFIG_ENUM) list
+ * their words and land in an enum; keys flagged CONFIG_RESTART are the ones a
+ * reload cannot apply. config_key_set is the one reader of a value for a key,
+ * also for the [service.NAME] keys (svcdesc.c and the agent's service types).
+ * inih does the INI syntax; a counting reader gives each value its line
+ * number so that errors read "file:line: key: reason".
  */
 #include "opes/config.h"
 #include "opes/endpoint.h"
 #include "opes/log.h"
 #include "opes/schedule.h"
+#include "opes/vec.h"
 
 #include <ini.h>
 #include <limits.h>
@@ -19,111 +23,115 @@
 #include <strings.h>
 #include <unistd.h>
 
-enum cfg_type { CFG_STR, CFG_NUM, CFG_SIZE, CFG_TIME, CFG_BOOL, CFG_MODE };
-
-struct cfg_entry {
-    const char *section;
-    const char *key;
-    enum cfg_type type;
-    const char *def;
-    uint64_t min, max;
-    size_t offset;
-    int (*check)(const char *value, const char **reason);
-};
-
 static int cfg_check_base_url(const char *v, const char **reason);
 static int cfg_check_listen(const char *v, const char **reason);
 static int cfg_check_web_listen(const char *v, const char **reason);
 static int cfg_check_target(const char *v, const char **reason);
 static int cfg_check_uri(const char *v, const char **reason);
-static int cfg_check_bare(const char *v, const char **reason);
-static int cfg_check_level(const char *v, const char **reason);
-static int cfg_check_blockaction(const char *v, const char **reason);
 static int cfg_check_from(const char *v, const char **reason);
-static int cfg_check_mode(const char *v, const char **reason);
 static int cfg_check_schedule(const char *v, const char **reason);
 static int cfg_check_address(const char *v, const char **reason);
 static int cfg_check_relay(const char *v, const char **reason);
-static int cfg_check_auth(const char *v, const char **reason);
 static int cfg_check_auth_user(const char *v, const char **reason);
 
-#define OFF(f) offsetof(struct opes_config, f)
+#define OFF(f) .offset = offsetof(struct opes_config, f)
 #define NOLIM 0, UINT64_MAX
 
-static const struct cfg_entry cfg_table[] = {
-    {"opes", "system_uri", CFG_STR, "http://localhost:8025/opes", NOLIM, OFF(system_uri),
-     cfg_check_uri},
-    {"lmtp", "listen", CFG_STR, "127.0.0.1:2424", NOLIM, OFF(listen), cfg_check_listen},
-    {"lmtp", "hostname", CFG_STR, "", NOLIM, OFF(hostname), NULL},
-    {"lmtp", "user", CFG_STR, "", NOLIM, OFF(user), NULL},
-    {"lmtp", "socket_mode", CFG_MODE, "0660", 0, 0777, OFF(socket_mode), NULL},
-    {"lmtp", "max_connections", CFG_NUM, "100", 1, 10000, OFF(max_connections), NULL},
-    {"lmtp", "max_message_size", CFG_SIZE, "64M", 1024, (uint64_t)1 << 40, OFF(max_message_size),
-     NULL},
-    {"lmtp", "max_recipients", CFG_NUM, "1000", 100, 100000, OFF(max_recipients), NULL},
-    {"lmtp", "max_bad_commands", CFG_NUM, "20", 1, 1000, OFF(max_bad_commands), NULL},
-    {"lmtp", "max_command_line", CFG_SIZE, "4096", 512, 32768, OFF(max_command_line), NULL},
-    {"lmtp", "command_timeout", CFG_TIME, "300s", 1, 86400, OFF(command_timeout), NULL},
-    {"lmtp", "data_timeout", CFG_TIME, "300s", 1, 86400, OFF(data_timeout), NULL},
-    {"lmtp", "min_data_rate", CFG_SIZE, "500", 0, 1 << 20, OFF(min_data_rate), NULL},
-    {"lmtp", "processing_timeout", CFG_TIME, "300s", 1, 540, OFF(processing_timeout), NULL},
-    {"lmtp", "spool_dir", CFG_STR, "/var/lib/opesd/spool", NOLIM, OFF(spool_dir), NULL},
-    {"lmtp", "spool_memory", CFG_SIZE, "256K", 4096, (uint64_t)1 << 30, OFF(spool_memory), NULL},
-    {"lmtp", "bare_line_ends", CFG_STR, "reject", NOLIM, OFF(bare_line_ends), cfg_check_bare},
-    {"lmtp", "xforward_hosts", CFG_STR, "127.0.0.1 ::1 unix", NOLIM, OFF(xforward_hosts), NULL},
-    {"downstream", "target", CFG_STR, "lmtp:unix:/run/dovecot/lmtp", NOLIM, OFF(target),
-     cfg_check_target},
-    {"downstream", "connect_timeout", CFG_TIME, "30s", 1, 3600, OFF(down_connect_timeout), NULL},
-    {"downstream", "command_timeout", CFG_TIME, "300s", 1, 3600, OFF(down_command_timeout), NULL},
-    {"downstream", "data_timeout", CFG_TIME, "120s", 1, 3600, OFF(down_data_timeout), NULL},
-    {"downstream", "data_done_timeout", CFG_TIME, "600s", 1, 3600, OFF(down_data_done_timeout),
-     NULL},
-    {"downstream", "max_idle", CFG_NUM, "32", 0, 1000, OFF(down_max_idle), NULL},
-    {"downstream", "idle_timeout", CFG_TIME, "30s", 1, 3600, OFF(down_idle_timeout), NULL},
-    {"downstream", "maildir_create", CFG_BOOL, "no", NOLIM, OFF(maildir_create), NULL},
-    {"downstream", "auth", CFG_STR, "none", NOLIM, OFF(down_auth), cfg_check_auth},
-    {"downstream", "auth_user", CFG_STR, "", NOLIM, OFF(down_auth_user), cfg_check_auth_user},
-    {"downstream", "auth_password_file", CFG_STR, "", NOLIM, OFF(down_auth_password_file), NULL},
-    {"policy", "blocklist_action", CFG_STR, "quarantine", NOLIM, OFF(blocklist_action),
-     cfg_check_blockaction},
-    {"store", "path", CFG_STR, "/var/lib/opesd/opesd.db", NOLIM, OFF(store_path), NULL},
-    {"store", "key_file", CFG_STR, "/var/lib/opesd/keys", NOLIM, OFF(key_file), NULL},
-    {"store", "retention_days", CFG_NUM, "30", 1, 3650, OFF(retention_days), NULL},
-    {"store", "job_interval", CFG_TIME, "5s", 1, 3600, OFF(job_interval), NULL},
-    {"store", "release_max_attempts", CFG_NUM, "20", 1, 1000, OFF(release_max_attempts), NULL},
-    {"log", "level", CFG_STR, "info", NOLIM, OFF(log_level), cfg_check_level},
-    {"notify", "from", CFG_STR, "", NOLIM, OFF(notify_from), cfg_check_from},
-    {"notify", "default_mode", CFG_STR, "immediate", NOLIM, OFF(notify_default_mode),
-     cfg_check_mode},
-    {"notify", "digest_schedule", CFG_STR, "daily@08", NOLIM, OFF(notify_digest_schedule),
-     cfg_check_schedule},
-    {"notify", "link_days", CFG_NUM, "14", 1, 365, OFF(notify_link_days), NULL},
-    {"notify", "link_lifetime", CFG_TIME, "0", 0, 365 * 86400, OFF(notify_link_lifetime), NULL},
-    {"notify", "login_minutes", CFG_NUM, "30", 1, 1440, OFF(notify_login_minutes), NULL},
-    {"notify", "login_rate", CFG_NUM, "3", 1, 1000, OFF(notify_login_rate), NULL},
-    {"notify", "login_rate_global", CFG_NUM, "100", 1, 100000, OFF(notify_login_rate_global), NULL},
-    {"notify", "template_dir", CFG_STR, "", NOLIM, OFF(notify_template_dir), NULL},
-    {"notify", "skip_lists", CFG_BOOL, "yes", NOLIM, OFF(notify_skip_lists), NULL},
-    {"notify", "admin_copy", CFG_STR, "", NOLIM, OFF(notify_admin_copy), cfg_check_address},
-    {"notify", "admin_summary", CFG_BOOL, "no", NOLIM, OFF(notify_admin_summary), NULL},
-    {"notify", "relay", CFG_STR, "", NOLIM, OFF(notify_relay), cfg_check_relay},
-    {"notify", "send_delay", CFG_TIME, "0", 0, 60, OFF(notify_send_delay), NULL},
-    {"web", "base_url", CFG_STR, "http://127.0.0.1:8025", NOLIM, OFF(web_base_url),
-     cfg_check_base_url},
-    {"web", "listen", CFG_STR, "127.0.0.1:8025", NOLIM, OFF(web_listen), cfg_check_web_listen},
-    {"web", "threads", CFG_NUM, "4", 1, 256, OFF(web_threads), NULL},
-    {"web", "max_connections", CFG_NUM, "256", 1, 10000, OFF(web_max_connections), NULL},
-    {"web", "connection_timeout", CFG_TIME, "30s", 1, 3600, OFF(web_connection_timeout), NULL},
-    {"web", "max_post", CFG_SIZE, "16K", 1024, 1024 * 1024, OFF(web_max_post), NULL},
-    {"web", "session_idle", CFG_TIME, "30m", 60, 86400, OFF(web_session_idle), NULL},
-    {"web", "session_max", CFG_TIME, "12h", 60, 30 * 86400, OFF(web_session_max), NULL},
-    {"web", "operator", CFG_STR, "the operator of this mail system", NOLIM, OFF(web_operator),
-     NULL},
-    {"web", "contact", CFG_STR, "postmaster", NOLIM, OFF(web_contact), NULL},
-    {"web", "privacy_file", CFG_STR, "", NOLIM, OFF(web_privacy_file), NULL},
-    {"web", "metrics_allow", CFG_STR, "127.0.0.1 ::1", NOLIM, OFF(web_metrics_allow), NULL},
-    {"web", "login_rate", CFG_NUM, "5", 1, 1000, OFF(web_login_rate), NULL},
-    {"web", "user", CFG_STR, "", NOLIM, OFF(web_user), NULL},
+static const struct config_word cfg_bare_words[] = {
+    {"reject", CONFIG_BARE_EOL_REJECT}, {"normalize", CONFIG_BARE_EOL_NORMALIZE}, {NULL, 0}};
+static const struct config_word cfg_auth_words[] = {{"none", CONFIG_AUTH_NONE},
+                                                    {"plain", CONFIG_AUTH_PLAIN},
+                                                    {"external", CONFIG_AUTH_EXTERNAL},
+                                                    {NULL, 0}};
+static const struct config_word cfg_block_words[] = {
+    {"quarantine", CONFIG_BLOCK_QUARANTINE}, {"reject", CONFIG_BLOCK_REJECT}, {NULL, 0}};
+static const struct config_word cfg_level_words[] = {{"err", LOG_LEVEL_ERR},
+                                                     {"warn", LOG_LEVEL_WARN},
+                                                     {"info", LOG_LEVEL_INFO},
+                                                     {"debug", LOG_LEVEL_DEBUG},
+                                                     {NULL, 0}};
+static const struct config_word cfg_notify_words[] = {{"immediate", CONFIG_NOTIFY_IMMEDIATE},
+                                                      {"digest", CONFIG_NOTIFY_DIGEST},
+                                                      {"off", CONFIG_NOTIFY_OFF},
+                                                      {NULL, 0}};
+
+static const struct config_key cfg_table[] = {
+    {"opes", "system_uri", CONFIG_STR, "http://localhost:8025/opes", NOLIM, OFF(system_uri),
+     .check = cfg_check_uri},
+    {"lmtp", "listen", CONFIG_STR, "127.0.0.1:2424", NOLIM, OFF(listen), .check = cfg_check_listen,
+     .flags = CONFIG_RESTART},
+    {"lmtp", "hostname", CONFIG_STR, "", NOLIM, OFF(hostname)},
+    {"lmtp", "user", CONFIG_STR, "", NOLIM, OFF(user), .flags = CONFIG_RESTART},
+    {"lmtp", "socket_mode", CONFIG_MODE, "0660", 0, 0777, OFF(socket_mode)},
+    {"lmtp", "max_connections", CONFIG_NUM, "100", 1, 10000, OFF(max_connections)},
+    {"lmtp", "max_message_size", CONFIG_SIZE, "64M", 1024, (uint64_t)1 << 40,
+     OFF(max_message_size)},
+    {"lmtp", "max_recipients", CONFIG_NUM, "1000", 100, 100000, OFF(max_recipients)},
+    {"lmtp", "max_bad_commands", CONFIG_NUM, "20", 1, 1000, OFF(max_bad_commands)},
+    {"lmtp", "max_command_line", CONFIG_SIZE, "4096", 512, 32768, OFF(max_command_line)},
+    {"lmtp", "command_timeout", CONFIG_TIME, "300s", 1, 86400, OFF(command_timeout)},
+    {"lmtp", "data_timeout", CONFIG_TIME, "300s", 1, 86400, OFF(data_timeout)},
+    {"lmtp", "min_data_rate", CONFIG_SIZE, "500", 0, 1 << 20, OFF(min_data_rate)},
+    {"lmtp", "processing_timeout", CONFIG_TIME, "300s", 1, 540, OFF(processing_timeout)},
+    {"lmtp", "spool_dir", CONFIG_STR, "/var/lib/opesd/spool", NOLIM, OFF(spool_dir)},
+    {"lmtp", "spool_memory", CONFIG_SIZE, "256K", 4096, (uint64_t)1 << 30, OFF(spool_memory)},
+    {"lmtp", "bare_line_ends", CONFIG_ENUM, "reject", NOLIM, OFF(bare_eol),
+     .words = cfg_bare_words},
+    {"lmtp", "xforward_hosts", CONFIG_STR, "127.0.0.1 ::1 unix", NOLIM, OFF(xforward_hosts)},
+    {"downstream", "target", CONFIG_STR, "lmtp:unix:/run/dovecot/lmtp", NOLIM, OFF(target),
+     .check = cfg_check_target},
+    {"downstream", "connect_timeout", CONFIG_TIME, "30s", 1, 3600, OFF(down_connect_timeout)},
+    {"downstream", "command_timeout", CONFIG_TIME, "300s", 1, 3600, OFF(down_command_timeout)},
+    {"downstream", "data_timeout", CONFIG_TIME, "120s", 1, 3600, OFF(down_data_timeout)},
+    {"downstream", "data_done_timeout", CONFIG_TIME, "600s", 1, 3600, OFF(down_data_done_timeout)},
+    {"downstream", "max_idle", CONFIG_NUM, "32", 0, 1000, OFF(down_max_idle)},
+    {"downstream", "idle_timeout", CONFIG_TIME, "30s", 1, 3600, OFF(down_idle_timeout)},
+    {"downstream", "maildir_create", CONFIG_BOOL, "no", NOLIM, OFF(maildir_create)},
+    {"downstream", "auth", CONFIG_ENUM, "none", NOLIM, OFF(down_auth), .words = cfg_auth_words},
+    {"downstream", "auth_user", CONFIG_STR, "", NOLIM, OFF(down_auth_user),
+     .check = cfg_check_auth_user},
+    {"downstream", "auth_password_file", CONFIG_STR, "", NOLIM, OFF(down_auth_password_file)},
+    {"policy", "blocklist_action", CONFIG_ENUM, "quarantine", NOLIM, OFF(blocklist_action),
+     .words = cfg_block_words},
+    {"store", "path", CONFIG_STR, "/var/lib/opesd/opesd.db", NOLIM, OFF(store_path)},
+    {"store", "key_file", CONFIG_STR, "/var/lib/opesd/keys", NOLIM, OFF(key_file)},
+    {"store", "retention_days", CONFIG_NUM, "30", 1, 3650, OFF(retention_days)},
+    {"store", "job_interval", CONFIG_TIME, "5s", 1, 3600, OFF(job_interval)},
+    {"store", "release_max_attempts", CONFIG_NUM, "20", 1, 1000, OFF(release_max_attempts)},
+    {"log", "level", CONFIG_ENUM, "info", NOLIM, OFF(log_level), .words = cfg_level_words},
+    {"notify", "from", CONFIG_STR, "", NOLIM, OFF(notify_from), .check = cfg_check_from},
+    {"notify", "default_mode", CONFIG_ENUM, "immediate", NOLIM, OFF(notify_default_mode),
+     .words = cfg_notify_words},
+    {"notify", "digest_schedule", CONFIG_STR, "daily@08", NOLIM, OFF(notify_digest_schedule),
+     .check = cfg_check_schedule},
+    {"notify", "link_days", CONFIG_NUM, "14", 1, 365, OFF(notify_link_days)},
+    {"notify", "link_lifetime", CONFIG_TIME, "0", 0, 365 * 86400, OFF(notify_link_lifetime)},
+    {"notify", "login_minutes", CONFIG_NUM, "30", 1, 1440, OFF(notify_login_minutes)},
+    {"notify", "login_rate", CONFIG_NUM, "3", 1, 1000, OFF(notify_login_rate)},
+    {"notify", "login_rate_global", CONFIG_NUM, "100", 1, 100000, OFF(notify_login_rate_global)},
+    {"notify", "template_dir", CONFIG_STR, "", NOLIM, OFF(notify_template_dir)},
+    {"notify", "skip_lists", CONFIG_BOOL, "yes", NOLIM, OFF(notify_skip_lists)},
+    {"notify", "admin_copy", CONFIG_STR, "", NOLIM, OFF(notify_admin_copy),
+     .check = cfg_check_address},
+    {"notify", "admin_summary", CONFIG_BOOL, "no", NOLIM, OFF(notify_admin_summary)},
+    {"notify", "relay", CONFIG_STR, "", NOLIM, OFF(notify_relay), .check = cfg_check_relay},
+    {"notify", "send_delay", CONFIG_TIME, "0", 0, 60, OFF(notify_send_delay)},
+    {"web", "base_url", CONFIG_STR, "http://127.0.0.1:8025", NOLIM, OFF(web_base_url),
+     .check = cfg_check_base_url},
+    {"web", "listen", CONFIG_STR, "127.0.0.1:8025", NOLIM, OFF(web_listen),
+     .check = cfg_check_web_listen},
+    {"web", "threads", CONFIG_NUM, "4", 1, 256, OFF(web_threads)},
+    {"web", "max_connections", CONFIG_NUM, "256", 1, 10000, OFF(web_max_connections)},
+    {"web", "connection_timeout", CONFIG_TIME, "30s", 1, 3600, OFF(web_connection_timeout)},
+    {"web", "max_post", CONFIG_SIZE, "16K", 1024, 1024 * 1024, OFF(web_max_post)},
+    {"web", "session_idle", CONFIG_TIME, "30m", 60, 86400, OFF(web_session_idle)},
+    {"web", "session_max", CONFIG_TIME, "12h", 60, 30 * 86400, OFF(web_session_max)},
+    {"web", "operator", CONFIG_STR, "the operator of this mail system", NOLIM, OFF(web_operator)},
+    {"web", "contact", CONFIG_STR, "postmaster", NOLIM, OFF(web_contact)},
+    {"web", "privacy_file", CONFIG_STR, "", NOLIM, OFF(web_privacy_file)},
+    {"web", "metrics_allow", CONFIG_STR, "127.0.0.1 ::1", NOLIM, OFF(web_metrics_allow)},
+    {"web", "login_rate", CONFIG_NUM, "5", 1, 1000, OFF(web_login_rate)},
+    {"web", "user", CONFIG_STR, "", NOLIM, OFF(web_user)},
     /* further [web] keys go here */
 };
 #define CFG_COUNT (sizeof(cfg_table) / sizeof(cfg_table[0]))
@@ -133,7 +141,6 @@ struct cfg_load {
     const char *file;
     FILE *fp;
     int line;
-    int overlong;
     unsigned char seen[CFG_COUNT];
     int lines[CFG_COUNT]; /* where each key was set */
     char errors[4096];
@@ -194,14 +201,6 @@ static int cfg_check_target(const char *v, const char **reason)
     return -1;
 }
 
-static int cfg_check_auth(const char *v, const char **reason)
-{
-    if (strcmp(v, "none") == 0 || strcmp(v, "plain") == 0 || strcmp(v, "external") == 0)
-        return 0;
-    *reason = "expected none, plain or external";
-    return -1;
-}
-
 /* cfg_check_auth_user - a SASL name: no control characters (it goes into AUTH PLAIN) */
 static int cfg_check_auth_user(const char *v, const char **reason)
 {
@@ -235,22 +234,6 @@ static int cfg_check_uri(const char *v, const char **reason)
         }
     }
     return 0;
-}
-
-static int cfg_check_bare(const char *v, const char **reason)
-{
-    if (strcmp(v, "reject") == 0 || strcmp(v, "normalize") == 0)
-        return 0;
-    *reason = "expected reject or normalize";
-    return -1;
-}
-
-static int cfg_check_blockaction(const char *v, const char **reason)
-{
-    if (strcmp(v, "quarantine") == 0 || strcmp(v, "reject") == 0)
-        return 0;
-    *reason = "expected quarantine or reject";
-    return -1;
 }
 
 /* cfg_check_address - empty, or local@domain without space, control, quote or bracket */
@@ -298,14 +281,6 @@ static int cfg_check_from(const char *v, const char **reason)
     return cfg_check_address(addr, reason);
 }
 
-static int cfg_check_mode(const char *v, const char **reason)
-{
-    if (strcmp(v, "immediate") == 0 || strcmp(v, "digest") == 0 || strcmp(v, "off") == 0)
-        return 0;
-    *reason = "expected immediate, digest or off";
-    return -1;
-}
-
 /* cfg_check_schedule - "daily@HH" (0-23) or "every Nh" (1-168), as schedule.h reads them */
 static int cfg_check_schedule(const char *v, const char **reason)
 {
@@ -324,14 +299,6 @@ static int cfg_check_relay(const char *v, const char **reason)
     if (*v == '\0')
         return 0;
     return endpoint_parse(v, &ep, reason);
-}
-
-static int cfg_check_level(const char *v, const char **reason)
-{
-    if (log_level_parse(v) >= 0)
-        return 0;
-    *reason = "expected err, warn, info or debug";
-    return -1;
 }
 
 int config_parse_size(const char *s, uint64_t *out)
@@ -421,60 +388,185 @@ static int cfg_parse_bool(const char *s, bool *out)
     return -1;
 }
 
-/* cfg_set - parse value for entry e into cfg; 0 or -1 with *reason. */
-static int cfg_set(struct opes_config *cfg, const struct cfg_entry *e, const char *value,
-                   const char **reason)
+/* cfg_expected - "expected a, b or c" for a word table (thread-local buffer). */
+static const char *cfg_expected(const struct config_word *words, const char *head)
 {
-    void *field = (char *)cfg + e->offset;
+    static _Thread_local char buf[256];
+    size_t o = (size_t)snprintf(buf, sizeof(buf), "%s", head);
+
+    for (size_t i = 0; words[i].word != NULL && o < sizeof(buf); i++)
+        o += (size_t)snprintf(buf + o, sizeof(buf) - o, "%s%s",
+                              i == 0                      ? ""
+                              : words[i + 1].word == NULL ? " or "
+                                                          : ", ",
+                              words[i].word);
+    return buf;
+}
+
+/* cfg_word - the value of word in words, or -1. */
+static int cfg_word(const struct config_word *words, const char *word, size_t len)
+{
+    for (size_t i = 0; words[i].word != NULL; i++)
+        if (strlen(words[i].word) == len && strncmp(words[i].word, word, len) == 0)
+            return words[i].value;
+    return -1;
+}
+
+/* cfg_flags - "w1, w2 w3" into a mask of the words' values; -1 on an unknown word. */
+static int cfg_flags(const struct config_word *words, const char *s, unsigned *mask)
+{
+    *mask = 0;
+    while (*s != '\0') {
+        size_t n = strcspn(s, ", \t");
+        int v;
+        if (n == 0) {
+            s++;
+            continue;
+        }
+        if ((v = cfg_word(words, s, n)) < 0)
+            return -1;
+        *mask |= (unsigned)v;
+        s += n;
+    }
+    return 0;
+}
+
+/* cfg_bad - the key's own reason when it has one, else the type's. */
+static int cfg_bad(const struct config_key *k, const char *type_reason, const char **reason)
+{
+    *reason = k->why != NULL ? k->why : type_reason;
+    return -1;
+}
+
+int config_key_set(void *obj, const struct config_key *k, const char *value, const char **reason)
+{
+    void *field = (char *)obj + k->offset;
     uint64_t num = 0;
     char *end;
+    int v;
 
-    switch (e->type) {
-    case CFG_STR:
-        if (e->check != NULL && e->check(value, reason) < 0)
+    switch (k->type) {
+    case CONFIG_STR:
+        if (k->check != NULL && k->check(value, reason) < 0)
             return -1;
         free(*(char **)field);
         *(char **)field = strdup(value);
         if (*(char **)field == NULL)
             fatal("strdup");
         return 0;
-    case CFG_BOOL:
-        if (cfg_parse_bool(value, (bool *)field) < 0) {
-            *reason = "expected yes or no";
-            return -1;
-        }
+    case CONFIG_BOOL:
+        if (cfg_parse_bool(value, (bool *)field) < 0)
+            return cfg_bad(k, "expected yes or no", reason);
         return 0;
-    case CFG_NUM:
-        if (*value < '0' || *value > '9' || (num = strtoull(value, &end, 10), *end != '\0')) {
-            *reason = "expected a number";
-            return -1;
-        }
+    case CONFIG_ENUM:
+        if ((v = cfg_word(k->words, value, strlen(value))) < 0)
+            return cfg_bad(k, cfg_expected(k->words, "expected "), reason);
+        *(int *)field = v;
+        return 0;
+    case CONFIG_FLAGS:
+        if (cfg_flags(k->words, value, (unsigned *)field) < 0)
+            return cfg_bad(k, cfg_expected(k->words, "expected any of "), reason);
+        return 0;
+    case CONFIG_PARSE:
+        return k->parse(field, value, reason);
+    case CONFIG_NUM:
+        if (*value < '0' || *value > '9' || (num = strtoull(value, &end, 10), *end != '\0'))
+            return cfg_bad(k, "expected a number", reason);
         break;
-    case CFG_SIZE:
-        if (config_parse_size(value, &num) < 0) {
-            *reason = "expected a size such as 512K, 10M or 1G";
-            return -1;
-        }
+    case CONFIG_SIZE:
+        if (config_parse_size(value, &num) < 0)
+            return cfg_bad(k, "expected a size such as 512K, 10M or 1G", reason);
         break;
-    case CFG_TIME:
-        if (config_parse_time(value, &num) < 0) {
-            *reason = "expected a duration such as 30s, 5m or 1h";
-            return -1;
-        }
+    case CONFIG_TIME:
+        if (config_parse_time(value, &num) < 0)
+            return cfg_bad(k, "expected a duration such as 30s, 5m or 1h", reason);
         break;
-    case CFG_MODE:
-        if (*value < '0' || *value > '7' || (num = strtoull(value, &end, 8), *end != '\0')) {
-            *reason = "expected an octal mode such as 0660";
-            return -1;
-        }
+    case CONFIG_MODE:
+        if (*value < '0' || *value > '7' || (num = strtoull(value, &end, 8), *end != '\0'))
+            return cfg_bad(k, "expected an octal mode such as 0660", reason);
         break;
     }
-    if (num < e->min || num > e->max) {
-        *reason = "value out of range";
-        return -1;
-    }
+    if (num < k->min || num > k->max)
+        return cfg_bad(k, "value out of range", reason);
     *(uint64_t *)field = num;
     return 0;
+}
+
+const struct config_key *config_key_find(const struct config_key *t, size_t n, const char *section,
+                                         const char *key)
+{
+    for (size_t i = 0; i < n; i++)
+        if ((section == NULL || strcmp(t[i].section, section) == 0) && strcmp(t[i].key, key) == 0)
+            return &t[i];
+    return NULL;
+}
+
+int config_word_value(const struct config_word *words, const char *word)
+{
+    return cfg_word(words, word, strlen(word));
+}
+
+const char *config_word_name(const struct config_word *words, int value)
+{
+    for (size_t i = 0; words[i].word != NULL; i++)
+        if (words[i].value == value)
+            return words[i].word;
+    return "?";
+}
+
+void config_words_format(const struct config_word *words, unsigned mask, char *buf, size_t size)
+{
+    size_t o = 0;
+
+    buf[0] = '\0';
+    if (mask == 0) {
+        snprintf(buf, size, "%s", config_word_name(words, 0));
+        return;
+    }
+    for (size_t i = 0; words[i].word != NULL && o < size; i++)
+        if (words[i].value != 0 && (mask & (unsigned)words[i].value) == (unsigned)words[i].value)
+            o += (size_t)snprintf(buf + o, size - o, "%s%s", o ? ", " : "", words[i].word);
+}
+
+const char *config_notify_mode_name(enum config_notify_mode mode)
+{
+    return config_word_name(cfg_notify_words, (int)mode);
+}
+
+void config_key_format(const void *obj, const struct config_key *k, char *buf, size_t size)
+{
+    const void *field = (const char *)obj + k->offset;
+    unsigned long long v = 0;
+
+    if (k->type == CONFIG_NUM || k->type == CONFIG_SIZE || k->type == CONFIG_TIME ||
+        k->type == CONFIG_MODE)
+        v = *(const uint64_t *)field;
+    switch (k->type) {
+    case CONFIG_STR:
+        snprintf(buf, size, "%s", *(char *const *)field);
+        break;
+    case CONFIG_BOOL:
+        snprintf(buf, size, "%s", *(const bool *)field ? "yes" : "no");
+        break;
+    case CONFIG_ENUM:
+        snprintf(buf, size, "%s", config_word_name(k->words, *(const int *)field));
+        break;
+    case CONFIG_FLAGS:
+        config_words_format(k->words, *(const unsigned *)field, buf, size);
+        break;
+    case CONFIG_TIME:
+        snprintf(buf, size, "%llus", v);
+        break;
+    case CONFIG_MODE:
+        snprintf(buf, size, "%04llo", v);
+        break;
+    case CONFIG_PARSE:
+        snprintf(buf, size, "?");
+        break;
+    default:
+        snprintf(buf, size, "%llu", v);
+        break;
+    }
 }
 
 /* cfg_error - add one "file:line: key: reason" line; past the buffer, only count. */
@@ -548,12 +640,8 @@ static int cfg_service_kv(struct cfg_load *ld, const char *service, const char *
         cfg_error(ld, "service", "service names use a-z, 0-9, - and _ (at most 48)");
         return 1;
     }
-    if (cfg->n_service_kv % 16 == 0) {
-        kv = realloc(cfg->service_kv, (cfg->n_service_kv + 16) * sizeof(*kv));
-        if (kv == NULL)
-            fatal("realloc");
-        cfg->service_kv = kv;
-    }
+    cfg->service_kv = vec_reserve(cfg->service_kv, &cfg->cap_service_kv, cfg->n_service_kv + 1,
+                                  sizeof(*cfg->service_kv));
     kv = &cfg->service_kv[cfg->n_service_kv++];
     kv->section = strdup(service);
     kv->key = strdup(name);
@@ -574,7 +662,7 @@ static int cfg_handler(void *user, const char *section, const char *name, const 
     if (strncmp(section, "service.", 8) == 0)
         return cfg_service_kv(ld, section + 8, name, value);
     for (size_t i = 0; i < CFG_COUNT; i++) {
-        const struct cfg_entry *e = &cfg_table[i];
+        const struct config_key *e = &cfg_table[i];
         if (strcmp(e->section, section) != 0 || strcmp(e->key, name) != 0)
             continue;
         if (ld->seen[i]) {
@@ -583,7 +671,7 @@ static int cfg_handler(void *user, const char *section, const char *name, const 
         }
         ld->seen[i] = 1;
         ld->lines[i] = ld->line;
-        if (cfg_set(ld->cfg, e, value, &reason) < 0)
+        if (config_key_set(ld->cfg, e, value, &reason) < 0)
             cfg_error(ld, key, reason);
         return 1;
     }
@@ -605,11 +693,11 @@ static void cfg_check_keys(struct cfg_load *ld)
 {
     const struct opes_config *cfg = ld->cfg;
 
-    if (strcmp(cfg->down_auth, "none") != 0 && strncmp(cfg->target, "lmtp:", 5) != 0) {
+    if (cfg->down_auth != CONFIG_AUTH_NONE && strncmp(cfg->target, "lmtp:", 5) != 0) {
         ld->line = cfg_line_of(ld, "downstream", "auth");
         cfg_error(ld, "downstream.auth", "only an lmtp: target authenticates");
     }
-    if (strcmp(cfg->down_auth, "plain") == 0) {
+    if (cfg->down_auth == CONFIG_AUTH_PLAIN) {
         ld->line = cfg_line_of(ld, "downstream", "auth");
         if (cfg->down_auth_user[0] == '\0')
             cfg_error(ld, "downstream.auth_user", "auth = plain needs auth_user");
@@ -621,7 +709,7 @@ static void cfg_check_keys(struct cfg_load *ld)
 static void cfg_free(struct opes_config *cfg)
 {
     for (size_t i = 0; i < CFG_COUNT; i++)
-        if (cfg_table[i].type == CFG_STR)
+        if (cfg_table[i].type == CONFIG_STR)
             free(*(char **)((char *)cfg + cfg_table[i].offset));
     for (size_t i = 0; i < cfg->n_service_kv; i++) {
         free(cfg->service_kv[i].section);
@@ -644,8 +732,6 @@ static void cfg_derive(struct opes_config *cfg)
         if (cfg->hostname == NULL)
             fatal("strdup");
     }
-    cfg->bare_eol = strcmp(cfg->bare_line_ends, "normalize") == 0 ? CONFIG_BARE_EOL_NORMALIZE
-                                                                  : CONFIG_BARE_EOL_REJECT;
 }
 
 struct opes_config *config_load(const char *path, const char **error_r)
@@ -660,7 +746,7 @@ struct opes_config *config_load(const char *path, const char **error_r)
     ld->cfg = cfg;
     ld->file = path != NULL ? path : "(defaults)";
     for (size_t i = 0; i < CFG_COUNT; i++)
-        if (cfg_set(cfg, &cfg_table[i], cfg_table[i].def, &reason) < 0)
+        if (config_key_set(cfg, &cfg_table[i], cfg_table[i].def, &reason) < 0)
             fatalx("built-in default of %s.%s: %s", cfg_table[i].section, cfg_table[i].key, reason);
     if (path != NULL) {
         cfg->path = strdup(path);
@@ -695,6 +781,31 @@ struct opes_config *config_load(const char *path, const char **error_r)
     return cfg;
 }
 
+size_t config_restart_keys(const struct opes_config *old, const struct opes_config *cfg, char *buf,
+                           size_t size)
+{
+    const struct config_key *changed[CFG_COUNT];
+    char a[4096], b[4096];
+    size_t n = 0, o = 0;
+
+    for (size_t i = 0; i < CFG_COUNT; i++) {
+        if ((cfg_table[i].flags & CONFIG_RESTART) == 0)
+            continue;
+        config_key_format(old, &cfg_table[i], a, sizeof(a));
+        config_key_format(cfg, &cfg_table[i], b, sizeof(b));
+        if (strcmp(a, b) != 0)
+            changed[n++] = &cfg_table[i];
+    }
+    buf[0] = '\0';
+    for (size_t i = 0; i < n && o < size; i++)
+        o += (size_t)snprintf(buf + o, size - o, "%s%s.%s",
+                              i == 0       ? ""
+                              : i + 1 == n ? " and "
+                                           : ", ",
+                              changed[i]->section, changed[i]->key);
+    return n;
+}
+
 struct opes_config *config_ref(struct opes_config *cfg)
 {
     __atomic_add_fetch(&cfg->refs, 1, __ATOMIC_SEQ_CST);
@@ -713,35 +824,20 @@ void config_unref(struct opes_config **cfgp)
 void config_print(const struct opes_config *cfg, FILE *out)
 {
     const char *section = "";
+    char value[4096];
 
     for (size_t i = 0; i < CFG_COUNT; i++) {
-        const struct cfg_entry *e = &cfg_table[i];
-        const void *field = (const char *)cfg + e->offset;
-        unsigned long long v = 0;
+        const struct config_key *e = &cfg_table[i];
 
         if (strcmp(section, e->section) != 0) {
             fprintf(out, "%s[%s]\n", i ? "\n" : "", e->section);
             section = e->section;
         }
-        fprintf(out, "%s = ", e->key);
-        if (e->type != CFG_STR && e->type != CFG_BOOL)
-            v = *(const uint64_t *)field;
-        switch (e->type) {
-        case CFG_STR:
-            fprintf(out, "%s\n", *(char *const *)field);
-            break;
-        case CFG_BOOL:
-            fprintf(out, "%s\n", *(const bool *)field ? "yes" : "no");
-            break;
-        case CFG_TIME:
-            fprintf(out, "%llus\n", v);
-            break;
-        case CFG_MODE:
-            fprintf(out, "%04llo\n", v);
-            break;
-        default:
-            fprintf(out, "%llu\n", v);
-            break;
+        if (e->type == CONFIG_STR) /* may be longer than any buffer */
+            fprintf(out, "%s = %s\n", e->key, *(char *const *)((const char *)cfg + e->offset));
+        else {
+            config_key_format(cfg, e, value, sizeof(value));
+            fprintf(out, "%s = %s\n", e->key, value);
         }
     }
     section = "";

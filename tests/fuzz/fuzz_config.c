@@ -5,8 +5,11 @@
  * way opesd -t and a SIGHUP reload read an operator's file. Whatever the
  * bytes, loading must not crash or leak (LeakSanitizer runs at the end); an
  * accepted file must print, and a refused one must explain itself in lines
- * of the form "file:line: key: reason". The raw input also goes through the
- * size, duration and endpoint-list parsers that the values use.
+ * of the form "file:line: key: reason". An accepted file's [service.NAME]
+ * sections then go through svcdesc_load (the common service keys, as both
+ * opesd and the portal read them; not the types' own keys, which may open
+ * files). The raw input also goes through the size, duration and
+ * endpoint-list parsers that the values use.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -16,6 +19,7 @@
 
 #include "opes/config.h"
 #include "opes/endpoint.h"
+#include "opes/svcdesc.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -87,6 +91,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     cfg = config_load(conf_path, &error);
     if (cfg != NULL) {
         struct opes_config *ref = config_ref(cfg);
+        struct svcdesc_set *set = svcdesc_load(cfg, &error);
+        if (error != NULL)
+            fuzz_error_lines(error);
+        for (size_t i = 0; i + 1 < set->n; i++)
+            FUZZ_CHECK(set->svc[i].order <= set->svc[i + 1].order);
+        svcdesc_set_free(&set);
         config_print(cfg, devnull);
         config_unref(&ref);
         config_unref(&cfg);

@@ -72,9 +72,8 @@ START_TEST(defaults)
     ck_assert_uint_lt(cfg->processing_timeout, 600);
     ck_assert_uint_le(cfg->down_data_done_timeout, 600);
     ck_assert_int_eq(cfg->bare_eol, CONFIG_BARE_EOL_REJECT);
-    ck_assert_str_eq(cfg->bare_line_ends, "reject");
     ck_assert(!cfg->maildir_create);
-    ck_assert_str_eq(cfg->log_level, "info");
+    ck_assert_int_eq(cfg->log_level, LOG_LEVEL_INFO);
     /* an empty hostname means "ask the system" */
     ck_assert_ptr_nonnull(cfg->hostname);
     ck_assert_str_ne(cfg->hostname, "");
@@ -131,7 +130,7 @@ START_TEST(values_with_suffixes)
     ck_assert_uint_eq(cfg->down_data_done_timeout, 600);
     ck_assert_uint_eq(cfg->down_max_idle, 0);
     ck_assert(cfg->maildir_create);
-    ck_assert_str_eq(cfg->log_level, "debug");
+    ck_assert_int_eq(cfg->log_level, LOG_LEVEL_DEBUG);
     /* keys not in the file keep their defaults */
     ck_assert_uint_eq(cfg->max_connections, 100);
     config_unref(&cfg);
@@ -354,7 +353,7 @@ START_TEST(downstream_auth_keys)
                                     "auth_password_file = /etc/opesd/cyrus.secret\n");
     cfg = config_load(path, &error);
     ck_assert_msg(cfg != NULL, "%s", error);
-    ck_assert_str_eq(cfg->down_auth, "plain");
+    ck_assert_int_eq(cfg->down_auth, CONFIG_AUTH_PLAIN);
     ck_assert_str_eq(cfg->down_auth_user, "lmtpopes");
     ck_assert_str_eq(cfg->down_auth_password_file, "/etc/opesd/cyrus.secret");
     config_unref(&cfg);
@@ -656,6 +655,56 @@ START_TEST(ref_counting)
 }
 END_TEST
 
+/* word-valued keys land in enums, and their reasons list the words */
+START_TEST(enum_keys)
+{
+    const char *error = NULL;
+    char *path = write_conf("enum.conf", "[lmtp]\nbare_line_ends = normalize\n"
+                                         "[policy]\nblocklist_action = reject\n"
+                                         "[notify]\ndefault_mode = digest\n"
+                                         "[log]\nlevel = warn\n");
+    struct opes_config *cfg = config_load(path, &error);
+
+    ck_assert_msg(cfg != NULL, "%s", error);
+    ck_assert_int_eq(cfg->bare_eol, CONFIG_BARE_EOL_NORMALIZE);
+    ck_assert_int_eq(cfg->blocklist_action, CONFIG_BLOCK_REJECT);
+    ck_assert_int_eq(cfg->notify_default_mode, CONFIG_NOTIFY_DIGEST);
+    ck_assert_str_eq(config_notify_mode_name(cfg->notify_default_mode), "digest");
+    ck_assert_int_eq(cfg->log_level, LOG_LEVEL_WARN);
+    ck_assert_int_eq(cfg->down_auth, CONFIG_AUTH_NONE);
+    config_unref(&cfg);
+    free(path);
+
+    path = write_conf("enum-bad.conf", "[notify]\ndefault_mode = Digest\n");
+    ck_assert_ptr_null(config_load(path, &error));
+    ck_assert_str_eq(strstr(error, ":2: "),
+                     ":2: notify.default_mode: expected immediate, digest or off");
+    free(path);
+}
+END_TEST
+
+/* the keys flagged CONFIG_RESTART, named when a reload changes them */
+START_TEST(restart_keys)
+{
+    const char *error = NULL;
+    char *a = write_conf("a.conf", "[lmtp]\nlisten = 127.0.0.1:2424\nmax_connections = 5\n");
+    char *b = write_conf("b.conf", "[lmtp]\nlisten = 127.0.0.1:2525\nuser = mail\n");
+    struct opes_config *ca = config_load(a, &error), *cb = config_load(b, &error);
+    char keys[256];
+
+    ck_assert_ptr_nonnull(ca);
+    ck_assert_ptr_nonnull(cb);
+    ck_assert_uint_eq(config_restart_keys(ca, ca, keys, sizeof(keys)), 0);
+    ck_assert_str_eq(keys, "");
+    ck_assert_uint_eq(config_restart_keys(ca, cb, keys, sizeof(keys)), 2);
+    ck_assert_str_eq(keys, "lmtp.listen and lmtp.user");
+    config_unref(&ca);
+    config_unref(&cb);
+    free(a);
+    free(b);
+}
+END_TEST
+
 Suite *unit_suite(void)
 {
     Suite *s = suite_create("config");
@@ -675,6 +724,8 @@ Suite *unit_suite(void)
     tcase_add_test(tc, many_problems);
     tcase_add_test(tc, missing_file);
     tcase_add_test(tc, ref_counting);
+    tcase_add_test(tc, enum_keys);
+    tcase_add_test(tc, restart_keys);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("units");

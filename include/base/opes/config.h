@@ -3,6 +3,10 @@
  *
  * The file is read in one pass against a table of {section, key, type,
  * default, min, max}; every problem is reported as "file:line: key: reason".
+ * A word-valued key has a table of {word, value} and is kept as an enum, so
+ * that uses compare enums; a key flagged CONFIG_RESTART takes effect only when
+ * opesd starts. The same key mechanism (config_key_set) reads the keys of the
+ * [service.NAME] sections (svcdesc.h and the agent's service types).
  * A loaded configuration is immutable and reference counted, so that a reload
  * (SIGHUP) can swap it while sessions still use the old one.
  */
@@ -11,9 +15,51 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <stddef.h>
 #include <stdio.h>
 
+#include "opes/log.h"
+
 enum config_bare_eol { CONFIG_BARE_EOL_REJECT, CONFIG_BARE_EOL_NORMALIZE };
+enum config_auth { CONFIG_AUTH_NONE, CONFIG_AUTH_PLAIN, CONFIG_AUTH_EXTERNAL };
+enum config_block_action { CONFIG_BLOCK_QUARANTINE, CONFIG_BLOCK_REJECT };
+enum config_notify_mode { CONFIG_NOTIFY_IMMEDIATE, CONFIG_NOTIFY_DIGEST, CONFIG_NOTIFY_OFF };
+
+/* One word of a word-valued key; tables end with {NULL, 0}. */
+struct config_word {
+    const char *word;
+    int value;
+};
+
+enum config_type {
+    CONFIG_STR,   /* char *, strdup'ed; check may refuse it */
+    CONFIG_NUM,   /* uint64_t, decimal, min..max */
+    CONFIG_SIZE,  /* uint64_t, "512K", "10M", min..max */
+    CONFIG_TIME,  /* uint64_t seconds, "30s", "5m", min..max */
+    CONFIG_BOOL,  /* bool, yes/no */
+    CONFIG_MODE,  /* uint64_t, octal, min..max */
+    CONFIG_ENUM,  /* int-sized enum, one of words */
+    CONFIG_FLAGS, /* unsigned, any of words (OR'ed), separated by commas or spaces */
+    CONFIG_PARSE, /* parse(field, value, reason) does it all */
+};
+
+#define CONFIG_RESTART 0x1u /* a reload does not apply it: opesd must restart */
+
+/* One key of a table: where its value goes in obj and how it is read. */
+struct config_key {
+    const char *section; /* [section]; for service keys "service" or the type name */
+    const char *key;
+    enum config_type type;
+    const char *def; /* the built-in default (NULL: the object's own initial value) */
+    uint64_t min, max;
+    size_t offset;                                        /* of the field in obj */
+    const struct config_word *words;                      /* CONFIG_ENUM, CONFIG_FLAGS */
+    int (*check)(const char *value, const char **reason); /* CONFIG_STR, optional */
+    /* CONFIG_PARSE: field is obj + offset (offset 0: the whole object) */
+    int (*parse)(void *field, const char *value, const char **reason);
+    const char *why; /* NULL, or the reason given for any bad value */
+    unsigned flags;  /* CONFIG_RESTART */
+};
 
 struct config_kv {
     char *section; /* the NAME of [service.NAME] */
@@ -42,7 +88,7 @@ struct opes_config {
     uint64_t processing_timeout;
     char *spool_dir;
     uint64_t spool_memory;
-    char *bare_line_ends;
+    enum config_bare_eol bare_eol; /* bare_line_ends */
     char *xforward_hosts;
     /* [downstream] */
     char *target;
@@ -53,11 +99,11 @@ struct opes_config {
     uint64_t down_max_idle;
     uint64_t down_idle_timeout;
     bool maildir_create;
-    char *down_auth;               /* none, plain or external */
+    enum config_auth down_auth;
     char *down_auth_user;          /* the SASL user for plain */
     char *down_auth_password_file; /* a file holding the password; never the password */
     /* [policy] */
-    char *blocklist_action;
+    enum config_block_action blocklist_action;
     /* [store] */
     char *store_path;
     char *key_file;
@@ -65,12 +111,12 @@ struct opes_config {
     uint64_t job_interval;
     uint64_t release_max_attempts;
     /* [log] */
-    char *log_level;
+    enum log_level log_level;
     /* [notify] */
-    char *notify_from;             /* From of notices ("" = "Mail filter" <postmaster@hostname>) */
-    char *notify_default_mode;     /* immediate, digest or off: for users in mode "default" */
-    char *notify_digest_schedule;  /* daily@HH or every Nh */
-    uint64_t notify_link_days;     /* lifetime of action links */
+    char *notify_from; /* From of notices ("" = "Mail filter" <postmaster@hostname>) */
+    enum config_notify_mode notify_default_mode; /* for users in mode "default" */
+    char *notify_digest_schedule;                /* daily@HH or every Nh */
+    uint64_t notify_link_days;                   /* lifetime of action links */
     uint64_t notify_link_lifetime; /* seconds; 0: link_days (short values for tests) */
     uint64_t notify_login_minutes;
     uint64_t notify_login_rate;        /* login mails per address and hour */
@@ -100,10 +146,8 @@ struct opes_config {
     /* [service.NAME] sections, kept raw in file order: their keys depend on the
      * service type, so the agent checks them (services_load), with line numbers */
     struct config_kv *service_kv;
-    size_t n_service_kv;
+    size_t n_service_kv, cap_service_kv;
 
-    /* derived at load time */
-    enum config_bare_eol bare_eol;
     int refs;
 };
 
@@ -121,6 +165,34 @@ void config_unref(struct opes_config **cfgp);
 
 /* config_print - write the effective settings as INI (like postconf -n). */
 void config_print(const struct opes_config *cfg, FILE *out);
+
+/*
+ * config_restart_keys - write into buf the "section.key" names of the keys
+ * flagged CONFIG_RESTART whose values differ between old and cfg, joined by
+ * ", " and " and "; returns how many.
+ */
+size_t config_restart_keys(const struct opes_config *old, const struct opes_config *cfg, char *buf,
+                           size_t size);
+
+/*
+ * config_key_set - read value for key k into obj (the struct its offsets are
+ * of); 0, or -1 with *reason (static text, or k->why).
+ */
+int config_key_set(void *obj, const struct config_key *k, const char *value, const char **reason);
+/* config_key_find - the key of table t[0..n) named section.key (section NULL: any), or NULL. */
+const struct config_key *config_key_find(const struct config_key *t, size_t n, const char *section,
+                                         const char *key);
+/* config_key_format - the value of k in obj as the configuration file would give it. */
+void config_key_format(const void *obj, const struct config_key *k, char *buf, size_t size);
+
+/* config_word_value - the value of word in words, or -1. */
+int config_word_value(const struct config_word *words, const char *word);
+/* config_word_name - the word of value in words, or "?". */
+const char *config_word_name(const struct config_word *words, int value);
+/* config_words_format - a mask as "w1, w2" (or the word of 0, e.g. "never"). */
+void config_words_format(const struct config_word *words, unsigned mask, char *buf, size_t size);
+/* config_notify_mode_name - "immediate", "digest" or "off". */
+const char *config_notify_mode_name(enum config_notify_mode mode);
 
 /* config_parse_size / config_parse_time - "10M", "300s", "5m"; -1 on error. */
 int config_parse_size(const char *s, uint64_t *out);

@@ -14,32 +14,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "opes/svcdesc.h"
 #include "opes/variant.h"
 
 struct opes_config;
 struct spool;
 struct mime_message;
 
-enum svc_verdict { SVC_PASS, SVC_TAG, SVC_MODIFY, SVC_QUARANTINE, SVC_REJECT, SVC_TEMPFAIL };
-enum svc_consent { SVC_MANDATORY, SVC_OPT_OUT, SVC_OPT_IN };
-enum svc_failure { SVC_FAIL_TEMPFAIL, SVC_FAIL_PASS, SVC_FAIL_QUARANTINE };
-/* what a content-modifying service does with signed or encrypted mail (PROTOCOL.md 27-28) */
-enum svc_protected { SVC_PROT_SKIP, SVC_PROT_QUARANTINE, SVC_PROT_REJECT };
-
-/* bypass policy: which requests a service honours (0: never) */
-#define SVC_BYPASS_HEADER 0x1u /* OPES-Bypass header in the message */
-#define SVC_BYPASS_DIALOG 0x2u /* XOPES-BYPASS in the LMTP dialog */
-#define SVC_BYPASS_TOKEN 0x4u  /* a signed token in OPES-Bypass */
-#define SVC_BYPASS_PORTAL 0x8u /* out of band: release and the whitelist */
-
 const char *svc_verdict_name(enum svc_verdict v);
 const char *svc_consent_name(enum svc_consent c);
-
-/* A per-recipient override of the action on hit: "addr" or "@domain". */
-struct svc_rcpt_action {
-    char pattern[257];
-    enum svc_verdict action;
-};
 
 struct svc;
 
@@ -66,37 +49,32 @@ struct svc_result {
     int64_t ms;
 };
 
-/* What each service type provides (svc_rules.c, svc_clamd.c, ...). */
+/*
+ * What each service type provides (svc_rules.c, svc_clamd.c, ...). Its
+ * defaults (consent, bypass, action) are those of the svcdesc type of the
+ * same name. Its own keys are a config_key table (section: the type's name)
+ * whose offsets are in priv, a zeroed block of priv_size bytes that gets the
+ * rows' defaults before the section's keys are read.
+ */
 struct svc_type {
     const char *name;
-    enum svc_consent consent; /* default */
-    unsigned bypass;          /* default policy */
-    enum svc_verdict action;  /* default action on hit */
     const char *never_bypass; /* non-NULL: mandatory, bypass "never"; the reason why */
-    /* configure - one type-specific key; 0, or -1 with *reason */
-    int (*configure)(struct svc *svc, const char *key, const char *value, const char **reason);
+    const struct config_key *keys;
+    size_t n_keys;
+    size_t priv_size;
     /* check - after all keys; 0, or -1 with *reason */
     int (*check)(struct svc *svc, const char **reason);
     /* run - look at the message; fill r (verdict PASS, TAG, MODIFY or the action) */
     void (*run)(const struct svc *svc, const struct svc_msg *m, struct svc_result *r);
+    /* free - what priv points to (priv itself is freed by services_free) */
     void (*free)(struct svc *svc);
 };
 
+/* A running service: the description it was built from, its type, the type's configuration. */
 struct svc {
-    char name[49];
-    char uri[320];
+    SVCDESC_COMMON; /* name, uri, order, action, bypass, consent, ... (svcdesc.h) */
     const struct svc_type *type;
-    int order;
-    enum svc_verdict action;
-    unsigned bypass;
-    enum svc_consent consent;
-    uint64_t timeout_s;
-    enum svc_failure on_failure;
-    bool notify_sender;
-    enum svc_protected on_protected;
-    struct svc_rcpt_action *rcpt_actions;
-    size_t n_rcpt_actions;
-    void *priv; /* the type's own configuration */
+    void *priv; /* the type's own configuration (priv_size bytes) */
 };
 
 struct svc_set {
@@ -106,8 +84,9 @@ struct svc_set {
 
 /*
  * services_load - check every [service.NAME] section of cfg and build the
- * set, sorted by order. Problems are reported like the rest of the
- * configuration: "file:line: service.NAME.key: reason", one per line.
+ * set: the services of svcdesc_load, in its run order, each with its type's
+ * own keys. Problems are reported like the rest of the configuration:
+ * "file:line: service.NAME.key: reason", one per line.
  */
 struct svc_set *services_load(const struct opes_config *cfg, const char **error_r);
 void services_free(struct svc_set **setp);
@@ -137,9 +116,5 @@ char *svc_spool_range(struct spool *spool, uint64_t off, size_t len);
 
 /* svc_action_for - the action on hit for one recipient (overrides, else the service's). */
 enum svc_verdict svc_action_for(const struct svc *svc, const char *rcpt);
-
-/* svc_parse_verdict / svc_parse_bypass - config words; -1 when unknown. */
-int svc_parse_action(const char *s);
-int svc_parse_bypass(const char *s, unsigned *mask);
 
 #endif

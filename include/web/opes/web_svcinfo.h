@@ -1,31 +1,39 @@
 /*
- * web_svcinfo.h - what the portal says about the configured services: read
- * from the [service.NAME] sections as the configuration holds them, with the
- * defaults of each service type, for /opes, /privacy and /prefs. The agent
- * checks the same sections strictly when opesd starts; the portal only
- * describes them.
+ * web_svcinfo.h - the configured services as the portal pages show them, for
+ * /opes, /privacy and /prefs. They are svcdesc's descriptions (svcdesc.h),
+ * the ones opesd runs: the same names, run order and defaults; this header
+ * only gives the pages a flat array that one free() releases.
  */
 #ifndef OPES_WEB_SVCINFO_H
 #define OPES_WEB_SVCINFO_H
 
 #include <stddef.h>
 
+#include "opes/svcdesc.h"
+
 struct opes_config;
 
 struct web_svcinfo {
     char name[49];
     char uri[320];
-    char type[32];
-    char action[32];  /* on hit: quarantine, reject, tag */
-    char consent[16]; /* mandatory, opt-out, opt-in */
-    char bypass[64];  /* "never" or a comma list of header, dialog, token, portal */
+    const char *type; /* the type's name */
     const char *what; /* one sentence about the type */
-    int order;
+    enum svc_verdict action;
+    enum svc_consent consent;
+    unsigned bypass; /* SVC_BYPASS_* */
 };
 
-/* web_svcinfo_load - the services of cfg, sorted by order; *n_r set. Caller frees. */
+/*
+ * web_svcinfo_load - the services of cfg in run order; *n_r set. Caller frees
+ * the array. Sections opesd would refuse are shown as far as they can be read.
+ */
 struct web_svcinfo *web_svcinfo_load(const struct opes_config *cfg, size_t *n_r);
 /* web_svcinfo_find - by name, or NULL. */
 const struct web_svcinfo *web_svcinfo_find(const struct web_svcinfo *s, size_t n, const char *name);
+/* web_svcinfo_action / _consent - the words of s's action on a hit and consent class. */
+const char *web_svcinfo_action(const struct web_svcinfo *s);
+const char *web_svcinfo_consent(const struct web_svcinfo *s);
+/* web_svcinfo_bypass - s's bypass policy as "never" or "header, token, ..." */
+void web_svcinfo_bypass(const struct web_svcinfo *s, char *buf, size_t size);
 
 #endif
