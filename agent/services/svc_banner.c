@@ -41,6 +41,8 @@ struct bbuf {
 
 static void bb_put(struct bbuf *b, const char *s, size_t n)
 {
+    if (n >= SIZE_MAX / 2 - b->len) /* also shows GCC that len + n + 1 cannot wrap */
+        fatal("banner buffer overflow");
     if (b->len + n + 1 > b->cap) {
         size_t cap = b->cap ? b->cap : 256;
         while (cap < b->len + n + 1)
