@@ -4,15 +4,16 @@
 # The suite runs on a build with AddressSanitizer and UBSan (so every test is
 # also a memory-safety test); the plain build is compiled too, as shipped.
 # Then every libFuzzer target runs for a bounded time (OPES_FUZZ_SECONDS, 30 by
-# default) seeded from the corpus.
+# default) seeded from the corpus. Both builds treat warnings as errors
+# (OPES_WERROR=ON); the demo and the Debian package build leave it off.
 set -eu
 cd "$(dirname "$0")/.."
 packaging/install-deps.sh test
 
 jobs=$(nproc 2>/dev/null || echo 2)
-cmake -B build -S . >/dev/null
+cmake -B build -S . -DOPES_WERROR=ON >/dev/null
 cmake --build build -j"$jobs"
-cmake -B build-asan -S . -DOPES_SANITIZE=ON >/dev/null
+cmake -B build-asan -S . -DOPES_SANITIZE=ON -DOPES_WERROR=ON >/dev/null
 cmake --build build-asan -j"$jobs"
 
 export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1"
