@@ -301,7 +301,15 @@ static int cfg_check_relay(const char *v, const char **reason)
     return endpoint_parse(v, &ep, reason);
 }
 
-int config_parse_size(const char *s, uint64_t *out)
+/* cfg_unit - a multiplier for one suffix letter: "kKmMgG" for sizes, "smhd" for times. */
+struct cfg_unit {
+    char suffix;
+    uint64_t mul;
+};
+
+/* cfg_parse_scaled - digits, then at most one suffix of units (NUL-ended
+ * table); no suffix means 1. -1 when malformed or over UINT64_MAX. */
+static int cfg_parse_scaled(const char *s, const struct cfg_unit *units, uint64_t *out)
 {
     char *end;
     unsigned long long v;
@@ -311,24 +319,12 @@ int config_parse_size(const char *s, uint64_t *out)
         return -1;
     v = strtoull(s, &end, 10);
     if (*end != '\0') {
-        switch (*end) {
-        case 'k':
-        case 'K':
-            mul = 1024;
-            break;
-        case 'm':
-        case 'M':
-            mul = 1024 * 1024;
-            break;
-        case 'g':
-        case 'G':
-            mul = 1024 * 1024 * 1024;
-            break;
-        default:
+        const struct cfg_unit *u = units;
+        while (u->suffix != '\0' && u->suffix != *end)
+            u++;
+        if (u->suffix == '\0' || end[1] != '\0')
             return -1;
-        }
-        if (end[1] != '\0')
-            return -1;
+        mul = u->mul;
     }
     if (v > UINT64_MAX / mul)
         return -1;
@@ -336,39 +332,22 @@ int config_parse_size(const char *s, uint64_t *out)
     return 0;
 }
 
+int config_parse_size(const char *s, uint64_t *out)
+{
+    static const struct cfg_unit units[] = {
+        {'k', 1024},        {'K', 1024},        {'m', 1024 * 1024},
+        {'M', 1024 * 1024}, {'g', 1024 * 1024 * 1024}, {'G', 1024 * 1024 * 1024},
+        {'\0', 0}};
+
+    return cfg_parse_scaled(s, units, out);
+}
+
 int config_parse_time(const char *s, uint64_t *out)
 {
-    char *end;
-    unsigned long long v;
-    uint64_t mul = 1;
+    static const struct cfg_unit units[] = {
+        {'s', 1}, {'m', 60}, {'h', 3600}, {'d', 86400}, {'\0', 0}};
 
-    if (*s < '0' || *s > '9')
-        return -1;
-    v = strtoull(s, &end, 10);
-    if (*end != '\0') {
-        switch (*end) {
-        case 's':
-            mul = 1;
-            break;
-        case 'm':
-            mul = 60;
-            break;
-        case 'h':
-            mul = 3600;
-            break;
-        case 'd':
-            mul = 86400;
-            break;
-        default:
-            return -1;
-        }
-        if (end[1] != '\0')
-            return -1;
-    }
-    if (v > UINT64_MAX / mul)
-        return -1;
-    *out = v * mul;
-    return 0;
+    return cfg_parse_scaled(s, units, out);
 }
 
 static int cfg_parse_bool(const char *s, bool *out)

@@ -7,17 +7,11 @@
 # find HEADER ("No such file or directory" from GCC, "file not found" from
 # clang); any other failure is a broken probe, and a build that succeeds is a
 # broken rule. An allow probe must build. Exits 0 when every probe passes, 1
-# otherwise, 77 (skipped) when OPES_BOUNDARY_PENDING says why the rule is not
-# enforced yet.
+# otherwise.
 set -u
 
 build=$1
 shift
-if [ -n "${OPES_BOUNDARY_PENDING:-}" ]; then
-    echo "boundary: not enforced yet: $OPES_BOUNDARY_PENDING"
-    exit 77
-fi
-
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
 status=0

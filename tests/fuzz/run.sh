@@ -25,7 +25,7 @@ targets="fuzz_lmtp_command fuzz_lmtp_reply fuzz_dotstuff fuzz_config fuzz_mime f
 jobs=$(nproc 2>/dev/null || echo 2)
 
 # -Wno-unknown-warning-option: the shared warning list names GCC-only options
-CC=clang cmake -B "$build" -S "$root" -DOPES_FUZZ=ON -DOPES_TESTS=OFF \
+CC=clang cmake -B "$build" -S "$root" -DOPES_FUZZ=ON -DOPES_WERROR=ON -DOPES_TESTS=OFF \
     -DCMAKE_C_FLAGS="-Wno-unknown-warning-option" \
     -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 # shellcheck disable=SC2086 # the target list is split on purpose
