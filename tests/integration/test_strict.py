@@ -7,12 +7,17 @@ rule and a file name rule, sends a message built to get past the MIME reader
 message/rfc822, a part after the close delimiter, a file name given twice)
 and checks that nothing reaches the mailbox silently: the rules match every
 reading, or the message is held with a reason that names the limit or the
-ambiguity (on_unscannable, on_ambiguous).
+ambiguity (on_unscannable, on_ambiguous). With a real clamd: each decoded
+part is scanned as well as the whole message, so content past clamd's own
+recursion limit is still found.
 """
 import base64
 import os
+import shutil
+import tempfile
 
 import opestest as t
+from scanners import EICAR, Clamd
 
 URI = "http://opes.example.org/opes/service/"
 HEAD = "From: mallory@remote.example\nTo: alice@example.org\nMIME-Version: 1.0\n"
@@ -30,9 +35,9 @@ def attachment(name="evil.exe", param="filename=\"%s\""):
             (param % name) + "\nContent-Transfer-Encoding: base64\n\nTVqQAAMAAAAEAAAA\n")
 
 
-def nested(depth):
-    """A part named evil.exe depth multiparts deep."""
-    inner = attachment()
+def nested(depth, leaf=None):
+    """A part named evil.exe (or leaf) depth multiparts deep."""
+    inner = leaf or attachment()
     for level in range(depth, 0, -1):
         inner = ("Content-Type: multipart/mixed; boundary=\"d%d\"\n\n--d%d\n%s\n--d%d--\n"
                  % (level, level, inner, level))
@@ -48,7 +53,11 @@ def encoded_rfc822():
                   "Content-Type: message/rfc822\nContent-Transfer-Encoding: base64\n\n" + enc])
 
 
-class StrictTest(t.TempDirTest):
+class StrictBase(t.TempDirTest):
+    """opesd with a Maildir target for alice and the services of rules."""
+    rules = {"service.rules.type": "rules",
+             "service.rules.rule": "header Subject /FORBIDDEN/ reject"}
+
     def setUp(self):
         super().setUp()
         self.mail = os.path.join(self.tmp, "mail")
@@ -56,11 +65,7 @@ class StrictTest(t.TempDirTest):
             os.makedirs(os.path.join(self.mail, "alice", sub))
 
     def start_opesd(self, extra=None):
-        cfg = {
-            "service.rules.type": "rules",
-            "service.rules.rule": "header Subject /FORBIDDEN/ reject",
-            "notify.default_mode": "off",
-        }
+        cfg = dict(self.rules, **{"notify.default_mode": "off"})
         cfg.update(extra or {})
         self.opesd = self.start(t.Opesd(self.tmp, "maildir:%s/%%u" % self.mail, extra=cfg))
         return self.opesd
@@ -83,8 +88,8 @@ class StrictTest(t.TempDirTest):
     def records(self, text):
         return self.opesd.trace(text.rsplit("(trace ", 1)[1].rstrip(")"))
 
-    def service_detail(self, text):
-        [r] = [r for r in self.records(text) if r["event"] == "service" and r["service"] == "rules"]
+    def service_detail(self, text, service="rules"):
+        [r] = [r for r in self.records(text) if r["event"] == "service" and r["service"] == service]
         return r
 
     def assert_held(self, message, words, code=250, extra=None):
@@ -101,6 +106,9 @@ class StrictTest(t.TempDirTest):
             self.assertIn(w, r["detail"])
         return r
 
+
+
+class StrictTest(StrictBase):
     # finding 1: header limits
 
     def test_subject_after_1001_fields(self):
@@ -201,3 +209,85 @@ class StrictTest(t.TempDirTest):
         self.assertEqual(code, 250, text)
         self.assertEqual(len(self.delivered()), 1)
         self.assertEqual(self.service_detail(text)["verdict"], "pass")
+
+
+class ClamdBase(StrictBase):
+    """opesd with clamd alone; each class its own clamd."""
+    rules = {}
+    stream_max_length = "25M"
+
+    @classmethod
+    def setUpClass(cls):
+        cls.shared = tempfile.mkdtemp(prefix="opesd-strict-")
+        os.chmod(cls.shared, 0o755)
+        cls.clamd = Clamd(cls.shared, stream_max_length=cls.stream_max_length)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.clamd.stop()
+        shutil.rmtree(cls.shared, ignore_errors=True)
+
+    def start_opesd(self, extra=None):
+        cfg = {"service.clamd.type": "clamd", "service.clamd.socket": self.clamd.unix,
+               "service.clamd.timeout": "30s"}
+        cfg.update(extra or {})
+        return StrictBase.start_opesd(self, cfg)
+
+
+class ClamdStrictTest(ClamdBase):
+    """clamd gets the whole message and each part opesd decoded."""
+
+    def eicar_deep(self):
+        """EICAR in base64 19 multiparts deep: past clamd's MaxRecursion, within opesd's limits."""
+        leaf = ("Content-Type: application/octet-stream; name=\"x.com\"\n"
+                "Content-Transfer-Encoding: base64\n\n" + base64.encodebytes(EICAR).decode())
+        return nested(19, leaf)
+
+    def test_each_decoded_part_is_scanned(self):
+        self.start_opesd()
+        code, text = self.send(self.eicar_deep())
+        self.assertEqual(code, 250, text)
+        self.assertIn("held in quarantine", text)
+        self.assertEqual(self.delivered(), [])
+        r = self.service_detail(text, "clamd")
+        self.assertEqual(r["verdict"], "quarantine", r)
+        self.assertRegex(r["detail"], r"virus Eicar\S* found in part \d+ x\.com")
+
+    def test_whole_message_alone_misses_it(self):
+        """What clamd's own reading gives: the reason scan_parts exists."""
+        self.start_opesd({"service.clamd.scan_parts": "no"})
+        code, text = self.send(self.eicar_deep())
+        self.assertEqual(code, 250, text)
+        self.assertEqual(len(self.delivered()), 1)
+
+    def test_clean_parts_counted(self):
+        self.start_opesd()
+        code, text = self.send(mixed(["Content-Type: text/plain\n\nhi\n", attachment("a.pdf")]))
+        self.assertEqual(code, 250, text)
+        self.assertEqual(len(self.delivered()), 1)
+        self.assertIn("no virus found (message and 1 decoded part)",
+                      self.service_detail(text, "clamd")["detail"])
+
+
+class ClamdLimitTest(ClamdBase):
+    """A stream clamd refuses for StreamMaxLength is unscannable, not a failure."""
+    stream_max_length = "1M"
+
+    def big(self):
+        return HEAD + "Subject: big\n\n" + ("x" * 76 + "\n") * 16000
+
+    def test_over_stream_max_length_defers(self):
+        self.start_opesd()
+        code, text = self.send(self.big())
+        self.assertEqual(code, 451, text)
+        r = self.service_detail(text, "clamd")
+        self.assertIn("unscannable: clamd's limits", r["detail"])
+        self.assertIn("on_unscannable=tempfail", r["detail"])
+        self.assertNotIn("service failed", r["detail"])
+
+    def test_over_stream_max_length_quarantined_by_choice(self):
+        self.start_opesd({"service.clamd.on_unscannable": "quarantine"})
+        code, text = self.send(self.big())
+        self.assertEqual(code, 250, text)
+        self.assertIn("held in quarantine", text)
+        self.assertEqual(self.delivered(), [])
