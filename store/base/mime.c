@@ -1747,6 +1747,22 @@ static char *apply_type(struct mime_parser *p, struct mime_part *part, size_t *b
     return boundary;
 }
 
+/*
+ * cte_may_decode - an unknown Content-Transfer-Encoding value that some
+ * reader may still decode ("quoted printable", "x-uuencode", "base-64"):
+ * readers disagree on it. Other unknown values ("7-bit", "plain") are read
+ * as they are by all.
+ */
+static bool cte_may_decode(const char *v)
+{
+    static const char *const words[] = {"base", "64", "quoted", "printable", "uu", "gzip", "binhex"};
+
+    for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++)
+        if (strcasestr(v, words[i]) != NULL)
+            return true;
+    return false;
+}
+
 static void apply_cte(struct mime_parser *p, struct mime_part *part)
 {
     const char *v = p->cte != NULL ? p->cte : "";
@@ -1754,8 +1770,7 @@ static void apply_cte(struct mime_parser *p, struct mime_part *part)
 
     part->cte = e > i ? mime_strndup(v + i, e - i) : mime_strndup("7bit", 4);
     mime_lower_str(part->cte);
-    if (strcmp(part->cte, "7bit") != 0 && strcmp(part->cte, "8bit") != 0 &&
-        strcmp(part->cte, "binary") != 0 && mime_encoding_of(part->cte) == MIME_ENC_IDENTITY)
+    if (mime_encoding_of(part->cte) == MIME_ENC_IDENTITY && cte_may_decode(v))
         part->flags |= MIME_F_BAD_CTE;
 }
 

@@ -825,7 +825,12 @@ static const struct ambiguous_case ambiguous_cases[] = {
      "Content-Type: application/octet-stream; name=x.exe\r\n"
      "Content-Transfer-Encoding: x-uuencode\r\n\r\nbegin 644 x.exe\r\n",
      MIME_F_BAD_CTE, "transfer encoding"},
+    {"quoted printable with a space",
+     "Content-Transfer-Encoding: quoted printable\r\n\r\n=41\r\n", MIME_F_BAD_CTE,
+     "transfer encoding"},
     {"known transfer encodings", "Content-Transfer-Encoding: 8BIT\r\n\r\nx\r\n", 0, NULL},
+    {"an unknown encoding every reader leaves alone",
+     "Content-Transfer-Encoding: 7-bit\r\n\r\nx\r\n", 0, NULL},
     {"a file name given twice is not ambiguous: every reading is kept",
      "Content-Type: application/octet-stream; name=a.txt; name=evil.exe\r\n\r\nx\r\n", 0, NULL},
 };

@@ -58,9 +58,10 @@
  *   PREFIX_BOUNDARY    a multipart whose boundary is a prefix of an enclosing
  *                      one's, or the other way round: readers split it
  *                      differently
- *   BAD_CTE            a Content-Transfer-Encoding that is not 7bit, 8bit,
- *                      binary, base64 or quoted-printable, or an encoded
- *                      multipart: readers decode it differently or not at all
+ *   BAD_CTE            an unknown Content-Transfer-Encoding that some readers
+ *                      may still decode ("quoted printable", "x-uuencode"),
+ *                      or an encoded multipart: readers decode it
+ *                      differently or not at all
  *
  * MIME_F_AMBIGUOUS gathers the flags of a structure that readers may split
  * differently (mime_ambiguity_text() names them); a parameter given twice is
