@@ -185,6 +185,7 @@ void svc_unscannable(const struct svc *svc, struct svc_result *r, enum svc_verdi
                      const char *kind, const char *key, const char *why)
 {
     log_warnx("service=%s %s: %s (%s=%s)", svc->name, kind, why, key, svc_verdict_name(choice));
+    r->unscannable = true;
     if (r->verdict != SVC_PASS && policy_rank(choice) <= policy_rank(r->verdict))
         return;
     variant_edits_clear(&r->edits);

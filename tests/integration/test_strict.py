@@ -196,6 +196,11 @@ class StrictTest(StrictBase):
         self.assertEqual(len(self.delivered()), 1)
         r = self.service_detail(text)
         self.assertIn("unscannable", r["detail"])  # traced, not silent
+        self.assertEqual(r["verdict"], "unscannable")
+        [name] = self.delivered()
+        with open(os.path.join(self.mail, "alice", "new", name)) as f:
+            head = f.read().split("\n\n", 1)[0].replace("\n\t", " ").replace("\n ", " ")
+        self.assertIn(URI + "rules; action=unscannable", head)
 
     def test_on_ambiguous_tempfail(self):
         msg = mixed(["Content-Type: text/plain\n\nhello\n"], extra="--b\n" + attachment())
@@ -209,6 +214,28 @@ class StrictTest(StrictBase):
         self.assertEqual(code, 250, text)
         self.assertEqual(len(self.delivered()), 1)
         self.assertEqual(self.service_detail(text)["verdict"], "pass")
+
+
+class SpamdLimitTest(StrictBase):
+    """spamd does not score mail over max_size: traced as unscannable, on_unscannable applies."""
+    rules = {"service.spamd.type": "spamd", "service.spamd.max_size": "1K",
+             # never reached: the message is over max_size
+             "service.spamd.address": "127.0.0.1:9"}
+
+    def test_over_max_size_passes_traced(self):
+        self.start_opesd()
+        code, text = self.send(HEAD + "Subject: big\n\n" + "x" * 2048 + "\n")
+        self.assertEqual(code, 250, text)
+        self.assertEqual(len(self.delivered()), 1)
+        r = self.service_detail(text, "spamd")
+        self.assertEqual(r["verdict"], "unscannable")
+        self.assertIn("larger than max_size (1024) (on_unscannable=pass)", r["detail"])
+
+    def test_over_max_size_held_by_choice(self):
+        self.start_opesd({"service.spamd.on_unscannable": "quarantine"})
+        code, text = self.send(HEAD + "Subject: big\n\n" + "x" * 2048 + "\n")
+        self.assertIn("held in quarantine", text)
+        self.assertEqual(self.delivered(), [])
 
 
 class ClamdBase(StrictBase):

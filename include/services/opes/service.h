@@ -43,6 +43,7 @@ struct svc_msg {
 struct svc_result {
     enum svc_verdict verdict;
     bool failed;                /* the service could not give an answer */
+    bool unscannable;           /* it could not read all of the message, or not one way */
     char reason[256];           /* for the trace, the reply and the quarantine entry */
     char headers[1024];         /* fields to add on TAG (CRLF-terminated), e.g. X-Spam-Status */
     struct variant_edits edits; /* on MODIFY: the changes to the message (owned) */
@@ -131,9 +132,9 @@ extern const struct config_word svc_unscannable_words[];
 /*
  * svc_unscannable - the verdict for such a message: choice (from
  * svc_unscannable_words), with a reason "KIND: why (KEY=choice)" where kind
- * is "unscannable" or "ambiguous", logged; it replaces what r held when
- * choice ranks higher than r->verdict, or when r->verdict is PASS (a pass
- * by choice is traced, never silent).
+ * is "unscannable" or "ambiguous", logged, and r->unscannable set; it
+ * replaces what r held when choice ranks higher than r->verdict, or when
+ * r->verdict is PASS (a pass by choice is traced, never silent).
  */
 void svc_unscannable(const struct svc *svc, struct svc_result *r, enum svc_verdict choice,
                      const char *kind, const char *key, const char *why);
