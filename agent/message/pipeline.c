@@ -118,8 +118,8 @@ static const struct svc_result *pl_result(struct pl *pl, size_t i)
         pl->ran[i] = true;
         log_info("service=%s verdict=%s%s%s ms=%lld reason=\"%s\"", pl->svc[i].name,
                  svc_verdict_name(pl->res[i].verdict), pl->res[i].failed ? " failed=yes" : "",
-                 pl->res[i].unscannable ? " unscannable=yes" : "",
-                 (long long)pl->res[i].ms, pl->res[i].reason);
+                 pl->res[i].unscannable ? " unscannable=yes" : "", (long long)pl->res[i].ms,
+                 pl->res[i].reason);
     }
     return &pl->res[i];
 }

@@ -252,8 +252,8 @@ char *svc_part_decode(const struct svc_msg *m, size_t index, size_t *len_r, cons
         *error_r = "no spooled message";
         return NULL;
     }
-    if (mime_part_decode(m->mime, index, svc_read_spool, m->spool, svc_sink_write, &sink,
-                         error_r) < 0) {
+    if (mime_part_decode(m->mime, index, svc_read_spool, m->spool, svc_sink_write, &sink, error_r) <
+        0) {
         free(sink.data);
         return NULL;
     }

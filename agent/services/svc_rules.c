@@ -67,8 +67,8 @@ struct rules_view {
     size_t n;
     char *data[1 + RULES_MAX_INNER]; /* the decoded bytes of msg[i] (NULL for [0]) */
     size_t len[1 + RULES_MAX_INNER];
-    bool too_many;  /* more encoded messages than RULES_MAX_INNER */
-    bool not_read;  /* an encoded message could not be decoded */
+    bool too_many; /* more encoded messages than RULES_MAX_INNER */
+    bool not_read; /* an encoded message could not be decoded */
 };
 
 static const char *const rule_kinds[] = {"header",   "sender",   "recipient",

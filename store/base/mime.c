@@ -1755,7 +1755,8 @@ static char *apply_type(struct mime_parser *p, struct mime_part *part, size_t *b
  */
 static bool cte_may_decode(const char *v)
 {
-    static const char *const words[] = {"base", "64", "quoted", "printable", "uu", "gzip", "binhex"};
+    static const char *const words[] = {"base", "64",   "quoted", "printable",
+                                        "uu",   "gzip", "binhex"};
 
     for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++)
         if (strcasestr(v, words[i]) != NULL)

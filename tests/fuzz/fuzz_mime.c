@@ -179,7 +179,8 @@ static void check_named(const struct mime_message *m)
     mime_limit_text(m, out, sizeof(out));
     FUZZ_CHECK(strlen(out) < sizeof(out) && (out[0] != '\0') == (m->limits != 0));
     mime_ambiguity_text(m->flags, out, sizeof(out));
-    FUZZ_CHECK(strlen(out) < sizeof(out) && (out[0] != '\0') == ((m->flags & MIME_F_AMBIGUOUS) != 0));
+    FUZZ_CHECK(strlen(out) < sizeof(out) &&
+               (out[0] != '\0') == ((m->flags & MIME_F_AMBIGUOUS) != 0));
 }
 
 /* check_message - the invariants of one result for an input of size bytes. */

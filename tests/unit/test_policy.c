@@ -183,9 +183,9 @@ START_TEST(unscannable_words)
     static const char *const words[] = {"quarantine", "reject", "tempfail", "pass"};
 
     for (size_t i = 0; i < 4; i++)
-        ck_assert_str_eq(svc_verdict_name((enum svc_verdict)config_word_value(
-                             svc_unscannable_words, words[i])),
-                         words[i]);
+        ck_assert_str_eq(
+            svc_verdict_name((enum svc_verdict)config_word_value(svc_unscannable_words, words[i])),
+            words[i]);
     ck_assert_int_lt(config_word_value(svc_unscannable_words, "tag"), 0);
     ck_assert_int_lt(config_word_value(svc_unscannable_words, "modify"), 0);
 }
