@@ -213,14 +213,14 @@ static bool rule_header(const struct rule *ru, const struct mime_message *mime)
 static bool rule_parts(const struct rule *ru, const struct rules_view *v)
 {
     char type[200];
-    const char *names[32];
+    const char *names[2 * MIME_MAX_PARAMS]; /* room for every parameter of both fields */
 
     for (size_t k = 0; k < v->n; k++) {
         const struct mime_message *mime = v->msg[k];
         for (size_t i = 0; mime != NULL && i < mime->nparts; i++) {
             const struct mime_part *p = &mime->parts[i];
             if (ru->kind == RULE_FILENAME) {
-                size_t n = mime_part_names(p, names, 32);
+                size_t n = mime_part_names(p, names, sizeof(names) / sizeof(names[0]));
                 if (rule_re(ru, p->filename))
                     return true;
                 for (size_t j = 0; j < n; j++)

@@ -514,8 +514,6 @@ char *mime_text_utf8(const char *charset, const char *s, size_t n, size_t max, s
 
 /* ---- Content-Type and Content-Disposition values ---------------------- */
 
-#define MIME_MAX_PARAMS 64
-
 /* A parameter as written: name lower-cased, value unquoted but not decoded. */
 struct mime_rawparam {
     char *name;

@@ -95,6 +95,8 @@
  *   HEADER_TOTAL  stored header text over max_header_total (not stored)
  *   PARAMS        more parameters in one field than the parser keeps
  */
+#define MIME_MAX_PARAMS 64 /* parameters kept per Content-Type or -Disposition field */
+
 #define MIME_L_DEPTH 0x01
 #define MIME_L_PARTS 0x02
 #define MIME_L_FIELDS 0x04
