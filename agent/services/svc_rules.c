@@ -3,7 +3,7 @@
  * MIME type matches, each with its own action (tag, quarantine, reject).
  *
  * One "rule" key per rule, in the order given:
- *   rule = header NAME /regex/[i] ACTION     (a top-level field, raw or decoded)
+ *   rule = header NAME /regex/[i] ACTION     (a field of any message, raw or decoded)
  *   rule = sender /regex/[i] ACTION          (the envelope sender)
  *   rule = recipient /regex/[i] ACTION       (any envelope recipient)
  *   rule = filename /regex/[i] ACTION        (any part's file name)
@@ -14,7 +14,8 @@
  *
  * Every reading counts: a file name given twice (or as name and filename)
  * matches on each of its values, and a base64 or quoted-printable
- * message/rfc822 is decoded and its parts are matched too. What cannot be
+ * message/rfc822 is decoded and its header and parts are matched too, as
+ * those of any enclosed message are. What cannot be
  * read is never a pass by default: a message the MIME reader could not read
  * in full (a limit of struct mime_limits) gets on_unscannable, one whose
  * structure readers may split differently (MIME_F_AMBIGUOUS) gets
@@ -192,17 +193,17 @@ static bool rule_re(const struct rule *ru, const char *s)
     return s != NULL && regexec(&ru->re, s, 0, NULL, 0) == 0;
 }
 
-/* rule_header - any top-level field of that name matches, raw or decoded. */
-static bool rule_header(const struct rule *ru, const struct mime_message *mime)
+/* rule_fields - any field of that name in one header matches, raw or decoded. */
+static bool rule_fields(const struct rule *ru, const struct mime_part *p)
 {
     char decoded[2048];
 
-    for (size_t i = 0; mime != NULL && i < mime->nfields; i++) {
-        if (strcasecmp(mime->fields[i].name, ru->header) != 0)
+    for (size_t i = 0; i < p->nfields; i++) {
+        if (strcasecmp(p->fields[i].name, ru->header) != 0)
             continue;
-        if (rule_re(ru, mime->fields[i].value))
+        if (rule_re(ru, p->fields[i].value))
             return true;
-        mime_decode_2047(mime->fields[i].value, decoded, sizeof(decoded));
+        mime_decode_2047(p->fields[i].value, decoded, sizeof(decoded));
         if (rule_re(ru, decoded))
             return true;
     }
@@ -232,6 +233,19 @@ static bool rule_parts(const struct rule *ru, const struct rules_view *v)
                 return true;
         }
     }
+    return false;
+}
+
+/*
+ * rule_header - the header of every message in the view: the top-level one,
+ * each enclosed message/rfc822, and each decoded encoded one.
+ */
+static bool rule_header(const struct rule *ru, const struct rules_view *v)
+{
+    for (size_t k = 0; k < v->n; k++)
+        for (size_t i = 0; i < v->msg[k]->nparts; i++)
+            if (v->msg[k]->parts[i].is_message && rule_fields(ru, &v->msg[k]->parts[i]))
+                return true;
     return false;
 }
 
@@ -293,7 +307,7 @@ static bool rule_matches(const struct rule *ru, const struct svc_msg *m, const s
 {
     switch (ru->kind) {
     case RULE_HEADER:
-        return rule_header(ru, m->mime);
+        return rule_header(ru, v);
     case RULE_SENDER:
         return rule_re(ru, m->sender);
     case RULE_RECIPIENT:

@@ -44,8 +44,8 @@ def nested(depth, leaf=None):
     return HEAD + "Subject: deep\n" + inner
 
 
-def encoded_rfc822():
-    inner = ("From: x@remote.example\nSubject: inner\nMIME-Version: 1.0\n"
+def encoded_rfc822(subject="inner"):
+    inner = ("From: x@remote.example\nSubject: " + subject + "\nMIME-Version: 1.0\n"
              "Content-Type: multipart/mixed; boundary=\"in\"\n\n--in\n"
              "Content-Type: text/plain\n\nhi\n--in\n" + attachment() + "--in--\n")
     enc = base64.encodebytes(inner.replace("\n", "\r\n").encode()).decode()
@@ -81,6 +81,11 @@ class StrictBase(t.TempDirTest):
         c.cmd("QUIT")
         c.close()
         return reply
+
+    def send_started(self, message):
+        """send(), with opesd started on the default configuration first."""
+        self.start_opesd()
+        return self.send(message)
 
     def delivered(self):
         return os.listdir(os.path.join(self.mail, "alice", "new"))
@@ -140,6 +145,11 @@ class StrictTest(StrictBase):
         self.assertEqual(code, 550, text)
         self.assertIn("rule 1 matched", self.service_detail(text)["detail"])
         self.assertEqual(self.delivered(), [])
+
+    def test_header_of_an_encoded_message(self):
+        code, text = self.send_started(encoded_rfc822("FORBIDDEN"))
+        self.assertEqual(code, 550, text)
+        self.assertIn("rule 1 matched", self.service_detail(text)["detail"])
 
     def test_evil_exe_after_the_close_delimiter(self):
         self.start_opesd({"service.rules.rule": "filename /\\.exe$/i reject"})
