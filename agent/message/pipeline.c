@@ -116,11 +116,21 @@ static const struct svc_result *pl_result(struct pl *pl, size_t i)
                              .helo = m->helo};
         svc_run(&pl->svc[i], &sm, &pl->res[i]);
         pl->ran[i] = true;
-        log_info("service=%s verdict=%s%s ms=%lld reason=\"%s\"", pl->svc[i].name,
+        log_info("service=%s verdict=%s%s%s ms=%lld reason=\"%s\"", pl->svc[i].name,
                  svc_verdict_name(pl->res[i].verdict), pl->res[i].failed ? " failed=yes" : "",
-                 (long long)pl->res[i].ms, pl->res[i].reason);
+                 pl->res[i].unscannable ? " unscannable=yes" : "", (long long)pl->res[i].ms,
+                 pl->res[i].reason);
     }
     return &pl->res[i];
+}
+
+/*
+ * pl_word - how a verdict is traced for one recipient: a pass of a message
+ * the service could not read in full, or not in one way, is "unscannable".
+ */
+static const char *pl_word(const struct svc_result *res, enum svc_verdict v)
+{
+    return res->unscannable && v == SVC_PASS ? "unscannable" : svc_verdict_name(v);
 }
 
 struct pl_rcpt_view {
@@ -206,7 +216,7 @@ static void pl_prefix(struct pl *pl, struct pipeline_rcpt *r, const struct pl_rc
         else if (v->steps[i].kind == POLICY_RUN)
             via[nvia++] = (struct trace_via){
                 pl->svc[i].uri,
-                svc_verdict_name(policy_verdict_for(&pl->svc[i], &pl->res[i], r->addr))};
+                pl_word(&pl->res[i], policy_verdict_for(&pl->svc[i], &pl->res[i], r->addr))};
     }
     struct trace_info ti = {.id = m->trace_id,
                             .system_uri = m->cfg->system_uri,
@@ -280,7 +290,7 @@ static void pl_decide(struct pl *pl, struct pipeline_rcpt *r, struct pl_rcpt_vie
         if (word == NULL) {
             const struct svc_result *res = pl_result(pl, i);
             vv = policy_verdict_for(&pl->svc[i], res, r->addr);
-            word = svc_verdict_name(vv);
+            word = pl_word(res, vv);
             pl_trace(pl, r->addr, "service", &pl->svc[i], word, res->ms, "%s%s", res->reason,
                      res->failed ? " (service failed)" : "");
             if (policy_rank(vv) > policy_rank(worst)) {

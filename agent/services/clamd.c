@@ -121,7 +121,13 @@ static int clamd_read_reply(const struct endpoint *ep, struct netio *io,
         if (nul != NULL) {
             *replied_r = true;
             rc = clamd_parse_reply(data, (size_t)(nul - data), virus, vsize, &err);
-            return rc < 0 ? clamd_error(ep, error_r, "%s", err) : rc;
+            if (rc >= 0)
+                return rc;
+            clamd_error(ep, error_r, "%s", err);
+            /* StreamMaxLength: the content was not scanned, which is no failure of clamd */
+            return memmem(data, (size_t)(nul - data), "size limit exceeded", 19) != NULL
+                       ? CLAMD_LIMIT
+                       : -1;
         }
         if (avail >= CLAMD_REPLY_MAX)
             return clamd_error(ep, error_r, "reply longer than %d octets", CLAMD_REPLY_MAX);
@@ -203,7 +209,7 @@ static int clamd_cut_short(const struct endpoint *ep, struct netio *io,
     if (rc >= 0)
         return clamd_error(ep, error_r, "verdict before the end of the stream");
     if (replied || send_errno == 0)
-        return -1;
+        return rc;
     if (send_errno == ETIMEDOUT)
         return clamd_error(ep, error_r, "timed out sending the message");
     return clamd_error(ep, error_r, "sending the message: %s", strerror(send_errno));

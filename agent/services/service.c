@@ -16,7 +16,9 @@
 #include "opes/clock.h"
 #include "opes/log.h"
 #include "opes/mime.h"
+#include "opes/policy.h"
 #include "opes/spool.h"
+#include "opes/vec.h"
 
 extern const struct svc_type svc_type_rules;
 extern const struct svc_type svc_type_clamd;
@@ -173,6 +175,26 @@ void svc_run(const struct svc *svc, const struct svc_msg *m, struct svc_result *
                                                           : SVC_TEMPFAIL;
 }
 
+const struct config_word svc_unscannable_words[] = {{"quarantine", SVC_QUARANTINE},
+                                                    {"reject", SVC_REJECT},
+                                                    {"tempfail", SVC_TEMPFAIL},
+                                                    {"pass", SVC_PASS},
+                                                    {NULL, 0}};
+
+void svc_unscannable(const struct svc *svc, struct svc_result *r, enum svc_verdict choice,
+                     const char *kind, const char *key, const char *why)
+{
+    log_warnx("service=%s %s: %s (%s=%s)", svc->name, kind, why, key, svc_verdict_name(choice));
+    r->unscannable = true;
+    if (r->verdict != SVC_PASS && policy_rank(choice) <= policy_rank(r->verdict))
+        return;
+    variant_edits_clear(&r->edits);
+    r->headers[0] = '\0';
+    r->verdict = choice;
+    snprintf(r->reason, sizeof(r->reason), "%s: %s (%s=%s)", kind, why, key,
+             svc_verdict_name(choice));
+}
+
 void svc_result_clear(struct svc_result *r)
 {
     variant_edits_clear(&r->edits);
@@ -197,6 +219,48 @@ void svc_protected_verdict(const struct svc *svc, const char *why, struct svc_re
                                                             : SVC_PASS;
     snprintf(r->reason, sizeof(r->reason), "%s content is never modified: %s", why,
              r->verdict == SVC_PASS ? "skipped" : svc_verdict_name(r->verdict));
+}
+
+/* svc_read_spool - a mime_read_fn over the spooled message. */
+static ssize_t svc_read_spool(void *ctx, uint64_t offset, void *buf, size_t len)
+{
+    return spool_pread(ctx, offset, buf, len);
+}
+
+struct svc_sink {
+    char *data;
+    size_t len, cap;
+};
+
+/* svc_sink_write - a mime_write_fn that collects the decoded bytes, NUL-terminated. */
+static int svc_sink_write(void *ctx, const void *data, size_t len)
+{
+    struct svc_sink *s = ctx;
+
+    s->data = vec_reserve(s->data, &s->cap, s->len + len + 1, 1);
+    memcpy(s->data + s->len, data, len);
+    s->len += len;
+    s->data[s->len] = '\0';
+    return 0;
+}
+
+char *svc_part_decode(const struct svc_msg *m, size_t index, size_t *len_r, const char **error_r)
+{
+    struct svc_sink sink = {0};
+
+    if (m->spool == NULL || m->mime == NULL) {
+        *error_r = "no spooled message";
+        return NULL;
+    }
+    if (mime_part_decode(m->mime, index, svc_read_spool, m->spool, svc_sink_write, &sink, error_r) <
+        0) {
+        free(sink.data);
+        return NULL;
+    }
+    if (sink.data == NULL)
+        svc_sink_write(&sink, "", 0);
+    *len_r = sink.len;
+    return sink.data;
 }
 
 char *svc_spool_range(struct spool *spool, uint64_t off, size_t len)

@@ -3,7 +3,7 @@
  * MIME type matches, each with its own action (tag, quarantine, reject).
  *
  * One "rule" key per rule, in the order given:
- *   rule = header NAME /regex/[i] ACTION     (a top-level field, raw or decoded)
+ *   rule = header NAME /regex/[i] ACTION     (a field of any message, raw or decoded)
  *   rule = sender /regex/[i] ACTION          (the envelope sender)
  *   rule = recipient /regex/[i] ACTION       (any envelope recipient)
  *   rule = filename /regex/[i] ACTION        (any part's file name)
@@ -11,6 +11,15 @@
  *   rule = size > SIZE ACTION
  * Regular expressions are POSIX extended; "i" makes them case-insensitive.
  * The verdict is the most severe action among the rules that match.
+ *
+ * Every reading counts: a file name given twice (or as name and filename)
+ * matches on each of its values, and a base64 or quoted-printable
+ * message/rfc822 is decoded and its header and parts are matched too, as
+ * those of any enclosed message are. What cannot be
+ * read is never a pass by default: a message the MIME reader could not read
+ * in full (a limit of struct mime_limits) gets on_unscannable, one whose
+ * structure readers may split differently (MIME_F_AMBIGUOUS) gets
+ * on_ambiguous, unless a matching rule asks for more.
  */
 #include <regex.h>
 #include <stdio.h>
@@ -23,6 +32,9 @@
 #include "opes/policy.h"
 #include "opes/service.h"
 #include "opes/vec.h"
+
+/* encoded messages decoded per message, nested ones included */
+#define RULES_MAX_INNER 16
 
 enum rule_kind {
     RULE_HEADER,
@@ -46,6 +58,18 @@ struct rule {
 struct rules {
     struct rule *r;
     size_t n, cap;
+    enum svc_verdict on_unscannable;
+    enum svc_verdict on_ambiguous;
+};
+
+/* The message as the rules read it: itself and its decoded encoded messages. */
+struct rules_view {
+    const struct mime_message *msg[1 + RULES_MAX_INNER]; /* [0]: the message */
+    size_t n;
+    char *data[1 + RULES_MAX_INNER]; /* the decoded bytes of msg[i] (NULL for [0]) */
+    size_t len[1 + RULES_MAX_INNER];
+    bool too_many; /* more encoded messages than RULES_MAX_INNER */
+    bool not_read; /* an encoded message could not be decoded */
 };
 
 static const char *const rule_kinds[] = {"header",   "sender",   "recipient",
@@ -149,6 +173,10 @@ static int rules_rule(void *field, const char *value, const char **reason)
 
 static const struct config_key rules_keys[] = {
     {"rules", "rule", CONFIG_PARSE, NULL, 0, 0, .offset = 0, .parse = rules_rule},
+    {"rules", "on_unscannable", CONFIG_ENUM, "quarantine", 0, 0,
+     .offset = offsetof(struct rules, on_unscannable), .words = svc_unscannable_words},
+    {"rules", "on_ambiguous", CONFIG_ENUM, "quarantine", 0, 0,
+     .offset = offsetof(struct rules, on_ambiguous), .words = svc_unscannable_words},
 };
 
 static int rules_check(struct svc *svc, const char **reason)
@@ -165,43 +193,121 @@ static bool rule_re(const struct rule *ru, const char *s)
     return s != NULL && regexec(&ru->re, s, 0, NULL, 0) == 0;
 }
 
-/* rule_header - any top-level field of that name matches, raw or decoded. */
-static bool rule_header(const struct rule *ru, const struct mime_message *mime)
+/* rule_fields - any field of that name in one header matches, raw or decoded. */
+static bool rule_fields(const struct rule *ru, const struct mime_part *p)
 {
     char decoded[2048];
 
-    for (size_t i = 0; mime != NULL && i < mime->nfields; i++) {
-        if (strcasecmp(mime->fields[i].name, ru->header) != 0)
+    for (size_t i = 0; i < p->nfields; i++) {
+        if (strcasecmp(p->fields[i].name, ru->header) != 0)
             continue;
-        if (rule_re(ru, mime->fields[i].value))
+        if (rule_re(ru, p->fields[i].value))
             return true;
-        mime_decode_2047(mime->fields[i].value, decoded, sizeof(decoded));
+        mime_decode_2047(p->fields[i].value, decoded, sizeof(decoded));
         if (rule_re(ru, decoded))
             return true;
     }
     return false;
 }
 
-static bool rule_parts(const struct rule *ru, const struct mime_message *mime)
+/* rule_parts - any part of any message of the view: every file name reading, or its type. */
+static bool rule_parts(const struct rule *ru, const struct rules_view *v)
 {
     char type[200];
+    const char *names[2 * MIME_MAX_PARAMS]; /* room for every parameter of both fields */
 
-    for (size_t i = 0; mime != NULL && i < mime->nparts; i++) {
-        const struct mime_part *p = &mime->parts[i];
-        if (ru->kind == RULE_FILENAME && rule_re(ru, p->filename))
-            return true;
-        snprintf(type, sizeof(type), "%s/%s", p->type, p->subtype);
-        if (ru->kind == RULE_MIMETYPE && rule_re(ru, type))
-            return true;
+    for (size_t k = 0; k < v->n; k++) {
+        const struct mime_message *mime = v->msg[k];
+        for (size_t i = 0; mime != NULL && i < mime->nparts; i++) {
+            const struct mime_part *p = &mime->parts[i];
+            if (ru->kind == RULE_FILENAME) {
+                size_t n = mime_part_names(p, names, sizeof(names) / sizeof(names[0]));
+                if (rule_re(ru, p->filename))
+                    return true;
+                for (size_t j = 0; j < n; j++)
+                    if (rule_re(ru, names[j]))
+                        return true;
+            }
+            snprintf(type, sizeof(type), "%s/%s", p->type, p->subtype);
+            if (ru->kind == RULE_MIMETYPE && rule_re(ru, type))
+                return true;
+        }
     }
     return false;
 }
 
-static bool rule_matches(const struct rule *ru, const struct svc_msg *m)
+/*
+ * rule_header - the header of every message in the view: the top-level one,
+ * each enclosed message/rfc822, and each decoded encoded one.
+ */
+static bool rule_header(const struct rule *ru, const struct rules_view *v)
+{
+    for (size_t k = 0; k < v->n; k++)
+        for (size_t i = 0; i < v->msg[k]->nparts; i++)
+            if (v->msg[k]->parts[i].is_message && rule_fields(ru, &v->msg[k]->parts[i]))
+                return true;
+    return false;
+}
+
+/*
+ * rules_decode - decode part i of v->msg[k] (an encoded message/rfc822) and
+ * parse it as a message of its own, added to the view.
+ */
+static void rules_decode(struct rules_view *v, const struct svc_msg *m, size_t k, size_t i)
+{
+    const char *error;
+    bool cut;
+    char *data;
+    size_t len;
+
+    if (v->n == 1 + RULES_MAX_INNER) {
+        v->too_many = true;
+        return;
+    }
+    cut = false; /* decoding never grows the text more than twice (LF to CRLF) */
+    data = k == 0 ? svc_part_decode(m, i, &len, &error)
+                  : mime_part_body(v->msg[k], i, v->data[k], v->len[k], 2 * v->len[k] + 16, &len,
+                                   &cut);
+    if (data == NULL || cut) {
+        free(data);
+        v->not_read = true;
+        return;
+    }
+    v->data[v->n] = data;
+    v->len[v->n] = len;
+    v->msg[v->n] = mime_parse(data, len, &v->msg[k]->lim);
+    v->n++;
+}
+
+/* rules_view_open - the message and, breadth first, every encoded message inside it. */
+static void rules_view_open(struct rules_view *v, const struct svc_msg *m)
+{
+    memset(v, 0, sizeof(*v));
+    if (m->mime == NULL)
+        return;
+    v->msg[v->n++] = m->mime;
+    for (size_t k = 0; k < v->n; k++)
+        for (size_t i = 0; i < v->msg[k]->nparts; i++)
+            if ((v->msg[k]->parts[i].flags & MIME_F_ENCODED_CONTAINER) &&
+                v->msg[k]->parts[i].kind == MIME_KIND_LEAF)
+                rules_decode(v, m, k, i);
+}
+
+static void rules_view_close(struct rules_view *v)
+{
+    for (size_t k = 1; k < v->n; k++) {
+        struct mime_message *inner = (struct mime_message *)v->msg[k];
+        mime_message_free(&inner);
+        free(v->data[k]);
+    }
+    v->n = 0;
+}
+
+static bool rule_matches(const struct rule *ru, const struct svc_msg *m, const struct rules_view *v)
 {
     switch (ru->kind) {
     case RULE_HEADER:
-        return rule_header(ru, m->mime);
+        return rule_header(ru, v);
     case RULE_SENDER:
         return rule_re(ru, m->sender);
     case RULE_RECIPIENT:
@@ -211,23 +317,56 @@ static bool rule_matches(const struct rule *ru, const struct svc_msg *m)
         return false;
     case RULE_FILENAME:
     case RULE_MIMETYPE:
-        return rule_parts(ru, m->mime);
+        return rule_parts(ru, v);
     case RULE_SIZE:
         return m->size > ru->size;
     }
     return false;
 }
 
+/* rules_unread - on_unscannable / on_ambiguous for what the view could not read in one way. */
+static void rules_unread(const struct svc *svc, const struct rules_view *v, struct svc_result *r)
+{
+    const struct rules *rs = svc->priv;
+    char why[200], text[160];
+    size_t o = 0;
+
+    why[0] = '\0';
+    for (size_t k = 0; k < v->n && o < sizeof(why); k++)
+        if (v->msg[k]->limits != 0)
+            o += (size_t)snprintf(why + o, sizeof(why) - o, "%s%s%s", o ? ", " : "",
+                                  k > 0 ? "in an encoded message: " : "",
+                                  mime_limit_text(v->msg[k], text, sizeof(text)));
+    if (v->too_many && o < sizeof(why))
+        o += (size_t)snprintf(why + o, sizeof(why) - o, "%sencoded messages (max %d)",
+                              o ? ", " : "", RULES_MAX_INNER);
+    if (v->not_read && o < sizeof(why))
+        o += (size_t)snprintf(why + o, sizeof(why) - o, "%san encoded message not decoded",
+                              o ? ", " : "");
+    if (o > 0)
+        svc_unscannable(svc, r, rs->on_unscannable, "unscannable", "on_unscannable", why);
+    o = 0;
+    for (size_t k = 0; k < v->n && o < sizeof(why); k++)
+        if (v->msg[k]->flags & MIME_F_AMBIGUOUS)
+            o += (size_t)snprintf(why + o, sizeof(why) - o, "%s%s%s", o ? ", " : "",
+                                  k > 0 ? "in an encoded message: " : "",
+                                  mime_ambiguity_text(v->msg[k]->flags, text, sizeof(text)));
+    if (o > 0)
+        svc_unscannable(svc, r, rs->on_ambiguous, "ambiguous", "on_ambiguous", why);
+}
+
 static void rules_run(const struct svc *svc, const struct svc_msg *m, struct svc_result *r)
 {
     const struct rules *rs = svc->priv;
+    struct rules_view v;
     size_t hit = 0;
 
+    rules_view_open(&v, m);
     r->verdict = SVC_PASS;
     snprintf(r->reason, sizeof(r->reason), "no rule matched");
     for (size_t i = 0; i < rs->n; i++) {
         const struct rule *ru = &rs->r[i];
-        if (!rule_matches(ru, m) || policy_rank(ru->action) <= policy_rank(r->verdict))
+        if (!rule_matches(ru, m, &v) || policy_rank(ru->action) <= policy_rank(r->verdict))
             continue;
         r->verdict = ru->action;
         hit = i + 1;
@@ -235,6 +374,8 @@ static void rules_run(const struct svc *svc, const struct svc_msg *m, struct svc
     }
     if (r->verdict == SVC_TAG)
         snprintf(r->headers, sizeof(r->headers), "X-OPES-Rule: %s; rule=%zu\r\n", svc->name, hit);
+    rules_unread(svc, &v, r);
+    rules_view_close(&v);
 }
 
 static void rules_free(struct svc *svc)

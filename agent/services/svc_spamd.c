@@ -4,7 +4,9 @@
  * Keys: address (unix:/path or host:port), tag_threshold (default 5.0: add
  * X-Spam-* fields), quarantine_threshold (default 10.0: the action, default
  * quarantine), user (spamd's per-user settings), max_size (default 512K:
- * larger messages pass unscanned, as spamc does, and the trace says so).
+ * larger messages are not scanned, as spamc does), on_unscannable (what such
+ * a message gets: default pass, as a score is a heuristic and large mail must
+ * not wait for ever; the trace says "unscannable" either way).
  * Bypassable in every way and opt-out by default.
  */
 #include <stddef.h>
@@ -23,6 +25,7 @@ struct spamd_conf {
     double tag, quarantine;
     char user[SPAMD_USER_MAX];
     uint64_t max_size;
+    enum svc_verdict on_unscannable;
 };
 
 /* spamd_number - a threshold such as 5.0 (field: a double) */
@@ -66,6 +69,8 @@ static const struct config_key spamd_keys[] = {
     {"spamd", "user", CONFIG_PARSE, NULL, 0, 0, OFF(user), .parse = spamd_user},
     {"spamd", "max_size", CONFIG_SIZE, "512K", 0, UINT64_MAX, OFF(max_size),
      .why = "expected a size such as 512K"},
+    {"spamd", "on_unscannable", CONFIG_ENUM, "pass", 0, 0, OFF(on_unscannable),
+     .words = svc_unscannable_words},
 };
 
 static int spamd_check_conf(struct svc *svc, const char **reason)
@@ -90,8 +95,11 @@ static void spamd_run(const struct svc *svc, const struct svc_msg *m, struct svc
     const char *error = "";
 
     if (m->size > c->max_size) {
+        char why[100];
         r->verdict = SVC_PASS;
-        snprintf(r->reason, sizeof(r->reason), "not scanned: larger than max_size");
+        snprintf(why, sizeof(why), "not scanned: larger than max_size (%llu)",
+                 (unsigned long long)c->max_size);
+        svc_unscannable(svc, r, c->on_unscannable, "unscannable", "on_unscannable", why);
         return;
     }
     if (spamd_check(&c->ep, (int)svc->timeout_s * 1000, m->spool, c->user[0] ? c->user : NULL, &sr,

@@ -514,8 +514,6 @@ char *mime_text_utf8(const char *charset, const char *s, size_t n, size_t max, s
 
 /* ---- Content-Type and Content-Disposition values ---------------------- */
 
-#define MIME_MAX_PARAMS 64
-
 /* A parameter as written: name lower-cased, value unquoted but not decoded. */
 struct mime_rawparam {
     char *name;
@@ -828,11 +826,51 @@ static char *plain_value(struct mime_rawparam *raw, size_t n, const char *base, 
     return NULL;
 }
 
+/* add_reading - one more reading of a file name parameter, unless it is there already. */
+static void add_reading(struct mime_ctval *cv, size_t first, const char *base, char *value)
+{
+    for (size_t i = first; i < cv->nparams; i++)
+        if (strcmp(cv->params[i].value, value) == 0) {
+            free(value);
+            return;
+        }
+    cv->params[cv->nparams].name = mime_strndup(base, strlen(base));
+    cv->params[cv->nparams++].value = value;
+}
+
+/*
+ * other_readings - every definition of a file name parameter that a reader
+ * may take instead of the one used: each plain one and each name*, after
+ * it (each raw entry gives at most one, so params has room).
+ */
+static void other_readings(struct mime_rawparam *raw, size_t n, const char *base, size_t blen,
+                           struct mime_ctval *cv)
+{
+    size_t first = cv->nparams - 1;
+
+    for (size_t i = 0; i < n; i++) {
+        struct mime_pname pn = pname_split(raw[i].name);
+        if (!pname_is(raw[i].name, &pn, base, blen) || pn.section >= 0)
+            continue;
+        if (pn.extended) {
+            struct mime_buf b = {0};
+            enum mime_charset cs;
+            size_t t = ext_start(raw[i].value, raw[i].vlen, &cs);
+            pct_decode(raw[i].value + t, raw[i].vlen - t, &b);
+            add_reading(cv, first, base, mime_to_utf8(b.data != NULL ? b.data : "", b.len, cs));
+            buf_free(&b);
+        } else {
+            add_reading(cv, first, base, param_display(base, &raw[i]));
+        }
+    }
+}
+
 /*
  * assemble_one - the final parameter for the base name of raw[first]: name*
  * before name*0.., before the plain name (mail clients send the plain one as
  * a fallback). Two plain or two name* definitions are a duplicate; for the
  * boundary any second definition is (different readers pick different ones).
+ * A file name defined more than once gets its other readings after it.
  */
 static void assemble_one(struct mime_rawparam *raw, size_t n, size_t first, struct mime_ctval *cv)
 {
@@ -859,6 +897,9 @@ static void assemble_one(struct mime_rawparam *raw, size_t n, size_t first, stru
     p = &cv->params[cv->nparams++];
     p->name = base;
     p->value = value != NULL ? value : mime_strndup("", 0);
+    if ((strcmp(base, "name") == 0 || strcmp(base, "filename") == 0) &&
+        d.plain + d.ext + (d.sections ? 1 : 0) > 1)
+        other_readings(raw, n, base, blen, cv);
 }
 
 /* assemble_params - RFC 2231 assembly: one parameter per base name, in order of appearance. */
@@ -1305,6 +1346,13 @@ static void part_flag(struct mime_parser *p, size_t part, unsigned flag)
     p->m->parts[part].flags |= flag;
 }
 
+/* hit_limit - a limit (MIME_L_*) stopped the parser at this part: flag it there and overall. */
+static void hit_limit(struct mime_parser *p, struct mime_part *part, unsigned flag, unsigned limit)
+{
+    part->flags |= flag;
+    p->m->limits |= limit;
+}
+
 /* new_part - append a part (the caller checked max_parts) and open a frame for it. */
 static void new_part(struct mime_parser *p, int parent, unsigned depth, uint64_t header_start)
 {
@@ -1334,8 +1382,8 @@ static void update_head_need(struct mime_parser *p)
 
     for (size_t j = 0; j < p->nstack; j++) {
         const struct mime_frame *f = &p->stack[j];
-        if (f->boundary != NULL && f->state != MP_EPILOGUE && f->blen + 4 > need)
-            need = f->blen + 4;
+        if (f->boundary != NULL && f->blen + 4 > need)
+            need = f->blen + 4; /* closed ones too: after_close() looks for their lines */
     }
     p->head_need = need;
 }
@@ -1540,11 +1588,15 @@ static void store_field(struct mime_parser *p, const char *name, size_t nlen, co
     struct mime_field *f;
 
     if (p->block_len > p->lim.max_header_block) {
-        part->flags |= MIME_F_HEADER_TOO_LONG;
+        hit_limit(p, part, MIME_F_HEADER_TOO_LONG, MIME_L_HEADER_BLOCK);
         return;
     }
-    if (part->nfields >= p->lim.max_fields || p->stored_total + cost > p->lim.max_header_total) {
-        part->flags |= MIME_F_LIMIT;
+    if (part->nfields >= p->lim.max_fields) {
+        hit_limit(p, part, MIME_F_LIMIT, MIME_L_FIELDS);
+        return;
+    }
+    if (p->stored_total + cost > p->lim.max_header_total) {
+        hit_limit(p, part, MIME_F_LIMIT, MIME_L_HEADER_TOTAL);
         return;
     }
     p->stored_total += cost;
@@ -1601,7 +1653,7 @@ static void field_append(struct mime_parser *p, const char *s, size_t n)
     if (n > room) {
         n = room;
         p->field_cut = true;
-        part_flag(p, top(p)->part, MIME_F_HEADER_TOO_LONG);
+        hit_limit(p, top_part(p), MIME_F_HEADER_TOO_LONG, MIME_L_FIELD_LEN);
     }
     buf_append(&p->field, s, n);
 }
@@ -1647,8 +1699,10 @@ static void keep_params(struct mime_parser *p, struct mime_part *part, struct mi
 
     for (size_t i = 0; i < cv->nparams; i++)
         cost += store_cost(strlen(cv->params[i].name)) + store_cost(strlen(cv->params[i].value));
+    if (cv->flags & MIME_F_LIMIT)
+        p->m->limits |= MIME_L_PARAMS;
     if (p->stored_total + cost > p->lim.max_header_total) {
-        part->flags |= MIME_F_LIMIT;
+        hit_limit(p, part, MIME_F_LIMIT, MIME_L_HEADER_TOTAL);
         return;
     }
     p->stored_total += cost;
@@ -1691,6 +1745,23 @@ static char *apply_type(struct mime_parser *p, struct mime_part *part, size_t *b
     return boundary;
 }
 
+/*
+ * cte_may_decode - an unknown Content-Transfer-Encoding value that some
+ * reader may still decode ("quoted printable", "x-uuencode", "base-64"):
+ * readers disagree on it. Other unknown values ("7-bit", "plain") are read
+ * as they are by all.
+ */
+static bool cte_may_decode(const char *v)
+{
+    static const char *const words[] = {"base", "64",   "quoted", "printable",
+                                        "uu",   "gzip", "binhex"};
+
+    for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++)
+        if (strcasestr(v, words[i]) != NULL)
+            return true;
+    return false;
+}
+
 static void apply_cte(struct mime_parser *p, struct mime_part *part)
 {
     const char *v = p->cte != NULL ? p->cte : "";
@@ -1698,6 +1769,8 @@ static void apply_cte(struct mime_parser *p, struct mime_part *part)
 
     part->cte = e > i ? mime_strndup(v + i, e - i) : mime_strndup("7bit", 4);
     mime_lower_str(part->cte);
+    if (mime_encoding_of(part->cte) == MIME_ENC_IDENTITY && cte_may_decode(v))
+        part->flags |= MIME_F_BAD_CTE;
 }
 
 static void apply_disposition(struct mime_parser *p, struct mime_part *part)
@@ -1751,10 +1824,17 @@ static void open_multipart(struct mime_parser *p, char *boundary, size_t blen)
 {
     struct mime_frame *f = top(p);
 
-    for (size_t j = 0; j + 1 < p->nstack; j++)
-        if (p->stack[j].boundary != NULL && p->stack[j].state != MP_EPILOGUE &&
-            p->stack[j].blen == blen && memcmp(p->stack[j].boundary, boundary, blen) == 0)
+    for (size_t j = 0; j + 1 < p->nstack; j++) {
+        const struct mime_frame *o = &p->stack[j];
+        size_t shorter = o->blen < blen ? o->blen : blen;
+        if (o->boundary == NULL || o->state == MP_EPILOGUE ||
+            memcmp(o->boundary, boundary, shorter) != 0)
+            continue;
+        if (o->blen == blen)
             part_flag(p, f->part, MIME_F_BAD_BOUNDARY); /* innermost wins */
+        else
+            part_flag(p, f->part, MIME_F_PREFIX_BOUNDARY);
+    }
     f->boundary = boundary;
     f->blen = blen;
     f->state = MP_PREAMBLE;
@@ -1769,10 +1849,12 @@ static void choose_kind(struct mime_parser *p, char *boundary, size_t blen)
     bool nested_room = part->depth + 1 <= p->lim.max_depth;
 
     if (strcmp(part->type, "multipart") == 0) {
+        if (mime_encoding_of(part->cte) != MIME_ENC_IDENTITY)
+            part->flags |= MIME_F_BAD_CTE; /* some readers decode it first */
         if (boundary == NULL)
             part->flags |= MIME_F_BAD_BOUNDARY;
         else if (!nested_room)
-            part->flags |= MIME_F_LIMIT;
+            hit_limit(p, part, MIME_F_LIMIT, MIME_L_DEPTH);
         else {
             open_multipart(p, boundary, blen);
             return;
@@ -1781,8 +1863,10 @@ static void choose_kind(struct mime_parser *p, char *boundary, size_t blen)
                (strcmp(part->subtype, "rfc822") == 0 || strcmp(part->subtype, "global") == 0)) {
         if (mime_encoding_of(part->cte) != MIME_ENC_IDENTITY) {
             part->flags |= MIME_F_ENCODED_CONTAINER;
-        } else if (!nested_room || p->m->nparts >= p->lim.max_parts) {
-            part->flags |= MIME_F_LIMIT;
+        } else if (!nested_room) {
+            hit_limit(p, part, MIME_F_LIMIT, MIME_L_DEPTH);
+        } else if (p->m->nparts >= p->lim.max_parts) {
+            hit_limit(p, part, MIME_F_LIMIT, MIME_L_PARTS);
         } else {
             part->kind = MIME_KIND_MESSAGE;
             new_part(p, (int)idx, part->depth + 1, part->body_start);
@@ -1911,7 +1995,7 @@ static void delim_line_end(struct mime_parser *p)
         part->epilogue_start = p->off;
     } else if (p->m->nparts >= p->lim.max_parts) {
         f->state = MP_SKIP;
-        part->flags |= MIME_F_LIMIT;
+        hit_limit(p, part, MIME_F_LIMIT, MIME_L_PARTS);
     } else {
         new_part(p, (int)f->part, part->depth + 1, p->off);
         return;
@@ -2001,6 +2085,22 @@ static size_t feed_delim(struct mime_parser *p, const char *s, size_t n)
     return take + 1;
 }
 
+/*
+ * after_close - a body line that starts with the delimiter of a multipart
+ * already closed: content a lenient reader takes for more parts.
+ */
+static void after_close(struct mime_parser *p, const char *h, size_t n)
+{
+    if (n < 2 || h[0] != '-' || h[1] != '-')
+        return;
+    for (size_t j = 0; j < p->nstack; j++) {
+        const struct mime_frame *f = &p->stack[j];
+        if (f->boundary != NULL && f->state == MP_EPILOGUE && n >= 2 + f->blen &&
+            memcmp(h + 2, f->boundary, f->blen) == 0)
+            part_flag(p, f->part, MIME_F_AFTER_CLOSE);
+    }
+}
+
 /* head_decide - the head of a body line is known: a delimiter, or content to pass on. */
 static void head_decide(struct mime_parser *p)
 {
@@ -2012,6 +2112,7 @@ static void head_decide(struct mime_parser *p)
         on_delim(p, lvl, close);
         return;
     }
+    after_close(p, p->head.data, p->head.len);
     body_bytes(p, p->head.data, p->head.len);
     p->head.len = 0;
 }
@@ -2116,6 +2217,7 @@ struct mime_parser *mime_parser_new(const struct mime_limits *lim)
     if (p->lim.max_header_line == 0)
         p->lim.max_header_line = 1;
     p->m = mime_zalloc(sizeof(*p->m));
+    p->m->lim = p->lim;
     p->stack = mime_zalloc((p->lim.max_depth + 2) * sizeof(*p->stack));
     new_part(p, -1, 0, 0);
     p->m->parts[0].is_message = true;
@@ -2242,6 +2344,72 @@ const char *mime_header_get(const struct mime_message *m, int index, const char 
         if (mime_streq_nocase(part->fields[i].name, name))
             return part->fields[i].value;
     return NULL;
+}
+
+/* mime_names_text - "a (max N), b" for the bits of mask that are set, into out. */
+struct mime_bit_name {
+    unsigned bit;
+    const char *name;
+    size_t max;
+};
+
+static char *mime_names_text(const struct mime_bit_name *t, size_t nt, unsigned mask, char *out,
+                             size_t size)
+{
+    size_t o = 0;
+
+    out[0] = '\0';
+    for (size_t i = 0; i < nt && o < size; i++) {
+        if (!(mask & t[i].bit))
+            continue;
+        if (t[i].max > 0)
+            o += (size_t)snprintf(out + o, size - o, "%s%s (max %zu)", o ? ", " : "", t[i].name,
+                                  t[i].max);
+        else
+            o += (size_t)snprintf(out + o, size - o, "%s%s", o ? ", " : "", t[i].name);
+    }
+    return out;
+}
+
+char *mime_limit_text(const struct mime_message *m, char *out, size_t size)
+{
+    const struct mime_limits *lim = &m->lim;
+    const struct mime_bit_name t[] = {
+        {MIME_L_FIELDS, "header fields", lim->max_fields},
+        {MIME_L_FIELD_LEN, "field length", lim->max_header_line},
+        {MIME_L_HEADER_BLOCK, "header size", lim->max_header_block},
+        {MIME_L_HEADER_TOTAL, "header text in all", lim->max_header_total},
+        {MIME_L_PARAMS, "parameters", MIME_MAX_PARAMS},
+        {MIME_L_DEPTH, "nesting depth", lim->max_depth},
+        {MIME_L_PARTS, "parts", lim->max_parts},
+    };
+    return mime_names_text(t, sizeof(t) / sizeof(t[0]), m->limits, out, size);
+}
+
+char *mime_ambiguity_text(unsigned flags, char *out, size_t size)
+{
+    static const struct mime_bit_name t[] = {
+        {MIME_F_DUP_FIELD, "Content-Type, -Disposition or -Transfer-Encoding twice", 0},
+        {MIME_F_DUP_BOUNDARY, "two boundary parameters", 0},
+        {MIME_F_BAD_BOUNDARY, "a multipart without a boundary or with its parent's", 0},
+        {MIME_F_PREFIX_BOUNDARY, "a boundary that is a prefix of another", 0},
+        {MIME_F_AFTER_CLOSE, "parts after the close delimiter", 0},
+        {MIME_F_BAD_CTE, "an unknown or misplaced transfer encoding", 0},
+    };
+    return mime_names_text(t, sizeof(t) / sizeof(t[0]), flags, out, size);
+}
+
+size_t mime_part_names(const struct mime_part *p, const char **names, size_t max)
+{
+    size_t n = 0;
+
+    for (size_t i = 0; i < p->ndisp_params && n < max; i++)
+        if (strcmp(p->disp_params[i].name, "filename") == 0 && p->disp_params[i].value[0] != '\0')
+            names[n++] = p->disp_params[i].value;
+    for (size_t i = 0; i < p->nparams && n < max; i++)
+        if (strcmp(p->params[i].name, "name") == 0 && p->params[i].value[0] != '\0')
+            names[n++] = p->params[i].value;
+    return n;
 }
 
 const char *mime_part_param(const struct mime_part *p, const char *name)

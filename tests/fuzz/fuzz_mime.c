@@ -12,7 +12,10 @@
  * and quoted-printable decoders and mime_decode_2047() run over the raw
  * input whole and in pieces; the readers for callers that hold a header
  * block or a message in memory (mime_header_find, mime_part_body,
- * mime_text_utf8) keep their bounds.
+ * mime_text_utf8) keep their bounds. The limits reached are the same in
+ * every way of feeding, appear exactly when a limit flag does, and are
+ * named, as are the ambiguities; every file name reading is valid UTF-8 and
+ * the one used is among them.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -116,6 +119,7 @@ static void same_message(const struct mime_message *a, const struct mime_message
 {
     FUZZ_CHECK(a->nparts == b->nparts && a->size == b->size);
     FUZZ_CHECK(a->flags == b->flags && a->protected == b->protected);
+    FUZZ_CHECK(a->limits == b->limits);
     FUZZ_CHECK(a->dkim_signatures == b->dkim_signatures && a->ndkim_signed == b->ndkim_signed);
     for (size_t i = 0; i < a->ndkim_signed; i++)
         FUZZ_CHECK(strcmp(a->dkim_signed[i], b->dkim_signed[i]) == 0);
@@ -151,6 +155,34 @@ static void check_strings(const struct mime_part *p)
         FUZZ_CHECK(utf8_valid(p->disp_params[i].value));
 }
 
+/* check_readings - every file name reading is text, and the name used is one of them. */
+static void check_readings(const struct mime_part *p)
+{
+    const char *names[64];
+    size_t n = mime_part_names(p, names, 64);
+    bool found = p->filename == NULL;
+
+    FUZZ_CHECK(n <= 64);
+    for (size_t i = 0; i < n; i++) {
+        FUZZ_CHECK(names[i][0] != '\0' && utf8_valid(names[i]));
+        found = found || strcmp(names[i], p->filename) == 0;
+    }
+    FUZZ_CHECK(found || n == 64);
+}
+
+/* check_named - the limits reached and the ambiguities found are named, within out's size. */
+static void check_named(const struct mime_message *m)
+{
+    char out[48];
+
+    FUZZ_CHECK((m->limits != 0) == ((m->flags & (MIME_F_LIMIT | MIME_F_HEADER_TOO_LONG)) != 0));
+    mime_limit_text(m, out, sizeof(out));
+    FUZZ_CHECK(strlen(out) < sizeof(out) && (out[0] != '\0') == (m->limits != 0));
+    mime_ambiguity_text(m->flags, out, sizeof(out));
+    FUZZ_CHECK(strlen(out) < sizeof(out) &&
+               (out[0] != '\0') == ((m->flags & MIME_F_AMBIGUOUS) != 0));
+}
+
 /* check_message - the invariants of one result for an input of size bytes. */
 static void check_message(const struct mime_message *m, size_t size, const struct mime_limits *lim)
 {
@@ -180,10 +212,12 @@ static void check_message(const struct mime_message *m, size_t size, const struc
         }
         check_fields(p, lim);
         check_strings(p);
+        check_readings(p);
         flags |= p->flags;
         protected |= p->protected;
     }
     FUZZ_CHECK(flags == m->flags && protected == m->protected);
+    check_named(m);
     for (size_t i = 0; i < m->nparts; i++)
         if (m->parts[i].nfields > 0)
             FUZZ_CHECK(mime_header_get(m, (int)i, m->parts[i].fields[0].name) ==

@@ -487,14 +487,14 @@ static const struct structure_case structure_cases[] = {
      {"multipart/mixed", "multipart/mixed", "text/plain", "text/plain"},
      {-1, 0, 1, 0},
      {NULL, NULL, "inner", "outer"},
-     0},
+     MIME_F_PREFIX_BOUNDARY},
     {"an outer boundary that extends the inner one",
      MP("b-1") "--b-1\r\n" MP("b") "--b\r\n\r\ninner\r\n--b--\r\n--b-1\r\n\r\nouter\r\n--b-1--\r\n",
      4,
      {"multipart/mixed", "multipart/mixed", "text/plain", "text/plain"},
      {-1, 0, 1, 0},
      {NULL, NULL, "inner", "outer"},
-     0},
+     MIME_F_PREFIX_BOUNDARY},
     {"a missing close delimiter: the last part runs to the end",
      MP("b") "--b\r\n\r\none\r\n--b\r\n\r\ntwo\r\n",
      3,
@@ -522,7 +522,7 @@ static const struct structure_case structure_cases[] = {
      {"multipart/mixed", "text/plain"},
      {-1, 0},
      {NULL, "one"},
-     0},
+     MIME_F_AFTER_CLOSE},
     {"a delimiter ends a part's header; empty parts",
      MP("b") "--b\r\nContent-Type: text/html\r\n--b\r\n--b\r\n\r\n--b--\r\n",
      4,
@@ -664,7 +664,10 @@ END_TEST
 
 /* ---- limits ---- */
 
-/* nested_multiparts - levels multiparts inside each other, a text part innermost. */
+/*
+ * nested_multiparts - levels multiparts inside each other, a text part
+ * innermost; boundaries of two digits, so that none is a prefix of another.
+ */
 static char *nested_multiparts(int levels)
 {
     struct mt_buf b = {0};
@@ -672,12 +675,12 @@ static char *nested_multiparts(int levels)
 
     for (int i = 0; i < levels; i++) {
         int n = snprintf(line, sizeof(line),
-                         "Content-Type: multipart/mixed; boundary=b%d\r\n\r\n--b%d\r\n", i, i);
+                         "Content-Type: multipart/mixed; boundary=b%02d\r\n\r\n--b%02d\r\n", i, i);
         mt_put(&b, line, (size_t)n);
     }
     mt_put(&b, "Content-Type: text/plain\r\n\r\ndeep\r\n", 34);
     for (int i = levels - 1; i >= 0; i--) {
-        int n = snprintf(line, sizeof(line), "--b%d--\r\n", i);
+        int n = snprintf(line, sizeof(line), "--b%02d--\r\n", i);
         mt_put(&b, line, (size_t)n);
     }
     return b.data;
@@ -694,6 +697,7 @@ START_TEST(test_limit_depth)
     ck_assert_uint_eq(deepest, 20);
     ck_assert_uint_eq(m->nparts, 21);
     ck_assert_uint_eq(m->flags, MIME_F_LIMIT);
+    ck_assert_uint_eq(m->limits, MIME_L_DEPTH);
     /* the part at the limit is not split; it runs to its parent's close delimiter */
     ck_assert_int_eq(m->parts[20].kind, MIME_KIND_LEAF);
     ck_assert(m->parts[20].flags & MIME_F_LIMIT);
@@ -701,6 +705,216 @@ START_TEST(test_limit_depth)
     assert_sane(m, strlen(msg), NULL);
     mime_message_free(&m);
     free(msg);
+}
+END_TEST
+
+/*
+ * Which limit stopped the parser: each row a message, the limits it is read
+ * with (a small value per row), and the MIME_L_* bits and the words that
+ * mime_limit_text() must give.
+ */
+struct limit_case {
+    const char *what;
+    const char *msg;
+    struct mime_limits lim; /* 0: the default */
+    unsigned limits;
+    const char *text;
+};
+
+static const struct limit_case limit_cases[] = {
+    {"nothing reached", "Subject: a\r\n\r\nbody\r\n", {0}, 0, ""},
+    {"a field past max_fields",
+     "A: 1\r\nB: 2\r\nSubject: evil\r\n\r\nx\r\n",
+     {.max_fields = 2},
+     MIME_L_FIELDS,
+     "header fields (max 2)"},
+    {"a field longer than max_header_line",
+     "Subject: 0123456789evil\r\n\r\nx\r\n",
+     {.max_header_line = 12},
+     MIME_L_FIELD_LEN,
+     "field length (max 12)"},
+    {"a header block over max_header_block",
+     "A: 0123456789\r\nSubject: evil\r\n\r\nx\r\n",
+     {.max_header_block = 10},
+     MIME_L_HEADER_BLOCK,
+     "header size (max 10)"},
+    {"stored header text over max_header_total",
+     "A: 0123456789\r\nSubject: evil\r\n\r\nx\r\n",
+     {.max_header_total = 40},
+     MIME_L_HEADER_TOTAL,
+     "header text in all (max 40)"},
+    {"a part past max_parts",
+     MP("b") "--b\r\n\r\none\r\n--b\r\nContent-Type: application/x-evil\r\n\r\ntwo\r\n--b--\r\n",
+     {.max_parts = 2},
+     MIME_L_PARTS,
+     "parts (max 2)"},
+    {"a multipart below max_depth",
+     MP("b") "--b\r\n" MP("c") "--c\r\n\r\ndeep\r\n--c--\r\n--b--\r\n",
+     {.max_depth = 1},
+     MIME_L_DEPTH,
+     "nesting depth (max 1)"},
+    {"a message/rfc822 below max_depth",
+     "Content-Type: message/rfc822\r\n\r\nContent-Type: message/rfc822\r\n\r\nSubject: x\r\n\r\n",
+     {.max_depth = 1},
+     MIME_L_DEPTH,
+     "nesting depth (max 1)"},
+    {"a message/rfc822 past max_parts",
+     MP("b") "--b\r\nContent-Type: message/rfc822\r\n\r\nSubject: x\r\n\r\ny\r\n--b--\r\n",
+     {.max_parts = 2},
+     MIME_L_PARTS,
+     "parts (max 2)"},
+    {"two limits at once",
+     "A: 1\r\nB: 0123456789evil\r\n\r\nx\r\n",
+     {.max_fields = 1, .max_header_line = 8},
+     MIME_L_FIELDS | MIME_L_FIELD_LEN,
+     "header fields (max 1), field length (max 8)"},
+};
+
+START_TEST(test_limit_named)
+{
+    const struct limit_case *t = &limit_cases[_i];
+    struct mime_limits lim = MIME_LIMITS_DEFAULT;
+    struct mime_message *m;
+    char text[200];
+
+    lim.max_depth = t->lim.max_depth ? t->lim.max_depth : lim.max_depth;
+    lim.max_parts = t->lim.max_parts ? t->lim.max_parts : lim.max_parts;
+    lim.max_header_block = t->lim.max_header_block ? t->lim.max_header_block : lim.max_header_block;
+    lim.max_header_line = t->lim.max_header_line ? t->lim.max_header_line : lim.max_header_line;
+    lim.max_fields = t->lim.max_fields ? t->lim.max_fields : lim.max_fields;
+    lim.max_header_total = t->lim.max_header_total ? t->lim.max_header_total : lim.max_header_total;
+    m = parse_lim(t->msg, strlen(t->msg), &lim);
+
+    ck_assert_msg(m->limits == t->limits, "%s: limits %#x", t->what, m->limits);
+    ck_assert_str_eq(mime_limit_text(m, text, sizeof(text)), t->text);
+    ck_assert_msg((t->limits != 0) == ((m->flags & (MIME_F_LIMIT | MIME_F_HEADER_TOO_LONG)) != 0),
+                  "%s: flags %#x", t->what, m->flags);
+    mime_message_free(&m);
+}
+END_TEST
+
+/*
+ * Structures that readers may split differently: the MIME_F_AMBIGUOUS flag
+ * each must raise (0: none), and a word of mime_ambiguity_text().
+ */
+struct ambiguous_case {
+    const char *what;
+    const char *msg;
+    unsigned flag;
+    const char *word;
+};
+
+#define EXE "Content-Type: application/octet-stream; name=\"evil.exe\"\r\n\r\nMZ\r\n"
+
+static const struct ambiguous_case ambiguous_cases[] = {
+    {"a plain multipart", MP("b") "--b\r\n\r\none\r\n--b--\r\n", 0, NULL},
+    {"an epilogue of text only", MP("b") "--b\r\n\r\none\r\n--b--\r\nbye\r\n--\r\n", 0, NULL},
+    {"a part after the close delimiter", MP("b") "--b\r\n\r\none\r\n--b--\r\n--b\r\n" EXE,
+     MIME_F_AFTER_CLOSE, "close delimiter"},
+    {"a second close delimiter", MP("b") "--b\r\n\r\none\r\n--b--\r\n--b--\r\n", MIME_F_AFTER_CLOSE,
+     "close delimiter"},
+    {"an inner part after its close delimiter",
+     MP("b") "--b\r\n" MP("c") "--c\r\n\r\nx\r\n--c--\r\n--c\r\n" EXE "--b--\r\n",
+     MIME_F_AFTER_CLOSE, "close delimiter"},
+    {"two Content-Type fields", "Content-Type: text/plain\r\n" MP("b") "--b\r\n" EXE "--b--\r\n",
+     MIME_F_DUP_FIELD, "Content-Type"},
+    {"two Content-Transfer-Encoding fields",
+     "Content-Transfer-Encoding: base64\r\nContent-Transfer-Encoding: 7bit\r\n\r\nTVo=\r\n",
+     MIME_F_DUP_FIELD, "twice"},
+    {"two boundary parameters",
+     "Content-Type: multipart/mixed; boundary=a; boundary=b\r\n\r\n--a\r\n\r\nx\r\n--b\r\n" EXE
+     "--a--\r\n",
+     MIME_F_DUP_BOUNDARY, "two boundary"},
+    {"an inner boundary extends the outer one",
+     MP("b") "--b\r\n" MP("b1") "--b1\r\n\r\nx\r\n--b1--\r\n--b--\r\n", MIME_F_PREFIX_BOUNDARY,
+     "prefix"},
+    {"an inner boundary is a prefix of the outer one",
+     MP("bb") "--bb\r\n" MP("b") "--b\r\n\r\nx\r\n--b--\r\n--bb--\r\n", MIME_F_PREFIX_BOUNDARY,
+     "prefix"},
+    {"the enclosing boundary again", MP("b") "--b\r\n" MP("b") "--b\r\n\r\nx\r\n--b--\r\n--b--\r\n",
+     MIME_F_BAD_BOUNDARY, "boundary"},
+    {"a multipart without a boundary", "Content-Type: multipart/mixed\r\n\r\n--x\r\n" EXE,
+     MIME_F_BAD_BOUNDARY, "without a boundary"},
+    {"a base64 multipart",
+     "Content-Type: multipart/mixed; boundary=b\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+     "--b\r\n\r\nx\r\n--b--\r\n",
+     MIME_F_BAD_CTE, "transfer encoding"},
+    {"an unknown transfer encoding",
+     "Content-Type: application/octet-stream; name=x.exe\r\n"
+     "Content-Transfer-Encoding: x-uuencode\r\n\r\nbegin 644 x.exe\r\n",
+     MIME_F_BAD_CTE, "transfer encoding"},
+    {"quoted printable with a space", "Content-Transfer-Encoding: quoted printable\r\n\r\n=41\r\n",
+     MIME_F_BAD_CTE, "transfer encoding"},
+    {"known transfer encodings", "Content-Transfer-Encoding: 8BIT\r\n\r\nx\r\n", 0, NULL},
+    {"an unknown encoding every reader leaves alone",
+     "Content-Transfer-Encoding: 7-bit\r\n\r\nx\r\n", 0, NULL},
+    {"a file name given twice is not ambiguous: every reading is kept",
+     "Content-Type: application/octet-stream; name=a.txt; name=evil.exe\r\n\r\nx\r\n", 0, NULL},
+};
+
+START_TEST(test_ambiguous)
+{
+    const struct ambiguous_case *t = &ambiguous_cases[_i];
+    struct mime_message *m = parse(t->msg);
+    char text[300];
+
+    ck_assert_msg((m->flags & MIME_F_AMBIGUOUS) == t->flag, "%s: flags %#x", t->what, m->flags);
+    mime_ambiguity_text(m->flags, text, sizeof(text));
+    if (t->word != NULL)
+        ck_assert_msg(strstr(text, t->word) != NULL, "%s: \"%s\"", t->what, text);
+    else
+        ck_assert_str_eq(text, "");
+    mime_message_free(&m);
+}
+END_TEST
+
+/* Every file name a reader may take, in the order mime_part_names() gives them. */
+struct names_case {
+    const char *what;
+    const char *header;
+    const char *names[4];
+};
+
+static const struct names_case names_cases[] = {
+    {"one name", "Content-Type: a/b; name=x.pdf", {"x.pdf"}},
+    {"filename given twice",
+     "Content-Type: a/b\r\nContent-Disposition: attachment; filename=\"ok.txt\"; "
+     "filename=\"evil.exe\"",
+     {"ok.txt", "evil.exe"}},
+    {"name and filename differ",
+     "Content-Type: a/b; name=evil.exe\r\nContent-Disposition: attachment; filename=ok.txt",
+     {"ok.txt", "evil.exe"}},
+    {"filename* and a plain filename differ",
+     "Content-Disposition: attachment; filename=ok.txt; filename*=utf-8''evil%2Eexe",
+     {"evil.exe", "ok.txt"}},
+    {"sections and a plain name differ",
+     "Content-Type: a/b; name=ok.txt; name*0=evil; name*1=.exe",
+     {"evil.exe", "ok.txt"}},
+    {"the same value twice counts once", "Content-Type: a/b; name=x.pdf; name=x.pdf", {"x.pdf"}},
+    {"an encoded word and its plain twin",
+     "Content-Type: a/b; name=\"=?utf-8?q?evil.exe?=\"; name=ok.txt",
+     {"evil.exe", "ok.txt"}},
+};
+
+START_TEST(test_part_names)
+{
+    const struct names_case *t = &names_cases[_i];
+    char msg[512];
+    const char *names[8];
+    struct mime_message *m;
+    size_t n, want = 0;
+
+    snprintf(msg, sizeof(msg), "%s\r\n\r\nbody\r\n", t->header);
+    m = parse(msg);
+    n = mime_part_names(&m->parts[0], names, 8);
+    while (want < 4 && t->names[want] != NULL)
+        want++;
+    ck_assert_msg(n == want, "%s: %zu names", t->what, n);
+    for (size_t i = 0; i < n; i++)
+        ck_assert_msg(strcmp(names[i], t->names[i]) == 0, "%s: %s", t->what, names[i]);
+    ck_assert_str_eq(m->parts[0].filename, t->names[0]);
+    ck_assert_uint_eq(mime_part_names(&m->parts[0], names, 1), want > 0 ? 1 : 0);
+    mime_message_free(&m);
 }
 END_TEST
 
@@ -1264,6 +1478,12 @@ Suite *unit_suite(void)
     tcase_add_test(tc, test_limit_depth_messages);
     tcase_add_test(tc, test_limit_parts);
     tcase_add_test(tc, test_limit_fields_and_block);
+    tcase_add_loop_test(tc, test_limit_named, 0, N_ELEMENTS(limit_cases));
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("ambiguity");
+    tcase_add_loop_test(tc, test_ambiguous, 0, N_ELEMENTS(ambiguous_cases));
+    tcase_add_loop_test(tc, test_part_names, 0, N_ELEMENTS(names_cases));
     suite_add_tcase(s, tc);
 
     tc = tcase_create("services");

@@ -4,7 +4,9 @@
  * Every combination of consent class x recipient choice x bypass policy x
  * requested channels x malware-scanner flag goes through policy_step, and the
  * result is checked against the rules the system page promises; then verdict
- * combination, per-recipient actions, and OPES-Bypass / XOPES-BYPASS values.
+ * combination, per-recipient actions, the choice for a message a service
+ * could not read (unscannable, ambiguous), and OPES-Bypass / XOPES-BYPASS
+ * values.
  */
 #include <check.h>
 #include <stdio.h>
@@ -133,6 +135,62 @@ static const struct {
     {",,,", false, false, false},
 };
 
+/*
+ * svc_unscannable: the choice replaces a pass (and is traced even when it is
+ * pass) or a milder verdict; a verdict at least as severe stays, reason and all.
+ */
+static const struct {
+    enum svc_verdict before, choice, after;
+    bool replaced;
+} unscannable_rows[] = {
+    {SVC_PASS, SVC_QUARANTINE, SVC_QUARANTINE, true},
+    {SVC_PASS, SVC_TEMPFAIL, SVC_TEMPFAIL, true},
+    {SVC_PASS, SVC_REJECT, SVC_REJECT, true},
+    {SVC_PASS, SVC_PASS, SVC_PASS, true}, /* a pass by choice says so */
+    {SVC_TAG, SVC_QUARANTINE, SVC_QUARANTINE, true},
+    {SVC_TAG, SVC_PASS, SVC_TAG, false},
+    {SVC_QUARANTINE, SVC_QUARANTINE, SVC_QUARANTINE, false},
+    {SVC_REJECT, SVC_QUARANTINE, SVC_REJECT, false},
+    {SVC_QUARANTINE, SVC_REJECT, SVC_REJECT, true},
+};
+
+START_TEST(unscannable_table)
+{
+    struct svc s = {.name = "rules", .type = &plain_type};
+    struct svc_result r;
+
+    memset(&r, 0, sizeof(r));
+    r.verdict = unscannable_rows[_i].before;
+    snprintf(r.reason, sizeof(r.reason), "rule 1 matched");
+    snprintf(r.headers, sizeof(r.headers), "X-OPES-Rule: rules; rule=1\r\n");
+    svc_unscannable(&s, &r, unscannable_rows[_i].choice, "unscannable", "on_unscannable",
+                    "parts (max 1000)");
+    ck_assert_int_eq(r.verdict, unscannable_rows[_i].after);
+    if (unscannable_rows[_i].replaced) {
+        char want[200];
+        snprintf(want, sizeof(want), "unscannable: parts (max 1000) (on_unscannable=%s)",
+                 svc_verdict_name(unscannable_rows[_i].choice));
+        ck_assert_str_eq(r.reason, want);
+        ck_assert_str_eq(r.headers, "");
+    } else {
+        ck_assert_str_eq(r.reason, "rule 1 matched");
+    }
+}
+END_TEST
+
+START_TEST(unscannable_words)
+{
+    static const char *const words[] = {"quarantine", "reject", "tempfail", "pass"};
+
+    for (size_t i = 0; i < 4; i++)
+        ck_assert_str_eq(
+            svc_verdict_name((enum svc_verdict)config_word_value(svc_unscannable_words, words[i])),
+            words[i]);
+    ck_assert_int_lt(config_word_value(svc_unscannable_words, "tag"), 0);
+    ck_assert_int_lt(config_word_value(svc_unscannable_words, "modify"), 0);
+}
+END_TEST
+
 START_TEST(bypass_table)
 {
     const char *known[] = {U_SPAMD, U_CLAMD};
@@ -174,6 +232,9 @@ Suite *unit_suite(void)
     tcase_add_loop_test(tc, step_rows_table, 0, (int)(sizeof(step_rows) / sizeof(step_rows[0])));
     tcase_add_test(tc, rank_and_outcome);
     tcase_add_test(tc, recipient_actions);
+    tcase_add_loop_test(tc, unscannable_table, 0,
+                        (int)(sizeof(unscannable_rows) / sizeof(unscannable_rows[0])));
+    tcase_add_test(tc, unscannable_words);
     suite_add_tcase(s, tc);
     tc = tcase_create("bypass");
     tcase_add_loop_test(tc, bypass_table, 0, (int)(sizeof(bypass_rows) / sizeof(bypass_rows[0])));

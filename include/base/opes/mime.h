@@ -50,8 +50,22 @@
  *   DUP_FIELD          Content-Type, -Disposition or -Transfer-Encoding twice
  *                      in one header (the first is used)
  *   ENCODED_CONTAINER  a base64 or quoted-printable message/rfc822, whose
- *                      inside is not parsed
+ *                      inside is not parsed (mime_part_body() and mime_parse()
+ *                      read it)
  *   BARE_LF            a line ended in LF without CR
+ *   AFTER_CLOSE        a delimiter line of a multipart after its close
+ *                      delimiter: lenient readers see more parts there
+ *   PREFIX_BOUNDARY    a multipart whose boundary is a prefix of an enclosing
+ *                      one's, or the other way round: readers split it
+ *                      differently
+ *   BAD_CTE            an unknown Content-Transfer-Encoding that some readers
+ *                      may still decode ("quoted printable", "x-uuencode"),
+ *                      or an encoded multipart: readers decode it
+ *                      differently or not at all
+ *
+ * MIME_F_AMBIGUOUS gathers the flags of a structure that readers may split
+ * differently (mime_ambiguity_text() names them); a parameter given twice is
+ * not among them, as every reading of it is kept (struct mime_part.params).
  */
 #define MIME_F_TRUNCATED 0x0001
 #define MIME_F_LIMIT 0x0002
@@ -63,6 +77,33 @@
 #define MIME_F_DUP_FIELD 0x0080
 #define MIME_F_ENCODED_CONTAINER 0x0100
 #define MIME_F_BARE_LF 0x0200
+#define MIME_F_AFTER_CLOSE 0x0400
+#define MIME_F_PREFIX_BOUNDARY 0x0800
+#define MIME_F_BAD_CTE 0x1000
+#define MIME_F_AMBIGUOUS                                                                           \
+    (MIME_F_BAD_BOUNDARY | MIME_F_DUP_BOUNDARY | MIME_F_DUP_FIELD | MIME_F_AFTER_CLOSE |           \
+     MIME_F_PREFIX_BOUNDARY | MIME_F_BAD_CTE)
+
+/*
+ * Which limit of struct mime_limits stopped the parser from reading all of a
+ * message (struct mime_message.limits); mime_limit_text() names them:
+ *   DEPTH         a multipart or message/rfc822 below max_depth (not descended into)
+ *   PARTS         a part past max_parts (not recorded)
+ *   FIELDS        a field past max_fields of its header (not stored)
+ *   FIELD_LEN     a field longer than max_header_line (cut)
+ *   HEADER_BLOCK  a header block longer than max_header_block (the rest not stored)
+ *   HEADER_TOTAL  stored header text over max_header_total (not stored)
+ *   PARAMS        more parameters in one field than the parser keeps
+ */
+#define MIME_MAX_PARAMS 64 /* parameters kept per Content-Type or -Disposition field */
+
+#define MIME_L_DEPTH 0x01
+#define MIME_L_PARTS 0x02
+#define MIME_L_FIELDS 0x04
+#define MIME_L_FIELD_LEN 0x08
+#define MIME_L_HEADER_BLOCK 0x10
+#define MIME_L_HEADER_TOTAL 0x20
+#define MIME_L_PARAMS 0x40
 
 /*
  * Protected content (PROTOCOL.md 27), found at any depth; such bodies must
@@ -131,7 +172,13 @@ struct mime_part {
     char *cte;         /* Content-Transfer-Encoding, lower-cased first word; "7bit" if absent */
     char *disposition; /* lower-cased, NULL when absent */
     char *filename;    /* UTF-8: disposition filename, else the type's name; NULL if none */
-    struct mime_param *params; /* Content-Type parameters, in order */
+    /*
+     * Content-Type parameters, in order. A parameter defined more than once
+     * (twice plain, twice as name*, or name* besides a different plain one)
+     * is listed once per distinct reading, the one used first, so that a
+     * check can look at every value some reader may take.
+     */
+    struct mime_param *params;
     size_t nparams;
     struct mime_param *disp_params; /* Content-Disposition parameters */
     size_t ndisp_params;
@@ -152,6 +199,8 @@ struct mime_message {
     const struct mime_field *fields; /* the top-level header: parts[0].fields */
     size_t nfields;
     unsigned flags;           /* union of every part's MIME_F_* */
+    unsigned limits;          /* MIME_L_*: the limits that stopped the parser */
+    struct mime_limits lim;   /* the limits it was parsed with */
     unsigned protected;       /* union of every part's MIME_P_* */
     uint64_t size;            /* bytes parsed */
     unsigned dkim_signatures; /* top-level DKIM-Signature fields */
@@ -182,6 +231,22 @@ void mime_message_free(struct mime_message **mp);
  * string belongs to m.
  */
 const char *mime_header_get(const struct mime_message *m, int index, const char *name);
+/*
+ * mime_limit_text - "header fields (max 1000), field length (max 65536)"
+ * for the limits m reached (m->limits), into out (at most size - 1 bytes and
+ * a NUL); returns out.
+ */
+char *mime_limit_text(const struct mime_message *m, char *out, size_t size);
+/* mime_ambiguity_text - the same for the MIME_F_AMBIGUOUS flags in flags. */
+char *mime_ambiguity_text(unsigned flags, char *out, size_t size);
+/*
+ * mime_part_names - every file name some reader may give part p: each
+ * reading of the Content-Disposition filename and of the Content-Type name
+ * (see params). Stores up to max pointers (owned by p) and returns how many
+ * it stored.
+ */
+size_t mime_part_names(const struct mime_part *p, const char **names, size_t max);
+
 /* mime_part_param - a Content-Type parameter of the part (name in lower case), or NULL. */
 const char *mime_part_param(const struct mime_part *p, const char *name);
 

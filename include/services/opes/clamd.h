@@ -21,6 +21,10 @@ struct spool;
 #define CLAMD_REPLY_MAX 1024
 /* a useful size for the caller's signature name buffer */
 #define CLAMD_VIRUS_MAX 256
+/* clamd_scan: clamd refused the content for a limit of its own; never "clean" */
+#define CLAMD_LIMIT (-2)
+/* the signature clamd reports for content past its scan limits (AlertExceedsMax) */
+#define CLAMD_LIMITS_SIGNATURE "Heuristics.Limits.Exceeded"
 
 /*
  * clamd_scan - scan the message in spool (read from its start) with the
@@ -28,8 +32,9 @@ struct spool;
  * the wait for the verdict). Returns 0 when clean, 1 when infected (virus gets
  * the signature name without " FOUND", cut to vsize - 1 octets, unprintable
  * octets as '?'), -1 on any failure with *error_r set (thread-local text,
- * valid until the next call of this module in the same thread). virus may be
- * NULL when vsize is 0.
+ * valid until the next call of this module in the same thread), CLAMD_LIMIT
+ * (also below 0) when clamd refused the content for one of its limits
+ * (StreamMaxLength), *error_r set likewise. virus may be NULL when vsize is 0.
  */
 int clamd_scan(const struct endpoint *ep, int timeout_ms, struct spool *spool, char *virus,
                size_t vsize, const char **error_r);

@@ -43,6 +43,7 @@ struct svc_msg {
 struct svc_result {
     enum svc_verdict verdict;
     bool failed;                /* the service could not give an answer */
+    bool unscannable;           /* it could not read all of the message, or not one way */
     char reason[256];           /* for the trace, the reply and the quarantine entry */
     char headers[1024];         /* fields to add on TAG (CRLF-terminated), e.g. X-Spam-Status */
     struct variant_edits edits; /* on MODIFY: the changes to the message (owned) */
@@ -111,8 +112,32 @@ const char *svc_protected_why(const struct mime_message *m);
  * recorded, or the configured quarantine or reject.
  */
 void svc_protected_verdict(const struct svc *svc, const char *why, struct svc_result *r);
+/*
+ * svc_part_decode - the body of part index of m->mime (not a multipart),
+ * transfer-decoded from the spool, as a new NUL-terminated buffer the caller
+ * frees (*len_r its length), or NULL with *error_r set.
+ */
+char *svc_part_decode(const struct svc_msg *m, size_t index, size_t *len_r, const char **error_r);
 /* svc_spool_range - len bytes of the spool from off into a new NUL-terminated buffer, or NULL. */
 char *svc_spool_range(struct spool *spool, uint64_t off, size_t len);
+
+/*
+ * The choices for a message a service could not read in full (a limit of the
+ * MIME reader or of the scanner) or could read in more than one way:
+ * quarantine, reject, tempfail or pass. Service types that read the message
+ * take them as on_unscannable and on_ambiguous (CONFIG_ENUM, enum svc_verdict).
+ */
+extern const struct config_word svc_unscannable_words[];
+
+/*
+ * svc_unscannable - the verdict for such a message: choice (from
+ * svc_unscannable_words), with a reason "KIND: why (KEY=choice)" where kind
+ * is "unscannable" or "ambiguous", logged, and r->unscannable set; it
+ * replaces what r held when choice ranks higher than r->verdict, or when
+ * r->verdict is PASS (a pass by choice is traced, never silent).
+ */
+void svc_unscannable(const struct svc *svc, struct svc_result *r, enum svc_verdict choice,
+                     const char *kind, const char *key, const char *why);
 
 /* svc_action_for - the action on hit for one recipient (overrides, else the service's). */
 enum svc_verdict svc_action_for(const struct svc *svc, const char *rcpt);
