@@ -113,7 +113,8 @@ static const struct svc_result *pl_result(struct pl *pl, size_t i)
                              .size = m->size,
                              .trace_id = m->trace_id,
                              .client_addr = m->peer_addr,
-                             .helo = m->helo};
+                             .helo = m->helo,
+                             .client_name = m->peer_name};
         svc_run(&pl->svc[i], &sm, &pl->res[i]);
         pl->ran[i] = true;
         log_info("service=%s verdict=%s%s ms=%lld reason=\"%s\"", pl->svc[i].name,
