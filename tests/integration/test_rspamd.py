@@ -1,0 +1,245 @@
+"""The rspamd service against a real rspamd (Debian's 3.4, started privately).
+
+One rspamd serves the whole module (it takes 15-60 s to load); each test
+starts its own opesd (Maildir target) with an rspamd service, sends over raw
+LMTP and looks at what each recipient got: the reply, the maildir, the
+quarantine, the trace records, opesctl trace, and rspamd's own log, which
+shows the envelope opesd passed on.
+"""
+import email.utils
+import json
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import unittest
+
+import opestest as t
+from scanners import GTUBE_MESSAGE, Rspamd
+
+URI = "http://opes.example.org/opes/service/"
+
+
+def gtube_message(extra_headers=""):
+    with open(GTUBE_MESSAGE, encoding="utf-8", errors="replace") as f:
+        text = f.read()
+    head, _, body = text.partition("\n\n")
+    return head + "\n" + extra_headers + "\n" + body
+
+
+def clean_message():
+    """A plain message rspamd has nothing against (a date of now: no DATE_IN_FUTURE/PAST)."""
+    return ("From: Carol <carol@example.org>\nTo: Alice <alice@example.org>\n"
+            "Subject: lunch on Thursday\nDate: %s\nMessage-ID: <lunch-%d@example.org>\n"
+            "MIME-Version: 1.0\nContent-Type: text/plain; charset=utf-8\n\n"
+            "Hello Alice,\n\nsee you at noon at the usual place.\n\nCarol\n"
+            % (email.utils.formatdate(), os.getpid()))
+
+
+class RspamdTest(t.TempDirTest):
+    @classmethod
+    def setUpClass(cls):
+        cls.shared = tempfile.mkdtemp(prefix="opesd-rspamd-")
+        os.chmod(cls.shared, 0o755)
+        cls.rspamd = Rspamd(cls.shared)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.rspamd.stop()
+        shutil.rmtree(cls.shared, ignore_errors=True)
+
+    def setUp(self):
+        super().setUp()
+        self.mail = os.path.join(self.tmp, "mail")
+        for user in ("alice", "bob"):
+            for sub in ("new", "cur", "tmp"):
+                os.makedirs(os.path.join(self.mail, user, sub))
+
+    def start_opesd(self, extra=None):
+        cfg = {
+            "service.rspamd.type": "rspamd",
+            "service.rspamd.address": self.rspamd.tcp,
+            "service.rspamd.timeout": "60s",
+            # these tests count what reaches the maildirs: no block notifications
+            "notify.default_mode": "off",
+        }
+        cfg.update(extra or {})
+        self.opesd = self.start(t.Opesd(self.tmp, "maildir:%s/%%u" % self.mail, extra=cfg))
+        return self.opesd
+
+    def send(self, message, rcpts=("alice@example.org",), sender="mallory@remote.example"):
+        c = self.client(self.opesd.port, timeout=90)
+        c.hello()
+        code, text = c.cmd("MAIL FROM:<%s>" % sender)
+        self.assertEqual(code, 250, text)
+        for r in rcpts:
+            code, text = c.cmd("RCPT TO:<%s>" % r)
+            self.assertEqual(code, 250, text)
+        self.assertEqual(c.cmd("DATA")[0], 354)
+        c.send(t.crlf(message) + b".\r\n")
+        replies = c.replies(len(rcpts))
+        c.cmd("QUIT")
+        return replies
+
+    def delivered(self, user):
+        d = os.path.join(self.mail, user, "new")
+        out = []
+        for name in sorted(os.listdir(d)):
+            with open(os.path.join(d, name), "rb") as f:
+                out.append(f.read().decode("utf-8", "replace"))
+        return out
+
+    @staticmethod
+    def trace_id(reply_text):
+        return reply_text.rsplit("(trace ", 1)[1].rstrip(")")
+
+    def service_record(self, reply_text, rcpt="alice@example.org"):
+        """The rspamd service's trace record for rcpt."""
+        records = self.opesd.trace(self.trace_id(reply_text))
+        found = [r for r in records if r["event"] == "service" and r["service"] == "rspamd"
+                 and r["recipient"] == rcpt]
+        self.assertEqual(len(found), 1, records)
+        return found[0]
+
+    def rspamd_log_line(self, trace_id):
+        """rspamd's result line for the scan that opesd made with this queue id."""
+        with open(os.path.join(self.rspamd.dir, "rspamd.log"), encoding="utf-8",
+                  errors="replace") as f:
+            lines = [l for l in f if "rspamd_task_write_log" in l
+                     and "qid: <%s>" % trace_id in l]
+        self.assertEqual(len(lines), 1, "rspamd logged no scan with qid <%s>" % trace_id)
+        return lines[0]
+
+    def test_gtube_held_with_its_symbol_in_the_trace(self):
+        self.start_opesd()
+        [(code, text)] = self.send(gtube_message())
+        self.assertEqual(code, 250, text)
+        self.assertIn("held in quarantine as", text)
+        self.assertIn("by %srspamd" % URI, text)
+        self.assertEqual(self.delivered("alice"), [])
+        rec = self.service_record(text)
+        self.assertEqual(rec["verdict"], "quarantine")
+        self.assertIn("reject, score 15.00 / 15.00: GTUBE(0.00)", rec["detail"])
+        # the operator's view: opesctl trace ID, and the quarantine entry
+        tid = self.trace_id(text)
+        out = self.opesd.ctl("trace", tid)[1]
+        self.assertIn("GTUBE(0.00)", out)
+        qid = text.split("held in quarantine as ")[1].split()[0]
+        item = json.loads(self.opesd.ctl("quarantine", "show", qid, "--json")[1])
+        self.assertEqual((item["service"], item["status"]), ("rspamd", "held"))
+        self.assertIn("GTUBE", item["reason"])
+        # what rspamd was told: the envelope, the client and our trace id
+        line = self.rspamd_log_line(tid)
+        self.assertIn("from: <mallory@remote.example>", line)
+        self.assertIn("rcpts: <alice@example.org>", line)
+        self.assertIn("ip: 127.0.0.1", line)
+        self.assertIn("GTUBE", line)
+        # and the log line names the action, the score and the symbols
+        self.assertRegex(self.opesd.read_log(),
+                         r'trace=%s service=rspamd action="reject" score=15.00 '
+                         r'required=15.00 symbols="GTUBE\(0.00\)"' % re.escape(tid))
+
+    def test_clean_message_delivered(self):
+        self.start_opesd()
+        (ca, ta), (cb, tb) = self.send(clean_message(), ("alice@example.org", "bob@example.org"),
+                                       sender="carol@example.org")
+        self.assertEqual((ca, cb), (250, 250), (ta, tb))
+        [msg] = self.delivered("alice")
+        self.assertEqual(len(self.delivered("bob")), 1)
+        self.assertIn(URI + "rspamd; action=pass", t.unfold(msg))
+        self.assertNotIn("X-Spam", msg)
+        self.assertNotIn("X-Spamd-Result", msg)
+        rec = self.service_record(ta)
+        self.assertEqual(rec["verdict"], "pass")
+        self.assertRegex(rec["detail"], r"^no action, score -?\d+\.\d\d / 15\.00")
+        line = self.rspamd_log_line(self.trace_id(ta))
+        self.assertIn("rcpts: <alice@example.org,bob@example.org>", line)
+
+    def test_rspamd_down_follows_on_failure(self):
+        port = t.free_port()
+        self.start_opesd({"service.rspamd.address": "127.0.0.1:%d" % port})
+        [(code, text)] = self.send(clean_message())
+        self.assertEqual(code, 451, text)
+        self.assertIn("rspamd", text)
+        self.assertEqual(self.delivered("alice"), [])
+        self.assertIn("service=rspamd failed: rspamd 127.0.0.1:%d: " % port,
+                      self.opesd.read_log())
+        self.opesd.stop()
+        self.start_opesd({"service.rspamd.address": "127.0.0.1:%d" % port,
+                          "service.rspamd.on_failure": "pass"})
+        [(code, text)] = self.send(clean_message())
+        self.assertEqual(code, 250, text)
+        self.assertEqual(len(self.delivered("alice")), 1)
+        self.assertIn("rspamd 127.0.0.1:%d" % port, self.service_record(text)["detail"])
+        self.opesd.stop()
+        self.start_opesd({"service.rspamd.address": "127.0.0.1:%d" % port,
+                          "service.rspamd.on_failure": "quarantine"})
+        [(code, text)] = self.send(clean_message())
+        self.assertEqual(code, 250, text)
+        self.assertIn("held in quarantine as", text)
+
+    def test_add_headers_only_when_asked(self):
+        # GTUBE tagged instead of held, so that the fields reach the mailbox
+        self.start_opesd({"service.rspamd.on_reject": "tag"})
+        [(code, text)] = self.send(gtube_message())
+        self.assertEqual(code, 250, text)
+        [msg] = self.delivered("alice")
+        head = t.unfold(msg.split("\n\n", 1)[0])
+        self.assertIn("\nX-Spam: Yes\n", head)
+        self.assertNotIn("X-Spamd-Result", head)
+        self.assertIn(URI + "rspamd; action=tag", head)
+        self.opesd.stop()
+        self.start_opesd({"service.rspamd.on_reject": "tag",
+                          "service.rspamd.add_headers": "yes"})
+        [(code, text)] = self.send(gtube_message())
+        self.assertEqual(code, 250, text)
+        msg = self.delivered("alice")[1]
+        head = msg.split("\n\n", 1)[0]
+        self.assertIn("\nX-Spamd-Result: default: True [15.00 / 15.00]; GTUBE(0.00)\n", head)
+        # nothing for a message that rspamd lets pass
+        [(code, text)] = self.send(clean_message(), sender="carol@example.org")
+        self.assertEqual(code, 250, text)
+        self.assertNotIn("X-Spam", self.delivered("alice")[2])
+
+    def test_action_mapping_and_recipient_action(self):
+        self.start_opesd({"service.rspamd.recipient_action": "bob@example.org=reject"})
+        (ca, ta), (cb, tb) = self.send(gtube_message(), ("alice@example.org", "bob@example.org"))
+        self.assertEqual(ca, 250, ta)
+        self.assertIn("held in quarantine as", ta)
+        self.assertEqual(cb, 550, tb)
+        self.assertIn("blocked by %srspamd" % URI, tb)
+        self.opesd.stop()
+        # rspamd's reject mapped to tempfail
+        self.start_opesd({"service.rspamd.on_reject": "tempfail"})
+        [(code, text)] = self.send(gtube_message())
+        self.assertEqual(code, 451, text)
+        self.assertEqual(self.delivered("alice") + self.delivered("bob"), [])
+
+    def test_over_max_size_passes_unscanned_and_traced(self):
+        self.start_opesd({"service.rspamd.max_size": "512"})
+        message = gtube_message()
+        self.assertGreater(len(message), 512)
+        [(code, text)] = self.send(message)
+        self.assertEqual(code, 250, text)
+        self.assertEqual(len(self.delivered("alice")), 1)
+        rec = self.service_record(text)
+        self.assertEqual((rec["verdict"], rec["detail"]),
+                         ("pass", "not scanned: larger than max_size"))
+
+    def test_bad_configuration_is_reported(self):
+        conf = os.path.join(self.tmp, "bad.conf")
+        with open(conf, "w") as f:
+            f.write("[service.r1]\ntype = rspamd\non_reject = junk\n"
+                    "[service.r2]\ntype = rspamd\naddress = 127.0.0.1:11333\nadd_header = yes\n")
+        p = subprocess.run([t.OPESD, "-t", "-c", conf], capture_output=True, text=True)
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn("%s:3: service.r1.on_reject: expected pass, tag, quarantine, reject or "
+                      "tempfail" % conf, p.stderr)
+        self.assertIn("service.r1.type: rspamd needs address", p.stderr)
+        self.assertIn("%s:7: service.r2.add_header: unknown key (rspamd takes address" % conf,
+                      p.stderr)
+
+
+if __name__ == "__main__":
+    unittest.main()
