@@ -14,7 +14,7 @@ ports, and is stopped by the PID of the process this module started.
     spamd = Spamd(tmp)                 # ready: spamc -K answered
     spamd.tcp
     rspamd = Rspamd(tmp)               # ready: /ping answered (loading takes 15-60 s)
-    rspamd.tcp                         # the normal worker: POST /checkv2
+    rspamd.tcp, rspamd.unix            # the normal worker: POST /checkv2
     fake = FakeScanner(reply=None)     # accepts, reads, never answers
     fake.tcp
 Stop each with .stop() (TempDirTest.start() registers them for tearDown).
@@ -221,10 +221,12 @@ class Rspamd(Proc):
         local = os.path.join(self.dir, "local")
         for sub in ("local/local.d", "run", "db"):
             os.makedirs(os.path.join(self.dir, sub))
-        for worker, port in (("normal", self.port), ("controller", self.controller_port),
-                             ("proxy", self.proxy_port)):
+        self.socket = os.path.join(self.dir, "run", "normal.sock")
+        for worker, binds in (("normal", ["127.0.0.1:%d" % self.port, self.socket]),
+                              ("controller", ["127.0.0.1:%d" % self.controller_port]),
+                              ("proxy", ["127.0.0.1:%d" % self.proxy_port])):
             with open(os.path.join(local, "local.d", "worker-%s.inc" % worker), "w") as f:
-                f.write('bind_socket = "127.0.0.1:%d";\n' % port)
+                f.write("".join('bind_socket = "%s";\n' % b for b in binds))
         argv = [RSPAMD, "-f", "-c", RSPAMD_CONF,
                 "--var", "LOCAL_CONFDIR=" + local,
                 "--var", "RUNDIR=" + os.path.join(self.dir, "run"),
@@ -244,10 +246,14 @@ class Rspamd(Proc):
     def tcp(self):
         return "127.0.0.1:%d" % self.port
 
+    @property
+    def unix(self):
+        return "unix:" + self.socket
+
     def ping(self):
-        """True when the normal worker answers /ping."""
+        """True when the normal worker answers /ping (on its TCP port; the socket is there too)."""
         reply = http_get(self.port, "/ping")
-        return reply is not None and reply[0] == 200
+        return reply is not None and reply[0] == 200 and os.path.exists(self.socket)
 
     def read_all_logs(self):
         text = self.read_log()

@@ -16,7 +16,7 @@ import tempfile
 import unittest
 
 import opestest as t
-from scanners import GTUBE_MESSAGE, Rspamd
+from scanners import GTUBE_MESSAGE, FakeScanner, Rspamd
 
 URI = "http://opes.example.org/opes/service/"
 
@@ -140,6 +140,13 @@ class RspamdTest(t.TempDirTest):
                          r'trace=%s service=rspamd action="reject" score=15.00 '
                          r'required=15.00 symbols="GTUBE\(0.00\)"' % re.escape(tid))
 
+    def test_unix_socket(self):
+        self.start_opesd({"service.rspamd.address": self.rspamd.unix})
+        [(code, text)] = self.send(gtube_message())
+        self.assertEqual(code, 250, text)
+        self.assertIn("held in quarantine as", text)
+        self.assertIn("GTUBE(0.00)", self.service_record(text)["detail"])
+
     def test_clean_message_delivered(self):
         self.start_opesd()
         (ca, ta), (cb, tb) = self.send(clean_message(), ("alice@example.org", "bob@example.org"),
@@ -178,6 +185,27 @@ class RspamdTest(t.TempDirTest):
         [(code, text)] = self.send(clean_message())
         self.assertEqual(code, 250, text)
         self.assertIn("held in quarantine as", text)
+
+    def test_silent_or_garbled_rspamd_is_a_failure(self):
+        """No answer within the timeout, or one that is not rspamd's: never a verdict."""
+        for reply, error in ((None, "timed out waiting for the response"),
+                             (b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n[]",
+                              "reply is not a JSON object"),
+                             (b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n{\"action\"",
+                              "response cut short"),
+                             (b"SPAMD/1.1 0 EX_OK\r\n\r\n", "malformed status line")):
+            fake = FakeScanner(reply=reply, after_bytes=1)
+            try:
+                self.start_opesd({"service.rspamd.address": fake.tcp,
+                                  "service.rspamd.timeout": "2s"})
+                [(code, text)] = self.send(clean_message())
+                self.assertEqual(code, 451, text)
+                self.assertIn("service=rspamd failed: rspamd %s: %s" % (fake.tcp, error),
+                              self.opesd.read_log())
+                self.opesd.stop()
+            finally:
+                fake.stop()
+        self.assertEqual(self.delivered("alice"), [])
 
     def test_add_headers_only_when_asked(self):
         # GTUBE tagged instead of held, so that the fields reach the mailbox
