@@ -123,8 +123,8 @@ static void rspamd_symbols_list(struct rspamd_result *r, const struct rspamd_sym
     r->n_listed = 0;
     for (size_t i = 0; i < n; i++) {
         char one[RSPAMD_SYMBOL_NAME_MAX + 40];
-        int len = snprintf(one, sizeof(one), "%s%s(%.2f)", i ? " " : "", syms[i].name,
-                           syms[i].score);
+        int len =
+            snprintf(one, sizeof(one), "%s%s(%.2f)", i ? " " : "", syms[i].name, syms[i].score);
         if (len < 0 || (size_t)len >= sizeof(r->symbols) - o)
             break;
         memcpy(r->symbols + o, one, (size_t)len + 1);
@@ -139,9 +139,7 @@ static int rspamd_parse_symbols(const json_t *symbols, struct rspamd_result *r,
 {
     struct rspamd_sym *syms = NULL;
     size_t n = 0, cap = 0;
-    const char *name;
     char quoted[80];
-    json_t *sym;
     int rc = 0;
 
     r->symbols[0] = '\0';
@@ -149,7 +147,10 @@ static int rspamd_parse_symbols(const json_t *symbols, struct rspamd_result *r,
         return 0;
     if (!json_is_object(symbols))
         return rspamd_fail(error_r, "\"symbols\" is not an object");
-    json_object_foreach((json_t *)symbols, name, sym) {
+    for (void *it = json_object_iter((json_t *)symbols); it != NULL;
+         it = json_object_iter_next((json_t *)symbols, it)) {
+        const char *name = json_object_iter_key(it);
+        const json_t *sym = json_object_iter_value(it);
         double score;
         if (!rspamd_name_ok(name)) {
             log_escape(quoted, sizeof(quoted), name, strlen(name));
@@ -176,8 +177,7 @@ static int rspamd_parse_symbols(const json_t *symbols, struct rspamd_result *r,
     return rc;
 }
 
-int rspamd_parse_reply(const char *body, size_t len, struct rspamd_result *r,
-                       const char **error_r)
+int rspamd_parse_reply(const char *body, size_t len, struct rspamd_result *r, const char **error_r)
 {
     json_error_t jerr;
     const json_t *action;
@@ -190,8 +190,7 @@ int rspamd_parse_reply(const char *body, size_t len, struct rspamd_result *r,
         return rspamd_fail(error_r, "reply longer than %d octets", RSPAMD_RESPONSE_MAX);
     root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
     if (root == NULL)
-        return rspamd_fail(error_r, "reply is not JSON: %s at octet %d", jerr.text,
-                           jerr.position);
+        return rspamd_fail(error_r, "reply is not JSON: %s at octet %d", jerr.text, jerr.position);
     if (!json_is_object(root)) {
         rspamd_fail(error_r, "reply is not a JSON object");
         goto out;
@@ -256,11 +255,11 @@ static const char *rspamd_trim(const char *v, size_t *len)
 /* rspamd_parse_status - "HTTP/1.x NNN text"; the status code, or -1 with *error_r. */
 static int rspamd_parse_status(const char *line, size_t len, const char **error_r)
 {
-    char quoted[200];
-
     if (len < 12 || strncmp(line, "HTTP/1.", 7) != 0 || (line[7] != '0' && line[7] != '1') ||
         line[8] != ' ' || line[9] < '1' || line[9] > '5' || line[10] < '0' || line[10] > '9' ||
         line[11] < '0' || line[11] > '9' || (len > 12 && line[12] != ' ')) {
+        char quoted[200];
+
         log_escape(quoted, sizeof(quoted), line, len);
         return rspamd_fail(error_r, "malformed status line \"%s\"", quoted);
     }
@@ -348,9 +347,9 @@ int rspamd_parse_response(const char *buf, size_t len, bool at_eof, struct rspam
         return -1;
     for (;;) {
         if (!rspamd_line(&p, end, &line, &llen))
-            return len > RSPAMD_HEADER_MAX ? rspamd_fail(error_r, "header longer than %d octets",
-                                                         RSPAMD_HEADER_MAX)
-                                           : rspamd_incomplete(at_eof, error_r);
+            return len > RSPAMD_HEADER_MAX
+                       ? rspamd_fail(error_r, "header longer than %d octets", RSPAMD_HEADER_MAX)
+                       : rspamd_incomplete(at_eof, error_r);
         if ((size_t)(p - buf) > RSPAMD_HEADER_MAX)
             return rspamd_fail(error_r, "header longer than %d octets", RSPAMD_HEADER_MAX);
         if (llen == 0)
@@ -378,8 +377,7 @@ static int rspamd_error(const struct endpoint *ep, const char **error_r, const c
     char where[160], line[sizeof(rspamd_errbuf)];
 
     /* text may be rspamd_errbuf itself */
-    snprintf(line, sizeof(line), "rspamd %s: %s", endpoint_format(ep, where, sizeof(where)),
-             text);
+    snprintf(line, sizeof(line), "rspamd %s: %s", endpoint_format(ep, where, sizeof(where)), text);
     memcpy(rspamd_errbuf, line, sizeof(rspamd_errbuf));
     *error_r = rspamd_errbuf;
     return -1;
@@ -502,7 +500,7 @@ static int rspamd_read_response(const struct endpoint *ep, struct netio *io, int
 {
     struct rspamd_buf b = {NULL, 0, 0};
     char text[sizeof(rspamd_errbuf)];
-    const char *err;
+    const char *err = "";
     bool eof = false;
     int rc;
 

@@ -25,12 +25,9 @@
 #include "opes/service.h"
 
 /* what opesd may do with one of rspamd's actions */
-static const struct config_word rspamd_verdict_words[] = {{"pass", SVC_PASS},
-                                                          {"tag", SVC_TAG},
-                                                          {"quarantine", SVC_QUARANTINE},
-                                                          {"reject", SVC_REJECT},
-                                                          {"tempfail", SVC_TEMPFAIL},
-                                                          {NULL, 0}};
+static const struct config_word rspamd_verdict_words[] = {
+    {"pass", SVC_PASS},     {"tag", SVC_TAG},           {"quarantine", SVC_QUARANTINE},
+    {"reject", SVC_REJECT}, {"tempfail", SVC_TEMPFAIL}, {NULL, 0}};
 
 struct rspamd_map {
     bool set; /* false: the service's action (on_reject only) */
@@ -70,20 +67,23 @@ static int rspamd_map_parse(void *field, const char *value, const char **reason)
 }
 
 #define OFF(f) .offset = offsetof(struct rspamd_conf, f)
-#define MAP(key, action, def)                                                                      \
-    {"rspamd", key, CONFIG_PARSE, def, 0, 0, OFF(map[action]), .parse = rspamd_map_parse}
-
 static const struct config_key rspamd_keys[] = {
     {"rspamd", "address", CONFIG_PARSE, NULL, 0, 0, .offset = 0, .parse = rspamd_address},
     {"rspamd", "max_size", CONFIG_SIZE, "20M", 0, UINT64_MAX, OFF(max_size),
      .why = "expected a size such as 20M"},
     {"rspamd", "add_headers", CONFIG_BOOL, "no", 0, 0, OFF(add_headers)},
-    MAP("on_no_action", RSPAMD_NO_ACTION, "pass"),
-    MAP("on_greylist", RSPAMD_GREYLIST, "pass"),
-    MAP("on_add_header", RSPAMD_ADD_HEADER, "tag"),
-    MAP("on_rewrite_subject", RSPAMD_REWRITE_SUBJECT, "tag"),
-    MAP("on_soft_reject", RSPAMD_SOFT_REJECT, "tempfail"),
-    MAP("on_reject", RSPAMD_REJECT, NULL),
+    {"rspamd", "on_no_action", CONFIG_PARSE, "pass", 0, 0, OFF(map[RSPAMD_NO_ACTION]),
+     .parse = rspamd_map_parse},
+    {"rspamd", "on_greylist", CONFIG_PARSE, "pass", 0, 0, OFF(map[RSPAMD_GREYLIST]),
+     .parse = rspamd_map_parse},
+    {"rspamd", "on_add_header", CONFIG_PARSE, "tag", 0, 0, OFF(map[RSPAMD_ADD_HEADER]),
+     .parse = rspamd_map_parse},
+    {"rspamd", "on_rewrite_subject", CONFIG_PARSE, "tag", 0, 0, OFF(map[RSPAMD_REWRITE_SUBJECT]),
+     .parse = rspamd_map_parse},
+    {"rspamd", "on_soft_reject", CONFIG_PARSE, "tempfail", 0, 0, OFF(map[RSPAMD_SOFT_REJECT]),
+     .parse = rspamd_map_parse},
+    {"rspamd", "on_reject", CONFIG_PARSE, NULL, 0, 0, OFF(map[RSPAMD_REJECT]),
+     .parse = rspamd_map_parse},
 };
 
 static int rspamd_check_conf(struct svc *svc, const char **reason)
@@ -190,8 +190,7 @@ static void rspamd_run(const struct svc *svc, const struct svc_msg *m, struct sv
     }
     log_info("trace=%s service=%s action=\"%s\" score=%.2f required=%.2f symbols=\"%s%s\"",
              m->trace_id != NULL ? m->trace_id : "-", svc->name, rspamd_action_name(rr.action),
-             rr.score, rr.required_score, rr.symbols,
-             rr.n_listed < rr.n_symbols ? " ..." : "");
+             rr.score, rr.required_score, rr.symbols, rr.n_listed < rr.n_symbols ? " ..." : "");
     rspamd_reason(&rr, r->reason, sizeof(r->reason));
     r->verdict = c->map[rr.action].verdict;
     if (r->verdict == SVC_PASS)

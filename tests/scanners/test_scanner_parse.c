@@ -280,13 +280,13 @@ END_TEST
 
 /* the replies of rspamd 3.4 to GTUBE and to SpamAssassin's sample-nonspam.txt (shortened) */
 #define RSPAMD_GTUBE                                                                               \
-    "{\"is_skipped\":true,\"score\":15.0,\"required_score\":15.0,\"action\":\"reject\","          \
+    "{\"is_skipped\":true,\"score\":15.0,\"required_score\":15.0,\"action\":\"reject\","           \
     "\"symbols\":{\"GTUBE\":{\"name\":\"GTUBE\",\"score\":0.0,\"metric_score\":0.0}},"             \
     "\"messages\":{\"smtp_message\":\"Gtube pattern\"},\"message-id\":\"GTUBE1.1010101@"           \
     "example.net\",\"time_real\":0.107794}"
 #define RSPAMD_HAM                                                                                 \
-    "{\"is_skipped\":false,\"score\":4.500000,\"required_score\":15.0,\"action\":\"greylist\","   \
-    "\"symbols\":{\"HAS_REPLYTO\":{\"name\":\"HAS_REPLYTO\",\"score\":0.0,\"options\":[\"x\"]},"  \
+    "{\"is_skipped\":false,\"score\":4.500000,\"required_score\":15.0,\"action\":\"greylist\","    \
+    "\"symbols\":{\"HAS_REPLYTO\":{\"name\":\"HAS_REPLYTO\",\"score\":0.0,\"options\":[\"x\"]},"   \
     "\"HFILTER_FROMHOST_NORES_A_OR_MX\":{\"name\":\"HFILTER_FROMHOST_NORES_A_OR_MX\","             \
     "\"score\":1.500000,\"metric_score\":1.500000,\"description\":\"FROM host no resolve\"},"      \
     "\"MIME_GOOD\":{\"name\":\"MIME_GOOD\",\"score\":-0.100000},"                                  \
@@ -295,7 +295,7 @@ END_TEST
 
 struct rspamd_case {
     const char *body;
-    int rc;                   /* of rspamd_parse_reply */
+    int rc; /* of rspamd_parse_reply */
     enum rspamd_action action;
     double score, required;
     const char *symbols_or_error; /* r.symbols for 0, a substring of the error for -1 */
@@ -306,14 +306,14 @@ static const struct rspamd_case rspamd_cases[] = {
     {RSPAMD_HAM, 0, RSPAMD_GREYLIST, 4.5, 15.0,
      "HFILTER_FROMHOST_NORES_A_OR_MX(1.50) AUTH_NA(1.00) DATE_IN_PAST(1.00) HAS_REPLYTO(0.00) "
      "MIME_GOOD(-0.10)"},
-    {"{\"action\":\"no action\",\"score\":-1,\"required_score\":15}", 0, RSPAMD_NO_ACTION, -1,
-     15, ""},
+    {"{\"action\":\"no action\",\"score\":-1,\"required_score\":15}", 0, RSPAMD_NO_ACTION, -1, 15,
+     ""},
     {"{\"action\":\"add header\",\"score\":6.5,\"required_score\":15,\"symbols\":{}}", 0,
      RSPAMD_ADD_HEADER, 6.5, 15, ""},
     {"{\"action\":\"rewrite subject\",\"score\":8,\"required_score\":15}", 0,
      RSPAMD_REWRITE_SUBJECT, 8, 15, ""},
-    {"{\"action\":\"soft reject\",\"score\":0,\"required_score\":15}", 0, RSPAMD_SOFT_REJECT, 0,
-     15, ""},
+    {"{\"action\":\"soft reject\",\"score\":0,\"required_score\":15}", 0, RSPAMD_SOFT_REJECT, 0, 15,
+     ""},
     {" \r\n{\"action\":\"reject\",\"score\":1e2,\"required_score\":15.0}\r\n", 0, RSPAMD_REJECT,
      100, 15, ""},
     /* missing members */
@@ -332,8 +332,8 @@ static const struct rspamd_case rspamd_cases[] = {
      "\"required_score\" is not a number"},
     {"{\"action\":\"reject\",\"score\":1,\"required_score\":15,\"symbols\":[]}", -1, 0, 0, 0,
      "\"symbols\" is not an object"},
-    {"{\"action\":\"reject\",\"score\":1,\"required_score\":15,\"symbols\":{\"A\":1}}", -1, 0, 0,
-     0, "symbol A is not an object"},
+    {"{\"action\":\"reject\",\"score\":1,\"required_score\":15,\"symbols\":{\"A\":1}}", -1, 0, 0, 0,
+     "symbol A is not an object"},
     {"{\"action\":\"reject\",\"score\":1,\"required_score\":15,\"symbols\":{\"A\":{\"score\":[]}}}",
      -1, 0, 0, 0, "\"score\" of a symbol is not a number"},
     {"[\"reject\"]", -1, 0, 0, 0, "not a JSON object"},
@@ -346,7 +346,8 @@ static const struct rspamd_case rspamd_cases[] = {
      "unknown action \"reject\\x01\""},
     {"{\"action\":\"reject\",\"score\":1e300,\"required_score\":15}", -1, 0, 0, 0,
      "\"score\" out of range"},
-    {"{\"action\":\"reject\",\"score\":1,\"required_score\":15,\"symbols\":{\"A B\":{\"score\":1}}}",
+    {"{\"action\":\"reject\",\"score\":1,\"required_score\":15,\"symbols\":{\"A "
+     "B\":{\"score\":1}}}",
      -1, 0, 0, 0, "bad symbol name \"A B\""},
     {"{\"action\":\"reject\",\"score\":1,\"required_score\":15,\"symbols\":{\"\":{\"score\":1}}}",
      -1, 0, 0, 0, "bad symbol name"},
@@ -478,11 +479,12 @@ START_TEST(rspamd_symbols_cut_at_whole_symbol)
     const char *error = NULL;
     size_t o;
 
-    o = (size_t)snprintf(body, cap, "{\"action\":\"reject\",\"score\":99,\"required_score\":15,"
-                                    "\"symbols\":{");
+    o = (size_t)snprintf(body, cap,
+                         "{\"action\":\"reject\",\"score\":99,\"required_score\":15,"
+                         "\"symbols\":{");
     for (int i = 0; i < 500; i++)
-        o += (size_t)snprintf(body + o, cap - o, "%s\"SYMBOL_%04d\":{\"score\":%d.5}",
-                              i ? "," : "", i, 1000 - i);
+        o += (size_t)snprintf(body + o, cap - o, "%s\"SYMBOL_%04d\":{\"score\":%d.5}", i ? "," : "",
+                              i, 1000 - i);
     o += (size_t)snprintf(body + o, cap - o, "}}");
     ck_assert_int_eq(rspamd_parse_reply(body, o, &r, &error), 0);
     ck_assert_uint_eq(r.n_symbols, 500);

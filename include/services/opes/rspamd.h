@@ -94,7 +94,6 @@ int rspamd_parse_response(const char *buf, size_t len, bool at_eof, struct rspam
  * optionally "symbols" (an object of objects, each with a numeric "score").
  * Other members are ignored. 0 with *r filled, or -1 with *error_r.
  */
-int rspamd_parse_reply(const char *body, size_t len, struct rspamd_result *r,
-                       const char **error_r);
+int rspamd_parse_reply(const char *body, size_t len, struct rspamd_result *r, const char **error_r);
 
 #endif
