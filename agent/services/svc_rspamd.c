@@ -10,7 +10,7 @@
  * service's action, quarantine unless configured). The words are those of
  * rspamd_verdict_words; a new action of ours is one more row there. The score,
  * the required score and the symbols go into the reason, and so into the
- * trace records; the full list of symbols into the log line.
+ * trace records; as many symbols as a log line holds (1.5 KB) into the log.
  * Bypassable in every way and opt-out by default.
  */
 #include <stddef.h>
@@ -176,6 +176,7 @@ static void rspamd_run(const struct svc *svc, const struct svc_msg *m, struct sv
                                        .queue_id = m->trace_id};
     struct rspamd_result rr;
     const char *error = "";
+    char more[32] = "";
     size_t o = 0;
 
     if (m->size > c->max_size) {
@@ -188,9 +189,10 @@ static void rspamd_run(const struct svc *svc, const struct svc_msg *m, struct sv
         snprintf(r->reason, sizeof(r->reason), "%s", error);
         return;
     }
-    log_info("trace=%s service=%s action=\"%s\" score=%.2f required=%.2f symbols=\"%s%s\"",
-             m->trace_id != NULL ? m->trace_id : "-", svc->name, rspamd_action_name(rr.action),
-             rr.score, rr.required_score, rr.symbols, rr.n_listed < rr.n_symbols ? " ..." : "");
+    if (rr.n_listed < rr.n_symbols)
+        snprintf(more, sizeof(more), " more=%zu", rr.n_symbols - rr.n_listed);
+    log_info("service=%s action=\"%s\" score=%.2f required=%.2f symbols=\"%s\"%s", svc->name,
+             rspamd_action_name(rr.action), rr.score, rr.required_score, rr.symbols, more);
     rspamd_reason(&rr, r->reason, sizeof(r->reason));
     r->verdict = c->map[rr.action].verdict;
     if (r->verdict == SVC_PASS)

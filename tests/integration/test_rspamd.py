@@ -138,7 +138,7 @@ class RspamdTest(t.TempDirTest):
         # and the log line names the action, the score and the symbols
         self.assertRegex(self.opesd.read_log(),
                          r'trace=%s service=rspamd action="reject" score=15.00 '
-                         r'required=15.00 symbols="GTUBE\(0.00\)"' % re.escape(tid))
+                         r'required=15.00 symbols="GTUBE\(0.00\)"\n' % re.escape(tid))
 
     def test_unix_socket(self):
         self.start_opesd({"service.rspamd.address": self.rspamd.unix})
@@ -206,6 +206,40 @@ class RspamdTest(t.TempDirTest):
             finally:
                 fake.stop()
         self.assertEqual(self.delivered("alice"), [])
+
+    def test_many_symbols_cut_at_whole_ones(self):
+        """A long list: the trace record, the header field and the log stay bounded."""
+        symbols = ",".join('"SYMBOL_%03d":{"name":"SYMBOL_%03d","score":%d.25}' % (i, i, 300 - i)
+                           for i in range(300))
+        body = ('{"is_skipped":false,"score":44.5,"required_score":15.0,"action":"add header",'
+                '"symbols":{%s}}' % symbols).encode()
+        fake = FakeScanner(reply=b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s"
+                           % (len(body), body), after_bytes=1)
+        try:
+            self.start_opesd({"service.rspamd.address": fake.tcp,
+                              "service.rspamd.add_headers": "yes"})
+            [(code, text)] = self.send(clean_message())
+        finally:
+            fake.stop()
+        self.assertEqual(code, 250, text)
+        detail = self.service_record(text)["detail"]
+        self.assertLess(len(detail), 256)
+        self.assertTrue(detail.startswith("add header, score 44.50 / 15.00: SYMBOL_000(300.25) "
+                                          "SYMBOL_001(299.25) "), detail)
+        self.assertRegex(detail, r"\) \(\+\d+ more\)$")
+        [msg] = self.delivered("alice")
+        head = msg.split("\n\n", 1)[0]
+        field = re.search(r"^X-Spamd-Result: .*\n(?:\t.*\n)*", head + "\n", re.M).group(0)
+        lines = field.rstrip("\n").split("\n")
+        self.assertGreater(len(lines), 5)
+        self.assertTrue(all(len(l) <= 78 for l in lines), lines)
+        self.assertTrue(lines[0].startswith(
+            "X-Spamd-Result: default: True [44.50 / 15.00]; SYMBOL_000(300.25)"), lines[0])
+        self.assertTrue(lines[-1].endswith(")"), lines[-1])
+        self.assertIn("\nX-Spam: Yes\n", head)
+        log = self.opesd.read_log()
+        self.assertRegex(log, r'service=rspamd action="add header" score=44.50 required=15.00 '
+                              r'symbols="SYMBOL_000\(300.25\) [^"]*\)" more=\d+\n')
 
     def test_add_headers_only_when_asked(self):
         # GTUBE tagged instead of held, so that the fields reach the mailbox

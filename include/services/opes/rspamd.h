@@ -21,7 +21,7 @@ struct spool;
 
 #define RSPAMD_RESPONSE_MAX (1024 * 1024) /* status line, header fields and body */
 #define RSPAMD_HEADER_MAX 16384           /* status line and header fields */
-#define RSPAMD_SYMBOLS_MAX 2048
+#define RSPAMD_SYMBOLS_MAX 1536           /* so that a log line holds them */
 #define RSPAMD_SYMBOL_NAME_MAX 128
 
 /* rspamd's actions, from the mildest; RSPAMD_N_ACTIONS counts them. */
