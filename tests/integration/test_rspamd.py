@@ -19,6 +19,8 @@ import opestest as t
 from scanners import GTUBE_MESSAGE, FakeScanner, Rspamd
 
 URI = "http://opes.example.org/opes/service/"
+BUILD = os.path.dirname(os.path.dirname(os.path.abspath(t.OPESD)))
+OPES_SCAN = os.environ.get("OPES_SCAN", os.path.join(BUILD, "tests", "scanners", "opes-scan"))
 
 
 def gtube_message(extra_headers=""):
@@ -139,6 +141,26 @@ class RspamdTest(t.TempDirTest):
         self.assertRegex(self.opesd.read_log(),
                          r'trace=%s service=rspamd action="reject" score=15.00 '
                          r'required=15.00 symbols="GTUBE\(0.00\)"\n' % re.escape(tid))
+
+    def scan(self, message, *args):
+        """opes-scan rspamd on message: (exit status, key=value fields)."""
+        path = os.path.join(self.tmp, "msg.eml")
+        with open(path, "wb") as f:
+            f.write(t.crlf(message))
+        p = subprocess.run([OPES_SCAN, "-t", "60000"] + list(args) +
+                           ["rspamd", self.rspamd.tcp, path], capture_output=True, timeout=300)
+        out = p.stdout.decode()
+        self.assertEqual(p.stderr, b"")
+        return p.returncode, dict(kv.split("=", 1) for kv in out.split())
+
+    def test_client_alone(self):
+        """The client without opesd (opes-scan): GTUBE, a clean message, repeated scans."""
+        status, f = self.scan(gtube_message())
+        self.assertEqual((status, f["result"], f["action"], f["score"], f["required"],
+                          f["symbols"]), (1, "spam", "reject", "15.00", "15.00", "GTUBE(0.00)"))
+        status, f = self.scan(clean_message(), "-n", "5", "-u", "alice@example.org")
+        self.assertEqual((status, f["result"], f["runs"]), (0, "ham", "5"), f)
+        self.assertGreater(float(f["ms_per_message"]), 0)
 
     def test_unix_socket(self):
         self.start_opesd({"service.rspamd.address": self.rspamd.unix})
