@@ -113,7 +113,8 @@ static const struct svc_result *pl_result(struct pl *pl, size_t i)
                              .size = m->size,
                              .trace_id = m->trace_id,
                              .client_addr = m->peer_addr,
-                             .helo = m->helo};
+                             .helo = m->helo,
+                             .client_name = m->peer_name};
         svc_run(&pl->svc[i], &sm, &pl->res[i]);
         pl->ran[i] = true;
         log_info("service=%s verdict=%s%s%s ms=%lld reason=\"%s\"", pl->svc[i].name,
@@ -250,8 +251,11 @@ static void pl_prefix(struct pl *pl, struct pipeline_rcpt *r, const struct pl_rc
             policy_verdict_for(&pl->svc[i], &pl->res[i], r->addr) != SVC_TAG)
             continue;
         for (const char *f = h; *f != '\0';) {
-            const char *end = strstr(f, "\r\n");
-            end = end != NULL ? end + 2 : f + strlen(f);
+            const char *end = f;
+            do { /* a folded field is one field: its continuation lines go with it */
+                const char *crlf = strstr(end, "\r\n");
+                end = crlf != NULL ? crlf + 2 : end + strlen(end);
+            } while (*end == ' ' || *end == '\t');
             pl_add_field(pl, r, buf, &len, 8192, f, (size_t)(end - f));
             f = end;
         }

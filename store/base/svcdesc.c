@@ -59,6 +59,9 @@ static const struct svcdesc_type svcdesc_types[] = {
     {"banner", SVC_OPT_OUT, SVC_BYPASS_ALL, SVC_MODIFY,
      "Adds a warning to mail from outside senders. Signed or encrypted mail is left "
      "untouched."},
+    {"rspamd", SVC_OPT_OUT, SVC_BYPASS_ALL, SVC_QUARANTINE,
+     "Scores the message with rspamd: mail rspamd would reject is held, and mail it would "
+     "tag can be marked in the header."},
 };
 #define SVCDESC_NTYPES (sizeof(svcdesc_types) / sizeof(svcdesc_types[0]))
 

@@ -1,9 +1,11 @@
-"""scanners - a private ClamAV clamd and a private SpamAssassin spamd for the
-integration tests, plus a fake scanner that misbehaves on purpose.
+"""scanners - a private ClamAV clamd, a private SpamAssassin spamd and a
+private rspamd for the integration tests, plus a fake scanner that
+misbehaves on purpose.
 
 Nothing is downloaded: clamd loads a signature directory of our own (EICAR as
 an MD5 hash and as a body pattern, clamav-testfiles' clam.exe as a SHA-256
-hash); spamd runs Debian's rules with local tests only. Each instance lives in
+hash); spamd runs Debian's rules with local tests only; rspamd runs Debian's
+configuration without Redis, its sockets moved to free ports. Each instance lives in
 a directory below the test's temporary directory, listens on free loopback
 ports, and is stopped by the PID of the process this module started.
 
@@ -11,6 +13,8 @@ ports, and is stopped by the PID of the process this module started.
     clamd.unix, clamd.tcp              # "unix:/path" and "127.0.0.1:PORT"
     spamd = Spamd(tmp)                 # ready: spamc -K answered
     spamd.tcp
+    rspamd = Rspamd(tmp)               # ready: /ping answered (loading takes 15-60 s)
+    rspamd.tcp, rspamd.unix            # the normal worker: POST /checkv2
     fake = FakeScanner(reply=None)     # accepts, reads, never answers
     fake.tcp
 Stop each with .stop() (TempDirTest.start() registers them for tearDown).
@@ -26,6 +30,8 @@ from opestest import Proc, free_port
 CLAMD = "/usr/sbin/clamd"
 SPAMD = "/usr/sbin/spamd"
 SPAMC = "/usr/bin/spamc"
+RSPAMD = "/usr/bin/rspamd"
+RSPAMD_CONF = "/etc/rspamd/rspamd.conf"
 
 # The EICAR anti-virus test file: exactly these 68 octets.
 EICAR = b"X5O!P%@AP[4\\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*"
@@ -177,6 +183,85 @@ class Spamd(Proc):
         except subprocess.TimeoutExpired:
             return False
         return p.returncode == 0
+
+
+def http_get(port, path, timeout=2.0):
+    """GET path from 127.0.0.1:port over HTTP/1.0; (status, body) or None."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+            s.sendall(b"GET %s HTTP/1.0\r\n\r\n" % path.encode())
+            reply = b""
+            while True:
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                reply += chunk
+    except OSError:
+        return None
+    head, _, body = reply.partition(b"\r\n\r\n")
+    parts = head.split(b" ", 2)
+    if len(parts) < 2 or not parts[1].isdigit():
+        return None
+    return int(parts[1]), body
+
+
+class Rspamd(Proc):
+    """A private rspamd: normal worker, controller and proxy on free loopback ports.
+
+    Debian's configuration, with the sockets, run, database and log directories
+    of its own (files in local.d/ move the sockets: a --var alone does not).
+    No DNS answers and no Redis: GTUBE still gives "reject".
+    """
+
+    def __init__(self, tmp, timeout=180):
+        self.port = free_port()
+        self.controller_port = free_port()
+        self.proxy_port = free_port()
+        self.dir = os.path.join(tmp, "rspamd-%d" % self.port)
+        local = os.path.join(self.dir, "local")
+        for sub in ("local/local.d", "run", "db"):
+            os.makedirs(os.path.join(self.dir, sub))
+        self.socket = os.path.join(self.dir, "run", "normal.sock")
+        for worker, binds in (("normal", ["127.0.0.1:%d" % self.port, self.socket]),
+                              ("controller", ["127.0.0.1:%d" % self.controller_port]),
+                              ("proxy", ["127.0.0.1:%d" % self.proxy_port])):
+            with open(os.path.join(local, "local.d", "worker-%s.inc" % worker), "w") as f:
+                f.write("".join('bind_socket = "%s";\n' % b for b in binds))
+        argv = [RSPAMD, "-f", "-c", RSPAMD_CONF,
+                "--var", "LOCAL_CONFDIR=" + local,
+                "--var", "RUNDIR=" + os.path.join(self.dir, "run"),
+                "--var", "DBDIR=" + os.path.join(self.dir, "db"),
+                "--var", "LOGDIR=" + self.dir]
+        if os.geteuid() == 0:
+            argv += ["-u", "root", "-g", "root"]  # stay who we are: the directories are ours
+        super().__init__(argv, os.path.join(self.dir, "rspamd.out"), cwd=self.dir)
+        _wait("rspamd", self.ping, self, self.read_all_logs, timeout)
+
+    def restart(self, timeout=180):
+        """Start again on the same ports after stop()."""
+        Proc.__init__(self, self.p.args, os.path.join(self.dir, "rspamd.out"), cwd=self.dir)
+        _wait("rspamd", self.ping, self, self.read_all_logs, timeout)
+
+    @property
+    def tcp(self):
+        return "127.0.0.1:%d" % self.port
+
+    @property
+    def unix(self):
+        return "unix:" + self.socket
+
+    def ping(self):
+        """True when the normal worker answers /ping (on its TCP port; the socket is there too)."""
+        reply = http_get(self.port, "/ping")
+        return reply is not None and reply[0] == 200 and os.path.exists(self.socket)
+
+    def read_all_logs(self):
+        text = self.read_log()
+        logfile = os.path.join(self.dir, "rspamd.log")
+        if os.path.exists(logfile):
+            with open(logfile, "rb") as f:
+                text += f.read().decode("utf-8", "replace")[-8000:]
+        return text
 
 
 class FakeScanner:

@@ -1,16 +1,18 @@
 /*
- * opes_scan.c - opes-scan, a test tool: one message file through the clamd or
- * spamd client, the result on one line of key=value pairs.
+ * opes_scan.c - opes-scan, a test tool: one message file through the clamd,
+ * spamd or rspamd client, the result on one line of key=value pairs.
  *
- *   opes-scan [-t MS] [-n RUNS] [-u USER] clamd|clamd-buffer|spamd ENDPOINT FILE
+ *   opes-scan [-t MS] [-n RUNS] [-u USER] clamd|clamd-buffer|spamd|rspamd ENDPOINT FILE
  *
  * "clamd" scans the file through a spool (as opesd does with a message),
  * "clamd-buffer" from memory. The line is
  *   result=clean|infected|ham|spam|error [virus=NAME] [score=S threshold=T
- *   symbols=LIST] ms=M [runs=N ms_per_message=AVG] [error=TEXT]
- * with M the time of the last run (-n repeats the scan and adds the average);
- * an error's text runs to the end of the line. Exit status: 0 clean or ham,
- * 1 infected or spam, 2 error, 64 usage.
+ *   symbols=LIST] [action=ACTION score=S required=R symbols=LIST] ms=M
+ *   [runs=N ms_per_message=AVG] [error=TEXT]
+ * (rspamd: spam from "add header" up, the action with '_' for ' ', the
+ * symbols joined with ','), with M the time of the last run (-n repeats the
+ * scan and adds the average); an error's text runs to the end of the line.
+ * Exit status: 0 clean or ham, 1 infected or spam, 2 error, 64 usage.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +23,7 @@
 #include "opes/clamd.h"
 #include "opes/endpoint.h"
 #include "opes/log.h"
+#include "opes/rspamd.h"
 #include "opes/spamd.h"
 #include "opes/spool.h"
 
@@ -40,8 +43,8 @@ struct scan_opts {
 
 static int scan_usage(void)
 {
-    fprintf(stderr, "usage: opes-scan [-t MS] [-n RUNS] [-u USER] clamd|clamd-buffer|spamd "
-                    "ENDPOINT FILE\n");
+    fprintf(stderr, "usage: opes-scan [-t MS] [-n RUNS] [-u USER] "
+                    "clamd|clamd-buffer|spamd|rspamd ENDPOINT FILE\n");
     return 64;
 }
 
@@ -130,6 +133,31 @@ static int scan_spamd(struct scan_opts *o, char *line, size_t size)
     return r.is_spam ? 1 : 0;
 }
 
+/* scan_rspamd - one scan; -u names the recipient (default "nobody@localhost"). */
+static int scan_rspamd(struct scan_opts *o, char *line, size_t size)
+{
+    const char *rcpt = o->user != NULL ? o->user : "nobody@localhost";
+    const struct rspamd_request req = {.from = "", .rcpts = &rcpt, .nrcpts = 1};
+    struct rspamd_result r;
+    const char *error = NULL;
+    char action[32];
+    bool spam;
+
+    if (rspamd_check(&o->ep, o->timeout_ms, o->spool, &req, &r, &error) < 0) {
+        scan_set_error(o, line, size, error);
+        return 2;
+    }
+    snprintf(action, sizeof(action), "%s", rspamd_action_name(r.action));
+    for (char *p = action; *p != '\0'; p++)
+        *p = *p == ' ' ? '_' : *p;
+    for (char *p = r.symbols; *p != '\0'; p++)
+        *p = *p == ' ' ? ',' : *p;
+    spam = r.action >= RSPAMD_ADD_HEADER;
+    snprintf(line, size, "result=%s action=%s score=%.2f required=%.2f symbols=%s",
+             spam ? "spam" : "ham", action, r.score, r.required_score, r.symbols);
+    return spam ? 1 : 0;
+}
+
 static int scan_parse_args(struct scan_opts *o, int argc, char **argv)
 {
     const char *error;
@@ -152,7 +180,7 @@ static int scan_parse_args(struct scan_opts *o, int argc, char **argv)
         return -1;
     o->mode = argv[optind];
     if (strcmp(o->mode, "clamd") != 0 && strcmp(o->mode, "clamd-buffer") != 0 &&
-        strcmp(o->mode, "spamd") != 0)
+        strcmp(o->mode, "spamd") != 0 && strcmp(o->mode, "rspamd") != 0)
         return -1;
     if (endpoint_parse(argv[optind + 1], &o->ep, &error) < 0) {
         fprintf(stderr, "opes-scan: %s: %s\n", argv[optind + 1], error);
@@ -178,6 +206,8 @@ int main(int argc, char **argv)
         o.error[0] = '\0';
         if (strcmp(o.mode, "spamd") == 0)
             status = scan_spamd(&o, line, sizeof(line));
+        else if (strcmp(o.mode, "rspamd") == 0)
+            status = scan_rspamd(&o, line, sizeof(line));
         else
             status = scan_clamd(&o, line, sizeof(line));
         last = scan_now_ms() - start;

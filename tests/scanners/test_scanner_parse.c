@@ -6,7 +6,10 @@
  * (size limit) or anything unexpected must never read as clean or infected.
  * A spamd response gives a score, a threshold, a verdict and the rule names,
  * or an error naming spamd's own status; partial responses ask for more bytes
- * until the connection is closed.
+ * until the connection is closed. An rspamd reply is an HTTP response with a
+ * JSON body: action, score, required score and the symbols sorted by score;
+ * wrong types, missing members, unknown actions, truncated or overlong
+ * replies are errors, never a verdict.
  */
 #include <check.h>
 #include <math.h>
@@ -15,6 +18,7 @@
 #include <string.h>
 
 #include "opes/clamd.h"
+#include "opes/rspamd.h"
 #include "opes/spamd.h"
 
 Suite *unit_suite(void);
@@ -272,6 +276,264 @@ START_TEST(spamd_response_too_long)
 }
 END_TEST
 
+/* ---- rspamd ---- */
+
+/* the replies of rspamd 3.4 to GTUBE and to SpamAssassin's sample-nonspam.txt (shortened) */
+#define RSPAMD_GTUBE                                                                               \
+    "{\"is_skipped\":true,\"score\":15.0,\"required_score\":15.0,\"action\":\"reject\","           \
+    "\"symbols\":{\"GTUBE\":{\"name\":\"GTUBE\",\"score\":0.0,\"metric_score\":0.0}},"             \
+    "\"messages\":{\"smtp_message\":\"Gtube pattern\"},\"message-id\":\"GTUBE1.1010101@"           \
+    "example.net\",\"time_real\":0.107794}"
+#define RSPAMD_HAM                                                                                 \
+    "{\"is_skipped\":false,\"score\":4.500000,\"required_score\":15.0,\"action\":\"greylist\","    \
+    "\"symbols\":{\"HAS_REPLYTO\":{\"name\":\"HAS_REPLYTO\",\"score\":0.0,\"options\":[\"x\"]},"   \
+    "\"HFILTER_FROMHOST_NORES_A_OR_MX\":{\"name\":\"HFILTER_FROMHOST_NORES_A_OR_MX\","             \
+    "\"score\":1.500000,\"metric_score\":1.500000,\"description\":\"FROM host no resolve\"},"      \
+    "\"MIME_GOOD\":{\"name\":\"MIME_GOOD\",\"score\":-0.100000},"                                  \
+    "\"AUTH_NA\":{\"name\":\"AUTH_NA\",\"score\":1.0},\"DATE_IN_PAST\":{\"score\":1.0}},"          \
+    "\"messages\":{},\"urls\":[\"tbtf.com\"],\"milter\":{\"remove_headers\":{\"X-Spam\":0}}}"
+
+struct rspamd_case {
+    const char *body;
+    int rc; /* of rspamd_parse_reply */
+    enum rspamd_action action;
+    double score, required;
+    const char *symbols_or_error; /* r.symbols for 0, a substring of the error for -1 */
+};
+
+static const struct rspamd_case rspamd_cases[] = {
+    {RSPAMD_GTUBE, 0, RSPAMD_REJECT, 15.0, 15.0, "GTUBE(0.00)"},
+    {RSPAMD_HAM, 0, RSPAMD_GREYLIST, 4.5, 15.0,
+     "HFILTER_FROMHOST_NORES_A_OR_MX(1.50) AUTH_NA(1.00) DATE_IN_PAST(1.00) HAS_REPLYTO(0.00) "
+     "MIME_GOOD(-0.10)"},
+    {"{\"action\":\"no action\",\"score\":-1,\"required_score\":15}", 0, RSPAMD_NO_ACTION, -1, 15,
+     ""},
+    {"{\"action\":\"add header\",\"score\":6.5,\"required_score\":15,\"symbols\":{}}", 0,
+     RSPAMD_ADD_HEADER, 6.5, 15, ""},
+    {"{\"action\":\"rewrite subject\",\"score\":8,\"required_score\":15}", 0,
+     RSPAMD_REWRITE_SUBJECT, 8, 15, ""},
+    {"{\"action\":\"soft reject\",\"score\":0,\"required_score\":15}", 0, RSPAMD_SOFT_REJECT, 0, 15,
+     ""},
+    {" \r\n{\"action\":\"reject\",\"score\":1e2,\"required_score\":15.0}\r\n", 0, RSPAMD_REJECT,
+     100, 15, ""},
+    /* missing members */
+    {"{\"score\":1,\"required_score\":15}", -1, 0, 0, 0, "no \"action\""},
+    {"{\"action\":\"reject\",\"required_score\":15}", -1, 0, 0, 0, "no \"score\""},
+    {"{\"action\":\"reject\",\"score\":15}", -1, 0, 0, 0, "no \"required_score\""},
+    {"{\"action\":\"reject\",\"score\":1,\"required_score\":15,\"symbols\":{\"A\":{}}}", -1, 0, 0,
+     0, "no \"score\" of a symbol"},
+    /* wrong types */
+    {"{\"action\":1,\"score\":1,\"required_score\":15}", -1, 0, 0, 0, "\"action\" is not a string"},
+    {"{\"action\":\"reject\",\"score\":\"15\",\"required_score\":15}", -1, 0, 0, 0,
+     "\"score\" is not a number"},
+    {"{\"action\":\"reject\",\"score\":null,\"required_score\":15}", -1, 0, 0, 0,
+     "\"score\" is not a number"},
+    {"{\"action\":\"reject\",\"score\":1,\"required_score\":true}", -1, 0, 0, 0,
+     "\"required_score\" is not a number"},
+    {"{\"action\":\"reject\",\"score\":1,\"required_score\":15,\"symbols\":[]}", -1, 0, 0, 0,
+     "\"symbols\" is not an object"},
+    {"{\"action\":\"reject\",\"score\":1,\"required_score\":15,\"symbols\":{\"A\":1}}", -1, 0, 0, 0,
+     "symbol A is not an object"},
+    {"{\"action\":\"reject\",\"score\":1,\"required_score\":15,\"symbols\":{\"A\":{\"score\":[]}}}",
+     -1, 0, 0, 0, "\"score\" of a symbol is not a number"},
+    {"[\"reject\"]", -1, 0, 0, 0, "not a JSON object"},
+    {"\"reject\"", -1, 0, 0, 0, "not JSON"},
+    /* values out of bounds */
+    {"{\"action\":\"junk\",\"score\":1,\"required_score\":15}", -1, 0, 0, 0,
+     "unknown action \"junk\""},
+    {"{\"action\":\"Reject\",\"score\":1,\"required_score\":15}", -1, 0, 0, 0, "unknown action"},
+    {"{\"action\":\"reject\\u0001\",\"score\":1,\"required_score\":15}", -1, 0, 0, 0,
+     "unknown action \"reject\\x01\""},
+    {"{\"action\":\"reject\",\"score\":1e300,\"required_score\":15}", -1, 0, 0, 0,
+     "\"score\" out of range"},
+    {"{\"action\":\"reject\",\"score\":1,\"required_score\":15,\"symbols\":{\"A "
+     "B\":{\"score\":1}}}",
+     -1, 0, 0, 0, "bad symbol name \"A B\""},
+    {"{\"action\":\"reject\",\"score\":1,\"required_score\":15,\"symbols\":{\"\":{\"score\":1}}}",
+     -1, 0, 0, 0, "bad symbol name"},
+    {"{\"action\":\"reject\",\"action\":\"no action\",\"score\":1,\"required_score\":15}", -1, 0, 0,
+     0, "not JSON"},
+    /* truncated or not JSON at all */
+    {"{\"action\":\"reject\",\"score\":15.0,\"required_sc", -1, 0, 0, 0, "not JSON"},
+    {"{\"action\":\"reject\",\"score\":15.0,\"required_score\":15.0", -1, 0, 0, 0, "not JSON"},
+    {"", -1, 0, 0, 0, "not JSON"},
+    {"<html>Bad Gateway</html>", -1, 0, 0, 0, "not JSON"},
+    {"{\"action\":\"reject\",\"score\":1,\"required_score\":15} {}", -1, 0, 0, 0, "not JSON"},
+};
+
+START_TEST(rspamd_reply_table)
+{
+    const struct rspamd_case *t = &rspamd_cases[_i];
+    struct rspamd_result r;
+    const char *error = NULL;
+    int rc;
+
+    rc = rspamd_parse_reply(t->body, strlen(t->body), &r, &error);
+    ck_assert_msg(rc == t->rc, "case %d: %d, expected %d (%s)", _i, rc, t->rc,
+                  error != NULL ? error : "");
+    if (rc == 0) {
+        ck_assert_int_eq(r.action, t->action);
+        ck_assert_msg(fabs(r.score - t->score) < 1e-9, "case %d: score %f", _i, r.score);
+        ck_assert_msg(fabs(r.required_score - t->required) < 1e-9, "case %d: required %f", _i,
+                      r.required_score);
+        ck_assert_str_eq(r.symbols, t->symbols_or_error);
+        ck_assert_uint_eq(r.n_listed, r.n_symbols);
+    } else {
+        ck_assert_ptr_nonnull(error);
+        ck_assert_msg(strstr(error, t->symbols_or_error) != NULL, "case %d: error \"%s\"", _i,
+                      error);
+    }
+}
+END_TEST
+
+/* rspamd_http - an HTTP response with status and body; NULL length: no Content-Length */
+static char *rspamd_http(const char *status, const char *fields, const char *body, bool clen)
+{
+    char *s;
+    int rc;
+
+    if (clen)
+        rc = asprintf(&s, "HTTP/1.1 %s\r\nServer: rspamd/3.4\r\n%sContent-Length: %zu\r\n\r\n%s",
+                      status, fields, strlen(body), body);
+    else
+        rc = asprintf(&s, "HTTP/1.1 %s\r\nServer: rspamd/3.4\r\n%s\r\n%s", status, fields, body);
+    if (rc < 0)
+        abort();
+    return s;
+}
+
+struct rspamd_http_case {
+    const char *status, *fields, *body;
+    bool clen, at_eof;
+    int rc;
+    const char *error; /* a substring of the error for -1 */
+};
+
+static const struct rspamd_http_case rspamd_http_cases[] = {
+    {"200 OK", "Content-Type: application/json\r\n", RSPAMD_GTUBE, true, false, 1, NULL},
+    {"200 OK", "Connection: close\r\n", RSPAMD_GTUBE, false, true, 1, NULL},
+    {"200 OK", "Connection: close\r\n", RSPAMD_GTUBE, false, false, 0, NULL},
+    {"200 OK", "Content-Encoding: identity\r\n", RSPAMD_GTUBE, true, false, 1, NULL},
+    {"200 OK", "", "{\"action\":\"reject\"}", true, false, -1, "no \"score\""},
+    {"400 Bad Request", "", "{\"error\":\"bad rcpt\\r\\n\"}", true, false, -1,
+     "\"400 Bad Request\": bad rcpt\\x0d\\x0a"},
+    {"503 Service Unavailable", "", "", true, true, -1, "\"503 Service Unavailable\""},
+    {"413 Payload Too Large", "", "not json", false, true, -1, "\"413 Payload Too Large\""},
+    {"200 OK", "Transfer-Encoding: chunked\r\n", "10\r\n{}", false, false, -1,
+     "unsupported \"Transfer-Encoding: chunked\""},
+    {"200 OK", "Content-Encoding: zstd\r\n", RSPAMD_GTUBE, true, false, -1, "unsupported"},
+    {"200 OK", "Content-Length: 5\r\n", RSPAMD_GTUBE, true, false, -1, "bad header field"},
+    {"200 OK", "Content-Length: 5x\r\n", "{}", false, false, -1, "bad header field"},
+    {"200 OK", "Content-Length: 99999999999999999999\r\n", "{}", false, false, -1, "longer than"},
+    {"200 OK", "no colon\r\n", "{}", true, false, -1, "malformed header field \"no colon\""},
+    {"20 OK", "", "{}", true, false, -1, "malformed status line"},
+    {"200OK", "", "{}", true, false, -1, "malformed status line"},
+};
+
+START_TEST(rspamd_http_table)
+{
+    const struct rspamd_http_case *t = &rspamd_http_cases[_i];
+    char *resp = rspamd_http(t->status, t->fields, t->body, t->clen);
+    struct rspamd_result r;
+    const char *error = NULL;
+    int rc;
+
+    rc = rspamd_parse_response(resp, strlen(resp), t->at_eof, &r, &error);
+    ck_assert_msg(rc == t->rc, "case %d: %d, expected %d (%s)", _i, rc, t->rc,
+                  error != NULL ? error : "");
+    if (rc == 1)
+        ck_assert_int_eq(r.action, RSPAMD_REJECT);
+    if (rc == -1)
+        ck_assert_msg(strstr(error, t->error) != NULL, "case %d: error \"%s\"", _i, error);
+    free(resp);
+}
+END_TEST
+
+/* Every proper prefix of a good response asks for more, or is "cut short" at EOF. */
+START_TEST(rspamd_http_truncated)
+{
+    char *resp = rspamd_http("200 OK", "Content-Type: application/json\r\n", RSPAMD_HAM, true);
+    size_t len = strlen(resp);
+    struct rspamd_result r;
+    const char *error = NULL;
+
+    for (size_t n = 1; n < len; n++) {
+        char *part = malloc(n); /* exactly n octets, so that reading past them is caught */
+        memcpy(part, resp, n);
+        ck_assert_msg(rspamd_parse_response(part, n, false, &r, &error) == 0, "prefix %zu", n);
+        ck_assert_int_eq(rspamd_parse_response(part, n, true, &r, &error), -1);
+        free(part);
+    }
+    ck_assert_int_eq(rspamd_parse_response(resp, len, false, &r, &error), 1);
+    ck_assert_int_eq(r.action, RSPAMD_GREYLIST);
+    free(resp);
+}
+END_TEST
+
+/* Many symbols: the list is cut after a whole one, and says how many it holds. */
+START_TEST(rspamd_symbols_cut_at_whole_symbol)
+{
+    size_t cap = 64 + 500 * 64, len;
+    char *body = malloc(cap);
+    struct rspamd_result r;
+    const char *error = NULL;
+    size_t o;
+
+    o = (size_t)snprintf(body, cap,
+                         "{\"action\":\"reject\",\"score\":99,\"required_score\":15,"
+                         "\"symbols\":{");
+    for (int i = 0; i < 500; i++)
+        o += (size_t)snprintf(body + o, cap - o, "%s\"SYMBOL_%04d\":{\"score\":%d.5}", i ? "," : "",
+                              i, 1000 - i);
+    o += (size_t)snprintf(body + o, cap - o, "}}");
+    ck_assert_int_eq(rspamd_parse_reply(body, o, &r, &error), 0);
+    ck_assert_uint_eq(r.n_symbols, 500);
+    ck_assert_uint_gt(r.n_listed, 10);
+    ck_assert_uint_lt(r.n_listed, 500);
+    len = strlen(r.symbols);
+    ck_assert_uint_lt(len, RSPAMD_SYMBOLS_MAX);
+    ck_assert_uint_gt(len, RSPAMD_SYMBOLS_MAX - 30);
+    ck_assert(strncmp(r.symbols, "SYMBOL_0000(1000.50) SYMBOL_0001(999.50) ", 41) == 0);
+    ck_assert_int_eq(r.symbols[len - 1], ')');
+    free(body);
+}
+END_TEST
+
+/* A huge reply is refused before it is parsed, whatever the framing says. */
+START_TEST(rspamd_response_too_long)
+{
+    size_t len = RSPAMD_RESPONSE_MAX + 1;
+    char *resp = malloc(len);
+    struct rspamd_result r;
+    const char *error = NULL;
+    static const char head[] = "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n[";
+
+    memcpy(resp, head, sizeof(head) - 1);
+    memset(resp + sizeof(head) - 1, '1', len - (sizeof(head) - 1));
+    ck_assert_int_eq(rspamd_parse_response(resp, len, false, &r, &error), -1);
+    ck_assert_ptr_nonnull(strstr(error, "longer than"));
+    ck_assert_int_eq(rspamd_parse_reply(resp, len, &r, &error), -1);
+    ck_assert_ptr_nonnull(strstr(error, "longer than"));
+    /* one octet less is waiting for the end of the body */
+    ck_assert_int_eq(rspamd_parse_response(resp, len - 1, false, &r, &error), 0);
+    /* a header that never ends */
+    memset(resp, 'x', RSPAMD_HEADER_MAX + 1);
+    memcpy(resp, "HTTP/1.1 200 OK\r\nX: ", 20);
+    ck_assert_int_eq(rspamd_parse_response(resp, RSPAMD_HEADER_MAX + 1, false, &r, &error), -1);
+    ck_assert_ptr_nonnull(strstr(error, "header longer than"));
+    free(resp);
+}
+END_TEST
+
+START_TEST(rspamd_action_names)
+{
+    for (int a = 0; a < RSPAMD_N_ACTIONS; a++)
+        ck_assert_int_eq(rspamd_action_parse(rspamd_action_name((enum rspamd_action)a)), a);
+    ck_assert_int_eq(rspamd_action_parse("no_action"), -1);
+    ck_assert_str_eq(rspamd_action_name(RSPAMD_N_ACTIONS), "?");
+}
+END_TEST
+
 Suite *unit_suite(void)
 {
     Suite *s = suite_create("scanner_parse");
@@ -287,6 +549,14 @@ Suite *unit_suite(void)
     tcase_add_test(tc, spamd_symbols_cut_at_whole_name);
     tcase_add_test(tc, spamd_symbols_that_just_fit);
     tcase_add_test(tc, spamd_response_too_long);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("rspamd");
+    tcase_add_loop_test(tc, rspamd_reply_table, 0, (int)N_ELEMENTS(rspamd_cases));
+    tcase_add_loop_test(tc, rspamd_http_table, 0, (int)N_ELEMENTS(rspamd_http_cases));
+    tcase_add_test(tc, rspamd_http_truncated);
+    tcase_add_test(tc, rspamd_symbols_cut_at_whole_symbol);
+    tcase_add_test(tc, rspamd_response_too_long);
+    tcase_add_test(tc, rspamd_action_names);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -38,6 +38,7 @@ struct svc_msg {
     const char *trace_id;
     const char *client_addr;
     const char *helo;
+    const char *client_name; /* the client's host name, as the trace fields give it */
 };
 
 struct svc_result {
