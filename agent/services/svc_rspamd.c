@@ -2,7 +2,8 @@
  * svc_rspamd.c - the rspamd service: rspamd's action, mapped to ours.
  *
  * Keys: address (unix:/path or host:port of the normal worker), max_size
- * (default 20M: larger messages pass unscanned and the trace says so),
+ * (default 20M: larger messages are not scanned), on_unscannable (what such
+ * a message gets, as for spamd: default pass, traced as unscannable),
  * add_headers (default no: tagged mail also gets an X-Spamd-Result field with
  * the score and the symbols), and one key per rspamd action naming what
  * opesd does with it: on_no_action (pass), on_greylist (pass), on_add_header
@@ -38,6 +39,7 @@ struct rspamd_conf {
     struct endpoint ep;
     bool have_ep;
     uint64_t max_size;
+    enum svc_verdict on_unscannable;
     bool add_headers;
     struct rspamd_map map[RSPAMD_N_ACTIONS]; /* by enum rspamd_action */
 };
@@ -71,6 +73,8 @@ static const struct config_key rspamd_keys[] = {
     {"rspamd", "address", CONFIG_PARSE, NULL, 0, 0, .offset = 0, .parse = rspamd_address},
     {"rspamd", "max_size", CONFIG_SIZE, "20M", 0, UINT64_MAX, OFF(max_size),
      .why = "expected a size such as 20M"},
+    {"rspamd", "on_unscannable", CONFIG_ENUM, "pass", 0, 0, OFF(on_unscannable),
+     .words = svc_unscannable_words},
     {"rspamd", "add_headers", CONFIG_BOOL, "no", 0, 0, OFF(add_headers)},
     {"rspamd", "on_no_action", CONFIG_PARSE, "pass", 0, 0, OFF(map[RSPAMD_NO_ACTION]),
      .parse = rspamd_map_parse},
@@ -180,8 +184,11 @@ static void rspamd_run(const struct svc *svc, const struct svc_msg *m, struct sv
     size_t o = 0;
 
     if (m->size > c->max_size) {
+        char why[100];
         r->verdict = SVC_PASS;
-        snprintf(r->reason, sizeof(r->reason), "not scanned: larger than max_size");
+        snprintf(why, sizeof(why), "not scanned: larger than max_size (%llu)",
+                 (unsigned long long)c->max_size);
+        svc_unscannable(svc, r, c->on_unscannable, "unscannable", "on_unscannable", why);
         return;
     }
     if (rspamd_check(&c->ep, (int)svc->timeout_s * 1000, m->spool, &req, &rr, &error) < 0) {

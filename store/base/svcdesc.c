@@ -170,6 +170,20 @@ static int svcdesc_parse_rcpt_actions(void *field, const char *s, const char **r
     return 0;
 }
 
+/* svcdesc_type_hint - "what (rules, clamd, ... or rspamd)": the types there are. */
+static const char *svcdesc_type_hint(char *out, size_t size, const char *what)
+{
+    size_t o = (size_t)snprintf(out, size, "%s (", what);
+
+    for (size_t i = 0; i < SVCDESC_NTYPES && o < size; i++)
+        o += (size_t)snprintf(out + o, size - o, "%s%s",
+                              i == 0 ? "" : i + 1 == SVCDESC_NTYPES ? " or " : ", ",
+                              svcdesc_types[i].name);
+    if (o < size)
+        snprintf(out + o, size - o, ")");
+    return out;
+}
+
 void svcdesc_error(const struct opes_config *cfg, int line, const char *name, const char *key,
                    const char *reason)
 {
@@ -215,6 +229,7 @@ static int svcdesc_init(struct svcdesc *d, const struct opes_config *cfg, size_t
 {
     const char *name = cfg->service_kv[first].section;
     const struct config_kv *type_kv = NULL;
+    char why[200];
 
     for (size_t i = first; i < cfg->n_service_kv; i++)
         if (strcmp(cfg->service_kv[i].section, name) == 0 &&
@@ -222,13 +237,14 @@ static int svcdesc_init(struct svcdesc *d, const struct opes_config *cfg, size_t
             type_kv = &cfg->service_kv[i];
     if (type_kv == NULL) {
         svcdesc_error(cfg, cfg->service_kv[first].line, name, "type",
-                      "missing (rules, clamd or spamd)");
+                      svcdesc_type_hint(why, sizeof(why), "missing"));
         return -1;
     }
     memset(d, 0, sizeof(*d));
     d->type = svcdesc_type_find(type_kv->value);
     if (d->type == NULL) {
-        svcdesc_error(cfg, type_kv->line, name, "type", "unknown type (rules, clamd or spamd)");
+        svcdesc_error(cfg, type_kv->line, name, "type",
+                      svcdesc_type_hint(why, sizeof(why), "unknown type"));
         return -1;
     }
     snprintf(d->name, sizeof(d->name), "%s", name);

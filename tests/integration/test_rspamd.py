@@ -308,8 +308,17 @@ class RspamdTest(t.TempDirTest):
         self.assertEqual(code, 250, text)
         self.assertEqual(len(self.delivered("alice")), 1)
         rec = self.service_record(text)
-        self.assertEqual((rec["verdict"], rec["detail"]),
-                         ("pass", "not scanned: larger than max_size"))
+        self.assertEqual(rec["verdict"], "unscannable")
+        self.assertIn("not scanned: larger than max_size (512) (on_unscannable=pass)",
+                      rec["detail"])
+        self.opesd.stop()
+        # the operator may hold what rspamd never saw
+        self.start_opesd({"service.rspamd.max_size": "512",
+                          "service.rspamd.on_unscannable": "quarantine"})
+        [(code, text)] = self.send(message)
+        self.assertEqual(code, 250, text)
+        self.assertIn("held in quarantine", text)
+        self.assertEqual(len(self.delivered("alice")), 1)
 
     def test_bad_configuration_is_reported(self):
         conf = os.path.join(self.tmp, "bad.conf")

@@ -136,7 +136,7 @@ START_TEST(problems_in_line_order)
     ck_assert_ptr_null(services_load(cfg, &error));
     snprintf(want, sizeof(want),
              "%s:4: service.b.consent: expected mandatory, opt-out or opt-in\n"
-             "%s:6: service.a.type: unknown type (rules, clamd or spamd)\n"
+             "%s:6: service.a.type: unknown type (rules, clamd, spamd, rewrite, banner or rspamd)\n"
              "%s:8: service.b.size: unknown key (spamd takes address, tag_threshold, "
              "quarantine_threshold, user, max_size, on_unscannable)\n"
              "%s:9: service.b.order: expected a number 0-10000",
