@@ -911,7 +911,7 @@ int main(int argc, char **argv)
                c.cfg->key_file);
         return 0;
     }
-    c.st = store_open(c.cfg->store_path, c.cfg->key_file, &error);
+    c.st = store_open_config(c.cfg, &error);
     if (c.st == NULL)
         return ctl_fail("store", error);
     argc -= first - 1;
