@@ -54,6 +54,8 @@
 #define Q_SIZE "size DESC, created DESC, id DESC"
 #define Q_ALL "$1::text IS NULL"
 #define Q_RCPT "lower(recipient) = lower($1)"
+/* a trace record's UTC day and verdict, "2026-01-31 clean" */
+#define PG_DAY "to_char(to_timestamp(at) AT TIME ZONE 'UTC', 'YYYY-MM-DD') || ' ' || verdict"
 #define L_COLS "id, kind, owner, sender, created_by, origin, expires, created"
 /* cumulative buckets of the time from end of data to the final reply, in ms */
 #define LATENCY_LE(ms)                                                                             \
@@ -296,11 +298,11 @@ static const char *const pg_sql[S_MAX] = {
     [S_COUNT_OUTCOME] = "SELECT verdict, COUNT(*) FROM trace WHERE event = 'decision' "
                         "AND at >= $1 GROUP BY verdict ORDER BY verdict COLLATE \"C\"",
     [S_COUNT_SVC] = "SELECT service || ' ' || verdict, COUNT(*) FROM trace "
-                    "WHERE event = 'service' AND at >= $1 GROUP BY 1 ORDER BY 1 COLLATE \"C\"",
+                    "WHERE event = 'service' AND at >= $1 GROUP BY service || ' ' || verdict "
+                    "ORDER BY (service || ' ' || verdict) COLLATE \"C\"",
     [S_COUNT_LATENCY] = LATENCY_BUCKETS LATENCY_REST,
-    [S_COUNT_DAY] = "SELECT to_char(to_timestamp(at) AT TIME ZONE 'UTC', 'YYYY-MM-DD') || ' ' || "
-                    "verdict, COUNT(*) FROM trace "
-                    "WHERE event = 'service' AND at >= $1 GROUP BY 1 ORDER BY 1 COLLATE \"C\"",
+    [S_COUNT_DAY] = "SELECT " PG_DAY ", COUNT(*) FROM trace WHERE event = 'service' "
+                    "AND at >= $1 GROUP BY " PG_DAY " ORDER BY (" PG_DAY ") COLLATE \"C\"",
 
     /* leases on jobs: taken when free, expired, or already this holder's */
     [S_CLAIM_TAKE] = "INSERT INTO claim (name, holder, expires) VALUES ($1, $2, $3) "

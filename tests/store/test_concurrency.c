@@ -103,7 +103,7 @@ static struct store *thread_open(struct worker *w)
     struct store *st;
 
     pthread_barrier_wait(&start_line);
-    st = store_open(db_path, key_path, &err);
+    st = tu_store_open(db_path, key_path, &err);
     if (st == NULL)
         note_failure(w, "store_open", -1, err);
     return st;
@@ -289,7 +289,7 @@ START_TEST(test_writers_readers_purge)
 {
     struct worker w[WRITERS + READERS + 1];
     const char *err = NULL;
-    struct store *st = store_open(db_path, key_path, &err);
+    struct store *st = tu_store_open(db_path, key_path, &err);
     double until;
     size_t total = 0;
 
@@ -342,7 +342,7 @@ START_TEST(test_writers_readers_purge)
         ck_assert_msg(atomic_load(&w[i].calls) > 0, "thread %d made no call in 60 s", i);
 
     /* afterwards: every id a writer got is there, held, for its recipient, intact */
-    st = store_open(db_path, key_path, &err);
+    st = tu_store_open(db_path, key_path, &err);
     ck_assert_msg(st != NULL, "store_open: %s", err);
     ck_assert_int_eq(store_integrity_check(st, &err), 0);
     for (int i = 0; i < WRITERS; i++) {
@@ -453,7 +453,7 @@ START_TEST(test_simultaneous_first_open)
             broken++;
             continue;
         }
-        ck_assert_int_eq(tu_db_int(db_path, "PRAGMA user_version"), (int64_t)store_migration_count);
+        ck_assert_int_eq(tu_db_version(db_path), (int64_t)store_migration_count);
         ck_assert_int_eq(tu_db_int(db_path, "SELECT count(*) FROM quarantine"), N);
     }
     ck_assert_msg(broken == 0,
@@ -518,7 +518,7 @@ START_TEST(test_release_claimed_once)
 {
     static struct claimer c[CLAIMERS];
     const char *err = NULL;
-    struct store *st = store_open(db_path, key_path, &err);
+    struct store *st = tu_store_open(db_path, key_path, &err);
     static char ids[REQUESTS][STORE_ID_LEN + 1];
     static int times[REQUESTS + 1];
     int64_t first_id = -1;

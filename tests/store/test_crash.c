@@ -88,7 +88,7 @@ static void child(unsigned round)
         _exit(3);
     for (size_t i = 0; i < DUP_LEN; i++)
         dup[i] = (unsigned char)(i * 7 + i / 1000);
-    st = store_open(db_path, key_path, &err);
+    st = tu_store_open(db_path, key_path, &err);
     if (st == NULL) {
         fprintf(stderr, "crash child: store_open: %s\n", err);
         _exit(4);
@@ -158,7 +158,7 @@ START_TEST(test_killed_writer_loses_nothing)
 
     rnd_state = (uint64_t)time(NULL) * 0x9e3779b97f4a7c15ULL + (uint64_t)getpid();
     /* the installation exists (keys, schema); the crashes are about holding messages */
-    st = store_open(db_path, key_path, &err);
+    st = tu_store_open(db_path, key_path, &err);
     ck_assert_msg(st != NULL, "store_open: %s", err);
     store_close(&st);
 
@@ -182,7 +182,7 @@ START_TEST(test_killed_writer_loses_nothing)
                       status);
     }
 
-    st = store_open(db_path, key_path, &err);
+    st = tu_store_open(db_path, key_path, &err);
     ck_assert_msg(st != NULL, "store_open after the crashes: %s", err);
     ck_assert_msg(store_integrity_check(st, &err) == 0, "%s", err);
     log = fopen(log_path, "r");
@@ -247,7 +247,7 @@ START_TEST(test_killed_during_first_start)
         pid = fork();
         ck_assert_int_ge(pid, 0);
         if (pid == 0) {
-            st = store_open(db, keys, &err);
+            st = tu_store_open(db, keys, &err);
             _exit(st != NULL ? 0 : 1);
         }
         usleep((useconds_t)(round * 2000 / rounds)); /* 0 to 2 ms */
@@ -256,7 +256,7 @@ START_TEST(test_killed_during_first_start)
         ck_assert_msg(WIFSIGNALED(status) || WEXITSTATUS(status) == 0,
                       "round %u: store_open failed in the child", round);
         err = NULL;
-        st = store_open(db, keys, &err);
+        st = tu_store_open(db, keys, &err);
         if (st == NULL) {
             snprintf(broken++ == 0 ? first : last, sizeof(first),
                      "round %u (killed after %u us): %s", round, round * 2000 / rounds,
