@@ -195,8 +195,10 @@ static const char *const pg_sql[S_MAX] = {
     [S_PURGE_DETACH] = "UPDATE quarantine SET content_id = NULL "
                        "WHERE status IN ('deleted', 'expired') AND content_id IS NOT NULL",
     [S_PURGE_DELETE_Q] = "DELETE FROM quarantine WHERE status <> 'held' AND updated < $1",
-    [S_PURGE_CONTENT] = "DELETE FROM content WHERE id NOT IN "
-                        "(SELECT content_id FROM quarantine WHERE content_id IS NOT NULL)",
+    /* content another node is sharing right now (FOR KEY SHARE) waits for the next purge */
+    [S_PURGE_CONTENT] = "DELETE FROM content WHERE id IN (SELECT c.id FROM content c WHERE "
+                        "NOT EXISTS (SELECT 1 FROM quarantine q WHERE q.content_id = c.id) "
+                        "FOR UPDATE SKIP LOCKED)",
     [S_PURGE_TRACE] = "DELETE FROM trace WHERE at < $1",
     [S_PURGE_LIST] = "DELETE FROM list WHERE expires <> 0 AND expires <= $1",
 
