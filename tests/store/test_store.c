@@ -331,6 +331,22 @@ START_TEST(test_newer_version_refused_pg)
 }
 END_TEST
 
+/* a password in the connection string is refused before anything connects */
+START_TEST(test_conninfo_password_refused)
+{
+    static const char *const bad[] = {"host=/nowhere dbname=opes password=secret",
+                                      "postgresql://opes:secret@localhost/opes",
+                                      "postgresql://localhost/opes?password=secret"};
+    const char *err = NULL;
+
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        st = store_open_pg(bad[i], key_path, &err);
+        ck_assert_msg(st == NULL, "%s was opened", bad[i]);
+        ck_assert_msg(strstr(err, "passfile") != NULL, "%s: %s", bad[i], err);
+    }
+}
+END_TEST
+
 START_TEST(test_newer_version_refused)
 {
     sqlite3 *db = tu_raw_open(db_path);
@@ -2115,6 +2131,7 @@ Suite *store_suite(void)
     tcase_add_checked_fixture(tc, dir_setup, dir_teardown);
     tcase_add_test(tc, test_open_creates_schema);
     tcase_add_test(tc, test_reopen_idempotent);
+    tcase_add_test(tc, test_conninfo_password_refused);
     tcase_add_loop_test(tc, test_migrate_from_version, 0, (int)store_migration_count);
     if (tu_pg() != NULL) {
         tcase_add_test(tc, test_newer_version_refused_pg);
