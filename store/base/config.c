@@ -224,8 +224,8 @@ static int cfg_check_conninfo(const char *v, const char **reason)
     if (strncmp(v, "postgresql://", 13) == 0 || strncmp(v, "postgres://", 11) == 0) {
         const char *auth = strstr(v, "//") + 2, *query = strchr(v, '?');
         if ((at != NULL && memchr(auth, ':', (size_t)(at - auth)) != NULL) ||
-            (query != NULL && (strstr(query, "?password=") != NULL ||
-                               strstr(query, "&password=") != NULL))) {
+            (query != NULL &&
+             (strstr(query, "?password=") != NULL || strstr(query, "&password=") != NULL))) {
             *reason = why;
             return -1;
         }

@@ -126,15 +126,18 @@ static const char *const pg_sql[S_MAX] = {
                      "at FROM trace WHERE trace_id = $1 ORDER BY id",
 
     /* white and block lists */
-    [S_LIST_UPSERT] = "INSERT INTO list (kind, owner, sender, created_by, origin, expires, created)"
-                      " VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (kind, owner, sender) DO UPDATE "
-                      "SET created_by = excluded.created_by, origin = excluded.origin, "
-                      "expires = excluded.expires, created = excluded.created",
+    [S_LIST_UPSERT] =
+        "INSERT INTO list (kind, owner, sender, created_by, origin, expires, created)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (kind, owner, sender) DO UPDATE "
+        "SET created_by = excluded.created_by, origin = excluded.origin, "
+        "expires = excluded.expires, created = excluded.created",
     [S_LIST_DELETE] = "DELETE FROM list WHERE id = $1",
-    [S_LIST_SHOW_OWNER] = "SELECT " L_COLS " FROM list WHERE owner = $1 "
-                          "AND (expires = 0 OR expires > $2) ORDER BY kind COLLATE \"C\", sender COLLATE \"C\"",
+    [S_LIST_SHOW_OWNER] =
+        "SELECT " L_COLS " FROM list WHERE owner = $1 "
+        "AND (expires = 0 OR expires > $2) ORDER BY kind COLLATE \"C\", sender COLLATE \"C\"",
     [S_LIST_SHOW_ALL] = "SELECT " L_COLS " FROM list WHERE $1::text IS NULL "
-                        "AND (expires = 0 OR expires > $2) ORDER BY owner COLLATE \"C\", kind COLLATE \"C\", sender COLLATE \"C\"",
+                        "AND (expires = 0 OR expires > $2) ORDER BY owner COLLATE \"C\", kind "
+                        "COLLATE \"C\", sender COLLATE \"C\"",
     [S_LIST_MATCH] = "SELECT 1 FROM list WHERE kind = $1 AND owner IN ($2, $3, '*') "
                      "AND sender IN ($4, $5, '*') AND (expires = 0 OR expires > $6) LIMIT 1",
     [S_LIST_LOOKUP] = "SELECT DISTINCT kind FROM list WHERE owner IN ($1, $2, '*') "
@@ -172,10 +175,10 @@ static const char *const pg_sql[S_MAX] = {
     [S_USER_ENSURE] = "INSERT INTO \"user\" (address, created) VALUES ($1, $2) "
                       "ON CONFLICT DO NOTHING",
     [S_USER_PREFS] = "SELECT notify_mode, digest_schedule FROM \"user\" WHERE address = $1",
-    [S_USER_SET_NOTIFY] =
-        "INSERT INTO \"user\" (address, notify_mode, digest_schedule, created) VALUES ($1, $2, $3, $4) "
-        "ON CONFLICT (address) DO UPDATE SET notify_mode = excluded.notify_mode, "
-        "digest_schedule = excluded.digest_schedule",
+    [S_USER_SET_NOTIFY] = "INSERT INTO \"user\" (address, notify_mode, digest_schedule, created) "
+                          "VALUES ($1, $2, $3, $4) "
+                          "ON CONFLICT (address) DO UPDATE SET notify_mode = excluded.notify_mode, "
+                          "digest_schedule = excluded.digest_schedule",
     [S_USER_SET_PREFS] =
         "UPDATE \"user\" SET notify_mode = $2, digest_schedule = $3 WHERE address = $1",
     [S_CONSENT_GET] = "SELECT allowed FROM user_consent WHERE address = $1 AND service = $2",
@@ -186,7 +189,8 @@ static const char *const pg_sql[S_MAX] = {
     /* audit */
     [S_AUDIT_INSERT] =
         "INSERT INTO audit (at, actor, action, object, origin) VALUES ($1, $2, $3, $4, $5)",
-    [S_AUDIT_LIST] = "SELECT at, actor, action, object, origin FROM audit ORDER BY id DESC LIMIT $1",
+    [S_AUDIT_LIST] =
+        "SELECT at, actor, action, object, origin FROM audit ORDER BY id DESC LIMIT $1",
 
     /* retention */
     [S_PURGE_EXPIRE] = "UPDATE quarantine SET status = 'expired', updated = $1 "
@@ -241,9 +245,10 @@ static const char *const pg_sql[S_MAX] = {
         "(SELECT MIN(q.created) FROM notification n JOIN quarantine q ON q.id = n.quarantine_id "
         "WHERE n.state = 'digest' AND n.digest_id IS NULL AND lower(q.recipient) = lower($1)), 0)",
     [S_DIGEST_INSERT] = "INSERT INTO digest (recipient, created) VALUES ($1, $2) RETURNING id",
-    [S_DIGEST_ASSIGN] = "UPDATE notification SET digest_id = $1 WHERE state = 'digest' AND "
-                        "digest_id IS NULL AND quarantine_id IN "
-                        "(SELECT id FROM quarantine WHERE lower(recipient) = lower($2) AND status = 'held')",
+    [S_DIGEST_ASSIGN] =
+        "UPDATE notification SET digest_id = $1 WHERE state = 'digest' AND "
+        "digest_id IS NULL AND quarantine_id IN "
+        "(SELECT id FROM quarantine WHERE lower(recipient) = lower($2) AND status = 'held')",
     [S_DIGEST_PENDING] = "SELECT id, recipient, created, attempts FROM digest "
                          "WHERE state = 'pending' ORDER BY id LIMIT $1",
     [S_DIGEST_ITEMS] = "SELECT " STORE_QITEM_COLUMNS " FROM notification n JOIN quarantine q "
@@ -254,7 +259,8 @@ static const char *const pg_sql[S_MAX] = {
     [S_DIGEST_FAILED] = "UPDATE digest SET attempts = attempts + 1, last_error = $2 WHERE id = $1",
     /* expired ones from the (status, updated) index: the purge sets updated when it expires them */
     [S_DSN_DUE] =
-        "SELECT " STORE_QITEM_COLUMNS ", 'expired'::text, ''::text FROM quarantine q JOIN notification n "
+        "SELECT " STORE_QITEM_COLUMNS
+        ", 'expired'::text, ''::text FROM quarantine q JOIN notification n "
         "ON n.quarantine_id = q.id WHERE q.status = 'expired' AND q.updated >= $2 AND n.dsn = '' "
         "UNION ALL SELECT " STORE_QITEM_COLUMNS ", 'release-failed'::text, r.last_error FROM "
         "quarantine q JOIN notification n ON n.quarantine_id = q.id JOIN release_request r "
@@ -293,10 +299,12 @@ static const char *const pg_sql[S_MAX] = {
     [S_SESS_TOUCH] = "UPDATE web_session SET last_seen = $2 WHERE id_hash = $1",
     [S_SESS_DELETE] = "DELETE FROM web_session WHERE id_hash = $1",
     [S_SESS_PURGE] = "DELETE FROM web_session WHERE expires < $1",
-    [S_COUNT_STATUS] = "SELECT status, COUNT(*) FROM quarantine GROUP BY status ORDER BY status COLLATE \"C\"",
+    [S_COUNT_STATUS] =
+        "SELECT status, COUNT(*) FROM quarantine GROUP BY status ORDER BY status COLLATE \"C\"",
     [S_COUNT_HELD] = "SELECT service, COUNT(*) FROM quarantine "
                      "WHERE status = 'held' GROUP BY service ORDER BY service COLLATE \"C\"",
-    [S_COUNT_RELEASE] = "SELECT state, COUNT(*) FROM release_request GROUP BY state ORDER BY state COLLATE \"C\"",
+    [S_COUNT_RELEASE] =
+        "SELECT state, COUNT(*) FROM release_request GROUP BY state ORDER BY state COLLATE \"C\"",
     [S_COUNT_OUTCOME] = "SELECT verdict, COUNT(*) FROM trace WHERE event = 'decision' "
                         "AND at >= $1 GROUP BY verdict ORDER BY verdict COLLATE \"C\"",
     [S_COUNT_SVC] = "SELECT service || ' ' || verdict, COUNT(*) FROM trace "
@@ -322,15 +330,15 @@ struct pg_q {
     struct st_q base;
     enum st_stmt s;
     bool prepared;
-    int nparams;                         /* the highest $n in its SQL */
-    const char *val[PG_MAX_PARAMS];      /* NULL: SQL NULL */
-    int len[PG_MAX_PARAMS];              /* for binary values */
-    int fmt[PG_MAX_PARAMS];              /* 0 text, 1 binary */
-    char *copy[PG_MAX_PARAMS];           /* text values are copied */
-    char num[PG_MAX_PARAMS][24];         /* numbers as text */
-    PGresult *res;                       /* NULL until stepped */
-    int row;                             /* the next row to return */
-    char text[32];                       /* a number column asked for as text */
+    int nparams;                    /* the highest $n in its SQL */
+    const char *val[PG_MAX_PARAMS]; /* NULL: SQL NULL */
+    int len[PG_MAX_PARAMS];         /* for binary values */
+    int fmt[PG_MAX_PARAMS];         /* 0 text, 1 binary */
+    char *copy[PG_MAX_PARAMS];      /* text values are copied */
+    char num[PG_MAX_PARAMS][24];    /* numbers as text */
+    PGresult *res;                  /* NULL until stepped */
+    int row;                        /* the next row to return */
+    char text[32];                  /* a number column asked for as text */
 };
 
 struct pg_db {

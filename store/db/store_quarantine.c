@@ -155,7 +155,9 @@ static int st_content_find_or_store(struct store *st, const struct store_reader 
         return rc;
     /* another node stored the same content since the lookup: share its row */
     rc = st_content_find(st, hash, content_id, error_r);
-    return rc > 0 ? 0 : rc < 0 ? -1 : st_fail(st, error_r, "content lookup: shared content vanished");
+    return rc > 0   ? 0
+           : rc < 0 ? -1
+                    : st_fail(st, error_r, "content lookup: shared content vanished");
 }
 
 static int st_q_insert(struct store *st, struct store_qitem *it, int64_t content_id, uint64_t size,

@@ -441,8 +441,8 @@ char *tu_db_text(const char *path, const char *fmt, ...)
 
 int64_t tu_db_version(const char *path)
 {
-    return tu_db_int(path, tu_pg() != NULL ? "SELECT version FROM store_schema"
-                                           : "PRAGMA user_version");
+    return tu_db_int(path,
+                     tu_pg() != NULL ? "SELECT version FROM store_schema" : "PRAGMA user_version");
 }
 
 int main(void)

@@ -677,8 +677,7 @@ START_TEST(test_single_winners)
     for (int r = 0; r < RACE_ROUNDS; r++) {
         ck_assert_msg(race_wins[r][0] == 1, "lease %d taken %d times", r, race_wins[r][0]);
         ck_assert_msg(race_wins[r][1] == 1, "token %d used %d times", r, race_wins[r][1]);
-        ck_assert_msg(race_wins[r][2] == RACE_MAX, "limit %d let %d through", r,
-                      race_wins[r][2]);
+        ck_assert_msg(race_wins[r][2] == RACE_MAX, "limit %d let %d through", r, race_wins[r][2]);
     }
     ck_assert_int_eq(tu_db_int(db_path, "SELECT count(*) FROM release_request"), RACE_ROUNDS);
     ck_assert_int_eq(tu_db_int(db_path, "SELECT count(DISTINCT quarantine_id) FROM "

@@ -24,7 +24,6 @@
 #include "store_int.h" /* the statement table, for test_statements_prepare */
 #include "store_util.h"
 
-
 #define DAY 86400
 
 static char *dir, *db_path, *key_path;
@@ -1023,8 +1022,9 @@ static void flip_chunk_byte(const char *id, int seq, int at)
                    "UPDATE content_chunk SET data = set_byte(data, %s, get_byte(data, %s) # 1) "
                    "WHERE content_id = %lld AND seq = %d",
                    pos, pos, (long long)cid, seq);
-        ck_assert_int_eq(tu_db_int(db_path, "SELECT count(*) FROM content_chunk WHERE "
-                                            "content_id = %lld AND seq = %d",
+        ck_assert_int_eq(tu_db_int(db_path,
+                                   "SELECT count(*) FROM content_chunk WHERE "
+                                   "content_id = %lld AND seq = %d",
                                    (long long)cid, seq),
                          1);
         return;
