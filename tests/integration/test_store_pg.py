@@ -11,9 +11,11 @@ import json
 import os
 import re
 import subprocess
+import urllib.request
 
 import opestest as t
 
+OPES_WEB = os.environ.get("OPES_WEB", os.path.join(os.path.dirname(t.OPESD), "opes-web"))
 HELD_RE = re.compile(r"held in quarantine as (\w+)")
 MESSAGE = (
     "From: Sender <sender@remote.example>\n"
@@ -31,7 +33,10 @@ class PostgresStoreTest(t.TempDirTest):
         super().setUp()
         self.pg = self.start(t.Postgres(self.tmp))
         self.dovecot = self.start(t.Dovecot(self.tmp))
+        self.web_port = t.free_port()
         self.opesd = self.start(t.Opesd(self.tmp, "lmtp:127.0.0.1:%d" % self.dovecot.port, extra={
+            "web.listen": "127.0.0.1:%d" % self.web_port,
+            "web.base_url": "http://127.0.0.1:%d" % self.web_port,
             "store.backend": "postgresql",
             "store.conninfo": self.pg.conninfo,
             "store.job_interval": "1s",
@@ -91,7 +96,18 @@ class PostgresStoreTest(t.TempDirTest):
         self.assertIn("not held", err)
         self.assertEqual(len(self.dovecot.messages("alice")), 1)
         _, out, _ = self.opesd.ctl("check")
-        self.assertIn("ok", out)
+        self.assertIn("store postgresql: ok", out)
+
+        # the portal reads the same database: its figures count both entries and the reply
+        web = self.start(t.Proc([OPES_WEB, "-c", self.opesd.config],
+                                os.path.join(self.tmp, "opes-web.log")))
+        t.wait_port(self.web_port, proc=web.p)
+        with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % self.web_port,
+                                    timeout=30) as r:
+            metrics = r.read().decode()
+        self.assertIn('opes_quarantine_entries{status="held"} 1', metrics)
+        self.assertIn('opes_quarantine_entries{status="released"} 1', metrics)
+        self.assertIn('opes_reply_ms_24h{le="+Inf"} 2', metrics)
 
     def test_password_in_conninfo_refused_at_startup(self):
         conf = os.path.join(self.tmp, "bad.conf")
