@@ -9,7 +9,10 @@
  * store_quarantine_add returned 0. The parent kills it with SIGKILL at a
  * random moment, 50 times (STORE_CRASH_ROUNDS), each child starting on what
  * the previous one left. Afterwards the database passes integrity_check and
- * every logged message is there and decrypts to the same bytes.
+ * every logged message is there and decrypts to the same bytes; no content
+ * or entry was committed without the rest of its transaction. On PostgreSQL
+ * (store.crash.pg) the kill ends the client mid-transaction and the server
+ * rolls it back.
  *
  * A second test kills store_open on a new installation (key file and schema
  * being created) at moments spread over its first milliseconds: whatever the
@@ -185,6 +188,15 @@ START_TEST(test_killed_writer_loses_nothing)
     st = tu_store_open(db_path, key_path, &err);
     ck_assert_msg(st != NULL, "store_open after the crashes: %s", err);
     ck_assert_msg(store_integrity_check(st, &err) == 0, "%s", err);
+    /* nothing committed half: content comes with the entries that hold it, and every
+     * entry's content has all its chunks (killed clients' transactions rolled back) */
+    ck_assert_int_eq(tu_db_int(db_path, "SELECT count(*) FROM content c WHERE NOT EXISTS "
+                                        "(SELECT 1 FROM quarantine q WHERE q.content_id = c.id)"),
+                     0);
+    ck_assert_int_eq(tu_db_int(db_path, "SELECT count(*) FROM quarantine q WHERE NOT EXISTS "
+                                        "(SELECT 1 FROM content_chunk k "
+                                        "WHERE k.content_id = q.content_id)"),
+                     0);
     log = fopen(log_path, "r");
     ck_assert_ptr_nonnull(log);
     while (fgets(line, sizeof(line), log) != NULL) {
