@@ -877,7 +877,9 @@ static int ctl_check(struct ctl *c)
     if (store_integrity_check(c->st, &error) < 0)
         return ctl_fail("store", error);
     printf("configuration %s: ok\nstore %s: ok (schema version %d)\nkey file %s: ok\n",
-           c->cfg->path, c->cfg->store_path, store_schema_version(c->st), c->cfg->key_file);
+           c->cfg->path,
+           c->cfg->store_backend == CONFIG_STORE_POSTGRESQL ? "postgresql" : c->cfg->store_path,
+           store_schema_version(c->st), c->cfg->key_file);
     return 0;
 }
 
@@ -911,7 +913,7 @@ int main(int argc, char **argv)
                c.cfg->key_file);
         return 0;
     }
-    c.st = store_open(c.cfg->store_path, c.cfg->key_file, &error);
+    c.st = store_open_config(c.cfg, &error);
     if (c.st == NULL)
         return ctl_fail("store", error);
     argc -= first - 1;

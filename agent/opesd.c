@@ -121,7 +121,7 @@ static struct store *opesd_jobs_store(struct store *st, char *path, size_t size,
     if (st != NULL && strcmp(path, cfg->store_path) == 0)
         return st;
     store_close(&st);
-    st = store_open(cfg->store_path, cfg->key_file, &error);
+    st = store_open_config(cfg, &error);
     if (st == NULL && time(NULL) - *warned >= 60) {
         log_warnx("jobs: store unavailable: %s", error);
         *warned = time(NULL);
@@ -293,7 +293,7 @@ static void opesd_drop_privileges(struct opesd *d, const struct opes_config *cfg
 static void opesd_check_store(const struct opes_config *cfg)
 {
     const char *error;
-    struct store *st = store_open(cfg->store_path, cfg->key_file, &error);
+    struct store *st = store_open_config(cfg, &error);
 
     if (st == NULL)
         fatalx("store: %s", error);

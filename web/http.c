@@ -63,7 +63,7 @@ struct store *web_http_store(struct web_ctx *ctx, const char **error_r)
     st = pthread_getspecific(http_store_key);
     if (st != NULL)
         return st;
-    st = store_open(ctx->cfg->store_path, ctx->cfg->key_file, error_r);
+    st = store_open_config(ctx->cfg, error_r);
     if (st != NULL)
         pthread_setspecific(http_store_key, st);
     return st;

@@ -131,7 +131,7 @@ int main(int argc, char **argv)
     if (http == NULL)
         fatalx("web.listen: %s", error);
     web_drop_privileges(cfg);
-    st = store_open(cfg->store_path, cfg->key_file, &error);
+    st = store_open_config(cfg, &error);
     if (st == NULL)
         fatalx("store: %s", error);
     log_info("opes-web listening on %s base_url=%s", cfg->web_listen, cfg->web_base_url);

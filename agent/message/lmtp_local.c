@@ -80,7 +80,7 @@ static struct store *lmtp_local_store(struct lmtp_local *l)
     const char *error;
 
     if (l->st == NULL && !l->st_failed) {
-        l->st = store_open(l->env->cfg->store_path, l->env->cfg->key_file, &error);
+        l->st = store_open_config(l->env->cfg, &error);
         if (l->st == NULL) {
             log_warnx("store unavailable: %s", error);
             l->st_failed = true; /* once per session */

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "opes/config.h"
 #include "opes/log.h"
 #include "opes/vec.h"
 
@@ -20,6 +21,7 @@ static struct {
     pthread_cond_t wake;
     struct tracelog_batch queue;
     char path[4096], key[4096];
+    int backend; /* enum config_store_backend */
     bool running, stopping;
     unsigned long dropped;
     pthread_t thread;
@@ -41,14 +43,14 @@ void tracelog_batch_free(struct tracelog_batch *b)
 
 /* tracelog_write - commit one batch, (re)opening the store as needed. */
 static void tracelog_write(struct store **st, char *open_path, struct tracelog_batch *b,
-                           const char *path, const char *key)
+                           int backend, const char *path, const char *key)
 {
     const char *error;
 
     if (*st != NULL && strcmp(open_path, path) != 0)
         store_close(st);
     if (*st == NULL) {
-        *st = store_open(path, key, &error);
+        *st = store_open_at(backend, path, key, &error);
         if (*st == NULL) {
             log_warnx("trace records not stored (%zu): %s", b->n, error);
             return;
@@ -87,7 +89,7 @@ static void *tracelog_thread(void *arg)
             tl.dropped = 0;
         }
         pthread_mutex_unlock(&tl.lock);
-        tracelog_write(&st, open_path, &b, path, key);
+        tracelog_write(&st, open_path, &b, tl.backend, path, key);
         tracelog_batch_free(&b);
         pthread_mutex_lock(&tl.lock);
     }
@@ -104,7 +106,7 @@ void tracelog_start(void)
     pthread_mutex_unlock(&tl.lock);
 }
 
-void tracelog_submit(struct tracelog_batch *b, const char *store_path, const char *key_file)
+void tracelog_submit(struct tracelog_batch *b, const struct opes_config *cfg)
 {
     pthread_mutex_lock(&tl.lock);
     if (!tl.running || tl.queue.n + b->n > TRACELOG_QUEUE_MAX) {
@@ -113,8 +115,11 @@ void tracelog_submit(struct tracelog_batch *b, const char *store_path, const cha
         bool was_empty = tl.queue.n == 0;
         for (size_t i = 0; i < b->n; i++)
             *tracelog_batch_add(&tl.queue) = b->t[i];
-        snprintf(tl.path, sizeof(tl.path), "%s", store_path);
-        snprintf(tl.key, sizeof(tl.key), "%s", key_file);
+        tl.backend = (int)cfg->store_backend; /* restart-only: never changes under the writer */
+        snprintf(tl.path, sizeof(tl.path), "%s",
+                 cfg->store_backend == CONFIG_STORE_POSTGRESQL ? cfg->store_conninfo
+                                                               : cfg->store_path);
+        snprintf(tl.key, sizeof(tl.key), "%s", cfg->key_file);
         if (was_empty) /* otherwise the writer is awake already */
             pthread_cond_signal(&tl.wake);
     }

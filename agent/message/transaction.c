@@ -283,7 +283,7 @@ void transaction_replied(struct transaction *t, const struct lmtp_server_tx *tx)
         tr->duration_ms = clock_now_ms() - tx->start_ms;
         tr->at = (int64_t)time(NULL);
     }
-    tracelog_submit(&t->records, t->cfg->store_path, t->cfg->key_file);
+    tracelog_submit(&t->records, t->cfg);
 }
 
 void transaction_release(const struct opes_config *cfg, struct deliver *d,

@@ -33,6 +33,7 @@ static int cfg_check_schedule(const char *v, const char **reason);
 static int cfg_check_address(const char *v, const char **reason);
 static int cfg_check_relay(const char *v, const char **reason);
 static int cfg_check_auth_user(const char *v, const char **reason);
+static int cfg_check_conninfo(const char *v, const char **reason);
 
 #define OFF(f) .offset = offsetof(struct opes_config, f)
 #define NOLIM 0, UINT64_MAX
@@ -54,6 +55,9 @@ static const struct config_word cfg_notify_words[] = {{"immediate", CONFIG_NOTIF
                                                       {"digest", CONFIG_NOTIFY_DIGEST},
                                                       {"off", CONFIG_NOTIFY_OFF},
                                                       {NULL, 0}};
+
+static const struct config_word cfg_backend_words[] = {
+    {"sqlite", CONFIG_STORE_SQLITE}, {"postgresql", CONFIG_STORE_POSTGRESQL}, {NULL, 0}};
 
 static const struct config_key cfg_table[] = {
     {"opes", "system_uri", CONFIG_STR, "http://localhost:8025/opes", NOLIM, OFF(system_uri),
@@ -93,7 +97,11 @@ static const struct config_key cfg_table[] = {
     {"downstream", "auth_password_file", CONFIG_STR, "", NOLIM, OFF(down_auth_password_file)},
     {"policy", "blocklist_action", CONFIG_ENUM, "quarantine", NOLIM, OFF(blocklist_action),
      .words = cfg_block_words},
+    {"store", "backend", CONFIG_ENUM, "sqlite", NOLIM, OFF(store_backend),
+     .words = cfg_backend_words, .flags = CONFIG_RESTART},
     {"store", "path", CONFIG_STR, "/var/lib/opesd/opesd.db", NOLIM, OFF(store_path)},
+    {"store", "conninfo", CONFIG_STR, "", NOLIM, OFF(store_conninfo), .check = cfg_check_conninfo,
+     .flags = CONFIG_RESTART},
     {"store", "key_file", CONFIG_STR, "/var/lib/opesd/keys", NOLIM, OFF(key_file)},
     {"store", "retention_days", CONFIG_NUM, "30", 1, 3650, OFF(retention_days)},
     {"store", "job_interval", CONFIG_TIME, "5s", 1, 3600, OFF(job_interval)},
@@ -202,6 +210,41 @@ static int cfg_check_target(const char *v, const char **reason)
 }
 
 /* cfg_check_auth_user - a SASL name: no control characters (it goes into AUTH PLAIN) */
+/*
+ * cfg_check_conninfo - a libpq connection string without a password, in
+ * either form: "keyword=value ..." or a postgresql:// URI (user:password@ or
+ * ?password=).
+ */
+static int cfg_check_conninfo(const char *v, const char **reason)
+{
+    static const char why[] = "names a password: keep it in a passfile (passfile=... in the "
+                              "conninfo, or PGPASSFILE)";
+    const char *at = strchr(v, '@');
+
+    if (strncmp(v, "postgresql://", 13) == 0 || strncmp(v, "postgres://", 11) == 0) {
+        const char *auth = strstr(v, "//") + 2, *query = strchr(v, '?');
+        if ((at != NULL && memchr(auth, ':', (size_t)(at - auth)) != NULL) ||
+            (query != NULL &&
+             (strstr(query, "?password=") != NULL || strstr(query, "&password=") != NULL))) {
+            *reason = why;
+            return -1;
+        }
+        return 0;
+    }
+    for (const char *p = v; (p = strstr(p, "password")) != NULL; p += 8) {
+        const char *e = p + 8;
+        if (p != v && p[-1] != ' ' && p[-1] != '\t')
+            continue;
+        while (*e == ' ' || *e == '\t')
+            e++;
+        if (*e == '=') {
+            *reason = why;
+            return -1;
+        }
+    }
+    return cfg_check_auth_user(v, reason);
+}
+
 static int cfg_check_auth_user(const char *v, const char **reason)
 {
     for (const char *p = v; *p != '\0'; p++) {

@@ -1,5 +1,9 @@
 # embed.cmake - turn store/schema/NNNN.sql into a C array of migration strings.
-# Run as: cmake -DOUT=file.c -DSQL_DIR=dir -P embed.cmake
+# Run as: cmake -DOUT=file.c -DSQL_DIR=dir [-DNAME=store_pg_migrations] -P embed.cmake
+if(NOT NAME)
+  set(NAME store_migrations)
+endif()
+string(REPLACE "migrations" "migration_count" NAME_COUNT "${NAME}")
 file(GLOB files "${SQL_DIR}/[0-9][0-9][0-9][0-9].sql")
 list(SORT files)
 set(body "/* generated from store/schema/NNNN.sql by store/embed.cmake: do not edit */\n#include <stddef.h>\n")
@@ -12,7 +16,7 @@ foreach(f ${files})
   string(APPEND names "m${i}, ")
   math(EXPR i "${i} + 1")
 endforeach()
-string(APPEND body "const char *const store_migrations[] = {${names}NULL};\n")
-string(APPEND body "const size_t store_migration_count = ${i};\n")
+string(APPEND body "const char *const ${NAME}[] = {${names}NULL};\n")
+string(APPEND body "const size_t ${NAME_COUNT} = ${i};\n")
 file(WRITE "${OUT}.tmp" "${body}")
 configure_file("${OUT}.tmp" "${OUT}" COPYONLY)

@@ -1,7 +1,8 @@
 /*
  * store_core.c - what every part of the store shares, whatever the backend:
- * opening and closing a store (its key file, then the backend's connection),
- * the key generations kept fresh, transactions, errors and small helpers.
+ * opening and closing a store (its key file, then the backend's connection,
+ * chosen by the configuration), the st_* calls dispatched to the backend, the
+ * key generations kept fresh, transactions, errors and small helpers.
  */
 #include "opes/store.h"
 
@@ -13,6 +14,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "opes/config.h"
 #include "opes/keys.h"
 #include "opes/log.h"
 #include "store_int.h"
@@ -32,6 +34,110 @@ int st_fail(struct store *st, const char **error_r, const char *fmt, ...)
     *error_r = st->err;
     return -1;
 }
+
+/* ------------------------------------------------------------ the backend's calls */
+
+int st_db_open(struct store *st, const struct st_backend *be, const char *target,
+               const char **error_r)
+{
+    return be->open(st, target, error_r);
+}
+
+void st_db_close(struct store *st)
+{
+    if (st->db != NULL)
+        st->db->be->close(st);
+}
+
+struct st_q *st_q(struct store *st, enum st_stmt s)
+{
+    return st->db->be->q(st, s);
+}
+
+void st_text(struct st_q *q, int i, const char *s)
+{
+    if (q != NULL)
+        q->be->text(q, i, s);
+}
+
+void st_int(struct st_q *q, int i, int64_t v)
+{
+    if (q != NULL)
+        q->be->int64(q, i, v);
+}
+
+void st_blob(struct st_q *q, int i, const void *p, size_t len)
+{
+    if (q != NULL)
+        q->be->blob(q, i, p, len);
+}
+
+int st_step(struct store *st, struct st_q *q, const char **error_r, const char *what)
+{
+    return st->db->be->step(st, q, error_r, what);
+}
+
+void st_reset(struct st_q *q)
+{
+    if (q != NULL)
+        q->be->reset(q);
+}
+
+int st_exec1(struct store *st, struct st_q *q, const char **error_r, const char *what)
+{
+    int rc = st_step(st, q, error_r, what);
+
+    if (rc > 0)
+        st_reset(q);
+    return rc < 0 ? -1 : 0;
+}
+
+void st_rollback(struct store *st)
+{
+    st->db->be->rollback(st);
+}
+
+int64_t st_col_int(struct st_q *q, int col)
+{
+    return q->be->col_int(q, col);
+}
+
+const char *st_col_text(struct st_q *q, int col)
+{
+    return q->be->col_text(q, col);
+}
+
+const void *st_col_blob(struct st_q *q, int col, size_t *len_r)
+{
+    return q->be->col_blob(q, col, len_r);
+}
+
+int64_t st_changes(struct store *st)
+{
+    return st->db->be->changes(st);
+}
+
+int64_t st_last_id(struct store *st)
+{
+    return st->db->be->last_id(st);
+}
+
+int st_dbfail(struct store *st, const char **error_r, const char *what)
+{
+    return st_fail(st, error_r, "%s: %s", what, st->db->be->errmsg(st));
+}
+
+int store_schema_version(struct store *st)
+{
+    return st->db->be->schema_version(st);
+}
+
+int store_integrity_check(struct store *st, const char **error_r)
+{
+    return st->db->be->integrity_check(st, error_r);
+}
+
+/* ------------------------------------------------------------ transactions and helpers */
 
 int st_begin(struct store *st, bool write, const char **error_r)
 {
@@ -130,7 +236,9 @@ const struct keys *store_keys(const struct store *st)
     return st_keys((struct store *)st);
 }
 
-struct store *store_open(const char *path, const char *key_path, const char **error_r)
+/* st_open - a store on backend be at target (shown as shown in errors). */
+static struct store *st_open(const struct st_backend *be, const char *target, const char *shown,
+                             const char *key_path, const char **error_r)
 {
     static _Thread_local char err[512];
     struct store *st = calloc(1, sizeof(*st));
@@ -147,13 +255,39 @@ struct store *store_open(const char *path, const char *key_path, const char **er
     }
     stat(key_path, &st->key_stat);
     st->key_checked = st_now();
-    if (st_db_open(st, path, error_r) < 0) {
-        snprintf(err, sizeof(err), "%s: %s", path, *error_r);
+    if (st_db_open(st, be, target, error_r) < 0) {
+        snprintf(err, sizeof(err), "%s: %s", shown, *error_r);
         *error_r = err;
         store_close(&st);
         return NULL;
     }
     return st;
+}
+
+struct store *store_open(const char *path, const char *key_path, const char **error_r)
+{
+    return st_open(&st_sqlite_backend, path, path, key_path, error_r);
+}
+
+struct store *store_open_pg(const char *conninfo, const char *key_path, const char **error_r)
+{
+    return st_open(&st_pg_backend, conninfo, "postgresql", key_path, error_r);
+}
+
+struct store *store_open_at(int backend, const char *target, const char *key_path,
+                            const char **error_r)
+{
+    if (backend == CONFIG_STORE_POSTGRESQL)
+        return store_open_pg(target, key_path, error_r);
+    return store_open(target, key_path, error_r);
+}
+
+struct store *store_open_config(const struct opes_config *cfg, const char **error_r)
+{
+    return store_open_at((int)cfg->store_backend,
+                         cfg->store_backend == CONFIG_STORE_POSTGRESQL ? cfg->store_conninfo
+                                                                       : cfg->store_path,
+                         cfg->key_file, error_r);
 }
 
 void store_close(struct store **stp)

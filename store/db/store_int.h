@@ -6,11 +6,11 @@
  * The files by concern (store_core.c, store_quarantine.c, store_user.c,
  * store_notify.c, store_request.c, store_token.c, store_web.c) hold no SQL
  * and call no database library: they name a statement by its enum st_stmt,
- * bind, step and read columns through the st_* calls below. The backend
- * (store_sqlite.c) owns the connection, the pragmas, the migrations and the
- * SQL of every statement in a table indexed by the same enum, prepared once
- * per connection when first used (rspamd's fuzzy_backend_sqlite.c). A second
- * backend implements the same st_* calls with its own table.
+ * bind, step and read columns through the st_* calls below. Each backend
+ * (store_sqlite.c, store_pg.c) owns its connection, settings, migrations and
+ * the SQL of every statement in a table indexed by the same enum, prepared
+ * once per connection when first used (rspamd's fuzzy_backend_sqlite.c), and
+ * fills one struct st_backend; the st_* calls dispatch through it.
  */
 #ifndef OPES_STORE_INT_H
 #define OPES_STORE_INT_H
@@ -21,8 +21,8 @@
 #include <sys/stat.h>
 
 /*
- * Every statement of the store. The SQL of each is at its name in the
- * backend's table (store_sqlite.c, same order and sections).
+ * Every statement of the store. The SQL of each is at its name in each
+ * backend's table (store_sqlite.c, store_pg.c: same order and sections).
  */
 enum st_stmt {
     /* transactions and connection settings */
@@ -143,6 +143,11 @@ enum st_stmt {
     S_COUNT_SVC,
     S_COUNT_LATENCY,
     S_COUNT_DAY,
+    /* leases on jobs, shared by every node */
+    S_CLAIM_TAKE,
+    S_CLAIM_DROP,
+    /* locks an entry's row for the rest of a write transaction */
+    S_Q_LOCK,
     S_MAX
 };
 
@@ -186,10 +191,57 @@ struct store {
     char err[512];
 };
 
-/* ------------------------------------------------------------ backend (store_sqlite.c) */
+/* ------------------------------------------------------------ backends */
 
-/* st_db_open - connect st to the database at path, migrated; 0, or -1 with *error_r. */
-int st_db_open(struct store *st, const char *path, const char **error_r);
+/*
+ * One backend: its connection and statement calls. struct st_db and struct
+ * st_q are the first members of the backend's own connection and statement,
+ * so that the st_* calls below (store_core.c) reach the backend that made
+ * them; both backends are always built and the choice is made at open time.
+ */
+struct st_backend {
+    const char *name;
+    /* open - connect st to target (a path or a conninfo), migrated; 0 or -1 */
+    int (*open)(struct store *st, const char *target, const char **error_r);
+    void (*close)(struct store *st);
+    struct st_q *(*q)(struct store *st, enum st_stmt s);
+    void (*text)(struct st_q *q, int i, const char *s);
+    void (*int64)(struct st_q *q, int i, int64_t v);
+    void (*blob)(struct st_q *q, int i, const void *p, size_t len);
+    /* step - as st_step; q may be NULL (a statement that could not be prepared) */
+    int (*step)(struct store *st, struct st_q *q, const char **error_r, const char *what);
+    void (*reset)(struct st_q *q);
+    int64_t (*col_int)(struct st_q *q, int col);
+    const char *(*col_text)(struct st_q *q, int col);
+    const void *(*col_blob)(struct st_q *q, int col, size_t *len_r);
+    int64_t (*changes)(struct store *st);
+    int64_t (*last_id)(struct store *st);
+    /* rollback - quietly: the error that led here stays in st->err */
+    void (*rollback)(struct store *st);
+    const char *(*errmsg)(struct store *st);
+    int (*schema_version)(struct store *st);
+    int (*integrity_check)(struct store *st, const char **error_r);
+};
+
+struct st_db {
+    const struct st_backend *be;
+};
+struct st_q {
+    const struct st_backend *be;
+};
+
+extern const struct st_backend st_sqlite_backend; /* store_sqlite.c */
+extern const struct st_backend st_pg_backend;     /* store_pg.c */
+
+/* the schema steps of each backend (store/db/schema/ and schema/pg/, embedded) */
+extern const char *const store_migrations[];
+extern const size_t store_migration_count;
+extern const char *const store_pg_migrations[];
+extern const size_t store_pg_migration_count;
+
+/* st_db_open - connect st through backend be to target, migrated; 0, or -1 with *error_r. */
+int st_db_open(struct store *st, const struct st_backend *be, const char *target,
+               const char **error_r);
 /* st_db_close - finalize the statements and disconnect (st->db NULL is fine). */
 void st_db_close(struct store *st);
 /*
@@ -218,7 +270,8 @@ int64_t st_col_int(struct st_q *q, int col);
 const char *st_col_text(struct st_q *q, int col);
 /* st_col_blob - column col as bytes and *len_r; NULL when the column is not a blob. */
 const void *st_col_blob(struct st_q *q, int col, size_t *len_r);
-/* st_changes / st_last_id - rows changed by the last statement, id of the last insert. */
+/* st_changes / st_last_id - rows changed by the last statement, id of the last insert
+ * (PostgreSQL: the id its RETURNING gave). */
 int64_t st_changes(struct store *st);
 int64_t st_last_id(struct store *st);
 /* st_dbfail - st_fail with the backend's message after what. */

@@ -63,7 +63,8 @@ static int st_hash(struct store *st, const struct store_reader *r, unsigned char
     return n < 0 ? st_fail(st, error_r, "cannot read the message") : 0;
 }
 
-/* st_content_store - encrypt the reader's content into a new content row (second pass). */
+/* st_content_store - encrypt the reader's content into a new content row (second pass);
+ * 0, 1 when another node inserted the same content first (nothing stored), or -1. */
 static int st_content_store(struct store *st, const struct store_reader *r,
                             const unsigned char *hash, uint64_t size, unsigned char *buf,
                             int64_t *content_id, const char **error_r)
@@ -87,6 +88,10 @@ static int st_content_store(struct store *st, const struct store_reader *r,
     st_int(q, 5, st_now());
     if (st_exec1(st, q, error_r, "content insert") < 0)
         goto out;
+    if (st_changes(st) == 0) {
+        rc = 1;
+        goto out;
+    }
     *content_id = st_last_id(st);
     if (r->rewind(r->ctx) < 0) {
         st_fail(st, error_r, "cannot read the message");
@@ -118,10 +123,10 @@ out:
     return rc;
 }
 
-/* st_content_find_or_store - the content row for this content, shared when it exists. */
-static int st_content_find_or_store(struct store *st, const struct store_reader *r,
-                                    const unsigned char *hash, uint64_t size, unsigned char *buf,
-                                    int64_t *content_id, const char **error_r)
+/* st_content_find - the content row for this hash under the current key: 1 (in
+ * *content_id), 0 when there is none, -1 on error. */
+static int st_content_find(struct store *st, const unsigned char *hash, int64_t *content_id,
+                           const char **error_r)
 {
     struct st_q *q = st_q(st, S_CONTENT_FIND);
     int rc;
@@ -132,11 +137,27 @@ static int st_content_find_or_store(struct store *st, const struct store_reader 
     if (rc > 0) {
         *content_id = st_col_int(q, 0);
         st_reset(q);
-        return 0;
     }
-    if (rc < 0)
-        return -1;
-    return st_content_store(st, r, hash, size, buf, content_id, error_r);
+    return rc;
+}
+
+/* st_content_find_or_store - the content row for this content, shared when it exists. */
+static int st_content_find_or_store(struct store *st, const struct store_reader *r,
+                                    const unsigned char *hash, uint64_t size, unsigned char *buf,
+                                    int64_t *content_id, const char **error_r)
+{
+    int rc = st_content_find(st, hash, content_id, error_r);
+
+    if (rc != 0)
+        return rc < 0 ? -1 : 0;
+    rc = st_content_store(st, r, hash, size, buf, content_id, error_r);
+    if (rc <= 0)
+        return rc;
+    /* another node stored the same content since the lookup: share its row */
+    rc = st_content_find(st, hash, content_id, error_r);
+    return rc > 0   ? 0
+           : rc < 0 ? -1
+                    : st_fail(st, error_r, "content lookup: shared content vanished");
 }
 
 static int st_q_insert(struct store *st, struct store_qitem *it, int64_t content_id, uint64_t size,
@@ -446,6 +467,10 @@ int store_release_request(struct store *st, const struct store_release *r, const
 
     if (st_begin(st, true, error_r) < 0)
         return -1;
+    q = st_q(st, S_Q_LOCK); /* requests for one entry from several nodes queue here */
+    st_text(q, 1, r->item_id);
+    if (st_exec1(st, q, error_r, "release lock") < 0)
+        goto fail;
     q = st_q(st, S_REL_PENDING);
     st_text(q, 1, r->item_id);
     rc = st_step(st, q, error_r, "release lookup");

@@ -1,6 +1,7 @@
 /*
  * store_request.c - login-link requests (written by the portal, carried out
- * by opesd) and fixed-window rate limits shared by every program.
+ * by opesd), fixed-window rate limits shared by every program, and leases
+ * on jobs shared by every node.
  */
 #include "opes/store.h"
 
@@ -62,4 +63,27 @@ int store_request_purge(struct store *st, const char **error_r)
     if (st_exec_int(st, S_LOGIN_PURGE, st_now() - 7 * 86400, error_r, "login request purge") < 0)
         return -1;
     return st_exec_int(st, S_RATE_PURGE, st_now() - 86400, error_r, "rate limit purge");
+}
+
+int store_claim(struct store *st, const char *name, const char *holder, int64_t expires,
+                const char **error_r)
+{
+    struct st_q *q = st_q(st, S_CLAIM_TAKE);
+
+    st_text(q, 1, name);
+    st_text(q, 2, holder);
+    st_int(q, 3, expires);
+    st_int(q, 4, st_now());
+    if (st_exec1(st, q, error_r, "claim") < 0)
+        return -1;
+    return st_changes(st) == 1 ? 0 : STORE_USED;
+}
+
+int store_claim_drop(struct store *st, const char *name, const char *holder, const char **error_r)
+{
+    struct st_q *q = st_q(st, S_CLAIM_DROP);
+
+    st_text(q, 1, name);
+    st_text(q, 2, holder);
+    return st_exec1(st, q, error_r, "claim drop");
 }

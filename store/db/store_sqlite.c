@@ -11,7 +11,8 @@
  * user_version from the embedded store/schema/NNNN.sql.
  *
  * Nothing outside this file includes sqlite3.h: the rest of the store goes
- * through the st_* calls, which a second backend provides the same way.
+ * through the st_* calls, which reach these functions through
+ * st_sqlite_backend; store_pg.c provides the same calls for PostgreSQL.
  */
 #include "opes/store.h"
 
@@ -23,9 +24,6 @@
 #include <sys/stat.h>
 
 #include "store_int.h"
-
-extern const char *const store_migrations[];
-extern const size_t store_migration_count;
 
 /* the listing's WHERE clause after its first condition, and its order */
 #define Q_LIST(where, order)                                                                       \
@@ -68,7 +66,7 @@ static const char *const stmt_sql[S_MAX] = {
     /* content */
     [S_CONTENT_FIND] = "SELECT id FROM content WHERE hash = ? AND key_id = ?",
     [S_CONTENT_INSERT] = "INSERT INTO content (hash, key_id, size, header, created) "
-                         "VALUES (?, ?, ?, ?, ?)",
+                         "VALUES (?, ?, ?, ?, ?) ON CONFLICT (hash, key_id) DO NOTHING",
     [S_CHUNK_INSERT] = "INSERT INTO content_chunk (content_id, seq, data) VALUES (?, ?, ?)",
     [S_CONTENT_OF] = "SELECT c.id, c.key_id, c.header FROM quarantine q "
                      "JOIN content c ON c.id = q.content_id WHERE q.public_id = ?",
@@ -269,73 +267,88 @@ static const char *const stmt_sql[S_MAX] = {
     [S_COUNT_LATENCY] = LATENCY_BUCKETS LATENCY_REST,
     [S_COUNT_DAY] = "SELECT date(at, 'unixepoch') || ' ' || verdict, COUNT(*) FROM trace "
                     "WHERE event = 'service' AND at >= ?1 GROUP BY 1 ORDER BY 1",
+
+    /* leases on jobs: taken when free, expired, or already this holder's */
+    [S_CLAIM_TAKE] = "INSERT INTO claim (name, holder, expires) VALUES (?1, ?2, ?3) "
+                     "ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, "
+                     "expires = excluded.expires WHERE claim.expires <= ?4 OR claim.holder = ?2",
+    [S_CLAIM_DROP] = "DELETE FROM claim WHERE name = ?1 AND holder = ?2",
+    /* BEGIN IMMEDIATE already serialises writers: this only checks the entry exists */
+    [S_Q_LOCK] = "SELECT 1 FROM quarantine WHERE public_id = ?",
+};
+
+/* a statement: the store's handle and SQLite's */
+struct sq_q {
+    struct st_q base;
+    sqlite3_stmt *h;
 };
 
 /* the connection and its statements, prepared when first used */
-struct st_db {
+struct sq_db {
+    struct st_db base;
     sqlite3 *h;
-    sqlite3_stmt *stmt[S_MAX];
+    struct sq_q stmt[S_MAX];
     char prep_err[256]; /* why the last st_q returned NULL */
 };
 
-/* sq - the SQLite statement behind the store's opaque one. */
+static inline struct sq_db *sq_db(struct store *st)
+{
+    return (struct sq_db *)(void *)st->db;
+}
+
+/* sq - the SQLite statement behind the store's one. */
 static inline sqlite3_stmt *sq(struct st_q *q)
 {
-    return (sqlite3_stmt *)(void *)q;
+    return ((struct sq_q *)(void *)q)->h;
 }
 
-int st_dbfail(struct store *st, const char **error_r, const char *what)
+static const char *sq_errmsg(struct store *st)
 {
-    return st_fail(st, error_r, "%s: %s", what, sqlite3_errmsg(st->db->h));
+    return sqlite3_errmsg(sq_db(st)->h);
 }
 
-struct st_q *st_q(struct store *st, enum st_stmt s)
+static struct st_q *sq_stmt(struct store *st, enum st_stmt s)
 {
-    struct st_db *db = st->db;
-    sqlite3_stmt *q = db->stmt[s];
+    struct sq_db *db = sq_db(st);
+    struct sq_q *q = &db->stmt[s];
 
-    if (q == NULL) {
-        if (sqlite3_prepare_v3(db->h, stmt_sql[s], -1, SQLITE_PREPARE_PERSISTENT, &q, NULL) !=
+    if (q->h == NULL) {
+        if (sqlite3_prepare_v3(db->h, stmt_sql[s], -1, SQLITE_PREPARE_PERSISTENT, &q->h, NULL) !=
             SQLITE_OK) {
             snprintf(db->prep_err, sizeof(db->prep_err), "prepare: %s", sqlite3_errmsg(db->h));
             return NULL;
         }
-        db->stmt[s] = q;
     } else {
-        sqlite3_reset(q);
-        sqlite3_clear_bindings(q);
+        sqlite3_reset(q->h);
+        sqlite3_clear_bindings(q->h);
     }
-    return (struct st_q *)(void *)q;
+    return &q->base;
 }
 
-void st_text(struct st_q *q, int i, const char *s)
+static void sq_text(struct st_q *q, int i, const char *s)
 {
-    if (q == NULL)
-        return;
     if (s == NULL)
         sqlite3_bind_null(sq(q), i);
     else
         sqlite3_bind_text(sq(q), i, s, -1, SQLITE_TRANSIENT);
 }
 
-void st_int(struct st_q *q, int i, int64_t v)
+static void sq_int(struct st_q *q, int i, int64_t v)
 {
-    if (q != NULL)
-        sqlite3_bind_int64(sq(q), i, v);
+    sqlite3_bind_int64(sq(q), i, v);
 }
 
-void st_blob(struct st_q *q, int i, const void *p, size_t len)
+static void sq_blob(struct st_q *q, int i, const void *p, size_t len)
 {
-    if (q != NULL)
-        sqlite3_bind_blob(sq(q), i, p, (int)len, SQLITE_STATIC);
+    sqlite3_bind_blob(sq(q), i, p, (int)len, SQLITE_STATIC);
 }
 
-int st_step(struct store *st, struct st_q *q, const char **error_r, const char *what)
+static int sq_step(struct store *st, struct st_q *q, const char **error_r, const char *what)
 {
     int rc;
 
     if (q == NULL)
-        return st_fail(st, error_r, "%s: %s", what, st->db->prep_err);
+        return st_fail(st, error_r, "%s: %s", what, sq_db(st)->prep_err);
     rc = sqlite3_step(sq(q));
     if (rc == SQLITE_ROW)
         return 1;
@@ -348,25 +361,14 @@ int st_step(struct store *st, struct st_q *q, const char **error_r, const char *
     return -1;
 }
 
-void st_reset(struct st_q *q)
+static void sq_reset(struct st_q *q)
 {
-    if (q != NULL)
-        sqlite3_reset(sq(q));
+    sqlite3_reset(sq(q));
 }
 
-int st_exec1(struct store *st, struct st_q *q, const char **error_r, const char *what)
+static void sq_rollback(struct store *st)
 {
-    int rc = st_step(st, q, error_r, what);
-
-    if (rc > 0)
-        sqlite3_reset(sq(q));
-    return rc < 0 ? -1 : 0;
-}
-
-/* st_rollback - (store_int.h) quietly: the error that led here stays in st->err. */
-void st_rollback(struct store *st)
-{
-    struct st_q *q = st_q(st, S_ROLLBACK);
+    struct st_q *q = sq_stmt(st, S_ROLLBACK);
 
     if (q != NULL) {
         sqlite3_step(sq(q));
@@ -374,17 +376,17 @@ void st_rollback(struct store *st)
     }
 }
 
-int64_t st_col_int(struct st_q *q, int col)
+static int64_t sq_col_int(struct st_q *q, int col)
 {
     return sqlite3_column_int64(sq(q), col);
 }
 
-const char *st_col_text(struct st_q *q, int col)
+static const char *sq_col_text(struct st_q *q, int col)
 {
     return (const char *)sqlite3_column_text(sq(q), col);
 }
 
-const void *st_col_blob(struct st_q *q, int col, size_t *len_r)
+static const void *sq_col_blob(struct st_q *q, int col, size_t *len_r)
 {
     const void *p;
 
@@ -396,14 +398,14 @@ const void *st_col_blob(struct st_q *q, int col, size_t *len_r)
     return p != NULL ? p : ""; /* an empty blob is still a blob */
 }
 
-int64_t st_changes(struct store *st)
+static int64_t sq_changes(struct store *st)
 {
-    return sqlite3_changes(st->db->h);
+    return sqlite3_changes(sq_db(st)->h);
 }
 
-int64_t st_last_id(struct store *st)
+static int64_t sq_last_id(struct store *st)
 {
-    return sqlite3_last_insert_rowid(st->db->h);
+    return sqlite3_last_insert_rowid(sq_db(st)->h);
 }
 
 /* st_script - run a script of statements (schema steps, settings); 0, or -1 with
@@ -412,15 +414,15 @@ static int st_script(struct store *st, const char *sql, const char **error_r, co
 {
     char *msg = NULL;
 
-    if (sqlite3_exec(st->db->h, sql, NULL, NULL, &msg) == SQLITE_OK)
+    if (sqlite3_exec(sq_db(st)->h, sql, NULL, NULL, &msg) == SQLITE_OK)
         return 0;
     st_fail(st, error_r, "%s%s%s", what != NULL ? what : "", what != NULL ? ": " : "",
-            msg != NULL ? msg : sqlite3_errmsg(st->db->h));
+            msg != NULL ? msg : sq_errmsg(st));
     sqlite3_free(msg);
     return -1;
 }
 
-int store_schema_version(struct store *st)
+static int sq_schema_version(struct store *st)
 {
     struct st_q *q = st_q(st, S_SCHEMA_VERSION);
     const char *error;
@@ -446,7 +448,7 @@ static int st_migrate(struct store *st, const char **error_r)
 
         if (st_script(st, "BEGIN IMMEDIATE", error_r, "migration") < 0)
             return -1;
-        version = store_schema_version(st);
+        version = sq_schema_version(st);
         if (version < 0 || version > (int)store_migration_count) {
             st_rollback(st);
             return st_fail(st, error_r,
@@ -476,32 +478,36 @@ static void st_global_config(void)
     sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
 }
 
-int st_db_open(struct store *st, const char *path, const char **error_r)
+static int sq_open(struct store *st, const char *path, const char **error_r)
 {
     static pthread_once_t once = PTHREAD_ONCE_INIT;
+    struct sq_db *db;
     mode_t old;
     int rc;
 
     pthread_once(&once, st_global_config);
-    if ((st->db = calloc(1, sizeof(*st->db))) == NULL)
+    if ((db = calloc(1, sizeof(*db))) == NULL)
         return st_fail(st, error_r, "out of memory");
+    db->base.be = &st_sqlite_backend;
+    for (int i = 0; i < S_MAX; i++)
+        db->stmt[i].base.be = &st_sqlite_backend;
+    st->db = &db->base;
     old = umask(077); /* the database and its WAL are private */
-    rc = sqlite3_open_v2(path, &st->db->h,
+    rc = sqlite3_open_v2(path, &db->h,
                          SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
     umask(old);
     if (rc != SQLITE_OK)
-        return st_fail(st, error_r, "%s",
-                       st->db->h != NULL ? sqlite3_errmsg(st->db->h) : "cannot open");
-    sqlite3_busy_timeout(st->db->h, 60000);
+        return st_fail(st, error_r, "%s", db->h != NULL ? sqlite3_errmsg(db->h) : "cannot open");
+    sqlite3_busy_timeout(db->h, 60000);
     /* switching a new file to WAL does not wait on the busy handler: retry it */
     for (int tries = 0;; tries++) {
-        rc = sqlite3_exec(st->db->h, "PRAGMA journal_mode = WAL", NULL, NULL, NULL);
+        rc = sqlite3_exec(db->h, "PRAGMA journal_mode = WAL", NULL, NULL, NULL);
         if (rc != SQLITE_BUSY || tries == 6000)
             break;
         sqlite3_sleep(10);
     }
     if (rc != SQLITE_OK)
-        return st_fail(st, error_r, "%s", sqlite3_errmsg(st->db->h));
+        return st_fail(st, error_r, "%s", sqlite3_errmsg(db->h));
     if (st_script(st,
                   "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; "
                   "PRAGMA secure_delete = ON; PRAGMA cache_size = -512;",
@@ -510,20 +516,18 @@ int st_db_open(struct store *st, const char *path, const char **error_r)
     return st_migrate(st, error_r);
 }
 
-void st_db_close(struct store *st)
+static void sq_close(struct store *st)
 {
-    struct st_db *db = st->db;
+    struct sq_db *db = sq_db(st);
 
     st->db = NULL;
-    if (db == NULL)
-        return;
     for (int i = 0; i < S_MAX; i++)
-        sqlite3_finalize(db->stmt[i]);
+        sqlite3_finalize(db->stmt[i].h);
     sqlite3_close(db->h);
     free(db);
 }
 
-int store_integrity_check(struct store *st, const char **error_r)
+static int sq_integrity_check(struct store *st, const char **error_r)
 {
     struct st_q *q = st_q(st, S_INTEGRITY_CHECK);
     const char *r;
@@ -538,3 +542,24 @@ int store_integrity_check(struct store *st, const char **error_r)
     st_reset(q);
     return rc;
 }
+
+const struct st_backend st_sqlite_backend = {
+    .name = "sqlite",
+    .open = sq_open,
+    .close = sq_close,
+    .q = sq_stmt,
+    .text = sq_text,
+    .int64 = sq_int,
+    .blob = sq_blob,
+    .step = sq_step,
+    .reset = sq_reset,
+    .col_int = sq_col_int,
+    .col_text = sq_col_text,
+    .col_blob = sq_col_blob,
+    .changes = sq_changes,
+    .last_id = sq_last_id,
+    .rollback = sq_rollback,
+    .errmsg = sq_errmsg,
+    .schema_version = sq_schema_version,
+    .integrity_check = sq_integrity_check,
+};

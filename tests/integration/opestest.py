@@ -7,6 +7,7 @@ given and reads replies, for protocol-level assertions.
 
 Environment: OPESD (path of the opesd binary), set by CTest.
 """
+import glob
 import os
 import pwd
 import re
@@ -373,3 +374,46 @@ class TempDirTest(unittest.TestCase):
     def start(self, proc):
         self.procs.append(proc)
         return proc
+
+
+class Postgres:
+    """A private PostgreSQL cluster for one test: initdb and pg_ctl as the user postgres in
+    tmp/pg, on a unix socket there and a free loopback port, trust for the role opes, one
+    database opes. Stopped by the PID it wrote. No server programs is a failure, not a skip."""
+
+    def __init__(self, tmp):
+        bins = sorted(glob.glob("/usr/lib/postgresql/*/bin"),
+                      key=lambda p: [int(x) for x in re.findall(r"\d+", p)])
+        if not bins or not os.access(os.path.join(bins[-1], "initdb"), os.X_OK):
+            raise RuntimeError("no PostgreSQL server programs under /usr/lib/postgresql/*/bin: "
+                               "install the package postgresql")
+        self.bin, self.dir, self.port = bins[-1], os.path.join(tmp, "pg"), free_port()
+        os.makedirs(self.dir)
+        shutil.chown(self.dir, "postgres", "postgres")
+        self._as("initdb -D %s/data -A trust -U opes --no-locale -E UTF8" % self.dir)
+        self._as("pg_ctl -D {0}/data -l {0}/pg.log -w -t 60 -o '-k {0} -p {1} "
+                 "-c listen_addresses=127.0.0.1' start".format(self.dir, self.port))
+        self._as("createdb -h %s -p %d -U opes opes" % (self.dir, self.port))
+        self.conninfo = "host=%s port=%d dbname=opes user=opes" % (self.dir, self.port)
+
+    def _as(self, cmd):
+        subprocess.run(["su", "postgres", "-s", "/bin/sh", "-c", os.path.join(self.bin, cmd)],
+                       check=True, capture_output=True, timeout=120)
+
+    def sql(self, query):
+        """Rows of a query (psql -At), as lists of strings."""
+        out = subprocess.run([os.path.join(self.bin, "psql"), "-At", "-F", "\t", "-v",
+                              "ON_ERROR_STOP=1", "-d", self.conninfo, "-c", query],
+                             check=True, capture_output=True, timeout=60).stdout.decode()
+        return [line.split("\t") for line in out.splitlines()]
+
+    def stop(self, timeout=30):
+        pid_file = os.path.join(self.dir, "data", "postmaster.pid")
+        if os.path.exists(pid_file):
+            with open(pid_file) as f:
+                pid = int(f.readline())
+            os.kill(pid, signal.SIGINT)  # fast shutdown
+            deadline = time.time() + timeout
+            while time.time() < deadline and os.path.exists(pid_file):
+                time.sleep(0.1)
+        return 0

@@ -8,12 +8,20 @@
  * directly with sqlite3 where a test has to look under the interface (to count
  * content rows, age an entry, or damage a chunk on purpose).
  *
+ * Both backends run the same tests: with OPES_TEST_PG set (the conninfo of a
+ * PostgreSQL server that tests/store/pg_run.sh started for the run), every
+ * database path a test names stands for a database of its own on that
+ * server, created when first opened, and tu_store_open, tu_db_int and
+ * tu_db_exec go there instead of to the file.
+ *
  * The prototypes are repeated at the top of each test program.
  */
 #include <check.h>
 #include <ftw.h>
+#include <libpq-fe.h>
 #include <sqlite3.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -285,34 +293,156 @@ int64_t tu_raw_int(sqlite3 *db, const char *fmt, ...)
     return v;
 }
 
+const char *tu_pg(void)
+{
+    const char *c = getenv("OPES_TEST_PG");
+
+    return c != NULL && *c != '\0' ? c : NULL;
+}
+
+/* tu_pg_conninfo - the conninfo of the database that path stands for; caller frees. */
+static char *tu_pg_conninfo(const char *path)
+{
+    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+    char *c;
+
+    for (const char *p = path; *p != '\0'; p++)
+        h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+    if (asprintf(&c, "%s dbname=t%016llx", tu_pg(), (unsigned long long)h) < 0)
+        abort();
+    return c;
+}
+
+/* tu_pg_connect - a connection to the database for path, created when missing. */
+static PGconn *tu_pg_connect(const char *path)
+{
+    char *conninfo = tu_pg_conninfo(path), *admin, sql[128];
+    PGconn *c;
+
+    if (asprintf(&admin, "%s dbname=postgres", tu_pg()) < 0)
+        abort();
+    c = PQconnectdb(admin);
+    ck_assert_msg(PQstatus(c) == CONNECTION_OK, "postgresql: %s", PQerrorMessage(c));
+    snprintf(sql, sizeof(sql), "SELECT 1 FROM pg_database WHERE datname = '%s'",
+             strstr(conninfo, "dbname=") + 7);
+    PGresult *known = PQexec(c, sql);
+    int tries = PQntuples(known) > 0 ? 50 : 0; /* there already: nothing to create */
+    PQclear(known);
+    snprintf(sql, sizeof(sql), "CREATE DATABASE %s", strstr(conninfo, "dbname=") + 7);
+    for (; tries < 50; tries++) {
+        PGresult *r = PQexec(c, sql);
+        const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+        /* created, or there already (42P04, or 23505 when another process won the race) */
+        bool done = PQresultStatus(r) == PGRES_COMMAND_OK ||
+                    (state != NULL && (strcmp(state, "42P04") == 0 || strcmp(state, "23505") == 0));
+        ck_assert_msg(done || (state != NULL && strcmp(state, "55006") == 0), "%s: %s", sql,
+                      PQresultErrorMessage(r));
+        PQclear(r);
+        if (done)
+            break;
+        usleep(100000); /* the template is busy with another creation */
+    }
+    PQfinish(c);
+    free(admin);
+    c = PQconnectdb(conninfo);
+    ck_assert_msg(PQstatus(c) == CONNECTION_OK, "postgresql: %s", PQerrorMessage(c));
+    PQclear(PQexec(c, "SET client_min_messages = warning"));
+    free(conninfo);
+    return c;
+}
+
+struct store *tu_store_open(const char *path, const char *key_path, const char **error_r)
+{
+    struct store *st;
+    char *conninfo;
+
+    if (tu_pg() == NULL)
+        return store_open(path, key_path, error_r);
+    PQfinish(tu_pg_connect(path)); /* the database exists */
+    conninfo = tu_pg_conninfo(path);
+    st = store_open_pg(conninfo, key_path, error_r);
+    free(conninfo);
+    return st;
+}
+
+/* tu_pg_vrun - run the statement fmt on the database for path; its result. */
+static PGresult *tu_pg_vrun(const char *path, const char *fmt, va_list ap)
+{
+    PGconn *c = tu_pg_connect(path);
+    char *sql = sqlite3_vmprintf(fmt, ap);
+    PGresult *r = PQexec(c, sql);
+    ExecStatusType s = PQresultStatus(r);
+
+    ck_assert_msg(s == PGRES_COMMAND_OK || s == PGRES_TUPLES_OK, "postgresql: %s: %s", sql,
+                  PQresultErrorMessage(r));
+    sqlite3_free(sql);
+    PQfinish(c);
+    return r;
+}
+
 /* tu_db_int - tu_raw_int on a connection of its own, closed afterwards. */
 int64_t tu_db_int(const char *path, const char *fmt, ...)
 {
-    sqlite3 *db = tu_raw_open(path);
     va_list ap;
-    int64_t v;
+    int64_t v = -1;
 
     va_start(ap, fmt);
-    v = tu_raw_vint(db, fmt, ap);
+    if (tu_pg() != NULL) {
+        PGresult *r = tu_pg_vrun(path, fmt, ap);
+        if (PQntuples(r) > 0 && !PQgetisnull(r, 0, 0)) {
+            const char *s = PQgetvalue(r, 0, 0);
+            v = strcmp(s, "t") == 0 ? 1 : strcmp(s, "f") == 0 ? 0 : strtoll(s, NULL, 10);
+        }
+        PQclear(r);
+    } else {
+        sqlite3 *db = tu_raw_open(path);
+        v = tu_raw_vint(db, fmt, ap);
+        sqlite3_close(db);
+    }
     va_end(ap);
-    sqlite3_close(db);
     return v;
 }
 
 /* tu_db_exec - run one statement on a connection of its own. */
 void tu_db_exec(const char *path, const char *fmt, ...)
 {
-    sqlite3 *db = tu_raw_open(path);
     va_list ap;
     char *sql, *msg = NULL;
+    sqlite3 *db;
 
     va_start(ap, fmt);
+    if (tu_pg() != NULL) {
+        PQclear(tu_pg_vrun(path, fmt, ap));
+        va_end(ap);
+        return;
+    }
+    db = tu_raw_open(path);
     sql = sqlite3_vmprintf(fmt, ap);
     va_end(ap);
     if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK)
         ck_abort_msg("sqlite3: %s: %s", sql, msg != NULL ? msg : "?");
     sqlite3_free(sql);
     sqlite3_close(db);
+}
+
+char *tu_db_text(const char *path, const char *fmt, ...)
+{
+    va_list ap;
+    PGresult *r;
+    char *s;
+
+    va_start(ap, fmt);
+    r = tu_pg_vrun(path, fmt, ap);
+    va_end(ap);
+    s = strdup(PQntuples(r) > 0 ? PQgetvalue(r, 0, 0) : "");
+    PQclear(r);
+    return s;
+}
+
+int64_t tu_db_version(const char *path)
+{
+    return tu_db_int(path,
+                     tu_pg() != NULL ? "SELECT version FROM store_schema" : "PRAGMA user_version");
 }
 
 int main(void)

@@ -1,7 +1,8 @@
 /*
  * store_util.h - helpers shared by the store's Check suites (store_util.c):
  * per-run temporary directories, patterned content, in-memory readers and
- * sinks for the store API, and direct sqlite3 access to look behind it.
+ * sinks for the store API, and direct database access to look behind it, on
+ * SQLite or, with OPES_TEST_PG set, on PostgreSQL.
  */
 #ifndef OPES_TESTS_STORE_UTIL_H
 #define OPES_TESTS_STORE_UTIL_H
@@ -34,7 +35,16 @@ int tu_content_fail_at(struct store *st, const char *id, int fail_at, int *calls
 sqlite3 *tu_raw_open(const char *path);
 void tu_raw_exec(sqlite3 *db, const char *fmt, ...);
 int64_t tu_raw_int(sqlite3 *db, const char *fmt, ...);
+/* tu_pg - the test server's conninfo when the run is on PostgreSQL, else NULL. */
+const char *tu_pg(void);
+/* tu_store_open - store_open of path, or of the PostgreSQL database path stands for. */
+struct store *tu_store_open(const char *path, const char *key_path, const char **error_r);
+/* tu_db_int / tu_db_exec - one statement (sqlite3_mprintf format, %Q quotes) on
+ * the database of path, whichever backend; tu_db_version - its schema version. */
 int64_t tu_db_int(const char *path, const char *fmt, ...);
+int64_t tu_db_version(const char *path);
+/* tu_db_text - the first column of the first row, on PostgreSQL only; caller frees. */
+char *tu_db_text(const char *path, const char *fmt, ...);
 void tu_db_exec(const char *path, const char *fmt, ...);
 
 #endif

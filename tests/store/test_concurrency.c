@@ -103,7 +103,7 @@ static struct store *thread_open(struct worker *w)
     struct store *st;
 
     pthread_barrier_wait(&start_line);
-    st = store_open(db_path, key_path, &err);
+    st = tu_store_open(db_path, key_path, &err);
     if (st == NULL)
         note_failure(w, "store_open", -1, err);
     return st;
@@ -289,7 +289,7 @@ START_TEST(test_writers_readers_purge)
 {
     struct worker w[WRITERS + READERS + 1];
     const char *err = NULL;
-    struct store *st = store_open(db_path, key_path, &err);
+    struct store *st = tu_store_open(db_path, key_path, &err);
     double until;
     size_t total = 0;
 
@@ -342,7 +342,7 @@ START_TEST(test_writers_readers_purge)
         ck_assert_msg(atomic_load(&w[i].calls) > 0, "thread %d made no call in 60 s", i);
 
     /* afterwards: every id a writer got is there, held, for its recipient, intact */
-    st = store_open(db_path, key_path, &err);
+    st = tu_store_open(db_path, key_path, &err);
     ck_assert_msg(st != NULL, "store_open: %s", err);
     ck_assert_int_eq(store_integrity_check(st, &err), 0);
     for (int i = 0; i < WRITERS; i++) {
@@ -453,7 +453,7 @@ START_TEST(test_simultaneous_first_open)
             broken++;
             continue;
         }
-        ck_assert_int_eq(tu_db_int(db_path, "PRAGMA user_version"), (int64_t)store_migration_count);
+        ck_assert_int_eq(tu_db_version(db_path), (int64_t)store_migration_count);
         ck_assert_int_eq(tu_db_int(db_path, "SELECT count(*) FROM quarantine"), N);
     }
     ck_assert_msg(broken == 0,
@@ -518,7 +518,7 @@ START_TEST(test_release_claimed_once)
 {
     static struct claimer c[CLAIMERS];
     const char *err = NULL;
-    struct store *st = store_open(db_path, key_path, &err);
+    struct store *st = tu_store_open(db_path, key_path, &err);
     static char ids[REQUESTS][STORE_ID_LEN + 1];
     static int times[REQUESTS + 1];
     int64_t first_id = -1;
@@ -581,6 +581,122 @@ START_TEST(test_release_claimed_once)
 }
 END_TEST
 
+/*
+ * test_single_winners - connections racing for the same thing, round after
+ * round: a job lease, a single-use token, a release request of one entry and
+ * a rate limit of max hits. Exactly one wins each lease, token and request;
+ * the limit lets exactly max through.
+ */
+#define RACERS 6
+#define RACE_ROUNDS 40
+#define RACE_MAX 3
+
+static char race_ids[RACE_ROUNDS][STORE_ID_LEN + 1];
+static atomic_int race_wins[RACE_ROUNDS][3]; /* lease, token, under the limit */
+
+struct racer {
+    struct worker w;
+};
+
+static void *racer(void *arg)
+{
+    struct racer *c = arg;
+    const char *err = NULL;
+    struct store *st = tu_store_open(db_path, key_path, &err);
+    char holder[32];
+
+    pthread_barrier_wait(&start_line);
+    if (st == NULL) {
+        note_failure(&c->w, "store_open", -1, err);
+        return NULL;
+    }
+    snprintf(holder, sizeof(holder), "node%d", c->w.n);
+    for (int r = 0; r < RACE_ROUNDS; r++) {
+        char name[64];
+        struct store_release rel;
+        int rc;
+
+        snprintf(name, sizeof(name), "digest-run-%d", r);
+        rc = store_claim(st, name, holder, (int64_t)time(NULL) + 600, &err);
+        if (rc < 0)
+            note_failure(&c->w, "store_claim", rc, err);
+        else if (rc == 0)
+            atomic_fetch_add(&race_wins[r][0], 1);
+        snprintf(name, sizeof(name), "nonce-%d", r);
+        rc = store_token_use(st, name, (int64_t)time(NULL) + 600, &err);
+        if (rc < 0)
+            note_failure(&c->w, "store_token_use", rc, err);
+        else if (rc == 0)
+            atomic_fetch_add(&race_wins[r][1], 1);
+        snprintf(name, sizeof(name), "login-link:%d", r);
+        rc = store_rate_hit(st, name, 3600, RACE_MAX, &err);
+        if (rc < 0)
+            note_failure(&c->w, "store_rate_hit", rc, err);
+        else if (rc == 0)
+            atomic_fetch_add(&race_wins[r][2], 1);
+        memset(&rel, 0, sizeof(rel));
+        memcpy(rel.item_id, race_ids[r], sizeof(rel.item_id));
+        snprintf(rel.requested_by, sizeof(rel.requested_by), "%s", holder);
+        snprintf(rel.origin, sizeof(rel.origin), "portal");
+        rc = store_release_request(st, &rel, &err);
+        if (rc != 0)
+            note_failure(&c->w, "store_release_request", rc, err);
+        c->w.calls += 4;
+    }
+    store_close(&st);
+    return NULL;
+}
+
+START_TEST(test_single_winners)
+{
+    static struct racer c[RACERS];
+    const char *err = NULL;
+    struct store *st = tu_store_open(db_path, key_path, &err);
+
+    ck_assert_msg(st != NULL, "store_open: %s", err);
+    memset(race_wins, 0, sizeof(race_wins));
+    for (int r = 0; r < RACE_ROUNDS; r++) {
+        struct store_qitem it;
+        memset(&it, 0, sizeof(it));
+        snprintf(it.recipient, sizeof(it.recipient), "race%d@example.com", r);
+        snprintf(it.sender, sizeof(it.sender), "s@example.org");
+        ck_assert_int_eq(tu_add(st, &it, 1, "x\r\n", 3, 3, &err), 0);
+        memcpy(race_ids[r], it.id, sizeof(race_ids[r]));
+    }
+    memset(c, 0, sizeof(c));
+    ck_assert_int_eq(pthread_barrier_init(&start_line, NULL, RACERS), 0);
+    for (int i = 0; i < RACERS; i++) {
+        c[i].w.n = i;
+        ck_assert_int_eq(pthread_create(&c[i].w.thread, NULL, racer, &c[i]), 0);
+    }
+    for (int i = 0; i < RACERS; i++)
+        pthread_join(c[i].w.thread, NULL);
+    pthread_barrier_destroy(&start_line);
+    for (int i = 0; i < RACERS; i++)
+        ck_assert_msg(c[i].w.error[0] == '\0', "%s", c[i].w.error);
+    for (int r = 0; r < RACE_ROUNDS; r++) {
+        ck_assert_msg(race_wins[r][0] == 1, "lease %d taken %d times", r, race_wins[r][0]);
+        ck_assert_msg(race_wins[r][1] == 1, "token %d used %d times", r, race_wins[r][1]);
+        ck_assert_msg(race_wins[r][2] == RACE_MAX, "limit %d let %d through", r, race_wins[r][2]);
+    }
+    ck_assert_int_eq(tu_db_int(db_path, "SELECT count(*) FROM release_request"), RACE_ROUNDS);
+    ck_assert_int_eq(tu_db_int(db_path, "SELECT count(DISTINCT quarantine_id) FROM "
+                                        "release_request WHERE state = 'pending'"),
+                     RACE_ROUNDS);
+    /* a lease is the holder's until it expires; then another takes it */
+    ck_assert_int_eq(store_claim(st, "purge", "a", (int64_t)time(NULL) + 600, &err), 0);
+    ck_assert_int_eq(store_claim(st, "purge", "b", (int64_t)time(NULL) + 600, &err), STORE_USED);
+    ck_assert_int_eq(store_claim(st, "purge", "a", (int64_t)time(NULL) + 900, &err), 0);
+    tu_db_exec(db_path, "UPDATE claim SET expires = expires - 1000");
+    ck_assert_int_eq(store_claim(st, "purge", "b", (int64_t)time(NULL) + 600, &err), 0);
+    ck_assert_int_eq(store_claim_drop(st, "purge", "a", &err), 0); /* not a's any more */
+    ck_assert_int_eq(store_claim(st, "purge", "a", (int64_t)time(NULL) + 600, &err), STORE_USED);
+    ck_assert_int_eq(store_claim_drop(st, "purge", "b", &err), 0);
+    ck_assert_int_eq(store_claim(st, "purge", "a", (int64_t)time(NULL) + 600, &err), 0);
+    store_close(&st);
+}
+END_TEST
+
 Suite *store_suite(void)
 {
     Suite *s = suite_create("store_concurrency");
@@ -590,6 +706,7 @@ Suite *store_suite(void)
     tcase_add_test(tc, test_writers_readers_purge);
     tcase_add_test(tc, test_simultaneous_first_open);
     tcase_add_test(tc, test_release_claimed_once);
+    tcase_add_test(tc, test_single_winners);
     tcase_set_timeout(tc, 240);
     suite_add_tcase(s, tc);
     return s;

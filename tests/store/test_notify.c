@@ -25,7 +25,7 @@ static void setup(void)
     dir = tu_tmpdir();
     db_path = tu_path(dir, "store.db");
     key = tu_path(dir, "keys");
-    st = store_open(db_path, key, &err);
+    st = tu_store_open(db_path, key, &err);
     ck_assert_msg(st != NULL, "%s", err);
     free(key);
     seq = 0;
@@ -157,7 +157,7 @@ START_TEST(digest_recorded_before_sending_lists_each_item_once)
     store_close(&st);
     {
         char *key = tu_path(dir, "keys");
-        st = store_open(db_path, key, &err);
+        st = tu_store_open(db_path, key, &err);
         free(key);
     }
     ck_assert_ptr_nonnull(st);

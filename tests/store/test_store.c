@@ -24,9 +24,6 @@
 #include "store_int.h" /* the statement table, for test_statements_prepare */
 #include "store_util.h"
 
-extern const char *const store_migrations[];
-extern const size_t store_migration_count;
-
 #define DAY 86400
 
 static char *dir, *db_path, *key_path;
@@ -56,7 +53,7 @@ static void dir_teardown(void)
 static struct store *open_store(void)
 {
     const char *err = NULL;
-    struct store *s = store_open(db_path, key_path, &err);
+    struct store *s = tu_store_open(db_path, key_path, &err);
 
     ck_assert_msg(s != NULL, "store_open: %s", err != NULL ? err : "(no message)");
     return s;
@@ -201,9 +198,18 @@ static bool has_id(const struct idlist *l, const char *id)
     return false;
 }
 
-/* schema_of - every schema object of a database file, in a stable order. */
+/* schema_of - every schema object of a database, in a stable order. */
 static char *schema_of(const char *path)
 {
+    if (tu_pg() != NULL)
+        return tu_db_text(path,
+                          "SELECT string_agg(x, E'\\n' ORDER BY x) FROM ("
+                          "SELECT table_name || '.' || column_name || ' ' || data_type || ' ' || "
+                          "is_nullable || ' ' || coalesce(column_default, '') AS x FROM "
+                          "information_schema.columns WHERE table_schema = 'public' UNION ALL "
+                          "SELECT indexdef FROM pg_indexes WHERE schemaname = 'public' UNION ALL "
+                          "SELECT conrelid::regclass || ' ' || pg_get_constraintdef(oid) "
+                          "FROM pg_constraint WHERE connamespace = 'public'::regnamespace) s");
     sqlite3 *db = tu_raw_open(path);
     sqlite3_stmt *q;
     char *out = NULL;
@@ -241,8 +247,9 @@ START_TEST(test_open_creates_schema)
 {
     const char *err = NULL;
 
-    ck_assert_int_ne(access(db_path, F_OK), 0);
-    st = store_open(db_path, key_path, &err);
+    if (tu_pg() == NULL)
+        ck_assert_int_ne(access(db_path, F_OK), 0);
+    st = tu_store_open(db_path, key_path, &err);
     ck_assert_msg(st != NULL, "store_open: %s", err);
     ck_assert_int_eq(store_schema_version(st), (int)store_migration_count);
     ck_assert_int_ge((int)store_migration_count, 1);
@@ -262,10 +269,10 @@ START_TEST(test_open_empty_file)
     ck_assert_ptr_nonnull(f);
     fclose(f);
     chmod(db_path, 0600);
-    st = store_open(db_path, key_path, &err);
+    st = tu_store_open(db_path, key_path, &err);
     ck_assert_msg(st != NULL, "store_open on an empty file: %s", err);
     ck_assert_int_eq(store_schema_version(st), (int)store_migration_count);
-    ck_assert_int_eq(tu_db_int(db_path, "PRAGMA user_version"), (int64_t)store_migration_count);
+    ck_assert_int_eq(tu_db_version(db_path), (int64_t)store_migration_count);
 }
 END_TEST
 
@@ -292,6 +299,53 @@ START_TEST(test_reopen_idempotent)
 }
 END_TEST
 
+/* the PostgreSQL schema steps a test applies by hand: the newest, or the first k */
+static size_t pg_steps(size_t k)
+{
+    for (size_t i = 0; i < k; i++) {
+        tu_db_exec(db_path, "%s", store_pg_migrations[i]);
+        tu_db_exec(db_path, "UPDATE store_schema SET version = %d", (int)i + 1);
+    }
+    return k;
+}
+
+START_TEST(test_newer_version_refused_pg)
+{
+    const char *err = NULL;
+    int newer = (int)store_pg_migration_count + 1;
+
+    ck_assert_uint_eq(store_pg_migration_count, store_migration_count); /* same numbering */
+    pg_steps(store_pg_migration_count);
+    tu_db_exec(db_path, "UPDATE store_schema SET version = %d", newer);
+    tu_db_exec(db_path, "CREATE TABLE from_the_future (x INTEGER)");
+    st = tu_store_open(db_path, key_path, &err);
+    ck_assert_msg(st == NULL, "a database of schema version %d was opened", newer);
+    ck_assert_ptr_nonnull(err);
+    ck_assert_msg(strstr(err, "version") != NULL && strstr(err, "newer") != NULL,
+                  "error does not say why: %s", err);
+    ck_assert_int_eq(tu_db_version(db_path), newer);
+    ck_assert_int_eq(tu_db_int(db_path, "SELECT count(*) FROM pg_tables WHERE tablename = "
+                                        "'from_the_future'"),
+                     1);
+}
+END_TEST
+
+/* a password in the connection string is refused before anything connects */
+START_TEST(test_conninfo_password_refused)
+{
+    static const char *const bad[] = {"host=/nowhere dbname=opes password=secret",
+                                      "postgresql://opes:secret@localhost/opes",
+                                      "postgresql://localhost/opes?password=secret"};
+    const char *err = NULL;
+
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        st = store_open_pg(bad[i], key_path, &err);
+        ck_assert_msg(st == NULL, "%s was opened", bad[i]);
+        ck_assert_msg(strstr(err, "passfile") != NULL, "%s: %s", bad[i], err);
+    }
+}
+END_TEST
+
 START_TEST(test_newer_version_refused)
 {
     sqlite3 *db = tu_raw_open(db_path);
@@ -304,12 +358,12 @@ START_TEST(test_newer_version_refused)
     tu_raw_exec(db, "CREATE TABLE from_the_future (x INTEGER)");
     sqlite3_close(db);
 
-    st = store_open(db_path, key_path, &err);
+    st = tu_store_open(db_path, key_path, &err);
     ck_assert_msg(st == NULL, "a database of schema version %d was opened", newer);
     ck_assert_ptr_nonnull(err);
     ck_assert_msg(strstr(err, "version") != NULL, "error does not say why: %s", err);
     /* and it is left as it was */
-    ck_assert_int_eq(tu_db_int(db_path, "PRAGMA user_version"), newer);
+    ck_assert_int_eq(tu_db_version(db_path), newer);
     ck_assert_int_eq(tu_db_int(db_path, "SELECT count(*) FROM sqlite_master WHERE name = "
                                         "'from_the_future'"),
                      1);
@@ -325,18 +379,23 @@ START_TEST(test_migrate_from_version)
 {
     int k = _i;
     char *fresh_path = tu_path(dir, "fresh.db"), *fresh, *migrated, id[STORE_ID_LEN + 1];
-    sqlite3 *db = tu_raw_open(db_path);
     const char *err = NULL;
     struct store *f;
 
-    for (int i = 0; i < k; i++) {
-        tu_raw_exec(db, "BEGIN");
-        tu_raw_exec(db, "%s", store_migrations[i]);
-        tu_raw_exec(db, "PRAGMA user_version = %d", i + 1);
-        tu_raw_exec(db, "COMMIT");
+    if (tu_pg() != NULL) {
+        pg_steps((size_t)k);
+    } else {
+        sqlite3 *db = tu_raw_open(db_path);
+        for (int i = 0; i < k; i++) {
+            tu_raw_exec(db, "BEGIN");
+            tu_raw_exec(db, "%s", store_migrations[i]);
+            tu_raw_exec(db, "PRAGMA user_version = %d", i + 1);
+            tu_raw_exec(db, "COMMIT");
+        }
+        sqlite3_close(db);
     }
-    sqlite3_close(db);
-    ck_assert_int_eq(tu_db_int(db_path, "PRAGMA user_version"), k);
+    if (k > 0 || tu_pg() == NULL)
+        ck_assert_int_eq(tu_db_version(db_path), k);
 
     st = open_store();
     ck_assert_int_eq(store_schema_version(st), (int)store_migration_count);
@@ -345,7 +404,7 @@ START_TEST(test_migrate_from_version)
     expect_content(id, "migrated\r\n", 10);
     store_close(&st);
 
-    f = store_open(fresh_path, key_path, &err);
+    f = tu_store_open(fresh_path, key_path, &err);
     ck_assert_msg(f != NULL, "store_open: %s", err);
     store_close(&f);
     fresh = schema_of(fresh_path);
@@ -404,7 +463,7 @@ START_TEST(test_key_file_readable_by_others_refused)
     for (size_t i = 0; i < 3; i++) {
         ck_assert_int_eq(chmod(key_path, modes[i]), 0);
         err = NULL;
-        st = store_open(db_path, key_path, &err);
+        st = tu_store_open(db_path, key_path, &err);
         ck_assert_msg(st == NULL, "a key file of mode %o was accepted", modes[i]);
         ck_assert_ptr_nonnull(err);
         ck_assert_msg(strstr(err, key_path) != NULL, "error does not name the key file: %s", err);
@@ -482,7 +541,7 @@ START_TEST(test_content_unreadable_without_its_key)
     add1(id, "a@example.com", "s@example.org", "secret", a, 3000);
     store_close(&st);
     /* the same database with another installation's key file */
-    st = store_open(db_path, other_keys, &err);
+    st = tu_store_open(db_path, other_keys, &err);
     ck_assert_msg(st != NULL, "store_open: %s", err);
     expect_content_fails(id);
     free(other_keys);
@@ -952,6 +1011,24 @@ END_TEST
 /* flip_chunk_byte - damage one byte of chunk seq of the content of id. */
 static void flip_chunk_byte(const char *id, int seq, int at)
 {
+    if (tu_pg() != NULL) {
+        int64_t cid = content_id_of(id);
+        char pos[64];
+        if (at < 0)
+            snprintf(pos, sizeof(pos), "length(data) - 1");
+        else
+            snprintf(pos, sizeof(pos), "%d", at);
+        tu_db_exec(db_path,
+                   "UPDATE content_chunk SET data = set_byte(data, %s, get_byte(data, %s) # 1) "
+                   "WHERE content_id = %lld AND seq = %d",
+                   pos, pos, (long long)cid, seq);
+        ck_assert_int_eq(tu_db_int(db_path,
+                                   "SELECT count(*) FROM content_chunk WHERE "
+                                   "content_id = %lld AND seq = %d",
+                                   (long long)cid, seq),
+                         1);
+        return;
+    }
     sqlite3 *db = tu_raw_open(db_path);
     int64_t cid = tu_raw_int(db, "SELECT content_id FROM quarantine WHERE public_id = %Q", id);
     sqlite3_stmt *q;
@@ -1020,7 +1097,10 @@ START_TEST(test_tampered_header_fails)
     char id[21];
 
     add1(id, "a@example.com", "s@example.org", "x", body, 1000);
-    tu_db_exec(db_path, "UPDATE content SET header = zeroblob(length(header))");
+    tu_db_exec(db_path, tu_pg() != NULL
+                            ? "UPDATE content SET header = decode(repeat('00', length(header)), "
+                              "'hex')"
+                            : "UPDATE content SET header = zeroblob(length(header))");
     expect_content_fails(id);
     free(body);
 }
@@ -1943,6 +2023,22 @@ END_TEST
 
 /* ------------------------------------------------------------ integrity */
 
+/* PostgreSQL checks its own pages: the store's check finds content without its chunks */
+START_TEST(test_integrity_check_pg)
+{
+    const char *err = NULL;
+    char id[21];
+
+    add_text(id, "alice@example.com", "s@example.org", "fill");
+    ck_assert_int_eq(store_integrity_check(st, &err), 0);
+    tu_db_exec(db_path, "DELETE FROM content_chunk WHERE content_id = %lld",
+               (long long)content_id_of(id));
+    err = NULL;
+    ck_assert_int_eq(store_integrity_check(st, &err), -1);
+    ck_assert_ptr_nonnull(err);
+}
+END_TEST
+
 START_TEST(test_integrity_check)
 {
     const char *err = NULL;
@@ -2034,11 +2130,17 @@ Suite *store_suite(void)
     tc = tcase_create("open");
     tcase_add_checked_fixture(tc, dir_setup, dir_teardown);
     tcase_add_test(tc, test_open_creates_schema);
-    tcase_add_test(tc, test_open_empty_file);
     tcase_add_test(tc, test_reopen_idempotent);
-    tcase_add_test(tc, test_newer_version_refused);
+    tcase_add_test(tc, test_conninfo_password_refused);
     tcase_add_loop_test(tc, test_migrate_from_version, 0, (int)store_migration_count);
-    tcase_add_test(tc, test_database_files_private);
+    if (tu_pg() != NULL) {
+        tcase_add_test(tc, test_newer_version_refused_pg);
+    } else {
+        /* about the database file itself: PostgreSQL has its own tests above and below */
+        tcase_add_test(tc, test_open_empty_file);
+        tcase_add_test(tc, test_newer_version_refused);
+        tcase_add_test(tc, test_database_files_private);
+    }
     tcase_add_test(tc, test_key_file_created_0600);
     tcase_add_test(tc, test_key_file_readable_by_others_refused);
     tcase_add_test(tc, test_key_rotation);
@@ -2115,7 +2217,7 @@ Suite *store_suite(void)
     tcase_add_test(tc, test_purge);
     tcase_add_test(tc, test_purge_keeps_recent);
     tcase_add_test(tc, test_purge_trace);
-    tcase_add_test(tc, test_integrity_check);
+    tcase_add_test(tc, tu_pg() != NULL ? test_integrity_check_pg : test_integrity_check);
     tcase_add_test(tc, test_token_single_use);
     tcase_add_test(tc, test_login_requests_and_rate);
     tcase_set_timeout(tc, 60);

@@ -24,6 +24,7 @@ enum config_bare_eol { CONFIG_BARE_EOL_REJECT, CONFIG_BARE_EOL_NORMALIZE };
 enum config_auth { CONFIG_AUTH_NONE, CONFIG_AUTH_PLAIN, CONFIG_AUTH_EXTERNAL };
 enum config_block_action { CONFIG_BLOCK_QUARANTINE, CONFIG_BLOCK_REJECT };
 enum config_notify_mode { CONFIG_NOTIFY_IMMEDIATE, CONFIG_NOTIFY_DIGEST, CONFIG_NOTIFY_OFF };
+enum config_store_backend { CONFIG_STORE_SQLITE, CONFIG_STORE_POSTGRESQL };
 
 /* One word of a word-valued key; tables end with {NULL, 0}. */
 struct config_word {
@@ -105,7 +106,9 @@ struct opes_config {
     /* [policy] */
     enum config_block_action blocklist_action;
     /* [store] */
-    char *store_path;
+    enum config_store_backend store_backend;
+    char *store_path;     /* the SQLite file */
+    char *store_conninfo; /* the PostgreSQL connection string; never a password */
     char *key_file;
     uint64_t retention_days;
     uint64_t job_interval;

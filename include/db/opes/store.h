@@ -4,10 +4,13 @@
  * Quarantined content (encrypted at rest, de-duplicated by keyed hash),
  * quarantine entries per recipient, trace records, white and block lists,
  * release requests and the audit log. Callers never see SQL, and inside the
- * store only the embedded SQLite backend (store_sqlite.c: connection,
- * settings, migrations, the SQL of every statement) does: a shared
- * PostgreSQL backend can join it without touching them. A struct store is one connection: open one per
- * thread; the backend handles concurrent writers (WAL, busy waiting).
+ * store only the backends do (connection, settings, migrations, the SQL of
+ * every statement): the embedded SQLite (store_sqlite.c) for one node, or a
+ * PostgreSQL shared by several nodes (store_pg.c), chosen at run time by
+ * [store] backend. A struct store is one connection: open one per thread;
+ * the backend handles concurrent writers (SQLite: WAL and busy waiting;
+ * PostgreSQL: row locks, upserts and leases, so work is done once across
+ * nodes).
  *
  * Conventions: functions return 0 on success and -1 on failure with
  * *error_r set to a message that stays valid until the next call on the
@@ -28,18 +31,36 @@
 
 struct store;
 struct keys;
+struct opes_config;
 
 /*
- * store_open - open (creating and migrating as needed) the database at path,
- * with the key file key_path (created 0600 with a first key when missing).
+ * store_open - open (creating and migrating as needed) the SQLite database at
+ * path, with the key file key_path (created 0600 with a first key when
+ * missing). Content is encrypted with the key file whatever the backend:
+ * every node of a shared store needs the same key file.
  */
 struct store *store_open(const char *path, const char *key_path, const char **error_r);
+/*
+ * store_open_pg - the same on the PostgreSQL database that the libpq
+ * connection string conninfo names (migrated as needed). A conninfo that
+ * names a password is refused: it belongs in a passfile.
+ */
+struct store *store_open_pg(const char *conninfo, const char *key_path, const char **error_r);
+/* store_open_at - store_open (sqlite) or store_open_pg (postgresql) of target,
+ * by backend (an enum config_store_backend). */
+struct store *store_open_at(int backend, const char *target, const char *key_path,
+                            const char **error_r);
+/* store_open_config - the store the configuration names ([store] backend, path or
+ * conninfo, key_file): how every program opens it. */
+struct store *store_open_config(const struct opes_config *cfg, const char **error_r);
 void store_close(struct store **stp);
 /* store_keys - the key generations this store was opened with (tokens use them). */
 const struct keys *store_keys(const struct store *st);
-/* store_schema_version - PRAGMA user_version after migration. */
+/* store_schema_version - the schema version after migration (SQLite's PRAGMA
+ * user_version, PostgreSQL's store_schema table); -1 when unreadable. */
 int store_schema_version(struct store *st);
-/* store_integrity_check - 0 when PRAGMA integrity_check says ok. */
+/* store_integrity_check - 0 when the database says ok (SQLite's PRAGMA
+ * integrity_check; on PostgreSQL every content row has its chunks). */
 int store_integrity_check(struct store *st, const char **error_r);
 
 /* A sequential source of message bytes that can start over. */
@@ -452,5 +473,18 @@ int store_web_quarantine_list(struct store *st, const struct store_qfilter *f,
 int store_web_count(struct store *st, const char *what, unsigned days,
                     void (*fn)(const char *label, int64_t count, void *ctx), void *ctx,
                     const char **error_r);
+
+/*
+ * store_claim - take the lease on the job called name for holder (a node's
+ * name) until expires (unix seconds): 0 when taken (it was free, expired, or
+ * already holder's: taking it again extends it), STORE_USED when another
+ * holder has it, -1 on error. One statement: two nodes never both win, and a
+ * node that died mid-job loses the lease when it expires.
+ */
+int store_claim(struct store *st, const char *name, const char *holder, int64_t expires,
+                const char **error_r);
+/* store_claim_drop - give the lease back when the job is done (a lease
+ * another holder took since is left alone). */
+int store_claim_drop(struct store *st, const char *name, const char *holder, const char **error_r);
 
 #endif

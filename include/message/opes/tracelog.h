@@ -30,9 +30,9 @@ void tracelog_batch_free(struct tracelog_batch *b);
 void tracelog_start(void);
 /*
  * tracelog_submit - queue the batch's records (copied; b is emptied) for the
- * store at store_path with key_file (the writer follows a changed path).
+ * store that cfg names (the writer follows a changed path).
  */
-void tracelog_submit(struct tracelog_batch *b, const char *store_path, const char *key_file);
+void tracelog_submit(struct tracelog_batch *b, const struct opes_config *cfg);
 /* tracelog_stop - write what is queued, stop the thread. */
 void tracelog_stop(void);
 
