@@ -149,6 +149,9 @@ START_TEST(dispatch_errors_and_headers)
         strstr(r.body, "<p>We keep &lt;b&gt;little&lt;/b&gt; &amp; delete it.</p>"));
     ck_assert_ptr_nonnull(strstr(r.body, "<p>Second paragraph.</p>"));
     ck_assert_ptr_nonnull(strstr(r.body, "kept for 30 days"));
+    /* the header section kept in clear, and until when */
+    ck_assert_ptr_nonnull(strstr(r.body, "header section (From, To, Subject, Received"));
+    ck_assert_ptr_nonnull(strstr(r.body, "header section 30 days after it was released"));
     ck_assert_ptr_nonnull(strstr(r.body, "OPES-System"));
     web_resp_free(&r);
     wt_close(&w);
