@@ -340,6 +340,21 @@ class MailedLinksTest(WebTest):
         self.assertIn(http(self.base, release, data=b"")[0], (200, 303))
         self.wait_mail("alice", 1)
 
+    def test_deleted_entry_forgets_its_header_section(self):
+        _, actions = self.hold(SENDER, simple("alice@example.org", "HOLD-ME and delete me"))
+        import sqlite3
+
+        def headers():
+            db = sqlite3.connect(os.path.join(self.tmp, "opesd.db"))
+            try:
+                return db.execute("SELECT headers FROM notification").fetchall()
+            finally:
+                db.close()
+        [(kept,)] = headers()
+        self.assertIn(b"HOLD-ME and delete me", kept)
+        self.assertIn(http(self.base, actions[2], data=b"")[0], (200, 303))
+        self.assertEqual(headers(), [(None,)])
+
     def test_values_cannot_write_lines_into_a_notice(self):
         subject = ("=?utf-8?q?Invoice=0D=0A=0D=0AURGENT:_release_here:_http://evil.example/?="
                    " HOLD-ME")
