@@ -17,6 +17,7 @@
 #include <arpa/inet.h>
 #include <netdb.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,6 +51,7 @@ struct web_http {
     pthread_mutex_t mu; /* guards counts */
     struct http_count *counts;
     size_t ncounts, cap;
+    _Atomic int64_t refused_logged; /* the second of the last "refused" line */
 };
 
 /* What one request owns between MHD's calls. */
@@ -327,14 +329,17 @@ static enum MHD_Result http_accept(void *cls, const struct sockaddr *sa, socklen
     struct web_http *h = cls;
     const struct opes_config *cfg = h->ctx->cfg;
     char peer[WEB_ADDR_MAX];
+    int64_t now = (int64_t)time(NULL);
     (void)len;
 
     http_peer(NULL, sa, peer, sizeof(peer));
     if (web_addr_listed(cfg->web_trusted_proxies, peer) ||
         http_count_open(h, peer, (unsigned)cfg->web_max_client_connections))
         return MHD_YES;
-    log_warnx("web: client=%s refused: %u connections open", peer,
-              (unsigned)cfg->web_max_client_connections);
+    /* one line a second at most: a flood of refusals must not flood the log */
+    if (atomic_exchange(&h->refused_logged, now) != now)
+        log_warnx("web: client=%s refused: %u connections open", peer,
+                  (unsigned)cfg->web_max_client_connections);
     return MHD_NO;
 }
 

@@ -331,6 +331,15 @@ class MailedLinksTest(WebTest):
             self.opesd.ctl("link", "alice@example.org", "--item", item["id"], "--action",
                            action)[1].strip()[len(self.base):]
             for action in ("release", "release-whitelist"))
+        # the item's page offers no whitelist form for it
+        link = self.opesd.ctl("link", "alice@example.org")[1].strip()
+        _, headers, _ = http(self.base, link[len(self.base):], data=b"")
+        cookie = headers["Set-Cookie"].split(";")[0]
+        status, _, body = http(self.base, "/quarantine/" + item["id"], headers={"Cookie": cookie})
+        self.assertEqual(status, 200)
+        self.assertIn("nothing to whitelist", body)
+        self.assertNotIn('value="release-whitelist"', body)
+        # nor does a link
         status, _, body = http(self.base, whitelist, data=b"")
         self.assertEqual(status, 409, body)
         self.assertIn("nothing to whitelist", body)
