@@ -322,21 +322,29 @@ class MailedLinksTest(WebTest):
         [notice] = self.wait_mail("alice", 1)
         return notice, self.links(notice, "action")
 
-    def test_null_sender_cannot_be_whitelisted(self):
-        self.hold("", simple("alice@example.org", "HOLD-ME bounce"), notice=False)
+    def held_items(self):
         _, out, _ = self.opesd.ctl("quarantine", "list", "--recipient", "alice@example.org",
                                    "--json")
-        [item] = json.loads(out)
+        return json.loads(out)
+
+    def item_page(self, item_id):
+        """The item's page in a session alice opened with a login link."""
+        link = self.opesd.ctl("link", "alice@example.org")[1].strip()
+        _, headers, _ = http(self.base, link[len(self.base):], data=b"")
+        cookie = headers["Set-Cookie"].split(";")[0]
+        status, _, body = http(self.base, "/quarantine/" + item_id, headers={"Cookie": cookie})
+        self.assertEqual(status, 200)
+        return body
+
+    def test_null_sender_cannot_be_whitelisted(self):
+        self.hold("", simple("alice@example.org", "HOLD-ME bounce"), notice=False)
+        [item] = self.held_items()
         release, whitelist = (
             self.opesd.ctl("link", "alice@example.org", "--item", item["id"], "--action",
                            action)[1].strip()[len(self.base):]
             for action in ("release", "release-whitelist"))
         # the item's page offers no whitelist form for it
-        link = self.opesd.ctl("link", "alice@example.org")[1].strip()
-        _, headers, _ = http(self.base, link[len(self.base):], data=b"")
-        cookie = headers["Set-Cookie"].split(";")[0]
-        status, _, body = http(self.base, "/quarantine/" + item["id"], headers={"Cookie": cookie})
-        self.assertEqual(status, 200)
+        body = self.item_page(item["id"])
         self.assertIn("nothing to whitelist", body)
         self.assertNotIn('value="release-whitelist"', body)
         # nor does a link
@@ -390,14 +398,8 @@ class MailedLinksTest(WebTest):
             "Content-Disposition: attachment; filename=\"=?utf-8?q?r=C3=A9sum=C3=A9.exe?=\"\n"
             "\nMZ\n--b--\n")
         self.hold(SENDER, message)
-        _, out, _ = self.opesd.ctl("quarantine", "list", "--recipient", "alice@example.org",
-                                   "--json")
-        [item] = json.loads(out)
-        link = self.opesd.ctl("link", "alice@example.org")[1].strip()
-        _, headers, _ = http(self.base, link[len(self.base):], data=b"")
-        cookie = headers["Set-Cookie"].split(";")[0]
-        status, _, body = http(self.base, "/quarantine/" + item["id"], headers={"Cookie": cookie})
-        self.assertEqual(status, 200)
+        [item] = self.held_items()
+        body = self.item_page(item["id"])
         self.assertIn("invoice.pdf.exe", body)
         self.assertIn("r\u00e9sum\u00e9.exe", body)
 
