@@ -388,7 +388,7 @@ static enum MHD_Result http_send(struct MHD_Connection *c, struct web_resp *resp
     MHD_add_response_header(r, "X-Frame-Options", "DENY");
     MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
     MHD_add_response_header(r, "Referrer-Policy",
-                            resp->same_origin_referrer ? "same-origin" : "no-referrer");
+                            resp->origin_referrer ? "strict-origin" : "no-referrer");
     MHD_add_response_header(r, "Cross-Origin-Opener-Policy", "same-origin");
     if (resp->no_store)
         MHD_add_response_header(r, "Cache-Control", "no-store");

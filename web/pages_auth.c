@@ -129,7 +129,7 @@ static int auth_token(struct web_req *req, struct web_resp *resp, struct token_l
     const char *why, *error;
     int rc;
 
-    resp->same_origin_referrer = true; /* its form's POST then carries our Origin */
+    resp->origin_referrer = true; /* its form's POST then carries our Origin */
     if (token_link_verify(store_keys(req->st), req->args[0], req->now, l, &why) < 0) {
         bool expired = strcmp(why, "expired") == 0;
         web_page_message(req, resp, expired ? 410 : 400, "Link not valid",

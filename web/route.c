@@ -102,8 +102,9 @@ enum web_route_result web_route_match(const struct web_route *t, size_t n, const
  * site, is base_url's. Browsers send "null" under Referrer-Policy
  * no-referrer, so that and a missing Origin rely on the CSRF token. A link
  * token's POST has no CSRF token: its confirmation page is served with
- * Referrer-Policy same-origin, so that a browser names our origin, and "null"
- * (a sandboxed frame, a data: page) is refused there.
+ * Referrer-Policy strict-origin, so that a browser names our origin (never
+ * the path with the token), and "null" (a sandboxed frame, a data: page) is
+ * refused there.
  */
 static bool route_same_origin(const struct web_req *req, const struct web_route *r)
 {

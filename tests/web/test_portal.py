@@ -505,7 +505,7 @@ class PortalHttpTest(WebTest):
         status, headers, _ = self.request(login)
         self.assertEqual(status, 200)
         # its confirmation form's POST then names our origin
-        self.assertEqual(headers["Referrer-Policy"], "same-origin")
+        self.assertEqual(headers["Referrer-Policy"], "strict-origin")
         status, headers, _ = self.request(login, data=b"", headers={"Origin": "null"})
         self.assertEqual(status, 403)
         self.assertNotIn("Set-Cookie", headers)

@@ -58,7 +58,7 @@ struct web_resp {
     char location[1024];
     char cookie[256];
     bool no_store;
-    bool same_origin_referrer; /* Referrer-Policy same-origin (a page with a token form) */
+    bool origin_referrer; /* Referrer-Policy strict-origin: the origin, never the path */
 };
 
 /* web_resp_html - status and the page in h (taken over). */
