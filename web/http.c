@@ -3,14 +3,25 @@
  * state (freed in MHD's completion callback), the bounded POST body, the
  * translation into struct web_req / web_resp, and the headers every
  * response carries.
+ *
+ * The client of a request is the peer's address, or, when the peer is one of
+ * [web] trusted_proxies, the address its X-Forwarded-For (or Forwarded) names.
+ * Each client may hold max_client_connections at once: connections from the
+ * peer counted from MHD's connection start to its close (refused at accept),
+ * requests relayed by a proxy counted on the forwarded address from their
+ * header to their completion (answered 503). Until a request's header is
+ * complete a connection may stay idle header_timeout seconds only.
  */
 #include "opes/web_http.h"
 
+#include <arpa/inet.h>
 #include <netdb.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
 
@@ -28,9 +39,19 @@
     "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "                   \
     "frame-ancestors 'none'; base-uri 'none'"
 
+/* Connections or relayed requests open per client address. */
+struct http_count {
+    char addr[WEB_ADDR_MAX];
+    unsigned n;
+};
+
 struct web_http {
     struct MHD_Daemon *d;
     struct web_ctx *ctx;
+    pthread_mutex_t mu; /* guards counts */
+    struct http_count *counts;
+    size_t ncounts, cap;
+    _Atomic int64_t refused_logged; /* the second of the last "refused" line */
 };
 
 /* What one request owns between MHD's calls. */
@@ -38,6 +59,9 @@ struct http_conn {
     char *body;
     size_t len, cap;
     bool too_big;
+    bool limited;              /* the forwarded client has too many requests open */
+    bool counted;              /* client is counted in web_http counts */
+    char client[WEB_ADDR_MAX]; /* the request's client */
 };
 
 static pthread_key_t http_store_key;
@@ -121,17 +145,231 @@ static enum MHD_Result http_query_arg(void *cls, enum MHD_ValueKind kind, const 
     return MHD_YES;
 }
 
-static void http_client(struct MHD_Connection *c, char *buf, size_t size)
+/* http_addr_bin - a numeric address as 16 bytes (IPv4 as IPv4-mapped IPv6); false if not one. */
+static bool http_addr_bin(const char *a, unsigned char bin[16])
+{
+    static const unsigned char mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+
+    if (inet_pton(AF_INET6, a, bin) == 1)
+        return true;
+    memcpy(bin, mapped, sizeof(mapped));
+    return inet_pton(AF_INET, a, bin + 12) == 1;
+}
+
+bool web_addr_listed(const char *list, const char *addr)
+{
+    unsigned char want[16], bin[16];
+    bool numeric = http_addr_bin(addr, want);
+    size_t n = strlen(addr);
+    char one[WEB_ADDR_MAX];
+
+    for (const char *p = list; *p != '\0';) {
+        size_t len;
+        p += strspn(p, " \t,");
+        len = strcspn(p, " \t,");
+        if (len > 0 && len < sizeof(one)) {
+            memcpy(one, p, len);
+            one[len] = '\0';
+            if (numeric ? http_addr_bin(one, bin) && memcmp(bin, want, 16) == 0
+                        : len == n && strcmp(one, addr) == 0)
+                return true;
+        }
+        p += len;
+    }
+    return false;
+}
+
+/* http_addr_norm - one hop of a forwarding header (bare, quoted, [v6]:port or v4:port) as a
+ * canonical numeric address in out; false if it is no address. */
+static bool http_addr_norm(const char *hop, size_t n, char out[WEB_ADDR_MAX])
+{
+    char a[WEB_ADDR_MAX];
+    unsigned char bin[16];
+    const char *colon;
+
+    while (n > 0 && (*hop == ' ' || *hop == '\t' || *hop == '"'))
+        hop++, n--;
+    while (n > 0 && (hop[n - 1] == ' ' || hop[n - 1] == '\t' || hop[n - 1] == '"'))
+        n--;
+    if (n > 0 && *hop == '[') { /* [v6] or [v6]:port */
+        const char *end = memchr(hop, ']', n);
+        if (end == NULL)
+            return false;
+        hop++;
+        n = (size_t)(end - hop);
+    } else if ((colon = memchr(hop, ':', n)) != NULL &&
+               memchr(colon + 1, ':', n - (size_t)(colon + 1 - hop)) == NULL) {
+        n = (size_t)(colon - hop); /* v4:port */
+    }
+    if (n == 0 || n >= sizeof(a))
+        return false;
+    memcpy(a, hop, n);
+    a[n] = '\0';
+    if (inet_pton(AF_INET, a, bin) == 1)
+        return inet_ntop(AF_INET, bin, out, WEB_ADDR_MAX) != NULL;
+    return inet_pton(AF_INET6, a, bin) == 1 && inet_ntop(AF_INET6, bin, out, WEB_ADDR_MAX) != NULL;
+}
+
+/* http_fwd_for - the for= parameter of one Forwarded element [p, p + n), or NULL. */
+static const char *http_fwd_for(const char *p, size_t n, size_t *len_r)
+{
+    for (const char *end = p + n; p < end;) {
+        size_t len = strcspn(p, ";");
+        if (len > (size_t)(end - p))
+            len = (size_t)(end - p);
+        while (len > 0 && (*p == ' ' || *p == '\t'))
+            p++, len--;
+        if (len > 4 && strncasecmp(p, "for=", 4) == 0) {
+            *len_r = len - 4;
+            return p + 4;
+        }
+        p += len + 1;
+    }
+    return NULL;
+}
+
+bool web_http_client_addr(const char *peer, const char *trusted, const char *xff,
+                          const char *forwarded, char out[WEB_ADDR_MAX])
+{
+    const char *list = xff != NULL ? xff : forwarded;
+    size_t end;
+
+    snprintf(out, WEB_ADDR_MAX, "%s", peer);
+    if (list == NULL || !web_addr_listed(trusted, peer))
+        return false;
+    /* from the right: the first hop that is not a trusted proxy is the client */
+    for (end = strlen(list); end > 0;) {
+        size_t start = end, n;
+        const char *hop;
+        char a[WEB_ADDR_MAX];
+
+        while (start > 0 && list[start - 1] != ',')
+            start--;
+        hop = list + start;
+        n = end - start;
+        if (list == forwarded && (hop = http_fwd_for(hop, n, &n)) == NULL)
+            break;
+        if (!http_addr_norm(hop, n, a))
+            break; /* "unknown", obfuscated or garbage: the last proxy is the client */
+        snprintf(out, WEB_ADDR_MAX, "%s", a);
+        if (!web_addr_listed(trusted, a))
+            break;
+        end = start > 0 ? start - 1 : 0;
+    }
+    return strcmp(out, peer) != 0;
+}
+
+/* http_peer - the connection's peer address, numeric. */
+static void http_peer(struct MHD_Connection *c, const struct sockaddr *sa, char *buf, size_t size)
 {
     const union MHD_ConnectionInfo *ci =
-        MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-    const struct sockaddr *sa = ci != NULL ? ci->client_addr : NULL;
-    socklen_t len = sa != NULL && sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
-                                                            : sizeof(struct sockaddr_in);
+        sa == NULL ? MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS) : NULL;
+    socklen_t len;
 
+    if (sa == NULL)
+        sa = ci != NULL ? ci->client_addr : NULL;
+    len = sa != NULL && sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+                                                  : sizeof(struct sockaddr_in);
     snprintf(buf, size, "unknown");
     if (sa != NULL)
         getnameinfo(sa, len, buf, (socklen_t)size, NULL, 0, NI_NUMERICHOST);
+}
+
+/* http_count_add - count one more for addr, unless limit (when not 0) is reached. */
+static bool http_count_add(struct web_http *h, const char *addr, unsigned limit)
+{
+    size_t i;
+    bool ok = true;
+
+    pthread_mutex_lock(&h->mu);
+    for (i = 0; i < h->ncounts && strcmp(h->counts[i].addr, addr) != 0; i++)
+        ;
+    if (i == h->ncounts) {
+        h->counts = vec_reserve(h->counts, &h->cap, h->ncounts + 1, sizeof(*h->counts));
+        snprintf(h->counts[i].addr, sizeof(h->counts[i].addr), "%s", addr);
+        h->counts[i].n = 0;
+        h->ncounts++;
+    }
+    if (limit != 0 && h->counts[i].n >= limit)
+        ok = false;
+    else
+        h->counts[i].n++;
+    pthread_mutex_unlock(&h->mu);
+    return ok;
+}
+
+/* http_count_open - does addr have fewer than limit counted? */
+static bool http_count_open(struct web_http *h, const char *addr, unsigned limit)
+{
+    bool ok = true;
+
+    pthread_mutex_lock(&h->mu);
+    for (size_t i = 0; i < h->ncounts; i++)
+        if (strcmp(h->counts[i].addr, addr) == 0)
+            ok = h->counts[i].n < limit;
+    pthread_mutex_unlock(&h->mu);
+    return ok;
+}
+
+static void http_count_drop(struct web_http *h, const char *addr)
+{
+    pthread_mutex_lock(&h->mu);
+    for (size_t i = 0; i < h->ncounts; i++) {
+        if (strcmp(h->counts[i].addr, addr) == 0 && --h->counts[i].n == 0) {
+            h->counts[i] = h->counts[--h->ncounts];
+            break;
+        }
+    }
+    pthread_mutex_unlock(&h->mu);
+}
+
+/* http_accept - MHD's accept policy: refuse a peer that has its connections open already. */
+static enum MHD_Result http_accept(void *cls, const struct sockaddr *sa, socklen_t len)
+{
+    struct web_http *h = cls;
+    const struct opes_config *cfg = h->ctx->cfg;
+    char peer[WEB_ADDR_MAX];
+    int64_t now = (int64_t)time(NULL);
+    (void)len;
+
+    http_peer(NULL, sa, peer, sizeof(peer));
+    if (web_addr_listed(cfg->web_trusted_proxies, peer) ||
+        http_count_open(h, peer, (unsigned)cfg->web_max_client_connections))
+        return MHD_YES;
+    /* one line a second at most: a flood of refusals must not flood the log */
+    if (atomic_exchange(&h->refused_logged, now) != now)
+        log_warnx("web: client=%s refused: %u connections open", peer,
+                  (unsigned)cfg->web_max_client_connections);
+    return MHD_NO;
+}
+
+/* http_connection - count a peer's connection from start to close; a short idle timeout
+ * until the first request header is complete. */
+static void http_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+                            enum MHD_ConnectionNotificationCode code)
+{
+    struct web_http *h = cls;
+    char *peer = *socket_context;
+
+    if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
+        if (peer != NULL)
+            http_count_drop(h, peer);
+        free(peer);
+        *socket_context = NULL;
+        return;
+    }
+    MHD_set_connection_option(c, MHD_CONNECTION_OPTION_TIMEOUT,
+                              (unsigned)h->ctx->cfg->web_header_timeout);
+    peer = malloc(WEB_ADDR_MAX);
+    if (peer == NULL)
+        fatal("malloc");
+    http_peer(c, NULL, peer, WEB_ADDR_MAX);
+    if (web_addr_listed(h->ctx->cfg->web_trusted_proxies, peer)) {
+        free(peer);
+        return;
+    }
+    http_count_add(h, peer, 0);
+    *socket_context = peer;
 }
 
 /* http_send - queue resp with the security headers. */
@@ -149,7 +387,8 @@ static enum MHD_Result http_send(struct MHD_Connection *c, struct web_resp *resp
     MHD_add_response_header(r, "Content-Security-Policy", HTTP_CSP);
     MHD_add_response_header(r, "X-Frame-Options", "DENY");
     MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
-    MHD_add_response_header(r, "Referrer-Policy", "no-referrer");
+    MHD_add_response_header(r, "Referrer-Policy",
+                            resp->origin_referrer ? "strict-origin" : "no-referrer");
     MHD_add_response_header(r, "Cross-Origin-Opener-Policy", "same-origin");
     if (resp->no_store)
         MHD_add_response_header(r, "Cache-Control", "no-store");
@@ -184,7 +423,7 @@ static void http_handle(struct web_ctx *ctx, struct MHD_Connection *c, const cha
     req.method = method;
     req.path = url;
     req.now = (int64_t)time(NULL);
-    http_client(c, req.client, sizeof(req.client));
+    snprintf(req.client, sizeof(req.client), "%s", hc->client);
     req.cookie = MHD_lookup_connection_value(c, MHD_COOKIE_KIND, WEB_SESSION_COOKIE);
     req.origin = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Origin");
     MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, http_query_arg, &req);
@@ -192,6 +431,8 @@ static void http_handle(struct web_ctx *ctx, struct MHD_Connection *c, const cha
     if (req.st == NULL) {
         log_warnx("web: store: %s", error);
         web_page_error(&req, resp, 500, "The portal cannot reach its store right now.");
+    } else if (hc->limited) {
+        web_page_error(&req, resp, 503, "Too many requests from your address are open.");
     } else if (hc->too_big) {
         web_page_error(&req, resp, 413, "The form was too large.");
     } else if (strcmp(method, "POST") == 0 &&
@@ -228,22 +469,48 @@ static void http_body(struct http_conn *hc, const char *data, size_t n, size_t m
     hc->len += n;
 }
 
+/* http_access_answer - handle the complete request and queue its response. */
+static enum MHD_Result http_access_answer(struct web_ctx *ctx, struct MHD_Connection *c,
+                                          const char *url, const char *method, struct http_conn *hc)
+{
+    struct web_resp resp = {.status = 500};
+    enum MHD_Result ret;
+
+    http_handle(ctx, c, url, method, hc, &resp);
+    ret = http_send(c, &resp);
+    web_resp_free(&resp);
+    return ret;
+}
+
 static enum MHD_Result http_access(void *cls, struct MHD_Connection *c, const char *url,
                                    const char *method, const char *version, const char *upload_data,
                                    size_t *upload_data_size, void **con_cls)
 {
-    struct web_ctx *ctx = cls;
+    struct web_http *h = cls;
+    struct web_ctx *ctx = h->ctx;
     struct http_conn *hc = *con_cls;
-    struct web_resp resp = {.status = 500};
-    enum MHD_Result ret;
     (void)version;
 
     if (hc == NULL) {
         const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
+        char peer[WEB_ADDR_MAX];
         hc = calloc(1, sizeof(*hc));
         if (hc == NULL)
             fatal("calloc");
         *con_cls = hc;
+        MHD_set_connection_option(c, MHD_CONNECTION_OPTION_TIMEOUT,
+                                  (unsigned)ctx->cfg->web_connection_timeout);
+        http_peer(c, NULL, peer, sizeof(peer));
+        if (web_http_client_addr(peer, ctx->cfg->web_trusted_proxies,
+                                 MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Forwarded-For"),
+                                 MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Forwarded"),
+                                 hc->client)) {
+            hc->counted =
+                http_count_add(h, hc->client, (unsigned)ctx->cfg->web_max_client_connections);
+            hc->limited = !hc->counted;
+        }
+        if (hc->limited)
+            return http_access_answer(ctx, c, url, method, hc);
         if (cl == NULL || strtoull(cl, NULL, 10) <= ctx->cfg->web_max_post)
             return MHD_YES;
         hc->too_big = true; /* answer now; the body is not read */
@@ -252,23 +519,25 @@ static enum MHD_Result http_access(void *cls, struct MHD_Connection *c, const ch
         *upload_data_size = 0;
         return MHD_YES;
     }
-    http_handle(ctx, c, url, method, hc, &resp);
-    ret = http_send(c, &resp);
-    web_resp_free(&resp);
-    return ret;
+    return http_access_answer(ctx, c, url, method, hc);
 }
 
 static void http_completed(void *cls, struct MHD_Connection *c, void **con_cls,
                            enum MHD_RequestTerminationCode toe)
 {
+    struct web_http *h = cls;
     struct http_conn *hc = *con_cls;
-    (void)cls;
-    (void)c;
     (void)toe;
     if (hc != NULL) {
+        if (hc->counted)
+            http_count_drop(h, hc->client);
         free(hc->body);
         free(hc);
     }
+    /* the next request on this connection: its header gets the short timeout again */
+    if (c != NULL)
+        MHD_set_connection_option(c, MHD_CONNECTION_OPTION_TIMEOUT,
+                                  (unsigned)h->ctx->cfg->web_header_timeout);
     *con_cls = NULL;
 }
 
@@ -304,17 +573,21 @@ struct web_http *web_http_start(struct web_ctx *ctx, const char **error_r)
     if (h == NULL)
         fatal("calloc");
     h->ctx = ctx;
-    h->d = MHD_start_daemon(flags, 0, NULL, NULL, http_access, ctx, MHD_OPTION_EXTERNAL_LOGGER,
-                            http_mhd_log, NULL, MHD_OPTION_SOCK_ADDR, ai->ai_addr,
-                            MHD_OPTION_THREAD_POOL_SIZE, (unsigned)cfg->web_threads,
-                            MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->web_max_connections,
-                            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->web_connection_timeout,
-                            MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
-                            MHD_OPTION_NOTIFY_COMPLETED, http_completed, NULL, MHD_OPTION_END);
+    pthread_mutex_init(&h->mu, NULL);
+    /* the per-client limit is ours (http_accept, http_connection), not MHD's
+     * PER_IP_CONNECTION_LIMIT, which would count a trusted proxy as one client */
+    h->d = MHD_start_daemon(
+        flags, 0, http_accept, h, http_access, h, MHD_OPTION_EXTERNAL_LOGGER, http_mhd_log, NULL,
+        MHD_OPTION_SOCK_ADDR, ai->ai_addr, MHD_OPTION_THREAD_POOL_SIZE, (unsigned)cfg->web_threads,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->web_max_connections,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->web_connection_timeout,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024), MHD_OPTION_NOTIFY_CONNECTION,
+        http_connection, h, MHD_OPTION_NOTIFY_COMPLETED, http_completed, h, MHD_OPTION_END);
     freeaddrinfo(ai);
     if (h->d == NULL) {
         snprintf(err, sizeof(err), "cannot listen on %s", cfg->web_listen);
         *error_r = err;
+        pthread_mutex_destroy(&h->mu);
         free(h);
         return NULL;
     }
@@ -329,5 +602,7 @@ void web_http_stop(struct web_http **hp)
     if (h == NULL)
         return;
     MHD_stop_daemon(h->d);
+    pthread_mutex_destroy(&h->mu);
+    free(h->counts);
     free(h);
 }

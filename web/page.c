@@ -186,6 +186,11 @@ int web_item_act(struct web_req *req, const struct store_qitem *item, const char
             *why_r = "Choose the sender's address or domain.";
             return -1;
         }
+        if (item->sender[0] == '\0') { /* the null sender <>: nothing to allow */
+            *why_r = "This message has no sender (it is a delivery report): there is nothing "
+                     "to whitelist. Release it without whitelisting.";
+            return -1;
+        }
         /* with an expiry the entry is made here; without, opesd makes it on delivery */
         if (expires > 0 && page_whitelist(req, item, whitelist, expires, origin, why_r) < 0)
             return -1;

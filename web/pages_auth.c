@@ -123,17 +123,26 @@ void page_login_post(struct web_req *req, struct web_resp *resp)
 }
 
 /* auth_token - verify the link token in the path; 0, or -1 with the error page made. */
-static int auth_token(struct web_req *req, struct web_resp *resp, struct token_link *l, bool spend)
+static int auth_token(struct web_req *req, struct web_resp *resp, struct token_link *l,
+                      enum token_purpose purpose, bool spend)
 {
     const char *why, *error;
     int rc;
 
+    resp->origin_referrer = true; /* its form's POST then carries our Origin */
     if (token_link_verify(store_keys(req->st), req->args[0], req->now, l, &why) < 0) {
         bool expired = strcmp(why, "expired") == 0;
         web_page_message(req, resp, expired ? 410 : 400, "Link not valid",
                          expired ? "This link has expired. Ask for a new login link."
                                  : "This link is not valid. Check that it was copied whole.",
                          "/login", "Ask for a new login link");
+        return -1;
+    }
+    /* before spending: a link posted to the other kind of page must stay usable */
+    if (l->purpose != purpose) {
+        web_page_error(req, resp, 400,
+                       purpose == TOKEN_LOGIN ? "This link is not a login link."
+                                              : "This link is not an action link.");
         return -1;
     }
     rc = spend ? store_token_use(req->st, l->nonce, l->expires, &error)
@@ -157,7 +166,7 @@ void page_login_link(struct web_req *req, struct web_resp *resp)
     struct token_link l;
     struct html h = {0};
 
-    if (auth_token(req, resp, &l, false) < 0)
+    if (auth_token(req, resp, &l, TOKEN_LOGIN, false) < 0)
         return;
     resp->no_store = true;
     web_page_begin(&h, req, "Log in");
@@ -175,7 +184,7 @@ void page_login_link_post(struct web_req *req, struct web_resp *resp)
     struct token_link l;
     char to[STORE_ID_LEN + 20];
 
-    if (auth_token(req, resp, &l, true) < 0 ||
+    if (auth_token(req, resp, &l, TOKEN_LOGIN, true) < 0 ||
         auth_login(req, resp, l.recipient, false, "token") < 0)
         return;
     if (l.item[0] != '\0' && strlen(l.item) == STORE_ID_LEN)
@@ -291,7 +300,7 @@ void page_action(struct web_req *req, struct web_resp *resp)
     struct store_qitem item;
     struct html h = {0};
 
-    if (auth_token(req, resp, &l, false) < 0 || action_load(req, resp, &l, &item) < 0)
+    if (auth_token(req, resp, &l, TOKEN_ACTION, false) < 0 || action_load(req, resp, &l, &item) < 0)
         return;
     resp->no_store = true;
     web_page_begin(&h, req, "Confirm");
@@ -314,7 +323,8 @@ void page_action_post(struct web_req *req, struct web_resp *resp)
     const char *why;
     char link[STORE_ID_LEN + 20];
 
-    if (auth_token(req, resp, &l, true) < 0 || action_load(req, resp, &l, &item) < 0 ||
+    if (auth_token(req, resp, &l, TOKEN_ACTION, true) < 0 ||
+        action_load(req, resp, &l, &item) < 0 ||
         auth_login(req, resp, l.recipient, false, "token") < 0)
         return;
     snprintf(link, sizeof(link), "/quarantine/%s", item.id);

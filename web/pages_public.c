@@ -103,13 +103,18 @@ void page_privacy(struct web_req *req, struct web_resp *resp)
              "message sent to several recipients is kept once.</li>"
              "<li>For each held message: the envelope sender and recipient, the subject, the "
              "date, the size, which service held it and why.</li>"
+             "<li>For each held message, its header section (From, To, Subject, Received and "
+             "the other header fields) in clear, not encrypted, to check notices for mail "
+             "loops and for a later non-delivery report. It goes when the message is deleted; "
+             "after a release or expiry it stays until the entry is removed.</li>"
              "<li>Trace records of every message: which services ran, their verdicts and "
              "reasons, bypass decisions, and the replies of the mailbox store.</li>"
              "<li>Your white and block list entries, your notification preferences and "
              "consent choices, and a log of the actions taken in this portal.</li>"
              "<li>Portal sessions, stored only as a hash of the cookie.</li></ul>\n"
              "<h2>For how long</h2>\n<p>Held messages are kept for %L days, then they "
-             "expire and are removed with their content.</p>\n"
+             "expire. An entry no longer held is removed with its content and header section "
+             "%L days after it was released, deleted or expired.</p>\n"
              "<h2>Who can see it</h2>\n<p>You see the mail held for your own address and its "
              "trace. The administrators of %s (%s) see every recipient's held mail, to "
              "keep the system running and answer requests.</p>\n"
@@ -119,7 +124,8 @@ void page_privacy(struct web_req *req, struct web_resp *resp)
              "trace id, and an <code>OPES-Via</code> field listing each service that ran and "
              "its verdict. They show that the message was processed and how, never the "
              "content of other mail.</p>\n",
-             (int64_t)cfg->retention_days, cfg->web_operator, cfg->web_contact, cfg->system_uri);
+             (int64_t)cfg->retention_days, (int64_t)cfg->retention_days, cfg->web_operator,
+             cfg->web_contact, cfg->system_uri);
     web_page_end(&h);
     web_resp_html(resp, 200, &h);
 }

@@ -276,18 +276,11 @@ static size_t q_trace_table(struct web_req *req, struct html *h, const char *tra
     return q.own;
 }
 
-static void q_item_actions(struct html *h, const struct web_req *req, const struct store_qitem *it)
+/* q_item_whitelist_form - release and whitelist the sender's address or domain. */
+static void q_item_whitelist_form(struct html *h, const struct web_req *req,
+                                  const struct store_qitem *it)
 {
-    html_add(h,
-             "<h2>Actions</h2>\n<div class=\"actions\">\n"
-             "<form method=\"post\" action=\"/quarantine/%U\">",
-             it->id);
-    web_page_csrf(h, req);
-    html_add(h,
-             "<input type=\"hidden\" name=\"action\" value=\"release\">"
-             "<button type=\"submit\">Release</button></form>\n"
-             "<form method=\"post\" action=\"/quarantine/%U\">",
-             it->id);
+    html_add(h, "<form method=\"post\" action=\"/quarantine/%U\">", it->id);
     web_page_csrf(h, req);
     html_add(h,
              "<input type=\"hidden\" name=\"action\" value=\"release-whitelist\">"
@@ -299,10 +292,25 @@ static void q_item_actions(struct html *h, const struct web_req *req, const stru
              "<label for=\"expires\">Expires after (days, empty: never)</label>"
              "<input id=\"expires\" name=\"expires_days\" type=\"number\" min=\"1\" "
              "max=\"3650\"></fieldset>"
-             "<button type=\"submit\">Release and whitelist sender</button></form>\n"
+             "<button type=\"submit\">Release and whitelist sender</button></form>\n",
+             it->sender, strrchr(it->sender, '@') ? strrchr(it->sender, '@') + 1 : it->sender);
+}
+
+static void q_item_actions(struct html *h, const struct web_req *req, const struct store_qitem *it)
+{
+    html_add(h,
+             "<h2>Actions</h2>\n<div class=\"actions\">\n"
              "<form method=\"post\" action=\"/quarantine/%U\">",
-             it->sender, strrchr(it->sender, '@') ? strrchr(it->sender, '@') + 1 : it->sender,
              it->id);
+    web_page_csrf(h, req);
+    html_add(h, "<input type=\"hidden\" name=\"action\" value=\"release\">"
+                "<button type=\"submit\">Release</button></form>\n");
+    if (it->sender[0] == '\0') /* the null sender: nothing to whitelist */
+        html_add(h, "<p class=\"muted\">This message has no sender (it is a delivery report): "
+                    "there is nothing to whitelist.</p>\n");
+    else
+        q_item_whitelist_form(h, req, it);
+    html_add(h, "<form method=\"post\" action=\"/quarantine/%U\">", it->id);
     web_page_csrf(h, req);
     html_add(h, "<input type=\"hidden\" name=\"action\" value=\"delete\">"
                 "<button type=\"submit\" class=\"danger\">Delete</button></form>\n</div>\n");

@@ -97,35 +97,24 @@ enum web_route_result web_route_match(const struct web_route *t, size_t n, const
     return other_method ? WEB_ROUTE_BAD_METHOD : WEB_ROUTE_NOT_FOUND;
 }
 
-/* route_addr_listed - is addr one of the space-separated addresses in list? */
-static bool route_addr_listed(const char *list, const char *addr)
-{
-    size_t n = strlen(addr);
-
-    for (const char *p = list; *p != '\0';) {
-        size_t len;
-        p += strspn(p, " \t,");
-        len = strcspn(p, " \t,");
-        if (len == n && len > 0 && strncmp(p, addr, n) == 0)
-            return true;
-        p += len;
-    }
-    return false;
-}
-
 /*
  * route_same_origin - a POST from a page of ours: Origin, when it names a
  * site, is base_url's. Browsers send "null" under Referrer-Policy
- * no-referrer, so that and a missing Origin rely on the CSRF token (and, for
- * link tokens, on the token itself).
+ * no-referrer, so that and a missing Origin rely on the CSRF token. A link
+ * token's POST has no CSRF token: its confirmation page is served with
+ * Referrer-Policy strict-origin, so that a browser names our origin (never
+ * the path with the token), and "null" (a sandboxed frame, a data: page) is
+ * refused there.
  */
-static bool route_same_origin(const struct web_req *req)
+static bool route_same_origin(const struct web_req *req, const struct web_route *r)
 {
     const char *base = req->ctx->cfg->web_base_url;
     size_t n = strcspn(base + strcspn(base, ":") + 3, "/") + strcspn(base, ":") + 3;
 
-    if (req->origin == NULL || strcmp(req->origin, "null") == 0)
+    if (req->origin == NULL)
         return true;
+    if (strcmp(req->origin, "null") == 0) /* a sandboxed or opaque origin: no token POST */
+        return r->auth != WEB_AUTH_TOKEN;
     return strlen(req->origin) == n && strncmp(req->origin, base, n) == 0;
 }
 
@@ -135,7 +124,7 @@ static int route_auth(struct web_req *req, struct web_resp *resp, const struct w
     bool post = strcmp(req->method, "POST") == 0;
 
     if (r->auth == WEB_AUTH_METRICS &&
-        !route_addr_listed(req->ctx->cfg->web_metrics_allow, req->client)) {
+        !web_addr_listed(req->ctx->cfg->web_metrics_allow, req->client)) {
         web_page_error(req, resp, 403, "This address may not read the metrics.");
         return -1;
     }
@@ -150,7 +139,7 @@ static int route_auth(struct web_req *req, struct web_resp *resp, const struct w
         web_page_error(req, resp, 403, "This page is for administrators.");
         return -1;
     }
-    if (post && !route_same_origin(req)) {
+    if (post && !route_same_origin(req, r)) {
         web_page_error(req, resp, 403, "This form was sent from another site.");
         return -1;
     }

@@ -99,6 +99,38 @@ static size_t lmtp_scan_domain(const char *s, bool utf8)
     return i;
 }
 
+/* lmtp_utf8_valid - is s[0..n) well-formed UTF-8 (RFC 3629: shortest form, no surrogates,
+ * at most U+10FFFF)? */
+static bool lmtp_utf8_valid(const unsigned char *s, size_t n)
+{
+    for (size_t i = 0; i < n;) {
+        unsigned char c = s[i];
+        size_t len = c < 0x80                 ? 1
+                     : c >= 0xc2 && c <= 0xdf ? 2
+                     : c >= 0xe0 && c <= 0xef ? 3
+                     : c >= 0xf0 && c <= 0xf4 ? 4
+                                              : 0;
+        unsigned char lo = 0x80, hi = 0xbf;
+
+        if (len == 0 || i + len > n)
+            return false;
+        if (c == 0xe0)
+            lo = 0xa0; /* no overlong 3-byte form */
+        else if (c == 0xed)
+            hi = 0x9f; /* no surrogates */
+        else if (c == 0xf0)
+            lo = 0x90; /* no overlong 4-byte form */
+        else if (c == 0xf4)
+            hi = 0x8f; /* nothing over U+10FFFF */
+        for (size_t k = 1; k < len; k++) {
+            if (s[i + k] < (k == 1 ? lo : 0x80) || s[i + k] > (k == 1 ? hi : 0xbf))
+                return false;
+        }
+        i += len;
+    }
+    return true;
+}
+
 int lmtp_parse_path(const char *args, const char *keyword, bool allow_null, bool utf8, char *addr,
                     const char **params_r, const char **error_r)
 {
@@ -160,6 +192,10 @@ int lmtp_parse_path(const char *args, const char *keyword, bool allow_null, bool
     if (n > LMTP_ADDR_MAX - 2) {
         *error_r = "Syntax: address too long";
         return -1;
+    }
+    if (utf8 && !lmtp_utf8_valid((const unsigned char *)start, n)) {
+        *error_r = "Address is not valid UTF-8";
+        return LMTP_PARSE_BAD_UTF8;
     }
     memcpy(addr, start, n);
     addr[n] = '\0';

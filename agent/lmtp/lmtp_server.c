@@ -305,20 +305,30 @@ static int lmtp_mail_params(struct lmtp_session *s, struct lmtp_server_tx *tx, c
     return 0;
 }
 
+/* lmtp_path_refused - the reply to a MAIL or RCPT path lmtp_parse_path refused with rc. */
+static void lmtp_path_refused(struct lmtp_session *s, int rc, const char *error)
+{
+    if (rc == LMTP_PARSE_BAD_UTF8)
+        lmtp_reply(s, 553, "5.6.7", "%s", error);
+    else
+        lmtp_reply(s, 501, "5.5.4", "%s", error);
+    lmtp_bad_command(s);
+}
+
 static void cmd_mail(struct lmtp_session *s, char *args)
 {
     struct lmtp_server_tx *tx = calloc(1, sizeof(*tx));
     const char *params, *error;
     char esc[300];
     struct lmtp_reply refused;
+    int rc;
 
     if (tx == NULL)
         fatal("calloc");
-    if (lmtp_parse_path(args, "FROM:", true, s->smtputf8_offered, tx->sender, &params, &error) <
-        0) {
+    if ((rc = lmtp_parse_path(args, "FROM:", true, s->smtputf8_offered, tx->sender, &params,
+                              &error)) < 0) {
         free(tx);
-        lmtp_reply(s, 501, "5.5.4", "%s", error);
-        lmtp_bad_command(s);
+        lmtp_path_refused(s, rc, error);
         return;
     }
     /* the parameters are parsed in place, in the command line: nothing is cut to fit */
@@ -361,16 +371,15 @@ static void cmd_rcpt(struct lmtp_session *s, char *args)
     struct lmtp_server_rcpt *r;
     struct lmtp_param p[LMTP_PARAMS_MAX];
     const char *params, *error;
-    int n;
+    int n, rc;
 
     if (tx->nrcpts >= s->set->max_recipients) {
         lmtp_reply(s, 452, "4.5.3", "Too many recipients");
         return;
     }
     r = lmtp_rcpt_add(tx);
-    if (lmtp_parse_path(args, "TO:", false, tx->smtputf8, r->addr, &params, &error) < 0) {
-        lmtp_reply(s, 501, "5.5.4", "%s", error);
-        lmtp_bad_command(s);
+    if ((rc = lmtp_parse_path(args, "TO:", false, tx->smtputf8, r->addr, &params, &error)) < 0) {
+        lmtp_path_refused(s, rc, error);
         return;
     }
     n = lmtp_parse_params(args + (params - args), p, &s->set->limits);
@@ -440,7 +449,8 @@ static int lmtp_data_wait(const struct lmtp_server_settings *set, int64_t start,
     return (int)(left < wait ? left : wait);
 }
 
-/* lmtp_read_data - the message after 354 into the spool; 0, or -1 when the client is gone. */
+/* lmtp_read_data - the message after 354 into the spool; 0, or -1 when the client is gone
+ * (-2 when it timed out). */
 static int lmtp_read_data(struct lmtp_session *s, struct spool *spool, unsigned *flags,
                           uint64_t *size)
 {
@@ -467,12 +477,13 @@ static int lmtp_read_data(struct lmtp_session *s, struct spool *spool, unsigned 
                           : errno == ETIMEDOUT ? "timed out"
                                                : strerror(errno),
                           (unsigned long long)*size);
+                ret = -1;
                 if (rc < 0 && errno == ETIMEDOUT) {
                     lmtp_reply(s, 421, "4.4.2", "%s Timeout during DATA, closing connection",
                                s->set->hostname);
                     netio_flush(s->io, 1000);
+                    ret = -2;
                 }
-                ret = -1;
                 break;
             }
             continue;
@@ -524,7 +535,7 @@ static void cmd_data(struct lmtp_session *s, char *args)
     struct lmtp_reply refused;
     unsigned flags = 0;
     uint64_t size = 0;
-    int stop;
+    int stop, cut;
 
     if (*args != '\0') {
         lmtp_reply(s, 501, "5.5.4", "Syntax: DATA takes no arguments");
@@ -537,7 +548,13 @@ static void cmd_data(struct lmtp_session *s, char *args)
     spool = spool_new(s->set->spool_memory, s->set->spool_dir);
     if (s->cb->data_begin != NULL)
         s->cb->data_begin(s->ctx, tx);
-    if (lmtp_read_data(s, spool, &flags, &size) < 0) {
+    if ((cut = lmtp_read_data(s, spool, &flags, &size)) < 0) {
+        /* nothing is delivered; the client keeps the message and may try again */
+        for (size_t i = 0; i < tx->nrcpts; i++) {
+            lmtp_reply_set(&tx->rcpts[i].reply, 421, "4.4.2", "%s during DATA, nothing delivered",
+                           cut == -2 ? "Timeout" : "Connection lost");
+            lmtp_log_rcpt(s, &tx->rcpts[i], "data");
+        }
         spool_free(&spool);
         s->quit = true;
         return;

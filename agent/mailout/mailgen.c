@@ -2,7 +2,8 @@
  * mailgen.c - composing opesd's own mail: buffers, templates, header fields
  * and MIME bodies (see mailgen.h). Every value that comes from a message or
  * a user goes through mailgen_header (no CR/LF, RFC 2047) or through the
- * template filler (HTML-escaped in HTML parts), never straight into output.
+ * template filler (HTML-escaped in HTML parts, mailgen_text in plain text),
+ * never straight into output.
  */
 #include "opes/mailgen.h"
 
@@ -84,6 +85,37 @@ void mailgen_html_escape(struct mailgen_buf *out, const char *s)
     }
 }
 
+/* mg_break - the length of a control character or Unicode line break at s, or 0. */
+static size_t mg_break(const char *s)
+{
+    const unsigned char *u = (const unsigned char *)s;
+
+    if (u[0] < 0x20 || u[0] == 0x7f)
+        return 1;
+    if (u[0] == 0xc2 && u[1] == 0x85) /* NEL */
+        return 2;
+    if (u[0] == 0xe2 && u[1] == 0x80 && (u[2] == 0xa8 || u[2] == 0xa9)) /* LS, PS */
+        return 3;
+    return 0;
+}
+
+void mailgen_text(struct mailgen_buf *out, const char *s)
+{
+    mailgen_add(out, "", 0);
+    while (*s != '\0') {
+        size_t n = mg_break(s), plain = 0;
+        if (n > 0) {
+            mailgen_add(out, " ", 1);
+            s += n;
+            continue;
+        }
+        while (s[plain] != '\0' && mg_break(s + plain) == 0)
+            plain++;
+        mailgen_add(out, s, plain);
+        s += plain;
+    }
+}
+
 void mailgen_fill(struct mailgen_buf *out, const char *tmpl, const struct mailgen_var *vars,
                   size_t n, bool html)
 {
@@ -107,6 +139,8 @@ void mailgen_fill(struct mailgen_buf *out, const char *tmpl, const struct mailge
                 break;
             if (html && !vars[i].raw)
                 mailgen_html_escape(out, vars[i].value);
+            else if (!vars[i].raw)
+                mailgen_text(out, vars[i].value);
             else
                 mailgen_str(out, vars[i].value);
             break;
@@ -115,24 +149,18 @@ void mailgen_fill(struct mailgen_buf *out, const char *tmpl, const struct mailge
     }
 }
 
-/* mg_clean - value with every control character (CR and LF too) as a space, trimmed. */
+/* mg_clean - value as mailgen_text writes it, trimmed (malloc'ed). */
 static char *mg_clean(const char *value)
 {
-    char *s = strdup(value != NULL ? value : ""), *end;
-    char *p = s;
+    struct mailgen_buf b = {0};
+    size_t start;
 
-    if (s == NULL)
-        fatal("strdup");
-    for (char *q = s; *q != '\0'; q++)
-        if ((unsigned char)*q < 0x20 || *q == 0x7f)
-            *q = ' ';
-    while (*p == ' ')
-        p++;
-    memmove(s, p, strlen(p) + 1);
-    end = s + strlen(s);
-    while (end > s && end[-1] == ' ')
-        *--end = '\0';
-    return s;
+    mailgen_text(&b, value != NULL ? value : "");
+    while (b.len > 0 && b.data[b.len - 1] == ' ')
+        b.data[--b.len] = '\0';
+    start = strspn(b.data, " ");
+    memmove(b.data, b.data + start, b.len - start + 1);
+    return b.data;
 }
 
 static bool mg_ascii(const char *s)

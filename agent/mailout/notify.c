@@ -157,8 +157,8 @@ void notify_deliver(struct lmtp_env *env, const char *rcpt, const char *msg, siz
     if (spool_write(spool, msg, len) < 0)
         lmtp_reply_set(reply, 451, "4.3.0", "spool not writable");
     else
-        deliver_one(env->deliver, &dm, rcpt, "", 0, spool,
-                    (int64_t)cfg->processing_timeout * 1000, reply);
+        deliver_one(env->deliver, &dm, rcpt, "", 0, spool, (int64_t)cfg->processing_timeout * 1000,
+                    reply);
     spool_free(&spool);
 }
 
@@ -433,7 +433,9 @@ static void notify_summary_line(const char *rcpt, int64_t count, void *ctx)
 {
     struct notify_summary *s = ctx;
 
-    mailgen_printf(&s->lines, "  %6lld  %s\n", (long long)count, rcpt);
+    mailgen_printf(&s->lines, "  %6lld  ", (long long)count);
+    mailgen_text(&s->lines, rcpt);
+    mailgen_add(&s->lines, "\n", 1);
     s->count += count;
 }
 
@@ -464,7 +466,7 @@ int notify_admin_summary(struct store *st, struct lmtp_env *env)
     {
         struct mailgen_var vars[] = {{"since", since, false},
                                      {"count", count, false},
-                                     {"lines", s.lines.data, false},
+                                     {"lines", s.lines.data, true},
                                      {"base_url", cfg->web_base_url, false}};
         if (notify_compose(cfg, "summary", cfg->notify_admin_copy, "auto-generated", vars, 4, false,
                            &msg) == 0) {

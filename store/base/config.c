@@ -15,9 +15,11 @@
 #include "opes/schedule.h"
 #include "opes/vec.h"
 
+#include <arpa/inet.h>
 #include <ini.h>
 #include <limits.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -34,6 +36,7 @@ static int cfg_check_address(const char *v, const char **reason);
 static int cfg_check_relay(const char *v, const char **reason);
 static int cfg_check_auth_user(const char *v, const char **reason);
 static int cfg_check_conninfo(const char *v, const char **reason);
+static int cfg_check_addr_list(const char *v, const char **reason);
 
 #define OFF(f) .offset = offsetof(struct opes_config, f)
 #define NOLIM 0, UINT64_MAX
@@ -140,6 +143,10 @@ static const struct config_key cfg_table[] = {
     {"web", "metrics_allow", CONFIG_STR, "127.0.0.1 ::1", NOLIM, OFF(web_metrics_allow)},
     {"web", "login_rate", CONFIG_NUM, "5", 1, 1000, OFF(web_login_rate)},
     {"web", "user", CONFIG_STR, "", NOLIM, OFF(web_user)},
+    {"web", "max_client_connections", CONFIG_NUM, "16", 1, 10000, OFF(web_max_client_connections)},
+    {"web", "header_timeout", CONFIG_TIME, "10s", 1, 3600, OFF(web_header_timeout)},
+    {"web", "trusted_proxies", CONFIG_STR, "", NOLIM, OFF(web_trusted_proxies),
+     .check = cfg_check_addr_list},
     /* further [web] keys go here */
 };
 #define CFG_COUNT (sizeof(cfg_table) / sizeof(cfg_table[0]))
@@ -299,6 +306,25 @@ static int cfg_check_address(const char *v, const char **reason)
     return 0;
 }
 
+/* cfg_check_addr_list - numeric IPv4 or IPv6 addresses separated by spaces (or nothing) */
+static int cfg_check_addr_list(const char *v, const char **reason)
+{
+    unsigned char bin[16];
+    char one[64];
+
+    for (v += strspn(v, " \t,"); *v != '\0'; v += strspn(v, " \t,")) {
+        size_t n = strcspn(v, " \t,");
+        snprintf(one, sizeof(one), "%.*s", (int)(n < sizeof(one) ? n : sizeof(one) - 1), v);
+        if (n >= sizeof(one) ||
+            (inet_pton(AF_INET, one, bin) != 1 && inet_pton(AF_INET6, one, bin) != 1)) {
+            *reason = "expected numeric IPv4 or IPv6 addresses separated by spaces";
+            return -1;
+        }
+        v += n;
+    }
+    return 0;
+}
+
 /* cfg_check_from - an address, or "Display Name" <address> */
 static int cfg_check_from(const char *v, const char **reason)
 {
@@ -377,10 +403,13 @@ static int cfg_parse_scaled(const char *s, const struct cfg_unit *units, uint64_
 
 int config_parse_size(const char *s, uint64_t *out)
 {
-    static const struct cfg_unit units[] = {
-        {'k', 1024},        {'K', 1024},        {'m', 1024 * 1024},
-        {'M', 1024 * 1024}, {'g', 1024 * 1024 * 1024}, {'G', 1024 * 1024 * 1024},
-        {'\0', 0}};
+    static const struct cfg_unit units[] = {{'k', 1024},
+                                            {'K', 1024},
+                                            {'m', 1024 * 1024},
+                                            {'M', 1024 * 1024},
+                                            {'g', 1024 * 1024 * 1024},
+                                            {'G', 1024 * 1024 * 1024},
+                                            {'\0', 0}};
 
     return cfg_parse_scaled(s, units, out);
 }

@@ -103,6 +103,7 @@ enum st_stmt {
     S_N_SET_STATE,
     S_N_ATTEMPT,
     S_N_HEADERS,
+    S_N_FORGET_HEADERS,
     S_N_STATE_OF,
     S_N_KNOWN,
     S_N_HELD_SINCE,

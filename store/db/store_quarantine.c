@@ -308,7 +308,16 @@ int store_quarantine_set_status(struct store *st, const char *id, enum store_qst
     st_text(q, 3, id);
     if (st_exec1(st, q, error_r, "quarantine status") < 0)
         return -1;
-    return st_changes(st) > 0 ? 0 : STORE_NOTFOUND;
+    if (st_changes(st) == 0)
+        return STORE_NOTFOUND;
+    /* a deleted entry gets no notice and no DSN: its header section, kept in clear, goes now */
+    if (status == STORE_DELETED) {
+        q = st_q(st, S_N_FORGET_HEADERS);
+        st_text(q, 1, id);
+        if (st_exec1(st, q, error_r, "forget headers") < 0)
+            return -1;
+    }
+    return 0;
 }
 
 /* st_content_read - decrypt every chunk of content_id in order into write. */

@@ -174,7 +174,8 @@ static const char *const stmt_sql[S_MAX] = {
                        "AND NOT EXISTS (SELECT 1 FROM notification n WHERE n.quarantine_id = q.id) "
                        "ORDER BY q.created, q.id LIMIT ?1",
     [S_N_CAPTURE] = "INSERT INTO notification (quarantine_id, state, reason, headers, created) "
-                    "SELECT id, ?2, ?3, ?4, ?5 FROM quarantine WHERE public_id = ?1 "
+                    "SELECT id, ?2, ?3, CASE WHEN status = 'deleted' THEN NULL ELSE ?4 END, ?5 "
+                    "FROM quarantine WHERE public_id = ?1 "
                     "ON CONFLICT (quarantine_id) DO NOTHING",
     [S_N_DROP_STALE] = "UPDATE notification SET state = 'skipped', reason = 'no longer held' "
                        "WHERE state IN ('pending', 'digest') AND digest_id IS NULL AND "
@@ -188,6 +189,8 @@ static const char *const stmt_sql[S_MAX] = {
                     "WHERE quarantine_id = (SELECT id FROM quarantine WHERE public_id = ?1)",
     [S_N_HEADERS] = "SELECT n.headers FROM notification n JOIN quarantine q "
                     "ON q.id = n.quarantine_id WHERE q.public_id = ?",
+    [S_N_FORGET_HEADERS] = "UPDATE notification SET headers = NULL "
+                           "WHERE quarantine_id = (SELECT id FROM quarantine WHERE public_id = ?)",
     [S_N_STATE_OF] = "SELECT n.state, n.reason, n.dsn, n.dsn_reason FROM notification n "
                      "JOIN quarantine q ON q.id = n.quarantine_id WHERE q.public_id = ?",
     [S_N_KNOWN] = "SELECT EXISTS (SELECT 1 FROM user WHERE address = ?1 COLLATE NOCASE) "

@@ -314,6 +314,19 @@ class Digest(NotifyCase):
         time.sleep(3)
         self.assertEqual(len(self.dovecot.messages("alice")), 1)
 
+    def test_values_cannot_write_lines_into_a_digest(self):
+        self.start_opesd({"notify.default_mode": "digest", "notify.digest_schedule": "every 168h"})
+        self.send(message("=?utf-8?q?QUARANTINE-ME_invoice=0D=0AURGENT:_release_here:"
+                          "_http://evil.example/=E2=80=A8LS:_too?="))
+        self.assertTrue(self.captured(1))
+        self.assertIn("recorded 1 digest;", self.opesd.ctl("digest", "run")[1])
+        [d] = wait_for(lambda: self.digests("alice"))
+        text = d.get_body(("plain",)).get_content()
+        self.assertIn("QUARANTINE-ME invoice", text)
+        for line in text.splitlines():
+            self.assertFalse(line.lstrip().startswith(("URGENT", "LS:")), text)
+        self.assertNotIn("\u2028", text)
+
     def test_killed_in_the_middle_each_item_exactly_once(self):
         extra = {"notify.default_mode": "digest", "notify.digest_schedule": "every 168h",
                  "notify.send_delay": "1s"}

@@ -917,6 +917,9 @@ class Timeouts(OpesdCase):
         self.assertLess(time.time() - start, 10, "a trickling client held its session")
         self.assertTrue(c.buf.startswith(b"421 4.4.2"), c.buf)
         self.assertEqual(self.messages("alice"), [])
+        self.assertTrue(wait_for(lambda: "rcpt=<alice@example.org> action=deferred stage=data "
+                                 "reply=\"421 4.4.2 Timeout during DATA" in self.log(), 10),
+                        self.log())
 
     def test_stalled_data_is_closed_and_not_delivered(self):
         self.start_opesd({"lmtp.data_timeout": "2s"})
@@ -947,6 +950,10 @@ class Timeouts(OpesdCase):
         c.close()
         self.assertTrue(wait_for(lambda: "during DATA" in self.log(), 10), self.log())
         self.assertEqual(self.messages("alice"), [])
+        # one final line for the recipient, even so
+        self.assertTrue(wait_for(lambda: "rcpt=<alice@example.org> action=deferred stage=data "
+                                 "reply=\"421 4.4.2 Connection lost during DATA" in self.log(),
+                                 10), self.log())
         c2 = self.session()
         rr, final = self.send_mail(c2, ["alice@example.org"], simple_message("next"))
         self.assertReply(final[0], 250)
@@ -1002,6 +1009,19 @@ class TraceFields(OpesdCase):
         self.assertIn("OPES-System: ", added)
         # replies outside a transaction carry no trace id
         self.assertIsNone(TRACE_RE.search(c.cmd("NOOP")[1]))
+
+    def test_invalid_utf8_address_is_553_5_6_7(self):
+        self.start_opesd()
+        c = self.session()
+
+        def raw(line):
+            c.send(line + b"\r\n")
+            return c.reply()
+        self.assertReply(raw(b"MAIL FROM:<j\xc3rg@example.net> SMTPUTF8"), 553, "5.6.7")
+        self.assertReply(raw(b"MAIL FROM:<j\xc3\xb6rg@example.net> SMTPUTF8"), 250)
+        self.assertReply(raw(b"RCPT TO:<al\xffice@example.org>"), 553, "5.6.7")
+        self.assertReply(raw(b"RCPT TO:<\xe0\x80\xafx@example.org>"), 553, "5.6.7")
+        self.assertReply(raw(b"RCPT TO:<alice@example.org>"), 250)
 
     def test_utf8lmtp_under_smtputf8(self):
         self.start_opesd()

@@ -12,11 +12,27 @@
 # it, /etc/opesd/opesd.conf. It checks that opesd answers LHLO on
 # /run/opesd/lmtp for a client in group opesd (and refuses anyone else), that
 # opes-web serves /opes with 200, stops both with SIGTERM and purges the
-# package. A package left installed by an earlier run is purged first.
+# package. A package left installed by an earlier, interrupted run of this
+# test (marked in /run/opesd-test-package.installed) is purged first; any other
+# installed opesd package makes the test refuse to run, before it changes
+# anything, since the purge would remove that installation's /var/lib/opesd
+# (store and keys) and /etc/opesd.
 #
 # Usage: tests/package/test_package.sh   (needs packaging/install-deps.sh test)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+
+# installed_pkg - true when dpkg knows an opesd package (installed, or removed
+# with its configuration files kept, which a purge would delete)
+installed_pkg() {
+    dpkg-query -W -f='${Status}' opesd 2>/dev/null | grep -q 'ok installed\|config-files'
+}
+marker=/run/opesd-test-package.installed
+if installed_pkg && [ ! -f $marker ]; then
+    echo "test_package: refused: an opesd package is installed on this machine;" \
+        "this test would purge it with /var/lib/opesd and /etc/opesd" >&2
+    exit 2
+fi
 
 [ "$(id -u)" -eq 0 ] || { echo "test_package: must run as root" >&2; exit 1; }
 for tool in dpkg-buildpackage dh lintian fakeroot systemd-analyze setpriv /usr/bin/python3; do
@@ -48,9 +64,10 @@ stop_pid() { # stop_pid PID: SIGTERM, wait up to 20 s
     return 1
 }
 purge() {
-    if dpkg-query -W -f='${Status}' opesd 2>/dev/null | grep -q 'ok installed\|config-files'; then
+    if installed_pkg; then
         apt-get purge -y -qq opesd >"$work/purge.log" 2>&1 || dpkg --purge opesd
     fi
+    installed_pkg || rm -f $marker
 }
 cleanup() {
     stop_pid "$web_pid" || kill -KILL "$web_pid" 2>/dev/null || true
@@ -85,7 +102,8 @@ lintian --fail-on error,warning "$work"/out/opesd_*.changes >"$work/lintian.log"
     fail "lintian: $(grep -E '^[EW]:' "$work/lintian.log" | head -n 5)"
 check "lintian: no errors or warnings"
 
-# 3. install
+# 3. install (marked, so that a run interrupted from here on may purge it)
+touch $marker
 apt-get install -y -qq "$deb" >"$work/install.log" 2>&1 || fail "apt-get install $deb"
 check "installed with apt-get"
 
@@ -219,6 +237,7 @@ check "opesd and opes-web stop on SIGTERM; the socket is removed"
 apt-get purge -y -qq opesd >"$work/purge.log" 2>&1 || fail "apt-get purge opesd"
 ! dpkg-query -W -f='${Status}' opesd 2>/dev/null | grep -q 'ok installed\|config-files' ||
     fail "opesd still known to dpkg"
+rm -f $marker
 for p in /var/lib/opesd /etc/opesd /usr/sbin/opesd /usr/share/opesd; do
     [ ! -e "$p" ] || fail "$p left after purge"
 done

@@ -247,6 +247,15 @@ static const struct path_test path_invalid_tests[] = {
     {"TO:<\"j\xc3\xb6rg\"@example.org>", "TO:", false, false, NULL, NULL},
     {"TO:<bob@[192.0.2.\xc3\xa9]>", "TO:", false, false, NULL, NULL},
     {"FROM:<bob@[IPv6:\xff::1]>", "FROM:", true, false, NULL, NULL},
+    /* under SMTPUTF8, well-formed UTF-8 only (RFC 3629): a stray continuation byte, a
+     * truncated sequence, an overlong form, a surrogate, past U+10FFFF, 0xff */
+    {"TO:<j\x80rg@example.org>", "TO:", false, true, NULL, NULL},
+    {"TO:<j\xc3@example.org>", "TO:", false, true, NULL, NULL},
+    {"TO:<j\xc0\xafrg@example.org>", "TO:", false, true, NULL, NULL},
+    {"TO:<j\xe0\x80\xafrg@example.org>", "TO:", false, true, NULL, NULL},
+    {"TO:<j\xed\xa0\x80rg@example.org>", "TO:", false, true, NULL, NULL},
+    {"TO:<j\xf4\x90\x80\x80rg@example.org>", "TO:", false, true, NULL, NULL},
+    {"FROM:<bob@b\xff\xfe" "cher.example>", "FROM:", true, true, NULL, NULL},
 };
 
 START_TEST(path_invalid)

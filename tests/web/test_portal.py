@@ -307,6 +307,102 @@ class MailedLinksTest(WebTest):
         self.assertIn(b"action=released", released)
         self.assertEqual(http(self.base, release, data=b"")[0], 410)
 
+    def hold(self, sender, message, notice=True):
+        """Send message from sender to alice (held by the rule); the notice's action links."""
+        c = self.client(self.opesd.port)
+        c.hello()
+        self.assertEqual(c.cmd("MAIL FROM:<%s>" % sender)[0], 250)
+        self.assertEqual(c.cmd("RCPT TO:<alice@example.org>")[0], 250)
+        self.assertEqual(c.cmd("DATA")[0], 354)
+        c.send(t.stuff(t.crlf(message)))
+        code, text = c.reply()
+        self.assertIn("held in quarantine", text)
+        if not notice:
+            return None, None
+        [notice] = self.wait_mail("alice", 1)
+        return notice, self.links(notice, "action")
+
+    def held_items(self):
+        _, out, _ = self.opesd.ctl("quarantine", "list", "--recipient", "alice@example.org",
+                                   "--json")
+        return json.loads(out)
+
+    def item_page(self, item_id):
+        """The item's page in a session alice opened with a login link."""
+        link = self.opesd.ctl("link", "alice@example.org")[1].strip()
+        _, headers, _ = http(self.base, link[len(self.base):], data=b"")
+        cookie = headers["Set-Cookie"].split(";")[0]
+        status, _, body = http(self.base, "/quarantine/" + item_id, headers={"Cookie": cookie})
+        self.assertEqual(status, 200)
+        return body
+
+    def test_null_sender_cannot_be_whitelisted(self):
+        self.hold("", simple("alice@example.org", "HOLD-ME bounce"), notice=False)
+        [item] = self.held_items()
+        release, whitelist = (
+            self.opesd.ctl("link", "alice@example.org", "--item", item["id"], "--action",
+                           action)[1].strip()[len(self.base):]
+            for action in ("release", "release-whitelist"))
+        # the item's page offers no whitelist form for it
+        body = self.item_page(item["id"])
+        self.assertIn("nothing to whitelist", body)
+        self.assertNotIn('value="release-whitelist"', body)
+        # nor does a link
+        status, _, body = http(self.base, whitelist, data=b"")
+        self.assertEqual(status, 409, body)
+        self.assertIn("nothing to whitelist", body)
+        _, out, _ = self.opesd.ctl("list", "show", "alice@example.org", "--json")
+        self.assertEqual(json.loads(out), [])
+        # the plain release still works
+        self.assertIn(http(self.base, release, data=b"")[0], (200, 303))
+        self.wait_mail("alice", 1)
+
+    def test_deleted_entry_forgets_its_header_section(self):
+        _, actions = self.hold(SENDER, simple("alice@example.org", "HOLD-ME and delete me"))
+        import sqlite3
+
+        def headers():
+            db = sqlite3.connect(os.path.join(self.tmp, "opesd.db"))
+            try:
+                return db.execute("SELECT headers FROM notification").fetchall()
+            finally:
+                db.close()
+        [(kept,)] = headers()
+        self.assertIn(b"HOLD-ME and delete me", kept)
+        self.assertIn(http(self.base, actions[2], data=b"")[0], (200, 303))
+        self.assertEqual(headers(), [(None,)])
+
+    def test_values_cannot_write_lines_into_a_notice(self):
+        subject = ("=?utf-8?q?Invoice=0D=0A=0D=0AURGENT:_release_here:_http://evil.example/?="
+                   " HOLD-ME")
+        notice, _ = self.hold(SENDER, simple("alice@example.org", subject))
+        import email
+        import email.policy
+        msg = email.message_from_bytes(notice, policy=email.policy.default)
+        text = msg.get_body(preferencelist=("plain",)).get_content()
+        self.assertIn("Invoice", text)
+        for line in text.splitlines():
+            self.assertFalse(line.startswith("URGENT"), text)
+        self.assertNotIn("\r", text.replace("\r\n", "\n"))
+        self.assertNotIn("\n", msg["Subject"])
+
+    def test_split_and_encoded_attachment_names_shown_whole(self):
+        message = (
+            "From: mallory@remote.example\nTo: alice@example.org\nSubject: HOLD-ME files\n"
+            "MIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=\"b\"\n\n"
+            "--b\nContent-Type: text/plain\n\nsee attached\n"
+            "--b\nContent-Type: application/octet-stream\n"
+            "Content-Disposition: attachment; filename*0=\"invoice.pdf\"; filename*1=\".exe\"\n"
+            "\nMZ\n"
+            "--b\nContent-Type: application/octet-stream\n"
+            "Content-Disposition: attachment; filename=\"=?utf-8?q?r=C3=A9sum=C3=A9.exe?=\"\n"
+            "\nMZ\n--b--\n")
+        self.hold(SENDER, message)
+        [item] = self.held_items()
+        body = self.item_page(item["id"])
+        self.assertIn("invoice.pdf.exe", body)
+        self.assertIn("r\u00e9sum\u00e9.exe", body)
+
     def test_login_link_by_mail(self):
         self.opesd.ctl("user", "add", "alice@example.org")
         status, _, body = http(self.base, "/login", data=b"address=alice%40example.org")
@@ -387,6 +483,36 @@ class PortalHttpTest(WebTest):
         status, _, body = self.request(short[len(self.base):])
         self.assertEqual(status, 410)
         self.assertIn("expired", body)
+
+    def test_token_purpose_is_checked_before_it_is_spent(self):
+        item = "A" * 20
+        action = self.opesd.ctl("link", "alice@example.org", "--item", item,
+                                "--action", "release")[1].strip()[len(self.base):]
+        login = self.opesd.ctl("link", "alice@example.org")[1].strip()[len(self.base):]
+        # an action link posted to the login page logs nobody in and stays unspent
+        status, headers, body = self.request(action.replace("/action/", "/login/"), data=b"")
+        self.assertEqual(status, 400, body)
+        self.assertNotIn("Set-Cookie", headers)
+        self.assertEqual(self.request(action.replace("/action/", "/login/"))[0], 400)
+        status, _, body = self.request(action, data=b"")
+        self.assertNotIn("already used", body)
+        # a login link posted to the action page does nothing and still logs in after
+        self.assertEqual(self.request(login.replace("/login/", "/action/"), data=b"")[0], 400)
+        self.assertEqual(self.request(login, data=b"")[0], 303)
+
+    def test_origin_null_is_refused_on_token_posts(self):
+        login = self.opesd.ctl("link", "alice@example.org")[1].strip()[len(self.base):]
+        status, headers, _ = self.request(login)
+        self.assertEqual(status, 200)
+        # its confirmation form's POST then names our origin
+        self.assertEqual(headers["Referrer-Policy"], "strict-origin")
+        status, headers, _ = self.request(login, data=b"", headers={"Origin": "null"})
+        self.assertEqual(status, 403)
+        self.assertNotIn("Set-Cookie", headers)
+        status, _, _ = self.request(login, data=b"", headers={"Origin": "http://evil.example"})
+        self.assertEqual(status, 403)
+        status, _, _ = self.request(login, data=b"", headers={"Origin": self.base})
+        self.assertEqual(status, 303)
 
     def test_login_rate_limit_is_silent_and_recorded(self):
         first = self.request("/login", data=b"address=carol%40example.org")

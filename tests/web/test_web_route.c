@@ -1,7 +1,8 @@
 /*
  * test_web_route.c - route matching, and the dispatcher's checks on the
  * portal's real route table: 404/405, login redirects, CSRF and origin on
- * POST, and that a recipient never sees another recipient's item.
+ * POST, that a recipient never sees another recipient's item, and the
+ * client address behind trusted proxies.
  */
 #include <check.h>
 #include <stdarg.h>
@@ -11,6 +12,7 @@
 #include <time.h>
 
 #include "opes/token.h"
+#include "opes/web_http.h"
 #include "opes/web_route.h"
 #include "web_testutil.h"
 
@@ -147,6 +149,9 @@ START_TEST(dispatch_errors_and_headers)
         strstr(r.body, "<p>We keep &lt;b&gt;little&lt;/b&gt; &amp; delete it.</p>"));
     ck_assert_ptr_nonnull(strstr(r.body, "<p>Second paragraph.</p>"));
     ck_assert_ptr_nonnull(strstr(r.body, "kept for 30 days"));
+    /* the header section kept in clear, and until when */
+    ck_assert_ptr_nonnull(strstr(r.body, "header section (From, To, Subject, Received"));
+    ck_assert_ptr_nonnull(strstr(r.body, "header section 30 days after it was released"));
     ck_assert_ptr_nonnull(strstr(r.body, "OPES-System"));
     web_resp_free(&r);
     wt_close(&w);
@@ -577,6 +582,56 @@ START_TEST(dispatch_action_links)
 }
 END_TEST
 
+/* The client of a request: {peer, trusted_proxies, X-Forwarded-For, Forwarded, client}. */
+static const struct {
+    const char *peer, *trusted, *xff, *fwd, *client;
+} clients[] = {
+    /* not from a trusted proxy: the header fields are ignored */
+    {"192.0.2.1", "", "198.51.100.9", NULL, "192.0.2.1"},
+    {"192.0.2.1", "127.0.0.1", "198.51.100.9", "for=198.51.100.8", "192.0.2.1"},
+    /* from one: the rightmost address that is not a trusted proxy */
+    {"127.0.0.1", "127.0.0.1", "198.51.100.9", NULL, "198.51.100.9"},
+    {"127.0.0.1", "127.0.0.1", "10.6.6.6, 198.51.100.9", NULL, "198.51.100.9"},
+    {"127.0.0.1", "127.0.0.1 10.0.0.2", "203.0.113.5,198.51.100.9 , 10.0.0.2", NULL,
+     "198.51.100.9"},
+    {"::ffff:127.0.0.1", "127.0.0.1", "2001:db8::0001", NULL, "2001:db8::1"},
+    {"::1", "0:0:0:0:0:0:0:1", "[2001:db8::7]:4711", NULL, "2001:db8::7"},
+    {"127.0.0.1", "127.0.0.1", "198.51.100.9:61000", NULL, "198.51.100.9"},
+    /* X-Forwarded-For wins; Forwarded only without it */
+    {"127.0.0.1", "127.0.0.1", "198.51.100.9", "for=203.0.113.1", "198.51.100.9"},
+    {"127.0.0.1", "127.0.0.1", NULL, "for=203.0.113.1;proto=https, for=198.51.100.9",
+     "198.51.100.9"},
+    {"127.0.0.1", "127.0.0.1", NULL, "proto=https;For=\"[2001:db8::2]:80\"", "2001:db8::2"},
+    /* no address, garbage or "unknown": the last proxy is the client */
+    {"127.0.0.1", "127.0.0.1", "", NULL, "127.0.0.1"},
+    {"127.0.0.1", "127.0.0.1", "unknown", NULL, "127.0.0.1"},
+    {"127.0.0.1", "127.0.0.1 10.0.0.2", "evil, 10.0.0.2", NULL, "10.0.0.2"},
+    {"127.0.0.1", "127.0.0.1", "198.51.100.9\r\nX: y", NULL, "127.0.0.1"},
+    {"127.0.0.1", "127.0.0.1", NULL, "by=10.0.0.1", "127.0.0.1"},
+};
+
+START_TEST(client_address)
+{
+    char out[WEB_ADDR_MAX];
+    bool fwd = web_http_client_addr(clients[_i].peer, clients[_i].trusted, clients[_i].xff,
+                                     clients[_i].fwd, out);
+
+    ck_assert_str_eq(out, clients[_i].client);
+    ck_assert_int_eq(fwd, strcmp(clients[_i].client, clients[_i].peer) != 0);
+}
+END_TEST
+
+START_TEST(address_lists)
+{
+    ck_assert(web_addr_listed("127.0.0.1 ::1", "::1"));
+    ck_assert(web_addr_listed("127.0.0.1 ::1", "::ffff:127.0.0.1"));
+    ck_assert(web_addr_listed("192.0.2.1,2001:db8::1", "2001:0db8:0:0::1"));
+    ck_assert(!web_addr_listed("127.0.0.1", "127.0.0.10"));
+    ck_assert(!web_addr_listed("", "127.0.0.1"));
+    ck_assert(!web_addr_listed("127.0.0.1", "unknown"));
+}
+END_TEST
+
 Suite *unit_suite(void)
 {
     Suite *s = suite_create("web_route");
@@ -586,6 +641,8 @@ Suite *unit_suite(void)
     tcase_add_test(tc, match);
     tcase_add_loop_test(tc, no_match_paths, 0, (int)(sizeof(no_match) / sizeof(no_match[0])));
     tcase_add_test(tc, method_and_length);
+    tcase_add_loop_test(tc, client_address, 0, (int)(sizeof(clients) / sizeof(clients[0])));
+    tcase_add_test(tc, address_lists);
     tcase_add_test(td, dispatch_errors_and_headers);
     tcase_add_test(td, dispatch_csrf_and_origin);
     tcase_add_test(td, dispatch_other_recipient_is_not_found);

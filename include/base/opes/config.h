@@ -141,10 +141,13 @@ struct opes_config {
     uint64_t web_session_max;
     char *web_operator; /* who runs this OPES system (shown on /opes) */
     char *web_contact;
-    char *web_privacy_file;  /* the operator's policy text, or "" */
-    char *web_metrics_allow; /* client addresses that may read /metrics */
-    uint64_t web_login_rate; /* login attempts per address per hour */
-    char *web_user;          /* drop privileges to this user, or "" */
+    char *web_privacy_file;              /* the operator's policy text, or "" */
+    char *web_metrics_allow;             /* client addresses that may read /metrics */
+    uint64_t web_login_rate;             /* login attempts per address per hour */
+    char *web_user;                      /* drop privileges to this user, or "" */
+    uint64_t web_max_client_connections; /* open connections per client address */
+    uint64_t web_header_timeout;         /* idle seconds allowed while a request header comes */
+    char *web_trusted_proxies; /* proxies whose X-Forwarded-For / Forwarded names the client */
 
     /* [service.NAME] sections, kept raw in file order: their keys depend on the
      * service type, so the agent checks them (services_load), with line numbers */

@@ -31,8 +31,9 @@ struct lmtp_parse_limits {
 /* 4096-octet lines, LMTP_PARAM_LEN_MAX, LMTP_PARAMS_MAX */
 extern const struct lmtp_parse_limits lmtp_parse_limits_default;
 
-#define LMTP_PARSE_TOO_LONG (-2) /* over a limit: 500 5.5.2 for a line, 501 5.5.4 for a parameter  \
-                                  */
+#define LMTP_PARSE_TOO_LONG                                                                        \
+    (-2) /* over a limit: 500 5.5.2 for a line, 501 5.5.4 for a parameter                          \
+          */
 
 /*
  * lmtp_parse_command - split "VERB args" in place. *verb_r is upper-cased;
@@ -49,8 +50,11 @@ int lmtp_parse_command(char *line, size_t len, const struct lmtp_parse_limits *l
  * "FROM:" or "TO:" (case-insensitive, blanks after the colon allowed).
  * The address without brackets and source route is copied to addr
  * (size >= LMTP_ADDR_MAX + 1). "<>" is accepted only when allow_null.
- * *params_r points at the parameter text. Returns 0 or -1 with *error_r.
+ * *params_r points at the parameter text. Returns 0, or -1 with *error_r,
+ * or LMTP_PARSE_BAD_UTF8 (with *error_r) when utf8 allows non-ASCII and the
+ * address is not well-formed UTF-8 (553 5.6.7, RFC 6531).
  */
+#define LMTP_PARSE_BAD_UTF8 (-3)
 int lmtp_parse_path(const char *args, const char *keyword, bool allow_null, bool utf8, char *addr,
                     const char **params_r, const char **error_r);
 

@@ -37,10 +37,18 @@ struct mailgen_var {
 
 /*
  * mailgen_fill - append tmpl with every {{name}} replaced by its value (an
- * unknown name becomes empty). html: values are HTML-escaped (unless raw).
+ * unknown name becomes empty). html: values are HTML-escaped (unless raw);
+ * otherwise they go through mailgen_text (unless raw).
  */
 void mailgen_fill(struct mailgen_buf *out, const char *tmpl, const struct mailgen_var *vars,
                   size_t n, bool html);
+/*
+ * mailgen_text - append s as a value in plain mail text: every control
+ * character (CR, LF and TAB too) and Unicode line break (NEL, LS, PS) becomes
+ * a space, so that a value (a decoded Subject, an address) cannot start a line
+ * of its own that reads as if opesd wrote it.
+ */
+void mailgen_text(struct mailgen_buf *out, const char *s);
 /* mailgen_html_escape - & < > " ' as entities. */
 void mailgen_html_escape(struct mailgen_buf *out, const char *s);
 

@@ -20,6 +20,8 @@
 #include "opes/web_route.h"
 #include "opes/web_session.h"
 
+#define WEB_ADDR_MAX 64 /* a numeric address as text, with its NUL */
+
 struct opes_config;
 struct store;
 struct web_svcinfo;
@@ -39,10 +41,10 @@ struct web_req {
     const char *method;
     const char *path;
     struct web_form query;
-    struct web_form form; /* the urlencoded POST body */
-    const char *cookie;   /* the session cookie's value, or NULL */
-    const char *origin;   /* the Origin header, or NULL */
-    char client[64];      /* the peer's address */
+    struct web_form form;      /* the urlencoded POST body */
+    const char *cookie;        /* the session cookie's value, or NULL */
+    const char *origin;        /* the Origin header, or NULL */
+    char client[WEB_ADDR_MAX]; /* the client's address (forwarded by a trusted proxy) */
     char args[WEB_ROUTE_ARGS][WEB_ROUTE_ARG_MAX];
     struct web_session sess;
     int64_t now;
@@ -56,6 +58,7 @@ struct web_resp {
     char location[1024];
     char cookie[256];
     bool no_store;
+    bool origin_referrer; /* Referrer-Policy strict-origin: the origin, never the path */
 };
 
 /* web_resp_html - status and the page in h (taken over). */
@@ -72,6 +75,20 @@ void web_req_free(struct web_req *req);
 
 /* web_http_store - this thread's store connection (opened on first use), or NULL. */
 struct store *web_http_store(struct web_ctx *ctx, const char **error_r);
+
+/* web_addr_listed - is the address addr one of the space-separated numeric addresses in
+ * list? (compared as addresses: ::ffff:127.0.0.1 is 127.0.0.1) */
+bool web_addr_listed(const char *list, const char *addr);
+
+/*
+ * web_http_client_addr - the client of a request from peer: when peer is listed in trusted,
+ * the rightmost hop of xff (X-Forwarded-For), or without one of forwarded (Forwarded's for=),
+ * that is not itself a trusted proxy; a hop that is no numeric address ends the walk at the
+ * proxy before it. Headers from any other peer are ignored. Writes the canonical address into
+ * out; true when it is not the peer's.
+ */
+bool web_http_client_addr(const char *peer, const char *trusted, const char *xff,
+                          const char *forwarded, char out[WEB_ADDR_MAX]);
 
 struct web_http;
 /* web_http_start - listen on [web] listen; NULL with *error_r. */
