@@ -170,12 +170,16 @@ struct seen {
     char id[20][STORE_ID_LEN + 1];
 };
 
-/* collect - the writers' entries of a listing; the purger's own ones may go at any moment */
+/*
+ * collect - the writers' entries of a listing (user<N>@, shared0@): the
+ * purger's own ones and the old deleted ones seeded for it may go at any moment.
+ */
 static void collect(const struct store_qitem *item, void *ctx)
 {
     struct seen *s = ctx;
 
-    if (s->n < 20 && strncmp(item->recipient, "purged@", 7) != 0)
+    if (s->n < 20 && strncmp(item->recipient, "purged@", 7) != 0 &&
+        strncmp(item->recipient, "old@", 4) != 0)
         memcpy(s->id[s->n++], item->id, STORE_ID_LEN + 1);
 }
 
