@@ -197,6 +197,20 @@ void svc_unscannable(const struct svc *svc, struct svc_result *r, enum svc_verdi
              svc_verdict_name(choice));
 }
 
+bool svc_too_big(const struct svc *svc, const struct svc_msg *m, struct svc_result *r,
+                 uint64_t max_size, enum svc_verdict choice)
+{
+    char why[100];
+
+    if (m->size <= max_size)
+        return false;
+    r->verdict = SVC_PASS;
+    snprintf(why, sizeof(why), "not scanned: larger than max_size (%llu)",
+             (unsigned long long)max_size);
+    svc_unscannable(svc, r, choice, "unscannable", "on_unscannable", why);
+    return true;
+}
+
 void svc_result_clear(struct svc_result *r)
 {
     variant_edits_clear(&r->edits);

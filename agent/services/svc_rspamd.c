@@ -183,14 +183,8 @@ static void rspamd_run(const struct svc *svc, const struct svc_msg *m, struct sv
     char more[32] = "";
     size_t o = 0;
 
-    if (m->size > c->max_size) {
-        char why[100];
-        r->verdict = SVC_PASS;
-        snprintf(why, sizeof(why), "not scanned: larger than max_size (%llu)",
-                 (unsigned long long)c->max_size);
-        svc_unscannable(svc, r, c->on_unscannable, "unscannable", "on_unscannable", why);
+    if (svc_too_big(svc, m, r, c->max_size, c->on_unscannable))
         return;
-    }
     if (rspamd_check(&c->ep, (int)svc->timeout_s * 1000, m->spool, &req, &rr, &error) < 0) {
         r->failed = true;
         snprintf(r->reason, sizeof(r->reason), "%s", error);

@@ -94,14 +94,8 @@ static void spamd_run(const struct svc *svc, const struct svc_msg *m, struct svc
     struct spamd_result sr;
     const char *error = "";
 
-    if (m->size > c->max_size) {
-        char why[100];
-        r->verdict = SVC_PASS;
-        snprintf(why, sizeof(why), "not scanned: larger than max_size (%llu)",
-                 (unsigned long long)c->max_size);
-        svc_unscannable(svc, r, c->on_unscannable, "unscannable", "on_unscannable", why);
+    if (svc_too_big(svc, m, r, c->max_size, c->on_unscannable))
         return;
-    }
     if (spamd_check(&c->ep, (int)svc->timeout_s * 1000, m->spool, c->user[0] ? c->user : NULL, &sr,
                     &error) < 0) {
         r->failed = true;

@@ -140,6 +140,14 @@ extern const struct config_word svc_unscannable_words[];
 void svc_unscannable(const struct svc *svc, struct svc_result *r, enum svc_verdict choice,
                      const char *kind, const char *key, const char *why);
 
+/*
+ * svc_too_big - a scanner's size limit: when m is larger than max_size the
+ * message is not scanned and gets choice as svc_unscannable says ("not
+ * scanned: larger than max_size (N)"); true then, and the caller returns.
+ */
+bool svc_too_big(const struct svc *svc, const struct svc_msg *m, struct svc_result *r,
+                 uint64_t max_size, enum svc_verdict choice);
+
 /* svc_action_for - the action on hit for one recipient (overrides, else the service's). */
 enum svc_verdict svc_action_for(const struct svc *svc, const char *rcpt);
 
