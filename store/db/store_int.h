@@ -192,6 +192,21 @@ struct store {
     char err[512];
 };
 
+/* ------------------------------------------------------------ shared SQL (store_sql.c) */
+
+/*
+ * st_sql_common - the SQL of the statements both backends write alike (NULL
+ * for the others, which each backend's own table holds), with SQLite's
+ * placeholders ? and ?N.
+ */
+extern const char *const st_sql_common[S_MAX];
+/*
+ * st_sql_numbered - sql with its placeholders as PostgreSQL's $N (a bare ?
+ * is one more than the highest number so far, as in SQLite), outside quoted
+ * text, into out; the length it needed (cut when that is size or more).
+ */
+size_t st_sql_numbered(const char *sql, char *out, size_t size);
+
 /* ------------------------------------------------------------ backends */
 
 /*

@@ -78,8 +78,6 @@ static const char *const pg_sql[S_MAX] = {
      * rely on row locks and single-statement upserts (the top of this file) */
     [S_BEGIN_READ] = "BEGIN ISOLATION LEVEL REPEATABLE READ",
     [S_BEGIN_WRITE] = "BEGIN",
-    [S_COMMIT] = "COMMIT",
-    [S_ROLLBACK] = "ROLLBACK",
     /* trace batches may lose their last commits in a server crash, never their order */
     [S_SYNC_NORMAL] = "SET synchronous_commit = off",
     [S_SYNC_FULL] = "SET synchronous_commit = on",
@@ -97,17 +95,8 @@ static const char *const pg_sql[S_MAX] = {
     [S_CONTENT_INSERT] = "INSERT INTO content (hash, key_id, size, header, created) "
                          "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (hash, key_id) DO NOTHING "
                          "RETURNING id",
-    [S_CHUNK_INSERT] = "INSERT INTO content_chunk (content_id, seq, data) VALUES ($1, $2, $3)",
-    [S_CONTENT_OF] = "SELECT c.id, c.key_id, c.header FROM quarantine q "
-                     "JOIN content c ON c.id = q.content_id WHERE q.public_id = $1",
-    [S_CHUNKS] = "SELECT data FROM content_chunk WHERE content_id = $1 ORDER BY seq",
 
     /* quarantine entries */
-    [S_Q_INSERT] = "INSERT INTO quarantine (public_id, content_id, trace_id, sender, recipient, "
-                   "subject, msg_date, size, service, reason, status, created, updated) "
-                   "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'held', $11, $12)",
-    [S_Q_GET] = "SELECT " STORE_QITEM_COLUMNS " FROM quarantine q WHERE public_id = $1",
-    [S_Q_SET_STATUS] = "UPDATE quarantine SET status = $1, updated = $2 WHERE public_id = $3",
     [S_Q_LIST_ALL_NEWEST] = Q_LIST(Q_ALL, Q_NEWEST),
     [S_Q_LIST_ALL_OLDEST] = Q_LIST(Q_ALL, Q_OLDEST),
     [S_Q_LIST_ALL_SENDER] = Q_LIST(Q_ALL, Q_SENDER),
@@ -120,32 +109,16 @@ static const char *const pg_sql[S_MAX] = {
     [S_Q_LIST_RCPT_SIZE] = Q_LIST(Q_RCPT, Q_SIZE),
 
     /* trace */
-    [S_TRACE_INSERT] = "INSERT INTO trace (trace_id, recipient, event, service, verdict, detail, "
-                       "duration_ms, at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-    [S_TRACE_LIST] = "SELECT trace_id, recipient, event, service, verdict, detail, duration_ms, "
-                     "at FROM trace WHERE trace_id = $1 ORDER BY id",
 
     /* white and block lists */
-    [S_LIST_UPSERT] =
-        "INSERT INTO list (kind, owner, sender, created_by, origin, expires, created)"
-        " VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (kind, owner, sender) DO UPDATE "
-        "SET created_by = excluded.created_by, origin = excluded.origin, "
-        "expires = excluded.expires, created = excluded.created",
-    [S_LIST_DELETE] = "DELETE FROM list WHERE id = $1",
     [S_LIST_SHOW_OWNER] =
         "SELECT " L_COLS " FROM list WHERE owner = $1 "
         "AND (expires = 0 OR expires > $2) ORDER BY kind COLLATE \"C\", sender COLLATE \"C\"",
     [S_LIST_SHOW_ALL] = "SELECT " L_COLS " FROM list WHERE $1::text IS NULL "
                         "AND (expires = 0 OR expires > $2) ORDER BY owner COLLATE \"C\", kind "
                         "COLLATE \"C\", sender COLLATE \"C\"",
-    [S_LIST_MATCH] = "SELECT 1 FROM list WHERE kind = $1 AND owner IN ($2, $3, '*') "
-                     "AND sender IN ($4, $5, '*') AND (expires = 0 OR expires > $6) LIMIT 1",
-    [S_LIST_LOOKUP] = "SELECT DISTINCT kind FROM list WHERE owner IN ($1, $2, '*') "
-                      "AND sender IN ($3, $4, '*') AND (expires = 0 OR expires > $5)",
 
     /* release requests */
-    [S_REL_PENDING] = "SELECT r.id FROM release_request r JOIN quarantine q "
-                      "ON q.id = r.quarantine_id WHERE q.public_id = $1 AND r.state = 'pending'",
     [S_REL_INSERT] = "INSERT INTO release_request (quarantine_id, requested_by, origin, whitelist,"
                      " next_attempt, created, updated) SELECT id, $1::text, $2::text, $3::text, "
                      "$5::bigint, $5::bigint, $5::bigint "
@@ -154,14 +127,6 @@ static const char *const pg_sql[S_MAX] = {
                    " r.last_error FROM release_request r JOIN quarantine q "
                    "ON q.id = r.quarantine_id WHERE r.state = 'pending' AND r.next_attempt <= $1 "
                    "ORDER BY r.next_attempt, r.id LIMIT 1 FOR UPDATE OF r SKIP LOCKED",
-    [S_REL_LEASE] = "UPDATE release_request SET next_attempt = $1, attempts = attempts + 1, "
-                    "updated = $2 WHERE id = $3",
-    [S_REL_DONE] = "UPDATE release_request SET state = 'done', last_error = '', updated = $1 "
-                   "WHERE id = $2",
-    [S_REL_FAIL] = "UPDATE release_request SET state = $1, next_attempt = $2, last_error = $3, "
-                   "updated = $4 WHERE id = $5 AND state = 'pending'",
-    [S_REL_STATE] = "SELECT r.state, r.last_error FROM release_request r JOIN quarantine q "
-                    "ON q.id = r.quarantine_id WHERE q.public_id = $1 ORDER BY r.id DESC LIMIT 1",
 
     /* users, consent, preferences */
     [S_USER_UPSERT] = "INSERT INTO \"user\" (address, role, created) VALUES ($1, $2, $3) "
@@ -181,64 +146,27 @@ static const char *const pg_sql[S_MAX] = {
                           "digest_schedule = excluded.digest_schedule",
     [S_USER_SET_PREFS] =
         "UPDATE \"user\" SET notify_mode = $2, digest_schedule = $3 WHERE address = $1",
-    [S_CONSENT_GET] = "SELECT allowed FROM user_consent WHERE address = $1 AND service = $2",
-    [S_CONSENT_SET] = "INSERT INTO user_consent (address, service, allowed, updated) "
-                      "VALUES ($1, $2, $3, $4) ON CONFLICT (address, service) DO UPDATE SET "
-                      "allowed = excluded.allowed, updated = excluded.updated",
 
     /* audit */
-    [S_AUDIT_INSERT] =
-        "INSERT INTO audit (at, actor, action, object, origin) VALUES ($1, $2, $3, $4, $5)",
-    [S_AUDIT_LIST] =
-        "SELECT at, actor, action, object, origin FROM audit ORDER BY id DESC LIMIT $1",
 
     /* retention */
-    [S_PURGE_EXPIRE] = "UPDATE quarantine SET status = 'expired', updated = $1 "
-                       "WHERE status = 'held' AND created < $2",
     /* deleted and expired entries lose their content at once; released ones keep it */
-    [S_PURGE_DETACH] = "UPDATE quarantine SET content_id = NULL "
-                       "WHERE status IN ('deleted', 'expired') AND content_id IS NOT NULL",
-    [S_PURGE_DELETE_Q] = "DELETE FROM quarantine WHERE status <> 'held' AND updated < $1",
     /* content another node is sharing right now (FOR KEY SHARE) waits for the next purge */
     [S_PURGE_CONTENT] = "DELETE FROM content WHERE id IN (SELECT c.id FROM content c WHERE "
                         "NOT EXISTS (SELECT 1 FROM quarantine q WHERE q.content_id = c.id) "
                         "FOR UPDATE SKIP LOCKED)",
-    [S_PURGE_TRACE] = "DELETE FROM trace WHERE at < $1",
-    [S_PURGE_LIST] = "DELETE FROM list WHERE expires <> 0 AND expires <= $1",
 
     /* notifications, digests, sender DSNs */
     /* created >= $2 keeps the periodic look on the index of recent entries */
-    [S_N_UNCAPTURED] = "SELECT " STORE_QITEM_COLUMNS " FROM quarantine q WHERE q.created >= $2 "
-                       "AND NOT EXISTS (SELECT 1 FROM notification n WHERE n.quarantine_id = q.id) "
-                       "ORDER BY q.created, q.id LIMIT $1",
     [S_N_CAPTURE] = "INSERT INTO notification (quarantine_id, state, reason, headers, created) "
                     "SELECT id, $2::text, $3::text, "
                     "CASE WHEN status = 'deleted' THEN NULL ELSE $4::bytea END, $5::bigint "
                     "FROM quarantine WHERE public_id = $1 "
                     "ON CONFLICT (quarantine_id) DO NOTHING",
-    [S_N_DROP_STALE] = "UPDATE notification SET state = 'skipped', reason = 'no longer held' "
-                       "WHERE state IN ('pending', 'digest') AND digest_id IS NULL AND "
-                       "quarantine_id IN (SELECT id FROM quarantine WHERE status <> 'held')",
-    [S_N_PENDING] = "SELECT " STORE_QITEM_COLUMNS ", n.attempts FROM notification n "
-                    "JOIN quarantine q ON q.id = n.quarantine_id WHERE n.state = 'pending' "
-                    "ORDER BY q.id LIMIT $1",
-    [S_N_SET_STATE] = "UPDATE notification SET state = $2, reason = $3, sent_at = $4 "
-                      "WHERE quarantine_id = (SELECT id FROM quarantine WHERE public_id = $1)",
-    [S_N_ATTEMPT] = "UPDATE notification SET attempts = attempts + 1, reason = $2 "
-                    "WHERE quarantine_id = (SELECT id FROM quarantine WHERE public_id = $1)",
-    [S_N_HEADERS] = "SELECT n.headers FROM notification n JOIN quarantine q "
-                    "ON q.id = n.quarantine_id WHERE q.public_id = $1",
-    [S_N_FORGET_HEADERS] = "UPDATE notification SET headers = NULL "
-                           "WHERE quarantine_id = (SELECT id FROM quarantine WHERE public_id = $1)",
-    [S_N_STATE_OF] = "SELECT n.state, n.reason, n.dsn, n.dsn_reason FROM notification n "
-                     "JOIN quarantine q ON q.id = n.quarantine_id WHERE q.public_id = $1",
     [S_N_KNOWN] = "SELECT EXISTS (SELECT 1 FROM \"user\" WHERE lower(address) = lower($1)) "
                   "OR EXISTS (SELECT 1 FROM quarantine WHERE lower(recipient) = lower($1))",
     [S_N_HELD_SINCE] = "SELECT MIN(recipient), COUNT(*) FROM quarantine WHERE created >= $1 "
                        "GROUP BY lower(recipient) ORDER BY lower(recipient) COLLATE \"C\"",
-    [S_N_META_GET] = "SELECT value FROM notify_meta WHERE key = $1",
-    [S_N_META_SET] = "INSERT INTO notify_meta (key, value) VALUES ($1, $2) "
-                     "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
     [S_DIGEST_WAITING] = "SELECT MIN(q.recipient) FROM notification n JOIN quarantine q "
                          "ON q.id = n.quarantine_id WHERE n.state = 'digest' "
                          "AND n.digest_id IS NULL GROUP BY lower(q.recipient)",
@@ -252,14 +180,6 @@ static const char *const pg_sql[S_MAX] = {
         "UPDATE notification SET digest_id = $1 WHERE state = 'digest' AND "
         "digest_id IS NULL AND quarantine_id IN "
         "(SELECT id FROM quarantine WHERE lower(recipient) = lower($2) AND status = 'held')",
-    [S_DIGEST_PENDING] = "SELECT id, recipient, created, attempts FROM digest "
-                         "WHERE state = 'pending' ORDER BY id LIMIT $1",
-    [S_DIGEST_ITEMS] = "SELECT " STORE_QITEM_COLUMNS " FROM notification n JOIN quarantine q "
-                       "ON q.id = n.quarantine_id WHERE n.digest_id = $1 ORDER BY q.id",
-    [S_DIGEST_SENT] = "UPDATE digest SET state = 'sent', sent_at = $2 WHERE id = $1",
-    [S_DIGEST_ITEMS_SENT] =
-        "UPDATE notification SET state = 'sent', sent_at = $2 WHERE digest_id = $1",
-    [S_DIGEST_FAILED] = "UPDATE digest SET attempts = attempts + 1, last_error = $2 WHERE id = $1",
     /* expired ones from the (status, updated) index: the purge sets updated when it expires them */
     [S_DSN_DUE] =
         "SELECT " STORE_QITEM_COLUMNS
@@ -269,16 +189,10 @@ static const char *const pg_sql[S_MAX] = {
         "quarantine q JOIN notification n ON n.quarantine_id = q.id JOIN release_request r "
         "ON r.quarantine_id = q.id WHERE q.status = 'held' AND r.state = 'failed' AND n.dsn = '' "
         "AND r.id = (SELECT MAX(id) FROM release_request WHERE quarantine_id = q.id) LIMIT $1",
-    [S_DSN_DONE] = "UPDATE notification SET dsn = $2, dsn_reason = $3 "
-                   "WHERE quarantine_id = (SELECT id FROM quarantine WHERE public_id = $1)",
 
     /* login requests and rate limits */
     [S_LOGIN_ADD] = "INSERT INTO login_request (address, created, updated) VALUES ($1, $2, $2) "
                     "RETURNING id",
-    [S_LOGIN_NEXT] =
-        "SELECT id, address FROM login_request WHERE state = 'pending' ORDER BY id LIMIT 1",
-    [S_LOGIN_DONE] = "UPDATE login_request SET state = $2, updated = $3 WHERE id = $1",
-    [S_LOGIN_PURGE] = "DELETE FROM login_request WHERE updated < $1",
     /* one statement, so two programs counting at once never lose a hit */
     [S_RATE_HIT] = "INSERT INTO rate_limit (key, window_start, count) VALUES ($1, $2, 1) "
                    "ON CONFLICT (key) DO UPDATE SET "
@@ -286,22 +200,10 @@ static const char *const pg_sql[S_MAX] = {
                    "ELSE rate_limit.count + 1 END, window_start = CASE WHEN "
                    "rate_limit.window_start <= $2 - $3 THEN $2 ELSE rate_limit.window_start "
                    "END RETURNING count",
-    [S_RATE_PURGE] = "DELETE FROM rate_limit WHERE window_start < $1",
 
     /* single-use tokens */
-    [S_TOKEN_USE] = "INSERT INTO token_used (nonce, used_at, expires) VALUES ($1, $2, $3) "
-                    "ON CONFLICT DO NOTHING",
-    [S_TOKEN_SEEN] = "SELECT 1 FROM token_used WHERE nonce = $1",
-    [S_TOKEN_PURGE] = "DELETE FROM token_used WHERE expires < $1",
 
     /* portal sessions and counts */
-    [S_SESS_ADD] = "INSERT INTO web_session (id_hash, address, csrf, created, last_seen, expires, "
-                   "admin) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-    [S_SESS_GET] = "SELECT address, csrf, created, last_seen, expires, admin FROM web_session "
-                   "WHERE id_hash = $1",
-    [S_SESS_TOUCH] = "UPDATE web_session SET last_seen = $2 WHERE id_hash = $1",
-    [S_SESS_DELETE] = "DELETE FROM web_session WHERE id_hash = $1",
-    [S_SESS_PURGE] = "DELETE FROM web_session WHERE expires < $1",
     [S_COUNT_STATUS] =
         "SELECT status, COUNT(*) FROM quarantine GROUP BY status ORDER BY status COLLATE \"C\"",
     [S_COUNT_HELD] = "SELECT service, COUNT(*) FROM quarantine "
@@ -318,10 +220,6 @@ static const char *const pg_sql[S_MAX] = {
                     "AND at >= $1 GROUP BY " PG_DAY " ORDER BY (" PG_DAY ") COLLATE \"C\"",
 
     /* leases on jobs: taken when free, expired, or already this holder's */
-    [S_CLAIM_TAKE] = "INSERT INTO claim (name, holder, expires) VALUES ($1, $2, $3) "
-                     "ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, "
-                     "expires = excluded.expires WHERE claim.expires <= $4 OR claim.holder = $2",
-    [S_CLAIM_DROP] = "DELETE FROM claim WHERE name = $1 AND holder = $2",
     /* writers of one entry queue here (a release asked on two nodes at once) */
     [S_Q_LOCK] = "SELECT 1 FROM quarantine WHERE public_id = $1 FOR UPDATE",
 };
@@ -425,13 +323,24 @@ static struct st_q *pg_stmt(struct store *st, enum st_stmt s)
         char name[16];
         PGresult *res;
 
+        char numbered[4096];
+        const char *sql = pg_sql[s];
+
+        if (sql == NULL) {
+            if (st_sql_numbered(st_sql_common[s], numbered, sizeof(numbered)) >=
+                sizeof(numbered)) {
+                snprintf(db->err, sizeof(db->err), "prepare: statement too long");
+                return NULL;
+            }
+            sql = numbered;
+        }
         snprintf(name, sizeof(name), "s%d", (int)s);
-        q->nparams = pg_nparams(pg_sql[s]);
+        q->nparams = pg_nparams(sql);
         if (q->nparams > PG_MAX_PARAMS) {
             snprintf(db->err, sizeof(db->err), "prepare: too many parameters");
             return NULL;
         }
-        res = PQprepare(db->conn, name, pg_sql[s], 0, NULL);
+        res = PQprepare(db->conn, name, sql, 0, NULL);
         if (PQresultStatus(res) != PGRES_COMMAND_OK) {
             char why[200];
             snprintf(why, sizeof(why), "%s", pg_msg(db, res));

@@ -56,8 +56,6 @@ static const char *const stmt_sql[S_MAX] = {
     /* transactions and connection settings */
     [S_BEGIN_READ] = "BEGIN",
     [S_BEGIN_WRITE] = "BEGIN IMMEDIATE",
-    [S_COMMIT] = "COMMIT",
-    [S_ROLLBACK] = "ROLLBACK",
     [S_SYNC_NORMAL] = "PRAGMA synchronous = NORMAL",
     [S_SYNC_FULL] = "PRAGMA synchronous = FULL",
     [S_SCHEMA_VERSION] = "PRAGMA user_version",
@@ -67,17 +65,8 @@ static const char *const stmt_sql[S_MAX] = {
     [S_CONTENT_FIND] = "SELECT id FROM content WHERE hash = ? AND key_id = ?",
     [S_CONTENT_INSERT] = "INSERT INTO content (hash, key_id, size, header, created) "
                          "VALUES (?, ?, ?, ?, ?) ON CONFLICT (hash, key_id) DO NOTHING",
-    [S_CHUNK_INSERT] = "INSERT INTO content_chunk (content_id, seq, data) VALUES (?, ?, ?)",
-    [S_CONTENT_OF] = "SELECT c.id, c.key_id, c.header FROM quarantine q "
-                     "JOIN content c ON c.id = q.content_id WHERE q.public_id = ?",
-    [S_CHUNKS] = "SELECT data FROM content_chunk WHERE content_id = ? ORDER BY seq",
 
     /* quarantine entries */
-    [S_Q_INSERT] = "INSERT INTO quarantine (public_id, content_id, trace_id, sender, recipient, "
-                   "subject, msg_date, size, service, reason, status, created, updated) "
-                   "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'held', ?, ?)",
-    [S_Q_GET] = "SELECT " STORE_QITEM_COLUMNS " FROM quarantine q WHERE public_id = ?",
-    [S_Q_SET_STATUS] = "UPDATE quarantine SET status = ?, updated = ? WHERE public_id = ?",
     [S_Q_LIST_ALL_NEWEST] = Q_LIST(Q_ALL, Q_NEWEST),
     [S_Q_LIST_ALL_OLDEST] = Q_LIST(Q_ALL, Q_OLDEST),
     [S_Q_LIST_ALL_SENDER] = Q_LIST(Q_ALL, Q_SENDER),
@@ -90,29 +79,14 @@ static const char *const stmt_sql[S_MAX] = {
     [S_Q_LIST_RCPT_SIZE] = Q_LIST(Q_RCPT, Q_SIZE),
 
     /* trace */
-    [S_TRACE_INSERT] = "INSERT INTO trace (trace_id, recipient, event, service, verdict, detail, "
-                       "duration_ms, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-    [S_TRACE_LIST] = "SELECT trace_id, recipient, event, service, verdict, detail, duration_ms, "
-                     "at FROM trace WHERE trace_id = ? ORDER BY id",
 
     /* white and block lists */
-    [S_LIST_UPSERT] = "INSERT INTO list (kind, owner, sender, created_by, origin, expires, created)"
-                      " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (kind, owner, sender) DO UPDATE "
-                      "SET created_by = excluded.created_by, origin = excluded.origin, "
-                      "expires = excluded.expires, created = excluded.created",
-    [S_LIST_DELETE] = "DELETE FROM list WHERE id = ?",
     [S_LIST_SHOW_OWNER] = "SELECT " L_COLS " FROM list WHERE owner = ? "
                           "AND (expires = 0 OR expires > ?) ORDER BY kind, sender",
     [S_LIST_SHOW_ALL] = "SELECT " L_COLS " FROM list WHERE ?1 IS NULL "
                         "AND (expires = 0 OR expires > ?2) ORDER BY owner, kind, sender",
-    [S_LIST_MATCH] = "SELECT 1 FROM list WHERE kind = ? AND owner IN (?, ?, '*') "
-                     "AND sender IN (?, ?, '*') AND (expires = 0 OR expires > ?) LIMIT 1",
-    [S_LIST_LOOKUP] = "SELECT DISTINCT kind FROM list WHERE owner IN (?, ?, '*') "
-                      "AND sender IN (?, ?, '*') AND (expires = 0 OR expires > ?)",
 
     /* release requests */
-    [S_REL_PENDING] = "SELECT r.id FROM release_request r JOIN quarantine q "
-                      "ON q.id = r.quarantine_id WHERE q.public_id = ? AND r.state = 'pending'",
     [S_REL_INSERT] = "INSERT INTO release_request (quarantine_id, requested_by, origin, whitelist,"
                      " next_attempt, created, updated) SELECT id, ?1, ?2, ?3, ?5, ?5, ?5 "
                      "FROM quarantine WHERE public_id = ?4 AND status = 'held'",
@@ -120,14 +94,6 @@ static const char *const stmt_sql[S_MAX] = {
                    " r.last_error FROM release_request r JOIN quarantine q "
                    "ON q.id = r.quarantine_id WHERE r.state = 'pending' AND r.next_attempt <= ? "
                    "ORDER BY r.next_attempt, r.id LIMIT 1",
-    [S_REL_LEASE] = "UPDATE release_request SET next_attempt = ?, attempts = attempts + 1, "
-                    "updated = ? WHERE id = ?",
-    [S_REL_DONE] = "UPDATE release_request SET state = 'done', last_error = '', updated = ? "
-                   "WHERE id = ?",
-    [S_REL_FAIL] = "UPDATE release_request SET state = ?, next_attempt = ?, last_error = ?, "
-                   "updated = ? WHERE id = ? AND state = 'pending'",
-    [S_REL_STATE] = "SELECT r.state, r.last_error FROM release_request r JOIN quarantine q "
-                    "ON q.id = r.quarantine_id WHERE q.public_id = ? ORDER BY r.id DESC LIMIT 1",
 
     /* users, consent, preferences */
     [S_USER_UPSERT] = "INSERT INTO user (address, role, created) VALUES (?, ?, ?) "
@@ -146,60 +112,24 @@ static const char *const stmt_sql[S_MAX] = {
         "digest_schedule = excluded.digest_schedule",
     [S_USER_SET_PREFS] =
         "UPDATE user SET notify_mode = ?2, digest_schedule = ?3 WHERE address = ?1",
-    [S_CONSENT_GET] = "SELECT allowed FROM user_consent WHERE address = ? AND service = ?",
-    [S_CONSENT_SET] = "INSERT INTO user_consent (address, service, allowed, updated) "
-                      "VALUES (?, ?, ?, ?) ON CONFLICT (address, service) DO UPDATE SET "
-                      "allowed = excluded.allowed, updated = excluded.updated",
 
     /* audit */
-    [S_AUDIT_INSERT] =
-        "INSERT INTO audit (at, actor, action, object, origin) VALUES (?, ?, ?, ?, ?)",
-    [S_AUDIT_LIST] = "SELECT at, actor, action, object, origin FROM audit ORDER BY id DESC LIMIT ?",
 
     /* retention */
-    [S_PURGE_EXPIRE] = "UPDATE quarantine SET status = 'expired', updated = ?1 "
-                       "WHERE status = 'held' AND created < ?2",
     /* deleted and expired entries lose their content at once; released ones keep it */
-    [S_PURGE_DETACH] = "UPDATE quarantine SET content_id = NULL "
-                       "WHERE status IN ('deleted', 'expired') AND content_id IS NOT NULL",
-    [S_PURGE_DELETE_Q] = "DELETE FROM quarantine WHERE status <> 'held' AND updated < ?",
     [S_PURGE_CONTENT] = "DELETE FROM content WHERE id NOT IN "
                         "(SELECT content_id FROM quarantine WHERE content_id IS NOT NULL)",
-    [S_PURGE_TRACE] = "DELETE FROM trace WHERE at < ?",
-    [S_PURGE_LIST] = "DELETE FROM list WHERE expires <> 0 AND expires <= ?",
 
     /* notifications, digests, sender DSNs */
     /* created >= ?2 keeps the periodic look on the index of recent entries */
-    [S_N_UNCAPTURED] = "SELECT " STORE_QITEM_COLUMNS " FROM quarantine q WHERE q.created >= ?2 "
-                       "AND NOT EXISTS (SELECT 1 FROM notification n WHERE n.quarantine_id = q.id) "
-                       "ORDER BY q.created, q.id LIMIT ?1",
     [S_N_CAPTURE] = "INSERT INTO notification (quarantine_id, state, reason, headers, created) "
                     "SELECT id, ?2, ?3, CASE WHEN status = 'deleted' THEN NULL ELSE ?4 END, ?5 "
                     "FROM quarantine WHERE public_id = ?1 "
                     "ON CONFLICT (quarantine_id) DO NOTHING",
-    [S_N_DROP_STALE] = "UPDATE notification SET state = 'skipped', reason = 'no longer held' "
-                       "WHERE state IN ('pending', 'digest') AND digest_id IS NULL AND "
-                       "quarantine_id IN (SELECT id FROM quarantine WHERE status <> 'held')",
-    [S_N_PENDING] = "SELECT " STORE_QITEM_COLUMNS ", n.attempts FROM notification n "
-                    "JOIN quarantine q ON q.id = n.quarantine_id WHERE n.state = 'pending' "
-                    "ORDER BY q.id LIMIT ?",
-    [S_N_SET_STATE] = "UPDATE notification SET state = ?2, reason = ?3, sent_at = ?4 "
-                      "WHERE quarantine_id = (SELECT id FROM quarantine WHERE public_id = ?1)",
-    [S_N_ATTEMPT] = "UPDATE notification SET attempts = attempts + 1, reason = ?2 "
-                    "WHERE quarantine_id = (SELECT id FROM quarantine WHERE public_id = ?1)",
-    [S_N_HEADERS] = "SELECT n.headers FROM notification n JOIN quarantine q "
-                    "ON q.id = n.quarantine_id WHERE q.public_id = ?",
-    [S_N_FORGET_HEADERS] = "UPDATE notification SET headers = NULL "
-                           "WHERE quarantine_id = (SELECT id FROM quarantine WHERE public_id = ?)",
-    [S_N_STATE_OF] = "SELECT n.state, n.reason, n.dsn, n.dsn_reason FROM notification n "
-                     "JOIN quarantine q ON q.id = n.quarantine_id WHERE q.public_id = ?",
     [S_N_KNOWN] = "SELECT EXISTS (SELECT 1 FROM user WHERE address = ?1 COLLATE NOCASE) "
                   "OR EXISTS (SELECT 1 FROM quarantine WHERE recipient = ?1)",
     [S_N_HELD_SINCE] = "SELECT recipient, COUNT(*) FROM quarantine WHERE created >= ? "
                        "GROUP BY recipient ORDER BY recipient",
-    [S_N_META_GET] = "SELECT value FROM notify_meta WHERE key = ?",
-    [S_N_META_SET] = "INSERT INTO notify_meta (key, value) VALUES (?1, ?2) "
-                     "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
     [S_DIGEST_WAITING] = "SELECT DISTINCT q.recipient FROM notification n JOIN quarantine q "
                          "ON q.id = n.quarantine_id WHERE n.state = 'digest' "
                          "AND n.digest_id IS NULL",
@@ -212,14 +142,6 @@ static const char *const stmt_sql[S_MAX] = {
     [S_DIGEST_ASSIGN] = "UPDATE notification SET digest_id = ?1 WHERE state = 'digest' AND "
                         "digest_id IS NULL AND quarantine_id IN "
                         "(SELECT id FROM quarantine WHERE recipient = ?2 AND status = 'held')",
-    [S_DIGEST_PENDING] = "SELECT id, recipient, created, attempts FROM digest "
-                         "WHERE state = 'pending' ORDER BY id LIMIT ?",
-    [S_DIGEST_ITEMS] = "SELECT " STORE_QITEM_COLUMNS " FROM notification n JOIN quarantine q "
-                       "ON q.id = n.quarantine_id WHERE n.digest_id = ? ORDER BY q.id",
-    [S_DIGEST_SENT] = "UPDATE digest SET state = 'sent', sent_at = ?2 WHERE id = ?1",
-    [S_DIGEST_ITEMS_SENT] =
-        "UPDATE notification SET state = 'sent', sent_at = ?2 WHERE digest_id = ?1",
-    [S_DIGEST_FAILED] = "UPDATE digest SET attempts = attempts + 1, last_error = ?2 WHERE id = ?1",
     /* expired ones from the (status, updated) index: the purge sets updated when it expires them */
     [S_DSN_DUE] =
         "SELECT " STORE_QITEM_COLUMNS ", 'expired', '' FROM quarantine q JOIN notification n "
@@ -228,37 +150,19 @@ static const char *const stmt_sql[S_MAX] = {
         "quarantine q JOIN notification n ON n.quarantine_id = q.id JOIN release_request r "
         "ON r.quarantine_id = q.id WHERE q.status = 'held' AND r.state = 'failed' AND n.dsn = '' "
         "AND r.id = (SELECT MAX(id) FROM release_request WHERE quarantine_id = q.id) LIMIT ?1",
-    [S_DSN_DONE] = "UPDATE notification SET dsn = ?2, dsn_reason = ?3 "
-                   "WHERE quarantine_id = (SELECT id FROM quarantine WHERE public_id = ?1)",
 
     /* login requests and rate limits */
     [S_LOGIN_ADD] = "INSERT INTO login_request (address, created, updated) VALUES (?1, ?2, ?2)",
-    [S_LOGIN_NEXT] =
-        "SELECT id, address FROM login_request WHERE state = 'pending' ORDER BY id LIMIT 1",
-    [S_LOGIN_DONE] = "UPDATE login_request SET state = ?2, updated = ?3 WHERE id = ?1",
-    [S_LOGIN_PURGE] = "DELETE FROM login_request WHERE updated < ?",
     /* one statement, so two programs counting at once never lose a hit */
     [S_RATE_HIT] = "INSERT INTO rate_limit (key, window_start, count) VALUES (?1, ?2, 1) "
                    "ON CONFLICT (key) DO UPDATE SET "
                    "count = CASE WHEN window_start <= ?2 - ?3 THEN 1 ELSE count + 1 END, "
                    "window_start = CASE WHEN window_start <= ?2 - ?3 THEN ?2 ELSE window_start "
                    "END RETURNING count",
-    [S_RATE_PURGE] = "DELETE FROM rate_limit WHERE window_start < ?",
 
     /* single-use tokens */
-    [S_TOKEN_USE] = "INSERT INTO token_used (nonce, used_at, expires) VALUES (?, ?, ?) "
-                    "ON CONFLICT DO NOTHING",
-    [S_TOKEN_SEEN] = "SELECT 1 FROM token_used WHERE nonce = ?",
-    [S_TOKEN_PURGE] = "DELETE FROM token_used WHERE expires < ?",
 
     /* portal sessions and counts */
-    [S_SESS_ADD] = "INSERT INTO web_session (id_hash, address, csrf, created, last_seen, expires, "
-                   "admin) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-    [S_SESS_GET] = "SELECT address, csrf, created, last_seen, expires, admin FROM web_session "
-                   "WHERE id_hash = ?1",
-    [S_SESS_TOUCH] = "UPDATE web_session SET last_seen = ?2 WHERE id_hash = ?1",
-    [S_SESS_DELETE] = "DELETE FROM web_session WHERE id_hash = ?1",
-    [S_SESS_PURGE] = "DELETE FROM web_session WHERE expires < ?1",
     [S_COUNT_STATUS] = "SELECT status, COUNT(*) FROM quarantine GROUP BY status ORDER BY status",
     [S_COUNT_HELD] = "SELECT service, COUNT(*) FROM quarantine "
                      "WHERE status = 'held' GROUP BY service ORDER BY service",
@@ -272,10 +176,6 @@ static const char *const stmt_sql[S_MAX] = {
                     "WHERE event = 'service' AND at >= ?1 GROUP BY 1 ORDER BY 1",
 
     /* leases on jobs: taken when free, expired, or already this holder's */
-    [S_CLAIM_TAKE] = "INSERT INTO claim (name, holder, expires) VALUES (?1, ?2, ?3) "
-                     "ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, "
-                     "expires = excluded.expires WHERE claim.expires <= ?4 OR claim.holder = ?2",
-    [S_CLAIM_DROP] = "DELETE FROM claim WHERE name = ?1 AND holder = ?2",
     /* BEGIN IMMEDIATE already serialises writers: this only checks the entry exists */
     [S_Q_LOCK] = "SELECT 1 FROM quarantine WHERE public_id = ?",
 };
@@ -316,7 +216,8 @@ static struct st_q *sq_stmt(struct store *st, enum st_stmt s)
     struct sq_q *q = &db->stmt[s];
 
     if (q->h == NULL) {
-        if (sqlite3_prepare_v3(db->h, stmt_sql[s], -1, SQLITE_PREPARE_PERSISTENT, &q->h, NULL) !=
+        const char *sql = stmt_sql[s] != NULL ? stmt_sql[s] : st_sql_common[s];
+        if (sqlite3_prepare_v3(db->h, sql, -1, SQLITE_PREPARE_PERSISTENT, &q->h, NULL) !=
             SQLITE_OK) {
             snprintf(db->prep_err, sizeof(db->prep_err), "prepare: %s", sqlite3_errmsg(db->h));
             return NULL;

@@ -1,0 +1,148 @@
+/*
+ * store_sql.c - the SQL both backends run as it is: the statements of enum
+ * st_stmt that SQLite and PostgreSQL read alike. A backend's own table holds
+ * only what its dialect writes differently (upserts that ignore, case-blind
+ * comparison, types, locks), and falls back to this one. The text uses
+ * SQLite's placeholders (? and ?N); the PostgreSQL backend numbers them as
+ * $N when it prepares a statement (st_sql_numbered).
+ */
+#include "store_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+const char *const st_sql_common[S_MAX] = {
+    [S_COMMIT] = "COMMIT",
+    [S_ROLLBACK] = "ROLLBACK",
+    [S_CHUNK_INSERT] = "INSERT INTO content_chunk (content_id, seq, data) VALUES (?, ?, ?)",
+    [S_CONTENT_OF] = "SELECT c.id, c.key_id, c.header FROM quarantine q "
+                     "JOIN content c ON c.id = q.content_id WHERE q.public_id = ?",
+    [S_CHUNKS] = "SELECT data FROM content_chunk WHERE content_id = ? ORDER BY seq",
+    [S_Q_INSERT] = "INSERT INTO quarantine (public_id, content_id, trace_id, sender, recipient, "
+                   "subject, msg_date, size, service, reason, status, created, updated) "
+                   "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'held', ?, ?)",
+    [S_Q_GET] = "SELECT " STORE_QITEM_COLUMNS " FROM quarantine q WHERE public_id = ?",
+    [S_Q_SET_STATUS] = "UPDATE quarantine SET status = ?, updated = ? WHERE public_id = ?",
+    [S_TRACE_INSERT] = "INSERT INTO trace (trace_id, recipient, event, service, verdict, detail, "
+                       "duration_ms, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+    [S_TRACE_LIST] = "SELECT trace_id, recipient, event, service, verdict, detail, duration_ms, "
+                     "at FROM trace WHERE trace_id = ? ORDER BY id",
+    [S_LIST_UPSERT] = "INSERT INTO list (kind, owner, sender, created_by, origin, expires, created)"
+                      " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (kind, owner, sender) DO UPDATE "
+                      "SET created_by = excluded.created_by, origin = excluded.origin, "
+                      "expires = excluded.expires, created = excluded.created",
+    [S_LIST_DELETE] = "DELETE FROM list WHERE id = ?",
+    [S_LIST_MATCH] = "SELECT 1 FROM list WHERE kind = ? AND owner IN (?, ?, '*') "
+                     "AND sender IN (?, ?, '*') AND (expires = 0 OR expires > ?) LIMIT 1",
+    [S_LIST_LOOKUP] = "SELECT DISTINCT kind FROM list WHERE owner IN (?, ?, '*') "
+                      "AND sender IN (?, ?, '*') AND (expires = 0 OR expires > ?)",
+    [S_REL_PENDING] = "SELECT r.id FROM release_request r JOIN quarantine q "
+                      "ON q.id = r.quarantine_id WHERE q.public_id = ? AND r.state = 'pending'",
+    [S_REL_LEASE] = "UPDATE release_request SET next_attempt = ?, attempts = attempts + 1, "
+                    "updated = ? WHERE id = ?",
+    [S_REL_DONE] = "UPDATE release_request SET state = 'done', last_error = '', updated = ? "
+                   "WHERE id = ?",
+    [S_REL_FAIL] = "UPDATE release_request SET state = ?, next_attempt = ?, last_error = ?, "
+                   "updated = ? WHERE id = ? AND state = 'pending'",
+    [S_REL_STATE] = "SELECT r.state, r.last_error FROM release_request r JOIN quarantine q "
+                    "ON q.id = r.quarantine_id WHERE q.public_id = ? ORDER BY r.id DESC LIMIT 1",
+    [S_CONSENT_GET] = "SELECT allowed FROM user_consent WHERE address = ? AND service = ?",
+    [S_CONSENT_SET] = "INSERT INTO user_consent (address, service, allowed, updated) "
+                      "VALUES (?, ?, ?, ?) ON CONFLICT (address, service) DO UPDATE SET "
+                      "allowed = excluded.allowed, updated = excluded.updated",
+    [S_AUDIT_INSERT] =
+        "INSERT INTO audit (at, actor, action, object, origin) VALUES (?, ?, ?, ?, ?)",
+    [S_AUDIT_LIST] = "SELECT at, actor, action, object, origin FROM audit ORDER BY id DESC LIMIT ?",
+    [S_PURGE_EXPIRE] = "UPDATE quarantine SET status = 'expired', updated = ?1 "
+                       "WHERE status = 'held' AND created < ?2",
+    [S_PURGE_DETACH] = "UPDATE quarantine SET content_id = NULL "
+                       "WHERE status IN ('deleted', 'expired') AND content_id IS NOT NULL",
+    [S_PURGE_DELETE_Q] = "DELETE FROM quarantine WHERE status <> 'held' AND updated < ?",
+    [S_PURGE_TRACE] = "DELETE FROM trace WHERE at < ?",
+    [S_PURGE_LIST] = "DELETE FROM list WHERE expires <> 0 AND expires <= ?",
+    [S_N_UNCAPTURED] = "SELECT " STORE_QITEM_COLUMNS " FROM quarantine q WHERE q.created >= ?2 "
+                       "AND NOT EXISTS (SELECT 1 FROM notification n WHERE n.quarantine_id = q.id) "
+                       "ORDER BY q.created, q.id LIMIT ?1",
+    [S_N_DROP_STALE] = "UPDATE notification SET state = 'skipped', reason = 'no longer held' "
+                       "WHERE state IN ('pending', 'digest') AND digest_id IS NULL AND "
+                       "quarantine_id IN (SELECT id FROM quarantine WHERE status <> 'held')",
+    [S_N_PENDING] = "SELECT " STORE_QITEM_COLUMNS ", n.attempts FROM notification n "
+                    "JOIN quarantine q ON q.id = n.quarantine_id WHERE n.state = 'pending' "
+                    "ORDER BY q.id LIMIT ?",
+    [S_N_SET_STATE] = "UPDATE notification SET state = ?2, reason = ?3, sent_at = ?4 "
+                      "WHERE quarantine_id = (SELECT id FROM quarantine WHERE public_id = ?1)",
+    [S_N_ATTEMPT] = "UPDATE notification SET attempts = attempts + 1, reason = ?2 "
+                    "WHERE quarantine_id = (SELECT id FROM quarantine WHERE public_id = ?1)",
+    [S_N_HEADERS] = "SELECT n.headers FROM notification n JOIN quarantine q "
+                    "ON q.id = n.quarantine_id WHERE q.public_id = ?",
+    [S_N_FORGET_HEADERS] = "UPDATE notification SET headers = NULL "
+                           "WHERE quarantine_id = (SELECT id FROM quarantine WHERE public_id = ?)",
+    [S_N_STATE_OF] = "SELECT n.state, n.reason, n.dsn, n.dsn_reason FROM notification n "
+                     "JOIN quarantine q ON q.id = n.quarantine_id WHERE q.public_id = ?",
+    [S_N_META_GET] = "SELECT value FROM notify_meta WHERE key = ?",
+    [S_N_META_SET] = "INSERT INTO notify_meta (key, value) VALUES (?1, ?2) "
+                     "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+    [S_DIGEST_PENDING] = "SELECT id, recipient, created, attempts FROM digest "
+                         "WHERE state = 'pending' ORDER BY id LIMIT ?",
+    [S_DIGEST_ITEMS] = "SELECT " STORE_QITEM_COLUMNS " FROM notification n JOIN quarantine q "
+                       "ON q.id = n.quarantine_id WHERE n.digest_id = ? ORDER BY q.id",
+    [S_DIGEST_SENT] = "UPDATE digest SET state = 'sent', sent_at = ?2 WHERE id = ?1",
+    [S_DIGEST_ITEMS_SENT] =
+        "UPDATE notification SET state = 'sent', sent_at = ?2 WHERE digest_id = ?1",
+    [S_DIGEST_FAILED] = "UPDATE digest SET attempts = attempts + 1, last_error = ?2 WHERE id = ?1",
+    [S_DSN_DONE] = "UPDATE notification SET dsn = ?2, dsn_reason = ?3 "
+                   "WHERE quarantine_id = (SELECT id FROM quarantine WHERE public_id = ?1)",
+    [S_LOGIN_NEXT] =
+        "SELECT id, address FROM login_request WHERE state = 'pending' ORDER BY id LIMIT 1",
+    [S_LOGIN_DONE] = "UPDATE login_request SET state = ?2, updated = ?3 WHERE id = ?1",
+    [S_LOGIN_PURGE] = "DELETE FROM login_request WHERE updated < ?",
+    [S_RATE_PURGE] = "DELETE FROM rate_limit WHERE window_start < ?",
+    [S_TOKEN_USE] = "INSERT INTO token_used (nonce, used_at, expires) VALUES (?, ?, ?) "
+                    "ON CONFLICT DO NOTHING",
+    [S_TOKEN_SEEN] = "SELECT 1 FROM token_used WHERE nonce = ?",
+    [S_TOKEN_PURGE] = "DELETE FROM token_used WHERE expires < ?",
+    [S_SESS_ADD] = "INSERT INTO web_session (id_hash, address, csrf, created, last_seen, expires, "
+                   "admin) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    [S_SESS_GET] = "SELECT address, csrf, created, last_seen, expires, admin FROM web_session "
+                   "WHERE id_hash = ?1",
+    [S_SESS_TOUCH] = "UPDATE web_session SET last_seen = ?2 WHERE id_hash = ?1",
+    [S_SESS_DELETE] = "DELETE FROM web_session WHERE id_hash = ?1",
+    [S_SESS_PURGE] = "DELETE FROM web_session WHERE expires < ?1",
+    [S_CLAIM_TAKE] = "INSERT INTO claim (name, holder, expires) VALUES (?1, ?2, ?3) "
+                     "ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, "
+                     "expires = excluded.expires WHERE claim.expires <= ?4 OR claim.holder = ?2",
+    [S_CLAIM_DROP] = "DELETE FROM claim WHERE name = ?1 AND holder = ?2",
+};
+
+size_t st_sql_numbered(const char *sql, char *out, size_t size)
+{
+    size_t o = 0;
+    long hi = 0;
+    char quote = 0;
+
+    for (const char *p = sql; *p != '\0'; p++) {
+        char num[24];
+        int n;
+
+        if (quote != 0 || *p == '\'' || *p == '"') {
+            quote = quote == 0 ? *p : quote == *p ? 0 : quote;
+        } else if (*p == '?') {
+            char *end;
+            long v = strtol(p + 1, &end, 10);
+            if (end == p + 1)
+                v = hi + 1; /* a bare ? is one more than the highest so far */
+            hi = v > hi ? v : hi;
+            n = snprintf(num, sizeof(num), "$%ld", v);
+            for (int i = 0; i < n; i++)
+                if (o + 1 < size)
+                    out[o++] = num[i];
+            p = end - 1;
+            continue;
+        }
+        if (o + 1 < size)
+            out[o++] = *p;
+    }
+    if (size > 0)
+        out[o] = '\0';
+    return o;
+}
