@@ -134,7 +134,18 @@ int store_schema_version(struct store *st)
 
 int store_integrity_check(struct store *st, const char **error_r)
 {
-    return st->db->be->integrity_check(st, error_r);
+    struct st_q *q = st_q(st, S_INTEGRITY_CHECK);
+    const char *r;
+    int rc = st_step(st, q, error_r, "integrity check");
+
+    if (rc <= 0)
+        return rc < 0 ? -1 : st_fail(st, error_r, "integrity check: no answer");
+    r = st_col_text(q, 0);
+    rc = r != NULL && strcmp(r, "ok") == 0
+             ? 0
+             : st_fail(st, error_r, "integrity check: %s", r != NULL ? r : "?");
+    st_reset(q);
+    return rc;
 }
 
 /* ------------------------------------------------------------ transactions and helpers */

@@ -236,7 +236,6 @@ struct st_backend {
     void (*rollback)(struct store *st);
     const char *(*errmsg)(struct store *st);
     int (*schema_version)(struct store *st);
-    int (*integrity_check)(struct store *st, const char **error_r);
 };
 
 struct st_db {

@@ -653,22 +653,6 @@ static void pg_close(struct store *st)
     free(db);
 }
 
-static int pg_integrity_check(struct store *st, const char **error_r)
-{
-    struct st_q *q = st_q(st, S_INTEGRITY_CHECK);
-    const char *r;
-    int rc = st_step(st, q, error_r, "integrity check");
-
-    if (rc <= 0)
-        return rc < 0 ? -1 : st_fail(st, error_r, "integrity check: no answer");
-    r = st_col_text(q, 0);
-    rc = r != NULL && strcmp(r, "ok") == 0
-             ? 0
-             : st_fail(st, error_r, "integrity check: %s", r != NULL ? r : "?");
-    st_reset(q);
-    return rc;
-}
-
 const struct st_backend st_pg_backend = {
     .name = "postgresql",
     .open = pg_open,
@@ -687,5 +671,4 @@ const struct st_backend st_pg_backend = {
     .rollback = pg_rollback,
     .errmsg = pg_errmsg,
     .schema_version = pg_schema_version,
-    .integrity_check = pg_integrity_check,
 };

@@ -431,22 +431,6 @@ static void sq_close(struct store *st)
     free(db);
 }
 
-static int sq_integrity_check(struct store *st, const char **error_r)
-{
-    struct st_q *q = st_q(st, S_INTEGRITY_CHECK);
-    const char *r;
-    int rc = st_step(st, q, error_r, "integrity_check");
-
-    if (rc <= 0)
-        return rc < 0 ? -1 : st_fail(st, error_r, "integrity_check: no answer");
-    r = st_col_text(q, 0);
-    rc = r != NULL && strcmp(r, "ok") == 0
-             ? 0
-             : st_fail(st, error_r, "integrity_check: %s", r != NULL ? r : "?");
-    st_reset(q);
-    return rc;
-}
-
 const struct st_backend st_sqlite_backend = {
     .name = "sqlite",
     .open = sq_open,
@@ -465,5 +449,4 @@ const struct st_backend st_sqlite_backend = {
     .rollback = sq_rollback,
     .errmsg = sq_errmsg,
     .schema_version = sq_schema_version,
-    .integrity_check = sq_integrity_check,
 };
