@@ -99,6 +99,23 @@ static unsigned pl_requested(struct pl *pl, const char *rcpt, const struct bypas
     return req;
 }
 
+/*
+ * pl_word - how a verdict is traced for one recipient. A pass is only a pass
+ * when the service looked at the message: one that failed and let it through
+ * (on_failure = pass) is "failed", one that left it alone (protected
+ * content) is "skipped", and one that could not read it in full, or not in
+ * one way, is "unscannable".
+ */
+static const char *pl_word(const struct svc_result *res, enum svc_verdict v)
+{
+    if (v != SVC_PASS)
+        return svc_verdict_name(v);
+    return res->failed        ? "failed"
+           : res->skipped     ? "skipped"
+           : res->unscannable ? "unscannable"
+                              : "pass";
+}
+
 /* pl_run_service - run service i once, the first time a recipient needs it. */
 static const struct svc_result *pl_result(struct pl *pl, size_t i)
 {
@@ -118,21 +135,13 @@ static const struct svc_result *pl_result(struct pl *pl, size_t i)
         svc_run(&pl->svc[i], &sm, &pl->res[i]);
         pl->ran[i] = true;
         log_info("service=%s verdict=%s%s%s ms=%lld reason=\"%s\"", pl->svc[i].name,
-                 svc_verdict_name(pl->res[i].verdict), pl->res[i].failed ? " failed=yes" : "",
+                 pl_word(&pl->res[i], pl->res[i].verdict), pl->res[i].failed ? " failed=yes" : "",
                  pl->res[i].unscannable ? " unscannable=yes" : "", (long long)pl->res[i].ms,
                  pl->res[i].reason);
     }
     return &pl->res[i];
 }
 
-/*
- * pl_word - how a verdict is traced for one recipient: a pass of a message
- * the service could not read in full, or not in one way, is "unscannable".
- */
-static const char *pl_word(const struct svc_result *res, enum svc_verdict v)
-{
-    return res->unscannable && v == SVC_PASS ? "unscannable" : svc_verdict_name(v);
-}
 
 struct pl_rcpt_view {
     bool whitelisted, blocklisted;

@@ -122,7 +122,7 @@ class ContentTest(t.TempDirTest):
                   sender="carol@example.org")
         [data] = self.delivered("alice")
         self.assertNotIn(b"CAUTION", data)
-        self.assertIn(URI + "banner; action=pass", self.via(data))
+        self.assertIn(URI + "banner; action=skipped", self.via(data))
 
     def test_quoted_printable_alternative_both_parts(self):
         self.start_opesd()
@@ -154,8 +154,9 @@ class ContentTest(t.TempDirTest):
         [data] = self.delivered("alice")
         self.assertTrue(data.endswith(raw), "a signed message must arrive byte for byte")
         self.assertNotIn(b"CAUTION", data)
-        self.assertIn(URI + "banner; action=pass", self.via(data))
+        self.assertIn(URI + "banner; action=skipped", self.via(data))
         [rec] = [r for r in self.trace(text) if r["service"] == "banner" and r["event"] == "service"]
+        self.assertEqual(rec["verdict"], "skipped")
         self.assertIn(why, rec["detail"])
         self.assertIn("never modified", rec["detail"])
 

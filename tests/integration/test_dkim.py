@@ -95,7 +95,7 @@ class DkimTest(t.TempDirTest):
         data, _ = self.deliver(signed)
         self.assertIn(b"OPES-Via:", data)
         self.assertIn(b"service/rules; action=pass", data.replace(b"\n\t", b" "))
-        self.assertIn(b"service/banner; action=pass", data.replace(b"\n\t", b" "))
+        self.assertIn(b"service/banner; action=skipped", data.replace(b"\n\t", b" "))
         self.assertNotIn(b"CAUTION", data)
         self.assertIn(b"\nTo: alice@example.org\n", data, "a signed To is not rewritten")
         self.assertEqual(self.verify(data), "VALID")

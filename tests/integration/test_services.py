@@ -302,6 +302,20 @@ class ServicesTest(t.TempDirTest):
         self.assertIn("clamd", ta)
         self.assertEqual(self.delivered("alice") + self.delivered("bob"), [])
 
+    def test_clamd_down_with_on_failure_pass_is_traced_as_failed(self):
+        """A scanner that never looked at the message did not pass it (RFC 4902 3.1)."""
+        self.start_opesd(clamd="unix:%s/no-such-clamd.sock" % self.tmp,
+                         extra={"service.clamd.on_failure": "pass"})
+        [(code, text)] = self.send(CLEAN, sender="carol@remote.example")
+        self.assertEqual(code, 250, text)
+        [msg] = self.delivered("alice")
+        self.assertIn(URI + "clamd; action=failed", self.via(msg))
+        self.assertNotIn(URI + "clamd; action=pass", self.via(msg))
+        self.assertIn(URI + "rules; action=pass", self.via(msg))
+        events = {(r["service"], r["event"], r["verdict"]) for r in self.trace_records(text)}
+        self.assertIn(("clamd", "service", "failed"), events)
+        self.assertIn("service=clamd verdict=failed", self.opesd.read_log())
+
     def test_bad_service_config_is_reported_with_line_numbers(self):
         conf = os.path.join(self.tmp, "bad.conf")
         with open(conf, "w") as f:

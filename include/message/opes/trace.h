@@ -22,7 +22,7 @@ void trace_id_new(char id[TRACE_ID_LEN + 1]);
 
 struct trace_via {
     const char *uri;    /* service URI */
-    const char *action; /* pass, tag, modify, quarantine, reject, bypassed, skipped */
+    const char *action; /* pass, tag, modify, ..., bypassed, skipped, failed, unscannable */
 };
 
 struct trace_info {
