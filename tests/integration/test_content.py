@@ -122,7 +122,7 @@ class ContentTest(t.TempDirTest):
                   sender="carol@example.org")
         [data] = self.delivered("alice")
         self.assertNotIn(b"CAUTION", data)
-        self.assertIn(URI + "banner; action=skipped", self.via(data))
+        self.assertIn(URI + "banner; action=pass", self.via(data))
 
     def test_quoted_printable_alternative_both_parts(self):
         self.start_opesd()
