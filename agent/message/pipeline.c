@@ -239,6 +239,19 @@ static void pl_prefix(struct pl *pl, struct pipeline_rcpt *r, const struct pl_rc
                             .when = time(NULL),
                             .via = via,
                             .nvia = nvia};
+    /* a signed OPES field name: its text rides in the Received field (PROTOCOL.md 28) */
+    static const struct {
+        const char *name;
+        unsigned bit;
+    } opes_fields[] = {{"OPES-System", TRACE_CARRY_SYSTEM}, {"OPES-Via", TRACE_CARRY_VIA}};
+    for (size_t i = 0; m->mime != NULL && i < 2; i++) {
+        if (!mime_dkim_signs(m->mime, opes_fields[i].name))
+            continue;
+        ti.carry |= opes_fields[i].bit;
+        pl_trace(pl, r->addr, "header", NULL, "skipped", 0,
+                 "%s carried in the Received field: a DKIM signature covers that field name",
+                 opes_fields[i].name);
+    }
     tlen = trace_headers(trace, sizeof(trace), &ti);
     /* Received always; the OPES fields and tags unless DKIM-signed (PROTOCOL.md 28) */
     for (const char *f = trace; f < trace + tlen;) {
