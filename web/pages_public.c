@@ -138,8 +138,7 @@ void page_privacy(struct web_req *req, struct web_resp *resp)
              "message covers these field names, the same text is carried in a comment of the "
              "<code>Received</code> field instead.</p>\n",
              (int64_t)cfg->retention_days, (int64_t)cfg->retention_days,
-             (int64_t)cfg->retention_days, cfg->web_operator, cfg->web_contact,
-             cfg->system_uri);
+             (int64_t)cfg->retention_days, cfg->web_operator, cfg->web_contact, cfg->system_uri);
     web_page_end(&h);
     web_resp_html(resp, 200, &h);
 }

@@ -79,8 +79,7 @@ void dsn_compose(struct mailgen_buf *out, const struct dsn_info *d)
     if (strchr(orcpt, ';') != NULL)
         mailgen_printf(out, "Original-Recipient: %.*s; %s\r\n", (int)strcspn(orcpt, ";"), orcpt,
                        strchr(orcpt, ';') + 1);
-    mailgen_printf(out, "Final-Recipient: rfc822; %s\r\nAction: failed\r\nStatus: 5.7.1\r\n",
-                   rcpt);
+    mailgen_printf(out, "Final-Recipient: rfc822; %s\r\nAction: failed\r\nStatus: 5.7.1\r\n", rcpt);
     mailgen_printf(out,
                    "Diagnostic-Code: smtp; 550 5.7.1 <%s> held by %s and not delivered:\r\n"
                    " %s (trace %s)\r\n",

@@ -142,7 +142,6 @@ static const struct svc_result *pl_result(struct pl *pl, size_t i)
     return &pl->res[i];
 }
 
-
 struct pl_rcpt_view {
     bool whitelisted, blocklisted;
     struct policy_step *steps;

@@ -4,8 +4,8 @@
  * New fields go on top; existing trace fields are never touched (RFC 5321
  * 4.4). A field whose name a DKIM signature covers is not added: its text
  * goes into a comment of the Received field instead, so the trace is never
- * lost (RFC 4902 4) and the signature still verifies. Peer-supplied names are reduced to a safe alphabet before they enter
- * a header.
+ * lost (RFC 4902 4) and the signature still verifies. Peer-supplied names are reduced to a safe
+ * alphabet before they enter a header.
  */
 #include "opes/trace.h"
 
