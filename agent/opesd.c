@@ -479,6 +479,8 @@ int main(int argc, char **argv)
             return 1;
         }
         deliver_free(&dl);
+        if (config_system_uri_warning(cfg) != NULL)
+            fprintf(stderr, "opesd: warning: %s\n", config_system_uri_warning(cfg));
         config_print(cfg, stdout);
         config_unref(&cfg);
         return 0;
@@ -501,6 +503,8 @@ int main(int argc, char **argv)
     if (pthread_create(&d.jobs, NULL, opesd_jobs, &d) != 0)
         fatal("pthread_create");
     log_info("opesd started target=%s system_uri=%s", cfg->target, cfg->system_uri);
+    if (config_system_uri_warning(cfg) != NULL)
+        log_warnx("%s", config_system_uri_warning(cfg));
     opesd_loop(&d);
     tracelog_stop(); /* after the last session: its records are written */
     log_info("opesd stopped");

@@ -108,24 +108,37 @@ void page_privacy(struct web_req *req, struct web_resp *resp)
              "loops and for a later non-delivery report. It goes when the message is deleted; "
              "after a release or expiry it stays until the entry is removed.</li>"
              "<li>Trace records of every message: which services ran, their verdicts and "
-             "reasons, bypass decisions, and the replies of the mailbox store.</li>"
+             "reasons, bypass decisions, the replies of the mailbox store, and the original "
+             "recipient address when the sending mail server gave one (ORCPT).</li>"
              "<li>Your white and block list entries, your notification preferences and "
              "consent choices, and a log of the actions taken in this portal.</li>"
              "<li>Portal sessions, stored only as a hash of the cookie.</li></ul>\n"
              "<h2>For how long</h2>\n<p>Held messages are kept for %L days, then they "
              "expire. An entry no longer held is removed with its content and header section "
-             "%L days after it was released, deleted or expired.</p>\n"
+             "%L days after it was released, deleted or expired. Trace records are removed "
+             "%L days after they were written.</p>\n"
              "<h2>Who can see it</h2>\n<p>You see the mail held for your own address and its "
              "trace. The administrators of %s (%s) see every recipient's held mail, to "
              "keep the system running and answer requests.</p>\n"
-             "<h2>What the trace header fields reveal</h2>\n<p>Each delivered message gets a "
-             "<code>Received</code> field (this system's host name and the trace id), an "
-             "<code>OPES-System</code> field naming this system (<code>%s</code>) and the "
-             "trace id, and an <code>OPES-Via</code> field listing each service that ran and "
-             "its verdict. They show that the message was processed and how, never the "
-             "content of other mail.</p>\n",
-             (int64_t)cfg->retention_days, (int64_t)cfg->retention_days, cfg->web_operator,
-             cfg->web_contact, cfg->system_uri);
+             "<h2>What the trace header fields reveal</h2>\n<p>Each delivered message gets "
+             "trace header fields that travel with it to its recipient, and with any copy the "
+             "recipient forwards:</p>\n<ul>"
+             "<li><code>Received</code>: the name the sending mail server gave for itself "
+             "(HELO), its host name and network address, this system's host name and the "
+             "trace id, and, when the message had a single recipient, that recipient's "
+             "address (<code>for &lt;address&gt;</code>).</li>"
+             "<li><code>OPES-System</code>: this system (<code>%s</code>) and the trace "
+             "id.</li>"
+             "<li><code>OPES-Via</code>: each service that ran and its verdict, and each "
+             "service that was bypassed. It therefore shows a recipient's choices: a service "
+             "bypassed at the recipient's request (a whitelist entry, a token) appears as "
+             "<code>bypassed</code>, and a service the recipient turned off (or did not turn "
+             "on) in the consent preferences is missing from the list.</li></ul>\n"
+             "<p>They never show the content of other mail. When a DKIM signature of the "
+             "message covers these field names, the same text is carried in a comment of the "
+             "<code>Received</code> field instead.</p>\n",
+             (int64_t)cfg->retention_days, (int64_t)cfg->retention_days,
+             (int64_t)cfg->retention_days, cfg->web_operator, cfg->web_contact, cfg->system_uri);
     web_page_end(&h);
     web_resp_html(resp, 200, &h);
 }

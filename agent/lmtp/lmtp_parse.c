@@ -287,6 +287,29 @@ int lmtp_xtext_decode(const char *in, char *out, size_t outsize)
     return (int)o;
 }
 
+int lmtp_parse_orcpt(const char *value, char *out, size_t outsize)
+{
+    size_t tlen;
+    int n;
+
+    if (value == NULL || strlen(value) > LMTP_ORCPT_MAX)
+        return -1;
+    tlen = strcspn(value, ";");
+    if (tlen == 0 || value[tlen] != ';' || tlen + 2 > outsize)
+        return -1;
+    for (size_t i = 0; i < tlen; i++)
+        if (!isalnum((unsigned char)value[i]) && value[i] != '-')
+            return -1;
+    memcpy(out, value, tlen + 1);
+    n = lmtp_xtext_decode(value + tlen + 1, out + tlen + 1, outsize - tlen - 1);
+    if (n <= 0)
+        return -1;
+    for (const char *q = out + tlen + 1; *q != '\0'; q++)
+        if ((unsigned char)*q < 32 || (unsigned char)*q > 126)
+            return -1; /* RFC 3461 4.2: printable US-ASCII before encoding */
+    return 0;
+}
+
 int lmtp_xtext_encode(const char *in, char *out, size_t outsize)
 {
     size_t o = 0;

@@ -167,8 +167,10 @@ static void lmtp_tx_destroy(struct lmtp_session *s, struct lmtp_server_tx *tx)
 {
     if (s->cb->tx_free != NULL)
         s->cb->tx_free(s->ctx, tx);
-    for (size_t i = 0; i < tx->nrcpts; i++)
+    for (size_t i = 0; i < tx->nrcpts; i++) {
         free(tx->rcpts[i].bypass);
+        free(tx->rcpts[i].orcpt);
+    }
     free(tx->rcpts);
     free(tx->bypass);
     free(tx);
@@ -242,6 +244,23 @@ static int lmtp_bypass_param(const char *value, char **out)
     char buf[1024];
 
     if (value == NULL || lmtp_xtext_decode(value, buf, sizeof(buf)) <= 0)
+        return -1;
+    free(*out);
+    if ((*out = strdup(buf)) == NULL)
+        fatal("strdup");
+    return 0;
+}
+
+/*
+ * lmtp_orcpt_param - ORCPT=addr-type;xtext into *out. DSN is not advertised
+ * (PROTOCOL.md 2), but a client that sends ORCPT anyway gets it kept for the
+ * Original-Recipient of a later DSN (RFC 3464 2.3.1).
+ */
+static int lmtp_orcpt_param(const char *value, char **out)
+{
+    char buf[LMTP_ORCPT_MAX + 1];
+
+    if (lmtp_parse_orcpt(value, buf, sizeof(buf)) < 0)
         return -1;
     free(*out);
     if ((*out = strdup(buf)) == NULL)
@@ -387,9 +406,14 @@ static void cmd_rcpt(struct lmtp_session *s, char *args)
         if (strcmp(p[i].name, "XOPES-BYPASS") == 0 &&
             lmtp_bypass_param(p[i].value, &r->bypass) == 0)
             continue;
+        if (strcmp(p[i].name, "ORCPT") == 0 && lmtp_orcpt_param(p[i].value, &r->orcpt) == 0)
+            continue;
         free(r->bypass);
+        free(r->orcpt);
         if (strcmp(p[i].name, "XOPES-BYPASS") == 0)
             lmtp_reply(s, 501, "5.5.4", "Syntax: XOPES-BYPASS=xtext");
+        else if (strcmp(p[i].name, "ORCPT") == 0)
+            lmtp_reply(s, 501, "5.5.4", "Syntax: ORCPT=addr-type;xtext");
         else
             lmtp_reply(s, 555, "5.5.4", "Unsupported RCPT parameter %s", p[i].name);
         lmtp_bad_command(s);
@@ -425,6 +449,7 @@ static void cmd_rcpt(struct lmtp_session *s, char *args)
     if (r->reply.code / 100 != 2) {
         lmtp_log_rcpt(s, r, "rcpt");
         free(r->bypass);
+        free(r->orcpt);
         return;
     }
     tx->nrcpts++;

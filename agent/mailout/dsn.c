@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "opes/config.h"
@@ -39,7 +40,7 @@ static void dsn_clean(char *dst, size_t size, const char *s, size_t max)
 void dsn_compose(struct mailgen_buf *out, const struct dsn_info *d)
 {
     char from[300], date[64], arrival[64], msgid[400], boundary[64], subject[400];
-    char rcpt[300], reason[200], uri[400], trace[64];
+    char rcpt[300], reason[200], uri[400], trace[64], orcpt[520];
 
     snprintf(from, sizeof(from), "MAILER-DAEMON@%s", d->hostname);
     mailgen_date(date, sizeof(date), time(NULL));
@@ -50,6 +51,7 @@ void dsn_compose(struct mailgen_buf *out, const struct dsn_info *d)
     dsn_clean(reason, sizeof(reason), d->reason, 150);
     dsn_clean(uri, sizeof(uri), d->service_uri, 350);
     dsn_clean(trace, sizeof(trace), d->trace_id, 40);
+    dsn_clean(orcpt, sizeof(orcpt), d->orcpt, 510);
     snprintf(subject, sizeof(subject), "Undelivered Mail: %s",
              d->subject != NULL && *d->subject != '\0' ? d->subject : "(no subject)");
 
@@ -73,10 +75,11 @@ void dsn_compose(struct mailgen_buf *out, const struct dsn_info *d)
     /* the machine-readable part */
     mailgen_printf(out, "--%s\r\nContent-Type: message/delivery-status\r\n\r\n", boundary);
     mailgen_printf(out, "Reporting-MTA: dns; %s\r\nArrival-Date: %s\r\n\r\n", d->hostname, arrival);
-    mailgen_printf(out,
-                   "Original-Recipient: rfc822; %s\r\nFinal-Recipient: rfc822; %s\r\n"
-                   "Action: failed\r\nStatus: 5.7.1\r\n",
-                   rcpt, rcpt);
+    /* RFC 3464 2.3.1: only from an ORCPT, never made up from the recipient */
+    if (strchr(orcpt, ';') != NULL)
+        mailgen_printf(out, "Original-Recipient: %.*s; %s\r\n", (int)strcspn(orcpt, ";"), orcpt,
+                       strchr(orcpt, ';') + 1);
+    mailgen_printf(out, "Final-Recipient: rfc822; %s\r\nAction: failed\r\nStatus: 5.7.1\r\n", rcpt);
     mailgen_printf(out,
                    "Diagnostic-Code: smtp; 550 5.7.1 <%s> held by %s and not delivered:\r\n"
                    " %s (trace %s)\r\n",
@@ -115,6 +118,20 @@ static void dsn_collect(const struct store_qitem *it, const char *cause, const c
     snprintf(l->d[l->n].cause, sizeof(l->d[l->n].cause), "%s", cause != NULL ? cause : "");
     snprintf(l->d[l->n].detail, sizeof(l->d[l->n].detail), "%s", detail != NULL ? detail : "");
     l->n++;
+}
+
+struct dsn_orcpt {
+    const char *recipient;
+    char value[LMTP_ORCPT_MAX + 1];
+};
+
+/* dsn_orcpt_record - the recipient's "orcpt" trace record, if any. */
+static void dsn_orcpt_record(const struct store_trace *t, void *ctx)
+{
+    struct dsn_orcpt *o = ctx;
+
+    if (strcmp(t->event, "orcpt") == 0 && strcasecmp(t->recipient, o->recipient) == 0)
+        snprintf(o->value, sizeof(o->value), "%s", t->detail);
 }
 
 /* dsn_service - the service called name, or NULL (blocklist, or removed from the config). */
@@ -174,9 +191,13 @@ static bool dsn_one(struct store *st, struct lmtp_env *env, const struct endpoin
                                      {"trace_id", it->trace_id, false},
                                      {"service_uri", uri, false},
                                      {"reason", it->reason, false}};
+        struct dsn_orcpt orcpt = {.recipient = it->recipient};
+        if (store_trace_list(st, it->trace_id, dsn_orcpt_record, &orcpt, &error) < 0)
+            log_warnx("trace=%s item=%s dsn: ORCPT lookup: %s", it->trace_id, it->id, error);
         struct dsn_info d = {.hostname = cfg->hostname,
                              .to = it->sender,
                              .recipient = it->recipient,
+                             .orcpt = orcpt.value[0] != '\0' ? orcpt.value : NULL,
                              .trace_id = it->trace_id,
                              .service_uri = uri,
                              .reason = it->reason,

@@ -99,6 +99,23 @@ static unsigned pl_requested(struct pl *pl, const char *rcpt, const struct bypas
     return req;
 }
 
+/*
+ * pl_word - how a verdict is traced for one recipient. A pass is only a pass
+ * when the service looked at the message: one that failed and let it through
+ * (on_failure = pass) is "failed", one that left it alone (protected
+ * content) is "skipped", and one that could not read it in full, or not in
+ * one way, is "unscannable".
+ */
+static const char *pl_word(const struct svc_result *res, enum svc_verdict v)
+{
+    if (v != SVC_PASS)
+        return svc_verdict_name(v);
+    return res->failed        ? "failed"
+           : res->skipped     ? "skipped"
+           : res->unscannable ? "unscannable"
+                              : "pass";
+}
+
 /* pl_run_service - run service i once, the first time a recipient needs it. */
 static const struct svc_result *pl_result(struct pl *pl, size_t i)
 {
@@ -118,20 +135,11 @@ static const struct svc_result *pl_result(struct pl *pl, size_t i)
         svc_run(&pl->svc[i], &sm, &pl->res[i]);
         pl->ran[i] = true;
         log_info("service=%s verdict=%s%s%s ms=%lld reason=\"%s\"", pl->svc[i].name,
-                 svc_verdict_name(pl->res[i].verdict), pl->res[i].failed ? " failed=yes" : "",
+                 pl_word(&pl->res[i], pl->res[i].verdict), pl->res[i].failed ? " failed=yes" : "",
                  pl->res[i].unscannable ? " unscannable=yes" : "", (long long)pl->res[i].ms,
                  pl->res[i].reason);
     }
     return &pl->res[i];
-}
-
-/*
- * pl_word - how a verdict is traced for one recipient: a pass of a message
- * the service could not read in full, or not in one way, is "unscannable".
- */
-static const char *pl_word(const struct svc_result *res, enum svc_verdict v)
-{
-    return res->unscannable && v == SVC_PASS ? "unscannable" : svc_verdict_name(v);
 }
 
 struct pl_rcpt_view {
@@ -230,6 +238,19 @@ static void pl_prefix(struct pl *pl, struct pipeline_rcpt *r, const struct pl_rc
                             .when = time(NULL),
                             .via = via,
                             .nvia = nvia};
+    /* a signed OPES field name: its text rides in the Received field (PROTOCOL.md 28) */
+    static const struct {
+        const char *name;
+        unsigned bit;
+    } opes_fields[] = {{"OPES-System", TRACE_CARRY_SYSTEM}, {"OPES-Via", TRACE_CARRY_VIA}};
+    for (size_t i = 0; m->mime != NULL && i < 2; i++) {
+        if (!mime_dkim_signs(m->mime, opes_fields[i].name))
+            continue;
+        ti.carry |= opes_fields[i].bit;
+        pl_trace(pl, r->addr, "header", NULL, "skipped", 0,
+                 "%s carried in the Received field: a DKIM signature covers that field name",
+                 opes_fields[i].name);
+    }
     tlen = trace_headers(trace, sizeof(trace), &ti);
     /* Received always; the OPES fields and tags unless DKIM-signed (PROTOCOL.md 28) */
     for (const char *f = trace; f < trace + tlen;) {

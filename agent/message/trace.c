@@ -2,8 +2,10 @@
  * trace.c - trace ids and the Received / OPES-System / OPES-Via header block.
  *
  * New fields go on top; existing trace fields are never touched (RFC 5321
- * 4.4). Peer-supplied names are reduced to a safe alphabet before they enter
- * a header.
+ * 4.4). A field whose name a DKIM signature covers is not added: its text
+ * goes into a comment of the Received field instead, so the trace is never
+ * lost (RFC 4902 4) and the signature still verifies. Peer-supplied names are reduced to a safe
+ * alphabet before they enter a header.
  */
 #include "opes/trace.h"
 
@@ -88,9 +90,46 @@ static void tout_wordf(struct trace_out *o, int space, const char *fmt, ...)
     tout_word(o, w, space);
 }
 
+/*
+ * tout_comment - a comment on a line of its own, at most max octets of text:
+ * characters a comment cannot hold become '_', and it folds between words.
+ */
+static void tout_comment(struct trace_out *o, const char *text, size_t max)
+{
+    char c[TRACE_COMMENT_MAX], *save = NULL;
+    size_t n = 0;
+
+    if (max > sizeof(c) - 1)
+        max = sizeof(c) - 1;
+    for (const char *p = text; *p != '\0' && n < max; p++)
+        c[n++] = (*p < 32 || *p > 126 || *p == '(' || *p == ')' || *p == '\\') ? '_' : *p;
+    c[n] = '\0';
+    tout_raw(o, "\r\n\t(", 4);
+    for (char *w = strtok_r(c, " ", &save), *next; w != NULL; w = next) {
+        next = strtok_r(NULL, " ", &save);
+        tout_wordf(o, w != c, "%s%s", w, next == NULL ? ")" : "");
+    }
+}
+
+/* trace_opes_system - the OPES-System field's text, name included. */
+static void trace_opes_system(char *buf, size_t size, const struct trace_info *ti)
+{
+    snprintf(buf, size, "OPES-System: %s; trace=%s", ti->system_uri, ti->id);
+}
+
+/* trace_opes_via - the OPES-Via field's text, name included (truncated to size). */
+static void trace_opes_via(char *buf, size_t size, const struct trace_info *ti)
+{
+    int n = snprintf(buf, size, "OPES-Via: %s; action=relay", ti->system_uri);
+
+    for (size_t i = 0; i < ti->nvia && n > 0 && (size_t)n < size; i++)
+        n += snprintf(buf + n, size - (size_t)n, ", %s; action=%s", ti->via[i].uri,
+                      ti->via[i].action);
+}
+
 static void trace_received(struct trace_out *o, const struct trace_info *ti)
 {
-    char helo[256], name[256], addr[256], date[64], *save = NULL;
+    char helo[256], name[256], addr[256], date[64];
     struct tm tm;
 
     trace_sanitize(helo, sizeof(helo), ti->helo != NULL && *ti->helo ? ti->helo : "unknown");
@@ -110,17 +149,17 @@ static void trace_received(struct trace_out *o, const struct trace_info *ti)
     tout_raw(o, "\r\n\t", 3);
     tout_wordf(o, 0, "by %s (opesd)", ti->by_host);
     tout_wordf(o, 1, "with %s id %s", ti->protocol, ti->id);
-    if (ti->note != NULL) {
-        char note[200];
-        size_t n = 0;
-        for (const char *p = ti->note; *p != '\0' && n + 1 < sizeof(note); p++)
-            note[n++] = (*p < 32 || *p > 126 || *p == '(' || *p == ')' || *p == '\\') ? '_' : *p;
-        note[n] = '\0';
-        tout_raw(o, "\r\n\t(", 4);
-        /* a comment folds between its words like the rest of the field */
-        for (char *w = strtok_r(note, " ", &save), *next; w != NULL; w = next) {
-            next = strtok_r(NULL, " ", &save);
-            tout_wordf(o, w != note, "%s%s", w, next == NULL ? ")" : "");
+    if (ti->note != NULL)
+        tout_comment(o, ti->note, 199);
+    if (ti->carry != 0) {
+        char c[TRACE_COMMENT_MAX];
+        if (ti->carry & TRACE_CARRY_SYSTEM) {
+            trace_opes_system(c, sizeof(c), ti);
+            tout_comment(o, c, sizeof(c));
+        }
+        if (ti->carry & TRACE_CARRY_VIA) {
+            trace_opes_via(c, sizeof(c), ti);
+            tout_comment(o, c, sizeof(c));
         }
     }
     if (ti->for_rcpt != NULL && strlen(ti->for_rcpt) < 300) {
@@ -138,17 +177,22 @@ size_t trace_headers(char *buf, size_t size, const struct trace_info *ti)
     struct trace_out o = {.buf = buf, .size = size};
 
     trace_received(&o, ti);
-    tout_raw(&o, "OPES-System:", 12);
-    tout_wordf(&o, 1, "%s;", ti->system_uri);
-    tout_wordf(&o, 1, "trace=%s", ti->id);
-    tout_raw(&o, "\r\nOPES-Via:", 11);
-    tout_wordf(&o, 1, "%s;", ti->system_uri);
-    tout_wordf(&o, 1, "action=relay%s", ti->nvia > 0 ? "," : "");
-    for (size_t i = 0; i < ti->nvia; i++) {
-        tout_wordf(&o, 1, "%s;", ti->via[i].uri);
-        tout_wordf(&o, 1, "action=%s%s", ti->via[i].action, i + 1 < ti->nvia ? "," : "");
+    if (!(ti->carry & TRACE_CARRY_SYSTEM)) {
+        tout_raw(&o, "OPES-System:", 12);
+        tout_wordf(&o, 1, "%s;", ti->system_uri);
+        tout_wordf(&o, 1, "trace=%s", ti->id);
+        tout_raw(&o, "\r\n", 2);
     }
-    tout_raw(&o, "\r\n", 2);
+    if (!(ti->carry & TRACE_CARRY_VIA)) {
+        tout_raw(&o, "OPES-Via:", 9);
+        tout_wordf(&o, 1, "%s;", ti->system_uri);
+        tout_wordf(&o, 1, "action=relay%s", ti->nvia > 0 ? "," : "");
+        for (size_t i = 0; i < ti->nvia; i++) {
+            tout_wordf(&o, 1, "%s;", ti->via[i].uri);
+            tout_wordf(&o, 1, "action=%s%s", ti->via[i].action, i + 1 < ti->nvia ? "," : "");
+        }
+        tout_raw(&o, "\r\n", 2);
+    }
     return o.overflow ? 0 : o.len;
 }
 

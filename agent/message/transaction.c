@@ -282,6 +282,15 @@ void transaction_replied(struct transaction *t, const struct lmtp_server_tx *tx)
         snprintf(tr->detail, sizeof(tr->detail), "%d %s %s", r->code, r->enh, r->text);
         tr->duration_ms = clock_now_ms() - tx->start_ms;
         tr->at = (int64_t)time(NULL);
+        if (tx->rcpts[i].orcpt != NULL && r->code / 100 == 2) {
+            /* kept for the Original-Recipient of a DSN (dsn.c; RFC 3464 2.3.1) */
+            struct store_trace *o = tracelog_batch_add(&t->records); /* tr may have moved */
+            snprintf(o->trace_id, sizeof(o->trace_id), "%s", t->trace);
+            snprintf(o->recipient, sizeof(o->recipient), "%s", tx->rcpts[i].addr);
+            snprintf(o->event, sizeof(o->event), "orcpt");
+            snprintf(o->detail, sizeof(o->detail), "%s", tx->rcpts[i].orcpt);
+            o->at = (int64_t)time(NULL);
+        }
     }
     tracelog_submit(&t->records, t->cfg);
 }

@@ -233,6 +233,7 @@ void svc_protected_verdict(const struct svc *svc, const char *why, struct svc_re
     r->verdict = svc->on_protected == SVC_PROT_REJECT       ? SVC_REJECT
                  : svc->on_protected == SVC_PROT_QUARANTINE ? SVC_QUARANTINE
                                                             : SVC_PASS;
+    r->skipped = r->verdict == SVC_PASS;
     snprintf(r->reason, sizeof(r->reason), "%s content is never modified: %s", why,
              r->verdict == SVC_PASS ? "skipped" : svc_verdict_name(r->verdict));
 }

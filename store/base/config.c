@@ -16,6 +16,7 @@
 #include "opes/vec.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <ini.h>
 #include <limits.h>
 #include <stddef.h>
@@ -870,6 +871,34 @@ void config_unref(struct opes_config **cfgp)
     *cfgp = NULL;
     if (cfg != NULL && __atomic_sub_fetch(&cfg->refs, 1, __ATOMIC_SEQ_CST) == 0)
         cfg_free(cfg);
+}
+
+const char *config_system_uri_warning(const struct opes_config *cfg)
+{
+    const char *host = strstr(cfg->system_uri, "://");
+    char h[256];
+    size_t n;
+
+    if (host == NULL)
+        return NULL;
+    host += 3;
+    if (*host == '[') /* an IPv6 literal */
+        n = strcspn(host, "]") + 1;
+    else
+        n = strcspn(host, ":/?#");
+    if (n >= sizeof(h))
+        return NULL;
+    for (size_t i = 0; i < n; i++)
+        h[i] = (char)tolower((unsigned char)host[i]);
+    h[n] = '\0';
+    n = strlen(h);
+    if (strcmp(h, "localhost") == 0 || (n > 10 && strcmp(h + n - 10, ".localhost") == 0) ||
+        strcmp(h, "localhost.localdomain") == 0 || strncmp(h, "127.", 4) == 0 ||
+        strcmp(h, "[::1]") == 0 || strcmp(h, "0.0.0.0") == 0 || strcmp(h, "[::]") == 0)
+        return "[opes] system_uri names this host's loopback, which no recipient can open: "
+               "set it to the public address of the portal's /opes page "
+               "(it goes into every message's OPES-System and OPES-Via fields)";
+    return NULL;
 }
 
 void config_print(const struct opes_config *cfg, FILE *out)

@@ -154,8 +154,9 @@ class ContentTest(t.TempDirTest):
         [data] = self.delivered("alice")
         self.assertTrue(data.endswith(raw), "a signed message must arrive byte for byte")
         self.assertNotIn(b"CAUTION", data)
-        self.assertIn(URI + "banner; action=pass", self.via(data))
+        self.assertIn(URI + "banner; action=skipped", self.via(data))
         [rec] = [r for r in self.trace(text) if r["service"] == "banner" and r["event"] == "service"]
+        self.assertEqual(rec["verdict"], "skipped")
         self.assertIn(why, rec["detail"])
         self.assertIn("never modified", rec["detail"])
 

@@ -351,6 +351,34 @@ class ConfigCheck(DaemonCase):
             self.assertRegex(cfg["downstream"][key], r"^\d+s$")
         self.assertEqual(cfg["log"]["level"], "debug")
 
+    def test_loopback_system_uri_is_warned_about(self):
+        """A system URI no recipient can open: opesd -t says so (exit 0, still valid)."""
+        target = "[downstream]\ntarget = maildir:%s/%%u\n" % self.mail
+        for uri in ("http://localhost:8025/opes", "https://127.0.0.1/opes",
+                    "http://[::1]:8025/opes", "http://LocalHost/opes", "http://mx.localhost/x"):
+            _, out = self.run_check("[opes]\nsystem_uri = %s\n" % uri + target)
+            self.assertEqual(out.returncode, 0, out.stderr)
+            self.assertIn("warning: [opes] system_uri names this host's loopback", out.stderr, uri)
+        _, out = self.run_check(target)  # the default
+        self.assertIn("system_uri names this host's loopback", out.stderr)
+        for uri in ("https://opes.example.org/opes", "http://localhost.example.org/opes",
+                    "http://127example.org/opes"):
+            _, out = self.run_check("[opes]\nsystem_uri = %s\n" % uri + target)
+            self.assertEqual(out.returncode, 0, out.stderr)
+            self.assertNotIn("system_uri", out.stderr, uri)
+
+    def test_loopback_system_uri_is_warned_about_at_start(self):
+        for uri, warned in (("http://localhost:8025/opes", True),
+                            ("http://opes.example.org/opes", False)):
+            self.start_opesd({"opes.system_uri": uri})
+            deadline = time.monotonic() + 10
+            while "opesd started" not in self.opesd.read_log() and time.monotonic() < deadline:
+                time.sleep(0.05)
+            log = self.opesd.read_log()
+            self.assertIn("opesd started", log)
+            self.assertEqual("[opes] system_uri names this host's loopback" in log, warned, log)
+            self.opesd.stop()
+
     def test_default_listener_is_not_port_25(self):
         path, out = self.run_check("[downstream]\ntarget = maildir:%s/%%u\n" % self.mail)
         self.assertEqual(out.returncode, 0, out.stderr)

@@ -4,9 +4,11 @@ A message signed with python3-dkim's test key passes through opesd (with the
 rules service, so OPES-Via lists a service, and the content-modifying banner
 and rewrite services, which must leave a signed message alone) and still
 verifies in the mailbox.
-A signature that oversigns OPES-Via (lists it in h= more often than the field
-occurs) would break if opesd added one: opesd leaves that field out, traces
-why, and the signature still verifies. Verification uses Debian's python3
+A signature that oversigns OPES-Via or OPES-System (lists it in h= more
+often than the field occurs) would break if opesd added one: opesd carries
+that field's text in a comment of its Received field instead, traces why, and
+the signature still verifies. The trace is never dropped, whether or not the
+signature is valid. Verification uses Debian's python3
 with the dkim module and the key record shipped with it (no DNS).
 """
 import os
@@ -95,17 +97,46 @@ class DkimTest(t.TempDirTest):
         data, _ = self.deliver(signed)
         self.assertIn(b"OPES-Via:", data)
         self.assertIn(b"service/rules; action=pass", data.replace(b"\n\t", b" "))
-        self.assertIn(b"service/banner; action=pass", data.replace(b"\n\t", b" "))
+        self.assertIn(b"service/banner; action=skipped", data.replace(b"\n\t", b" "))
         self.assertNotIn(b"CAUTION", data)
         self.assertIn(b"\nTo: alice@example.org\n", data, "a signed To is not rewritten")
         self.assertEqual(self.verify(data), "VALID")
 
-    def test_oversigned_opes_via_is_not_added(self):
+    def received(self, data):
+        """The first Received field, unfolded."""
+        head = data.split(b"\n\n", 1)[0].decode().replace("\n\t", " ").replace("\n ", " ")
+        return [l for l in head.split("\n") if l.startswith("Received:")][0]
+
+    def test_oversigned_opes_via_is_carried_in_received(self):
         signed = self.sign("from:to:subject:date:message-id:opes-via")
         data, text = self.deliver(signed)
-        self.assertNotIn(b"OPES-Via:", data)
-        self.assertIn(b"OPES-System:", data)
+        trace = text.rsplit("(trace ", 1)[1].rstrip(")")
+        self.assertNotIn(b"OPES-Via:", data.split(b"\n\n", 1)[0].replace(b"(OPES-Via:", b""))
+        self.assertIn(b"\nOPES-System:", data)
+        received = self.received(data)
+        self.assertIn("id %s (OPES-Via: http://opes.example.org/opes; action=relay, " % trace,
+                      received)
+        self.assertIn("service/rules; action=pass", received)
         self.assertEqual(self.verify(data), "VALID")
-        records = self.opesd.trace(text.rsplit("(trace ", 1)[1].rstrip(")"))
-        self.assertIn("OPES-Via not added: a DKIM signature covers that field name",
-                      [r["detail"] for r in records])
+        records = self.opesd.trace(trace)
+        self.assertIn("OPES-Via carried in the Received field: a DKIM signature covers that"
+                      " field name", [r["detail"] for r in records])
+
+    def test_unverified_signature_over_opes_fields_keeps_the_trace(self):
+        """h= naming both OPES fields, signature not valid: the trace is still all there."""
+        signed = self.sign("from:to:subject:date:message-id:opes-system:opes-via")
+        forged = signed.replace(b"This body is signed.", b"This body was changed.")
+        self.assertEqual(self.verify(forged), "INVALID")
+        data, text = self.deliver(forged)
+        trace = text.rsplit("(trace ", 1)[1].rstrip(")")
+        head = data.split(b"\n\n", 1)[0].decode()
+        self.assertNotRegex(head, r"(?m)^OPES-(System|Via):")
+        received = self.received(data)
+        self.assertIn("(OPES-System: http://opes.example.org/opes; trace=%s)" % trace, received)
+        self.assertRegex(received, r"\(OPES-Via: http://opes.example.org/opes; action=relay, "
+                                   r"[^)]*service/rules; action=pass[^)]*\)")
+        self.assertIn("service/banner; action=skipped", received)
+        # a valid signature over the same fields still verifies
+        data, _ = self.deliver(signed)
+        self.assertIn("(OPES-System: ", self.received(data))
+        self.assertEqual(self.verify(data), "VALID")

@@ -130,14 +130,15 @@ class NotifyCase(t.TempDirTest):
                                         extra=self.config(extra)))
         return self.opesd
 
-    def send(self, data, sender="sender@remote.example", rcpts=("alice@example.org",)):
+    def send(self, data, sender="sender@remote.example", rcpts=("alice@example.org",),
+             rcpt_params=""):
         """Send over LMTP; returns the quarantine ids from the replies."""
         c = self.client(self.opesd.port)
         c.hello()
         code, text = c.cmd("MAIL FROM:<%s>" % sender)
         self.assertEqual(code, 250, text)
         for r in rcpts:
-            code, text = c.cmd("RCPT TO:<%s>" % r)
+            code, text = c.cmd("RCPT TO:<%s>%s" % (r, rcpt_params))
             self.assertEqual(code, 250, text)
         code, text = c.cmd("DATA")
         self.assertEqual(code, 354, text)
@@ -401,7 +402,8 @@ class SenderDsn(NotifyCase):
                           "service.other.type": "rules",
                           "service.other.order": "20",
                           "service.other.rule": "header Subject /OTHER-SERVICE/ quarantine"})
-        [qid] = self.send(message("QUARANTINE-ME expires"))
+        [qid] = self.send(message("QUARANTINE-ME expires"),
+                          rcpt_params=" ORCPT=rfc822;Alice+2BOld@example.org")
         [null] = self.send(message("QUARANTINE-ME null sender", sender=""), sender="")
         [auto] = self.send(message("QUARANTINE-ME auto", extra="Auto-Submitted: auto-replied\n"))
         [other] = self.send(message("OTHER-SERVICE held"))
@@ -430,6 +432,7 @@ class SenderDsn(NotifyCase):
         self.assertEqual(rcpt["Action"], "failed")
         self.assertEqual(rcpt["Status"], "5.7.1")
         self.assertEqual(rcpt["Final-Recipient"], "rfc822; alice@example.org")
+        self.assertEqual(rcpt["Original-Recipient"], "rfc822; Alice+Old@example.org")
         self.assertIn("trace %s" % trace, rcpt["Diagnostic-Code"])
         self.assertTrue(rcpt["Diagnostic-Code"].startswith("smtp; 550 5.7.1"))
         self.assertEqual(headers.get_content_type(), "text/rfc822-headers")
@@ -462,6 +465,8 @@ class SenderDsn(NotifyCase):
         human, status, _ = dsn.get_payload()
         self.assertIn("release failed (550 5.1.1", human.get_content())
         self.assertEqual(status.get_payload()[1]["Final-Recipient"], "rfc822; carol@example.org")
+        # no ORCPT given: no Original-Recipient (RFC 3464 2.3.1)
+        self.assertIsNone(status.get_payload()[1]["Original-Recipient"])
         time.sleep(3)
         self.assertEqual(len(self.relay.messages), 1)
         self.assertEqual(self.db("SELECT n.dsn || ': ' || n.dsn_reason FROM notification n JOIN "

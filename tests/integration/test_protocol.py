@@ -315,6 +315,29 @@ class CommandErrors(OpesdCase):
         self.assertEqual(self.messages("bob"), [])
         self.assertEqual(len(self.messages("carol")), 1)
 
+    def test_orcpt_accepted_and_kept_though_dsn_is_not_advertised(self):
+        """RFC 3461 4.2: ORCPT is kept with its recipient for a DSN's Original-Recipient."""
+        self.start_opesd()
+        c = self.connect()
+        c.reply()
+        code, text = c.cmd("LHLO client.test")
+        self.assertNotIn("DSN", [l[4:].split()[0].upper() for l in text.split("\n")[1:]])
+        self.assertReply(c.cmd("MAIL FROM:<a@example.net>"), 250)
+        for bad in ("ORCPT", "ORCPT=alice@example.org", "ORCPT=rfc822;a+0Db@example.org",
+                    "ORCPT=rfc822;a+2", "ORCPT=rfc822;" + "a" * 494):
+            self.assertReply(c.cmd("RCPT TO:<alice@example.org> %s" % bad), 501, "5.5.4")
+        self.assertReply(c.cmd("RCPT TO:<alice@example.org> ORCPT=rfc822;Old+2BAlice@example.org"),
+                         250)
+        self.assertReply(c.cmd("RCPT TO:<bob@example.org>"), 250)
+        self.assertReply(c.cmd("DATA"), 354)
+        c.send(simple_message() + b".\r\n")
+        alice, bob = c.reply(), c.reply()
+        self.assertReply(alice, 250)
+        self.assertReply(bob, 250)
+        records = self.opesd.trace(self.trace_of(alice))
+        orcpt = [(r["recipient"], r["detail"]) for r in records if r["event"] == "orcpt"]
+        self.assertEqual(orcpt, [("alice@example.org", "rfc822;Old+Alice@example.org")])
+
     def test_bad_syntax_is_501_5_5_4(self):
         self.start_opesd()
         c = self.connect()

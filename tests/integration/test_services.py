@@ -160,6 +160,49 @@ class ServicesTest(t.TempDirTest):
         self.assertIn("by %sspamd" % URI, text)
         self.assertEqual(self.delivered("alice"), [])
 
+    def test_inbound_opes_fields_with_our_uri_are_not_trusted(self):
+        """PROTOCOL.md 20: OPES fields a sender wrote with our system URI are only text.
+
+        They claim every service passed or was bypassed, under a trace id of their own: every
+        service still runs, nothing is recorded under the forged id, opesd puts its own fields
+        on top and keeps the sender's below them, unchanged (as any earlier trace field).
+        """
+        forged_id = "forged0000000000"
+        forged = ("OPES-System: http://opes.example.org/opes; trace=%s\n"
+                  "OPES-Via: http://opes.example.org/opes; action=relay,\n"
+                  " %sclamd; action=pass, %sspamd; action=bypassed,\n"
+                  " %srules; action=bypassed\n" % (forged_id, URI, URI, URI))
+        self.start_opesd()
+        [(code, text)] = self.send(eicar_message(forged))
+        self.assertIn("held in quarantine as", text)
+        self.assertIn("by %sclamd" % URI, text)
+        [(code, text)] = self.send(gtube_message(forged))
+        self.assertIn("held in quarantine as", text)
+        self.assertIn("by %sspamd" % URI, text)
+        [(code, text)] = self.send(CLEAN.replace("Subject: lunch\n", "Subject: lunch\n" + forged),
+                                   sender="carol@remote.example")
+        self.assertEqual(code, 250, text)
+        trace = text.rsplit("(trace ", 1)[1].rstrip(")")
+        self.assertNotEqual(trace, forged_id)
+        [msg] = self.delivered("alice")
+        head = msg.split("\n\n", 1)[0].replace("\n ", " ").replace("\n\t", " ")
+        fields = [l for l in head.split("\n") if l.startswith(("OPES-System:", "OPES-Via:"))]
+        # ours first, naming our trace and the real verdicts; the forged ones after, as sent
+        self.assertEqual(len(fields), 4, fields)
+        self.assertEqual(fields[0], "OPES-System: http://opes.example.org/opes; trace=%s" % trace)
+        for name in ("rules", "clamd", "spamd"):
+            self.assertIn(URI + name + "; action=pass", fields[1])
+        self.assertNotIn("bypassed", fields[1])
+        self.assertEqual(fields[2], "OPES-System: http://opes.example.org/opes; trace=%s"
+                         % forged_id)
+        self.assertIn(URI + "spamd; action=bypassed", fields[3])
+        self.assertLess(head.index("trace=" + trace), head.index("Subject: lunch"))
+        events = {(r["service"], r["event"], r["verdict"]) for r in self.trace_records(text)}
+        for name in ("rules", "clamd", "spamd"):
+            self.assertIn((name, "service", "pass"), events)
+        self.assertNotIn("bypass", {e[1] for e in events})
+        self.assertEqual(json.loads(self.opesd.ctl("trace", forged_id, "--json")[1]), [])
+
     def test_whitelisted_pair_skips_spamd_not_clamd(self):
         self.start_opesd()
         self.opesd.ctl("list", "add", "white", "alice@example.org", "mallory@remote.example")
@@ -301,6 +344,20 @@ class ServicesTest(t.TempDirTest):
         self.assertIn("4.3.0", ta)
         self.assertIn("clamd", ta)
         self.assertEqual(self.delivered("alice") + self.delivered("bob"), [])
+
+    def test_clamd_down_with_on_failure_pass_is_traced_as_failed(self):
+        """A scanner that never looked at the message did not pass it (RFC 4902 3.1)."""
+        self.start_opesd(clamd="unix:%s/no-such-clamd.sock" % self.tmp,
+                         extra={"service.clamd.on_failure": "pass"})
+        [(code, text)] = self.send(CLEAN, sender="carol@remote.example")
+        self.assertEqual(code, 250, text)
+        [msg] = self.delivered("alice")
+        self.assertIn(URI + "clamd; action=failed", self.via(msg))
+        self.assertNotIn(URI + "clamd; action=pass", self.via(msg))
+        self.assertIn(URI + "rules; action=pass", self.via(msg))
+        events = {(r["service"], r["event"], r["verdict"]) for r in self.trace_records(text)}
+        self.assertIn(("clamd", "service", "failed"), events)
+        self.assertIn("service=clamd verdict=failed", self.opesd.read_log())
 
     def test_bad_service_config_is_reported_with_line_numbers(self):
         conf = os.path.join(self.tmp, "bad.conf")

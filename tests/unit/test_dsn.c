@@ -51,8 +51,7 @@ START_TEST(report_has_the_required_parts_and_fields)
     ck_assert_ptr_nonnull(strstr(status, "\r\n\r\nReporting-MTA: dns; mx.example.org\r\n"));
     ck_assert_ptr_nonnull(strstr(status, "Arrival-Date: "));
     ck_assert_ptr_nonnull(strstr(status,
-                                 "\r\n\r\nOriginal-Recipient: rfc822; alice@example.org\r\n"
-                                 "Final-Recipient: rfc822; alice@example.org\r\n"
+                                 "\r\n\r\nFinal-Recipient: rfc822; alice@example.org\r\n"
                                  "Action: failed\r\nStatus: 5.7.1\r\n"
                                  "Diagnostic-Code: smtp; 550 5.7.1 <alice@example.org> held "
                                  "by http://opes.example.org/opes/service/spamd"));
@@ -71,6 +70,31 @@ START_TEST(report_has_the_required_parts_and_fields)
     ck_assert_int_eq(parts, 4);
     ck_assert_ptr_nonnull(strstr(b.data, boundary));
     ck_assert(strstr(b.data + b.len - strlen(boundary) - 4, "--\r\n") != NULL);
+    mailgen_free(&b);
+}
+END_TEST
+
+/* Original-Recipient only from an ORCPT (RFC 3464 2.3.1), never made up */
+START_TEST(original_recipient_only_from_orcpt)
+{
+    struct mailgen_buf b = {0};
+    struct dsn_info d = info;
+
+    dsn_compose(&b, &d);
+    ck_assert_ptr_null(strstr(b.data, "Original-Recipient"));
+    mailgen_free(&b);
+
+    d.orcpt = "rfc822;Alice.Smith@old.example.org";
+    dsn_compose(&b, &d);
+    ck_assert_ptr_nonnull(strstr(b.data, "\r\n\r\nOriginal-Recipient: rfc822; "
+                                         "Alice.Smith@old.example.org\r\n"
+                                         "Final-Recipient: rfc822; alice@example.org\r\n"));
+    mailgen_free(&b);
+
+    /* a control character cannot start a field of its own */
+    d.orcpt = "rfc822;a@example.org\r\nX-Evil: 1";
+    dsn_compose(&b, &d);
+    ck_assert_ptr_null(strstr(b.data, "\r\nX-Evil"));
     mailgen_free(&b);
 }
 END_TEST
@@ -104,6 +128,7 @@ Suite *unit_suite(void)
     TCase *tc = tcase_create("compose");
 
     tcase_add_test(tc, report_has_the_required_parts_and_fields);
+    tcase_add_test(tc, original_recipient_only_from_orcpt);
     tcase_add_test(tc, headers_without_final_newline_still_end_their_line);
     suite_add_tcase(s, tc);
     return s;

@@ -537,6 +537,75 @@ START_TEST(xtext_buffer_bounds)
 }
 END_TEST
 
+/*
+ * ORCPT=addr-type;xtext (RFC 3461 4.2)
+ */
+
+struct orcpt_valid {
+    const char *value;
+    const char *parsed;
+};
+
+static const struct orcpt_valid orcpt_valid_tests[] = {
+    {"rfc822;alice@example.org", "rfc822;alice@example.org"},
+    {"RFC822;Alice@Example.ORG", "RFC822;Alice@Example.ORG"},
+    {"rfc822;a+2Bb@example.org", "rfc822;a+b@example.org"},
+    {"rfc822;+22odd+20name+22@example.org", "rfc822;\"odd name\"@example.org"},
+    {"x-local-type;box-7", "x-local-type;box-7"},
+    {"utf-8;caf\\x{E9}@example.org", "utf-8;caf\\x{E9}@example.org"},
+};
+
+START_TEST(orcpt_valid)
+{
+    const struct orcpt_valid *t = &orcpt_valid_tests[_i];
+    char out[LMTP_ORCPT_MAX + 1];
+
+    ck_assert_int_eq(lmtp_parse_orcpt(t->value, out, sizeof(out)), 0);
+    ck_assert_str_eq(out, t->parsed);
+}
+END_TEST
+
+static const char *const orcpt_invalid_tests[] = {
+    "",                             /* nothing */
+    "alice@example.org",            /* no address type */
+    ";alice@example.org",           /* empty address type */
+    "rfc822;",                      /* empty address */
+    "rfc 822;alice@example.org",    /* the type is an atom */
+    "rfc822:alice@example.org",     /* wrong separator */
+    "rfc822;alice+2@example.org",   /* broken xtext */
+    "rfc822;a+0Db@example.org",     /* decodes to a control character */
+    "rfc822;caf+C3+A9@example.org", /* not US-ASCII once decoded */
+    "rfc822;a=b@example.org",       /* '=' is not xtext */
+};
+
+START_TEST(orcpt_invalid)
+{
+    char out[LMTP_ORCPT_MAX + 1];
+
+    ck_assert_msg(lmtp_parse_orcpt(orcpt_invalid_tests[_i], out, sizeof(out)) < 0,
+                  "accepted \"%s\"", orcpt_invalid_tests[_i]);
+}
+END_TEST
+
+/* NULL (ORCPT without a value) is refused, and so is a value over 500 octets */
+START_TEST(orcpt_limits)
+{
+    char value[LMTP_ORCPT_MAX + 2], out[LMTP_ORCPT_MAX + 1];
+
+    ck_assert_int_lt(lmtp_parse_orcpt(NULL, out, sizeof(out)), 0);
+    memset(value, 'a', sizeof(value) - 1);
+    memcpy(value, "rfc822;", 7);
+    value[LMTP_ORCPT_MAX] = '\0'; /* exactly 500: accepted */
+    ck_assert_int_eq(lmtp_parse_orcpt(value, out, sizeof(out)), 0);
+    ck_assert_uint_eq(strlen(out), LMTP_ORCPT_MAX);
+    value[LMTP_ORCPT_MAX] = 'a'; /* 501 */
+    value[LMTP_ORCPT_MAX + 1] = '\0';
+    ck_assert_int_lt(lmtp_parse_orcpt(value, out, sizeof(out)), 0);
+    /* a small buffer is refused, never cut */
+    ck_assert_int_lt(lmtp_parse_orcpt("rfc822;alice@example.org", out, 10), 0);
+}
+END_TEST
+
 Suite *unit_suite(void)
 {
     Suite *s = suite_create("lmtp_parse");
@@ -566,6 +635,12 @@ Suite *unit_suite(void)
     tcase_add_test(tc, xtext_encode_specials);
     tcase_add_test(tc, xtext_round_trip);
     tcase_add_test(tc, xtext_buffer_bounds);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("orcpt");
+    tcase_add_loop_test(tc, orcpt_valid, 0, (int)N_ELEMENTS(orcpt_valid_tests));
+    tcase_add_loop_test(tc, orcpt_invalid, 0, (int)N_ELEMENTS(orcpt_invalid_tests));
+    tcase_add_test(tc, orcpt_limits);
     suite_add_tcase(s, tc);
     return s;
 }

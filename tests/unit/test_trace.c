@@ -444,6 +444,52 @@ START_TEST(sanitize_bounds)
 }
 END_TEST
 
+/* OPES fields a DKIM signature covers ride in Received comments, never dropped */
+START_TEST(headers_carried_in_received)
+{
+    struct trace_info ti;
+    char buf[4096], field[2048];
+    size_t len;
+
+    base_info(&ti);
+    ti.note = "released by alice";
+    ti.carry = TRACE_CARRY_SYSTEM | TRACE_CARRY_VIA;
+    len = trace_headers(buf, sizeof(buf), &ti);
+    ck_assert_uint_gt(len, 0);
+    check_lines(buf, len, 78);
+    ck_assert_int_eq(field_count(buf), 1);
+    ck_assert(!unfold_field(buf, "OPES-System:", field, sizeof(field)));
+    ck_assert(!unfold_field(buf, "OPES-Via:", field, sizeof(field)));
+    ck_assert(unfold_field(buf, "Received:", field, sizeof(field)));
+    ck_assert_ptr_nonnull(strstr(field, "with LMTP id 0123456789abcdef (released by alice) "
+                                        "(OPES-System: http://opes.example.org/opes; "
+                                        "trace=0123456789abcdef) "
+                                        "(OPES-Via: http://opes.example.org/opes; action=relay, "
+                                        "http://opes.example.org/services/antivirus; action=pass, "
+                                        "http://opes.example.org/services/footer; action=modify) "
+                                        "for <alice@example.org>;"));
+    ck_assert(trace_check(buf, len, ti.id));
+
+    /* only OPES-Via signed: OPES-System stays a field of its own */
+    ti.note = NULL;
+    ti.carry = TRACE_CARRY_VIA;
+    len = trace_headers(buf, sizeof(buf), &ti);
+    ck_assert_uint_gt(len, 0);
+    ck_assert_int_eq(field_count(buf), 2);
+    ck_assert(unfold_field(buf, "OPES-System:", field, sizeof(field)));
+    ck_assert(!unfold_field(buf, "OPES-Via:", field, sizeof(field)));
+    ck_assert(unfold_field(buf, "Received:", field, sizeof(field)));
+    ck_assert_ptr_nonnull(strstr(field, "(OPES-Via: http://opes.example.org/opes; action=relay, "));
+    ck_assert_ptr_null(strstr(field, "(OPES-System:"));
+
+    /* a URI with comment-breaking characters cannot end the comment early */
+    ti.system_uri = "http://opes.example.org/(x)\\";
+    len = trace_headers(buf, sizeof(buf), &ti);
+    ck_assert(unfold_field(buf, "Received:", field, sizeof(field)));
+    ck_assert_ptr_nonnull(strstr(field, "(OPES-Via: http://opes.example.org/_x__; action=relay"));
+}
+END_TEST
+
 /* trace_check accepts what trace_headers writes and refuses damaged blocks */
 START_TEST(check_block)
 {
@@ -496,6 +542,7 @@ Suite *unit_suite(void)
     tcase_add_test(tc, headers_many_services);
     tcase_add_test(tc, headers_never_over_998);
     tcase_add_test(tc, headers_too_small);
+    tcase_add_test(tc, headers_carried_in_received);
     tcase_add_test(tc, check_block);
     suite_add_tcase(s, tc);
 

@@ -430,7 +430,7 @@ class PortalHttpTest(WebTest):
         self.opesd = self.start(t.Opesd(self.tmp, "maildir:%s/mail/%%u" % self.tmp, extra={
             "web.listen": "127.0.0.1:%d" % port, "web.base_url": self.base,
             "web.max_post": "4K", "web.login_rate": "3",
-            "web.metrics_allow": "192.0.2.1"}))
+            "web.metrics_allow": "192.0.2.1", "store.retention_days": "17"}))
         self.web = OpesWeb(self.tmp, self.opesd.config, port)
 
     def request(self, path, data=None, headers=None):
@@ -456,6 +456,25 @@ class PortalHttpTest(WebTest):
         status, headers, _ = self.request("/quarantine")
         self.assertEqual((status, headers["Location"]), (303, "/login"))
         self.assertEqual(headers["Cache-Control"], "no-store")
+
+    def test_privacy_page_says_what_the_trace_reveals_and_how_long_data_is_kept(self):
+        """RFC 4902 3.1 and PROTOCOL.md 19: the privacy policy covers the trace and retention."""
+        status, _, body = self.request("/privacy")
+        self.assertEqual(status, 200)
+        text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", "", body))
+        # Received: the client's HELO, name and address, and the single recipient
+        self.assertIn("Received: the name the sending mail server gave for itself (HELO), its "
+                      "host name and network address", text)
+        self.assertIn("that recipient's address (for &lt;address&gt;)", text)
+        # OPES-Via: the recipient's bypass and consent choices
+        self.assertIn("It therefore shows a recipient's choices", text)
+        self.assertIn("appears as bypassed", text)
+        self.assertIn("turned off (or did not turn on) in the consent preferences is missing",
+                      text)
+        # retention, from the configuration, for held mail and for trace records
+        self.assertIn("Held messages are kept for 17 days", text)
+        self.assertIn("Trace records are removed 17 days after they were written", text)
+        self.assertIn("http://opes.example.org/opes", text)
 
     def test_oversized_body_gets_413(self):
         status, _, body = self.request("/login", data=b"address=" + b"a" * 8000)

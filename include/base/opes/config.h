@@ -169,6 +169,13 @@ struct opes_config *config_load(const char *path, const char **error_r);
 struct opes_config *config_ref(struct opes_config *cfg);
 void config_unref(struct opes_config **cfgp);
 
+/*
+ * config_system_uri_warning - why [opes] system_uri cannot serve the
+ * recipients who read the trace (it names localhost or a loopback address),
+ * or NULL. A warning only: a test installation may mean it.
+ */
+const char *config_system_uri_warning(const struct opes_config *cfg);
+
 /* config_print - write the effective settings as INI (like postconf -n). */
 void config_print(const struct opes_config *cfg, FILE *out);
 

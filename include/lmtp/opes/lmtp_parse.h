@@ -76,6 +76,15 @@ int lmtp_xtext_decode(const char *in, char *out, size_t outsize);
 /* lmtp_xtext_encode - the inverse; length or -1 when out is too small. */
 int lmtp_xtext_encode(const char *in, char *out, size_t outsize);
 
+/*
+ * lmtp_parse_orcpt - the value of ORCPT=addr-type;xtext (RFC 3461 4.2) into
+ * out as "addr-type;address" with the address decoded. The address type is
+ * an atom (letters, digits, '-'), the decoded address printable US-ASCII;
+ * the value is at most LMTP_ORCPT_MAX octets. Returns 0 or -1 (501 5.5.4).
+ */
+#define LMTP_ORCPT_MAX 500
+int lmtp_parse_orcpt(const char *value, char *out, size_t outsize);
+
 struct lmtp_reply {
     int code;                       /* 200..599 */
     char enh[16];                   /* "2.1.5", or "" when the server sent none */

@@ -44,6 +44,7 @@ struct lmtp_server_rcpt {
     char orig[LMTP_ADDR_MAX + 1]; /* as the client gave it, when rcpt_filter changed it; else "" */
     size_t first;                 /* index of the first RCPT of this address (itself if unique) */
     char *bypass;                 /* XOPES-BYPASS value (decoded) or NULL; owned by the server */
+    char *orcpt;                  /* ORCPT as "addr-type;address" (decoded) or NULL; owned */
     struct lmtp_reply reply;      /* the RCPT reply, then the final one */
     char services[256];           /* what the services did, for the log line */
     const char *action;           /* quarantined, rejected ... when a policy decided; else NULL */

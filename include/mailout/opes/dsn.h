@@ -19,7 +19,8 @@ struct lmtp_env;
 struct dsn_info {
     const char *hostname;    /* Reporting-MTA and the From domain */
     const char *to;          /* the original sender */
-    const char *recipient;   /* the original recipient */
+    const char *recipient;   /* the recipient opesd held the message for */
+    const char *orcpt;       /* ORCPT "type;address" from RCPT; NULL: no Original-Recipient */
     const char *trace_id;    /* OPES trace id */
     const char *service_uri; /* the service that held the message */
     const char *reason;      /* its reason */

@@ -6,7 +6,12 @@
  *   Received: from ... by <host> (opesd) with LMTP id <trace-id> ...
  *   OPES-System: <system_uri>; trace=<trace-id>
  *   OPES-Via: <system_uri>; action=relay[, <service-uri>; action=<verdict>]...
- * Fields are folded at 78 octets and never exceed 998.
+ * Fields are folded at 78 octets and never exceed 998. When a DKIM signature
+ * covers OPES-System or OPES-Via, that field's text is carried in a comment
+ * of the Received field instead:
+ *   Received: ... id <trace-id>
+ *           (OPES-System: <system_uri>; trace=<trace-id>)
+ *           (OPES-Via: <system_uri>; action=relay, ...) ...
  */
 #ifndef OPES_TRACE_H
 #define OPES_TRACE_H
@@ -22,8 +27,13 @@ void trace_id_new(char id[TRACE_ID_LEN + 1]);
 
 struct trace_via {
     const char *uri;    /* service URI */
-    const char *action; /* pass, tag, modify, quarantine, reject, bypassed, skipped */
+    const char *action; /* pass, tag, modify, ..., bypassed, skipped, failed, unscannable */
 };
+
+/* which OPES fields go into a Received comment instead of a field of their own */
+#define TRACE_CARRY_SYSTEM 1u
+#define TRACE_CARRY_VIA 2u
+#define TRACE_COMMENT_MAX 2048 /* the longest comment text; longer is truncated */
 
 struct trace_info {
     const char *id;
@@ -35,6 +45,7 @@ struct trace_info {
     const char *protocol;  /* "LMTP" or "UTF8LMTP" */
     const char *for_rcpt;  /* only when the message has exactly one recipient */
     const char *note;      /* a comment after the id, e.g. who released it, or NULL */
+    unsigned carry;        /* TRACE_CARRY_*: fields a DKIM signature covers (PROTOCOL.md 28) */
     time_t when;
     const struct trace_via *via;
     size_t nvia;

@@ -44,6 +44,7 @@ struct svc_msg {
 struct svc_result {
     enum svc_verdict verdict;
     bool failed;                /* the service could not give an answer */
+    bool skipped;               /* it did not look at the message (e.g. protected content) */
     bool unscannable;           /* it could not read all of the message, or not one way */
     char reason[256];           /* for the trace, the reply and the quarantine entry */
     char headers[1024];         /* fields to add on TAG (CRLF-terminated), e.g. X-Spam-Status */
