@@ -222,6 +222,8 @@ struct st_backend {
     const char *(*errmsg)(struct store *st);
     int (*schema_version)(struct store *st);
     int (*integrity_check)(struct store *st, const char **error_r);
+    /* broken - the connection to the database server is lost (NULL: it cannot be) */
+    bool (*broken)(struct store *st);
 };
 
 struct st_db {

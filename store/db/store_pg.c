@@ -780,6 +780,13 @@ static void pg_close(struct store *st)
     free(db);
 }
 
+/* pg_broken - the server dropped the connection (the next statement outside a
+ * transaction tries to connect again). */
+static bool pg_broken(struct store *st)
+{
+    return PQstatus(pg_db(st)->conn) == CONNECTION_BAD;
+}
+
 static int pg_integrity_check(struct store *st, const char **error_r)
 {
     struct st_q *q = st_q(st, S_INTEGRITY_CHECK);
@@ -815,4 +822,5 @@ const struct st_backend st_pg_backend = {
     .errmsg = pg_errmsg,
     .schema_version = pg_schema_version,
     .integrity_check = pg_integrity_check,
+    .broken = pg_broken,
 };

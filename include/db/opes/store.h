@@ -59,6 +59,10 @@ const struct keys *store_keys(const struct store *st);
 /* store_schema_version - the schema version after migration (SQLite's PRAGMA
  * user_version, PostgreSQL's store_schema table); -1 when unreadable. */
 int store_schema_version(struct store *st);
+/* store_unreachable - the database server dropped this connection (it went
+ * away or failed over): what failed since failed for that reason. The next
+ * statement outside a transaction connects again. Never true for SQLite. */
+bool store_unreachable(struct store *st);
 /* store_integrity_check - 0 when the database says ok (SQLite's PRAGMA
  * integrity_check; on PostgreSQL every content row has its chunks). */
 int store_integrity_check(struct store *st, const char **error_r);
