@@ -22,8 +22,11 @@
  */
 #include "opes/jobs.h"
 
+#include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -108,13 +111,40 @@ int jobs_release_one(struct store *st, struct lmtp_env *env)
     return 1;
 }
 
+/* jobs_holder_dead - holder ("node:pid") is an earlier process of this node
+ * that is gone (this node restarted): its lease need not be waited out. */
+static bool jobs_holder_dead(const char *holder, const char *ours)
+{
+    const char *hc = strrchr(holder, ':'), *oc = strrchr(ours, ':');
+    char *end;
+    long pid;
+
+    if (hc == NULL || oc == NULL || hc - holder != oc - ours ||
+        strncmp(holder, ours, (size_t)(hc - holder)) != 0 || strcmp(hc, oc) == 0)
+        return false;
+    errno = 0;
+    pid = strtol(hc + 1, &end, 10);
+    if (errno != 0 || *end != '\0' || pid <= 0)
+        return false;
+    return kill((pid_t)pid, 0) < 0 && errno == ESRCH;
+}
+
 /* jobs_lease_take - take or renew the lease name: true when it is ours for
- * lease->ttl seconds more. */
+ * lease->ttl seconds more. A lease left by this node's previous process is
+ * taken over at once. */
 static bool jobs_lease_take(struct store *st, const struct jobs_lease *lease, const char *name)
 {
     const char *error;
-    int rc = store_claim(st, name, lease->holder, (int64_t)time(NULL) + lease->ttl, &error);
+    char holder[300];
+    int64_t expires = (int64_t)time(NULL) + lease->ttl;
+    int rc = store_claim(st, name, lease->holder, expires, &error);
 
+    if (rc == STORE_USED && store_claim_holder(st, name, holder, sizeof(holder), &error) == 0 &&
+        jobs_holder_dead(holder, lease->holder)) {
+        log_info("%s: lease of %s taken over: that process is gone", name, holder);
+        if (store_claim_drop(st, name, holder, &error) == 0)
+            rc = store_claim(st, name, lease->holder, expires, &error);
+    }
     if (rc < 0)
         log_warnx("%s: lease not taken: %s", name, error);
     return rc == 0;

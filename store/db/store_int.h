@@ -147,6 +147,7 @@ enum st_stmt {
     /* leases on jobs, shared by every node */
     S_CLAIM_TAKE,
     S_CLAIM_DROP,
+    S_CLAIM_HOLDER,
     /* locks an entry's row for the rest of a write transaction */
     S_Q_LOCK,
     S_MAX

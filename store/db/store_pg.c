@@ -327,6 +327,7 @@ static const char *const pg_sql[S_MAX] = {
                      "ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, "
                      "expires = excluded.expires WHERE claim.expires <= $4 OR claim.holder = $2",
     [S_CLAIM_DROP] = "DELETE FROM claim WHERE name = $1 AND holder = $2",
+    [S_CLAIM_HOLDER] = "SELECT holder FROM claim WHERE name = $1",
     /* writers of one entry queue here (a release asked on two nodes at once) */
     [S_Q_LOCK] = "SELECT 1 FROM quarantine WHERE public_id = $1 FOR UPDATE",
 };

@@ -276,6 +276,7 @@ static const char *const stmt_sql[S_MAX] = {
                      "ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, "
                      "expires = excluded.expires WHERE claim.expires <= ?4 OR claim.holder = ?2",
     [S_CLAIM_DROP] = "DELETE FROM claim WHERE name = ?1 AND holder = ?2",
+    [S_CLAIM_HOLDER] = "SELECT holder FROM claim WHERE name = ?1",
     /* BEGIN IMMEDIATE already serialises writers: this only checks the entry exists */
     [S_Q_LOCK] = "SELECT 1 FROM quarantine WHERE public_id = ?",
 };

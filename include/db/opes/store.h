@@ -490,5 +490,9 @@ int store_claim(struct store *st, const char *name, const char *holder, int64_t 
 /* store_claim_drop - give the lease back when the job is done (a lease
  * another holder took since is left alone). */
 int store_claim_drop(struct store *st, const char *name, const char *holder, const char **error_r);
+/* store_claim_holder - who holds the lease name (copied into buf, truncated to
+ * size), expired or not: 0, STORE_NOTFOUND when nobody, -1 on error. */
+int store_claim_holder(struct store *st, const char *name, char *buf, size_t size,
+                       const char **error_r);
 
 #endif
