@@ -130,12 +130,31 @@ static struct store *opesd_jobs_store(struct store *st, char *path, size_t size,
     return st;
 }
 
-/* opesd_jobs - the job thread: releases as they come, mail of our own, purge every hour. */
+/* opesd_node_name - this node's name in job leases: [store] node_name, or the
+ * host name, with the process id so that a restarted node is a new holder. */
+static void opesd_node_name(const struct opes_config *cfg, char *buf, size_t size)
+{
+    char host[256] = "localhost";
+
+    if (cfg->node_name[0] != '\0')
+        snprintf(host, sizeof(host), "%s", cfg->node_name);
+    else if (gethostname(host, sizeof(host)) != 0)
+        snprintf(host, sizeof(host), "localhost");
+    host[sizeof(host) - 1] = '\0';
+    snprintf(buf, size, "%s:%ld", host, (long)getpid());
+}
+
+/*
+ * opesd_jobs - the job thread: releases as they come, mail of our own, purge
+ * every hour. With several nodes on one store each kind is done by one node
+ * at a time (jobs.c). A store error closes the connection: the next round
+ * opens it again, so a database that went away and came back is used again.
+ */
 static void *opesd_jobs(void *arg)
 {
     struct opesd *d = arg;
     struct store *st = NULL;
-    char path[4096] = "";
+    char path[4096] = "", node[300];
     time_t last_purge = 0, warned = 0;
     bool notify_scanned = false; /* every quarantine entry looked at once since start */
 
@@ -144,15 +163,26 @@ static void *opesd_jobs(void *arg)
         struct lmtp_env *env = opesd_current_env(d);
         struct pollfd pfd = {.fd = d->stop_pipe[0], .events = POLLIN};
         int interval = (int)env->cfg->job_interval * 1000;
+        struct jobs_lease lease = {.holder = node, .ttl = (int64_t)env->cfg->job_lease};
+        int rc = 0, purged;
 
+        opesd_node_name(env->cfg, node, sizeof(node));
         st = opesd_jobs_store(st, path, sizeof(path), env->cfg, &warned);
         if (st != NULL) {
-            while (jobs_release_one(st, env) == 1 && poll(&pfd, 1, 0) == 0)
+            while ((rc = jobs_release_one(st, env)) == 1 && poll(&pfd, 1, 0) == 0)
                 ;
-            if (poll(&pfd, 1, 0) == 0)
-                jobs_notify(st, env, d->stop_pipe[0], &notify_scanned);
-            if (time(NULL) - last_purge >= 3600 && jobs_purge(st, env) == 0)
-                last_purge = time(NULL);
+            if (rc >= 0 && poll(&pfd, 1, 0) == 0)
+                rc = jobs_notify(st, env, &lease, d->stop_pipe[0], &notify_scanned);
+            if (rc >= 0 && time(NULL) - last_purge >= 3600) {
+                if ((purged = jobs_purge(st, env, &lease)) >= 0)
+                    last_purge = time(NULL); /* done here or by another node */
+                rc = purged;
+            }
+            if (rc < 0) {
+                log_warnx("jobs: store error: the connection is opened again next round");
+                store_close(&st);
+                path[0] = '\0';
+            }
         }
         lmtp_env_unref(&env);
         if (poll(&pfd, 1, interval) != 0)

@@ -430,7 +430,7 @@ static void http_handle(struct web_ctx *ctx, struct MHD_Connection *c, const cha
     req.st = web_http_store(ctx, &error);
     if (req.st == NULL) {
         log_warnx("web: store: %s", error);
-        web_page_error(&req, resp, 500, "The portal cannot reach its store right now.");
+        web_page_error(&req, resp, 503, "The portal cannot reach its store right now.");
     } else if (hc->limited) {
         web_page_error(&req, resp, 503, "Too many requests from your address are open.");
     } else if (hc->too_big) {
@@ -446,6 +446,10 @@ static void http_handle(struct web_ctx *ctx, struct MHD_Connection *c, const cha
     } else {
         web_route_dispatch(&req, resp);
     }
+    /* the database went away during the request: whatever the page made of that,
+     * the answer is "try again later" (the connection is made again next time) */
+    if (req.st != NULL && store_unreachable(req.st))
+        web_page_error(&req, resp, 503, "The portal cannot reach its store right now.");
     log_escape(path, sizeof(path), http_log_path(url), strlen(http_log_path(url)));
     log_info("web: client=%s method=%s path=%s status=%d%s%s", req.client, method, path,
              resp->status, req.sess.valid ? " user=" : "", req.sess.valid ? req.sess.address : "");

@@ -13,10 +13,20 @@
  * immediate notices, due digests, login links, the admin summary and sender
  * DSNs go out, each module in its own file (notify.c, digest.c,
  * loginmail.c, dsn.c). What fails stays pending for the next interval.
+ *
+ * Nodes sharing a store: mail of our own and the purge run under a lease
+ * (store_claim) so that one node does each at a time; the lease is renewed
+ * before each step and dropped at the end, and a step starts only while the
+ * lease is ours. The steps keep their own transactions short, so the
+ * quarantine stays open to writers while a digest is built.
  */
 #include "opes/jobs.h"
 
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -101,39 +111,204 @@ int jobs_release_one(struct store *st, struct lmtp_env *env)
     return 1;
 }
 
-int jobs_purge(struct store *st, struct lmtp_env *env)
+/* jobs_holder_dead - holder ("node:pid") is an earlier process of this node
+ * that is gone (this node restarted): its lease need not be waited out. */
+static bool jobs_holder_dead(const char *holder, const char *ours)
+{
+    const char *hc = strrchr(holder, ':'), *oc = strrchr(ours, ':');
+    char *end;
+    long pid;
+
+    if (hc == NULL || oc == NULL || hc - holder != oc - ours ||
+        strncmp(holder, ours, (size_t)(hc - holder)) != 0 || strcmp(hc, oc) == 0)
+        return false;
+    errno = 0;
+    pid = strtol(hc + 1, &end, 10);
+    if (errno != 0 || *end != '\0' || pid <= 0)
+        return false;
+    return kill((pid_t)pid, 0) < 0 && errno == ESRCH;
+}
+
+/* jobs_lease_take - take or renew the lease name: true when it is ours for
+ * lease->ttl seconds more. A lease left by this node's previous process is
+ * taken over at once. */
+static bool jobs_lease_take(struct store *st, const struct jobs_lease *lease, const char *name)
+{
+    const char *error;
+    char holder[300];
+    int64_t expires = (int64_t)time(NULL) + lease->ttl;
+    int rc = store_claim(st, name, lease->holder, expires, &error);
+
+    if (rc == STORE_USED && store_claim_holder(st, name, holder, sizeof(holder), &error) == 0 &&
+        jobs_holder_dead(holder, lease->holder)) {
+        log_info("%s: lease of %s taken over: that process is gone", name, holder);
+        if (store_claim_drop(st, name, holder, &error) == 0)
+            rc = store_claim(st, name, lease->holder, expires, &error);
+    }
+    if (rc < 0)
+        log_warnx("%s: lease not taken: %s", name, error);
+    return rc == 0;
+}
+
+/* jobs_lease_drop - give the lease name back for the next node. */
+static void jobs_lease_drop(struct store *st, const struct jobs_lease *lease, const char *name)
+{
+    const char *error;
+
+    if (store_claim_drop(st, name, lease->holder, &error) < 0)
+        log_warnx("%s: lease not given back (it expires): %s", name, error);
+}
+
+/*
+ * The keeper renews a lease every third of its lifetime while a long step
+ * (a burst of notices, a digest run) is under way, on a store connection of
+ * its own: the steps cannot be interrupted to renew it themselves. A node
+ * that dies takes its keeper along, and the lease expires.
+ */
+struct jobs_keeper {
+    const struct jobs_lease *lease;
+    const char *name;
+    struct store *st;
+    pthread_t thread;
+    pthread_mutex_t lock;
+    pthread_cond_t wake;
+    bool stop;
+    bool lost; /* another node has the lease now */
+};
+
+/* jobs_keeper_run - the keeper thread: renew until told to stop. */
+static void *jobs_keeper_run(void *arg)
+{
+    struct jobs_keeper *k = arg;
+    int64_t period_ms = k->lease->ttl * 1000 / 3;
+
+    pthread_mutex_lock(&k->lock);
+    while (!k->stop) {
+        struct timespec ts;
+
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += (time_t)(period_ms / 1000);
+        ts.tv_nsec += (long)(period_ms % 1000) * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        if (pthread_cond_timedwait(&k->wake, &k->lock, &ts) != 0 && !k->stop) {
+            pthread_mutex_unlock(&k->lock);
+            bool ours = jobs_lease_take(k->st, k->lease, k->name);
+            pthread_mutex_lock(&k->lock);
+            if (!ours && !k->lost) {
+                log_warnx("%s: lease lost: this node stops after the current step", k->name);
+                k->lost = true;
+            }
+        }
+    }
+    pthread_mutex_unlock(&k->lock);
+    return NULL;
+}
+
+/* jobs_keeper_start - keep the lease name (already ours) renewed; false when
+ * no keeper could be started (the lease then lasts its ttl). */
+static bool jobs_keeper_start(struct jobs_keeper *k, const struct opes_config *cfg,
+                              const struct jobs_lease *lease, const char *name)
+{
+    const char *error;
+
+    *k = (struct jobs_keeper){.lease = lease, .name = name};
+    k->st = store_open_config(cfg, &error);
+    if (k->st == NULL) {
+        log_warnx("%s: lease not kept: %s", name, error);
+        return false;
+    }
+    pthread_mutex_init(&k->lock, NULL);
+    pthread_cond_init(&k->wake, NULL);
+    if (pthread_create(&k->thread, NULL, jobs_keeper_run, k) != 0) {
+        log_warnx("%s: lease not kept: no thread", name);
+        pthread_cond_destroy(&k->wake);
+        pthread_mutex_destroy(&k->lock);
+        store_close(&k->st);
+        return false;
+    }
+    return true;
+}
+
+/* jobs_keeper_lost - the lease went to another node since the keeper started. */
+static bool jobs_keeper_lost(struct jobs_keeper *k)
+{
+    bool lost;
+
+    if (k->st == NULL)
+        return false;
+    pthread_mutex_lock(&k->lock);
+    lost = k->lost;
+    pthread_mutex_unlock(&k->lock);
+    return lost;
+}
+
+/* jobs_keeper_stop - stop renewing and close the keeper's connection. */
+static void jobs_keeper_stop(struct jobs_keeper *k)
+{
+    if (k->st == NULL)
+        return;
+    pthread_mutex_lock(&k->lock);
+    k->stop = true;
+    pthread_cond_signal(&k->wake);
+    pthread_mutex_unlock(&k->lock);
+    pthread_join(k->thread, NULL);
+    pthread_cond_destroy(&k->wake);
+    pthread_mutex_destroy(&k->lock);
+    store_close(&k->st);
+}
+
+int jobs_purge(struct store *st, struct lmtp_env *env, const struct jobs_lease *lease)
 {
     size_t expired = 0, removed = 0;
     const char *error;
+    int rc;
 
-    if (store_purge(st, (unsigned)env->cfg->retention_days, &expired, &removed, &error) < 0) {
+    if (!jobs_lease_take(st, lease, "purge"))
+        return 0;
+    rc = store_purge(st, (unsigned)env->cfg->retention_days, &expired, &removed, &error);
+    if (rc < 0)
         log_warnx("purge failed: %s", error);
-        return -1;
-    }
-    if (expired > 0 || removed > 0)
+    else if (expired > 0 || removed > 0)
         log_info("purge retention_days=%llu expired=%zu removed=%zu",
                  (unsigned long long)env->cfg->retention_days, expired, removed);
-    return 0;
+    jobs_lease_drop(st, lease, "purge");
+    return rc < 0 ? -1 : 1;
 }
 
-int jobs_notify(struct store *st, struct lmtp_env *env, int stop_fd, bool *scanned)
+int jobs_notify(struct store *st, struct lmtp_env *env, const struct jobs_lease *lease, int stop_fd,
+                bool *scanned)
 {
     /* recent entries only, once everything was looked at since opesd started */
     int64_t since = *scanned ? (int64_t)time(NULL) - 86400 : 0;
+    struct jobs_keeper keeper;
     int rc = 0;
 
+    if (!jobs_lease_take(st, lease, "notify"))
+        return 0;
+    jobs_keeper_start(&keeper, env->cfg, lease, "notify");
     /* capture first: an entry's header fields must be kept before a purge expires it */
-    while ((rc = notify_capture(st, env, since)) == NOTIFY_BATCH && !notify_stopping(stop_fd, 0))
+    while ((rc = notify_capture(st, env, since)) == NOTIFY_BATCH && !notify_stopping(stop_fd, 0) &&
+           !jobs_keeper_lost(&keeper))
         ;
     if (rc >= 0)
         *scanned = true;
-    if (rc < 0)
-        return -1;
-    notify_send_pending(st, env, stop_fd);
-    digest_record(st, env->cfg, false, NULL);
-    digest_send_pending(st, env, stop_fd);
-    loginmail_run(st, env, stop_fd);
-    notify_admin_summary(st, env);
-    dsn_run(st, env, stop_fd, since);
-    return 0;
+    /* each step only while the lease is ours: a node that lost it stops there */
+    if (rc >= 0 && !jobs_keeper_lost(&keeper))
+        notify_send_pending(st, env, stop_fd);
+    if (rc >= 0 && !jobs_keeper_lost(&keeper)) {
+        digest_record(st, env->cfg, false, NULL);
+        digest_send_pending(st, env, stop_fd);
+    }
+    if (rc >= 0 && !jobs_keeper_lost(&keeper))
+        loginmail_run(st, env, stop_fd);
+    if (rc >= 0 && !jobs_keeper_lost(&keeper))
+        notify_admin_summary(st, env);
+    if (rc >= 0 && !jobs_keeper_lost(&keeper))
+        dsn_run(st, env, stop_fd, since);
+    jobs_keeper_stop(&keeper);
+    jobs_lease_drop(st, lease, "notify");
+    return rc < 0 ? -1 : 0;
 }

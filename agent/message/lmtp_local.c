@@ -74,16 +74,18 @@ void lmtp_env_unref(struct lmtp_env **envp)
 
 /* ---------------------------------------------------------------- callbacks */
 
-/* lmtp_local_store - the session's store connection, opened when first needed. */
+/* lmtp_local_store - the session's store connection, opened when first needed
+ * and tried again at each message while the store is away (logged once per
+ * session). A connection that breaks later is reset by the store itself. */
 static struct store *lmtp_local_store(struct lmtp_local *l)
 {
     const char *error;
 
-    if (l->st == NULL && !l->st_failed) {
+    if (l->st == NULL) {
         l->st = store_open_config(l->env->cfg, &error);
-        if (l->st == NULL) {
+        if (l->st == NULL && !l->st_failed) {
             log_warnx("store unavailable: %s", error);
-            l->st_failed = true; /* once per session */
+            l->st_failed = true;
         }
     }
     return l->st;

@@ -110,6 +110,8 @@ static const struct config_key cfg_table[] = {
     {"store", "retention_days", CONFIG_NUM, "30", 1, 3650, OFF(retention_days)},
     {"store", "job_interval", CONFIG_TIME, "5s", 1, 3600, OFF(job_interval)},
     {"store", "release_max_attempts", CONFIG_NUM, "20", 1, 1000, OFF(release_max_attempts)},
+    {"store", "node_name", CONFIG_STR, "", NOLIM, OFF(node_name), .flags = CONFIG_RESTART},
+    {"store", "job_lease", CONFIG_TIME, "60s", 2, 3600, OFF(job_lease)},
     {"log", "level", CONFIG_ENUM, "info", NOLIM, OFF(log_level), .words = cfg_level_words},
     {"notify", "from", CONFIG_STR, "", NOLIM, OFF(notify_from), .check = cfg_check_from},
     {"notify", "default_mode", CONFIG_ENUM, "immediate", NOLIM, OFF(notify_default_mode),

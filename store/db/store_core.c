@@ -148,6 +148,11 @@ int store_integrity_check(struct store *st, const char **error_r)
     return rc;
 }
 
+bool store_unreachable(struct store *st)
+{
+    return st->db->be->broken != NULL && st->db->be->broken(st);
+}
+
 /* ------------------------------------------------------------ transactions and helpers */
 
 int st_begin(struct store *st, bool write, const char **error_r)

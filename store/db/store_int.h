@@ -147,6 +147,7 @@ enum st_stmt {
     /* leases on jobs, shared by every node */
     S_CLAIM_TAKE,
     S_CLAIM_DROP,
+    S_CLAIM_HOLDER,
     /* locks an entry's row for the rest of a write transaction */
     S_Q_LOCK,
     S_MAX
@@ -236,6 +237,8 @@ struct st_backend {
     void (*rollback)(struct store *st);
     const char *(*errmsg)(struct store *st);
     int (*schema_version)(struct store *st);
+    /* broken - the connection to the database server is lost (NULL: it cannot be) */
+    bool (*broken)(struct store *st);
 };
 
 struct st_db {

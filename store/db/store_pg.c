@@ -25,6 +25,11 @@
  * locks keep the callers as they are and never make a reader wait.
  * A read transaction is REPEATABLE READ: one snapshot, as in SQLite.
  *
+ * A connection the server dropped (a restart, a fail-over) is reset before
+ * the next statement that starts something new: a BEGIN, or a statement
+ * outside a transaction. Inside a transaction it is never reset, so the rest
+ * of a broken transaction fails instead of running on its own.
+ *
  * The schema version is the one row of store_schema; migrations run under a
  * transaction-level advisory lock, so nodes starting at once apply each step
  * once, and a node refuses a database newer than the steps it knows.
@@ -219,7 +224,6 @@ static const char *const pg_sql[S_MAX] = {
     [S_COUNT_DAY] = "SELECT " PG_DAY ", COUNT(*) FROM trace WHERE event = 'service' "
                     "AND at >= $1 GROUP BY " PG_DAY " ORDER BY (" PG_DAY ") COLLATE \"C\"",
 
-    /* leases on jobs: taken when free, expired, or already this holder's */
     /* writers of one entry queue here (a release asked on two nodes at once) */
     [S_Q_LOCK] = "SELECT 1 FROM quarantine WHERE public_id = $1 FOR UPDATE",
 };
@@ -247,6 +251,7 @@ struct pg_db {
     PGconn *conn;
     struct pg_q stmt[S_MAX];
     int64_t changes, last_id;
+    bool in_tx; /* between a BEGIN and its COMMIT or ROLLBACK */
     char err[256];
 };
 
@@ -314,11 +319,36 @@ static int pg_nparams(const char *sql)
     return n;
 }
 
+/* pg_reconnect - reset a connection the server dropped; its prepared statements
+ * went with it. 0, or -1 with the message in db->err. */
+static int pg_reconnect(struct pg_db *db)
+{
+    PGresult *res;
+
+    if (PQstatus(db->conn) != CONNECTION_BAD)
+        return 0;
+    PQreset(db->conn);
+    if (PQstatus(db->conn) != CONNECTION_OK) {
+        char why[200];
+        snprintf(why, sizeof(why), "%s", pg_msg(db, NULL));
+        snprintf(db->err, sizeof(db->err), "reconnect: %s", why);
+        return -1;
+    }
+    for (int i = 0; i < S_MAX; i++)
+        db->stmt[i].prepared = false;
+    db->in_tx = false;
+    res = PQexec(db->conn, "SET client_min_messages = warning");
+    PQclear(res);
+    return 0;
+}
+
 static struct st_q *pg_stmt(struct store *st, enum st_stmt s)
 {
     struct pg_db *db = pg_db(st);
     struct pg_q *q = &db->stmt[s];
 
+    if ((s == S_BEGIN_READ || s == S_BEGIN_WRITE || !db->in_tx) && pg_reconnect(db) < 0)
+        return NULL;
     if (!q->prepared) {
         char name[16];
         PGresult *res;
@@ -415,6 +445,10 @@ static int pg_run(struct pg_db *db, struct pg_q *q)
     snprintf(name, sizeof(name), "s%d", (int)q->s);
     q->res = PQexecPrepared(db->conn, name, q->nparams, q->val, q->len, q->fmt, 1);
     status = PQresultStatus(q->res);
+    if (q->s == S_COMMIT)
+        db->in_tx = false;
+    else if ((q->s == S_BEGIN_READ || q->s == S_BEGIN_WRITE) && status == PGRES_COMMAND_OK)
+        db->in_tx = true;
     if (status != PGRES_TUPLES_OK && status != PGRES_COMMAND_OK) {
         pg_msg(db, q->res);
         return -1;
@@ -451,6 +485,7 @@ static int pg_step(struct store *st, struct st_q *sq, const char **error_r, cons
 static void pg_rollback(struct store *st)
 {
     PQclear(PQexec(pg_db(st)->conn, "ROLLBACK"));
+    pg_db(st)->in_tx = false;
 }
 
 static int64_t pg_col_int(struct st_q *sq, int col)
@@ -653,6 +688,13 @@ static void pg_close(struct store *st)
     free(db);
 }
 
+/* pg_broken - the server dropped the connection (the next statement outside a
+ * transaction tries to connect again). */
+static bool pg_broken(struct store *st)
+{
+    return PQstatus(pg_db(st)->conn) == CONNECTION_BAD;
+}
+
 const struct st_backend st_pg_backend = {
     .name = "postgresql",
     .open = pg_open,
@@ -671,4 +713,5 @@ const struct st_backend st_pg_backend = {
     .rollback = pg_rollback,
     .errmsg = pg_errmsg,
     .schema_version = pg_schema_version,
+    .broken = pg_broken,
 };

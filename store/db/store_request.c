@@ -87,3 +87,18 @@ int store_claim_drop(struct store *st, const char *name, const char *holder, con
     st_text(q, 2, holder);
     return st_exec1(st, q, error_r, "claim drop");
 }
+
+int store_claim_holder(struct store *st, const char *name, char *buf, size_t size,
+                       const char **error_r)
+{
+    struct st_q *q = st_q(st, S_CLAIM_HOLDER);
+    int rc;
+
+    st_text(q, 1, name);
+    rc = st_step(st, q, error_r, "claim holder");
+    if (rc <= 0)
+        return rc < 0 ? -1 : STORE_NOTFOUND;
+    snprintf(buf, size, "%s", st_col_text(q, 0) != NULL ? st_col_text(q, 0) : "");
+    st_reset(q);
+    return 0;
+}

@@ -108,10 +108,12 @@ const char *const st_sql_common[S_MAX] = {
     [S_SESS_TOUCH] = "UPDATE web_session SET last_seen = ?2 WHERE id_hash = ?1",
     [S_SESS_DELETE] = "DELETE FROM web_session WHERE id_hash = ?1",
     [S_SESS_PURGE] = "DELETE FROM web_session WHERE expires < ?1",
+    /* leases on jobs: taken when free, expired, or already this holder's */
     [S_CLAIM_TAKE] = "INSERT INTO claim (name, holder, expires) VALUES (?1, ?2, ?3) "
                      "ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, "
                      "expires = excluded.expires WHERE claim.expires <= ?4 OR claim.holder = ?2",
     [S_CLAIM_DROP] = "DELETE FROM claim WHERE name = ?1 AND holder = ?2",
+    [S_CLAIM_HOLDER] = "SELECT holder FROM claim WHERE name = ?1",
 };
 
 size_t st_sql_numbered(const char *sql, char *out, size_t size)

@@ -175,7 +175,6 @@ static const char *const stmt_sql[S_MAX] = {
     [S_COUNT_DAY] = "SELECT date(at, 'unixepoch') || ' ' || verdict, COUNT(*) FROM trace "
                     "WHERE event = 'service' AND at >= ?1 GROUP BY 1 ORDER BY 1",
 
-    /* leases on jobs: taken when free, expired, or already this holder's */
     /* BEGIN IMMEDIATE already serialises writers: this only checks the entry exists */
     [S_Q_LOCK] = "SELECT 1 FROM quarantine WHERE public_id = ?",
 };

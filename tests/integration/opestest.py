@@ -417,3 +417,14 @@ class Postgres:
             while time.time() < deadline and os.path.exists(pid_file):
                 time.sleep(0.1)
         return 0
+
+
+def postgres_crash(pg):
+    """Stop a Postgres at once, as a crash or a fail-over would (pg_ctl stop -m immediate)."""
+    pg._as("pg_ctl -D %s/data -m immediate -w -t 60 stop" % pg.dir)
+
+
+def postgres_restart(pg):
+    """Start a Postgres stopped by postgres_crash again, on the same socket and port."""
+    pg._as("pg_ctl -D {0}/data -l {0}/pg.log -w -t 60 -o '-k {0} -p {1} "
+           "-c listen_addresses=127.0.0.1' start".format(pg.dir, pg.port))

@@ -113,6 +113,8 @@ struct opes_config {
     uint64_t retention_days;
     uint64_t job_interval;
     uint64_t release_max_attempts;
+    char *node_name;    /* this node's name in job leases ("" = hostname) */
+    uint64_t job_lease; /* seconds a node holds a job kind without renewing */
     /* [log] */
     enum log_level log_level;
     /* [notify] */

@@ -59,6 +59,10 @@ const struct keys *store_keys(const struct store *st);
 /* store_schema_version - the schema version after migration (SQLite's PRAGMA
  * user_version, PostgreSQL's store_schema table); -1 when unreadable. */
 int store_schema_version(struct store *st);
+/* store_unreachable - the database server dropped this connection (it went
+ * away or failed over): what failed since failed for that reason. The next
+ * statement outside a transaction connects again. Never true for SQLite. */
+bool store_unreachable(struct store *st);
 /* store_integrity_check - 0 when the database says ok (SQLite's PRAGMA
  * integrity_check; on PostgreSQL every content row has its chunks). */
 int store_integrity_check(struct store *st, const char **error_r);
@@ -486,5 +490,9 @@ int store_claim(struct store *st, const char *name, const char *holder, int64_t 
 /* store_claim_drop - give the lease back when the job is done (a lease
  * another holder took since is left alone). */
 int store_claim_drop(struct store *st, const char *name, const char *holder, const char **error_r);
+/* store_claim_holder - who holds the lease name (copied into buf, truncated to
+ * size), expired or not: 0, STORE_NOTFOUND when nobody, -1 on error. */
+int store_claim_holder(struct store *st, const char *name, char *buf, size_t size,
+                       const char **error_r);
 
 #endif
