@@ -26,14 +26,14 @@ static const struct {
     const char *name;
     bool ids, guard;
 } copy_tables[] = {
-    {"content", true, false},         {"content_chunk", false, false},
-    {"quarantine", true, true},       {"trace", true, false},
-    {"list", true, true},             {"user", false, true},
-    {"user_consent", false, false},   {"web_session", false, false},
-    {"token_used", false, false},     {"release_request", true, false},
-    {"digest", true, false},          {"notification", false, false},
-    {"notify_meta", false, false},    {"audit", true, true},
-    {"login_request", true, false},   {"rate_limit", false, false},
+    {"content", true, false},       {"content_chunk", false, false},
+    {"quarantine", true, true},     {"trace", true, false},
+    {"list", true, true},           {"user", false, true},
+    {"user_consent", false, false}, {"web_session", false, false},
+    {"token_used", false, false},   {"release_request", true, false},
+    {"digest", true, false},        {"notification", false, false},
+    {"notify_meta", false, false},  {"audit", true, true},
+    {"login_request", true, false}, {"rate_limit", false, false},
 };
 
 #define COPY_SQL_MAX 2048
@@ -71,8 +71,7 @@ static int copy_insert_sql(struct st_q *src, const char *table, char *sql, size_
         len += (size_t)snprintf(sql + len, size - len, "%s\"%s\"", i > 0 ? ", " : "",
                                 be->col_name(src, i));
     for (int i = 0; i < ncol && len < size; i++)
-        len += (size_t)snprintf(sql + len, size - len, "%s?%d", i > 0 ? ", " : ") VALUES (",
-                                i + 1);
+        len += (size_t)snprintf(sql + len, size - len, "%s?%d", i > 0 ? ", " : ") VALUES (", i + 1);
     if (len < size)
         len += (size_t)snprintf(sql + len, size - len, ")");
     return len < size ? 0 : -1;

@@ -112,9 +112,8 @@ static void fill(struct store *st, char ids[2][STORE_ID_LEN + 1], const unsigned
                   err);
     ck_assert_msg(store_user_set_consent(st, "user0@example.org", "antispam", false, &err) == 0,
                   "%s", err);
-    ck_assert_msg(
-        store_user_set_notify(st, "user1@example.org", "digest", "daily@08", &err) == 0, "%s",
-        err);
+    ck_assert_msg(store_user_set_notify(st, "user1@example.org", "digest", "daily@08", &err) == 0,
+                  "%s", err);
 
     ck_assert_int_eq(store_token_use(st, "nonce-1", 4102444800, &err), 0);
     snprintf(r.item_id, sizeof(r.item_id), "%s", ids[1]);
@@ -128,8 +127,7 @@ static void fill(struct store *st, char ids[2][STORE_ID_LEN + 1], const unsigned
     ck_assert_msg(store_login_request_add(st, "user0@example.org", &err) == 0, "%s", err);
     ck_assert_int_eq(store_rate_hit(st, "login:user0", 3600, 5, &err), 0);
     ck_assert_msg(store_notify_meta_set(st, "copy-test", 42, &err) == 0, "%s", err);
-    ck_assert_msg(store_audit(st, "admin", "copy-test", "everything", "cli", &err) == 0, "%s",
-                  err);
+    ck_assert_msg(store_audit(st, "admin", "copy-test", "everything", "cli", &err) == 0, "%s", err);
 }
 
 START_TEST(copy_keeps_every_kind_of_row)
@@ -162,9 +160,8 @@ START_TEST(copy_keeps_every_kind_of_row)
     /* lists, users, passwords, consent, preferences */
     ck_assert_int_eq(store_list_show(dst, NULL, count_list, &n, &err), 0);
     ck_assert_int_eq(n, 2);
-    ck_assert_int_eq(store_list_match(dst, STORE_WHITELIST, "user0@example.org",
-                                      "friend@example.com", &err),
-                     1);
+    ck_assert_int_eq(
+        store_list_match(dst, STORE_WHITELIST, "user0@example.org", "friend@example.com", &err), 1);
     ck_assert_int_eq(
         store_list_match(dst, STORE_BLOCKLIST, "user0@example.org", "x@bad.example", &err), 1);
     ck_assert_int_eq(store_user_get(dst, "user0@example.org", &u, &err), 0);
@@ -178,8 +175,7 @@ START_TEST(copy_keeps_every_kind_of_row)
     ck_assert_str_eq(state, "digest");
     /* a used token stays used; a release request stays pending */
     ck_assert_int_eq(store_token_use(dst, "nonce-1", 4102444800, &err), STORE_USED);
-    ck_assert_int_eq(store_release_state(dst, ids[1], state, sizeof(state), why, sizeof(why),
-                                         &err),
+    ck_assert_int_eq(store_release_state(dst, ids[1], state, sizeof(state), why, sizeof(why), &err),
                      0);
     ck_assert_str_eq(state, "pending");
     ck_assert_int_eq(store_notify_meta_get(dst, "copy-test", &v, &err), 0);
