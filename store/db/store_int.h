@@ -239,7 +239,21 @@ struct st_backend {
     int (*schema_version)(struct store *st);
     /* broken - the connection to the database server is lost (NULL: it cannot be) */
     bool (*broken)(struct store *st);
+    /* ad hoc statements, for what walks tables generically (store_copy.c): */
+    /* prepare - sql (SQLite's ?N placeholders) outside the enum; NULL with the
+     * message in errmsg; freed by finalize */
+    struct st_q *(*prepare)(struct store *st, const char *sql);
+    void (*finalize)(struct st_q *q);
+    /* col_count / col_name / col_type - the current row's shape (enum st_type) */
+    int (*col_count)(struct st_q *q);
+    const char *(*col_name)(struct st_q *q, int col);
+    int (*col_type)(struct st_q *q, int col);
+    /* ids_past - the id sequence of table past its highest id (NULL: nothing to do) */
+    int (*ids_past)(struct store *st, const char *table, const char **error_r);
 };
+
+/* the type of a column's value in the current row */
+enum st_type { ST_NULL, ST_INT, ST_TEXT, ST_BLOB };
 
 struct st_db {
     const struct st_backend *be;

@@ -228,7 +228,7 @@ static const char *const pg_sql[S_MAX] = {
     [S_Q_LOCK] = "SELECT 1 FROM quarantine WHERE public_id = $1 FOR UPDATE",
 };
 
-#define PG_MAX_PARAMS 16
+#define PG_MAX_PARAMS 32 /* the widest table, copied row by row */
 
 /* a statement: its parameters until it runs, then its result and the current row */
 struct pg_q {
@@ -252,6 +252,7 @@ struct pg_db {
     struct pg_q stmt[S_MAX];
     int64_t changes, last_id;
     bool in_tx; /* between a BEGIN and its COMMIT or ROLLBACK */
+    int adhoc;  /* ad hoc statements prepared so far (named past S_MAX) */
     char err[256];
 };
 
@@ -695,6 +696,109 @@ static bool pg_broken(struct store *st)
     return PQstatus(pg_db(st)->conn) == CONNECTION_BAD;
 }
 
+/* pg_prepare - an ad hoc statement (store_copy.c), named past the enum's;
+ * freed by pg_finalize. */
+static struct st_q *pg_prepare(struct store *st, const char *sql)
+{
+    struct pg_db *db = pg_db(st);
+    struct pg_q *q;
+    char numbered[4096], name[16];
+    PGresult *res;
+
+    if (st_sql_numbered(sql, numbered, sizeof(numbered)) >= sizeof(numbered)) {
+        snprintf(db->err, sizeof(db->err), "prepare: statement too long");
+        return NULL;
+    }
+    if ((q = calloc(1, sizeof(*q))) == NULL) {
+        snprintf(db->err, sizeof(db->err), "prepare: out of memory");
+        return NULL;
+    }
+    q->base.be = &st_pg_backend;
+    q->s = (enum st_stmt)(S_MAX + db->adhoc++);
+    q->nparams = pg_nparams(numbered);
+    if (q->nparams > PG_MAX_PARAMS) {
+        snprintf(db->err, sizeof(db->err), "prepare: too many parameters");
+        free(q);
+        return NULL;
+    }
+    snprintf(name, sizeof(name), "s%d", (int)q->s);
+    res = PQprepare(db->conn, name, numbered, 0, NULL);
+    if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+        char why[200];
+        snprintf(why, sizeof(why), "%s", pg_msg(db, res));
+        snprintf(db->err, sizeof(db->err), "prepare: %s", why);
+        PQclear(res);
+        free(q);
+        return NULL;
+    }
+    PQclear(res);
+    q->prepared = true;
+    return &q->base;
+}
+
+/* pg_finalize - forget an ad hoc statement (its server-side statement ends
+ * with the connection). */
+static void pg_finalize(struct st_q *sq)
+{
+    if (sq != NULL) {
+        pg_unbind(pq(sq));
+        free(pq(sq));
+    }
+}
+
+static int pg_col_count(struct st_q *sq)
+{
+    return pq(sq)->res != NULL ? PQnfields(pq(sq)->res) : 0;
+}
+
+static const char *pg_col_name(struct st_q *sq, int col)
+{
+    return PQfname(pq(sq)->res, col);
+}
+
+static int pg_col_type(struct st_q *sq, int col)
+{
+    struct pg_q *q = pq(sq);
+
+    if (PQgetisnull(q->res, q->row - 1, col))
+        return ST_NULL;
+    switch (PQftype(q->res, col)) {
+    case PG_INT8:
+    case PG_INT4:
+    case PG_INT2:
+    case PG_BOOL:
+        return ST_INT;
+    case PG_BYTEA:
+        return ST_BLOB;
+    default:
+        return ST_TEXT;
+    }
+}
+
+/* pg_ids_past - move table's id sequence past its highest id, so that the
+ * next insert after a copy with ids preserved takes a new one. */
+static int pg_ids_past(struct store *st, const char *table, const char **error_r)
+{
+    struct pg_db *db = pg_db(st);
+    char *ident = PQescapeIdentifier(db->conn, table, strlen(table));
+    char *lit = ident != NULL ? PQescapeLiteral(db->conn, ident, strlen(ident)) : NULL;
+    char sql[512];
+    int rc;
+
+    if (lit == NULL) {
+        PQfreemem(ident);
+        return st_fail(st, error_r, "%s: %s", table, pg_msg(db, NULL));
+    }
+    snprintf(sql, sizeof(sql),
+             "SELECT setval(pg_get_serial_sequence(%s, 'id'), MAX(id)) FROM %s "
+             "HAVING MAX(id) IS NOT NULL",
+             lit, ident);
+    rc = pg_exec(st, sql, error_r, table);
+    PQfreemem(lit);
+    PQfreemem(ident);
+    return rc;
+}
+
 const struct st_backend st_pg_backend = {
     .name = "postgresql",
     .open = pg_open,
@@ -714,4 +818,10 @@ const struct st_backend st_pg_backend = {
     .errmsg = pg_errmsg,
     .schema_version = pg_schema_version,
     .broken = pg_broken,
+    .prepare = pg_prepare,
+    .finalize = pg_finalize,
+    .col_count = pg_col_count,
+    .col_name = pg_col_name,
+    .col_type = pg_col_type,
+    .ids_past = pg_ids_past,
 };

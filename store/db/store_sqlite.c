@@ -430,6 +430,57 @@ static void sq_close(struct store *st)
     free(db);
 }
 
+/* sq_prepare - an ad hoc statement (store_copy.c), freed by sq_finalize. */
+static struct st_q *sq_prepare(struct store *st, const char *sql)
+{
+    struct sq_db *db = sq_db(st);
+    struct sq_q *q = calloc(1, sizeof(*q));
+
+    if (q == NULL) {
+        snprintf(db->prep_err, sizeof(db->prep_err), "prepare: out of memory");
+        return NULL;
+    }
+    q->base.be = &st_sqlite_backend;
+    if (sqlite3_prepare_v2(db->h, sql, -1, &q->h, NULL) != SQLITE_OK) {
+        snprintf(db->prep_err, sizeof(db->prep_err), "prepare: %s", sqlite3_errmsg(db->h));
+        free(q);
+        return NULL;
+    }
+    return &q->base;
+}
+
+static void sq_finalize(struct st_q *q)
+{
+    if (q != NULL) {
+        sqlite3_finalize(sq(q));
+        free(q);
+    }
+}
+
+static int sq_col_count(struct st_q *q)
+{
+    return sqlite3_column_count(sq(q));
+}
+
+static const char *sq_col_name(struct st_q *q, int col)
+{
+    return sqlite3_column_name(sq(q), col);
+}
+
+static int sq_col_type(struct st_q *q, int col)
+{
+    switch (sqlite3_column_type(sq(q), col)) {
+    case SQLITE_NULL:
+        return ST_NULL;
+    case SQLITE_INTEGER:
+        return ST_INT;
+    case SQLITE_BLOB:
+        return ST_BLOB;
+    default:
+        return ST_TEXT; /* text, and a float as its text */
+    }
+}
+
 const struct st_backend st_sqlite_backend = {
     .name = "sqlite",
     .open = sq_open,
@@ -448,4 +499,9 @@ const struct st_backend st_sqlite_backend = {
     .rollback = sq_rollback,
     .errmsg = sq_errmsg,
     .schema_version = sq_schema_version,
+    .prepare = sq_prepare,
+    .finalize = sq_finalize,
+    .col_count = sq_col_count,
+    .col_name = sq_col_name,
+    .col_type = sq_col_type,
 };

@@ -6,6 +6,10 @@ the database), its trace records land in PostgreSQL, opesctl lists and
 releases from the same database, and opesd's release worker delivers into
 Dovecot. No SQLite file is made. A conninfo with a password stops opesd at
 startup with a message that says where the password belongs.
+
+Moving up: a message held on SQLite is copied with opesctl store copy into an
+empty PostgreSQL database, opesd starts again on PostgreSQL, and a release of
+the copied entry is delivered once; a second copy into it is refused.
 """
 import json
 import os
@@ -28,6 +32,24 @@ MESSAGE = (
 )
 
 
+def send(test, port, rcpts):
+    """MESSAGE to rcpts through opesd at port, every recipient held; their ids."""
+    c = test.client(port)
+    c.hello()
+    test.assertEqual(c.cmd("MAIL FROM:<sender@remote.example>")[0], 250)
+    for r in rcpts:
+        test.assertEqual(c.cmd("RCPT TO:<%s>" % r)[0], 250)
+    test.assertEqual(c.cmd("DATA")[0], 354)
+    c.send(t.stuff(t.crlf(MESSAGE)))
+    ids = []
+    for _ in rcpts:
+        code, text = c.reply()
+        test.assertEqual(code, 250, text)
+        ids.append(HELD_RE.search(text).group(1))
+    c.cmd("QUIT")
+    return ids
+
+
 class PostgresStoreTest(t.TempDirTest):
     def setUp(self):
         super().setUp()
@@ -47,20 +69,7 @@ class PostgresStoreTest(t.TempDirTest):
         }))
 
     def send(self, rcpts):
-        c = self.client(self.opesd.port)
-        c.hello()
-        self.assertEqual(c.cmd("MAIL FROM:<sender@remote.example>")[0], 250)
-        for r in rcpts:
-            self.assertEqual(c.cmd("RCPT TO:<%s>" % r)[0], 250)
-        self.assertEqual(c.cmd("DATA")[0], 354)
-        c.send(t.stuff(t.crlf(MESSAGE)))
-        ids = []
-        for _ in rcpts:
-            code, text = c.reply()
-            self.assertEqual(code, 250, text)
-            ids.append(HELD_RE.search(text).group(1))
-        c.cmd("QUIT")
-        return ids
+        return send(self, self.opesd.port, rcpts)
 
     def test_held_on_postgresql_released_and_delivered(self):
         alice, bob = self.send(["alice@example.org", "bob@example.org"])
@@ -118,3 +127,61 @@ class PostgresStoreTest(t.TempDirTest):
         p = subprocess.run([t.OPESD, "-t", "-c", conf], capture_output=True, timeout=60)
         self.assertNotEqual(p.returncode, 0)
         self.assertIn(b"passfile", p.stdout + p.stderr)
+
+
+class StoreCopyTest(t.TempDirTest):
+    """One node on SQLite grows to PostgreSQL without losing its quarantine."""
+
+    def setUp(self):
+        super().setUp()
+        self.pg = self.start(t.Postgres(self.tmp))
+        self.dovecot = self.start(t.Dovecot(self.tmp))
+        self.extra = {
+            "store.job_interval": "1s",
+            "notify.default_mode": "off",
+            "service.rules.type": "rules",
+            "service.rules.order": "10",
+            "service.rules.rule": "header Subject /QUARANTINE-ME/ quarantine",
+        }
+        self.target = "lmtp:127.0.0.1:%d" % self.dovecot.port
+        self.opesd = self.start(t.Opesd(self.tmp, self.target, extra=self.extra))
+
+    def test_copied_store_serves_opesd_on_postgresql(self):
+        alice, bob = send(self, self.opesd.port, ["alice@example.org", "bob@example.org"])
+        self.opesd.ctl("user", "add", "alice@example.org")
+        self.opesd.ctl("list", "add", "block", "bob@example.org", "@spam.example")
+        self.opesd.stop()
+
+        _, out, _ = self.opesd.ctl("store", "copy", "--to", self.pg.conninfo)
+        self.assertIn("counts match", out)
+        self.assertRegex(out, r"quarantine\s+2\s+2\n")
+        self.assertRegex(out, r"content\s+1\s+1\n")
+        self.assertEqual(self.pg.sql("SELECT count(*) FROM quarantine WHERE status = 'held'"),
+                         [["2"]])
+        self.assertEqual(self.pg.sql("SELECT count(*) FROM content_chunk WHERE "
+                                     "position('MARKER-5c1e'::bytea in data) > 0"), [["0"]])
+        # the target is no longer empty: a second copy changes nothing
+        code, _, err = self.opesd.ctl("store", "copy", "--to", self.pg.conninfo, check=False)
+        self.assertEqual(code, 1)
+        self.assertIn("not empty", err)
+        self.assertEqual(self.pg.sql("SELECT count(*) FROM quarantine"), [["2"]])
+
+        # the same key file, the store switched: the copied entry is released from PostgreSQL
+        extra = dict(self.extra, **{"store.backend": "postgresql",
+                                    "store.conninfo": self.pg.conninfo})
+        node = self.start(t.Opesd(self.tmp, self.target, extra=extra))
+        listed = json.loads(node.ctl("quarantine", "list", "--json")[1])
+        self.assertEqual(sorted(i["id"] for i in listed), sorted([alice, bob]))
+        _, out, _ = node.ctl("list", "show")
+        self.assertIn("@spam.example", out)
+        node.ctl("quarantine", "release", alice, "--wait")
+        [delivered] = self.dovecot.messages("alice")
+        self.assertIn(b"MARKER-5c1e", delivered)
+        self.assertEqual(self.dovecot.messages("bob"), [])
+        self.assertEqual(self.pg.sql("SELECT status FROM quarantine WHERE public_id = '%s'"
+                                     % alice), [["released"]])
+        # new entries on PostgreSQL take ids past the copied ones
+        [carol] = send(self, node.port, ["alice@example.org"])
+        self.assertNotIn(carol, (alice, bob))
+        self.assertEqual(self.pg.sql("SELECT count(*) FROM quarantine"), [["3"]])
+        self.assertEqual(len(self.dovecot.messages("alice")), 1)

@@ -54,6 +54,18 @@ struct store *store_open_at(int backend, const char *target, const char *key_pat
  * conninfo, key_file): how every program opens it. */
 struct store *store_open_config(const struct opes_config *cfg, const char **error_r);
 void store_close(struct store **stp);
+/* store_copy_fn - one table copied: its rows in the source and in the target. */
+typedef void store_copy_fn(const char *table, int64_t src_rows, int64_t dst_rows, void *ctx);
+/*
+ * store_copy - copy every table that carries state from src into dst, an
+ * empty store (refused when it holds entries, users, lists or audit lines),
+ * ids kept and content still encrypted as it is (the same key file serves
+ * both), in one transaction on dst; then compare each table's rows, reported
+ * to fn (may be NULL) with ctx. 0, or -1 with *error_r and dst left as it was
+ * (a difference in any count is an error). Job leases are not copied.
+ */
+int store_copy(struct store *src, struct store *dst, store_copy_fn *fn, void *ctx,
+               const char **error_r);
 /* store_keys - the key generations this store was opened with (tokens use them). */
 const struct keys *store_keys(const struct store *st);
 /* store_schema_version - the schema version after migration (SQLite's PRAGMA
