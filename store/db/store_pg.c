@@ -343,6 +343,32 @@ static int pg_reconnect(struct pg_db *db)
     return 0;
 }
 
+/* pg_server_prepare - prepare sql on the server as statement "s<n>" for q
+ * (its parameter count checked); 0, or -1 with db->err. */
+static int pg_server_prepare(struct pg_db *db, struct pg_q *q, int n, const char *sql)
+{
+    char name[16];
+    PGresult *res;
+
+    q->nparams = pg_nparams(sql);
+    if (q->nparams > PG_MAX_PARAMS) {
+        snprintf(db->err, sizeof(db->err), "prepare: too many parameters");
+        return -1;
+    }
+    snprintf(name, sizeof(name), "s%d", n);
+    res = PQprepare(db->conn, name, sql, 0, NULL);
+    if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+        char why[200];
+        snprintf(why, sizeof(why), "%s", pg_msg(db, res));
+        snprintf(db->err, sizeof(db->err), "prepare: %s", why);
+        PQclear(res);
+        return -1;
+    }
+    PQclear(res);
+    q->prepared = true;
+    return 0;
+}
+
 static struct st_q *pg_stmt(struct store *st, enum st_stmt s)
 {
     struct pg_db *db = pg_db(st);
@@ -351,9 +377,6 @@ static struct st_q *pg_stmt(struct store *st, enum st_stmt s)
     if ((s == S_BEGIN_READ || s == S_BEGIN_WRITE || !db->in_tx) && pg_reconnect(db) < 0)
         return NULL;
     if (!q->prepared) {
-        char name[16];
-        PGresult *res;
-
         char numbered[4096];
         const char *sql = pg_sql[s];
 
@@ -365,22 +388,8 @@ static struct st_q *pg_stmt(struct store *st, enum st_stmt s)
             }
             sql = numbered;
         }
-        snprintf(name, sizeof(name), "s%d", (int)s);
-        q->nparams = pg_nparams(sql);
-        if (q->nparams > PG_MAX_PARAMS) {
-            snprintf(db->err, sizeof(db->err), "prepare: too many parameters");
+        if (pg_server_prepare(db, q, (int)s, sql) < 0)
             return NULL;
-        }
-        res = PQprepare(db->conn, name, sql, 0, NULL);
-        if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-            char why[200];
-            snprintf(why, sizeof(why), "%s", pg_msg(db, res));
-            snprintf(db->err, sizeof(db->err), "prepare: %s", why);
-            PQclear(res);
-            return NULL;
-        }
-        PQclear(res);
-        q->prepared = true;
     }
     pg_unbind(q);
     return &q->base;
@@ -702,8 +711,7 @@ static struct st_q *pg_prepare(struct store *st, const char *sql)
 {
     struct pg_db *db = pg_db(st);
     struct pg_q *q;
-    char numbered[4096], name[16];
-    PGresult *res;
+    char numbered[4096];
 
     if (st_sql_numbered(sql, numbered, sizeof(numbered)) >= sizeof(numbered)) {
         snprintf(db->err, sizeof(db->err), "prepare: statement too long");
@@ -715,24 +723,10 @@ static struct st_q *pg_prepare(struct store *st, const char *sql)
     }
     q->base.be = &st_pg_backend;
     q->s = (enum st_stmt)(S_MAX + db->adhoc++);
-    q->nparams = pg_nparams(numbered);
-    if (q->nparams > PG_MAX_PARAMS) {
-        snprintf(db->err, sizeof(db->err), "prepare: too many parameters");
+    if (pg_server_prepare(db, q, (int)q->s, numbered) < 0) {
         free(q);
         return NULL;
     }
-    snprintf(name, sizeof(name), "s%d", (int)q->s);
-    res = PQprepare(db->conn, name, numbered, 0, NULL);
-    if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-        char why[200];
-        snprintf(why, sizeof(why), "%s", pg_msg(db, res));
-        snprintf(db->err, sizeof(db->err), "prepare: %s", why);
-        PQclear(res);
-        free(q);
-        return NULL;
-    }
-    PQclear(res);
-    q->prepared = true;
     return &q->base;
 }
 
