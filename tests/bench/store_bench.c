@@ -1,20 +1,28 @@
 /*
- * store_bench.c - figures for the SQLite store (a benchmark, not a test).
+ * store_bench.c - figures for the store, SQLite or PostgreSQL (a benchmark, not a test).
  *
  * 1. Durable quarantine inserts per second: store_quarantine_add of distinct
  *    10 KB messages, one recipient each, every call committed and synced as
- *    opesd needs before it answers 2xx; on one connection, then on several
- *    connections at once (opesd's worker threads). Target: >= 300/s.
+ *    opesd needs before it answers 2xx (the call opesd makes; SQLite
+ *    synchronous=FULL, PostgreSQL synchronous_commit=on); on one connection,
+ *    then by 1 and by 2 "nodes": separate processes with THREADS connections
+ *    each, as opesd's worker threads in one or two opesd (on SQLite, two
+ *    processes on one file). Target: >= 300/s.
  * 2. Listing: the time of store_quarantine_list for one recipient's page of
  *    50 among 100 000 entries (the portal's quarantine page), and of a few
  *    neighbouring queries. The entries are written straight into a database
- *    created by store_open, in one transaction, so that building them takes
+ *    created by the store, in one transaction, so that building them takes
  *    seconds; the queries go through the store interface. Target: < 5 ms.
  *
- * Usage: store_bench [-d DIR] [-n INSERTS] [-t THREADS] [-e ENTRIES] [-q QUERIES]
- * DIR must be on the disk to be measured (not tmpfs): default $TMPDIR or /var/tmp.
+ * Usage: store_bench [-d DIR] [-c CONNINFO] [-n INSERTS] [-t THREADS] [-e ENTRIES] [-q QUERIES]
+ * Without -c the store is an SQLite file in DIR, which must be on the disk to be
+ * measured (not tmpfs): default $TMPDIR or /var/tmp; the key file is there in
+ * both cases. With -c it is the PostgreSQL database CONNINFO names, emptied
+ * (DROP SCHEMA public CASCADE) before each part: give it a database of its own.
+ * Besides the readable figures it prints lines "RESULT name value" for the script.
  * Exit status 0 whatever the figures; 2 on a usage or store error.
  */
+#include <libpq-fe.h>
 #include <pthread.h>
 #include <sodium.h>
 #include <sqlite3.h>
@@ -22,14 +30,16 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include "opes/config.h"
 #include "opes/store.h"
 
 #define MSG_SIZE 10240
 #define PAGE 50
 
-static const char *bench_dir;
+static const char *bench_dir, *conninfo;
 static char db_path[4096], key_path[4096];
 
 static double now_s(void)
@@ -45,11 +55,51 @@ static void die(const char *what, const char *err)
     exit(2);
 }
 
+/* bench_open - a connection to the store measured (SQLite file or PostgreSQL database). */
+static struct store *bench_open(void)
+{
+    const char *err = NULL;
+    struct store *st = conninfo != NULL
+                           ? store_open_at(CONFIG_STORE_POSTGRESQL, conninfo, key_path, &err)
+                           : store_open_at(CONFIG_STORE_SQLITE, db_path, key_path, &err);
+    if (st == NULL)
+        die("store_open", err);
+    return st;
+}
+
+/* pg_exec - run sql on the PostgreSQL database of the benchmark, or die. */
+static void pg_exec(PGconn *c, const char *sql)
+{
+    PGresult *r = PQexec(c, sql);
+    ExecStatusType s = PQresultStatus(r);
+
+    if (s != PGRES_COMMAND_OK && s != PGRES_TUPLES_OK)
+        die(sql, PQresultErrorMessage(r));
+    PQclear(r);
+}
+
+static PGconn *pg_connect(void)
+{
+    PGconn *c = PQconnectdb(conninfo);
+    if (PQstatus(c) != CONNECTION_OK)
+        die("postgresql", PQerrorMessage(c));
+    pg_exec(c, "SET client_min_messages = warning");
+    return c;
+}
+
+/* remove_db - an empty store for the next part: the SQLite files removed, or the
+ * PostgreSQL schema dropped (the store creates it again). */
 static void remove_db(const char *path)
 {
     char p[4200];
     const char *suffix[] = {"", "-wal", "-shm"};
 
+    if (conninfo != NULL) {
+        PGconn *c = pg_connect();
+        pg_exec(c, "DROP SCHEMA public CASCADE; CREATE SCHEMA public");
+        PQfinish(c);
+        return;
+    }
     for (int i = 0; i < 3; i++) {
         snprintf(p, sizeof(p), "%s%s", path, suffix[i]);
         unlink(p);
@@ -105,13 +155,10 @@ struct inserter {
 static void *insert_loop(void *arg)
 {
     struct inserter *w = arg;
-    const char *err = NULL;
-    struct store *st = store_open(db_path, key_path, &err);
+    struct store *st = bench_open();
     unsigned char *msg = malloc(MSG_SIZE);
     char rcpt[64];
 
-    if (st == NULL)
-        die("store_open", err);
     snprintf(rcpt, sizeof(rcpt), "user%d@example.com", w->n);
     for (int i = 0; i < w->count; i++) {
         randombytes_buf(msg, MSG_SIZE); /* distinct: no de-duplication helps */
@@ -122,29 +169,61 @@ static void *insert_loop(void *arg)
     return NULL;
 }
 
-static double bench_inserts(int total, int threads)
+/* run_inserters - count inserts by each of threads connections of this process;
+ * recipients are numbered from first. */
+static void run_inserters(int first, int threads, int count)
 {
     struct inserter *w = calloc((size_t)threads, sizeof(*w));
-    const char *err = NULL;
-    struct store *st;
-    double t0, t;
 
-    remove_db(db_path);
-    st = store_open(db_path, key_path, &err); /* create the schema outside the timing */
-    if (st == NULL)
-        die("store_open", err);
-    store_close(&st);
-    t0 = now_s();
     for (int i = 0; i < threads; i++) {
-        w[i].n = i;
-        w[i].count = total / threads;
+        w[i].n = first + i;
+        w[i].count = count;
         pthread_create(&w[i].thread, NULL, insert_loop, &w[i]);
     }
     for (int i = 0; i < threads; i++)
         pthread_join(w[i].thread, NULL);
-    t = now_s() - t0;
     free(w);
-    return (double)(total / threads * threads) / t;
+}
+
+/*
+ * bench_inserts - inserts per second of total messages by nodes processes of
+ * threads connections each (nodes 0: threads connections in this process).
+ */
+static double bench_inserts(int total, int nodes, int threads)
+{
+    int procs = nodes > 0 ? nodes : 1, each = total / (procs * threads), failed = 0;
+    pid_t *pid = calloc((size_t)procs, sizeof(*pid));
+    struct store *st;
+    double t0, t;
+
+    remove_db(db_path);
+    st = bench_open(); /* create the schema outside the timing */
+    store_close(&st);
+    t0 = now_s();
+    if (nodes == 0) {
+        run_inserters(0, threads, each);
+    } else {
+        fflush(stdout);
+        for (int p = 0; p < nodes; p++) {
+            pid[p] = fork();
+            if (pid[p] < 0)
+                die("fork", "failed");
+            if (pid[p] == 0) {
+                run_inserters(p * threads, threads, each);
+                _exit(0);
+            }
+        }
+        for (int p = 0; p < nodes; p++) {
+            int status;
+            if (waitpid(pid[p], &status, 0) < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
+                failed = 1;
+        }
+    }
+    t = now_s() - t0;
+    free(pid);
+    if (failed)
+        die("inserts", "a node failed");
+    return (double)(each * procs * threads) / t;
 }
 
 /* disk_baseline - write+fsync of MSG_SIZE bytes per second on the same disk, for comparison. */
@@ -181,23 +260,50 @@ static void exec_sql(sqlite3 *db, const char *sql)
         die(sql, msg);
 }
 
+/*
+ * populate_pg - the rows of populate in one INSERT ... SELECT on PostgreSQL, then
+ * ANALYZE, as autovacuum would do shortly after such a load.
+ */
+static void populate_pg(int entries, int recipients, int64_t now)
+{
+    char sql[2048];
+    PGconn *c = pg_connect();
+
+    snprintf(sql, sizeof(sql),
+             "INSERT INTO quarantine (public_id, content_id, trace_id, sender, recipient, "
+             "subject, msg_date, size, service, reason, status, created, updated) "
+             "SELECT 'b' || lpad(i::text, 19, '0'), (SELECT min(content_id) FROM quarantine), "
+             "'bench-' || i, 'sender' || (i %% 997) || '@example' || (i %% 13) || '.org', "
+             "CASE WHEN i %% 10 = 0 THEN 'heavy@example.com' ELSE 'user' || "
+             "lpad(((i::bigint * 7919) %% %d)::text, 4, '0') || '@example.com' END, "
+             "'offer number ' || i, '', 24, 'rules', 'bench', "
+             "CASE WHEN i %% 20 = 1 THEN 'released' ELSE 'held' END, c, c "
+             "FROM (SELECT i, %lld - 30 * 86400 + floor(i::float8 / %d * 30 * 86400)::bigint "
+             "AS c FROM generate_series(0, %d) AS i) AS g",
+             recipients, (long long)now, entries, entries - 1);
+    pg_exec(c, sql);
+    pg_exec(c, "ANALYZE quarantine");
+    PQfinish(c);
+}
+
 /* populate - entries rows, one recipient in 10 being "heavy@example.com". */
 static void populate(int entries, int recipients)
 {
     static const unsigned char body[] = "Subject: bench\r\n\r\nbench\r\n";
-    const char *err = NULL;
     struct store *st;
     sqlite3 *db;
     sqlite3_stmt *q;
     int64_t content_id, now = (int64_t)time(NULL);
 
     remove_db(db_path);
-    st = store_open(db_path, key_path, &err);
-    if (st == NULL)
-        die("store_open", err);
+    st = bench_open();
     hold(st, "seed@example.com", body, sizeof(body) - 1); /* one real content row */
     store_close(&st);
 
+    if (conninfo != NULL) {
+        populate_pg(entries, recipients, now);
+        return;
+    }
     if (sqlite3_open(db_path, &db) != SQLITE_OK)
         die("sqlite3_open", sqlite3_errmsg(db));
     sqlite3_busy_timeout(db, 10000);
@@ -245,6 +351,7 @@ static void populate(int entries, int recipients)
 }
 
 static int rows_seen;
+static double page_p50; /* of the last time_list */
 
 static void count_row(const struct store_qitem *it, void *ctx)
 {
@@ -294,6 +401,7 @@ static double time_list(struct store *st, const char *label, const char *rcpt_fm
     printf("  %-44s mean %7.3f  p50 %7.3f  p99 %7.3f  max %7.3f ms\n", label, sum / queries,
            ms[queries / 2], ms[queries * 99 / 100], ms[queries - 1]);
     double p99 = ms[queries * 99 / 100];
+    page_p50 = ms[queries / 2];
     free(ms);
     return p99;
 }
@@ -301,14 +409,16 @@ static double time_list(struct store *st, const char *label, const char *rcpt_fm
 int main(int argc, char **argv)
 {
     int inserts = 2000, threads = 4, entries = 100000, queries = 2000, recipients = 1000, opt;
-    const char *err = NULL;
     struct store *st;
-    double rate1, rate_n, p99, t0;
+    double rate1, rate_n[3], p99, t0;
 
-    while ((opt = getopt(argc, argv, "d:n:t:e:q:")) != -1) {
+    while ((opt = getopt(argc, argv, "d:c:n:t:e:q:")) != -1) {
         switch (opt) {
         case 'd':
             bench_dir = optarg;
+            break;
+        case 'c':
+            conninfo = optarg;
             break;
         case 'n':
             inserts = atoi(optarg);
@@ -323,7 +433,7 @@ int main(int argc, char **argv)
             queries = atoi(optarg);
             break;
         default:
-            fprintf(stderr, "usage: store_bench [-d DIR] [-n INSERTS] [-t THREADS] "
+            fprintf(stderr, "usage: store_bench [-d DIR] [-c CONNINFO] [-n INSERTS] [-t THREADS] "
                             "[-e ENTRIES] [-q QUERIES]\n");
             return 2;
         }
@@ -338,29 +448,48 @@ int main(int argc, char **argv)
         die("sodium_init", "failed");
     snprintf(db_path, sizeof(db_path), "%s/store-bench-%d.db", bench_dir, (int)getpid());
     snprintf(key_path, sizeof(key_path), "%s/store-bench-%d.keys", bench_dir, (int)getpid());
-    printf("store_bench: SQLite %s, database in %s\n", sqlite3_libversion(), bench_dir);
+    if (conninfo != NULL) {
+        PGconn *c = pg_connect();
+        PGresult *r = PQexec(c, "SELECT current_setting('fsync'), "
+                                "current_setting('synchronous_commit'), "
+                                "current_setting('wal_sync_method')");
+        if (PQresultStatus(r) != PGRES_TUPLES_OK)
+            die("postgresql", PQresultErrorMessage(r));
+        printf("store_bench: PostgreSQL %d (fsync=%s, synchronous_commit=%s before the store's "
+               "own SET, wal_sync_method=%s), \"%s\"\n",
+               PQserverVersion(c), PQgetvalue(r, 0, 0), PQgetvalue(r, 0, 1), PQgetvalue(r, 0, 2),
+               conninfo);
+        PQclear(r);
+        PQfinish(c);
+    } else {
+        printf("store_bench: SQLite %s, database in %s\n", sqlite3_libversion(), bench_dir);
+    }
 
     printf("durable quarantine inserts, %d messages of %d bytes (target >= 300/s):\n", inserts,
            MSG_SIZE);
     printf("  the disk itself: %8.0f write+fsync of %d bytes/s\n", disk_baseline(inserts),
            MSG_SIZE);
-    rate1 = bench_inserts(inserts, 1);
-    printf("  1 connection:   %8.0f inserts/s  %s\n", rate1, rate1 >= 300 ? "ok" : "BELOW TARGET");
-    rate_n = bench_inserts(inserts, threads);
-    printf("  %d connections: %8.0f inserts/s  %s\n", threads, rate_n,
-           rate_n >= 300 ? "ok" : "BELOW TARGET");
+    rate1 = bench_inserts(inserts, 0, 1);
+    printf("  1 connection:           %8.0f inserts/s  %s\n", rate1,
+           rate1 >= 300 ? "ok" : "BELOW TARGET");
+    printf("RESULT insert_conn1 %.0f\n", rate1);
+    for (int nodes = 1; nodes <= 2; nodes++) {
+        rate_n[nodes] = bench_inserts(inserts, nodes, threads);
+        printf("  %d node%s x %d connections: %8.0f inserts/s  %s\n", nodes, nodes > 1 ? "s" : " ",
+               threads, rate_n[nodes], rate_n[nodes] >= 300 ? "ok" : "BELOW TARGET");
+        printf("RESULT insert_node%d %.0f\n", nodes, rate_n[nodes]);
+    }
 
     t0 = now_s();
     populate(entries, recipients);
     printf("list one page of %d among %d entries (%d recipients, one with %d; target < 5 ms),\n"
            "  built in %.1f s:\n",
            PAGE, entries, recipients + 1, (entries + 9) / 10, now_s() - t0);
-    st = store_open(db_path, key_path, &err);
-    if (st == NULL)
-        die("store_open", err);
+    st = bench_open();
     p99 = time_list(st, "a recipient's first page", "user%04d@example.com", recipients, -1, NULL, 0,
                     queries, -1);
     printf("  => %s (p99 %.3f ms)\n", p99 < 5 ? "ok" : "ABOVE TARGET", p99);
+    printf("RESULT page_p50 %.3f\nRESULT page_p99 %.3f\n", page_p50, p99);
     time_list(st, "a recipient's first page of held", "user%04d@example.com", recipients,
               STORE_HELD, NULL, 0, queries, -1);
     time_list(st, "heavy recipient, first page", "heavy@example.com", 1, -1, NULL, 0, queries,
