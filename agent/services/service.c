@@ -27,9 +27,9 @@ extern const struct svc_type svc_type_rewrite;
 extern const struct svc_type svc_type_banner;
 extern const struct svc_type svc_type_rspamd;
 
-static const struct svc_type *const svc_types[] = {
-    &svc_type_rules, &svc_type_clamd, &svc_type_spamd, &svc_type_rewrite, &svc_type_banner,
-    &svc_type_rspamd};
+static const struct svc_type *const svc_types[] = {&svc_type_rules,  &svc_type_clamd,
+                                                   &svc_type_spamd,  &svc_type_rewrite,
+                                                   &svc_type_banner, &svc_type_rspamd};
 
 const char *svc_verdict_name(enum svc_verdict v)
 {

@@ -19,8 +19,7 @@ struct passwd *privdrop_lookup(const char *setting, const char *user)
 
 void privdrop_to(const struct passwd *pw)
 {
-    if (initgroups(pw->pw_name, pw->pw_gid) < 0 || setgid(pw->pw_gid) < 0 ||
-        setuid(pw->pw_uid) < 0)
+    if (initgroups(pw->pw_name, pw->pw_gid) < 0 || setgid(pw->pw_gid) < 0 || setuid(pw->pw_uid) < 0)
         fatal("cannot drop privileges to %s", pw->pw_name);
     if (setuid(0) == 0)
         fatalx("privileges could be regained after dropping them");

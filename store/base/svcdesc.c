@@ -177,7 +177,9 @@ static const char *svcdesc_type_hint(char *out, size_t size, const char *what)
 
     for (size_t i = 0; i < SVCDESC_NTYPES && o < size; i++)
         o += (size_t)snprintf(out + o, size - o, "%s%s",
-                              i == 0 ? "" : i + 1 == SVCDESC_NTYPES ? " or " : ", ",
+                              i == 0                    ? ""
+                              : i + 1 == SVCDESC_NTYPES ? " or "
+                                                        : ", ",
                               svcdesc_types[i].name);
     if (o < size)
         snprintf(out + o, size - o, ")");

@@ -381,8 +381,7 @@ static struct st_q *pg_stmt(struct store *st, enum st_stmt s)
         const char *sql = pg_sql[s];
 
         if (sql == NULL) {
-            if (st_sql_numbered(st_sql_common[s], numbered, sizeof(numbered)) >=
-                sizeof(numbered)) {
+            if (st_sql_numbered(st_sql_common[s], numbered, sizeof(numbered)) >= sizeof(numbered)) {
                 snprintf(db->err, sizeof(db->err), "prepare: statement too long");
                 return NULL;
             }

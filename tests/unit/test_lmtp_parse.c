@@ -255,7 +255,9 @@ static const struct path_test path_invalid_tests[] = {
     {"TO:<j\xe0\x80\xafrg@example.org>", "TO:", false, true, NULL, NULL},
     {"TO:<j\xed\xa0\x80rg@example.org>", "TO:", false, true, NULL, NULL},
     {"TO:<j\xf4\x90\x80\x80rg@example.org>", "TO:", false, true, NULL, NULL},
-    {"FROM:<bob@b\xff\xfe" "cher.example>", "FROM:", true, true, NULL, NULL},
+    {"FROM:<bob@b\xff\xfe"
+     "cher.example>",
+     "FROM:", true, true, NULL, NULL},
 };
 
 START_TEST(path_invalid)

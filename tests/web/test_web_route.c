@@ -614,7 +614,7 @@ START_TEST(client_address)
 {
     char out[WEB_ADDR_MAX];
     bool fwd = web_http_client_addr(clients[_i].peer, clients[_i].trusted, clients[_i].xff,
-                                     clients[_i].fwd, out);
+                                    clients[_i].fwd, out);
 
     ck_assert_str_eq(out, clients[_i].client);
     ck_assert_int_eq(fwd, strcmp(clients[_i].client, clients[_i].peer) != 0);

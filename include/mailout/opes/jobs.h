@@ -42,8 +42,8 @@ struct jobs_lease {
  * becomes true once every entry was looked at; later calls look only at the
  * last day's entries.
  */
-int jobs_notify(struct store *st, struct lmtp_env *env, const struct jobs_lease *lease,
-                int stop_fd, bool *scanned);
+int jobs_notify(struct store *st, struct lmtp_env *env, const struct jobs_lease *lease, int stop_fd,
+                bool *scanned);
 
 /* jobs_purge - apply [store] retention_days under the lease "purge": 1 when
  * done, 0 when another node holds the lease, -1 on a store error. */
