@@ -388,7 +388,8 @@ static void mx_request(struct mx_conn *c)
     size_t len;
 
     c->req[c->len] = '\0';
-    if (sscanf(c->req, "%15s %255s %15s", method, target, version) != 3 ||
+    if (strlen(c->req) != c->len ||
+        sscanf(c->req, "%15s %255s %15s", method, target, version) != 3 ||
         strncmp(version, "HTTP/1.", 7) != 0) {
         mx_answer(c, 400, "Bad Request", text, "bad request\n", 12);
     } else if (strcmp(method, "GET") != 0) {
@@ -424,7 +425,7 @@ static void mx_read(struct mx_conn *c)
         return;
     c->len += (size_t)n;
     c->req[c->len] = '\0';
-    if (strstr(c->req, "\r\n\r\n") != NULL || strstr(c->req, "\n\n") != NULL)
+    if (memmem(c->req, c->len, "\r\n\r\n", 4) != NULL || memmem(c->req, c->len, "\n\n", 2) != NULL)
         mx_request(c);
     else if (c->len == METRICS_REQUEST_MAX)
         mx_answer(c, 431, "Request Header Fields Too Large", "text/plain; charset=utf-8",
