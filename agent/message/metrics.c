@@ -320,11 +320,13 @@ char *metrics_render(const char *node, size_t *len_r)
     mx_labelled(&o, "opes_downstream_replies_total", "counter",
                 "Answers of the delivery target per recipient copy, by class.", "class", classes, 3,
                 mx.downstream, false);
+    /* no series before the first read: a backlog of 0 would be a claim */
     mx_labelled(&o, "opes_jobs_backlog", "gauge",
                 "Notices, digests and release requests pending in the store, as last read.", "kind",
-                mx_backlog_names, MX_BACKLOGS, mx.backlog, true);
-    mx_family(&o, "opes_jobs_backlog_read_timestamp_seconds", "gauge",
-              "When the backlog was last read from the store (0: not yet).");
+                mx_backlog_names, MX_GET(mx.backlog_at) != 0 ? MX_BACKLOGS : 0, mx.backlog, true);
+    mx_family(
+        &o, "opes_jobs_backlog_read_timestamp_seconds", "gauge",
+        "When the backlog was last read from the store (0: not yet, and no opes_jobs_backlog).");
     mx_printf(&o, "opes_jobs_backlog_read_timestamp_seconds{node=\"%s\"} %lld\n", o.node,
               (long long)MX_GET(mx.backlog_at));
     mx_family(&o, "opes_metrics_scrapes_total", "counter", "Answered GET /metrics requests.");
