@@ -40,9 +40,7 @@ enum mx_outcome { MX_DELIVERED, MX_JUNK, MX_QUARANTINED, MX_TEMPFAILED, MX_REJEC
 static const char *const mx_outcome_names[MX_OUTCOMES] = {"delivered", "junk", "quarantined",
                                                           "tempfailed", "rejected"};
 
-#define MX_VERDICTS 7 /* enum svc_verdict (6), then failed */
-static const char *const mx_verdict_names[MX_VERDICTS] = {
-    "pass", "tag", "modify", "quarantine", "reject", "tempfail", "failed"};
+#define MX_VERDICTS (SVC_TEMPFAIL + 2) /* enum svc_verdict, then failed */
 
 /* the service latency buckets, in milliseconds (le in seconds = ms / 1000) */
 static const int64_t mx_le_ms[] = {5,    10,   25,   50,    100,   250,  500,
@@ -268,7 +266,8 @@ static void mx_services(struct mx_out *o)
         for (size_t v = 0; v < MX_VERDICTS; v++)
             mx_printf(
                 o, "opes_service_verdicts_total{node=\"%s\",service=\"%s\",verdict=\"%s\"} %llu\n",
-                o->node, svc, mx_verdict_names[v],
+                o->node, svc,
+                v + 1 < MX_VERDICTS ? config_word_name(svcdesc_verdict_words, (int)v) : "failed",
                 (unsigned long long)MX_GET(mx.services[i].verdicts[v]));
     }
     mx_family(o, "opes_service_duration_seconds", "histogram",
