@@ -183,6 +183,7 @@ static int st_q_insert(struct store *st, struct store_qitem *it, int64_t content
     st_int(q, 11, now);
     st_int(q, 12, now);
     st_text(q, 13, it->words);
+    st_text(q, 14, it->original);
     return st_exec1(st, q, error_r, "quarantine insert");
 }
 
@@ -230,6 +231,7 @@ void store_qitem_read(struct st_q *q, int first, struct store_qitem *it)
     it->created = st_col_int(q, first + QC_CREATED);
     it->updated = st_col_int(q, first + QC_UPDATED);
     st_copy(it->words, sizeof(it->words), q, first + QC_WORDS);
+    st_copy(it->original, sizeof(it->original), q, first + QC_ORIGINAL);
 }
 
 int store_quarantine_get(struct store *st, const char *id, struct store_qitem *item,

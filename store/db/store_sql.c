@@ -19,8 +19,8 @@ const char *const st_sql_common[S_MAX] = {
                      "JOIN content c ON c.id = q.content_id WHERE q.public_id = ?",
     [S_CHUNKS] = "SELECT data FROM content_chunk WHERE content_id = ? ORDER BY seq",
     [S_Q_INSERT] = "INSERT INTO quarantine (public_id, content_id, trace_id, sender, recipient, "
-                   "subject, msg_date, size, service, reason, status, created, updated, words) "
-                   "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'held', ?, ?, ?)",
+                   "subject, msg_date, size, service, reason, status, created, updated, words, "
+                   "original_recipient) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'held', ?, ?, ?, ?)",
     [S_Q_GET] = "SELECT " STORE_QITEM_COLUMNS " FROM quarantine q WHERE public_id = ?",
     [S_Q_SET_STATUS] = "UPDATE quarantine SET status = ?, updated = ? WHERE public_id = ?",
     [S_TRACE_INSERT] = "INSERT INTO trace (trace_id, recipient, event, service, verdict, detail, "
@@ -55,6 +55,35 @@ const char *const st_sql_common[S_MAX] = {
     [S_CONSENT_SET] = "INSERT INTO user_consent (address, service, allowed, updated) "
                       "VALUES (?, ?, ?, ?) ON CONFLICT (address, service) DO UPDATE SET "
                       "allowed = excluded.allowed, updated = excluded.updated",
+    [S_DOM_ADD] = "INSERT INTO user_domain (address, domain) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+    [S_DOM_DEL] = "DELETE FROM user_domain WHERE address = ?1 AND (?2 = '' OR domain = ?2)",
+    [S_DOM_LIST] = "SELECT address, domain FROM user_domain WHERE ?1 = '' OR address = ?1 "
+                   "ORDER BY address, domain",
+    [S_DLG_ADD] = "INSERT INTO delegate (owner, address, created_by, created) "
+                  "VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING",
+    [S_DLG_DEL] = "DELETE FROM delegate WHERE owner = ?1 AND address = ?2",
+    [S_DLG_LIST] = "SELECT owner, address, created_by, created FROM delegate "
+                   "WHERE (?1 = '' OR owner = ?1) AND (?2 = '' OR address = ?2) ORDER BY owner, address",
+    [S_APR_PENDING_OF] = "SELECT a.id FROM approval a JOIN quarantine q ON q.id = a.quarantine_id "
+                         "WHERE q.public_id = ?1 AND a.state = 'pending'",
+    [S_APR_INSERT] = "INSERT INTO approval (quarantine_id, requested_by, origin, reason, created) "
+                     "SELECT id, CAST(?2 AS TEXT), CAST(?3 AS TEXT), CAST(?4 AS TEXT), "
+                     "CAST(?5 AS BIGINT) FROM quarantine WHERE public_id = ?1 AND status = 'held'",
+    /* ?1 state ('' any), ?2 limit, ?3 a domain administrator whose domains bound it ('' none),
+     * ?4 notified (-1 any), ?5 told (-1 any), ?6 id (0 any) */
+    [S_APR_LIST] = "SELECT " STORE_QITEM_COLUMNS ", a.id, a.requested_by, a.origin, a.reason, "
+                   "a.state, a.decided_by, a.comment, a.created, a.decided FROM approval a "
+                   "JOIN quarantine q ON q.id = a.quarantine_id WHERE (?1 = '' OR a.state = ?1) "
+                   "AND (?3 = '' OR EXISTS (SELECT 1 FROM user_domain d WHERE d.address = ?3 AND "
+                   "substr(lower(q.recipient), length(q.recipient) - length(d.domain)) = "
+                   "'@' || d.domain)) AND (?4 < 0 OR a.notified = ?4) AND (?5 < 0 OR a.told = ?5) "
+                   "AND (?6 = 0 OR a.id = ?6) ORDER BY a.id DESC LIMIT ?2",
+    [S_APR_DECIDE] = "UPDATE approval SET state = ?2, decided_by = ?3, comment = ?4, decided = ?5 "
+                     "WHERE id = ?1 AND state = 'pending'",
+    [S_APR_NOTIFIED] = "UPDATE approval SET notified = 1 WHERE id = ?1",
+    [S_APR_TOLD] = "UPDATE approval SET told = 1 WHERE id = ?1",
+    [S_APPROVERS] = "SELECT address FROM \"user\" WHERE role = 'admin' UNION "
+                    "SELECT address FROM user_domain WHERE domain = ?1 ORDER BY 1",
     [S_AUDIT_INSERT] =
         "INSERT INTO audit (at, actor, action, object, origin) VALUES (?, ?, ?, ?, ?)",
     [S_AUDIT_LIST] = "SELECT at, actor, action, object, origin FROM audit ORDER BY id DESC LIMIT ?",

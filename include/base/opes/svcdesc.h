@@ -20,6 +20,8 @@
 enum svc_verdict { SVC_PASS, SVC_TAG, SVC_MODIFY, SVC_QUARANTINE, SVC_REJECT, SVC_TEMPFAIL };
 enum svc_consent { SVC_MANDATORY, SVC_OPT_OUT, SVC_OPT_IN };
 enum svc_failure { SVC_FAIL_TEMPFAIL, SVC_FAIL_PASS, SVC_FAIL_QUARANTINE };
+/* who releases what the service held: the recipient, an approver on request, or only an admin */
+enum svc_release { SVC_RELEASE_SELF, SVC_RELEASE_REQUEST, SVC_RELEASE_ADMIN };
 /* what a content-modifying service does with signed or encrypted mail (PROTOCOL.md 27-28) */
 enum svc_protected { SVC_PROT_SKIP, SVC_PROT_QUARANTINE, SVC_PROT_REJECT };
 
@@ -34,6 +36,7 @@ enum svc_protected { SVC_PROT_SKIP, SVC_PROT_QUARANTINE, SVC_PROT_REJECT };
 extern const struct config_word svcdesc_verdict_words[]; /* pass, tag, modify, ... */
 extern const struct config_word svcdesc_consent_words[]; /* mandatory, opt-out, opt-in */
 extern const struct config_word svcdesc_bypass_words[];  /* never, header, dialog, ... */
+extern const struct config_word svcdesc_release_words[]; /* self, request, admin */
 
 /* A per-recipient override of the action on hit: "addr" or "@domain". */
 struct svc_rcpt_action {
@@ -48,6 +51,7 @@ struct svcdesc_type {
     unsigned bypass;
     enum svc_verdict action; /* on hit */
     const char *what;        /* one sentence for the portal */
+    enum svc_release release; /* the default of the release key */
 };
 
 /*
@@ -67,6 +71,7 @@ struct svcdesc_type {
     enum svc_failure on_failure;                                                                   \
     bool notify_sender;                                                                            \
     enum svc_protected on_protected;                                                               \
+    enum svc_release release;                                                                      \
     struct svc_rcpt_action *rcpt_actions; /* owned */                                              \
     size_t n_rcpt_actions, cap_rcpt_actions;
 
@@ -118,6 +123,13 @@ void svcdesc_error(const struct opes_config *cfg, int line, const char *name, co
                    const char *reason);
 /* svcdesc_errors - the thread's list since the last svcdesc_load, in line order, or NULL. */
 const char *svcdesc_errors(void);
+
+/*
+ * svcdesc_release_of - the release policy of what service (a quarantine
+ * entry's service name) held: its release key, self for a name that is no
+ * configured service (the block list's holds).
+ */
+enum svc_release svcdesc_release_of(const struct svcdesc_set *set, const char *service);
 
 /* svcdesc_parse_action - tag, quarantine or reject; -1 when none of them. */
 int svcdesc_parse_action(const char *s);
