@@ -13,8 +13,11 @@
 
 #include "opes/config.h"
 #include "opes/log.h"
+#include "opes/web_access.h"
+#include "opes/web_form.h"
 #include "opes/web_html.h"
 #include "opes/web_http.h"
+#include "opes/web_svcinfo.h"
 
 static const char *page_reason(int status)
 {
@@ -120,8 +123,7 @@ int web_item_for(struct web_req *req, struct web_resp *resp, const char *id,
         return 1;
     }
     /* another recipient's item is "not found": ids cannot be probed */
-    if (rc == STORE_NOTFOUND ||
-        (!req->sess.admin && strcasecmp(item->recipient, req->sess.address) != 0)) {
+    if (rc == STORE_NOTFOUND || !web_may_act(&req->sess, item->recipient)) {
         web_page_error(req, resp, 404, "There is no such item in your quarantine.");
         return 1;
     }
@@ -155,6 +157,32 @@ static int page_whitelist(struct web_req *req, const struct store_qitem *item,
     return 0;
 }
 
+enum svc_release web_item_policy(const struct web_req *req, const struct store_qitem *item)
+{
+    if (web_may_decide(&req->sess, item->recipient))
+        return SVC_RELEASE_SELF;
+    return web_svcinfo_release(req->ctx->svc, req->ctx->nsvc, item->service);
+}
+
+/* page_ask - a release request to the approvers instead of a release. */
+static int page_ask(struct web_req *req, const struct store_qitem *item, const char *origin,
+                    const char **why_r)
+{
+    const char *reason = web_form_get(&req->form, "reason"), *error;
+    char text[256];
+    int rc;
+
+    snprintf(text, sizeof(text), "%s", reason != NULL ? reason : "");
+    rc = store_approval_request(req->st, item->id, req->sess.address, origin, text, NULL, &error);
+    if (rc == 0 || rc == STORE_USED)
+        return WEB_ITEM_ASKED;
+    if (rc < 0)
+        log_warnx("web: release request %s: %s", item->id, error);
+    *why_r = rc == STORE_NOTFOUND ? "This message is not held any more."
+                                  : "The release could not be requested.";
+    return -1;
+}
+
 int web_item_act(struct web_req *req, const struct store_qitem *item, const char *action,
                  const char *whitelist, int64_t expires, const char *origin, const char **why_r)
 {
@@ -165,6 +193,15 @@ int web_item_act(struct web_req *req, const struct store_qitem *item, const char
     if (item->status != STORE_HELD) {
         *why_r = "This message is not held any more.";
         return -1;
+    }
+    if (strncmp(action, "release", 7) == 0) {
+        enum svc_release policy = web_item_policy(req, item);
+        if (policy == SVC_RELEASE_ADMIN) {
+            *why_r = "Only your administrator can release this message: ask them.";
+            return -1;
+        }
+        if (policy == SVC_RELEASE_REQUEST)
+            return page_ask(req, item, origin, why_r);
     }
     if (strcmp(action, "delete") == 0) {
         if (store_quarantine_set_status(req->st, item->id, STORE_DELETED, &error) != 0) {

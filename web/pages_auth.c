@@ -322,18 +322,22 @@ void page_action_post(struct web_req *req, struct web_resp *resp)
     struct store_qitem item;
     const char *why;
     char link[STORE_ID_LEN + 20];
+    int rc;
 
     if (auth_token(req, resp, &l, TOKEN_ACTION, true) < 0 ||
         action_load(req, resp, &l, &item) < 0 ||
         auth_login(req, resp, l.recipient, false, "token") < 0)
         return;
     snprintf(link, sizeof(link), "/quarantine/%s", item.id);
-    if (web_item_act(req, &item, l.action, "address", 0, "token", &why) < 0) {
+    rc = web_item_act(req, &item, l.action, "address", 0, "token", &why);
+    if (rc < 0) {
         web_page_message(req, resp, 409, "Not done", why, link, "Open the message");
         return;
     }
     web_page_message(req, resp, 200, "Done",
-                     strcmp(l.action, "delete") == 0
+                     rc == WEB_ITEM_ASKED ? "Your request to release it was sent to your "
+                                            "administrator: you will hear of the decision."
+                     : strcmp(l.action, "delete") == 0
                          ? "The message was deleted."
                          : "The release was requested: the message will be in your mailbox "
                            "shortly.",

@@ -417,15 +417,19 @@ void page_item_post(struct web_req *req, struct web_resp *resp)
         }
         expires = req->now + (int64_t)d * 86400;
     }
-    if (action == NULL ||
-        web_item_act(req, &it, action, wl != NULL ? wl : "", expires, "portal", &why) < 0) {
+    int rc = action != NULL
+                 ? web_item_act(req, &it, action, wl != NULL ? wl : "", expires, "portal", &why)
+                 : -1;
+    if (rc < 0) {
         snprintf(to, sizeof(to), "/quarantine/%s", it.id);
         web_page_message(req, resp, action == NULL ? 400 : 409, "Not done",
                          action == NULL ? "No action was chosen." : why, to, "Back to the message");
         return;
     }
     snprintf(to, sizeof(to), "/quarantine/%s?done=%s", it.id,
-             strcmp(action, "delete") == 0 ? "delete" : "release");
+             rc == WEB_ITEM_ASKED              ? "asked"
+             : strcmp(action, "delete") == 0 ? "delete"
+                                             : "release");
     web_resp_redirect(resp, to);
 }
 

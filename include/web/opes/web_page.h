@@ -6,6 +6,7 @@
 #define OPES_WEB_PAGE_H
 
 #include "opes/store.h"
+#include "opes/svcdesc.h"
 
 struct html;
 struct web_req;
@@ -32,8 +33,16 @@ int web_item_for(struct web_req *req, struct web_resp *resp, const char *id,
 /*
  * web_item_act - carry out action ("release", "release-whitelist", "delete")
  * on item for actor; whitelist "address" or "domain"; expires 0 or a time.
- * 0, or -1 with *why_r for the user.
+ * A release of what a service with release = request held becomes a request
+ * to the approvers (with the form's "reason") unless the actor decides for
+ * the item's recipient (web_may_decide); with release = admin only those
+ * may release. 0 done, WEB_ITEM_ASKED when a request was made (or one was
+ * pending already), or -1 with *why_r for the user.
  */
+#define WEB_ITEM_ASKED 1
+/* web_item_policy - the release policy that applies to req's user for item:
+ * self when they decide for its recipient, else the service's. */
+enum svc_release web_item_policy(const struct web_req *req, const struct store_qitem *item);
 int web_item_act(struct web_req *req, const struct store_qitem *item, const char *action,
                  const char *whitelist, int64_t expires, const char *origin, const char **why_r);
 
