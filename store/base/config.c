@@ -36,6 +36,7 @@ static int cfg_check_from(const char *v, const char **reason);
 static int cfg_check_schedule(const char *v, const char **reason);
 static int cfg_check_address(const char *v, const char **reason);
 static int cfg_check_relay(const char *v, const char **reason);
+static int cfg_check_loopback(const char *v, const char **reason);
 static int cfg_check_auth_user(const char *v, const char **reason);
 static int cfg_check_conninfo(const char *v, const char **reason);
 static int cfg_check_addr_list(const char *v, const char **reason);
@@ -51,6 +52,12 @@ static const struct config_word cfg_auth_words[] = {{"none", CONFIG_AUTH_NONE},
                                                     {"plain", CONFIG_AUTH_PLAIN},
                                                     {"external", CONFIG_AUTH_EXTERNAL},
                                                     {NULL, 0}};
+static const struct config_word cfg_passauth_words[] = {{"none", CONFIG_PASSAUTH_NONE},
+                                                        {"dovecot", CONFIG_PASSAUTH_DOVECOT},
+                                                        {"imap", CONFIG_PASSAUTH_IMAP},
+                                                        {NULL, 0}};
+static const struct config_word cfg_authuser_words[] = {
+    {"address", CONFIG_AUTHUSER_ADDRESS}, {"localpart", CONFIG_AUTHUSER_LOCALPART}, {NULL, 0}};
 static const struct config_word cfg_block_words[] = {
     {"quarantine", CONFIG_BLOCK_QUARANTINE}, {"reject", CONFIG_BLOCK_REJECT}, {NULL, 0}};
 static const struct config_word cfg_level_words[] = {{"err", LOG_LEVEL_ERR},
@@ -158,6 +165,15 @@ static const struct config_key cfg_table[] = {
     {"web", "default_timezone", CONFIG_STR, "", NOLIM, OFF(web_default_timezone),
      .check = cfg_check_timezone},
     {"web", "catalog_dir", CONFIG_STR, "", NOLIM, OFF(web_catalog_dir)},
+    {"web", "password_auth", CONFIG_ENUM, "none", NOLIM, OFF(web_password_auth),
+     .words = cfg_passauth_words},
+    {"web", "auth_socket", CONFIG_STR, "unix:/run/dovecot/auth-client", NOLIM,
+     OFF(web_auth_socket), .check = cfg_check_relay},
+    {"web", "imap_server", CONFIG_STR, "127.0.0.1:143", NOLIM, OFF(web_imap_server),
+     .check = cfg_check_loopback},
+    {"web", "auth_username", CONFIG_ENUM, "address", NOLIM, OFF(web_auth_username),
+     .words = cfg_authuser_words},
+    {"web", "auth_timeout", CONFIG_TIME, "10s", 1, 120, OFF(web_auth_timeout)},
     /* further [web] keys go here */
 };
 #define CFG_COUNT (sizeof(cfg_table) / sizeof(cfg_table[0]))
@@ -401,6 +417,22 @@ static int cfg_check_relay(const char *v, const char **reason)
     if (*v == '\0')
         return 0;
     return endpoint_parse(v, &ep, reason);
+}
+
+/* cfg_check_loopback - host:port on this machine (127.0.0.0/8, ::1, localhost), or unix:/path */
+static int cfg_check_loopback(const char *v, const char **reason)
+{
+    struct endpoint ep;
+
+    if (endpoint_parse(v, &ep, reason) < 0)
+        return -1;
+    if (ep.kind == ENDPOINT_INET && strncmp(ep.host, "127.", 4) != 0 &&
+        strcmp(ep.host, "::1") != 0 && strcmp(ep.host, "localhost") != 0) {
+        *reason = "must be on this machine (127.0.0.1, ::1 or unix:/path): the password "
+                  "would cross the network in clear";
+        return -1;
+    }
+    return 0;
 }
 
 /* cfg_unit - a multiplier for one suffix letter: "kKmMgG" for sizes, "smhd" for times. */
