@@ -1,7 +1,8 @@
 /*
  * passauth.c - the password check of recipients: which mail system to ask,
  * the login name, and the connection with a deadline that both protocols
- * (passauth_dovecot.c, passauth_imap.c) read lines from.
+ * (passauth_dovecot.c, passauth_imap.c) read lines from, in clear or
+ * through TLS (GnuTLS, the certificate checked against the host name).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -90,17 +91,83 @@ int passauth_connect(struct passauth_conn *c, const char *where, int64_t deadlin
     return 0;
 }
 
+/* tls_wait - wait for what the TLS session needs next after GNUTLS_E_AGAIN; 1 ready. */
+static int tls_wait(struct passauth_conn *c)
+{
+    return wait_fd(c->fd, gnutls_record_get_direction(c->tls) ? POLLOUT : POLLIN, c->deadline);
+}
+
+int passauth_tls(struct passauth_conn *c, const char *host, const char *ca_file, char *why,
+                 size_t why_size)
+{
+    int rc;
+    if (gnutls_certificate_allocate_credentials(&c->cred) < 0 ||
+        gnutls_init(&c->tls, GNUTLS_CLIENT | GNUTLS_NONBLOCK) < 0) {
+        snprintf(why, why_size, "tls: cannot start");
+        return -1;
+    }
+    rc = ca_file[0] != '\0'
+             ? gnutls_certificate_set_x509_trust_file(c->cred, ca_file, GNUTLS_X509_FMT_PEM)
+             : gnutls_certificate_set_x509_system_trust(c->cred);
+    if (rc <= 0) {
+        snprintf(why, why_size, "tls: no trusted certificate in %s",
+                 ca_file[0] != '\0' ? ca_file : "the system's store");
+        return -1;
+    }
+    if (gnutls_set_default_priority(c->tls) < 0 ||
+        gnutls_credentials_set(c->tls, GNUTLS_CRD_CERTIFICATE, c->cred) < 0 ||
+        gnutls_server_name_set(c->tls, GNUTLS_NAME_DNS, host, strlen(host)) < 0) {
+        snprintf(why, why_size, "tls: cannot set up the session");
+        return -1;
+    }
+    gnutls_session_set_verify_cert(c->tls, host, 0);
+    gnutls_transport_set_int(c->tls, c->fd);
+    do {
+        rc = gnutls_handshake(c->tls);
+    } while ((rc == GNUTLS_E_AGAIN || rc == GNUTLS_E_INTERRUPTED) && tls_wait(c) == 1);
+    if (rc < 0) {
+        snprintf(why, why_size, "tls with %s: %s", host,
+                 rc == GNUTLS_E_AGAIN ? "no handshake before the timeout" : gnutls_strerror(rc));
+        return -1;
+    }
+    return 0;
+}
+
+/* io - one send or receive in clear or through TLS; bytes, 0 at EOF, -1 (errno EAGAIN to wait). */
+static ssize_t io(struct passauth_conn *c, void *p, size_t len, int out)
+{
+    ssize_t n;
+    if (c->tls == NULL)
+        return out ? send(c->fd, p, len, MSG_NOSIGNAL) : recv(c->fd, p, len, 0);
+    n = out ? gnutls_record_send(c->tls, p, len) : gnutls_record_recv(c->tls, p, len);
+    if (n == GNUTLS_E_AGAIN || n == GNUTLS_E_INTERRUPTED) {
+        errno = EAGAIN;
+        return -1;
+    }
+    if (n < 0) {
+        errno = EPROTO;
+        return -1;
+    }
+    return n;
+}
+
+/* io_wait - wait until the connection can go on in direction out; 1 ready. */
+static int io_wait(struct passauth_conn *c, int out)
+{
+    return c->tls != NULL ? tls_wait(c) : wait_fd(c->fd, out ? POLLOUT : POLLIN, c->deadline);
+}
+
 int passauth_send(struct passauth_conn *c, const char *data, size_t len)
 {
     while (len > 0) {
-        ssize_t n = send(c->fd, data, len, MSG_NOSIGNAL);
+        ssize_t n = io(c, (void *)data, len, 1);
         if (n > 0) {
             data += n;
             len -= (size_t)n;
         } else if (n < 0 && errno == EINTR) {
             continue;
         } else if (n < 0 && errno == EAGAIN) {
-            if (wait_fd(c->fd, POLLOUT, c->deadline) != 1)
+            if (io_wait(c, 1) != 1)
                 return -1;
         } else {
             return -1;
@@ -124,11 +191,16 @@ char *passauth_line(struct passauth_conn *c)
             memmove(c->buf, nl + 1, c->len);
             return c->line;
         }
-        if (c->len == sizeof(c->buf) || wait_fd(c->fd, POLLIN, c->deadline) != 1)
+        if (c->len == sizeof(c->buf))
             return NULL;
-        n = recv(c->fd, c->buf + c->len, sizeof(c->buf) - c->len, 0);
-        if (n < 0 && (errno == EINTR || errno == EAGAIN))
+        n = io(c, c->buf + c->len, sizeof(c->buf) - c->len, 0);
+        if (n < 0 && errno == EINTR)
             continue;
+        if (n < 0 && errno == EAGAIN) {
+            if (io_wait(c, 0) != 1)
+                return NULL;
+            continue;
+        }
         if (n <= 0)
             return NULL;
         c->len += (size_t)n;
@@ -137,6 +209,12 @@ char *passauth_line(struct passauth_conn *c)
 
 void passauth_close(struct passauth_conn *c)
 {
+    if (c->tls != NULL)
+        gnutls_deinit(c->tls);
+    if (c->cred != NULL)
+        gnutls_certificate_free_credentials(c->cred);
+    c->tls = NULL;
+    c->cred = NULL;
     if (c->fd >= 0)
         close(c->fd);
     c->fd = -1;
@@ -180,6 +258,18 @@ enum web_passauth_result web_passauth_check(const struct opes_config *cfg, const
         return WEB_PASSAUTH_TEMP;
     }
     client = passauth_numeric(client);
+    if (cfg->web_password_auth == CONFIG_PASSAUTH_IMAP && cfg->web_imap_tls) {
+        struct endpoint ep;
+        const char *error;
+        if (endpoint_parse(where, &ep, &error) < 0 || ep.kind != ENDPOINT_INET ||
+            passauth_tls(c, ep.host, cfg->web_imap_ca_file, why, why_size) < 0) {
+            if (why[0] == '\0')
+                snprintf(why, why_size, "tls needs imap_server = host:port");
+            passauth_close(c);
+            free(c);
+            return WEB_PASSAUTH_TEMP;
+        }
+    }
     if (cfg->web_password_auth == CONFIG_PASSAUTH_DOVECOT)
         r = passauth_dovecot(c, user, password, client, why, why_size);
     else

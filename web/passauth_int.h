@@ -5,6 +5,7 @@
 #ifndef OPES_PASSAUTH_INT_H
 #define OPES_PASSAUTH_INT_H
 
+#include <gnutls/gnutls.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -14,6 +15,8 @@
 
 struct passauth_conn {
     int fd;
+    gnutls_session_t tls; /* NULL: in clear */
+    gnutls_certificate_credentials_t cred;
     int64_t deadline; /* clock_now_ms() time when every wait ends */
     char buf[PASSAUTH_LINE_MAX];
     size_t len; /* bytes read but not yet returned as a line */
@@ -24,6 +27,14 @@ struct passauth_conn {
  */
 int passauth_connect(struct passauth_conn *c, const char *where, int64_t deadline, char *why,
                      size_t why_size);
+
+/*
+ * passauth_tls - TLS over the connection before the deadline, the server's
+ * certificate checked against ca_file (or the system's trusted CAs when
+ * empty) and host; 0 or -1 with why.
+ */
+int passauth_tls(struct passauth_conn *c, const char *host, const char *ca_file, char *why,
+                 size_t why_size);
 
 /* passauth_send - write all of data before the deadline; 0 or -1. */
 int passauth_send(struct passauth_conn *c, const char *data, size_t len);

@@ -36,7 +36,6 @@ static int cfg_check_from(const char *v, const char **reason);
 static int cfg_check_schedule(const char *v, const char **reason);
 static int cfg_check_address(const char *v, const char **reason);
 static int cfg_check_relay(const char *v, const char **reason);
-static int cfg_check_loopback(const char *v, const char **reason);
 static int cfg_check_auth_user(const char *v, const char **reason);
 static int cfg_check_conninfo(const char *v, const char **reason);
 static int cfg_check_addr_list(const char *v, const char **reason);
@@ -170,7 +169,9 @@ static const struct config_key cfg_table[] = {
     {"web", "auth_socket", CONFIG_STR, "unix:/run/dovecot/auth-client", NOLIM,
      OFF(web_auth_socket), .check = cfg_check_relay},
     {"web", "imap_server", CONFIG_STR, "127.0.0.1:143", NOLIM, OFF(web_imap_server),
-     .check = cfg_check_loopback},
+     .check = cfg_check_relay},
+    {"web", "imap_tls", CONFIG_BOOL, "no", NOLIM, OFF(web_imap_tls)},
+    {"web", "imap_ca_file", CONFIG_STR, "", NOLIM, OFF(web_imap_ca_file)},
     {"web", "auth_username", CONFIG_ENUM, "address", NOLIM, OFF(web_auth_username),
      .words = cfg_authuser_words},
     {"web", "auth_timeout", CONFIG_TIME, "10s", 1, 120, OFF(web_auth_timeout)},
@@ -417,22 +418,6 @@ static int cfg_check_relay(const char *v, const char **reason)
     if (*v == '\0')
         return 0;
     return endpoint_parse(v, &ep, reason);
-}
-
-/* cfg_check_loopback - host:port on this machine (127.0.0.0/8, ::1, localhost), or unix:/path */
-static int cfg_check_loopback(const char *v, const char **reason)
-{
-    struct endpoint ep;
-
-    if (endpoint_parse(v, &ep, reason) < 0)
-        return -1;
-    if (ep.kind == ENDPOINT_INET && strncmp(ep.host, "127.", 4) != 0 &&
-        strcmp(ep.host, "::1") != 0 && strcmp(ep.host, "localhost") != 0) {
-        *reason = "must be on this machine (127.0.0.1, ::1 or unix:/path): the password "
-                  "would cross the network in clear";
-        return -1;
-    }
-    return 0;
 }
 
 /* cfg_unit - a multiplier for one suffix letter: "kKmMgG" for sizes, "smhd" for times. */
@@ -826,6 +811,27 @@ static void cfg_check_catalogs(struct cfg_load *ld)
     }
 }
 
+/*
+ * cfg_check_imap - the IMAP server that checks passwords is on this machine
+ * (127.0.0.0/8, ::1, localhost or a unix socket) unless imap_tls is on: the
+ * password would otherwise cross the network in clear.
+ */
+static void cfg_check_imap(struct cfg_load *ld)
+{
+    const struct opes_config *cfg = ld->cfg;
+    struct endpoint ep;
+    const char *error;
+
+    if (cfg->web_imap_tls || endpoint_parse(cfg->web_imap_server, &ep, &error) < 0 ||
+        ep.kind == ENDPOINT_UNIX || strncmp(ep.host, "127.", 4) == 0 ||
+        strcmp(ep.host, "::1") == 0 || strcmp(ep.host, "localhost") == 0)
+        return;
+    ld->line = cfg_line_of(ld, "web", "imap_server");
+    cfg_error(ld, "web.imap_server",
+              "not on this machine: set imap_tls = yes (the password would cross the network "
+              "in clear)");
+}
+
 static void cfg_check_keys(struct cfg_load *ld)
 {
     const struct opes_config *cfg = ld->cfg;
@@ -842,6 +848,7 @@ static void cfg_check_keys(struct cfg_load *ld)
             cfg_error(ld, "downstream.auth_password_file", "auth = plain needs auth_password_file");
     }
     cfg_check_catalogs(ld);
+    cfg_check_imap(ld);
 }
 
 static void cfg_free(struct opes_config *cfg)

@@ -29,13 +29,24 @@ class PassDovecot:
         os.makedirs(os.path.join(self.dir, "mail"))
         os.chown(os.path.join(self.dir, "mail"), 65534, 65534)
         self.port = free_port()
+        self.tls_port = free_port()
+        # a certificate for "localhost", and another CA that did not sign it
+        self.cert = os.path.join(self.dir, "cert.pem")
+        self.other_ca = os.path.join(self.dir, "other.pem")
+        for cert, key in ((self.cert, "key.pem"), (self.other_ca, "other-key.pem")):
+            subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                            "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost",
+                            "-keyout", os.path.join(self.dir, key), "-out", cert],
+                           check=True, capture_output=True)
         with open(os.path.join(self.dir, "passwd"), "w") as f:
             f.write("alice@example.org:{PLAIN}secret::::::\n")
             f.write("bob@example.org:{PLAIN}%s::::::\n" % ODD)
         self.config = os.path.join(self.dir, "dovecot.conf")
         with open(self.config, "w") as f:
             f.write("""protocols = imap
-ssl = no
+ssl = yes
+ssl_cert = <{d}/cert.pem
+ssl_key = <{d}/key.pem
 base_dir = {d}/run
 state_dir = {d}/state
 log_path = {d}/dovecot.log
@@ -68,7 +79,8 @@ service imap-login {{
     port = {port}
   }}
   inet_listener imaps {{
-    port = 0
+    address = 127.0.0.1
+    port = {tls_port}
   }}
 }}
 service auth {{
@@ -76,7 +88,7 @@ service auth {{
     mode = 0666
   }}
 }}
-""".format(d=self.dir, port=self.port))
+""".format(d=self.dir, port=self.port, tls_port=self.tls_port))
         os.chmod(tmp, 0o755)
         subprocess.run(["dovecot", "-c", self.config], check=True)
         wait_port(self.port)
@@ -175,7 +187,17 @@ class PassAuthTest(unittest.TestCase):
         conf = self.conf("imap", "127.0.0.1:%d" % self.dovecot.port, "auth_username = localpart\n")
         self.assertEqual(self.check(conf, "carol@example.org", "pw3")[0], "OK")
 
-    def test_imap_server_elsewhere_is_refused_by_the_configuration(self):
+    def test_imap_over_tls_checks_the_certificate(self):
+        where = "localhost:%d" % self.dovecot.tls_port
+        conf = self.conf("imap", where, "imap_tls = yes\nimap_ca_file = %s\n" % self.dovecot.cert)
+        self.assertEqual(self.check(conf, "alice@example.org", "secret")[0], "OK")
+        self.assertEqual(self.check(conf, "alice@example.org", "nope")[0], "BAD")
+        conf = self.conf("imap", where, "imap_tls = yes\nimap_ca_file = %s\n" % self.dovecot.other_ca)
+        result, out, _ = self.check(conf, "alice@example.org", "secret")
+        self.assertEqual(result, "TEMP")
+        self.assertIn("tls with localhost", out)
+
+    def test_imap_server_elsewhere_in_clear_is_refused_by_the_configuration(self):
         conf = self.conf("imap", "192.0.2.1:143")
         out = subprocess.run([PROBE, conf, "alice@example.org"], input="x\n", text=True,
                              capture_output=True, timeout=30)

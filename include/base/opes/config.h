@@ -157,7 +157,9 @@ struct opes_config {
     char *web_catalog_dir;      /* the operator's DOMAIN.LANG catalog files, "" = none */
     enum config_passauth web_password_auth; /* enum config_passauth: how recipients' passwords are checked */
     char *web_auth_socket;      /* Dovecot's auth-client socket */
-    char *web_imap_server;      /* an IMAP server on this machine */
+    char *web_imap_server;      /* the IMAP server: on this machine, or elsewhere with TLS */
+    bool web_imap_tls;          /* TLS from the first byte (port 993) */
+    char *web_imap_ca_file;     /* trusted CAs for it, "" = the system's */
     enum config_authuser web_auth_username; /* enum config_authuser: the login name sent */
     uint64_t web_auth_timeout;  /* seconds for a whole password check */
 
