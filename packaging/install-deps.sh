@@ -17,8 +17,8 @@
 set -eu
 
 BUILD_PKGS="build-essential cmake pkg-config libsqlite3-dev libpq-dev libsodium-dev \
-libmicrohttpd-dev libinih-dev libjansson-dev check"
-TEST_PKGS="clang libclang-rt-14-dev dovecot-core dovecot-lmtpd postfix swaks \
+libmicrohttpd-dev libgnutls28-dev libinih-dev libjansson-dev check"
+TEST_PKGS="clang libclang-rt-14-dev dovecot-core dovecot-lmtpd dovecot-imapd postfix swaks \
 python3 python3-dkim procps iproute2 clamav-daemon clamav-testfiles spamassassin spamd spamc rspamd \
 chromium mandoc dpkg-dev debhelper fakeroot lintian systemd cyrus-imapd cyrus-clients sasl2-bin \
 postgresql nginx"
