@@ -437,7 +437,9 @@ static void http_handle(struct web_ctx *ctx, struct MHD_Connection *c, const cha
     snprintf(req.client, sizeof(req.client), "%s", hc->client);
     req.cookie = MHD_lookup_connection_value(c, MHD_COOKIE_KIND, WEB_SESSION_COOKIE);
     req.origin = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Origin");
-    req.authorization = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
+    /* the API's credential; pages ignore it (a proxy's own Basic auth may pass it on) */
+    if (strncmp(url, "/api/", 5) == 0)
+        req.authorization = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
     req.csrf_header = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-CSRF-Token");
     if (http_json(c)) {
         req.body = hc->body != NULL ? hc->body : "";
@@ -455,7 +457,7 @@ static void http_handle(struct web_ctx *ctx, struct MHD_Connection *c, const cha
     } else if (strcmp(method, "POST") == 0 && req.body == NULL &&
                web_form_parse(&req.form, hc->body != NULL ? hc->body : "", hc->len) != 0) {
         web_page_error(&req, resp, 400, "The form could not be read.");
-    } else if (req.cookie != NULL && req.authorization == NULL && /* a token alone, if one */
+    } else if (req.cookie != NULL && req.authorization == NULL && /* the API's token alone */
                web_session_lookup(req.st, req.cookie, req.now, (int64_t)ctx->cfg->web_session_idle,
                                   &req.sess, &error) < 0) {
         log_warnx("web: session: %s", error);

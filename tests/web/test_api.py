@@ -221,6 +221,11 @@ class ApiTest(WebTest):
 
         # a session cookie: reads, but writes only with the session's CSRF token
         cookie, csrf = self.session("alice@example.org")
+        # the pages ignore Authorization (a proxy's Basic auth may pass it on)
+        status, _, page = http(self.base, "/quarantine/" + item,
+                               headers={"Cookie": cookie, "Authorization": "Basic eDp5"})
+        self.assertEqual(status, 200)
+        self.assertIn("HOLD-ME guarded", page)
         self.assertEqual(self.api("GET", "/api/v1/quarantine/" + item,
                                   headers={"Cookie": cookie})[0], 200)
         self.assert_error(self.api("POST", "/api/v1/quarantine/%s/delete" % item,

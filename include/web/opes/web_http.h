@@ -45,7 +45,7 @@ struct web_req {
     const char *body;     /* the raw body of a JSON request (not a form), or NULL */
     size_t body_len;
     const char *cookie;        /* the session cookie's value, or NULL */
-    const char *authorization; /* the Authorization header: when set, it alone authenticates */
+    const char *authorization; /* /api/'s Authorization header: when set, it alone authenticates */
     const char *csrf_header;   /* X-CSRF-Token: a session's API write without a form */
     const char *origin;        /* the Origin header, or NULL */
     char client[WEB_ADDR_MAX]; /* the client's address (forwarded by a trusted proxy) */
