@@ -95,7 +95,7 @@ int store_apitoken_verify(struct store *st, const char *text, int64_t now, struc
     unsigned char secret[APITOK_SECRET], want[APITOK_HASH], got[APITOK_HASH];
     const void *stored;
     size_t len = 0;
-    int64_t id, key_id;
+    int64_t id, key_id = -1;
     struct st_q *q;
     int rc;
 
