@@ -166,7 +166,7 @@ int store_approval_request(struct store *st, const char *item_id, const char *by
         return STORE_NOTFOUND; /* no such entry, or not held any more */
     }
     if (apr_pending_of(st, item_id, id_r, error_r) < 0 ||
-        st_audit_insert(st, by, "release-ask", item_id, origin, error_r) < 0 ||
+        st_audit_insert(st, by, "release-ask", item_id, origin, "", error_r) < 0 ||
         st_commit(st, error_r) < 0)
         goto fail;
     return 0;
@@ -275,13 +275,14 @@ int store_approval_decide(struct store *st, int64_t id, bool approve, const char
         st_text(q, 3, "");
         st_text(q, 4, a.item.id);
         st_int(q, 5, st_now());
+        st_text(q, 6, "");
         if (rc == 0 && st_exec1(st, q, error_r, "release request") < 0)
             goto fail;
         if (rc == 0 && st_changes(st) == 0)
             goto gone;
     }
     if (st_audit_insert(st, by, approve ? "release-approve" : "release-deny", a.item.id, origin,
-                        error_r) < 0 ||
+                        "", error_r) < 0 ||
         st_commit(st, error_r) < 0)
         goto fail;
     return 0;
