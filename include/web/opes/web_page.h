@@ -52,6 +52,11 @@ bool web_sender_ok(const char *s);
 
 /* handlers */
 void page_opes(struct web_req *req, struct web_resp *resp);
+/* pages_requests.c: approvers' queue of release requests, shared mailboxes' delegates */
+void page_requests(struct web_req *req, struct web_resp *resp);
+void page_requests_post(struct web_req *req, struct web_resp *resp);
+void page_delegates(struct web_req *req, struct web_resp *resp);
+void page_delegates_post(struct web_req *req, struct web_resp *resp);
 void page_privacy(struct web_req *req, struct web_resp *resp);
 void page_static_css(struct web_req *req, struct web_resp *resp);
 void page_home(struct web_req *req, struct web_resp *resp);

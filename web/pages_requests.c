@@ -1,0 +1,245 @@
+/*
+ * pages_requests.c - the approvers' pages: /admin/requests, the queue of
+ * release requests (what a recipient asked to release when the service that
+ * held it has release = request) to approve or deny with a comment, and
+ * /admin/delegates, who sees the held mail of which shared mailbox. A global
+ * administrator sees all of them; a domain administrator those of their
+ * domains only (another domain's request or mailbox answers 404); anyone
+ * else gets 404 as for a page that does not exist.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "opes/i18n.h"
+#include "opes/log.h"
+#include "opes/store.h"
+#include "opes/web_access.h"
+#include "opes/web_form.h"
+#include "opes/web_html.h"
+#include "opes/web_http.h"
+#include "opes/web_page.h"
+
+/* rq_t - the words of key for req's reader (the roles catalog). */
+static const char *rq_t(const struct web_req *req, const char *key)
+{
+    (void)req;
+    return i18n_text(I18N_BASE, key);
+}
+
+/* rq_approver - true when req's user decides something; else the 404 page is made. */
+static bool rq_approver(struct web_req *req, struct web_resp *resp)
+{
+    if (web_is_approver(&req->sess))
+        return true;
+    web_page_error(req, resp, 404, rq_t(req, "roles.web.nothing_here"));
+    return false;
+}
+
+/* rq_scope - the domain administrator whose domains bound the lists (NULL: all). */
+static const char *rq_scope(const struct web_req *req)
+{
+    return web_sees_all(&req->sess) ? NULL : req->sess.address;
+}
+
+struct rq_list {
+    struct web_req *req;
+    struct html *h;
+    size_t n;
+};
+
+/* rq_row - one request in the queue, with its decision form while pending. */
+static void rq_row(const struct store_approval *a, void *ctx)
+{
+    struct rq_list *l = ctx;
+    struct web_req *req = l->req;
+    char when[32];
+
+    l->n++;
+    web_page_time(a->created, when, sizeof(when));
+    html_add(l->h,
+             "<tr data-request=\"%L\"><td>%s</td><td>%s%s%s</td><td>%s</td><td>%s</td>"
+             "<td>%s</td><td>%s</td><td>%s</td><td>",
+             a->id, when, a->item.recipient, a->item.original[0] ? " \u2190 " : "",
+             a->item.original, a->item.sender, a->item.subject, a->item.service, a->requested_by,
+             a->reason);
+    if (strcmp(a->state, "pending") != 0) {
+        html_add(l->h, "%s: %s %s</td></tr>\n",
+                 rq_t(req, strcmp(a->state, "approved") == 0 ? "roles.outcome.approved"
+                                                             : "roles.outcome.denied"),
+                 a->decided_by, a->comment);
+        return;
+    }
+    html_add(l->h, "<form method=\"post\" action=\"/admin/requests\">");
+    web_page_csrf(l->h, req);
+    html_add(l->h,
+             "<input type=\"hidden\" name=\"id\" value=\"%L\">"
+             "<label for=\"comment-%L\">%s</label>"
+             "<input id=\"comment-%L\" name=\"comment\" maxlength=\"250\">"
+             "<button type=\"submit\" name=\"decision\" value=\"approve\">%s</button> "
+             "<button type=\"submit\" name=\"decision\" value=\"deny\" class=\"danger\">%s</button>"
+             "</form></td></tr>\n",
+             a->id, a->id, rq_t(req, "roles.mail.comment"), a->id, rq_t(req, "roles.web.approve"),
+             rq_t(req, "roles.web.deny"));
+}
+
+/* rq_table - the requests in state (NULL: the last decided ones too). */
+static void rq_table(struct web_req *req, struct html *h, const char *state, const char *heading)
+{
+    struct rq_list l = {.req = req, .h = h};
+    const char *error;
+
+    html_add(h,
+             "<h2>%s</h2>\n<table><thead><tr><th scope=\"col\">%s</th><th scope=\"col\">%s</th>"
+             "<th scope=\"col\">%s</th><th scope=\"col\">%s</th><th scope=\"col\">%s</th>"
+             "<th scope=\"col\">%s</th><th scope=\"col\">%s</th><th scope=\"col\">%s</th></tr>"
+             "</thead><tbody>\n",
+             heading, rq_t(req, "roles.web.when"), rq_t(req, "roles.web.for"),
+             rq_t(req, "roles.mail.from"), rq_t(req, "roles.mail.subject"),
+             rq_t(req, "roles.mail.held_by"), rq_t(req, "roles.web.asked_by"),
+             rq_t(req, "roles.mail.reason"), rq_t(req, "roles.web.decision"));
+    if (store_approval_list(req->st, state, rq_scope(req), state != NULL ? 200 : 30, rq_row, &l,
+                            &error) < 0)
+        log_warnx("web: requests: %s", error);
+    html_add(h, "</tbody></table>\n");
+    if (l.n == 0)
+        html_add(h, "<p class=\"muted\">%s</p>\n", rq_t(req, "roles.web.none"));
+}
+
+void page_requests(struct web_req *req, struct web_resp *resp)
+{
+    struct html h = {0};
+    const char *done = web_form_get(&req->query, "done");
+
+    if (!rq_approver(req, resp))
+        return;
+    resp->no_store = true;
+    web_page_begin(&h, req, rq_t(req, "roles.web.requests"));
+    if (done != NULL && (strcmp(done, "approve") == 0 || strcmp(done, "deny") == 0))
+        html_add(&h, "<p class=\"notice\" role=\"status\">%s</p>\n",
+                 rq_t(req, strcmp(done, "approve") == 0 ? "roles.web.done_approve"
+                                                        : "roles.web.done_deny"));
+    rq_table(req, &h, "pending", rq_t(req, "roles.web.pending"));
+    rq_table(req, &h, NULL, rq_t(req, "roles.web.recent"));
+    web_page_end(&h);
+    web_resp_html(resp, 200, &h);
+}
+
+void page_requests_post(struct web_req *req, struct web_resp *resp)
+{
+    const char *id = web_form_get(&req->form, "id"),
+               *decision = web_form_get(&req->form, "decision");
+    const char *comment = web_form_get(&req->form, "comment"), *error;
+    struct store_approval a;
+    long long n = id != NULL ? strtoll(id, NULL, 10) : 0;
+    bool approve = decision != NULL && strcmp(decision, "approve") == 0;
+    int rc;
+
+    if (!rq_approver(req, resp))
+        return;
+    if (n <= 0 || decision == NULL || (!approve && strcmp(decision, "deny") != 0)) {
+        web_page_error(req, resp, 400, rq_t(req, "roles.web.choose"));
+        return;
+    }
+    rc = store_approval_get(req->st, n, &a, &error);
+    /* another domain's request is "not found", like one that does not exist */
+    if (rc == STORE_NOTFOUND || (rc == 0 && !web_may_decide(&req->sess, a.item.recipient))) {
+        web_page_error(req, resp, 404, rq_t(req, "roles.web.nothing_here"));
+        return;
+    }
+    if (rc == 0)
+        rc = store_approval_decide(req->st, n, approve, req->sess.address, "portal",
+                                   comment != NULL ? comment : "", &error);
+    if (rc != 0) {
+        if (rc < 0)
+            log_warnx("web: request %lld: %s", n, error);
+        web_page_message(req, resp, rc < 0 ? 500 : 409, rq_t(req, "roles.web.not_done"),
+                         rq_t(req, "roles.web.decided_already"), "/admin/requests",
+                         rq_t(req, "roles.web.requests"));
+        return;
+    }
+    web_resp_redirect(resp, approve ? "/admin/requests?done=approve" : "/admin/requests?done=deny");
+}
+
+/* rq_delegate_row - one delegate of a mailbox the user decides for, with its remove form. */
+static void rq_delegate_row(const struct store_delegate *d, void *ctx)
+{
+    struct rq_list *l = ctx;
+
+    if (!web_may_decide(&l->req->sess, d->owner))
+        return;
+    l->n++;
+    html_add(l->h,
+             "<tr><td>%s</td><td>%s</td><td><form method=\"post\" action=\"/admin/delegates\">",
+             d->owner, d->address);
+    web_page_csrf(l->h, l->req);
+    html_add(l->h,
+             "<input type=\"hidden\" name=\"owner\" value=\"%s\">"
+             "<input type=\"hidden\" name=\"address\" value=\"%s\">"
+             "<button type=\"submit\" name=\"do\" value=\"remove\" class=\"danger\">%s</button>"
+             "</form></td></tr>\n",
+             d->owner, d->address, rq_t(l->req, "roles.web.remove"));
+}
+
+void page_delegates(struct web_req *req, struct web_resp *resp)
+{
+    struct html h = {0};
+    struct rq_list l = {.req = req, .h = &h};
+    const char *error;
+
+    if (!rq_approver(req, resp))
+        return;
+    resp->no_store = true;
+    web_page_begin(&h, req, rq_t(req, "roles.web.delegates"));
+    html_add(&h,
+             "<p>%s</p>\n<table><thead><tr><th scope=\"col\">%s</th><th scope=\"col\">%s</th>"
+             "<th scope=\"col\"></th></tr></thead><tbody>\n",
+             rq_t(req, "roles.web.delegates_what"), rq_t(req, "roles.web.mailbox"),
+             rq_t(req, "roles.web.delegate"));
+    if (store_delegate_list(req->st, NULL, NULL, rq_delegate_row, &l, &error) < 0)
+        log_warnx("web: delegates: %s", error);
+    html_add(&h, "</tbody></table>\n<form method=\"post\" action=\"/admin/delegates\">");
+    web_page_csrf(&h, req);
+    html_add(&h,
+             "<label for=\"owner\">%s</label><input id=\"owner\" name=\"owner\" maxlength=\"254\" "
+             "required><label for=\"address\">%s</label><input id=\"address\" name=\"address\" "
+             "maxlength=\"254\" required><button type=\"submit\" name=\"do\" value=\"add\">%s"
+             "</button></form>\n",
+             rq_t(req, "roles.web.mailbox"), rq_t(req, "roles.web.delegate"),
+             rq_t(req, "roles.web.add"));
+    web_page_end(&h);
+    web_resp_html(resp, 200, &h);
+}
+
+void page_delegates_post(struct web_req *req, struct web_resp *resp)
+{
+    const char *owner = web_form_get(&req->form, "owner"),
+               *addr = web_form_get(&req->form, "address");
+    const char *what = web_form_get(&req->form, "do"), *error;
+    bool add = what != NULL && strcmp(what, "add") == 0;
+    char object[600];
+    int rc;
+
+    if (!rq_approver(req, resp))
+        return;
+    if (owner == NULL || addr == NULL || what == NULL || (!add && strcmp(what, "remove") != 0)) {
+        web_page_error(req, resp, 400, rq_t(req, "roles.web.choose"));
+        return;
+    }
+    /* a mailbox of another domain is "not found" */
+    if (!web_may_decide(&req->sess, owner)) {
+        web_page_error(req, resp, 404, rq_t(req, "roles.web.nothing_here"));
+        return;
+    }
+    rc = add ? store_delegate_add(req->st, owner, addr, req->sess.address, &error)
+             : store_delegate_remove(req->st, owner, addr, &error);
+    if (rc < 0) {
+        web_page_message(req, resp, 400, rq_t(req, "roles.web.not_done"), error, "/admin/delegates",
+                         rq_t(req, "roles.web.delegates"));
+        return;
+    }
+    snprintf(object, sizeof(object), "%s:%s", owner, addr);
+    store_audit(req->st, req->sess.address, add ? "delegate-add" : "delegate-remove", object,
+                "portal", &error);
+    web_resp_redirect(resp, "/admin/delegates");
+}
