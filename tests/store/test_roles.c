@@ -263,6 +263,46 @@ START_TEST(test_original_recipient_kept)
 }
 END_TEST
 
+static void collect_rcpt(const struct store_qitem *it, void *ctx)
+{
+    collect_one(it->recipient, ctx);
+}
+
+START_TEST(test_list_what_each_sees)
+{
+    char id[STORE_ID_LEN + 1], out[512] = "";
+    struct store_qfilter f = {.status = -1};
+    const char *err;
+
+    hold("ann@example.org", "spamd", "", id);
+    hold("sales@example.org", "spamd", "", id);
+    hold("Bob@Example.ORG", "spamd", "", id);
+    hold("eve@example.com", "spamd", "", id);
+    hold("eve@notexample.org", "spamd", "", id);
+    ck_assert_int_eq(store_delegate_add(st, "sales@example.org", "ann@example.org", "cli", &err),
+                     0);
+    ck_assert_int_eq(store_domain_admin_add(st, "boss@example.org", "example.org", &err), 0);
+    /* a recipient: their own; a delegate: the shared mailbox's too */
+    f.recipient = "ANN@example.org";
+    ck_assert_int_eq(store_quarantine_list(st, &f, collect_rcpt, out, &err), 0);
+    ck_assert_str_eq(out, "sales@example.org;ann@example.org;");
+    /* a domain administrator: every address of the domain, no other domain */
+    out[0] = '\0';
+    f.recipient = "boss@example.org";
+    ck_assert_int_eq(store_quarantine_list(st, &f, collect_rcpt, out, &err), 0);
+    ck_assert_str_eq(out, "Bob@Example.ORG;sales@example.org;ann@example.org;");
+    out[0] = '\0';
+    ck_assert_int_eq(store_web_quarantine_list(st, &f, STORE_SORT_OLDEST, collect_rcpt, out, &err),
+                     0);
+    ck_assert_str_eq(out, "ann@example.org;sales@example.org;Bob@Example.ORG;");
+    /* someone else: only their own */
+    out[0] = '\0';
+    f.recipient = "eve@example.com";
+    ck_assert_int_eq(store_quarantine_list(st, &f, collect_rcpt, out, &err), 0);
+    ck_assert_str_eq(out, "eve@example.com;");
+}
+END_TEST
+
 Suite *store_suite(void)
 {
     Suite *s = suite_create("roles");
@@ -274,6 +314,7 @@ Suite *store_suite(void)
     tcase_add_test(tc, test_approval_approved_releases);
     tcase_add_test(tc, test_approval_denied_stays_held);
     tcase_add_test(tc, test_original_recipient_kept);
+    tcase_add_test(tc, test_list_what_each_sees);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -124,7 +124,9 @@ int store_quarantine_get(struct store *st, const char *id, struct store_qitem *i
                          const char **error_r);
 
 struct store_qfilter {
-    const char *recipient; /* NULL: everyone */
+    /* NULL: everyone; else what this address sees: its own entries, those of the shared
+     * mailboxes it is a delegate of, and those of the domains it administers */
+    const char *recipient;
     int status;            /* -1: any */
     const char *search;    /* substring of sender or subject, or NULL */
     size_t offset, limit;  /* limit 0: 50 */
