@@ -8,6 +8,7 @@
 #include <math.h>
 #include <sodium.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "store_int.h"
@@ -241,6 +242,48 @@ static int64_t st_tenths(double v)
 static double st_score(int64_t t)
 {
     return t >= ST_SPAM_OFF ? INFINITY : (double)t / 10;
+}
+
+/* st_spam_score - "5.0" (0-1000) or "off"; -1 when neither */
+static int st_spam_score(const char *v, double *out)
+{
+    char *end;
+
+    if (strcmp(v, "off") == 0) {
+        *out = INFINITY;
+        return 0;
+    }
+    *out = strtod(v, &end);
+    return *v != '\0' && *end == '\0' && *out >= 0 && *out <= 1000 ? 0 : -1;
+}
+
+int store_spam_parse(const char *level, const char *const *scores, struct store_spam *s,
+                     const char **error_r)
+{
+    static const char *const levels[] = {"lenient", "normal", "strict", "custom"};
+    bool known = false;
+
+    memset(s, 0, sizeof(*s));
+    for (size_t i = 0; i < 4; i++)
+        known = known || strcmp(level, levels[i]) == 0;
+    if (!known) {
+        *error_r = "expected lenient, normal, strict or custom";
+        return -1;
+    }
+    snprintf(s->level, sizeof(s->level), "%s", level);
+    if (strcmp(level, "custom") != 0)
+        return 0;
+    if (scores == NULL || st_spam_score(scores[0], &s->tag) < 0 ||
+        st_spam_score(scores[1], &s->junk) < 0 || st_spam_score(scores[2], &s->quarantine) < 0) {
+        *error_r = "custom needs three scores (tag, junk, quarantine), each 0-1000 or off";
+        return -1;
+    }
+    if (s->tag > s->quarantine ||
+        (!isinf(s->junk) && (s->junk < s->tag || s->junk > s->quarantine))) {
+        *error_r = "the scores must rise: tag, then junk, then quarantine";
+        return -1;
+    }
+    return 0;
 }
 
 int store_user_spam(struct store *st, const char *address, struct store_spam *s,

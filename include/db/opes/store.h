@@ -275,6 +275,14 @@ struct store_spam {
     double tag, junk, quarantine;
     int64_t updated;
 };
+/*
+ * store_spam_parse - a level as a person gives it: "lenient", "normal",
+ * "strict", or "custom" with scores[0..3) the tag, junk and quarantine scores
+ * (0-1000 or "off", in that order, each at most the next); scores may be NULL
+ * for the others. 0 with *s filled, or -1 with *error_r.
+ */
+int store_spam_parse(const char *level, const char *const *scores, struct store_spam *s,
+                     const char **error_r);
 /* store_user_spam - the recipient's level into *s: 1, 0 when none was chosen, -1 on error. */
 int store_user_spam(struct store *st, const char *address, struct store_spam *s,
                     const char **error_r);
