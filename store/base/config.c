@@ -10,6 +10,7 @@
  * number so that errors read "file:line: key: reason".
  */
 #include "opes/config.h"
+#include "opes/i18n.h"
 #include "opes/endpoint.h"
 #include "opes/log.h"
 #include "opes/schedule.h"
@@ -64,6 +65,8 @@ static int cfg_check_conninfo(const char *v, const char **reason);
 static int cfg_check_addr_list(const char *v, const char **reason);
 static int cfg_check_folder(const char *v, const char **reason);
 static int cfg_check_delimiter(const char *v, const char **reason);
+static int cfg_check_language(const char *v, const char **reason);
+static int cfg_check_timezone(const char *v, const char **reason);
 
 #define OFF(f) .offset = offsetof(struct opes_config, f)
 #define NOLIM 0, UINT64_MAX
@@ -180,6 +183,11 @@ static const struct config_key cfg_table[] = {
     {"web", "header_timeout", CONFIG_TIME, "10s", 1, 3600, OFF(web_header_timeout)},
     {"web", "trusted_proxies", CONFIG_STR, "", NOLIM, OFF(web_trusted_proxies),
      .check = cfg_check_addr_list},
+    {"web", "default_language", CONFIG_STR, "en", NOLIM, OFF(web_default_language),
+     .check = cfg_check_language},
+    {"web", "default_timezone", CONFIG_STR, "", NOLIM, OFF(web_default_timezone),
+     .check = cfg_check_timezone},
+    {"web", "catalog_dir", CONFIG_STR, "", NOLIM, OFF(web_catalog_dir)},
     /* further [web] keys go here */
 };
 #define CFG_COUNT (sizeof(cfg_table) / sizeof(cfg_table[0]))
@@ -334,6 +342,28 @@ static int cfg_check_address(const char *v, const char **reason)
     }
     if (at == NULL || at == v || at[1] == '\0' || strlen(v) > 254) {
         *reason = "expected local@domain";
+        return -1;
+    }
+    return 0;
+}
+
+/* cfg_check_language - a language code such as "en" or "de" (2 to 8 lower-case letters) */
+static int cfg_check_language(const char *v, const char **reason)
+{
+    size_t n = strlen(v);
+
+    if (n < 2 || n > 8 || strspn(v, "abcdefghijklmnopqrstuvwxyz") != n) {
+        *reason = "must be a language code such as en or de";
+        return -1;
+    }
+    return 0;
+}
+
+/* cfg_check_timezone - empty (the system's zone) or a zone of the time zone database */
+static int cfg_check_timezone(const char *v, const char **reason)
+{
+    if (v[0] != '\0' && !i18n_tz_valid(v)) {
+        *reason = "must name a time zone such as Europe/Berlin (see /usr/share/zoneinfo)";
         return -1;
     }
     return 0;
@@ -773,6 +803,27 @@ static int cfg_line_of(const struct cfg_load *ld, const char *section, const cha
 }
 
 /* cfg_check_keys - rules that involve more than one key. */
+/*
+ * cfg_check_catalogs - load the message catalogs with the operator's
+ * catalog_dir (once per process: a changed directory needs a restart), and
+ * check that default_language has one.
+ */
+static void cfg_check_catalogs(struct cfg_load *ld)
+{
+    const struct opes_config *cfg = ld->cfg;
+    char error[512], reason[600];
+
+    if (i18n_init(cfg->web_catalog_dir, error, sizeof(error)) < 0) {
+        ld->line = cfg_line_of(ld, "web", "catalog_dir");
+        cfg_error(ld, "web.catalog_dir", error);
+    } else if (!i18n_language_known(cfg->web_default_language)) {
+        ld->line = cfg_line_of(ld, "web", "default_language");
+        snprintf(reason, sizeof(reason), "no catalog for %s (there are: %s)",
+                 cfg->web_default_language, i18n_languages());
+        cfg_error(ld, "web.default_language", reason);
+    }
+}
+
 static void cfg_check_keys(struct cfg_load *ld)
 {
     const struct opes_config *cfg = ld->cfg;
@@ -788,6 +839,7 @@ static void cfg_check_keys(struct cfg_load *ld)
         if (cfg->down_auth_password_file[0] == '\0')
             cfg_error(ld, "downstream.auth_password_file", "auth = plain needs auth_password_file");
     }
+    cfg_check_catalogs(ld);
 }
 
 static void cfg_free(struct opes_config *cfg)

@@ -152,6 +152,9 @@ struct opes_config {
     uint64_t web_max_client_connections; /* open connections per client address */
     uint64_t web_header_timeout;         /* idle seconds allowed while a request header comes */
     char *web_trusted_proxies; /* proxies whose X-Forwarded-For / Forwarded names the client */
+    char *web_default_language; /* when neither the preference nor the browser names a known one */
+    char *web_default_timezone; /* dates in portal and mail, "" = the system's zone */
+    char *web_catalog_dir;      /* the operator's DOMAIN.LANG catalog files, "" = none */
 
     /* [service.NAME] sections, kept raw in file order: their keys depend on the
      * service type, so the agent checks them (services_load), with line numbers */
