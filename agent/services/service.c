@@ -329,11 +329,14 @@ enum svc_verdict svc_scores_verdict(const struct svc_scores *s, double score,
 
 int svc_levels_check(const struct svc_levels *lv, const char **reason)
 {
-    if (lv->normal.tag > lv->normal.quarantine) {
+    const struct svc_scores *n = &lv->normal;
+
+    /* off (INFINITY) is never reached, so it is above anything */
+    if (isfinite(n->tag) && n->tag > n->quarantine) {
         *reason = "tag_threshold is above quarantine_threshold";
         return -1;
     }
-    if (isfinite(lv->normal.junk) && lv->normal.junk > lv->normal.quarantine) {
+    if (isfinite(n->junk) && n->junk > n->quarantine) {
         *reason = "junk_threshold is above quarantine_threshold";
         return -1;
     }

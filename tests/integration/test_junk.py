@@ -14,6 +14,7 @@ why.
 import json
 import os
 import shutil
+import subprocess
 import tempfile
 import time
 import unittest
@@ -202,6 +203,42 @@ class JunkTest(t.TempDirTest):
         self.assert_junked_and_held(replies, lambda: files("alice", ".Junk", "new"),
                                     lambda: files("alice", "new"))
         self.assertEqual(files("bob", "new") + files("bob", ".Junk", "new"), [])
+
+    def test_rules_junk_and_bad_configurations(self):
+        """A rule's junk action puts the copy into .Junk/ with its X-OPES-Rule field; junk
+        is refused where it makes no sense, and bad folder keys are named."""
+        mail = os.path.join(self.tmp, "mail")
+        os.makedirs(os.path.join(mail, "alice", "new"))
+        self.opesd = self.start(t.Opesd(self.tmp, "maildir:%s/%%u" % mail, extra={
+            "service.rules.type": "rules",
+            "service.rules.rule": "header Subject /fine offer/ junk",
+            "downstream.junk_folder": "Spam",
+            "notify.default_mode": "off"}))
+        [(code, text)] = self.send(("alice@example.org",))
+        self.assertEqual(code, 250, text)
+        [name] = os.listdir(os.path.join(mail, "alice", ".Spam", "new"))
+        with open(os.path.join(mail, "alice", ".Spam", "new", name), "rb") as f:
+            self.assertIn(b"X-OPES-Rule: rules; rule=1", f.read())
+        self.assertEqual(os.listdir(os.path.join(mail, "alice", "new")), [])
+        conf = os.path.join(self.tmp, "bad.conf")
+        with open(conf, "w") as f:
+            f.write("[downstream]\njunk_folder = ../Junk\nrecipient_delimiter = ++\n"
+                    "[service.c]\ntype = clamd\naddress = 127.0.0.1:3310\naction = junk\n"
+                    "[service.s]\ntype = spamd\naddress = 127.0.0.1:783\n"
+                    "junk_threshold = 12\nquarantine_threshold = 10\n")
+        p = subprocess.run([t.OPESD, "-t", "-c", conf], capture_output=True, text=True)
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn("%s:2: downstream.junk_folder: expected a folder name" % conf, p.stderr)
+        self.assertIn("%s:3: downstream.recipient_delimiter: expected one of" % conf, p.stderr)
+        with open(conf, "w") as f:
+            f.write("[service.c]\ntype = clamd\naddress = 127.0.0.1:3310\naction = junk\n"
+                    "[service.s]\ntype = spamd\naddress = 127.0.0.1:783\n"
+                    "junk_threshold = 12\nquarantine_threshold = 10\n")
+        p = subprocess.run([t.OPESD, "-t", "-c", conf], capture_output=True, text=True)
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn("%s:4: service.c.action: junk is an action for spam: rules, spamd and "
+                      "rspamd only" % conf, p.stderr)
+        self.assertIn("service.s.type: junk_threshold is above quarantine_threshold", p.stderr)
 
     def test_cyrus_junk_folder_and_strict_quarantine(self):
         cyrus = Cyrus(self.tmp, extra_conf="autocreate_inbox_folders: Junk\n"
