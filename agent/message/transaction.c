@@ -4,7 +4,8 @@
  * Owns the policy side of a transaction: the downstream transaction (RCPT
  * verification, then delivery), the MIME parse fed during DATA, and after the
  * dot the pipeline, the quarantine (durable before the 250), the delivery
- * groups (recipients whose copies are identical share one delivery), the
+ * groups (recipients whose copies are identical and go to the same place,
+ * inbox or Junk folder, share one delivery), the
  * per-recipient replies and the trace records, handed to the writer once the
  * replies are out. The release worker's delivery of a held message, with its
  * own trace fields, is here too: a release is a message like any other.

@@ -55,8 +55,8 @@ static const struct svcdesc_type svcdesc_types[] = {
      "Scans the message for malware with ClamAV. It is mandatory and can never be bypassed.",
      false},
     {"spamd", SVC_OPT_OUT, SVC_BYPASS_ALL, SVC_QUARANTINE,
-     "Scores the message with SpamAssassin: a spam score is added to the header, and mail "
-     "above the threshold is held.",
+     "Scores the message with SpamAssassin: a spam score is added to the header, and spam goes "
+     "to your Junk folder or is held, from the scores of your spam level.",
      true},
     {"rewrite", SVC_MANDATORY, 0, SVC_MODIFY,
      "Maps envelope recipients and the header fields that name them to their new addresses.",
