@@ -321,10 +321,12 @@ int svc_score_parse(void *field, const char *value, const char **reason)
 enum svc_verdict svc_scores_verdict(const struct svc_scores *s, double score,
                                     enum svc_verdict action)
 {
-    return score >= s->quarantine ? action
-           : score >= s->junk     ? SVC_JUNK
-           : score >= s->tag      ? SVC_TAG
-                                  : SVC_PASS;
+    enum svc_verdict v = score >= s->junk ? SVC_JUNK : score >= s->tag ? SVC_TAG : SVC_PASS;
+
+    /* the action, unless it is milder than what the lower thresholds already say */
+    if (score >= s->quarantine && policy_rank(action) > policy_rank(v))
+        v = action;
+    return v;
 }
 
 int svc_levels_check(const struct svc_levels *lv, const char **reason)

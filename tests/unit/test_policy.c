@@ -149,6 +149,9 @@ START_TEST(spam_levels_edges)
     /* over the quarantine score: the recipient's override of the action still applies */
     ck_assert_int_eq(policy_verdict_for(&s, &r, "bob@example.org", NULL), SVC_REJECT);
     ck_assert_int_eq(policy_verdict_for(&s, &r, "alice@example.org", NULL), SVC_QUARANTINE);
+    /* an action milder than junk (tag) above the quarantine score does not undo the junk */
+    struct svc tagger = {.action = SVC_TAG, .type = &scoring_type};
+    ck_assert_int_eq(policy_verdict_for(&tagger, &r, "alice@example.org", NULL), SVC_JUNK);
     /* no score (failed): the service's verdict, whatever the level */
     struct policy_spam lenient = {.level = POLICY_SPAM_LENIENT};
     ck_assert_int_eq(policy_verdict_for(&s, &failed, "alice@example.org", &lenient), SVC_TEMPFAIL);

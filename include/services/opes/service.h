@@ -77,7 +77,7 @@ int svc_score_parse(void *field, const char *value, const char **reason);
 /*
  * svc_scores_verdict - what score means under thresholds s: action (the
  * service's, or a recipient's override) at or above quarantine, else junk,
- * tag or pass.
+ * tag or pass; an action milder than junk (tag) never undoes the junk.
  */
 enum svc_verdict svc_scores_verdict(const struct svc_scores *s, double score,
                                     enum svc_verdict action);
