@@ -13,6 +13,7 @@ why.
 """
 import json
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -150,6 +151,11 @@ class JunkTest(t.TempDirTest):
         self.assertIn(MARK.encode(), copies[0])
         self.assertRegex(copies[0], rb"OPES-Via:[^\n]*\n\s+http://opes\.example\.org/opes/service/spamd; action=junk")
         self.assertEqual(inbox_copies(), [], "alice's inbox")
+        tid = re.search(rb"OPES-System: [^;]+; trace=(\w+)", copies[0]).group(1).decode()
+        decisions = {r["recipient"]: r["verdict"] for r in self.opesd.trace(tid)
+                     if r["event"] == "decision"}
+        self.assertEqual(decisions, {"alice@example.org": "junk",
+                                     "bob@example.org": "quarantined"})
         self.assertEqual(self.held_for("alice@example.org"), [])
         self.assertEqual(len(self.held_for("bob@example.org")), 1)
         log = self.wait_log("rcpt=<bob@example.org>")
