@@ -28,6 +28,7 @@
 #include "opes/jobs.h"
 #include "opes/lmtp_local.h"
 #include "opes/log.h"
+#include "opes/metrics.h"
 #include "opes/privdrop.h"
 #include "opes/netio.h"
 #include "opes/service.h"
@@ -169,6 +170,7 @@ static void *opesd_jobs(void *arg)
         opesd_node_name(env->cfg, node, sizeof(node));
         st = opesd_jobs_store(st, path, sizeof(path), env->cfg, &warned);
         if (st != NULL) {
+            metrics_backlog_read(st);
             while ((rc = jobs_release_one(st, env)) == 1 && poll(&pfd, 1, 0) == 0)
                 ;
             if (rc >= 0 && poll(&pfd, 1, 0) == 0)
@@ -526,6 +528,8 @@ int main(int argc, char **argv)
         fatal("startup");
     opesd_signals();
     opesd_listen(&d, cfg);
+    if (metrics_start(cfg, d.env->services, d.stop_pipe[0], &error) < 0)
+        fatalx("lmtp.metrics_listen: %s", error);
     opesd_drop_privileges(&d, cfg);
     opesd_check_spool(cfg);
     opesd_check_store(cfg);
@@ -536,6 +540,7 @@ int main(int argc, char **argv)
     if (config_system_uri_warning(cfg) != NULL)
         log_warnx("%s", config_system_uri_warning(cfg));
     opesd_loop(&d);
+    metrics_stop();
     tracelog_stop(); /* after the last session: its records are written */
     log_info("opesd stopped");
     lmtp_env_unref(&d.env);

@@ -28,6 +28,7 @@
 #include "opes/dotstuff.h"
 #include "opes/log.h"
 #include "opes/maildir.h"
+#include "opes/metrics.h"
 #include "opes/spool.h"
 #include "opes/variant.h"
 #include "opes/vec.h"
@@ -665,6 +666,7 @@ void deliver_tx_content(struct deliver_tx *tx, const char *const *rcpts, size_t 
         dl_data_maildir(tx, rcpts, n, v, NULL, replies, NULL);
     else
         dl_data_lmtp(tx, rcpts, n, v, deadline_ms, replies);
+    metrics_downstream(replies, n);
 }
 
 int deliver_junk_address(const char *rcpt, char delimiter, const char *folder, char *out,

@@ -30,6 +30,7 @@
 static int cfg_check_base_url(const char *v, const char **reason);
 static int cfg_check_listen(const char *v, const char **reason);
 static int cfg_check_web_listen(const char *v, const char **reason);
+static int cfg_check_metrics_listen(const char *v, const char **reason);
 static int cfg_check_target(const char *v, const char **reason);
 /* cfg_check_folder - a folder name that is safe in an address and as a Maildir++ folder */
 static int cfg_check_folder(const char *v, const char **reason)
@@ -115,6 +116,8 @@ static const struct config_key cfg_table[] = {
     {"lmtp", "bare_line_ends", CONFIG_ENUM, "reject", NOLIM, OFF(bare_eol),
      .words = cfg_bare_words},
     {"lmtp", "xforward_hosts", CONFIG_STR, "127.0.0.1 ::1 unix", NOLIM, OFF(xforward_hosts)},
+    {"lmtp", "metrics_listen", CONFIG_STR, "", NOLIM, OFF(metrics_listen),
+     .check = cfg_check_metrics_listen, .flags = CONFIG_RESTART},
     {"downstream", "target", CONFIG_STR, "lmtp:unix:/run/dovecot/lmtp", NOLIM, OFF(target),
      .check = cfg_check_target},
     {"downstream", "connect_timeout", CONFIG_TIME, "30s", 1, 3600, OFF(down_connect_timeout)},
@@ -238,6 +241,24 @@ static int cfg_check_web_listen(const char *v, const char **reason)
         return -1;
     }
     return 0;
+}
+
+/* cfg_check_metrics_listen - "" (off) or one loopback address literal with a port */
+static int cfg_check_metrics_listen(const char *v, const char **reason)
+{
+    struct endpoint ep;
+    struct in_addr a4;
+    struct in6_addr a6;
+
+    if (v[0] == '\0')
+        return 0;
+    if (cfg_check_web_listen(v, reason) < 0 || endpoint_parse(v, &ep, reason) < 0)
+        return -1;
+    if ((inet_pton(AF_INET, ep.host, &a4) == 1 && (ntohl(a4.s_addr) >> 24) == 127) ||
+        (inet_pton(AF_INET6, ep.host, &a6) == 1 && IN6_IS_ADDR_LOOPBACK(&a6)))
+        return 0;
+    *reason = "must be a loopback address (127.0.0.1:PORT or [::1]:PORT)";
+    return -1;
 }
 
 static int cfg_check_target(const char *v, const char **reason)

@@ -114,6 +114,10 @@ const char *const st_sql_common[S_MAX] = {
     [S_SESS_TOUCH] = "UPDATE web_session SET last_seen = ?2 WHERE id_hash = ?1",
     [S_SESS_DELETE] = "DELETE FROM web_session WHERE id_hash = ?1",
     [S_SESS_PURGE] = "DELETE FROM web_session WHERE expires < ?1",
+    [S_COUNT_BACKLOG] = "SELECT 'digests', COUNT(*) FROM digest WHERE state = 'pending' "
+                        "UNION ALL SELECT 'notices', COUNT(*) FROM notification "
+                        "WHERE state = 'pending' UNION ALL SELECT 'releases', COUNT(*) "
+                        "FROM release_request WHERE state = 'pending'",
     /* leases on jobs: taken when free, expired, or already this holder's */
     [S_CLAIM_TAKE] = "INSERT INTO claim (name, holder, expires) VALUES (?1, ?2, ?3) "
                      "ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, "

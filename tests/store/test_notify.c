@@ -130,6 +130,60 @@ START_TEST(capture_once_and_headers_kept)
 }
 END_TEST
 
+/* hold_captured - hold for rcpt and capture its notification row in state */
+static void hold_captured(const char *rcpt, const char *state, char *id)
+{
+    const char *err = NULL;
+
+    hold(rcpt, "x@remote.example", id);
+    ck_assert_msg(store_notify_capture(st, id, state, "", NULL, 0, &err) == 0, "%s", err);
+}
+
+static void backlog_label(const char *label, int64_t count, void *ctx)
+{
+    char *out = ctx;
+    size_t n = strlen(out);
+
+    snprintf(out + n, 128 - n, "%s=%lld;", label, (long long)count);
+}
+
+/* backlog_of - store_web_count "backlog" as "digests=N;notices=N;releases=N;" */
+static const char *backlog_of(char *out)
+{
+    const char *err = NULL;
+
+    out[0] = '\0';
+    ck_assert_msg(store_web_count(st, "backlog", 0, backlog_label, out, &err) == 0, "%s", err);
+    return out;
+}
+
+/* what opesd's /metrics shows as the job backlog: pending notices, digests, releases */
+START_TEST(backlog_counts_what_waits)
+{
+    char a1[32], a2[32], b1[32], b2[32], out[128];
+    struct store_release r = {.origin = "cli"};
+    const char *err;
+    int64_t id;
+    size_t count;
+
+    ck_assert_str_eq(backlog_of(out), "digests=0;notices=0;releases=0;");
+    hold_captured("alice@example.org", "digest", a1);
+    hold_captured("alice@example.org", "digest", a2);
+    hold_captured("bob@example.org", "pending", b1);
+    hold_captured("bob@example.org", "skipped", b2);
+    /* entries waiting for a digest are not a digest yet */
+    ck_assert_str_eq(backlog_of(out), "digests=0;notices=1;releases=0;");
+    ck_assert_int_eq(store_digest_create(st, "alice@example.org", &id, &count, &err), 0);
+    snprintf(r.item_id, sizeof(r.item_id), "%s", b2);
+    snprintf(r.requested_by, sizeof(r.requested_by), "admin");
+    ck_assert_int_eq(store_release_request(st, &r, &err), 0);
+    ck_assert_str_eq(backlog_of(out), "digests=1;notices=1;releases=1;");
+    ck_assert_int_eq(store_digest_sent(st, id, &err), 0);
+    ck_assert_int_eq(store_notify_set_state(st, b1, "sent", "", &err), 0);
+    ck_assert_str_eq(backlog_of(out), "digests=0;notices=0;releases=1;");
+}
+END_TEST
+
 START_TEST(digest_recorded_before_sending_lists_each_item_once)
 {
     char a1[32], a2[32], a3[32], b1[32];
@@ -138,12 +192,9 @@ START_TEST(digest_recorded_before_sending_lists_each_item_once)
     int64_t id1, id2, last;
     size_t count;
 
-    hold("alice@example.org", "x@remote.example", a1);
-    hold("alice@example.org", "x@remote.example", a2);
-    hold("bob@example.org", "x@remote.example", b1);
-    store_notify_capture(st, a1, "digest", "", NULL, 0, &err);
-    store_notify_capture(st, a2, "digest", "", NULL, 0, &err);
-    store_notify_capture(st, b1, "pending", "", NULL, 0, &err);
+    hold_captured("alice@example.org", "digest", a1);
+    hold_captured("alice@example.org", "digest", a2);
+    hold_captured("bob@example.org", "pending", b1);
     ck_assert_int_eq(store_digest_last(st, "alice@example.org", &last, &err), 0);
     ck_assert_int_gt(last, 0); /* no digest yet: the oldest waiting entry */
     ck_assert_int_eq(store_digest_create(st, "alice@example.org", &id1, &count, &err), 0);
@@ -240,6 +291,7 @@ Suite *store_suite(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, capture_once_and_headers_kept);
     tcase_add_test(tc, digest_recorded_before_sending_lists_each_item_once);
+    tcase_add_test(tc, backlog_counts_what_waits);
     tcase_add_test(tc, expired_entries_are_due_for_a_dsn_once);
     tcase_add_test(tc, known_recipients_and_preferences);
     suite_add_tcase(s, tc);

@@ -91,6 +91,7 @@ struct opes_config {
     uint64_t spool_memory;
     enum config_bare_eol bare_eol; /* bare_line_ends */
     char *xforward_hosts;
+    char *metrics_listen; /* this node's /metrics (loopback host:port), "" = off */
     /* [downstream] */
     char *target;
     uint64_t down_connect_timeout;
