@@ -27,6 +27,7 @@ enum svc_verdict {
     SVC_TEMPFAIL,
     SVC_JUNK
 };
+#define SVC_VERDICT_LAST SVC_JUNK /* for tables indexed by enum svc_verdict */
 enum svc_consent { SVC_MANDATORY, SVC_OPT_OUT, SVC_OPT_IN };
 enum svc_failure { SVC_FAIL_TEMPFAIL, SVC_FAIL_PASS, SVC_FAIL_QUARANTINE };
 /* what a content-modifying service does with signed or encrypted mail (PROTOCOL.md 27-28) */
