@@ -34,6 +34,7 @@ struct pl {
     struct bypass_request header, mail;
     const char **rcpts, **orig; /* every recipient, for the services */
     size_t nrcpts;
+    bool levels; /* some service compares its score with each recipient's level */
 };
 
 static void pl_trace(struct pl *pl, const char *rcpt, const char *event, const struct svc *svc,
@@ -153,7 +154,7 @@ static void pl_spam(struct pl *pl, const char *rcpt, struct policy_spam *out)
 {
     struct store_spam sp;
     const char *error = "";
-    int rc = pl->m->st != NULL ? store_user_spam(pl->m->st, rcpt, &sp, &error) : 0;
+    int rc = pl->levels && pl->m->st != NULL ? store_user_spam(pl->m->st, rcpt, &sp, &error) : 0;
     int level = rc > 0 ? policy_spam_level_parse(sp.level) : -1;
 
     *out = (struct policy_spam){.level = POLICY_SPAM_DEFAULT};
@@ -392,6 +393,8 @@ void pipeline_run(const struct pipeline_msg *m, struct pipeline_rcpt *rcpts, siz
     }
     for (size_t i = 0; i < nuris; i++)
         uris[i] = pl.svc[i].uri;
+    for (size_t i = 0; i < pl.nsvc; i++)
+        pl.levels = pl.levels || svc_levels_of(&pl.svc[i]) != NULL;
     bypass_parse(m->mime != NULL ? mime_header_get(m->mime, -1, "OPES-Bypass") : NULL, uris, nuris,
                  &pl.header);
     bypass_parse(m->mail_bypass, uris, nuris, &pl.mail);

@@ -78,10 +78,9 @@ struct svc_scores policy_scores(const struct svc_levels *lv, const struct policy
 enum svc_verdict policy_verdict_for(const struct svc *svc, const struct svc_result *r,
                                     const char *rcpt, const struct policy_spam *pref)
 {
-    const struct svc_levels *lv =
-        svc->type != NULL && svc->type->levels != NULL ? svc->type->levels(svc) : NULL;
+    const struct svc_levels *lv = svc_levels_of(svc);
 
-    if (!r->failed && r->scored && lv != NULL && lv->on) {
+    if (!r->failed && r->scored && lv != NULL) {
         struct svc_scores s = policy_scores(lv, pref);
         enum svc_verdict hit = svc_action_for(svc, rcpt);
         return svc_scores_verdict(&s, r->score, hit);

@@ -331,6 +331,14 @@ enum svc_verdict svc_scores_verdict(const struct svc_scores *s, double score,
     return v;
 }
 
+const struct svc_levels *svc_levels_of(const struct svc *svc)
+{
+    const struct svc_levels *lv =
+        svc->type != NULL && svc->type->levels != NULL ? svc->type->levels(svc) : NULL;
+
+    return lv != NULL && lv->on ? lv : NULL;
+}
+
 int svc_levels_check(const struct svc_levels *lv, const char **reason)
 {
     const struct svc_scores *n = &lv->normal;

@@ -81,6 +81,8 @@ int svc_score_parse(void *field, const char *value, const char **reason);
  */
 enum svc_verdict svc_scores_verdict(const struct svc_scores *s, double score,
                                     enum svc_verdict action);
+/* svc_levels_of - the recipients' choices svc offers, or NULL when its verdict holds for all. */
+const struct svc_levels *svc_levels_of(const struct svc *svc);
 /* svc_levels_check - tag <= junk <= quarantine and min <= max; 0, or -1 with *reason. */
 int svc_levels_check(const struct svc_levels *lv, const char **reason);
 
