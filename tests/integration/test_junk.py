@@ -117,15 +117,7 @@ class JunkTest(t.TempDirTest):
     def send(self, rcpts=("alice@example.org", "bob@example.org")):
         c = self.client(self.opesd.port, timeout=90)
         c.hello()
-        self.assertEqual(c.cmd("MAIL FROM:<mallory@remote.example>")[0], 250)
-        for r in rcpts:
-            code, text = c.cmd("RCPT TO:<%s>" % r)
-            self.assertEqual(code, 250, text)
-        self.assertEqual(c.cmd("DATA")[0], 354)
-        c.send(t.crlf(MESSAGE) + b".\r\n")
-        replies = c.replies(len(rcpts))
-        c.cmd("QUIT")
-        return replies
+        return c.transaction("mallory@remote.example", rcpts, MESSAGE)
 
     def held_for(self, rcpt):
         _, out, _ = self.opesd.ctl("quarantine", "list", "--recipient", rcpt, "--json")

@@ -73,16 +73,7 @@ class RspamdTest(t.TempDirTest):
     def send(self, message, rcpts=("alice@example.org",), sender="mallory@remote.example"):
         c = self.client(self.opesd.port, timeout=90)
         c.hello()
-        code, text = c.cmd("MAIL FROM:<%s>" % sender)
-        self.assertEqual(code, 250, text)
-        for r in rcpts:
-            code, text = c.cmd("RCPT TO:<%s>" % r)
-            self.assertEqual(code, 250, text)
-        self.assertEqual(c.cmd("DATA")[0], 354)
-        c.send(t.crlf(message) + b".\r\n")
-        replies = c.replies(len(rcpts))
-        c.cmd("QUIT")
-        return replies
+        return c.transaction(sender, rcpts, message)
 
     def delivered(self, user):
         d = os.path.join(self.mail, user, "new")
