@@ -513,6 +513,8 @@ int main(int argc, char **argv)
         deliver_free(&dl);
         if (config_system_uri_warning(cfg) != NULL)
             fprintf(stderr, "opesd: warning: %s\n", config_system_uri_warning(cfg));
+        if (config_dsn_warning(cfg) != NULL)
+            fprintf(stderr, "opesd: warning: %s\n", config_dsn_warning(cfg));
         config_print(cfg, stdout);
         config_unref(&cfg);
         return 0;
@@ -539,6 +541,8 @@ int main(int argc, char **argv)
     log_info("opesd started target=%s system_uri=%s", cfg->target, cfg->system_uri);
     if (config_system_uri_warning(cfg) != NULL)
         log_warnx("%s", config_system_uri_warning(cfg));
+    if (config_dsn_warning(cfg) != NULL)
+        log_warnx("%s", config_dsn_warning(cfg));
     opesd_loop(&d);
     metrics_stop();
     tracelog_stop(); /* after the last session: its records are written */

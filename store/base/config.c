@@ -90,6 +90,10 @@ static const struct config_word cfg_notify_words[] = {{"immediate", CONFIG_NOTIF
                                                       {"off", CONFIG_NOTIFY_OFF},
                                                       {NULL, 0}};
 
+static const struct config_word cfg_dsn_words[] = {{"verified", CONFIG_DSN_VERIFIED},
+                                                   {"always", CONFIG_DSN_ALWAYS},
+                                                   {"never", CONFIG_DSN_NEVER},
+                                                   {NULL, 0}};
 static const struct config_word cfg_backend_words[] = {
     {"sqlite", CONFIG_STORE_SQLITE}, {"postgresql", CONFIG_STORE_POSTGRESQL}, {NULL, 0}};
 
@@ -164,8 +168,11 @@ static const struct config_key cfg_table[] = {
     {"notify", "admin_copy", CONFIG_STR, "", NOLIM, OFF(notify_admin_copy),
      .check = cfg_check_address},
     {"notify", "admin_summary", CONFIG_BOOL, "no", NOLIM, OFF(notify_admin_summary)},
-    {"notify", "relay", CONFIG_STR, "", NOLIM, OFF(notify_relay), .check = cfg_check_relay},
+    {"notify", "relay", CONFIG_STR, "127.0.0.1:25", NOLIM, OFF(notify_relay),
+     .check = cfg_check_relay},
     {"notify", "send_delay", CONFIG_TIME, "0", 0, 60, OFF(notify_send_delay)},
+    {"dsn", "send", CONFIG_ENUM, "verified", NOLIM, OFF(dsn_send), .words = cfg_dsn_words},
+    {"dsn", "trusted_authserv_id", CONFIG_STR, "", NOLIM, OFF(dsn_trusted_authserv_id)},
     {"web", "base_url", CONFIG_STR, "http://127.0.0.1:8025", NOLIM, OFF(web_base_url),
      .check = cfg_check_base_url},
     {"web", "listen", CONFIG_STR, "127.0.0.1:8025", NOLIM, OFF(web_listen),
@@ -976,6 +983,14 @@ void config_unref(struct opes_config **cfgp)
     *cfgp = NULL;
     if (cfg != NULL && __atomic_sub_fetch(&cfg->refs, 1, __ATOMIC_SEQ_CST) == 0)
         cfg_free(cfg);
+}
+
+const char *config_dsn_warning(const struct opes_config *cfg)
+{
+    if (cfg->dsn_send != CONFIG_DSN_NEVER && cfg->notify_relay[0] == '\0')
+        return "[notify] relay is empty: held mail that expires or cannot be released gets no "
+               "non-delivery report (set relay, or [dsn] send = never)";
+    return NULL;
 }
 
 const char *config_system_uri_warning(const struct opes_config *cfg)

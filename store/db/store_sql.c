@@ -64,7 +64,9 @@ const char *const st_sql_common[S_MAX] = {
     [S_PURGE_DETACH] = "UPDATE quarantine SET content_id = NULL "
                        "WHERE status IN ('deleted', 'expired') AND content_id IS NOT NULL",
     [S_PURGE_DELETE_Q] = "DELETE FROM quarantine WHERE status <> 'held' AND updated < ?",
-    [S_PURGE_TRACE] = "DELETE FROM trace WHERE at < ?",
+    /* a recipient's ORCPT stays while its quarantine entry does, for a late DSN */
+    [S_PURGE_TRACE] = "DELETE FROM trace WHERE at < ? AND NOT (event = 'orcpt' AND "
+                      "trace_id IN (SELECT trace_id FROM quarantine))",
     [S_PURGE_LIST] = "DELETE FROM list WHERE expires <> 0 AND expires <= ?",
     [S_N_UNCAPTURED] = "SELECT " STORE_QITEM_COLUMNS " FROM quarantine q WHERE q.created >= ?2 "
                        "AND NOT EXISTS (SELECT 1 FROM notification n WHERE n.quarantine_id = q.id) "

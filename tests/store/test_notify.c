@@ -261,6 +261,59 @@ START_TEST(expired_entries_are_due_for_a_dsn_once)
 }
 END_TEST
 
+static void count_orcpt(const struct store_trace *t, void *ctx)
+{
+    if (strcmp(t->event, "orcpt") == 0)
+        ++*(int *)ctx;
+}
+
+/* trace_events - how many records trace_id has, and how many of them are orcpt */
+static int trace_events(const char *trace_id, int *orcpt)
+{
+    const char *err;
+
+    *orcpt = 0;
+    ck_assert_int_eq(store_trace_list(st, trace_id, count_orcpt, orcpt, &err), 0);
+    return tu_db_int(db_path, "SELECT COUNT(*) FROM trace WHERE trace_id = %Q", trace_id);
+}
+
+START_TEST(orcpt_kept_while_the_entry_is)
+{
+    char a[32];
+    const char *err;
+    size_t expired;
+    int orcpt;
+    int64_t old = (int64_t)time(NULL) - 40 * 86400;
+    struct store_trace t[2] = {{.trace_id = "trace0",
+                                .recipient = "alice@example.org",
+                                .event = "orcpt",
+                                .detail = "rfc822;old-alice@example.org",
+                                .at = old},
+                               {.trace_id = "trace0",
+                                .recipient = "alice@example.org",
+                                .event = "quarantine",
+                                .service = "rules",
+                                .verdict = "quarantine",
+                                .at = old}};
+
+    hold("alice@example.org", "x@remote.example", a);
+    store_notify_capture(st, a, "sent", "", "Subject: a\r\n", 12, &err);
+    ck_assert_int_eq(store_trace_add_many(st, t, 2, &err), 0);
+    tu_db_exec(db_path,
+               "UPDATE quarantine SET created = created - 40 * 86400 WHERE public_id = '%s'", a);
+    /* the entry expires and its trace records go, but not the ORCPT its DSN needs */
+    ck_assert_int_eq(store_purge(st, 30, &expired, NULL, &err), 0);
+    ck_assert_uint_eq(expired, 1);
+    ck_assert_int_eq(trace_events("trace0", &orcpt), 1);
+    ck_assert_int_eq(orcpt, 1);
+    /* once the entry itself goes, so does its ORCPT */
+    tu_db_exec(db_path,
+               "UPDATE quarantine SET updated = updated - 40 * 86400 WHERE public_id = '%s'", a);
+    ck_assert_int_eq(store_purge(st, 30, NULL, NULL, &err), 0);
+    ck_assert_int_eq(trace_events("trace0", &orcpt), 0);
+}
+END_TEST
+
 START_TEST(known_recipients_and_preferences)
 {
     char a[32], mode[16], sched[64];
@@ -293,6 +346,7 @@ Suite *store_suite(void)
     tcase_add_test(tc, digest_recorded_before_sending_lists_each_item_once);
     tcase_add_test(tc, backlog_counts_what_waits);
     tcase_add_test(tc, expired_entries_are_due_for_a_dsn_once);
+    tcase_add_test(tc, orcpt_kept_while_the_entry_is);
     tcase_add_test(tc, known_recipients_and_preferences);
     suite_add_tcase(s, tc);
     return s;
