@@ -15,6 +15,7 @@
 #include "opes/authres.h"
 #include "opes/config.h"
 #include "opes/endpoint.h"
+#include "opes/i18n.h"
 #include "opes/lmtp_parse.h"
 #include "opes/lmtp_local.h"
 #include "opes/log.h"
@@ -201,7 +202,7 @@ static bool dsn_one(struct store *st, struct lmtp_env *env, const struct endpoin
     const struct store_qitem *it = &due->it;
     const struct svc *svc = dsn_service(env->services, it->service);
     char *headers = malloc(DSN_HEADERS_MAX), uri[400], why[300], cause[400], how[300];
-    const char *error, *rule;
+    const char *error, *rule, *lang = i18n_negotiate(NULL, NULL, cfg->web_default_language);
     size_t hlen = 0;
     bool ok = true;
     int rc;
@@ -232,15 +233,21 @@ static bool dsn_one(struct store *st, struct lmtp_env *env, const struct endpoin
         snprintf(uri, sizeof(uri), "%s/policy/blocklist", cfg->system_uri);
     else
         snprintf(uri, sizeof(uri), "%s/service/%s", cfg->system_uri, it->service);
-    if (strcmp(due->cause, "expired") == 0)
-        snprintf(cause, sizeof(cause), "it was held in quarantine and expired unreleased");
-    else
-        snprintf(cause, sizeof(cause), "it was held in quarantine and its release failed (%s)",
-                 due->detail);
+    {
+        /* the sender is not ours to ask: the site's language */
+        struct mailgen_var cv[] = {{"detail", due->detail, false}};
+        struct mailgen_buf cb = {0};
+        mailgen_catalog(&cb, lang,
+                        strcmp(due->cause, "expired") == 0 ? "mail.dsn.cause.expired"
+                                                           : "mail.dsn.cause.release",
+                        cv, 1, false);
+        snprintf(cause, sizeof(cause), "%s", cb.data != NULL ? cb.data : "");
+        mailgen_free(&cb);
+    }
     {
         struct mailgen_buf human = {0}, msg = {0};
         struct lmtp_reply reply;
-        char *tmpl = mailgen_template(cfg->notify_template_dir, "dsn.txt");
+        char *tmpl = mailgen_template_lang(cfg->notify_template_dir, lang, "dsn.txt");
         struct mailgen_var vars[] = {{"hostname", cfg->hostname, false},
                                      {"recipient", it->recipient, false},
                                      {"sender", it->sender, false},
@@ -266,7 +273,7 @@ static bool dsn_one(struct store *st, struct lmtp_env *env, const struct endpoin
                              .arrival = it->created};
 
         if (tmpl != NULL)
-            mailgen_fill(&human, tmpl, vars, sizeof(vars) / sizeof(vars[0]), false);
+            mailgen_fill_lang(&human, tmpl, vars, sizeof(vars) / sizeof(vars[0]), false, lang);
         else
             mailgen_str(&human, "Your message was accepted but not delivered.\n");
         d.human = human.data;

@@ -90,6 +90,7 @@ static void spamd_run(const struct svc *svc, const struct svc_msg *m, struct svc
     r->score = sr.score;
     snprintf(r->reason, sizeof(r->reason), "score %.1f (tag %.1f, quarantine %.1f)", sr.score,
              c->lv.normal.tag, c->lv.normal.quarantine);
+    svc_words_spam(r, sr.score, c->lv.normal.quarantine);
     r->verdict = svc_scores_verdict(&c->lv.normal, sr.score, svc->action);
     /* for every recipient whose own level tags or junks it (policy_verdict_for) */
     snprintf(r->headers, sizeof(r->headers),

@@ -83,6 +83,8 @@ enum st_stmt {
     S_USER_PREFS,
     S_USER_SET_NOTIFY,
     S_USER_SET_PREFS,
+    S_USER_LOCALE,
+    S_USER_SET_LOCALE,
     S_CONSENT_GET,
     S_CONSENT_SET,
     S_SPAM_GET,
@@ -164,7 +166,7 @@ enum st_stmt {
  */
 #define STORE_QITEM_COLUMNS                                                                        \
     "q.public_id, q.trace_id, q.sender, q.recipient, q.subject, q.msg_date, q.size, q.service, "   \
-    "q.reason, q.status, q.created, q.updated"
+    "q.reason, q.status, q.created, q.updated, q.words"
 
 enum st_qcol {
     QC_ID,
@@ -179,6 +181,7 @@ enum st_qcol {
     QC_STATUS,
     QC_CREATED,
     QC_UPDATED,
+    QC_WORDS,
     QC_COUNT /* the first column after the entry's */
 };
 
