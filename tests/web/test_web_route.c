@@ -432,21 +432,30 @@ START_TEST(dispatch_spam_level)
 }
 END_TEST
 
-/* the page in the portal's default language */
+/* the page in the recipient's language, else in the portal's default language */
 START_TEST(dispatch_spam_level_german)
 {
     static const char conf[] = "[web]\ndefault_language = de\n"
                                "[service.spam]\ntype = spamd\n";
     struct wt w;
-    struct web_session s;
+    struct web_session s, b;
     struct web_resp r;
+    const char *error;
 
     wt_open(&w, conf);
     session(&w, "alice@example.org", &s);
+    session(&w, "bob@example.org", &b);
+    ck_assert_int_eq(store_user_set_locale(w.st, "bob@example.org", "en", "", &error), 0);
     get(&w, "/prefs/spam", &s, &r, NULL);
     ck_assert_int_eq(r.status, 200);
     ck_assert_ptr_nonnull(strstr(r.body, "<strong>Streng</strong>: Mehr Nachrichten"));
     ck_assert_ptr_nonnull(strstr(r.body, "Junk-Ordner ab Wert"));
+    web_resp_free(&r);
+    post(&w, "/prefs/spam", "level=lenient", &s, &r);
+    ck_assert_ptr_nonnull(strstr(r.body, "Ihre Spam-Stufe ist gespeichert."));
+    web_resp_free(&r);
+    get(&w, "/prefs/spam", &b, &r, NULL);
+    ck_assert_ptr_nonnull(strstr(r.body, "<strong>Strict</strong>: More mail"));
     web_resp_free(&r);
     wt_close(&w);
 }
