@@ -69,6 +69,10 @@ static int ctl_usage(void)
         "  token issue --recipient R --service NAME[,NAME] [--sender S] [--days N|--seconds N]\n"
         "                                          a bypass token for R to hand to a sender\n"
         "  token verify TOKEN [--use]              check a link token (--use: spend it once)\n"
+        "  token api ADDRESS [--name NAME] [--days N]\n"
+        "                                          an API token for ADDRESS, shown once\n"
+        "  token list ADDRESS                      ADDRESS's API tokens (never their secrets)\n"
+        "  token revoke TOKEN-ID                   end an API token\n"
         "  digest run [ADDRESS]                    record digests now; opesd sends them\n"
         "  link ADDRESS [--seconds N] [--item ID --action ACTION]\n"
         "                                          a portal login link (or an action link: "
@@ -796,6 +800,78 @@ static int ctl_token_verify(struct ctl *c, int argc, char **argv)
     return 0;
 }
 
+/* ctl_token_api - "api ADDRESS [--name NAME] [--days N]": a new API token, printed once. */
+static int ctl_token_api(struct ctl *c, int argc, char **argv)
+{
+    const char *name = "api", *error;
+    char text[STORE_APITOKEN_TEXT], via[STORE_VIA_MAX];
+    unsigned long days = 0;
+    int64_t id;
+
+    if (argc < 2 || !ctl_list_value(argv[1]) || strchr(argv[1], '@') == NULL)
+        return ctl_usage();
+    for (int i = 2; i < argc; i++) {
+        if (strcmp(argv[i], "--name") == 0 && i + 1 < argc && argv[i + 1][0] != '\0' &&
+            strlen(argv[i + 1]) < 64)
+            name = argv[++i];
+        else if (strcmp(argv[i], "--days") == 0 && i + 1 < argc && atol(argv[i + 1]) > 0 &&
+                 atol(argv[i + 1]) <= 3650)
+            days = (unsigned long)atol(argv[++i]);
+        else
+            return ctl_usage();
+    }
+    for (const char *p = name; *p != '\0'; p++)
+        if ((unsigned char)*p < ' ' || *p == 0x7f)
+            return ctl_fail("token api", "the name has a control character");
+    if (store_apitoken_create(c->st, argv[1], name, (unsigned)days, text, &id, &error) < 0)
+        return ctl_fail("token api", error);
+    snprintf(via, sizeof(via), "token %lld %s", (long long)id, name);
+    store_audit_via(c->st, c->actor, "api-token-create", argv[1], "cli", via, &error);
+    printf("%s\n", text);
+    fprintf(stderr, "API token %lld for %s: shown once, keep it now\n", (long long)id, argv[1]);
+    sodium_memzero(text, sizeof(text));
+    return 0;
+}
+
+static void ctl_token_list_cb(const struct store_apitoken *t, void *ctx)
+{
+    char created[32], expires[32], used[32];
+    (void)ctx;
+    ctl_time(t->created, created, sizeof(created));
+    ctl_time(t->expires, expires, sizeof(expires));
+    ctl_time(t->last_used, used, sizeof(used));
+    printf("%lld  %s  %s  created %s  expires %s  last used %s%s\n", (long long)t->id, t->address,
+           t->name, created, t->expires ? expires : "never", t->last_used ? used : "never",
+           t->revoked ? "  REVOKED" : "");
+}
+
+/* ctl_token_manage - "list ADDRESS" and "revoke ID" of API tokens. */
+static int ctl_token_manage(struct ctl *c, int argc, char **argv)
+{
+    const char *error;
+    char object[32];
+    char *end;
+    long long id;
+    int rc;
+
+    if (argc != 2)
+        return ctl_usage();
+    if (strcmp(argv[0], "list") == 0)
+        return store_apitoken_list(c->st, argv[1], ctl_token_list_cb, NULL, &error) < 0
+                   ? ctl_fail("token list", error)
+                   : 0;
+    id = strtoll(argv[1], &end, 10);
+    if (*end != '\0' || id <= 0)
+        return ctl_usage();
+    rc = store_apitoken_revoke(c->st, id, &error);
+    if (rc != 0)
+        return ctl_fail("token revoke", rc < 0 ? error : "no such live API token");
+    snprintf(object, sizeof(object), "token %lld", id);
+    store_audit(c->st, c->actor, "api-token-revoke", object, "cli", &error);
+    printf("API token %lld revoked\n", id);
+    return 0;
+}
+
 static int ctl_token(struct ctl *c, int argc, char **argv)
 {
     static const struct option opts[] = {{"recipient", 1, 0, 'r'}, {"service", 1, 0, 's'},
@@ -808,6 +884,10 @@ static int ctl_token(struct ctl *c, int argc, char **argv)
 
     if (argc >= 3 && strcmp(argv[1], "verify") == 0)
         return ctl_token_verify(c, argc - 1, argv + 1);
+    if (argc >= 2 && strcmp(argv[1], "api") == 0)
+        return ctl_token_api(c, argc - 1, argv + 1);
+    if (argc >= 2 && (strcmp(argv[1], "list") == 0 || strcmp(argv[1], "revoke") == 0))
+        return ctl_token_manage(c, argc - 1, argv + 1);
     if (argc < 2 || strcmp(argv[1], "issue") != 0)
         return ctl_usage();
     optind = 1;
@@ -932,11 +1012,12 @@ static void ctl_audit_cb(const struct store_audit_entry *e, void *ctx)
     char when[32];
     ctl_time(e->at, when, sizeof(when));
     if (ctx != NULL)
-        json_array_append_new(ctx, json_pack("{s:s, s:s, s:s, s:s, s:s}", "at", when, "actor",
-                                             e->actor, "action", e->action, "object", e->object,
-                                             "origin", e->origin));
+        json_array_append_new(ctx, json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "at", when,
+                                             "actor", e->actor, "action", e->action, "object",
+                                             e->object, "origin", e->origin, "via", e->via));
     else
-        printf("%s  %s  %s  %s  (%s)\n", when, e->actor, e->action, e->object, e->origin);
+        printf("%s  %s  %s  %s  (%s%s%s)\n", when, e->actor, e->action, e->object, e->origin,
+               e->via[0] ? ", " : "", e->via);
 }
 
 static int ctl_audit(struct ctl *c, int argc, char **argv)

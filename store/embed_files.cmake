@@ -2,8 +2,13 @@
 # {name, text} built into a program: the mail templates and the message
 # catalogs. Names are relative to the folder ("de/notify.txt"); each text ends
 # in a NUL. Run as:
-#   cmake -DOUT=file.c -DDIR=dir -DTYPE=struct_name -DARRAY=array_name -P embed_files.cmake
-file(GLOB_RECURSE files RELATIVE "${DIR}" "${DIR}/*")
+#   cmake -DOUT=file.c -DDIR=dir -DTYPE=struct_name -DARRAY=array_name [-DGLOB=pattern]
+#         -P embed_files.cmake
+# (GLOB: only the files of DIR that match it, e.g. "*.json"; default every file)
+if(NOT GLOB)
+  set(GLOB "*")
+endif()
+file(GLOB_RECURSE files RELATIVE "${DIR}" "${DIR}/${GLOB}")
 list(FILTER files EXCLUDE REGEX "(^|/)\\.")
 list(SORT files)
 set(body "/* generated from ${DIR} by store/embed_files.cmake: do not edit */\n")

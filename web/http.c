@@ -396,6 +396,8 @@ static enum MHD_Result http_send(struct MHD_Connection *c, struct web_resp *resp
         MHD_add_response_header(r, "Location", resp->location);
     if (resp->cookie[0] != '\0')
         MHD_add_response_header(r, "Set-Cookie", resp->cookie);
+    if (resp->bearer_challenge)
+        MHD_add_response_header(r, "WWW-Authenticate", "Bearer realm=\"opes-web\"");
     ret = MHD_queue_response(c, (unsigned)resp->status, r);
     MHD_destroy_response(r);
     return ret;
@@ -409,6 +411,15 @@ static const char *http_log_path(const char *path)
     if (strncmp(path, "/action/", 8) == 0)
         return "/action/(token)";
     return path;
+}
+
+/* http_json - is the request's body JSON (Content-Type application/json)? */
+static bool http_json(struct MHD_Connection *c)
+{
+    const char *type = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Type");
+
+    return type != NULL && strncasecmp(type, "application/json", 16) == 0 &&
+           (type[16] == '\0' || type[16] == ';' || type[16] == ' ');
 }
 
 static void http_handle(struct web_ctx *ctx, struct MHD_Connection *c, const char *url,
@@ -426,6 +437,14 @@ static void http_handle(struct web_ctx *ctx, struct MHD_Connection *c, const cha
     snprintf(req.client, sizeof(req.client), "%s", hc->client);
     req.cookie = MHD_lookup_connection_value(c, MHD_COOKIE_KIND, WEB_SESSION_COOKIE);
     req.origin = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Origin");
+    /* the API's credential; pages ignore it (a proxy's own Basic auth may pass it on) */
+    if (strncmp(url, "/api/", 5) == 0)
+        req.authorization = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
+    req.csrf_header = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-CSRF-Token");
+    if (http_json(c)) {
+        req.body = hc->body != NULL ? hc->body : "";
+        req.body_len = hc->len;
+    }
     MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, http_query_arg, &req);
     req.st = web_http_store(ctx, &error);
     if (req.st == NULL) {
@@ -435,10 +454,10 @@ static void http_handle(struct web_ctx *ctx, struct MHD_Connection *c, const cha
         web_page_error(&req, resp, 503, "Too many requests from your address are open.");
     } else if (hc->too_big) {
         web_page_error(&req, resp, 413, "The form was too large.");
-    } else if (strcmp(method, "POST") == 0 &&
+    } else if (strcmp(method, "POST") == 0 && req.body == NULL &&
                web_form_parse(&req.form, hc->body != NULL ? hc->body : "", hc->len) != 0) {
         web_page_error(&req, resp, 400, "The form could not be read.");
-    } else if (req.cookie != NULL &&
+    } else if (req.cookie != NULL && req.authorization == NULL && /* the API's token alone */
                web_session_lookup(req.st, req.cookie, req.now, (int64_t)ctx->cfg->web_session_idle,
                                   &req.sess, &error) < 0) {
         log_warnx("web: session: %s", error);

@@ -8,11 +8,12 @@
 
 #include <stdio.h>
 #include <string.h>
-#include <strings.h>
 #include <time.h>
 
 #include "opes/config.h"
 #include "opes/log.h"
+#include "opes/web_access.h"
+#include "opes/web_api.h"
 #include "opes/web_html.h"
 #include "opes/web_http.h"
 
@@ -104,6 +105,10 @@ void web_page_message(const struct web_req *req, struct web_resp *resp, int stat
 void web_page_error(const struct web_req *req, struct web_resp *resp, int status,
                     const char *message)
 {
+    if (strncmp(req->path, "/api/", 5) == 0) { /* a program asked: the answer is JSON */
+        web_api_error(req, resp, status, message);
+        return;
+    }
     web_page_message(req, resp, status, page_reason(status), message, "/", "Back to the start");
 }
 
@@ -120,8 +125,7 @@ int web_item_for(struct web_req *req, struct web_resp *resp, const char *id,
         return 1;
     }
     /* another recipient's item is "not found": ids cannot be probed */
-    if (rc == STORE_NOTFOUND ||
-        (!req->sess.admin && strcasecmp(item->recipient, req->sess.address) != 0)) {
+    if (rc == STORE_NOTFOUND || !web_may_act(&req->sess, item->recipient)) {
         web_page_error(req, resp, 404, "There is no such item in your quarantine.");
         return 1;
     }
@@ -151,7 +155,7 @@ static int page_whitelist(struct web_req *req, const struct store_qitem *item,
         *why_r = "The whitelist entry could not be stored.";
         return -1;
     }
-    store_audit(req->st, req->sess.address, "list-add", e.sender, origin, &error);
+    store_audit_via(req->st, req->sess.address, "list-add", e.sender, origin, req->via, &error);
     return 0;
 }
 
@@ -171,7 +175,7 @@ int web_item_act(struct web_req *req, const struct store_qitem *item, const char
             *why_r = "The message could not be deleted.";
             return -1;
         }
-        store_audit(req->st, req->sess.address, "delete", item->id, origin, &error);
+        store_audit_via(req->st, req->sess.address, "delete", item->id, origin, req->via, &error);
         return 0;
     }
     if (strcmp(action, "release") != 0 && strcmp(action, "release-whitelist") != 0) {
@@ -181,6 +185,7 @@ int web_item_act(struct web_req *req, const struct store_qitem *item, const char
     snprintf(r.item_id, sizeof(r.item_id), "%s", item->id);
     snprintf(r.requested_by, sizeof(r.requested_by), "%s", req->sess.address);
     snprintf(r.origin, sizeof(r.origin), "%s", origin);
+    snprintf(r.via, sizeof(r.via), "%s", req->via);
     if (strcmp(action, "release-whitelist") == 0) {
         if (strcmp(whitelist, "address") != 0 && strcmp(whitelist, "domain") != 0) {
             *why_r = "Choose the sender's address or domain.";
@@ -206,4 +211,14 @@ int web_item_act(struct web_req *req, const struct store_qitem *item, const char
         return -1;
     }
     return 0;
+}
+
+bool web_sender_ok(const char *s)
+{
+    if (s == NULL || s[0] == '\0' || strlen(s) > 254 || strchr(s, '@') == NULL)
+        return false;
+    for (; *s != '\0'; s++)
+        if ((unsigned char)*s <= ' ' || *s == 0x7f || strchr("<>\"'\\,;*", *s) != NULL)
+            return false;
+    return true;
 }

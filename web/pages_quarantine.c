@@ -360,7 +360,9 @@ static void q_item_release_state(struct web_req *req, struct html *h, const char
 
     if (store_release_state(req->st, id, state, sizeof(state), last, sizeof(last), &error) != 0)
         return;
-    html_add(h, "<dt>Release</dt><dd>%s%s%s</dd>", state, last[0] ? ": " : "", last);
+    /* "delivered" only after the store's 2xx; a failed try shows the store's reply */
+    html_add(h, "<dt>Release</dt><dd>%s%s%s</dd>", strcmp(state, "done") == 0 ? "delivered" : state,
+             last[0] ? ": " : "", last);
 }
 
 void page_item(struct web_req *req, struct web_resp *resp)

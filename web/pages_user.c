@@ -83,17 +83,6 @@ void page_lists(struct web_req *req, struct web_resp *resp)
     web_resp_html(resp, 200, &h);
 }
 
-/* u_sender_ok - "a@b", "@domain": printable, no spaces, bounded. */
-static bool u_sender_ok(const char *s)
-{
-    if (s == NULL || s[0] == '\0' || strlen(s) > 254 || strchr(s, '@') == NULL)
-        return false;
-    for (; *s != '\0'; s++)
-        if ((unsigned char)*s <= ' ' || *s == 0x7f || strchr("<>\"'\\,;*", *s) != NULL)
-            return false;
-    return true;
-}
-
 static void u_list_remove(struct web_req *req, struct web_resp *resp, const char *id_s)
 {
     struct u_lists l = {.find_id = strtoll(id_s, NULL, 10)};
@@ -126,7 +115,7 @@ void page_lists_post(struct web_req *req, struct web_resp *resp)
         return;
     }
     if (kind == NULL || (strcmp(kind, "white") != 0 && strcmp(kind, "block") != 0) ||
-        !u_sender_ok(sender) || d < 0 || d > 3650) {
+        !web_sender_ok(sender) || d < 0 || d > 3650) {
         web_page_error(req, resp, 400, "Give a sender address or @domain, and a list.");
         return;
     }
@@ -265,7 +254,7 @@ static void u_prefs_token(struct web_req *req, struct web_resp *resp)
     long d = days != NULL ? strtol(days, NULL, 10) : 0;
     char token[TOKEN_MAX], line[TOKEN_MAX + 400], object[600];
 
-    if (s == NULL || (s->bypass & SVC_BYPASS_TOKEN) == 0 || !u_sender_ok(sender) || d < 1 ||
+    if (s == NULL || (s->bypass & SVC_BYPASS_TOKEN) == 0 || !web_sender_ok(sender) || d < 1 ||
         d > 365) {
         web_page_error(req, resp, 400,
                        "Choose a service that takes tokens, a sender, and "

@@ -3,8 +3,10 @@
  *
  * The dispatcher owns the generic checks, so that a handler cannot forget
  * one: 404/405, authentication per route (session, admin, token, metrics
- * address list), and for every POST a same-origin check plus, in a session,
- * the session's CSRF token (403 when missing or wrong).
+ * address list, API token), and for every write (POST, DELETE) a same-origin
+ * check plus, in a session, the session's CSRF token (403 when missing or
+ * wrong). A request to the API with an Authorization header is judged by its
+ * token alone: no cookie counts, and CSRF does not apply.
  */
 #include "opes/web_route.h"
 
@@ -12,6 +14,7 @@
 #include <string.h>
 
 #include "opes/config.h"
+#include "opes/web_api.h"
 #include "opes/web_http.h"
 #include "opes/web_page.h"
 #include "opes/web_session.h"
@@ -44,8 +47,16 @@ static const struct web_route web_routes[] = {
     {"POST", "/prefs/spam", page_spam_post, WEB_AUTH_SESSION},
     {"GET", "/admin", page_admin, WEB_AUTH_ADMIN},
     {"GET", "/metrics", page_metrics, WEB_AUTH_METRICS},
-    {"GET", "/api/v1/quarantine", api_quarantine_list, WEB_AUTH_SESSION},
-    {"GET", "/api/v1/quarantine/*", api_quarantine_item, WEB_AUTH_SESSION},
+    /* the JSON API: documented in web/openapi.json (tests/web/test_api.py holds them equal) */
+    {"GET", "/api/v1/openapi.json", api_openapi, WEB_AUTH_PUBLIC},
+    {"GET", "/api/v1/quarantine", api_quarantine_list, WEB_AUTH_API},
+    {"GET", "/api/v1/quarantine/*", api_quarantine_item, WEB_AUTH_API},
+    {"POST", "/api/v1/quarantine/*/release", api_quarantine_release, WEB_AUTH_API},
+    {"POST", "/api/v1/quarantine/*/delete", api_quarantine_delete, WEB_AUTH_API},
+    {"POST", "/api/v1/quarantine/*/restore", api_quarantine_restore, WEB_AUTH_API},
+    {"GET", "/api/v1/lists", api_lists, WEB_AUTH_API},
+    {"POST", "/api/v1/lists", api_lists_add, WEB_AUTH_API},
+    {"DELETE", "/api/v1/lists/*", api_lists_remove, WEB_AUTH_API},
 };
 
 /* route_segment - length of the segment at p (up to '/' or end). */
@@ -123,7 +134,14 @@ static bool route_same_origin(const struct web_req *req, const struct web_route 
 /* route_auth - may req reach route r? 0 yes, or an error/redirect response made. */
 static int route_auth(struct web_req *req, struct web_resp *resp, const struct web_route *r)
 {
-    bool post = strcmp(req->method, "POST") == 0;
+    bool post = strcmp(req->method, "GET") != 0 && strcmp(req->method, "HEAD") != 0;
+
+    if (r->auth == WEB_AUTH_API && req->authorization != NULL) /* the token alone: no CSRF */
+        return api_bearer(req, resp);
+    if (r->auth == WEB_AUTH_API && !req->sess.valid) {
+        api_unauthorized(req, resp, "Log in, or send an API token as Authorization: Bearer.");
+        return -1;
+    }
 
     if (r->auth == WEB_AUTH_METRICS &&
         !web_addr_listed(req->ctx->cfg->web_metrics_allow, req->client)) {
@@ -145,8 +163,11 @@ static int route_auth(struct web_req *req, struct web_resp *resp, const struct w
         web_page_error(req, resp, 403, "This form was sent from another site.");
         return -1;
     }
-    if (post && (r->auth == WEB_AUTH_SESSION || r->auth == WEB_AUTH_ADMIN) &&
-        !web_session_csrf_ok(req->sess.csrf, web_form_get(&req->form, "csrf"))) {
+    if (post &&
+        (r->auth == WEB_AUTH_SESSION || r->auth == WEB_AUTH_ADMIN || r->auth == WEB_AUTH_API) &&
+        !web_session_csrf_ok(req->sess.csrf, req->csrf_header != NULL
+                                                 ? req->csrf_header
+                                                 : web_form_get(&req->form, "csrf"))) {
         web_page_error(req, resp, 403,
                        "The form's security token is missing or wrong. "
                        "Please go back, reload the page and try again.");
@@ -170,7 +191,8 @@ void web_route_dispatch(struct web_req *req, struct web_resp *resp)
         web_page_error(req, resp, 405, "This page does not take that kind of request.");
         return;
     }
-    if (req->sess.valid || r->auth == WEB_AUTH_SESSION || r->auth == WEB_AUTH_ADMIN)
+    if (req->sess.valid || r->auth == WEB_AUTH_SESSION || r->auth == WEB_AUTH_ADMIN ||
+        r->auth == WEB_AUTH_API)
         resp->no_store = true;
     if (route_auth(req, resp, r) < 0)
         return;

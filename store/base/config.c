@@ -78,6 +78,12 @@ static const struct config_word cfg_auth_words[] = {{"none", CONFIG_AUTH_NONE},
                                                     {"plain", CONFIG_AUTH_PLAIN},
                                                     {"external", CONFIG_AUTH_EXTERNAL},
                                                     {NULL, 0}};
+static const struct config_word cfg_passauth_words[] = {{"none", CONFIG_PASSAUTH_NONE},
+                                                        {"dovecot", CONFIG_PASSAUTH_DOVECOT},
+                                                        {"imap", CONFIG_PASSAUTH_IMAP},
+                                                        {NULL, 0}};
+static const struct config_word cfg_authuser_words[] = {
+    {"address", CONFIG_AUTHUSER_ADDRESS}, {"localpart", CONFIG_AUTHUSER_LOCALPART}, {NULL, 0}};
 static const struct config_word cfg_block_words[] = {
     {"quarantine", CONFIG_BLOCK_QUARANTINE}, {"reject", CONFIG_BLOCK_REJECT}, {NULL, 0}};
 static const struct config_word cfg_level_words[] = {{"err", LOG_LEVEL_ERR},
@@ -199,6 +205,17 @@ static const struct config_key cfg_table[] = {
     {"web", "default_timezone", CONFIG_STR, "", NOLIM, OFF(web_default_timezone),
      .check = cfg_check_timezone},
     {"web", "catalog_dir", CONFIG_STR, "", NOLIM, OFF(web_catalog_dir)},
+    {"web", "password_auth", CONFIG_ENUM, "none", NOLIM, OFF(web_password_auth),
+     .words = cfg_passauth_words},
+    {"web", "auth_socket", CONFIG_STR, "unix:/run/dovecot/auth-client", NOLIM,
+     OFF(web_auth_socket), .check = cfg_check_relay},
+    {"web", "imap_server", CONFIG_STR, "127.0.0.1:143", NOLIM, OFF(web_imap_server),
+     .check = cfg_check_relay},
+    {"web", "imap_tls", CONFIG_BOOL, "no", NOLIM, OFF(web_imap_tls)},
+    {"web", "imap_ca_file", CONFIG_STR, "", NOLIM, OFF(web_imap_ca_file)},
+    {"web", "auth_username", CONFIG_ENUM, "address", NOLIM, OFF(web_auth_username),
+     .words = cfg_authuser_words},
+    {"web", "auth_timeout", CONFIG_TIME, "10s", 1, 120, OFF(web_auth_timeout)},
     /* further [web] keys go here */
 };
 #define CFG_COUNT (sizeof(cfg_table) / sizeof(cfg_table[0]))
@@ -853,6 +870,27 @@ static void cfg_check_catalogs(struct cfg_load *ld)
     }
 }
 
+/*
+ * cfg_check_imap - the IMAP server that checks passwords is on this machine
+ * (127.0.0.0/8, ::1, localhost or a unix socket) unless imap_tls is on: the
+ * password would otherwise cross the network in clear.
+ */
+static void cfg_check_imap(struct cfg_load *ld)
+{
+    const struct opes_config *cfg = ld->cfg;
+    struct endpoint ep;
+    const char *error;
+
+    if (cfg->web_imap_tls || endpoint_parse(cfg->web_imap_server, &ep, &error) < 0 ||
+        ep.kind == ENDPOINT_UNIX || strncmp(ep.host, "127.", 4) == 0 ||
+        strcmp(ep.host, "::1") == 0 || strcmp(ep.host, "localhost") == 0)
+        return;
+    ld->line = cfg_line_of(ld, "web", "imap_server");
+    cfg_error(ld, "web.imap_server",
+              "not on this machine: set imap_tls = yes (the password would cross the network "
+              "in clear)");
+}
+
 static void cfg_check_keys(struct cfg_load *ld)
 {
     const struct opes_config *cfg = ld->cfg;
@@ -869,6 +907,7 @@ static void cfg_check_keys(struct cfg_load *ld)
             cfg_error(ld, "downstream.auth_password_file", "auth = plain needs auth_password_file");
     }
     cfg_check_catalogs(ld);
+    cfg_check_imap(ld);
 }
 
 static void cfg_free(struct opes_config *cfg)

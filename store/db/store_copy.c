@@ -43,6 +43,7 @@ static const struct {
     {"audit", true, true},
     {"login_request", true, false},
     {"rate_limit", false, false},
+    {"api_token", true, false},
 };
 
 #define COPY_SQL_MAX 2048

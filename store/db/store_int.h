@@ -73,6 +73,7 @@ enum st_stmt {
     S_REL_DONE,
     S_REL_FAIL,
     S_REL_STATE,
+    S_REL_INFO,
     /* users, consent, preferences */
     S_USER_UPSERT,
     S_USER_GET,
@@ -156,6 +157,14 @@ enum st_stmt {
     S_CLAIM_HOLDER,
     /* locks an entry's row for the rest of a write transaction */
     S_Q_LOCK,
+    /* a deleted entry held again while its content is there */
+    S_Q_RESTORE,
+    /* API tokens */
+    S_APITOK_INSERT,
+    S_APITOK_GET,
+    S_APITOK_USED,
+    S_APITOK_LIST,
+    S_APITOK_REVOKE,
     S_MAX
 };
 
@@ -377,8 +386,8 @@ int st_list_insert(struct store *st, const struct store_list_entry *e, const cha
 void st_domain_key(char *dst, size_t size, const char *addr);
 /* st_user_begin - a write transaction in which the user low (lower-cased) exists. */
 int st_user_begin(struct store *st, const char *low, const char **error_r);
-/* st_audit_insert - one audit line, now. */
+/* st_audit_insert - one audit line, now; via names the API token behind it ("" none). */
 int st_audit_insert(struct store *st, const char *actor, const char *action, const char *object,
-                    const char *origin, const char **error_r);
+                    const char *origin, const char *via, const char **error_r);
 
 #endif

@@ -125,11 +125,11 @@ static const char *const pg_sql[S_MAX] = {
 
     /* release requests */
     [S_REL_INSERT] = "INSERT INTO release_request (quarantine_id, requested_by, origin, whitelist,"
-                     " next_attempt, created, updated) SELECT id, $1::text, $2::text, $3::text, "
-                     "$5::bigint, $5::bigint, $5::bigint "
+                     " next_attempt, created, updated, via) SELECT id, $1::text, $2::text, "
+                     "$3::text, $5::bigint, $5::bigint, $5::bigint, $6::text "
                      "FROM quarantine WHERE public_id = $4 AND status = 'held'",
     [S_REL_NEXT] = "SELECT r.id, q.public_id, r.requested_by, r.origin, r.whitelist, r.attempts,"
-                   " r.last_error FROM release_request r JOIN quarantine q "
+                   " r.last_error, r.via FROM release_request r JOIN quarantine q "
                    "ON q.id = r.quarantine_id WHERE r.state = 'pending' AND r.next_attempt <= $1 "
                    "ORDER BY r.next_attempt, r.id LIMIT 1 FOR UPDATE OF r SKIP LOCKED",
 

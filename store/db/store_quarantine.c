@@ -494,14 +494,15 @@ int store_release_request(struct store *st, const struct store_release *r, const
     st_text(q, 3, r->whitelist);
     st_text(q, 4, r->item_id);
     st_int(q, 5, st_now());
+    st_text(q, 6, r->via);
     if (st_exec1(st, q, error_r, "release request") < 0)
         goto fail;
     if (st_changes(st) == 0) {
         st_rollback(st);
         return STORE_NOTFOUND; /* no such item, or not held any more */
     }
-    if (st_audit_insert(st, r->requested_by, "release-request", r->item_id, r->origin, error_r) <
-            0 ||
+    if (st_audit_insert(st, r->requested_by, "release-request", r->item_id, r->origin, r->via,
+                        error_r) < 0 ||
         st_commit(st, error_r) < 0)
         goto fail;
     return 0;
@@ -533,6 +534,7 @@ int store_release_next(struct store *st, struct store_release *r, const char **e
     st_copy(r->whitelist, sizeof(r->whitelist), q, 4);
     r->attempts = (int)st_col_int(q, 5) + 1;
     st_copy(r->last_error, sizeof(r->last_error), q, 6);
+    st_copy(r->via, sizeof(r->via), q, 7);
     st_reset(q);
     q = st_q(st, S_REL_LEASE); /* a lease: if this worker dies, the request comes back */
     st_int(q, 1, now + 600);
@@ -583,7 +585,8 @@ int store_release_done(struct store *st, const struct store_release *r, const ch
     st_int(q, 1, st_now());
     st_int(q, 2, r->id);
     if (st_trace_insert(st, &t, error_r) < 0 ||
-        st_audit_insert(st, r->requested_by, "release", object, r->origin, error_r) < 0 ||
+        st_audit_insert(st, r->requested_by, "release delivered", object, r->origin, r->via,
+                        error_r) < 0 ||
         st_exec1(st, q, error_r, "release done") < 0 || st_commit(st, error_r) < 0)
         goto fail;
     return 0;
@@ -595,15 +598,59 @@ fail:
 int store_release_failed(struct store *st, const struct store_release *r, bool permanent,
                          const char *why, int64_t retry_after_s, const char **error_r)
 {
-    struct st_q *q = st_q(st, S_REL_FAIL);
+    struct st_q *q;
     int64_t now = st_now();
+    char action[320], object[128];
 
+    if (st_begin(st, true, error_r) < 0)
+        return -1;
+    q = st_q(st, S_REL_FAIL);
     st_text(q, 1, permanent ? "failed" : "pending");
     st_int(q, 2, now + retry_after_s);
     st_text(q, 3, why);
     st_int(q, 4, now);
     st_int(q, 5, r->id);
-    return st_exec1(st, q, error_r, "release failed");
+    if (st_exec1(st, q, error_r, "release failed") < 0)
+        goto fail;
+    /* the outcome is audited once: when the request ends (a deferral is no outcome) */
+    if (permanent && st_changes(st) == 1) {
+        snprintf(action, sizeof(action), "release failed: %s", why);
+        snprintf(object, sizeof(object), "quarantine:%s", r->item_id);
+        if (st_audit_insert(st, r->requested_by, action, object, r->origin, r->via, error_r) < 0)
+            goto fail;
+    }
+    return st_commit(st, error_r);
+fail:
+    st_rollback(st);
+    return -1;
+}
+
+int store_release_info(struct store *st, const char *item_id, struct store_release_info *ri,
+                       const char **error_r)
+{
+    struct st_q *q = st_q(st, S_REL_INFO);
+    int rc;
+
+    memset(ri, 0, sizeof(*ri));
+    st_text(q, 1, item_id);
+    if ((rc = st_step(st, q, error_r, "release info")) > 0) {
+        st_copy(ri->state, sizeof(ri->state), q, 0);
+        st_copy(ri->reply, sizeof(ri->reply), q, 1);
+        ri->at = st_col_int(q, 2);
+        ri->attempts = (int)st_col_int(q, 3);
+    }
+    return st_found(q, rc);
+}
+
+int store_quarantine_restore(struct store *st, const char *id, const char **error_r)
+{
+    struct st_q *q = st_q(st, S_Q_RESTORE);
+
+    st_int(q, 1, st_now());
+    st_text(q, 2, id);
+    if (st_exec1(st, q, error_r, "restore") < 0)
+        return -1;
+    return st_changes(st) == 1 ? 0 : STORE_NOTFOUND;
 }
 
 int store_release_state(struct store *st, const char *item_id, char *state, size_t size,

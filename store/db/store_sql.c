@@ -44,6 +44,19 @@ const char *const st_sql_common[S_MAX] = {
                    "WHERE id = ?",
     [S_REL_FAIL] = "UPDATE release_request SET state = ?, next_attempt = ?, last_error = ?, "
                    "updated = ? WHERE id = ? AND state = 'pending'",
+    [S_REL_INFO] = "SELECT r.state, r.last_error, r.updated, r.attempts FROM release_request r "
+                   "JOIN quarantine q ON q.id = r.quarantine_id WHERE q.public_id = ? "
+                   "ORDER BY r.id DESC LIMIT 1",
+    [S_Q_RESTORE] = "UPDATE quarantine SET status = 'held', updated = ? WHERE public_id = ? "
+                    "AND status = 'deleted' AND content_id IS NOT NULL",
+    [S_APITOK_INSERT] = "INSERT INTO api_token (address, name, key_id, hash, created, expires) "
+                        "VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+    [S_APITOK_GET] = "SELECT address, name, key_id, hash, expires, revoked FROM api_token "
+                     "WHERE id = ?",
+    [S_APITOK_USED] = "UPDATE api_token SET last_used = ? WHERE id = ?",
+    [S_APITOK_LIST] = "SELECT id, address, name, created, expires, last_used, revoked "
+                      "FROM api_token WHERE address = ? ORDER BY id",
+    [S_APITOK_REVOKE] = "UPDATE api_token SET revoked = ? WHERE id = ? AND revoked = 0",
     [S_REL_STATE] = "SELECT r.state, r.last_error FROM release_request r JOIN quarantine q "
                     "ON q.id = r.quarantine_id WHERE q.public_id = ? ORDER BY r.id DESC LIMIT 1",
     /* "user" quoted: PostgreSQL reserves the word, SQLite reads it as the name alike */
@@ -61,9 +74,10 @@ const char *const st_sql_common[S_MAX] = {
                    "level = excluded.level, tag = excluded.tag, junk = excluded.junk, "
                    "quarantine = excluded.quarantine, updated = excluded.updated",
     [S_SPAM_CLEAR] = "DELETE FROM user_spam WHERE address = ?",
-    [S_AUDIT_INSERT] =
-        "INSERT INTO audit (at, actor, action, object, origin) VALUES (?, ?, ?, ?, ?)",
-    [S_AUDIT_LIST] = "SELECT at, actor, action, object, origin FROM audit ORDER BY id DESC LIMIT ?",
+    [S_AUDIT_INSERT] = "INSERT INTO audit (at, actor, action, object, origin, via) "
+                       "VALUES (?, ?, ?, ?, ?, ?)",
+    [S_AUDIT_LIST] =
+        "SELECT at, actor, action, object, origin, via FROM audit ORDER BY id DESC LIMIT ?",
     [S_PURGE_EXPIRE] = "UPDATE quarantine SET status = 'expired', updated = ?1 "
                        "WHERE status = 'held' AND created < ?2",
     [S_PURGE_DETACH] = "UPDATE quarantine SET content_id = NULL "

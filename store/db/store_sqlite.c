@@ -88,10 +88,10 @@ static const char *const stmt_sql[S_MAX] = {
 
     /* release requests */
     [S_REL_INSERT] = "INSERT INTO release_request (quarantine_id, requested_by, origin, whitelist,"
-                     " next_attempt, created, updated) SELECT id, ?1, ?2, ?3, ?5, ?5, ?5 "
+                     " next_attempt, created, updated, via) SELECT id, ?1, ?2, ?3, ?5, ?5, ?5, ?6 "
                      "FROM quarantine WHERE public_id = ?4 AND status = 'held'",
     [S_REL_NEXT] = "SELECT r.id, q.public_id, r.requested_by, r.origin, r.whitelist, r.attempts,"
-                   " r.last_error FROM release_request r JOIN quarantine q "
+                   " r.last_error, r.via FROM release_request r JOIN quarantine q "
                    "ON q.id = r.quarantine_id WHERE r.state = 'pending' AND r.next_attempt <= ? "
                    "ORDER BY r.next_attempt, r.id LIMIT 1",
 

@@ -405,7 +405,7 @@ int store_list_lookup(struct store *st, const char *recipient, const char *sende
 /* ------------------------------------------------------------ audit */
 
 int st_audit_insert(struct store *st, const char *actor, const char *action, const char *object,
-                    const char *origin, const char **error_r)
+                    const char *origin, const char *via, const char **error_r)
 {
     struct st_q *q = st_q(st, S_AUDIT_INSERT);
 
@@ -414,13 +414,20 @@ int st_audit_insert(struct store *st, const char *actor, const char *action, con
     st_text(q, 3, action);
     st_text(q, 4, object);
     st_text(q, 5, origin);
+    st_text(q, 6, via != NULL ? via : "");
     return st_exec1(st, q, error_r, "audit insert");
 }
 
 int store_audit(struct store *st, const char *actor, const char *action, const char *object,
                 const char *origin, const char **error_r)
 {
-    return st_audit_insert(st, actor, action, object, origin, error_r);
+    return st_audit_insert(st, actor, action, object, origin, "", error_r);
+}
+
+int store_audit_via(struct store *st, const char *actor, const char *action, const char *object,
+                    const char *origin, const char *via, const char **error_r)
+{
+    return st_audit_insert(st, actor, action, object, origin, via, error_r);
 }
 
 int store_audit_list(struct store *st, size_t limit,
@@ -438,6 +445,7 @@ int store_audit_list(struct store *st, size_t limit,
         st_copy(e.action, sizeof(e.action), q, 2);
         st_copy(e.object, sizeof(e.object), q, 3);
         st_copy(e.origin, sizeof(e.origin), q, 4);
+        st_copy(e.via, sizeof(e.via), q, 5);
         fn(&e, ctx);
     }
     return rc;

@@ -83,7 +83,7 @@ class StoreReleaseTest(t.TempDirTest):
                          ("white", "sender@remote.example", "cli"))
         _, out, _ = self.opesd.ctl("audit", "--json")
         actions = [a["action"] for a in json.loads(out)]
-        self.assertIn("release", actions)
+        self.assertIn("release delivered", actions)
         self.assertIn("release-request", actions)
 
     def test_one_content_for_many_recipients_and_at_rest_encryption(self):

@@ -579,8 +579,9 @@ START_TEST(test_release_claimed_once)
             store_release_state(st, ids[i], state, sizeof(state), why, sizeof(why), &err), 0);
         ck_assert_str_eq(state, "done");
     }
-    ck_assert_int_eq(tu_db_int(db_path, "SELECT count(*) FROM audit WHERE action = 'release'"),
-                     REQUESTS);
+    ck_assert_int_eq(
+        tu_db_int(db_path, "SELECT count(*) FROM audit WHERE action = 'release delivered'"),
+        REQUESTS);
     store_close(&st);
 }
 END_TEST

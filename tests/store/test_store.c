@@ -1836,7 +1836,7 @@ START_TEST(test_release_done_address)
     /* traced and audited */
     ck_assert(trace_has_release(it.trace_id, "alice@example.com"));
     ck_assert_uint_eq(audit_count("release-request", it.id), 1);
-    ck_assert_uint_eq(audit_count("release", it.id), 1);
+    ck_assert_uint_eq(audit_count("release delivered", it.id), 1);
     /* released: no more requests */
     ck_assert_int_eq(request(it.id, ""), STORE_NOTFOUND);
     /* the content stays readable (delivered from it) */
@@ -1873,7 +1873,7 @@ START_TEST(test_release_done_domain_and_none)
     ck_assert_uint_eq(show("carol@example.com").n, 0); /* no whitelist asked */
     ck_assert_int_eq(match(STORE_WHITELIST, "carol@example.com", "dave@other.org"), 0);
     ck_assert(trace_has_release(b.trace_id, "carol@example.com"));
-    ck_assert_uint_eq(audit_count("release", b.id), 1);
+    ck_assert_uint_eq(audit_count("release delivered", b.id), 1);
 }
 END_TEST
 
@@ -1888,6 +1888,242 @@ START_TEST(test_release_state)
     ck_assert_int_eq(state_of(id, state, why), 0);
     ck_assert_str_eq(state, "pending");
     ck_assert_str_eq(why, "");
+}
+END_TEST
+
+
+/* audit_line - the newest audit entry whose action starts with prefix (fails when none). */
+static struct store_audit_entry audit_line(const char *prefix)
+{
+    struct audits l = audit_list(0);
+
+    for (size_t i = 0; i < l.n; i++)
+        if (strncmp(l.e[i].action, prefix, strlen(prefix)) == 0)
+            return l.e[i];
+    ck_abort_msg("no audit line %s", prefix);
+    return l.e[0];
+}
+
+static struct store_release_info info_of(const char *item_id, int want)
+{
+    struct store_release_info ri;
+    const char *err = NULL;
+    int rc = store_release_info(st, item_id, &ri, &err);
+
+    ck_assert_msg(rc == want, "store_release_info: %d %s", rc, rc < 0 ? err : "");
+    return ri;
+}
+
+START_TEST(test_release_failed_keeps_reply_and_audits_end)
+{
+    static const char reply[] = "550 5.1.1 <carol@example.com> User doesn't exist";
+    char id[21];
+    struct store_release r = {0}, got;
+    const char *err = NULL;
+    struct store_audit_entry a;
+    int64_t before = (int64_t)time(NULL);
+
+    add_text(id, "carol@example.com", "s@example.org", "refused");
+    info_of(id, STORE_NOTFOUND);
+    r = mkrelease(id, "carol@example.com", "api", "");
+    snprintf(r.via, sizeof(r.via), "token 7 ci");
+    ck_assert_int_eq(store_release_request(st, &r, &err), 0);
+    ck_assert_str_eq(info_of(id, 0).state, "pending");
+    ck_assert_int_eq(next(&got), 0);
+    ck_assert_str_eq(got.via, "token 7 ci");
+    ck_assert_str_eq(got.origin, "api");
+    /* a deferral is no outcome: nothing audited, still pending with the reply so far */
+    ck_assert_int_eq(store_release_failed(st, &got, false, "451 4.3.0 later", 0, &err), 0);
+    ck_assert_str_eq(info_of(id, 0).state, "pending");
+    ck_assert_str_eq(info_of(id, 0).reply, "451 4.3.0 later");
+    ck_assert_uint_eq(audit_count("release failed: 451 4.3.0 later", ""), 0);
+    ck_assert_int_eq(next(&got), 0);
+    ck_assert_int_eq(store_release_failed(st, &got, true, reply, 0, &err), 0);
+    struct store_release_info ri = info_of(id, 0);
+    ck_assert_str_eq(ri.state, "failed");
+    ck_assert_str_eq(ri.reply, reply);
+    ck_assert_int_eq(ri.attempts, 2);
+    ck_assert_int_ge(ri.at, before);
+    a = audit_line("release failed: ");
+    ck_assert_str_eq(a.action + strlen("release failed: "), reply);
+    ck_assert_str_eq(a.actor, "carol@example.com");
+    ck_assert_str_eq(a.origin, "api");
+    ck_assert_str_eq(a.via, "token 7 ci");
+    ck_assert_ptr_nonnull(strstr(a.object, id));
+    ck_assert_uint_eq(audit_count("release delivered", ""), 0);
+    ck_assert_int_eq(get_item(id).status, STORE_HELD);
+    /* a second report of the ended request changes nothing and audits nothing */
+    ck_assert_int_eq(store_release_failed(st, &got, true, "550 again", 0, &err), 0);
+    ck_assert_str_eq(info_of(id, 0).reply, reply);
+}
+END_TEST
+
+START_TEST(test_release_delivered_audited_by_origin_and_token)
+{
+    char id[21];
+    struct store_release r, got;
+    const char *err = NULL;
+    struct store_audit_entry a;
+
+    add_text(id, "alice@example.com", "s@example.org", "wanted");
+    r = mkrelease(id, "alice@example.com", "api", "");
+    snprintf(r.via, sizeof(r.via), "token 3 laptop");
+    ck_assert_int_eq(store_release_request(st, &r, &err), 0);
+    ck_assert_uint_eq(audit_count("release delivered", ""), 0); /* asked is not delivered */
+    ck_assert_int_eq(next(&got), 0);
+    ck_assert_int_eq(store_release_done(st, &got, &err), 0);
+    ck_assert_str_eq(info_of(id, 0).state, "done");
+    a = audit_line("release delivered");
+    ck_assert_str_eq(a.origin, "api");
+    ck_assert_str_eq(a.via, "token 3 laptop");
+    a = audit_line("release-request");
+    ck_assert_str_eq(a.via, "token 3 laptop");
+}
+END_TEST
+
+START_TEST(test_restore_deleted_while_content_is_there)
+{
+    char id[21], held[21];
+    const char *err = NULL;
+
+    add_text(id, "alice@example.com", "s@example.org", "oops");
+    add_text(held, "alice@example.com", "s@example.org", "still held");
+    ck_assert_int_eq(store_quarantine_restore(st, held, &err), STORE_NOTFOUND);
+    ck_assert_int_eq(store_quarantine_set_status(st, id, STORE_DELETED, &err), 0);
+    ck_assert_int_eq(store_quarantine_restore(st, id, &err), 0);
+    ck_assert_int_eq(get_item(id).status, STORE_HELD);
+    ck_assert_int_eq(store_quarantine_restore(st, id, &err), STORE_NOTFOUND);
+    ck_assert_int_eq(store_quarantine_restore(st, "nosuchitem0000000000", &err), STORE_NOTFOUND);
+    /* once the purge took the content away, a deleted entry stays deleted */
+    ck_assert_int_eq(store_quarantine_set_status(st, id, STORE_DELETED, &err), 0);
+    tu_db_exec(db_path, "UPDATE quarantine SET content_id = NULL WHERE public_id = %Q", id);
+    ck_assert_int_eq(store_quarantine_restore(st, id, &err), STORE_NOTFOUND);
+    ck_assert_int_eq(get_item(id).status, STORE_DELETED);
+}
+END_TEST
+
+/* ------------------------------------------------------------ API tokens */
+
+#define MAX_TOKENS 8
+struct tokens {
+    size_t n;
+    struct store_apitoken t[MAX_TOKENS];
+};
+
+static void collect_token(const struct store_apitoken *t, void *ctx)
+{
+    struct tokens *l = ctx;
+
+    ck_assert_uint_lt(l->n, MAX_TOKENS);
+    l->t[l->n++] = *t;
+}
+
+static struct tokens tokens_of(const char *address)
+{
+    struct tokens l;
+    const char *err = NULL;
+
+    memset(&l, 0, sizeof(l));
+    ck_assert_msg(store_apitoken_list(st, address, collect_token, &l, &err) == 0, "list: %s", err);
+    return l;
+}
+
+static int64_t mktoken(const char *address, const char *name, unsigned days,
+                       char text[STORE_APITOKEN_TEXT])
+{
+    const char *err = NULL;
+    int64_t id = 0;
+
+    ck_assert_msg(store_apitoken_create(st, address, name, days, text, &id, &err) == 0,
+                  "create: %s", err);
+    ck_assert_int_gt(id, 0);
+    return id;
+}
+
+static int verify(const char *text, int64_t now, struct store_apitoken *t)
+{
+    const char *err = NULL;
+    int rc = store_apitoken_verify(st, text, now, t, &err);
+
+    ck_assert_msg(rc == 0 || rc == STORE_NOTFOUND, "verify: %d %s", rc, rc < 0 ? err : "");
+    return rc;
+}
+
+START_TEST(test_apitoken_create_verify)
+{
+    char a[STORE_APITOKEN_TEXT], b[STORE_APITOKEN_TEXT], bad[STORE_APITOKEN_TEXT];
+    int64_t now = (int64_t)time(NULL);
+    struct store_apitoken t;
+    int64_t ia = mktoken("Alice@Example.com", "laptop", 0, a);
+    int64_t ib = mktoken("bob@example.com", "ci", 0, b);
+    char *secret = strchr(a + 5, '_') + 1;
+
+    ck_assert_int_ne(ia, ib);
+    ck_assert_uint_eq(strlen(secret), 43);
+    ck_assert_int_eq(strncmp(a, "opes_", 5), 0);
+    ck_assert_int_eq(verify(a, now, &t), 0);
+    ck_assert_int_eq(t.id, ia);
+    ck_assert_str_eq(t.address, "alice@example.com");
+    ck_assert_str_eq(t.name, "laptop");
+    ck_assert_int_eq(verify(b, now, &t), 0);
+    ck_assert_str_eq(t.address, "bob@example.com");
+    /* the store keeps no secret: neither the token nor its secret part is in the row */
+    ck_assert_int_eq(tu_db_int(db_path, "SELECT count(*) FROM api_token WHERE hash = %Q", secret),
+                     0);
+    ck_assert_int_eq(tu_db_int(db_path, "SELECT count(*) FROM api_token WHERE name = %Q OR "
+                                        "address = %Q", secret, a), 0);
+    /* one wrong character, another token's id with this secret, or malformed: refused */
+    snprintf(bad, sizeof(bad), "%s", a);
+    bad[strlen(bad) - 1] = bad[strlen(bad) - 1] == 'A' ? 'B' : 'A';
+    ck_assert_int_eq(verify(bad, now, &t), STORE_NOTFOUND);
+    ck_assert_str_eq(t.address, "");
+    snprintf(bad, sizeof(bad), "opes_%lld_%s", (long long)ib, secret);
+    ck_assert_int_eq(verify(bad, now, &t), STORE_NOTFOUND);
+    const char *malformed[] = {"", "opes_", "opes_0_x", "Bearer", "opes_1", "opes_-1_abc",
+                               "opes_99999_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"};
+    for (size_t i = 0; i < sizeof(malformed) / sizeof(malformed[0]); i++)
+        ck_assert_int_eq(verify(malformed[i], now, &t), STORE_NOTFOUND);
+}
+END_TEST
+
+START_TEST(test_apitoken_revoke_expiry_last_used)
+{
+    char a[STORE_APITOKEN_TEXT], b[STORE_APITOKEN_TEXT], c[STORE_APITOKEN_TEXT];
+    int64_t now = (int64_t)time(NULL);
+    const char *err = NULL;
+    struct store_apitoken t;
+    struct tokens l;
+    int64_t ia = mktoken("alice@example.com", "laptop", 0, a);
+    int64_t ib = mktoken("alice@example.com", "phone", 1, b);
+    int64_t ic = mktoken("carol@example.com", "other", 0, c);
+
+    l = tokens_of("ALICE@example.com");
+    ck_assert_uint_eq(l.n, 2);
+    ck_assert_int_eq(l.t[0].id, ia);
+    ck_assert_int_eq(l.t[0].expires, 0);
+    ck_assert_int_eq(l.t[0].last_used, 0);
+    ck_assert_int_eq(l.t[1].id, ib);
+    ck_assert_int_ge(l.t[1].expires, now + 86400 - 5);
+    ck_assert_int_le(l.t[1].expires, now + 86400 + 5);
+    /* last use is recorded at the verifying time */
+    ck_assert_int_eq(verify(a, now + 100, &t), 0);
+    ck_assert_int_eq(tokens_of("alice@example.com").t[0].last_used, now + 100);
+    /* expiry: valid until then, not after */
+    ck_assert_int_eq(verify(b, now + 3600, &t), 0);
+    ck_assert_int_eq(verify(b, now + 86400 + 60, &t), STORE_NOTFOUND);
+    ck_assert_int_eq(tokens_of("alice@example.com").t[1].last_used, now + 3600);
+    /* revoked: refused from then on, listed as revoked; once only */
+    ck_assert_int_eq(store_apitoken_revoke(st, ia, &err), 0);
+    ck_assert_int_eq(verify(a, now, &t), STORE_NOTFOUND);
+    ck_assert_int_gt(tokens_of("alice@example.com").t[0].revoked, 0);
+    ck_assert_int_eq(store_apitoken_revoke(st, ia, &err), STORE_NOTFOUND);
+    ck_assert_int_eq(store_apitoken_revoke(st, 999999, &err), STORE_NOTFOUND);
+    /* the others stay */
+    ck_assert_int_eq(verify(c, now, &t), 0);
+    ck_assert_int_eq(t.id, ic);
+    reopen(); /* and on another connection */
+    ck_assert_int_eq(verify(a, now, &t), STORE_NOTFOUND);
+    ck_assert_int_eq(verify(c, now, &t), 0);
 }
 END_TEST
 
@@ -2240,6 +2476,16 @@ Suite *store_suite(void)
     tcase_add_test(tc, test_release_done_address);
     tcase_add_test(tc, test_release_done_domain_and_none);
     tcase_add_test(tc, test_release_state);
+    tcase_add_test(tc, test_release_failed_keeps_reply_and_audits_end);
+    tcase_add_test(tc, test_release_delivered_audited_by_origin_and_token);
+    tcase_add_test(tc, test_restore_deleted_while_content_is_there);
+    tcase_set_timeout(tc, 60);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("api_tokens");
+    tcase_add_checked_fixture(tc, store_setup, dir_teardown);
+    tcase_add_test(tc, test_apitoken_create_verify);
+    tcase_add_test(tc, test_apitoken_revoke_expiry_last_used);
     tcase_set_timeout(tc, 60);
     suite_add_tcase(s, tc);
 

@@ -22,6 +22,8 @@
 
 enum config_bare_eol { CONFIG_BARE_EOL_REJECT, CONFIG_BARE_EOL_NORMALIZE };
 enum config_auth { CONFIG_AUTH_NONE, CONFIG_AUTH_PLAIN, CONFIG_AUTH_EXTERNAL };
+enum config_passauth { CONFIG_PASSAUTH_NONE, CONFIG_PASSAUTH_DOVECOT, CONFIG_PASSAUTH_IMAP };
+enum config_authuser { CONFIG_AUTHUSER_ADDRESS, CONFIG_AUTHUSER_LOCALPART };
 enum config_block_action { CONFIG_BLOCK_QUARANTINE, CONFIG_BLOCK_REJECT };
 enum config_notify_mode { CONFIG_NOTIFY_IMMEDIATE, CONFIG_NOTIFY_DIGEST, CONFIG_NOTIFY_OFF };
 enum config_store_backend { CONFIG_STORE_SQLITE, CONFIG_STORE_POSTGRESQL };
@@ -161,6 +163,13 @@ struct opes_config {
     char *web_default_language; /* when neither the preference nor the browser names a known one */
     char *web_default_timezone; /* dates in portal and mail, "" = the system's zone */
     char *web_catalog_dir;      /* the operator's DOMAIN.LANG catalog files, "" = none */
+    enum config_passauth web_password_auth; /* enum config_passauth: how recipients' passwords are checked */
+    char *web_auth_socket;      /* Dovecot's auth-client socket */
+    char *web_imap_server;      /* the IMAP server: on this machine, or elsewhere with TLS */
+    bool web_imap_tls;          /* TLS from the first byte (port 993) */
+    char *web_imap_ca_file;     /* trusted CAs for it, "" = the system's */
+    enum config_authuser web_auth_username; /* enum config_authuser: the login name sent */
+    uint64_t web_auth_timeout;  /* seconds for a whole password check */
 
     /* [service.NAME] sections, kept raw in file order: their keys depend on the
      * service type, so the agent checks them (services_load), with line numbers */

@@ -29,6 +29,7 @@
 #define STORE_LIMITED 3     /* a rate limit said no */
 #define STORE_ID_LEN 20     /* public quarantine id: 20 base32 characters */
 #define STORE_WORDS_MAX 512 /* an entry's reason in words (reason.h's REASON_WORDS_MAX) */
+#define STORE_VIA_MAX 96    /* an act's API token, as "token <id> <name>" */
 
 struct store;
 struct keys;
@@ -211,7 +212,8 @@ struct store_release {
     int64_t id;
     char item_id[STORE_ID_LEN + 1];
     char requested_by[257];
-    char origin[16];    /* cli, portal, token */
+    char origin[16];          /* cli, portal, token, api */
+    char via[STORE_VIA_MAX]; /* the API token that asked ("token 3 laptop"), or "" */
     char whitelist[16]; /* "", "address" or "domain" */
     int attempts;
     char last_error[256];
@@ -233,9 +235,65 @@ int store_release_done(struct store *st, const struct store_release *r, const ch
 /* store_release_failed - a try failed: retry after backoff, or give up when permanent. */
 int store_release_failed(struct store *st, const struct store_release *r, bool permanent,
                          const char *why, int64_t retry_after_s, const char **error_r);
+/*
+ * store_release_done / store_release_failed (when permanent) write the audit
+ * line of the outcome: "release delivered", or "release failed: <the
+ * store's reply>", as the requester with the request's origin and via.
+ */
 /* store_release_state - "pending", "done" or "failed" for the newest request of an item. */
 int store_release_state(struct store *st, const char *item_id, char *state, size_t size,
                         char *last_error, size_t esize, const char **error_r);
+
+/* The newest release request of an entry, as a recipient sees it. */
+struct store_release_info {
+    char state[16];  /* pending, done, failed */
+    char reply[256]; /* the last try's reply (the store's, or why it could not be tried) */
+    int64_t at;      /* when the request last changed */
+    int attempts;
+};
+/* store_release_info - of item_id: 0, STORE_NOTFOUND (never asked) or -1. */
+int store_release_info(struct store *st, const char *item_id, struct store_release_info *ri,
+                       const char **error_r);
+/*
+ * store_quarantine_restore - a deleted entry is held again, while its content
+ * is still there (until the next purge): 0, STORE_NOTFOUND (no such deleted
+ * entry with content) or -1.
+ */
+int store_quarantine_restore(struct store *st, const char *id, const char **error_r);
+
+/*
+ * API tokens (store_apitoken.c): a 256-bit random secret per token, given
+ * once as "opes_<id>_<base64url secret>"; the store keeps its BLAKE2b keyed
+ * with the installation's MAC key, compared in constant time.
+ */
+#define STORE_APITOKEN_TEXT 72 /* "opes_" id "_" 43 characters, with its NUL */
+struct store_apitoken {
+    int64_t id;
+    char address[257];
+    char name[64];
+    int64_t created, expires, last_used, revoked; /* expires, last_used, revoked: 0 none */
+};
+/*
+ * store_apitoken_create - a token for address named name, valid days days
+ * (0: no expiry), at now; its text into text (shown once, never stored) and
+ * its id into *id_r. 0 or -1.
+ */
+int store_apitoken_create(struct store *st, const char *address, const char *name, unsigned days,
+                          char text[STORE_APITOKEN_TEXT], int64_t *id_r, const char **error_r);
+/*
+ * store_apitoken_verify - the live token that text is (not revoked, not
+ * expired at now): 0 with *t filled and its last use set to now;
+ * STORE_NOTFOUND for anything else (malformed, unknown, wrong secret,
+ * revoked, expired), or -1.
+ */
+int store_apitoken_verify(struct store *st, const char *text, int64_t now,
+                          struct store_apitoken *t, const char **error_r);
+/* store_apitoken_list - the tokens of address, oldest first (revoked and expired ones too). */
+int store_apitoken_list(struct store *st, const char *address,
+                        void (*fn)(const struct store_apitoken *t, void *ctx), void *ctx,
+                        const char **error_r);
+/* store_apitoken_revoke - 0, STORE_NOTFOUND (no such live token) or -1. */
+int store_apitoken_revoke(struct store *st, int64_t id, const char **error_r);
 
 /* Users of the portal: recipients and administrators. */
 enum store_role { STORE_ROLE_USER, STORE_ROLE_ADMIN };
@@ -318,9 +376,12 @@ int store_user_check_password(struct store *st, const char *address, const char 
 /* Audit log. */
 int store_audit(struct store *st, const char *actor, const char *action, const char *object,
                 const char *origin, const char **error_r);
+/* store_audit_via - the same, naming the API token behind the act ("token 3 laptop"). */
+int store_audit_via(struct store *st, const char *actor, const char *action, const char *object,
+                    const char *origin, const char *via, const char **error_r);
 struct store_audit_entry {
     int64_t at;
-    char actor[257], action[64], object[128], origin[16];
+    char actor[257], action[320], object[128], origin[16], via[STORE_VIA_MAX];
 };
 int store_audit_list(struct store *st, size_t limit,
                      void (*fn)(const struct store_audit_entry *e, void *ctx), void *ctx,

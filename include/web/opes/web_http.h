@@ -41,12 +41,17 @@ struct web_req {
     const char *method;
     const char *path;
     struct web_form query;
-    struct web_form form;      /* the urlencoded POST body */
+    struct web_form form; /* the urlencoded POST body */
+    const char *body;     /* the raw body of a JSON request (not a form), or NULL */
+    size_t body_len;
     const char *cookie;        /* the session cookie's value, or NULL */
+    const char *authorization; /* /api/'s Authorization header: when set, it alone authenticates */
+    const char *csrf_header;   /* X-CSRF-Token: a session's API write without a form */
     const char *origin;        /* the Origin header, or NULL */
     char client[WEB_ADDR_MAX]; /* the client's address (forwarded by a trusted proxy) */
     char args[WEB_ROUTE_ARGS][WEB_ROUTE_ARG_MAX];
     struct web_session sess;
+    char via[STORE_VIA_MAX]; /* the API token that authenticated ("token 3 laptop"), or "" */
     int64_t now;
 };
 
@@ -58,7 +63,8 @@ struct web_resp {
     char location[1024];
     char cookie[256];
     bool no_store;
-    bool origin_referrer; /* Referrer-Policy strict-origin: the origin, never the path */
+    bool origin_referrer;  /* Referrer-Policy strict-origin: the origin, never the path */
+    bool bearer_challenge; /* a 401 of the API: WWW-Authenticate: Bearer */
 };
 
 /* web_resp_html - status and the page in h (taken over). */

@@ -1,6 +1,7 @@
 /*
  * web_page.h - the portal's pages: the layout around every page, the error
- * pages, and the handlers that the route table names (pages_*.c, api.c).
+ * pages, and the handlers that the route table names (pages_*.c; api.c's are
+ * in web_api.h).
  */
 #ifndef OPES_WEB_PAGE_H
 #define OPES_WEB_PAGE_H
@@ -37,6 +38,9 @@ int web_item_for(struct web_req *req, struct web_resp *resp, const char *id,
 int web_item_act(struct web_req *req, const struct store_qitem *item, const char *action,
                  const char *whitelist, int64_t expires, const char *origin, const char **why_r);
 
+/* web_sender_ok - a list's sender: "a@b" or "@domain", printable, no spaces, bounded. */
+bool web_sender_ok(const char *s);
+
 /* handlers */
 void page_opes(struct web_req *req, struct web_resp *resp);
 void page_privacy(struct web_req *req, struct web_resp *resp);
@@ -66,7 +70,5 @@ void page_spam_link(struct html *h, const struct web_req *req);
 void page_spam_post(struct web_req *req, struct web_resp *resp);
 void page_admin(struct web_req *req, struct web_resp *resp);
 void page_metrics(struct web_req *req, struct web_resp *resp);
-void api_quarantine_list(struct web_req *req, struct web_resp *resp);
-void api_quarantine_item(struct web_req *req, struct web_resp *resp);
 
 #endif

@@ -18,7 +18,8 @@ enum web_auth {
     WEB_AUTH_SESSION, /* a logged-in recipient (or admin) */
     WEB_AUTH_ADMIN,   /* a logged-in administrator */
     WEB_AUTH_TOKEN,   /* anyone: the link token in the path is the authority */
-    WEB_AUTH_METRICS  /* a client address listed in [web] metrics_allow */
+    WEB_AUTH_METRICS, /* a client address listed in [web] metrics_allow */
+    WEB_AUTH_API      /* an API token (Authorization: Bearer), or else a session */
 };
 
 typedef void (*web_handler)(struct web_req *req, struct web_resp *resp);
