@@ -17,13 +17,11 @@
 #include "opes/log.h"
 #include "opes/vec.h"
 
-const struct config_word svcdesc_verdict_words[] = {{"pass", SVC_PASS},
-                                                    {"tag", SVC_TAG},
-                                                    {"modify", SVC_MODIFY},
-                                                    {"quarantine", SVC_QUARANTINE},
-                                                    {"reject", SVC_REJECT},
-                                                    {"tempfail", SVC_TEMPFAIL},
-                                                    {NULL, 0}};
+const struct config_word svcdesc_verdict_words[] = {
+    {"pass", SVC_PASS},     {"tag", SVC_TAG},
+    {"modify", SVC_MODIFY}, {"quarantine", SVC_QUARANTINE},
+    {"reject", SVC_REJECT}, {"tempfail", SVC_TEMPFAIL},
+    {"junk", SVC_JUNK},     {NULL, 0}};
 const struct config_word svcdesc_consent_words[] = {
     {"mandatory", SVC_MANDATORY}, {"opt-out", SVC_OPT_OUT}, {"opt-in", SVC_OPT_IN}, {NULL, 0}};
 const struct config_word svcdesc_bypass_words[] = {{"never", 0},
@@ -33,8 +31,11 @@ const struct config_word svcdesc_bypass_words[] = {{"never", 0},
                                                    {"portal", SVC_BYPASS_PORTAL},
                                                    {NULL, 0}};
 /* the actions a configuration may choose on a hit */
-static const struct config_word svcdesc_action_words[] = {
-    {"tag", SVC_TAG}, {"quarantine", SVC_QUARANTINE}, {"reject", SVC_REJECT}, {NULL, 0}};
+static const struct config_word svcdesc_action_words[] = {{"tag", SVC_TAG},
+                                                          {"junk", SVC_JUNK},
+                                                          {"quarantine", SVC_QUARANTINE},
+                                                          {"reject", SVC_REJECT},
+                                                          {NULL, 0}};
 static const struct config_word svcdesc_failure_words[] = {{"tempfail", SVC_FAIL_TEMPFAIL},
                                                            {"pass", SVC_FAIL_PASS},
                                                            {"quarantine", SVC_FAIL_QUARANTINE},
@@ -48,20 +49,26 @@ static const struct config_word svcdesc_protected_words[] = {{"skip", SVC_PROT_S
 static const struct svcdesc_type svcdesc_types[] = {
     {"rules", SVC_MANDATORY, SVC_BYPASS_PORTAL, SVC_QUARANTINE,
      "Matches the envelope, header fields, size and attachment names or types against the "
-     "operator's rules, and tags, holds or refuses the message."},
+     "operator's rules, and tags, holds or refuses the message.",
+     true},
     {"clamd", SVC_MANDATORY, 0, SVC_QUARANTINE,
-     "Scans the message for malware with ClamAV. It is mandatory and can never be bypassed."},
+     "Scans the message for malware with ClamAV. It is mandatory and can never be bypassed.",
+     false},
     {"spamd", SVC_OPT_OUT, SVC_BYPASS_ALL, SVC_QUARANTINE,
-     "Scores the message with SpamAssassin: a spam score is added to the header, and mail "
-     "above the threshold is held."},
+     "Scores the message with SpamAssassin: a spam score is added to the header, and spam goes "
+     "to your Junk folder or is held, from the scores of your spam level.",
+     true},
     {"rewrite", SVC_MANDATORY, 0, SVC_MODIFY,
-     "Maps envelope recipients and the header fields that name them to their new addresses."},
+     "Maps envelope recipients and the header fields that name them to their new addresses.",
+     false},
     {"banner", SVC_OPT_OUT, SVC_BYPASS_ALL, SVC_MODIFY,
      "Adds a warning to mail from outside senders. Signed or encrypted mail is left "
-     "untouched."},
+     "untouched.",
+     false},
     {"rspamd", SVC_OPT_OUT, SVC_BYPASS_ALL, SVC_QUARANTINE,
      "Scores the message with rspamd: mail rspamd would reject is held, and mail it would "
-     "tag can be marked in the header."},
+     "tag can be marked in the header.",
+     true},
 };
 #define SVCDESC_NTYPES (sizeof(svcdesc_types) / sizeof(svcdesc_types[0]))
 
@@ -157,7 +164,7 @@ static int svcdesc_parse_rcpt_actions(void *field, const char *s, const char **r
         eq = strchr(item, '=');
         if (eq == NULL || eq == item || strchr(item, '@') == NULL || strchr(item, '@') > eq ||
             (action = svcdesc_parse_action(eq + 1)) < 0) {
-            *reason = "expected address=action or @domain=action (tag, quarantine, reject)";
+            *reason = "expected address=action or @domain=action (tag, junk, quarantine, reject)";
             return -1;
         }
         *eq = '\0';
@@ -261,6 +268,16 @@ static int svcdesc_init(struct svcdesc *d, const struct opes_config *cfg, size_t
     return 0;
 }
 
+/* svcdesc_has_junk - does d send anyone's copy to the Junk folder? */
+static bool svcdesc_has_junk(const struct svcdesc *d)
+{
+    bool junk = d->action == SVC_JUNK;
+
+    for (size_t i = 0; i < d->n_rcpt_actions; i++)
+        junk = junk || d->rcpt_actions[i].action == SVC_JUNK;
+    return junk;
+}
+
 /* svcdesc_keys_read - the common keys of d's section, in file order. */
 static void svcdesc_keys_read(struct svcdesc *d, const struct opes_config *cfg)
 {
@@ -274,6 +291,10 @@ static void svcdesc_keys_read(struct svcdesc *d, const struct opes_config *cfg)
         k = config_key_find(svcdesc_keys, SVCDESC_NKEYS, NULL, kv->key);
         if (k != NULL && config_key_set(d, k, kv->value, &reason) < 0)
             svcdesc_error(cfg, kv->line, d->name, kv->key, reason);
+        else if (k != NULL && strstr(kv->key, "action") != NULL && !d->type->junk &&
+                 svcdesc_has_junk(d))
+            svcdesc_error(cfg, kv->line, d->name, kv->key,
+                          "junk is an action for spam: rules, spamd and rspamd only");
     }
 }
 

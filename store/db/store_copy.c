@@ -26,14 +26,23 @@ static const struct {
     const char *name;
     bool ids, guard;
 } copy_tables[] = {
-    {"content", true, false},       {"content_chunk", false, false},
-    {"quarantine", true, true},     {"trace", true, false},
-    {"list", true, true},           {"user", false, true},
-    {"user_consent", false, false}, {"web_session", false, false},
-    {"token_used", false, false},   {"release_request", true, false},
-    {"digest", true, false},        {"notification", false, false},
-    {"notify_meta", false, false},  {"audit", true, true},
-    {"login_request", true, false}, {"rate_limit", false, false},
+    {"content", true, false},
+    {"content_chunk", false, false},
+    {"quarantine", true, true},
+    {"trace", true, false},
+    {"list", true, true},
+    {"user", false, true},
+    {"user_consent", false, false},
+    {"user_spam", false, false},
+    {"web_session", false, false},
+    {"token_used", false, false},
+    {"release_request", true, false},
+    {"digest", true, false},
+    {"notification", false, false},
+    {"notify_meta", false, false},
+    {"audit", true, true},
+    {"login_request", true, false},
+    {"rate_limit", false, false},
     {"api_token", true, false},
 };
 

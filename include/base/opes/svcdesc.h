@@ -17,7 +17,17 @@
 
 #include "opes/config.h"
 
-enum svc_verdict { SVC_PASS, SVC_TAG, SVC_MODIFY, SVC_QUARANTINE, SVC_REJECT, SVC_TEMPFAIL };
+/* SVC_JUNK: delivered, tagged, into the recipient's Junk folder ([downstream] junk_folder) */
+enum svc_verdict {
+    SVC_PASS,
+    SVC_TAG,
+    SVC_MODIFY,
+    SVC_QUARANTINE,
+    SVC_REJECT,
+    SVC_TEMPFAIL,
+    SVC_JUNK
+};
+#define SVC_VERDICT_LAST SVC_JUNK /* for tables indexed by enum svc_verdict */
 enum svc_consent { SVC_MANDATORY, SVC_OPT_OUT, SVC_OPT_IN };
 enum svc_failure { SVC_FAIL_TEMPFAIL, SVC_FAIL_PASS, SVC_FAIL_QUARANTINE };
 /* what a content-modifying service does with signed or encrypted mail (PROTOCOL.md 27-28) */
@@ -48,6 +58,7 @@ struct svcdesc_type {
     unsigned bypass;
     enum svc_verdict action; /* on hit */
     const char *what;        /* one sentence for the portal */
+    bool junk;               /* may its action be junk? (the types that judge spam) */
 };
 
 /*
@@ -119,7 +130,7 @@ void svcdesc_error(const struct opes_config *cfg, int line, const char *name, co
 /* svcdesc_errors - the thread's list since the last svcdesc_load, in line order, or NULL. */
 const char *svcdesc_errors(void);
 
-/* svcdesc_parse_action - tag, quarantine or reject; -1 when none of them. */
+/* svcdesc_parse_action - tag, junk, quarantine or reject; -1 when none of them. */
 int svcdesc_parse_action(const char *s);
 
 #endif
