@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <jansson.h>
+#include <math.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -60,6 +61,9 @@ static int ctl_usage(void)
         "  user list [--json]\n"
         "  user consent ADDRESS SERVICE on|off      the recipient's choice for an opt-out/opt-in "
         "service\n"
+        "  user spam ADDRESS [default|lenient|normal|strict|custom TAG JUNK QUARANTINE]\n"
+        "                                          where the recipient's spam goes, and from "
+        "which score\n"
         "  user notify ADDRESS default|immediate|digest|off [daily@HH|\"every Nh\"]\n"
         "                                          how the recipient hears of held mail\n"
         "  user set ADDRESS [--language LANG|default] [--timezone ZONE|default]\n"
@@ -605,6 +609,55 @@ static int ctl_read_password(char *buf, size_t size)
     return strlen(buf) >= 10 ? 0 : -2;
 }
 
+/* ctl_spam_print - "ADDRESS: spam LEVEL [tag T junk J quarantine Q]" */
+static void ctl_spam_print(const char *address, const struct store_spam *sp)
+{
+    char j[16];
+
+    if (strcmp(sp->level, "custom") != 0) {
+        printf("%s: spam %s\n", address, sp->level);
+        return;
+    }
+    snprintf(j, sizeof(j), isinf(sp->junk) ? "off" : "%.1f", sp->junk);
+    printf("%s: spam custom tag %.1f junk %s quarantine %.1f\n", address, sp->tag, j,
+           sp->quarantine);
+}
+
+/* ctl_user_spam - user spam ADDRESS [LEVEL [TAG JUNK QUARANTINE]]: show or set the level. */
+static int ctl_user_spam(struct ctl *c, int argc, char **argv)
+{
+    struct store_spam sp = {.level = "default"};
+    const char *error = "";
+    char object[400];
+    int rc;
+
+    if (!ctl_list_value(argv[2]) || argv[2][0] == '@' || argc == 5 || argc == 6 || argc > 7)
+        return ctl_usage();
+    if (argc == 3) {
+        if ((rc = store_user_spam(c->st, argv[2], &sp, &error)) < 0)
+            return ctl_fail("user spam", error);
+        if (rc == 0)
+            snprintf(sp.level, sizeof(sp.level), "default");
+        ctl_spam_print(argv[2], &sp);
+        return 0;
+    }
+    if (strcmp(argv[3], "default") != 0 &&
+        store_spam_parse(argv[3], argc == 7 ? (const char *const *)argv + 4 : NULL, &sp, &error) <
+            0)
+        return ctl_fail("user spam", error);
+    if ((argc == 7) != (strcmp(sp.level, "custom") == 0))
+        return ctl_usage();
+    if (store_user_set_spam(c->st, argv[2], strcmp(argv[3], "default") == 0 ? NULL : &sp, &error) <
+        0)
+        return ctl_fail("user spam", error);
+    snprintf(object, sizeof(object), "%s:%s%s%s%s%s%s%s", argv[2], argv[3], argc == 7 ? " " : "",
+             argc == 7 ? argv[4] : "", argc == 7 ? " " : "", argc == 7 ? argv[5] : "",
+             argc == 7 ? " " : "", argc == 7 ? argv[6] : "");
+    store_audit(c->st, c->actor, "spam-level", object, "cli", &error);
+    ctl_spam_print(argv[2], &sp);
+    return 0;
+}
+
 /*
  * ctl_user_set - "user set ADDRESS [--language LANG] [--timezone ZONE]": what
  * is not named stays; "default" (or "") gives the choice back to [web]
@@ -739,6 +792,8 @@ static int ctl_user(struct ctl *c, int argc, char **argv)
         printf("%s: %s %s\n", argv[2], argv[3], on ? "on" : "off");
         return 0;
     }
+    if (argc >= 3 && strcmp(argv[1], "spam") == 0)
+        return ctl_user_spam(c, argc, argv);
     if ((argc == 4 || argc == 5) && strcmp(argv[1], "notify") == 0) {
         static const char *const modes[] = {"default", "immediate", "digest", "off"};
         struct schedule ds;

@@ -30,7 +30,7 @@ static void a_audit_row(const struct store_audit_entry *e, void *ctx)
              e->actor, e->action, e->object, e->origin);
 }
 
-/* One day of the chart: held (quarantine, reject) and passed verdicts. */
+/* One day of the chart: held (quarantine, reject) and passed verdicts (junk: delivered). */
 struct a_day {
     char day[11];
     int64_t pass, held;
@@ -58,7 +58,7 @@ static void a_count_day(const char *label, int64_t count, void *ctx)
     }
     d = &c->d[c->n - 1];
     if (strcmp(verdict + 1, "pass") == 0 || strcmp(verdict + 1, "tag") == 0 ||
-        strcmp(verdict + 1, "modify") == 0)
+        strcmp(verdict + 1, "modify") == 0 || strcmp(verdict + 1, "junk") == 0)
         d->pass += count;
     else
         d->held += count;

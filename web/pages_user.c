@@ -231,6 +231,7 @@ static void u_prefs_page(struct web_req *req, struct web_resp *resp, const char 
                  "<p>Give this header line to the sender:</p>\n<pre class=\"preview\" "
                  "id=\"bypass-line\">%s</pre>\n",
                  header_line);
+    page_spam_link(&h, req);
     u_prefs_notify(&h, req);
     u_prefs_consent(&h, req);
     u_prefs_token_form(&h, req);

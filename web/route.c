@@ -43,6 +43,8 @@ static const struct web_route web_routes[] = {
     {"POST", "/lists", page_lists_post, WEB_AUTH_SESSION},
     {"GET", "/prefs", page_prefs, WEB_AUTH_SESSION},
     {"POST", "/prefs", page_prefs_post, WEB_AUTH_SESSION},
+    {"GET", "/prefs/spam", page_spam, WEB_AUTH_SESSION},
+    {"POST", "/prefs/spam", page_spam_post, WEB_AUTH_SESSION},
     {"GET", "/admin", page_admin, WEB_AUTH_ADMIN},
     /* approvers: global and domain administrators (the pages check, 404 for others) */
     {"GET", "/admin/requests", page_requests, WEB_AUTH_SESSION},

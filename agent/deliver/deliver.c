@@ -614,17 +614,38 @@ static void dl_data_lmtp(struct deliver_tx *tx, const char *const *rcpts, size_t
     free(accepted);
 }
 
+/*
+ * dl_data_maildir - v into the maildir of each recipient; with folder, into
+ * its Maildir++ folder .FOLDER/ (created when missing), or the inbox when that
+ * cannot be written (inbox[i] set).
+ */
 static void dl_data_maildir(struct deliver_tx *tx, const char *const *rcpts, size_t n,
-                            const struct variant *v, struct lmtp_reply *replies)
+                            const struct variant *v, const char *folder, struct lmtp_reply *replies,
+                            bool *inbox)
 {
     const struct opes_config *cfg = tx->d->cfg;
 
     for (size_t i = 0; i < n; i++) {
-        char dir[4096];
+        char dir[4096], sub[4200];
         if (maildir_expand(tx->d->maildir_tmpl, rcpts[i], dir, sizeof(dir)) < 0) {
             lmtp_reply_set(&replies[i], 550, "5.1.3", "<%s> Bad recipient address syntax",
                            rcpts[i]);
-        } else if (maildir_deliver(dir, cfg->maildir_create, v) == 0) {
+            continue;
+        }
+        if (folder != NULL) {
+            snprintf(sub, sizeof(sub), "%s/.%s", dir, folder);
+            if (maildir_check(dir, cfg->maildir_create) == MAILDIR_OK &&
+                maildir_deliver(sub, true, v) == 0) {
+                lmtp_reply_set(&replies[i], 250, "2.0.0", "<%s> Delivered to maildir folder %s",
+                               rcpts[i], folder);
+                continue;
+            }
+            log_warn("maildir=%s junk folder not written: delivering to the inbox with the tag "
+                     "fields",
+                     sub);
+            inbox[i] = true;
+        }
+        if (maildir_deliver(dir, cfg->maildir_create, v) == 0) {
             lmtp_reply_set(&replies[i], 250, "2.0.0", "<%s> Delivered to maildir", rcpts[i]);
         } else if (errno == ENOSPC || errno == EDQUOT) {
             log_warn("maildir=%s delivery failed", dir);
@@ -642,10 +663,101 @@ void deliver_tx_content(struct deliver_tx *tx, const char *const *rcpts, size_t 
     if (n == 0)
         return;
     if (tx->d->kind == DELIVER_MAILDIR)
-        dl_data_maildir(tx, rcpts, n, v, replies);
+        dl_data_maildir(tx, rcpts, n, v, NULL, replies, NULL);
     else
         dl_data_lmtp(tx, rcpts, n, v, deadline_ms, replies);
     metrics_downstream(replies, n);
+}
+
+int deliver_junk_address(const char *rcpt, char delimiter, const char *folder, char *out,
+                         size_t size)
+{
+    const char *at = strrchr(rcpt, '@');
+    size_t local = at != NULL ? (size_t)(at - rcpt) : strlen(rcpt);
+    const char *detail = memchr(rcpt, delimiter, local);
+    int n;
+
+    if (rcpt[0] == '"' || local == 0)
+        return -1;
+    if (detail != NULL) /* the recipient's own detail gives way to the folder */
+        local = (size_t)(detail - rcpt);
+    n = snprintf(out, size, "%.*s%c%s%s", (int)local, rcpt, delimiter, folder,
+                 at != NULL ? at : "");
+    return n > 0 && (size_t)n < size ? 0 : -1;
+}
+
+/* dl_data_some - v to to[0..n), whose answers go to replies[slot[j]]. */
+static void dl_data_some(struct deliver_tx *tx, const char *const *to, const size_t *slot, size_t n,
+                         const struct variant *v, int64_t deadline, struct lmtp_reply *replies)
+{
+    struct lmtp_reply *got;
+
+    if (n == 0)
+        return;
+    if ((got = calloc(n, sizeof(*got))) == NULL)
+        fatal("calloc");
+    dl_data_lmtp(tx, to, n, v, deadline, got);
+    for (size_t j = 0; j < n; j++)
+        replies[slot[j]] = got[j];
+    free(got);
+}
+
+/*
+ * dl_junk_lmtp - the copies to the folder addresses; each one the store
+ * refuses (5xx: no plus-addressing, no such folder) to the inbox instead.
+ */
+static void dl_junk_lmtp(struct deliver_tx *tx, const char *const *rcpts, size_t n,
+                         const struct variant *v, int64_t deadline, struct lmtp_reply *replies,
+                         bool *inbox)
+{
+    const struct opes_config *cfg = tx->d->cfg;
+    char(*addr)[600] = calloc(n, sizeof(*addr));
+    const char **to = calloc(n, sizeof(*to));
+    size_t *slot = calloc(n, sizeof(*slot)), k = 0, nto = 0;
+
+    if (addr == NULL || to == NULL || slot == NULL)
+        fatal("calloc");
+    for (size_t i = 0; i < n; i++) {
+        if (deliver_junk_address(rcpts[i], cfg->recipient_delimiter[0], cfg->junk_folder, addr[i],
+                                 sizeof(addr[i])) < 0) {
+            lmtp_reply_set(&replies[i], 550, "5.1.3", "no folder address for this recipient");
+            continue;
+        }
+        slot[nto] = i;
+        to[nto++] = addr[i];
+    }
+    dl_data_some(tx, to, slot, nto, v, deadline, replies);
+    for (size_t i = 0; i < n; i++) {
+        char text[512];
+        if (replies[i].code / 100 != 5)
+            continue;
+        log_escape(text, sizeof(text), replies[i].text, strlen(replies[i].text));
+        log_warnx("rcpt=<%s> junk folder refused (%d %s): delivering to the inbox with the "
+                  "tag fields; enable plus-addressing in the store or set "
+                  "[downstream] junk_folder",
+                  rcpts[i], replies[i].code, text);
+        inbox[i] = true;
+        slot[k] = i;
+        to[k++] = rcpts[i];
+    }
+    dl_data_some(tx, to, slot, k, v, deadline, replies);
+    free(addr);
+    free(to);
+    free(slot);
+}
+
+void deliver_tx_junk(struct deliver_tx *tx, const char *const *rcpts, size_t n,
+                     const struct variant *v, int64_t deadline_ms, struct lmtp_reply *replies,
+                     bool *inbox)
+{
+    for (size_t i = 0; i < n; i++)
+        inbox[i] = false;
+    if (n == 0)
+        return;
+    if (tx->d->kind == DELIVER_MAILDIR)
+        dl_data_maildir(tx, rcpts, n, v, tx->d->cfg->junk_folder, replies, inbox);
+    else
+        dl_junk_lmtp(tx, rcpts, n, v, deadline_ms, replies, inbox);
 }
 
 void deliver_tx_data(struct deliver_tx *tx, const char *const *rcpts, size_t n, const char *prefix,

@@ -40,7 +40,7 @@ enum mx_outcome { MX_DELIVERED, MX_JUNK, MX_QUARANTINED, MX_TEMPFAILED, MX_REJEC
 static const char *const mx_outcome_names[MX_OUTCOMES] = {"delivered", "junk", "quarantined",
                                                           "tempfailed", "rejected"};
 
-#define MX_VERDICTS (SVC_TEMPFAIL + 2) /* enum svc_verdict, then failed */
+#define MX_VERDICTS (SVC_VERDICT_LAST + 2) /* enum svc_verdict, then failed */
 
 /* the service latency buckets, in milliseconds (le in seconds = ms / 1000) */
 static const int64_t mx_le_ms[] = {5,    10,   25,   50,    100,   250,  500,
@@ -104,6 +104,8 @@ static enum mx_outcome mx_outcome_of(const struct lmtp_server_rcpt *r)
         return MX_TEMPFAILED;
     if (r->action != NULL && strcmp(r->action, "quarantined") == 0)
         return MX_QUARANTINED;
+    if (r->action != NULL && strcmp(r->action, "junk") == 0)
+        return MX_JUNK; /* into the Junk folder */
     return mx_tagged(r->services) ? MX_JUNK : MX_DELIVERED;
 }
 

@@ -35,6 +35,7 @@ struct pl {
     struct bypass_request header, mail;
     const char **rcpts, **orig; /* every recipient, for the services */
     size_t nrcpts;
+    bool levels; /* some service compares its score with each recipient's level */
 };
 
 static void pl_trace(struct pl *pl, const char *rcpt, const char *event, const struct svc *svc,
@@ -146,7 +147,28 @@ static const struct svc_result *pl_result(struct pl *pl, size_t i)
 struct pl_rcpt_view {
     bool whitelisted, blocklisted;
     struct policy_step *steps;
+    struct policy_spam spam; /* the recipient's spam level (POLICY_SPAM_DEFAULT: none) */
 };
+
+/* pl_spam - the recipient's spam level from the store; the default when none or unreadable. */
+static void pl_spam(struct pl *pl, const char *rcpt, struct policy_spam *out)
+{
+    struct store_spam sp;
+    const char *error = "";
+    int rc = pl->levels && pl->m->st != NULL ? store_user_spam(pl->m->st, rcpt, &sp, &error) : 0;
+    int level = rc > 0 ? policy_spam_level_parse(sp.level) : -1;
+
+    *out = (struct policy_spam){.level = POLICY_SPAM_DEFAULT};
+    if (rc < 0)
+        log_warnx("spam level lookup failed, the services' levels apply: %s", error);
+    if (level < 0)
+        return;
+    out->level = (enum policy_spam_level)level;
+    out->own = (struct svc_scores){sp.tag, sp.junk, sp.quarantine};
+    pl_trace(pl, rcpt, "level", NULL, policy_spam_level_name(out->level), 0,
+             "the recipient's spam level: %s (tag %.1f, junk %.1f, quarantine %.1f)", sp.level,
+             sp.tag, sp.junk, sp.quarantine);
+}
 
 /* pl_lookup - whitelist, blocklist and consent of one recipient. */
 static void pl_lookup(struct pl *pl, struct pipeline_rcpt *r, struct pl_rcpt_view *v)
@@ -163,6 +185,7 @@ static void pl_lookup(struct pl *pl, struct pipeline_rcpt *r, struct pl_rcpt_vie
     if (m->st != NULL &&
         store_list_lookup(m->st, r->addr, m->sender, &v->whitelisted, &v->blocklisted, &error) < 0)
         log_warnx("list lookup failed, lists not applied: %s", error);
+    pl_spam(pl, r->addr, &v->spam);
     if (v->whitelisted)
         pl_trace(pl, r->addr, "list", NULL, "whitelisted", 0, "sender <%s> is on the whitelist",
                  m->sender);
@@ -225,8 +248,8 @@ static void pl_prefix(struct pl *pl, struct pipeline_rcpt *r, const struct pl_rc
             via[nvia++] = (struct trace_via){pl->svc[i].uri, "bypassed"};
         else if (v->steps[i].kind == POLICY_RUN)
             via[nvia++] = (struct trace_via){
-                pl->svc[i].uri,
-                pl_word(&pl->res[i], policy_verdict_for(&pl->svc[i], &pl->res[i], r->addr))};
+                pl->svc[i].uri, pl_word(&pl->res[i], policy_verdict_for(&pl->svc[i], &pl->res[i],
+                                                                        r->addr, &v->spam))};
     }
     struct trace_info ti = {.id = m->trace_id,
                             .system_uri = m->cfg->system_uri,
@@ -269,8 +292,11 @@ static void pl_prefix(struct pl *pl, struct pipeline_rcpt *r, const struct pl_rc
     }
     for (size_t i = 0; i < pl->nsvc; i++) {
         const char *h = pl->res[i].headers;
-        if (v->steps[i].kind != POLICY_RUN || h[0] == '\0' ||
-            policy_verdict_for(&pl->svc[i], &pl->res[i], r->addr) != SVC_TAG)
+        enum svc_verdict vv;
+        if (v->steps[i].kind != POLICY_RUN || h[0] == '\0')
+            continue;
+        vv = policy_verdict_for(&pl->svc[i], &pl->res[i], r->addr, &v->spam);
+        if (vv != SVC_TAG && vv != SVC_JUNK) /* a copy in the Junk folder says why */
             continue;
         for (const char *f = h; *f != '\0';) {
             const char *end = f;
@@ -291,7 +317,7 @@ static void pl_edits(struct pl *pl, struct pipeline_rcpt *r, const struct pl_rcp
 {
     for (size_t i = 0; i < pl->nsvc; i++) {
         if (v->steps[i].kind != POLICY_RUN || pl->res[i].edits.n == 0 ||
-            policy_verdict_for(&pl->svc[i], &pl->res[i], r->addr) != SVC_MODIFY)
+            policy_verdict_for(&pl->svc[i], &pl->res[i], r->addr, &v->spam) != SVC_MODIFY)
             continue;
         if (variant_edits_merge(&r->edits, &pl->res[i].edits) < 0)
             pl_trace(pl, r->addr, "service", &pl->svc[i], "skipped", 0,
@@ -316,7 +342,7 @@ static void pl_decide(struct pl *pl, struct pipeline_rcpt *r, struct pl_rcpt_vie
                                                                    : NULL;
         if (word == NULL) {
             const struct svc_result *res = pl_result(pl, i);
-            vv = policy_verdict_for(&pl->svc[i], res, r->addr);
+            vv = policy_verdict_for(&pl->svc[i], res, r->addr, &v->spam);
             word = pl_word(res, vv);
             pl_trace(pl, r->addr, "service", &pl->svc[i], word, res->ms, "%s%s", res->reason,
                      res->failed ? " (service failed)" : "");
@@ -371,6 +397,8 @@ void pipeline_run(const struct pipeline_msg *m, struct pipeline_rcpt *rcpts, siz
     }
     for (size_t i = 0; i < nuris; i++)
         uris[i] = pl.svc[i].uri;
+    for (size_t i = 0; i < pl.nsvc; i++)
+        pl.levels = pl.levels || svc_levels_of(&pl.svc[i]) != NULL;
     bypass_parse(m->mime != NULL ? mime_header_get(m->mime, -1, "OPES-Bypass") : NULL, uris, nuris,
                  &pl.header);
     bypass_parse(m->mail_bypass, uris, nuris, &pl.mail);
@@ -381,7 +409,7 @@ void pipeline_run(const struct pipeline_msg *m, struct pipeline_rcpt *rcpts, siz
                      "malformed or oversized bypass request (header or MAIL)");
         pl_lookup(&pl, &rcpts[r], &v);
         pl_decide(&pl, &rcpts[r], &v);
-        if (rcpts[r].outcome == POLICY_DELIVER) {
+        if (rcpts[r].outcome == POLICY_DELIVER || rcpts[r].outcome == POLICY_JUNK) {
             pl_prefix(&pl, &rcpts[r], &v);
             pl_edits(&pl, &rcpts[r], &v);
         }

@@ -4,7 +4,8 @@
  * Owns the policy side of a transaction: the downstream transaction (RCPT
  * verification, then delivery), the MIME parse fed during DATA, and after the
  * dot the pipeline, the quarantine (durable before the 250), the delivery
- * groups (recipients whose copies are identical share one delivery), the
+ * groups (recipients whose copies are identical and go to the same place,
+ * inbox or Junk folder, share one delivery), the
  * per-recipient replies and the trace records, handed to the writer once the
  * replies are out. The release worker's delivery of a held message, with its
  * own trace fields, is here too: a release is a message like any other.
@@ -174,21 +175,24 @@ static void transaction_blocked_reply(const struct transaction *t, const struct 
                        "<%s> %s unavailable, try again later", r->addr, uri);
 }
 
-/* transaction_groups - recipients whose copies are identical share one delivery. */
+/*
+ * transaction_groups - recipients whose copies are identical, and who go to
+ * the same place (inbox or Junk folder), share one delivery.
+ */
 static void transaction_groups(struct transaction *t, struct spool *spool, struct pipeline_rcpt *pr,
                                struct lmtp_reply *replies, size_t n)
 {
     const char **group = calloc(n, sizeof(*group));
     size_t *slot = calloc(n, sizeof(*slot));
     struct lmtp_reply *got = calloc(n, sizeof(*got));
-    bool *done = calloc(n, sizeof(*done));
+    bool *done = calloc(n, sizeof(*done)), *inbox = calloc(n, sizeof(*inbox));
     int64_t deadline = clock_now_ms() + (int64_t)t->cfg->processing_timeout * 1000;
 
-    if (group == NULL || slot == NULL || got == NULL || done == NULL)
+    if (group == NULL || slot == NULL || got == NULL || done == NULL || inbox == NULL)
         fatal("calloc");
     for (size_t i = 0; i < n; i++) {
         size_t k = 0;
-        if (done[i] || pr[i].outcome != POLICY_DELIVER)
+        if (done[i] || (pr[i].outcome != POLICY_DELIVER && pr[i].outcome != POLICY_JUNK))
             continue;
         if (pr[i].prefix_len == 0 || !trace_check(pr[i].prefix, pr[i].prefix_len, t->trace)) {
             /* never deliver without an intact trace: a local fault, the MTA retries */
@@ -197,8 +201,7 @@ static void transaction_groups(struct transaction *t, struct spool *spool, struc
             continue;
         }
         for (size_t j = i; j < n; j++) {
-            if (done[j] || pr[j].outcome != POLICY_DELIVER ||
-                pr[j].prefix_len != pr[i].prefix_len ||
+            if (done[j] || pr[j].outcome != pr[i].outcome || pr[j].prefix_len != pr[i].prefix_len ||
                 memcmp(pr[j].prefix, pr[i].prefix, pr[i].prefix_len) != 0 ||
                 !variant_edits_equal(&pr[j].edits, &pr[i].edits))
                 continue;
@@ -210,14 +213,21 @@ static void transaction_groups(struct transaction *t, struct spool *spool, struc
                             .prefix_len = pr[i].prefix_len,
                             .edits = &pr[i].edits,
                             .spool = spool};
-        deliver_tx_content(t->dtx, group, k, &v, deadline, got);
-        for (size_t j = 0; j < k; j++)
+        if (pr[i].outcome == POLICY_JUNK)
+            deliver_tx_junk(t->dtx, group, k, &v, deadline, got, inbox);
+        else
+            deliver_tx_content(t->dtx, group, k, &v, deadline, got);
+        for (size_t j = 0; j < k; j++) {
             replies[slot[j]] = got[j];
+            if (pr[i].outcome == POLICY_JUNK && inbox[j])
+                pr[slot[j]].outcome = POLICY_DELIVER; /* the store had no Junk folder for it */
+        }
     }
     free(group);
     free(slot);
     free(got);
     free(done);
+    free(inbox);
 }
 
 void transaction_deliver(struct transaction *t, struct store *st, struct lmtp_server_tx *tx,

@@ -6,6 +6,7 @@
  */
 #include "opes/service.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -312,4 +313,61 @@ char *svc_spool_range(struct spool *spool, uint64_t off, size_t len)
     }
     buf[len] = '\0';
     return buf;
+}
+
+int svc_score_parse(void *field, const char *value, const char **reason)
+{
+    char *end;
+    double v;
+
+    if (strcmp(value, "off") == 0) {
+        *(double *)field = INFINITY;
+        return 0;
+    }
+    v = strtod(value, &end);
+    if (*value == '\0' || *end != '\0' || !(v >= -1000 && v <= 10000)) {
+        *reason = "expected a score such as 5.0, or off";
+        return -1;
+    }
+    *(double *)field = v;
+    return 0;
+}
+
+enum svc_verdict svc_scores_verdict(const struct svc_scores *s, double score,
+                                    enum svc_verdict action)
+{
+    enum svc_verdict v = score >= s->junk ? SVC_JUNK : score >= s->tag ? SVC_TAG : SVC_PASS;
+
+    /* the action, unless it is milder than what the lower thresholds already say */
+    if (score >= s->quarantine && policy_rank(action) > policy_rank(v))
+        v = action;
+    return v;
+}
+
+const struct svc_levels *svc_levels_of(const struct svc *svc)
+{
+    const struct svc_levels *lv =
+        svc->type != NULL && svc->type->levels != NULL ? svc->type->levels(svc) : NULL;
+
+    return lv != NULL && lv->on ? lv : NULL;
+}
+
+int svc_levels_check(const struct svc_levels *lv, const char **reason)
+{
+    const struct svc_scores *n = &lv->normal;
+
+    /* off (INFINITY) is never reached, so it is above anything */
+    if (isfinite(n->tag) && n->tag > n->quarantine) {
+        *reason = "tag_threshold is above quarantine_threshold";
+        return -1;
+    }
+    if (isfinite(n->junk) && n->junk > n->quarantine) {
+        *reason = "junk_threshold is above quarantine_threshold";
+        return -1;
+    }
+    if (!isfinite(lv->step) || !isfinite(lv->min) || !isfinite(lv->max) || lv->min > lv->max) {
+        *reason = "level_step, user_score_min and user_score_max need scores, min <= max";
+        return -1;
+    }
+    return 0;
 }

@@ -9,11 +9,16 @@
  * opesd does with it: on_no_action (pass), on_greylist (pass), on_add_header
  * (tag), on_rewrite_subject (tag), on_soft_reject (tempfail), on_reject (the
  * service's action, quarantine unless configured). The words are those of
- * rspamd_verdict_words; a new action of ours is one more row there. The score,
+ * rspamd_verdict_words; a new action of ours is one more row there. With
+ * quarantine_threshold or junk_threshold set (default off), the score decides
+ * instead, with tag_threshold, level_step, user_score_min and user_score_max
+ * as for spamd, and per recipient: each recipient's own level applies to the
+ * one scan (policy.c); a soft reject stays a soft reject. The score,
  * the required score and the symbols go into the reason, and so into the
  * trace records; as many symbols as a log line holds (1.5 KB) into the log.
  * Bypassable in every way and opt-out by default.
  */
+#include <math.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -26,9 +31,13 @@
 #include "opes/service.h"
 
 /* what opesd may do with one of rspamd's actions */
-static const struct config_word rspamd_verdict_words[] = {
-    {"pass", SVC_PASS},     {"tag", SVC_TAG},           {"quarantine", SVC_QUARANTINE},
-    {"reject", SVC_REJECT}, {"tempfail", SVC_TEMPFAIL}, {NULL, 0}};
+static const struct config_word rspamd_verdict_words[] = {{"pass", SVC_PASS},
+                                                          {"tag", SVC_TAG},
+                                                          {"junk", SVC_JUNK},
+                                                          {"quarantine", SVC_QUARANTINE},
+                                                          {"reject", SVC_REJECT},
+                                                          {"tempfail", SVC_TEMPFAIL},
+                                                          {NULL, 0}};
 
 struct rspamd_map {
     bool set; /* false: the service's action (on_reject only) */
@@ -36,6 +45,7 @@ struct rspamd_map {
 };
 
 struct rspamd_conf {
+    struct svc_levels lv; /* first: SVC_LEVEL_KEYS */
     struct endpoint ep;
     bool have_ep;
     uint64_t max_size;
@@ -60,7 +70,7 @@ static int rspamd_map_parse(void *field, const char *value, const char **reason)
     int v = config_word_value(rspamd_verdict_words, value);
 
     if (v < 0) {
-        *reason = "expected pass, tag, quarantine, reject or tempfail";
+        *reason = "expected pass, tag, junk, quarantine, reject or tempfail";
         return -1;
     }
     m->set = true;
@@ -75,6 +85,7 @@ static const struct config_key rspamd_keys[] = {
      .why = "expected a size such as 20M"},
     {"rspamd", "on_unscannable", CONFIG_ENUM, "pass", 0, 0, OFF(on_unscannable),
      .words = svc_unscannable_words},
+    SVC_LEVEL_KEYS("rspamd", "off", "off", "off"),
     {"rspamd", "add_headers", CONFIG_BOOL, "no", 0, 0, OFF(add_headers)},
     {"rspamd", "on_no_action", CONFIG_PARSE, "pass", 0, 0, OFF(map[RSPAMD_NO_ACTION]),
      .parse = rspamd_map_parse},
@@ -101,7 +112,13 @@ static int rspamd_check_conf(struct svc *svc, const char **reason)
     for (size_t i = 0; i < RSPAMD_N_ACTIONS; i++)
         if (!c->map[i].set)
             c->map[i] = (struct rspamd_map){true, svc->action};
-    return 0;
+    c->lv.on = isfinite(c->lv.normal.quarantine) || isfinite(c->lv.normal.junk);
+    return svc_levels_check(&c->lv, reason);
+}
+
+static const struct svc_levels *rspamd_levels(const struct svc *svc)
+{
+    return &((const struct rspamd_conf *)svc->priv)->lv;
 }
 
 /* rspamd_reason - "reject, score 15.00 / 15.00: SYM(1.00) ..." cut at a whole symbol. */
@@ -196,7 +213,13 @@ static void rspamd_run(const struct svc *svc, const struct svc_msg *m, struct sv
              rspamd_action_name(rr.action), rr.score, rr.required_score, rr.symbols, more);
     rspamd_reason(&rr, r->reason, sizeof(r->reason));
     r->verdict = c->map[rr.action].verdict;
-    if (r->verdict == SVC_PASS)
+    if (c->lv.on && rr.action != RSPAMD_SOFT_REJECT) {
+        /* the score decides, per recipient (policy_verdict_for); this is the normal level */
+        r->scored = true;
+        r->score = rr.score;
+        r->verdict = svc_scores_verdict(&c->lv.normal, rr.score, svc->action);
+    }
+    if (r->verdict == SVC_PASS && !r->scored)
         return;
     svc_words_spam(r, rr.score, rr.required_score);
     o = (size_t)snprintf(r->headers, sizeof(r->headers), "X-Spam: Yes\r\n");
@@ -211,4 +234,5 @@ const struct svc_type svc_type_rspamd = {
     .priv_size = sizeof(struct rspamd_conf),
     .check = rspamd_check_conf,
     .run = rspamd_run,
+    .levels = rspamd_levels,
 };

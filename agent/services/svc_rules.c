@@ -1,6 +1,7 @@
 /*
  * svc_rules.c - the rules service: envelope, header, size, attachment name and
- * MIME type matches, each with its own action (tag, quarantine, reject).
+ * MIME type matches, each with its own action (tag, junk, quarantine, reject;
+ * junk: delivered with the tag field into the recipient's Junk folder).
  *
  * One "rule" key per rule, in the order given:
  *   rule = header NAME /regex/[i] ACTION     (a field of any message, raw or decoded)
@@ -150,7 +151,7 @@ static int rule_parse(struct rule *ru, const char *value, const char **reason)
     kind = strtok_r(buf, " \t", &rest);
     action = strrchr(rest, ' ');
     if (kind == NULL || action == NULL || (a = svcdesc_parse_action(action + 1)) < 0) {
-        *reason = "expected: KIND [NAME] MATCH ACTION, with ACTION tag, quarantine or reject";
+        *reason = "expected: KIND [NAME] MATCH ACTION, with ACTION tag, junk, quarantine or reject";
         return -1;
     }
     *action = '\0';
@@ -439,7 +440,7 @@ static void rules_run(const struct svc *svc, const struct svc_msg *m, struct svc
         snprintf(r->reason, sizeof(r->reason), "rule %zu matched: %s", hit, ru->text);
         rule_words(ru, matched, r->words, sizeof(r->words));
     }
-    if (r->verdict == SVC_TAG)
+    if (r->verdict == SVC_TAG || r->verdict == SVC_JUNK)
         snprintf(r->headers, sizeof(r->headers), "X-OPES-Rule: %s; rule=%zu\r\n", svc->name, hit);
     rules_unread(svc, &v, r);
     rules_view_close(&v);

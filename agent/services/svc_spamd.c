@@ -2,16 +2,19 @@
  * svc_spamd.c - the spamd service: SpamAssassin's score, two thresholds.
  *
  * Keys: address (unix:/path or host:port), tag_threshold (default 5.0: add
- * X-Spam-* fields), quarantine_threshold (default 10.0: the action, default
- * quarantine), user (spamd's per-user settings), max_size (default 512K:
- * larger messages are not scanned, as spamc does), on_unscannable (what such
- * a message gets: default pass, as a score is a heuristic and large mail must
- * not wait for ever; the trace says "unscannable" either way).
+ * X-Spam-* fields), junk_threshold (default off: deliver into the Junk
+ * folder), quarantine_threshold (default 10.0: the action, default
+ * quarantine), level_step, user_score_min and user_score_max (what the
+ * recipients' own levels may be: service.h, struct svc_levels), user (spamd's
+ * per-user settings), max_size (default 512K: larger messages are not
+ * scanned, as spamc does), on_unscannable (what such a message gets: default
+ * pass, as a score is a heuristic and large mail must not wait for ever; the
+ * trace says "unscannable" either way). The message is scanned once; the
+ * score is compared with each recipient's thresholds (policy.c).
  * Bypassable in every way and opt-out by default.
  */
 #include <stddef.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "opes/config.h"
@@ -20,27 +23,13 @@
 #include "opes/spamd.h"
 
 struct spamd_conf {
+    struct svc_levels lv; /* first: SVC_LEVEL_KEYS */
     struct endpoint ep;
     bool have_ep;
-    double tag, quarantine;
     char user[SPAMD_USER_MAX];
     uint64_t max_size;
     enum svc_verdict on_unscannable;
 };
-
-/* spamd_number - a threshold such as 5.0 (field: a double) */
-static int spamd_number(void *field, const char *value, const char **reason)
-{
-    char *end;
-    double v = strtod(value, &end);
-
-    if (*value == '\0' || *end != '\0' || v < -1000 || v > 10000) {
-        *reason = "expected a score such as 5.0";
-        return -1;
-    }
-    *(double *)field = v;
-    return 0;
-}
 
 /* spamd_address - the address key: unix:/path or host:port (field: the conf) */
 static int spamd_address(void *field, const char *value, const char **reason)
@@ -63,9 +52,7 @@ static int spamd_user(void *field, const char *value, const char **reason)
 
 static const struct config_key spamd_keys[] = {
     {"spamd", "address", CONFIG_PARSE, NULL, 0, 0, .offset = 0, .parse = spamd_address},
-    {"spamd", "tag_threshold", CONFIG_PARSE, "5.0", 0, 0, OFF(tag), .parse = spamd_number},
-    {"spamd", "quarantine_threshold", CONFIG_PARSE, "10.0", 0, 0, OFF(quarantine),
-     .parse = spamd_number},
+    SVC_LEVEL_KEYS("spamd", "5.0", "off", "10.0"),
     {"spamd", "user", CONFIG_PARSE, NULL, 0, 0, OFF(user), .parse = spamd_user},
     {"spamd", "max_size", CONFIG_SIZE, "512K", 0, UINT64_MAX, OFF(max_size),
      .why = "expected a size such as 512K"},
@@ -75,17 +62,14 @@ static const struct config_key spamd_keys[] = {
 
 static int spamd_check_conf(struct svc *svc, const char **reason)
 {
-    const struct spamd_conf *c = svc->priv;
+    struct spamd_conf *c = svc->priv;
 
+    c->lv.on = true;
     if (!c->have_ep) {
         *reason = "spamd needs address = host:port or unix:/path";
         return -1;
     }
-    if (c->tag > c->quarantine) {
-        *reason = "tag_threshold is above quarantine_threshold";
-        return -1;
-    }
-    return 0;
+    return svc_levels_check(&c->lv, reason);
 }
 
 static void spamd_run(const struct svc *svc, const struct svc_msg *m, struct svc_result *r)
@@ -102,20 +86,22 @@ static void spamd_run(const struct svc *svc, const struct svc_msg *m, struct svc
         snprintf(r->reason, sizeof(r->reason), "spamd: %s", error);
         return;
     }
+    r->scored = true;
+    r->score = sr.score;
     snprintf(r->reason, sizeof(r->reason), "score %.1f (tag %.1f, quarantine %.1f)", sr.score,
-             c->tag, c->quarantine);
-    svc_words_spam(r, sr.score, c->quarantine);
-    if (sr.score >= c->quarantine)
-        r->verdict = svc->action;
-    else if (sr.score >= c->tag)
-        r->verdict = SVC_TAG;
-    else
-        r->verdict = SVC_PASS;
-    if (r->verdict != SVC_PASS)
-        snprintf(r->headers, sizeof(r->headers),
-                 "X-Spam-Flag: YES\r\nX-Spam-Score: %.1f\r\n"
-                 "X-Spam-Status: Yes, score=%.1f required=%.1f\r\n",
-                 sr.score, sr.score, c->tag);
+             c->lv.normal.tag, c->lv.normal.quarantine);
+    svc_words_spam(r, sr.score, c->lv.normal.quarantine);
+    r->verdict = svc_scores_verdict(&c->lv.normal, sr.score, svc->action);
+    /* for every recipient whose own level tags or junks it (policy_verdict_for) */
+    snprintf(r->headers, sizeof(r->headers),
+             "X-Spam-Flag: YES\r\nX-Spam-Score: %.1f\r\n"
+             "X-Spam-Status: Yes, score=%.1f required=%.1f\r\n",
+             sr.score, sr.score, c->lv.normal.tag);
+}
+
+static const struct svc_levels *spamd_levels(const struct svc *svc)
+{
+    return &((const struct spamd_conf *)svc->priv)->lv;
 }
 
 const struct svc_type svc_type_spamd = {
@@ -125,4 +111,5 @@ const struct svc_type svc_type_spamd = {
     .priv_size = sizeof(struct spamd_conf),
     .check = spamd_check_conf,
     .run = spamd_run,
+    .levels = spamd_levels,
 };

@@ -32,6 +32,30 @@ static int cfg_check_listen(const char *v, const char **reason);
 static int cfg_check_web_listen(const char *v, const char **reason);
 static int cfg_check_metrics_listen(const char *v, const char **reason);
 static int cfg_check_target(const char *v, const char **reason);
+/* cfg_check_folder - a folder name that is safe in an address and as a Maildir++ folder */
+static int cfg_check_folder(const char *v, const char **reason)
+{
+    size_t n = strlen(v);
+
+    if (n == 0 || n > 64 || v[0] == '.' ||
+        strspn(v, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                  "0123456789-_.") != n) {
+        *reason = "expected a folder name of 1-64 letters, digits, '-', '_' or '.' (not first)";
+        return -1;
+    }
+    return 0;
+}
+
+/* cfg_check_delimiter - the one character between a local part and its detail */
+static int cfg_check_delimiter(const char *v, const char **reason)
+{
+    if (strlen(v) != 1 || strchr("+-_=#%&", v[0]) == NULL) {
+        *reason = "expected one of + - _ = # % &";
+        return -1;
+    }
+    return 0;
+}
+
 static int cfg_check_uri(const char *v, const char **reason);
 static int cfg_check_from(const char *v, const char **reason);
 static int cfg_check_schedule(const char *v, const char **reason);
@@ -40,6 +64,8 @@ static int cfg_check_relay(const char *v, const char **reason);
 static int cfg_check_auth_user(const char *v, const char **reason);
 static int cfg_check_conninfo(const char *v, const char **reason);
 static int cfg_check_addr_list(const char *v, const char **reason);
+static int cfg_check_folder(const char *v, const char **reason);
+static int cfg_check_delimiter(const char *v, const char **reason);
 static int cfg_check_language(const char *v, const char **reason);
 static int cfg_check_timezone(const char *v, const char **reason);
 
@@ -111,6 +137,10 @@ static const struct config_key cfg_table[] = {
     {"downstream", "max_idle", CONFIG_NUM, "32", 0, 1000, OFF(down_max_idle)},
     {"downstream", "idle_timeout", CONFIG_TIME, "30s", 1, 3600, OFF(down_idle_timeout)},
     {"downstream", "maildir_create", CONFIG_BOOL, "no", NOLIM, OFF(maildir_create)},
+    {"downstream", "junk_folder", CONFIG_STR, "Junk", NOLIM, OFF(junk_folder),
+     .check = cfg_check_folder},
+    {"downstream", "recipient_delimiter", CONFIG_STR, "+", NOLIM, OFF(recipient_delimiter),
+     .check = cfg_check_delimiter},
     {"downstream", "auth", CONFIG_ENUM, "none", NOLIM, OFF(down_auth), .words = cfg_auth_words},
     {"downstream", "auth_user", CONFIG_STR, "", NOLIM, OFF(down_auth_user),
      .check = cfg_check_auth_user},

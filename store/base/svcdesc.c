@@ -17,13 +17,11 @@
 #include "opes/log.h"
 #include "opes/vec.h"
 
-const struct config_word svcdesc_verdict_words[] = {{"pass", SVC_PASS},
-                                                    {"tag", SVC_TAG},
-                                                    {"modify", SVC_MODIFY},
-                                                    {"quarantine", SVC_QUARANTINE},
-                                                    {"reject", SVC_REJECT},
-                                                    {"tempfail", SVC_TEMPFAIL},
-                                                    {NULL, 0}};
+const struct config_word svcdesc_verdict_words[] = {
+    {"pass", SVC_PASS},     {"tag", SVC_TAG},
+    {"modify", SVC_MODIFY}, {"quarantine", SVC_QUARANTINE},
+    {"reject", SVC_REJECT}, {"tempfail", SVC_TEMPFAIL},
+    {"junk", SVC_JUNK},     {NULL, 0}};
 const struct config_word svcdesc_consent_words[] = {
     {"mandatory", SVC_MANDATORY}, {"opt-out", SVC_OPT_OUT}, {"opt-in", SVC_OPT_IN}, {NULL, 0}};
 const struct config_word svcdesc_bypass_words[] = {{"never", 0},
@@ -36,8 +34,11 @@ const struct config_word svcdesc_release_words[] = {
     {"self", SVC_RELEASE_SELF}, {"request", SVC_RELEASE_REQUEST}, {"admin", SVC_RELEASE_ADMIN},
     {NULL, 0}};
 /* the actions a configuration may choose on a hit */
-static const struct config_word svcdesc_action_words[] = {
-    {"tag", SVC_TAG}, {"quarantine", SVC_QUARANTINE}, {"reject", SVC_REJECT}, {NULL, 0}};
+static const struct config_word svcdesc_action_words[] = {{"tag", SVC_TAG},
+                                                          {"junk", SVC_JUNK},
+                                                          {"quarantine", SVC_QUARANTINE},
+                                                          {"reject", SVC_REJECT},
+                                                          {NULL, 0}};
 static const struct config_word svcdesc_failure_words[] = {{"tempfail", SVC_FAIL_TEMPFAIL},
                                                            {"pass", SVC_FAIL_PASS},
                                                            {"quarantine", SVC_FAIL_QUARANTINE},
@@ -52,25 +53,25 @@ static const struct svcdesc_type svcdesc_types[] = {
     {"rules", SVC_MANDATORY, SVC_BYPASS_PORTAL, SVC_QUARANTINE,
      "Matches the envelope, header fields, size and attachment names or types against the "
      "operator's rules, and tags, holds or refuses the message.",
-     .release = SVC_RELEASE_SELF},
+     true, .release = SVC_RELEASE_SELF},
     {"clamd", SVC_MANDATORY, 0, SVC_QUARANTINE,
      "Scans the message for malware with ClamAV. It is mandatory and can never be bypassed.",
-     .release = SVC_RELEASE_REQUEST},
+     false, .release = SVC_RELEASE_REQUEST},
     {"spamd", SVC_OPT_OUT, SVC_BYPASS_ALL, SVC_QUARANTINE,
-     "Scores the message with SpamAssassin: a spam score is added to the header, and mail "
-     "above the threshold is held.",
-     .release = SVC_RELEASE_SELF},
+     "Scores the message with SpamAssassin: a spam score is added to the header, and spam goes "
+     "to your Junk folder or is held, from the scores of your spam level.",
+     true, .release = SVC_RELEASE_SELF},
     {"rewrite", SVC_MANDATORY, 0, SVC_MODIFY,
      "Maps envelope recipients and the header fields that name them to their new addresses.",
-     .release = SVC_RELEASE_SELF},
+     false, .release = SVC_RELEASE_SELF},
     {"banner", SVC_OPT_OUT, SVC_BYPASS_ALL, SVC_MODIFY,
      "Adds a warning to mail from outside senders. Signed or encrypted mail is left "
      "untouched.",
-     .release = SVC_RELEASE_SELF},
+     false, .release = SVC_RELEASE_SELF},
     {"rspamd", SVC_OPT_OUT, SVC_BYPASS_ALL, SVC_QUARANTINE,
      "Scores the message with rspamd: mail rspamd would reject is held, and mail it would "
      "tag can be marked in the header.",
-     .release = SVC_RELEASE_SELF},
+     true, .release = SVC_RELEASE_SELF},
 };
 #define SVCDESC_NTYPES (sizeof(svcdesc_types) / sizeof(svcdesc_types[0]))
 
@@ -167,7 +168,7 @@ static int svcdesc_parse_rcpt_actions(void *field, const char *s, const char **r
         eq = strchr(item, '=');
         if (eq == NULL || eq == item || strchr(item, '@') == NULL || strchr(item, '@') > eq ||
             (action = svcdesc_parse_action(eq + 1)) < 0) {
-            *reason = "expected address=action or @domain=action (tag, quarantine, reject)";
+            *reason = "expected address=action or @domain=action (tag, junk, quarantine, reject)";
             return -1;
         }
         *eq = '\0';
@@ -272,6 +273,16 @@ static int svcdesc_init(struct svcdesc *d, const struct opes_config *cfg, size_t
     return 0;
 }
 
+/* svcdesc_has_junk - does d send anyone's copy to the Junk folder? */
+static bool svcdesc_has_junk(const struct svcdesc *d)
+{
+    bool junk = d->action == SVC_JUNK;
+
+    for (size_t i = 0; i < d->n_rcpt_actions; i++)
+        junk = junk || d->rcpt_actions[i].action == SVC_JUNK;
+    return junk;
+}
+
 /* svcdesc_keys_read - the common keys of d's section, in file order. */
 static void svcdesc_keys_read(struct svcdesc *d, const struct opes_config *cfg)
 {
@@ -285,6 +296,10 @@ static void svcdesc_keys_read(struct svcdesc *d, const struct opes_config *cfg)
         k = config_key_find(svcdesc_keys, SVCDESC_NKEYS, NULL, kv->key);
         if (k != NULL && config_key_set(d, k, kv->value, &reason) < 0)
             svcdesc_error(cfg, kv->line, d->name, kv->key, reason);
+        else if (k != NULL && strstr(kv->key, "action") != NULL && !d->type->junk &&
+                 svcdesc_has_junk(d))
+            svcdesc_error(cfg, kv->line, d->name, kv->key,
+                          "junk is an action for spam: rules, spamd and rspamd only");
     }
 }
 
@@ -323,14 +338,6 @@ struct svcdesc_set *svcdesc_load(const struct opes_config *cfg, const char **err
         qsort(set->svc, set->n, sizeof(*set->svc), svcdesc_cmp);
     *error_r = svcdesc_errors();
     return set;
-}
-
-enum svc_release svcdesc_release_of(const struct svcdesc_set *set, const char *service)
-{
-    for (size_t i = 0; set != NULL && service != NULL && i < set->n; i++)
-        if (strcmp(set->svc[i].name, service) == 0)
-            return set->svc[i].release;
-    return SVC_RELEASE_SELF;
 }
 
 void svcdesc_set_free(struct svcdesc_set **setp)

@@ -88,6 +88,9 @@ enum st_stmt {
     S_USER_SET_LOCALE,
     S_CONSENT_GET,
     S_CONSENT_SET,
+    S_SPAM_GET,
+    S_SPAM_SET,
+    S_SPAM_CLEAR,
     /* audit */
     S_AUDIT_INSERT,
     S_AUDIT_LIST,

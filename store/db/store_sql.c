@@ -68,6 +68,12 @@ const char *const st_sql_common[S_MAX] = {
     [S_CONSENT_SET] = "INSERT INTO user_consent (address, service, allowed, updated) "
                       "VALUES (?, ?, ?, ?) ON CONFLICT (address, service) DO UPDATE SET "
                       "allowed = excluded.allowed, updated = excluded.updated",
+    [S_SPAM_GET] = "SELECT level, tag, junk, quarantine, updated FROM user_spam WHERE address = ?",
+    [S_SPAM_SET] = "INSERT INTO user_spam (address, level, tag, junk, quarantine, updated) "
+                   "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (address) DO UPDATE SET "
+                   "level = excluded.level, tag = excluded.tag, junk = excluded.junk, "
+                   "quarantine = excluded.quarantine, updated = excluded.updated",
+    [S_SPAM_CLEAR] = "DELETE FROM user_spam WHERE address = ?",
     [S_AUDIT_INSERT] = "INSERT INTO audit (at, actor, action, object, origin, via) "
                        "VALUES (?, ?, ?, ?, ?, ?)",
     [S_AUDIT_LIST] =

@@ -5,8 +5,10 @@
  */
 #include "opes/store.h"
 
+#include <math.h>
 #include <sodium.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "store_int.h"
@@ -227,6 +229,103 @@ int store_user_set_consent(struct store *st, const char *address, const char *se
     st_int(q, 3, allowed);
     st_int(q, 4, st_now());
     return st_exec_commit(st, q, error_r, "consent");
+}
+
+#define ST_SPAM_OFF 1000000 /* tenths: a score that is off */
+
+/* st_tenths / st_score - a score as stored, and back */
+static int64_t st_tenths(double v)
+{
+    return !(v < ST_SPAM_OFF / 10.0) ? ST_SPAM_OFF : (int64_t)lround(v * 10);
+}
+
+static double st_score(int64_t t)
+{
+    return t >= ST_SPAM_OFF ? INFINITY : (double)t / 10;
+}
+
+/* st_spam_score - "5.0" (0-1000) or "off"; -1 when neither */
+static int st_spam_score(const char *v, double *out)
+{
+    char *end;
+
+    if (strcmp(v, "off") == 0) {
+        *out = INFINITY;
+        return 0;
+    }
+    *out = strtod(v, &end);
+    return *v != '\0' && *end == '\0' && *out >= 0 && *out <= 1000 ? 0 : -1;
+}
+
+int store_spam_parse(const char *level, const char *const *scores, struct store_spam *s,
+                     const char **error_r)
+{
+    static const char *const levels[] = {"lenient", "normal", "strict", "custom"};
+    bool known = false;
+
+    memset(s, 0, sizeof(*s));
+    for (size_t i = 0; i < 4; i++)
+        known = known || strcmp(level, levels[i]) == 0;
+    if (!known) {
+        *error_r = "expected lenient, normal, strict or custom";
+        return -1;
+    }
+    snprintf(s->level, sizeof(s->level), "%s", level);
+    if (strcmp(level, "custom") != 0)
+        return 0;
+    if (scores == NULL || st_spam_score(scores[0], &s->tag) < 0 ||
+        st_spam_score(scores[1], &s->junk) < 0 || st_spam_score(scores[2], &s->quarantine) < 0) {
+        *error_r = "custom needs three scores (tag, junk, quarantine), each 0-1000 or off";
+        return -1;
+    }
+    if (s->tag > s->quarantine ||
+        (!isinf(s->junk) && (s->junk < s->tag || s->junk > s->quarantine))) {
+        *error_r = "the scores must rise: tag, then junk, then quarantine";
+        return -1;
+    }
+    return 0;
+}
+
+int store_user_spam(struct store *st, const char *address, struct store_spam *s,
+                    const char **error_r)
+{
+    struct st_q *q = st_q(st, S_SPAM_GET);
+    char low[257];
+    int rc;
+
+    st_lower(low, sizeof(low), address);
+    st_text(q, 1, low);
+    rc = st_step(st, q, error_r, "spam level");
+    if (rc > 0) {
+        st_copy(s->level, sizeof(s->level), q, 0);
+        s->tag = st_score(st_col_int(q, 1));
+        s->junk = st_score(st_col_int(q, 2));
+        s->quarantine = st_score(st_col_int(q, 3));
+        s->updated = st_col_int(q, 4);
+        st_reset(q);
+    }
+    return rc < 0 ? -1 : rc > 0;
+}
+
+int store_user_set_spam(struct store *st, const char *address, const struct store_spam *s,
+                        const char **error_r)
+{
+    struct st_q *q;
+    char low[257];
+
+    st_lower(low, sizeof(low), address);
+    if (st_user_begin(st, low, error_r) < 0)
+        return -1;
+    q = st_q(st, s != NULL ? S_SPAM_SET : S_SPAM_CLEAR);
+    st_text(q, 1, low);
+    if (s != NULL) {
+        st_text(q, 2, s->level);
+        st_int(q, 3, st_tenths(s->tag));
+        st_int(q, 4, st_tenths(s->junk));
+        st_int(q, 5, st_tenths(s->quarantine));
+        st_int(q, 6, st_now());
+    }
+    return st_exec_commit(st, q, error_r, "spam level");
 }
 
 int store_user_locale(struct store *st, const char *address, char *language, size_t lsize,

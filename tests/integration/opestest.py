@@ -316,6 +316,21 @@ class Lmtp:
         assert code == 250, text
         return text
 
+    def transaction(self, sender, rcpts, message):
+        """After hello: MAIL, each RCPT (all must get 250), DATA with message (text, CRLF
+        added, not dot-stuffed), then QUIT; the final replies, one per recipient."""
+        code, text = self.cmd("MAIL FROM:<%s>" % sender)
+        assert code == 250, text
+        for r in rcpts:
+            code, text = self.cmd("RCPT TO:<%s>" % r)
+            assert code == 250, text
+        code, text = self.cmd("DATA")
+        assert code == 354, text
+        self.send(crlf(message) + b".\r\n")
+        replies = self.replies(len(rcpts))
+        self.cmd("QUIT")
+        return replies
+
 
 def stuff(message):
     """A CRLF message as sent after DATA: dot-stuffed, with the final dot."""

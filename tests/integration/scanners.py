@@ -20,6 +20,7 @@ ports, and is stopped by the PID of the process this module started.
 Stop each with .stop() (TempDirTest.start() registers them for tearDown).
 """
 import os
+import shutil
 import socket
 import subprocess
 import threading
@@ -160,12 +161,19 @@ class Clamd(Proc):
 class Spamd(Proc):
     """A private spamd on a loopback TCP port: local tests only, no user configuration."""
 
-    def __init__(self, tmp, timeout=120, children=2):
+    def __init__(self, tmp, timeout=120, children=2, local_cf=None):
         self.port = free_port()
         self.dir = os.path.join(tmp, "spamd-%d" % self.port)
         os.makedirs(self.dir)
         argv = [SPAMD, "-L", "-x", "-i", "127.0.0.1:%d" % self.port, "-A", "127.0.0.1",
                 "-s", "stderr", "--max-children=%d" % children, "--min-children=1"]
+        if local_cf is not None:  # site rules of the test's own (instead of /etc/spamassassin)
+            site = os.path.join(self.dir, "site")
+            shutil.copytree("/etc/spamassassin", site, ignore=shutil.ignore_patterns("local.cf"))
+            with open(os.path.join(site, "local.cf"), "w") as f:
+                f.write(local_cf)
+            os.chmod(self.dir, 0o755)
+            argv.append("--siteconfigpath=" + site)
         if os.geteuid() == 0:
             argv += ["-u", "nobody"]  # spamd refuses to check mail as root
         super().__init__(argv, os.path.join(self.dir, "spamd.log"), cwd=self.dir)

@@ -78,7 +78,7 @@ ORIGINAL = (
 class Cyrus:
     """A private Cyrus master with three lmtpd services (see the module text)."""
 
-    def __init__(self, tmp, users=("alice", "bob"), quota_kb=0):
+    def __init__(self, tmp, users=("alice", "bob"), quota_kb=0, extra_conf=""):
         self.dir = os.path.join(tmp, "cyrus")
         self.port = t.free_port()       # lmtpd -a
         self.auth_port = t.free_port()  # lmtpd, AUTH required
@@ -106,7 +106,7 @@ class Cyrus:
                 "hashimapspool: false", "duplicatesuppression: no",
                 "sasl_pwcheck_method: auxprop", "sasl_auxprop_plugin: sasldb",
                 "sasl_sasldb_path: %s" % sasldb, "sasl_mech_list: PLAIN", "allowplaintext: yes",
-            ]) + "\n")
+            ]) + "\n" + extra_conf)
         with open(os.path.join(d, "cyrus.conf"), "w") as f:
             f.write("""START {
   recover cmd="%(b)s/ctl_cyrusdb -C %(c)s -r"

@@ -73,16 +73,7 @@ class RspamdTest(t.TempDirTest):
     def send(self, message, rcpts=("alice@example.org",), sender="mallory@remote.example"):
         c = self.client(self.opesd.port, timeout=90)
         c.hello()
-        code, text = c.cmd("MAIL FROM:<%s>" % sender)
-        self.assertEqual(code, 250, text)
-        for r in rcpts:
-            code, text = c.cmd("RCPT TO:<%s>" % r)
-            self.assertEqual(code, 250, text)
-        self.assertEqual(c.cmd("DATA")[0], 354)
-        c.send(t.crlf(message) + b".\r\n")
-        replies = c.replies(len(rcpts))
-        c.cmd("QUIT")
-        return replies
+        return c.transaction(sender, rcpts, message)
 
     def delivered(self, user):
         d = os.path.join(self.mail, user, "new")
@@ -302,6 +293,31 @@ class RspamdTest(t.TempDirTest):
         self.assertEqual(code, 451, text)
         self.assertEqual(self.delivered("alice") + self.delivered("bob"), [])
 
+    def test_score_decides_per_recipient_junk_and_strict_held(self):
+        """With thresholds set, rspamd's score (GTUBE: 15) is compared per recipient: alice
+        (no choice) gets it in .Junk/ with X-Spam, bob (strict: every threshold 10 lower) has it
+        held, after one scan."""
+        self.start_opesd({"service.rspamd.junk_threshold": "8",
+                          "service.rspamd.quarantine_threshold": "20",
+                          "service.rspamd.level_step": "10"})
+        self.opesd.ctl("user", "spam", "bob@example.org", "strict")
+        (ca, ta), (cb, tb) = self.send(gtube_message(), ("alice@example.org", "bob@example.org"))
+        self.assertEqual((ca, cb), (250, 250), (ta, tb))
+        self.assertIn("held in quarantine as", tb)
+        self.assertNotIn("held", ta)
+        self.assertEqual(self.delivered("alice") + self.delivered("bob"), [])
+        junk = os.path.join(self.mail, "alice", ".Junk", "new")
+        [name] = os.listdir(junk)
+        with open(os.path.join(junk, name), encoding="utf-8", errors="replace") as f:
+            msg = f.read()
+        self.assertIn("\nX-Spam: Yes\n", msg)
+        self.assertIn(URI + "rspamd; action=junk", t.unfold(msg))
+        self.assertEqual(self.service_record(ta)["verdict"], "junk")
+        self.assertEqual(self.service_record(tb, "bob@example.org")["verdict"], "quarantine")
+        log = self.opesd.read_log()
+        self.assertEqual(log.count("service=rspamd action="), 1, "one scan for both")
+        self.assertRegex(log, r"rcpt=<alice@example\.org> action=junk ")
+
     def test_over_max_size_passes_unscanned_and_traced(self):
         self.start_opesd({"service.rspamd.max_size": "512"})
         message = gtube_message()
@@ -325,12 +341,12 @@ class RspamdTest(t.TempDirTest):
     def test_bad_configuration_is_reported(self):
         conf = os.path.join(self.tmp, "bad.conf")
         with open(conf, "w") as f:
-            f.write("[service.r1]\ntype = rspamd\non_reject = junk\n"
+            f.write("[service.r1]\ntype = rspamd\non_reject = discard\n"
                     "[service.r2]\ntype = rspamd\naddress = 127.0.0.1:11333\nadd_header = yes\n")
         p = subprocess.run([t.OPESD, "-t", "-c", conf], capture_output=True, text=True)
         self.assertNotEqual(p.returncode, 0)
-        self.assertIn("%s:3: service.r1.on_reject: expected pass, tag, quarantine, reject or "
-                      "tempfail" % conf, p.stderr)
+        self.assertIn("%s:3: service.r1.on_reject: expected pass, tag, junk, quarantine, reject "
+                      "or tempfail" % conf, p.stderr)
         self.assertIn("service.r1.type: rspamd needs address", p.stderr)
         self.assertIn("%s:7: service.r2.add_header: unknown key (rspamd takes address" % conf,
                       p.stderr)

@@ -114,6 +114,8 @@ static void fill(struct store *st, char ids[2][STORE_ID_LEN + 1], const unsigned
                   "%s", err);
     ck_assert_msg(store_user_set_notify(st, "user1@example.org", "digest", "daily@08", &err) == 0,
                   "%s", err);
+    struct store_spam sp = {.level = "custom", .tag = 2.5, .junk = 6.0, .quarantine = 11.0};
+    ck_assert_msg(store_user_set_spam(st, "user1@example.org", &sp, &err) == 0, "%s", err);
 
     ck_assert_int_eq(store_token_use(st, "nonce-1", 4102444800, &err), 0);
     snprintf(r.item_id, sizeof(r.item_id), "%s", ids[1]);
@@ -169,6 +171,10 @@ START_TEST(copy_keeps_every_kind_of_row)
     ck_assert_int_eq(store_user_check_password(dst, "user0@example.org", "s3cret pw", &err), 1);
     ck_assert_int_eq(store_user_check_password(dst, "user0@example.org", "wrong", &err), 0);
     ck_assert_int_eq(store_user_consent(dst, "user0@example.org", "antispam", &err), 0);
+    struct store_spam level;
+    ck_assert_int_eq(store_user_spam(dst, "user1@example.org", &level, &err), 1);
+    ck_assert_str_eq(level.level, "custom");
+    ck_assert(level.tag == 2.5 && level.junk == 6.0 && level.quarantine == 11.0);
     ck_assert_int_eq(store_user_notify_prefs(dst, "user1@example.org", state, sizeof(state), why,
                                              sizeof(why), &err),
                      0);

@@ -9,6 +9,7 @@
  * entry, damage a chunk) it opens the database file with sqlite3 directly.
  */
 #include <check.h>
+#include <math.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1384,6 +1385,35 @@ START_TEST(test_users_and_passwords)
 }
 END_TEST
 
+/* a recipient's spam level: chosen, changed, read back to the tenth, forgotten */
+START_TEST(test_spam_level)
+{
+    const char *err = NULL;
+    struct store_spam sp, got;
+
+    ck_assert_int_eq(store_user_spam(st, "carol@example.com", &got, &err), 0);
+    sp = (struct store_spam){.level = "strict", .tag = 2.0, .junk = 4.0, .quarantine = 7.0};
+    ck_assert_int_eq(store_user_set_spam(st, "Carol@example.com", &sp, &err), 0);
+    ck_assert_int_eq(store_user_spam(st, "CAROL@example.com", &got, &err), 1);
+    ck_assert_str_eq(got.level, "strict");
+    ck_assert(got.updated > 0);
+    sp = (struct store_spam){.level = "custom", .tag = 3.25, .junk = INFINITY, .quarantine = 12.5};
+    ck_assert_int_eq(store_user_set_spam(st, "carol@example.com", &sp, &err), 0);
+    ck_assert_int_eq(store_user_spam(st, "carol@example.com", &got, &err), 1);
+    ck_assert_str_eq(got.level, "custom");
+    ck_assert_double_eq_tol(got.tag, 3.3, 0.001); /* kept to a tenth */
+    ck_assert(isinf(got.junk));                   /* off */
+    ck_assert_double_eq_tol(got.quarantine, 12.5, 0.001);
+    /* one recipient's level is not another's */
+    ck_assert_int_eq(store_user_spam(st, "dave@example.com", &got, &err), 0);
+    /* the user row was created for it, and deleting the user takes the level along */
+    struct store_user u;
+    ck_assert_int_eq(store_user_get(st, "carol@example.com", &u, &err), 0);
+    ck_assert_int_eq(store_user_set_spam(st, "carol@example.com", NULL, &err), 0);
+    ck_assert_int_eq(store_user_spam(st, "carol@example.com", &got, &err), 0);
+}
+END_TEST
+
 START_TEST(test_consent)
 {
     const char *err = NULL;
@@ -2432,6 +2462,7 @@ Suite *store_suite(void)
     tcase_add_test(tc, test_trace_add_many);
     tcase_add_test(tc, test_users_and_passwords);
     tcase_add_test(tc, test_consent);
+    tcase_add_test(tc, test_spam_level);
     tcase_set_timeout(tc, 60);
     suite_add_tcase(s, tc);
 

@@ -74,6 +74,11 @@ START_TEST(outcomes_from_the_final_replies)
     rcpt(&r[0], 250, "delivered", "spamd=tag");
     metrics_replied(&tx);
     ck_assert_int_eq(value_of("opes_messages_total{node=\"n1\",outcome=\"junk\"}"), 1);
+    /* the action junk: the copy went to the Junk folder */
+    rcpt(&r[0], 250, "junk", "spamd=junk");
+    metrics_replied(&tx);
+    ck_assert_int_eq(value_of("opes_messages_total{node=\"n1\",outcome=\"junk\"}"), 2);
+    ck_assert_int_eq(value_of("opes_recipients_total{node=\"n1\",outcome=\"junk\"}"), 3);
     tx.nrcpts = 0; /* nothing was replied: not a message */
     metrics_replied(&tx);
     ck_assert_int_eq(value_of("opes_messages_total{node=\"n1\",outcome=\"delivered\"}"), 0);
@@ -115,6 +120,13 @@ START_TEST(histogram_edges_and_verdicts)
         1);
     ck_assert_int_eq(
         value_of("opes_service_verdicts_total{node=\"n1\",service=\"clamd\",verdict=\"tempfail\"}"),
+        0);
+    /* the last verdict of the enum has its own row, not the failed one */
+    metrics_service("spamd", SVC_JUNK, false, 5);
+    ck_assert_int_eq(
+        value_of("opes_service_verdicts_total{node=\"n1\",service=\"spamd\",verdict=\"junk\"}"), 1);
+    ck_assert_int_eq(
+        value_of("opes_service_verdicts_total{node=\"n1\",service=\"spamd\",verdict=\"failed\"}"),
         0);
 }
 END_TEST

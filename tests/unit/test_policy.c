@@ -9,6 +9,7 @@
  * values.
  */
 #include <check.h>
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -82,9 +83,9 @@ END_TEST
 
 START_TEST(rank_and_outcome)
 {
-    static const enum svc_verdict order[] = {SVC_PASS,       SVC_TAG,      SVC_MODIFY,
+    static const enum svc_verdict order[] = {SVC_PASS,       SVC_TAG,      SVC_MODIFY, SVC_JUNK,
                                              SVC_QUARANTINE, SVC_TEMPFAIL, SVC_REJECT};
-    for (int i = 1; i < 6; i++)
+    for (int i = 1; i < 7; i++)
         ck_assert_int_lt(policy_rank(order[i - 1]), policy_rank(order[i]));
     ck_assert_int_eq(policy_outcome_of(SVC_PASS), POLICY_DELIVER);
     ck_assert_int_eq(policy_outcome_of(SVC_TAG), POLICY_DELIVER);
@@ -92,6 +93,76 @@ START_TEST(rank_and_outcome)
     ck_assert_int_eq(policy_outcome_of(SVC_QUARANTINE), POLICY_QUARANTINE);
     ck_assert_int_eq(policy_outcome_of(SVC_TEMPFAIL), POLICY_TEMPFAIL);
     ck_assert_int_eq(policy_outcome_of(SVC_REJECT), POLICY_REJECT);
+    ck_assert_int_eq(policy_outcome_of(SVC_JUNK), POLICY_JUNK);
+    ck_assert_str_eq(policy_outcome_name(POLICY_JUNK), "junk");
+}
+END_TEST
+
+static struct svc_levels test_levels = {
+    .on = true, .normal = {5.0, 8.0, 15.0}, .step = 3.0, .min = 2.0, .max = 30.0};
+
+static const struct svc_levels *test_levels_of(const struct svc *svc)
+{
+    (void)svc;
+    return &test_levels;
+}
+
+static const struct svc_type scoring_type = {.name = "scoring", .levels = test_levels_of};
+
+/* one scan, a score of 12: each recipient's level decides where the copy goes */
+static const struct {
+    enum policy_spam_level level;
+    struct svc_scores own;
+    double score;
+    enum svc_verdict want;
+} level_rows[] = {
+    {POLICY_SPAM_DEFAULT, {0, 0, 0}, 12.0, SVC_JUNK},
+    {POLICY_SPAM_NORMAL, {0, 0, 0}, 12.0, SVC_JUNK},
+    {POLICY_SPAM_STRICT, {0, 0, 0}, 12.0, SVC_QUARANTINE}, /* 12 >= 15 - 3 */
+    {POLICY_SPAM_LENIENT, {0, 0, 0}, 12.0, SVC_JUNK},      /* 12 >= 8 + 3 */
+    {POLICY_SPAM_LENIENT, {0, 0, 0}, 10.0, SVC_TAG},       /* 5 + 3 <= 10 < 8 + 3 */
+    {POLICY_SPAM_LENIENT, {0, 0, 0}, 7.0, SVC_PASS},
+    {POLICY_SPAM_CUSTOM, {1.0, 4.0, 100.0}, 12.0, SVC_JUNK}, /* 100 kept to the max, 30 */
+    {POLICY_SPAM_CUSTOM, {1.0, 4.0, 100.0}, 31.0, SVC_QUARANTINE},
+    {POLICY_SPAM_CUSTOM, {0.0, INFINITY, 20.0}, 2.5, SVC_TAG},  /* 0 kept to the min, 2 */
+    {POLICY_SPAM_CUSTOM, {0.0, INFINITY, 20.0}, 19.0, SVC_TAG}, /* junk off */
+};
+
+START_TEST(spam_levels)
+{
+    struct svc s = {.action = SVC_QUARANTINE, .type = &scoring_type};
+    struct svc_result r = {.verdict = SVC_JUNK, .scored = true, .score = level_rows[_i].score};
+    struct policy_spam pref = {.level = level_rows[_i].level, .own = level_rows[_i].own};
+
+    ck_assert_int_eq(policy_verdict_for(&s, &r, "alice@example.org", &pref), level_rows[_i].want);
+}
+END_TEST
+
+START_TEST(spam_levels_edges)
+{
+    struct svc_rcpt_action ra[] = {{"bob@example.org", SVC_REJECT}};
+    struct svc s = {
+        .action = SVC_QUARANTINE, .type = &scoring_type, .rcpt_actions = ra, .n_rcpt_actions = 1};
+    struct svc_result r = {.verdict = SVC_QUARANTINE, .scored = true, .score = 16.0};
+    struct svc_result failed = {.verdict = SVC_TEMPFAIL, .failed = true};
+
+    /* over the quarantine score: the recipient's override of the action still applies */
+    ck_assert_int_eq(policy_verdict_for(&s, &r, "bob@example.org", NULL), SVC_REJECT);
+    ck_assert_int_eq(policy_verdict_for(&s, &r, "alice@example.org", NULL), SVC_QUARANTINE);
+    /* an action milder than junk (tag) above the quarantine score does not undo the junk */
+    struct svc tagger = {.action = SVC_TAG, .type = &scoring_type};
+    ck_assert_int_eq(policy_verdict_for(&tagger, &r, "alice@example.org", NULL), SVC_JUNK);
+    /* no score (failed): the service's verdict, whatever the level */
+    struct policy_spam lenient = {.level = POLICY_SPAM_LENIENT};
+    ck_assert_int_eq(policy_verdict_for(&s, &failed, "alice@example.org", &lenient), SVC_TEMPFAIL);
+    /* levels off (rspamd without thresholds): the service's verdict */
+    test_levels.on = false;
+    r.verdict = SVC_TAG;
+    ck_assert_int_eq(policy_verdict_for(&s, &r, "alice@example.org", &lenient), SVC_TAG);
+    test_levels.on = true;
+    for (int l = 0; l < 5; l++)
+        ck_assert_int_eq(policy_spam_level_parse(policy_spam_level_name(l)), l);
+    ck_assert_int_eq(policy_spam_level_parse("paranoid"), -1);
 }
 END_TEST
 
@@ -105,15 +176,15 @@ START_TEST(recipient_actions)
     struct svc_result failed = {.verdict = SVC_QUARANTINE, .failed = true};
     struct svc_result tag = {.verdict = SVC_TAG};
 
-    ck_assert_int_eq(policy_verdict_for(&s, &hit, "alice@example.org"), SVC_QUARANTINE);
-    ck_assert_int_eq(policy_verdict_for(&s, &hit, "BOB@example.org"), SVC_REJECT);
-    ck_assert_int_eq(policy_verdict_for(&s, &hit, "dave@STRICT.example"), SVC_REJECT);
+    ck_assert_int_eq(policy_verdict_for(&s, &hit, "alice@example.org", NULL), SVC_QUARANTINE);
+    ck_assert_int_eq(policy_verdict_for(&s, &hit, "BOB@example.org", NULL), SVC_REJECT);
+    ck_assert_int_eq(policy_verdict_for(&s, &hit, "dave@STRICT.example", NULL), SVC_REJECT);
     /* the first matching entry wins */
-    ck_assert_int_eq(policy_verdict_for(&s, &hit, "carol@strict.example"), SVC_REJECT);
+    ck_assert_int_eq(policy_verdict_for(&s, &hit, "carol@strict.example", NULL), SVC_REJECT);
     /* a failure's verdict (on_failure = quarantine) is not a hit: no override */
-    ck_assert_int_eq(policy_verdict_for(&s, &failed, "bob@example.org"), SVC_QUARANTINE);
+    ck_assert_int_eq(policy_verdict_for(&s, &failed, "bob@example.org", NULL), SVC_QUARANTINE);
     /* below the action (a spam tag): no override */
-    ck_assert_int_eq(policy_verdict_for(&s, &tag, "bob@example.org"), SVC_TAG);
+    ck_assert_int_eq(policy_verdict_for(&s, &tag, "bob@example.org", NULL), SVC_TAG);
 }
 END_TEST
 
@@ -232,6 +303,8 @@ Suite *unit_suite(void)
     tcase_add_loop_test(tc, step_rows_table, 0, (int)(sizeof(step_rows) / sizeof(step_rows[0])));
     tcase_add_test(tc, rank_and_outcome);
     tcase_add_test(tc, recipient_actions);
+    tcase_add_loop_test(tc, spam_levels, 0, (int)(sizeof(level_rows) / sizeof(level_rows[0])));
+    tcase_add_test(tc, spam_levels_edges);
     tcase_add_loop_test(tc, unscannable_table, 0,
                         (int)(sizeof(unscannable_rows) / sizeof(unscannable_rows[0])));
     tcase_add_test(tc, unscannable_words);

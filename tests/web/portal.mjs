@@ -6,36 +6,18 @@
 // (bob's), SENDER, ADMIN and ADMIN_PASSWORD (an administrator), ARTIFACTS
 // (directory for screenshots). Every check throws
 // on failure; the exit status tells the Python side.
-import { chromium } from 'playwright-core';
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
+import { env, launch, step } from './browser.mjs';
 
-const env = (name) => {
-  const v = process.env[name];
-  if (!v) throw new Error(`${name} is not set`);
-  return v;
-};
 const BASE = env('BASE');
 const ARTIFACTS = env('ARTIFACTS');
 const ITEM = env('ITEM');
 const OTHER_ITEM = env('OTHER_ITEM');
 const SENDER = env('SENDER');
 
-fs.mkdirSync(ARTIFACTS, { recursive: true });
-const userDir = fs.mkdtempSync(path.join(os.tmpdir(), 'opes-chromium-'));
-const context = await chromium.launchPersistentContext(userDir, {
-  executablePath: '/usr/bin/chromium',
-  headless: true,
-  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-         '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-});
-const page = context.pages()[0] ?? await context.newPage();
+const { context, page, shot, close } = await launch(ARTIFACTS);
 let dialogs = 0;
 page.on('dialog', async (d) => { dialogs++; await d.dismiss(); });
-const shot = (name) => page.screenshot({ path: path.join(ARTIFACTS, `${name}.png`), fullPage: true });
-const step = (name) => console.log(`-- ${name}`);
 
 async function noScriptRan() {
   assert.equal(dialogs, 0, 'a script in the message ran');
@@ -183,6 +165,5 @@ try {
   console.error(e);
   process.exitCode = 1;
 } finally {
-  await context.close();
-  fs.rmSync(userDir, { recursive: true, force: true });
+  await close();
 }

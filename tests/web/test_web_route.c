@@ -5,6 +5,7 @@
  * client address behind trusted proxies.
  */
 #include <check.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -374,6 +375,92 @@ static void post(struct wt *w, const char *path, const char *body, const struct 
     wt_run(w, "POST", path, full, s, NULL, r);
 }
 
+/* /prefs/spam: each level explained, chosen, kept per recipient; own scores must rise */
+START_TEST(dispatch_spam_level)
+{
+    struct wt w;
+    struct web_session s, b;
+    struct web_resp r;
+    struct store_spam sp;
+    const char *error;
+
+    wt_open(&w, service_conf);
+    session(&w, "alice@example.org", &s);
+    session(&w, "bob@example.org", &b);
+    get(&w, "/prefs", &s, &r, NULL);
+    ck_assert_ptr_nonnull(strstr(r.body, "<a href=\"/prefs/spam\">"));
+    web_resp_free(&r);
+    get(&w, "/prefs/spam", &s, &r, NULL);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_ptr_nonnull(strstr(r.body, "value=\"normal\" checked"));
+    ck_assert_ptr_nonnull(strstr(r.body, "<strong>Strict</strong>: More mail goes to your Junk"));
+    web_resp_free(&r);
+    post(&w, "/prefs/spam", "level=strict", &s, &r);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_ptr_nonnull(strstr(r.body, "value=\"strict\" checked"));
+    web_resp_free(&r);
+    ck_assert_int_eq(store_user_spam(w.st, "alice@example.org", &sp, &error), 1);
+    ck_assert_str_eq(sp.level, "strict");
+    ck_assert_int_eq(store_user_spam(w.st, "bob@example.org", &sp, &error), 0);
+    /* own scores: falling ones and missing ones are refused, the stored level stays */
+    post(&w, "/prefs/spam", "level=custom&tag=9&junk=4&quarantine=12", &s, &r);
+    ck_assert_int_eq(r.status, 400);
+    web_resp_free(&r);
+    post(&w, "/prefs/spam", "level=custom&tag=3", &s, &r);
+    ck_assert_int_eq(r.status, 400);
+    web_resp_free(&r);
+    ck_assert_int_eq(store_user_spam(w.st, "alice@example.org", &sp, &error), 1);
+    ck_assert_str_eq(sp.level, "strict");
+    /* an empty junk score: never the Junk folder */
+    post(&w, "/prefs/spam", "level=custom&tag=3&junk=&quarantine=12.5", &b, &r);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_ptr_nonnull(strstr(r.body, "name=\"quarantine\" inputmode=\"decimal\" "
+                                         "maxlength=\"8\" value=\"12.5\""));
+    web_resp_free(&r);
+    ck_assert_int_eq(store_user_spam(w.st, "bob@example.org", &sp, &error), 1);
+    ck_assert_str_eq(sp.level, "custom");
+    ck_assert(isinf(sp.junk));
+    /* normal: no level of one's own, the operator's thresholds */
+    post(&w, "/prefs/spam", "level=normal", &s, &r);
+    ck_assert_int_eq(r.status, 200);
+    web_resp_free(&r);
+    ck_assert_int_eq(store_user_spam(w.st, "alice@example.org", &sp, &error), 0);
+    post(&w, "/prefs/spam", "level=paranoid", &s, &r);
+    ck_assert_int_eq(r.status, 400);
+    web_resp_free(&r);
+    wt_close(&w);
+}
+END_TEST
+
+/* the page in the recipient's language, else in the portal's default language */
+START_TEST(dispatch_spam_level_german)
+{
+    static const char conf[] = "[web]\ndefault_language = de\n"
+                               "[service.spam]\ntype = spamd\n";
+    struct wt w;
+    struct web_session s, b;
+    struct web_resp r;
+    const char *error;
+
+    wt_open(&w, conf);
+    session(&w, "alice@example.org", &s);
+    session(&w, "bob@example.org", &b);
+    ck_assert_int_eq(store_user_set_locale(w.st, "bob@example.org", "en", "", &error), 0);
+    get(&w, "/prefs/spam", &s, &r, NULL);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_ptr_nonnull(strstr(r.body, "<strong>Streng</strong>: Mehr Nachrichten"));
+    ck_assert_ptr_nonnull(strstr(r.body, "Junk-Ordner ab Wert"));
+    web_resp_free(&r);
+    post(&w, "/prefs/spam", "level=lenient", &s, &r);
+    ck_assert_ptr_nonnull(strstr(r.body, "Ihre Spam-Stufe ist gespeichert."));
+    web_resp_free(&r);
+    get(&w, "/prefs/spam", &b, &r, NULL);
+    ck_assert_ptr_nonnull(strstr(r.body, "<strong>Strict</strong>: More mail"));
+    web_resp_free(&r);
+    wt_close(&w);
+}
+END_TEST
+
 START_TEST(dispatch_prefs_and_lists)
 {
     struct wt w;
@@ -501,9 +588,18 @@ START_TEST(dispatch_admin_bulk)
     ck_assert_int_eq(it.status, STORE_DELETED);
     ck_assert_int_eq(store_quarantine_get(w.st, c, &it, &error), 0);
     ck_assert_int_eq(it.status, STORE_HELD);
+    /* the chart: a copy put into the Junk folder was delivered, not held */
+    static const char *const verdicts[] = {"junk", "junk", "quarantine"};
+    for (size_t i = 0; i < 3; i++) {
+        struct store_trace tr = {.event = "service", .service = "spam", .at = time(NULL)};
+        snprintf(tr.verdict, sizeof(tr.verdict), "%s", verdicts[i]);
+        ck_assert_int_eq(store_trace_add(w.st, &tr, &error), 0);
+    }
     wt_run(&w, "GET", "/admin", NULL, &admin, NULL, &r);
     ck_assert_int_eq(r.status, 200);
     ck_assert_ptr_nonnull(strstr(r.body, "root@example.org"));
+    ck_assert_ptr_nonnull(strstr(r.body, ": 2 passed</title>"));
+    ck_assert_ptr_nonnull(strstr(r.body, ": 1 held or refused</title>"));
     web_resp_free(&r);
     wt_run(&w, "GET", "/admin", NULL, &user, NULL, &r);
     ck_assert_int_eq(r.status, 403);
@@ -649,6 +745,8 @@ Suite *unit_suite(void)
     tcase_add_test(td, dispatch_sql_metacharacters_in_search);
     tcase_add_test(td, dispatch_sort_and_pages);
     tcase_add_test(td, dispatch_prefs_and_lists);
+    tcase_add_test(td, dispatch_spam_level);
+    tcase_add_test(td, dispatch_spam_level_german);
     tcase_add_test(td, dispatch_admin_bulk);
     tcase_add_test(td, dispatch_action_links);
     tcase_set_timeout(td, 60);

@@ -138,7 +138,8 @@ START_TEST(problems_in_line_order)
              "%s:4: service.b.consent: expected mandatory, opt-out or opt-in\n"
              "%s:6: service.a.type: unknown type (rules, clamd, spamd, rewrite, banner or rspamd)\n"
              "%s:8: service.b.size: unknown key (spamd takes address, tag_threshold, "
-             "quarantine_threshold, user, max_size, on_unscannable)\n"
+             "junk_threshold, quarantine_threshold, level_step, user_score_min, "
+             "user_score_max, user, max_size, on_unscannable)\n"
              "%s:9: service.b.order: expected a number 0-10000",
              path, path, path, path);
     ck_assert_str_eq(error, want);

@@ -104,6 +104,8 @@ struct opes_config {
     uint64_t down_max_idle;
     uint64_t down_idle_timeout;
     bool maildir_create;
+    char *junk_folder;         /* the folder of the action junk: local+Junk@domain, .Junk/ */
+    char *recipient_delimiter; /* the store's, between local part and folder: "+" */
     enum config_auth down_auth;
     char *down_auth_user;          /* the SASL user for plain */
     char *down_auth_password_file; /* a file holding the password; never the password */

@@ -17,7 +17,17 @@
 
 #include "opes/config.h"
 
-enum svc_verdict { SVC_PASS, SVC_TAG, SVC_MODIFY, SVC_QUARANTINE, SVC_REJECT, SVC_TEMPFAIL };
+/* SVC_JUNK: delivered, tagged, into the recipient's Junk folder ([downstream] junk_folder) */
+enum svc_verdict {
+    SVC_PASS,
+    SVC_TAG,
+    SVC_MODIFY,
+    SVC_QUARANTINE,
+    SVC_REJECT,
+    SVC_TEMPFAIL,
+    SVC_JUNK
+};
+#define SVC_VERDICT_LAST SVC_JUNK /* for tables indexed by enum svc_verdict */
 enum svc_consent { SVC_MANDATORY, SVC_OPT_OUT, SVC_OPT_IN };
 enum svc_failure { SVC_FAIL_TEMPFAIL, SVC_FAIL_PASS, SVC_FAIL_QUARANTINE };
 /* who releases what the service held: the recipient, an approver on request, or only an admin */
@@ -51,6 +61,7 @@ struct svcdesc_type {
     unsigned bypass;
     enum svc_verdict action; /* on hit */
     const char *what;        /* one sentence for the portal */
+    bool junk;               /* may its action be junk? (the types that judge spam) */
     enum svc_release release; /* the default of the release key */
 };
 
@@ -124,14 +135,7 @@ void svcdesc_error(const struct opes_config *cfg, int line, const char *name, co
 /* svcdesc_errors - the thread's list since the last svcdesc_load, in line order, or NULL. */
 const char *svcdesc_errors(void);
 
-/*
- * svcdesc_release_of - the release policy of what service (a quarantine
- * entry's service name) held: its release key, self for a name that is no
- * configured service (the block list's holds).
- */
-enum svc_release svcdesc_release_of(const struct svcdesc_set *set, const char *service);
-
-/* svcdesc_parse_action - tag, quarantine or reject; -1 when none of them. */
+/* svcdesc_parse_action - tag, junk, quarantine or reject; -1 when none of them. */
 int svcdesc_parse_action(const char *s);
 
 #endif

@@ -330,6 +330,33 @@ int store_user_set_password(struct store *st, const char *address, const char *p
  */
 int store_user_consent(struct store *st, const char *address, const char *service,
                        const char **error_r);
+/*
+ * A recipient's spam level: level is "lenient", "normal", "strict" or
+ * "custom"; tag, junk and quarantine are the custom scores (INFINITY: off),
+ * kept to a tenth of a point.
+ */
+struct store_spam {
+    char level[16];
+    double tag, junk, quarantine;
+    int64_t updated;
+};
+/*
+ * store_spam_parse - a level as a person gives it: "lenient", "normal",
+ * "strict", or "custom" with scores[0..3) the tag, junk and quarantine scores
+ * (0-1000 or "off", in that order, each at most the next); scores may be NULL
+ * for the others. 0 with *s filled, or -1 with *error_r.
+ */
+int store_spam_parse(const char *level, const char *const *scores, struct store_spam *s,
+                     const char **error_r);
+/* store_user_spam - the recipient's level into *s: 1, 0 when none was chosen, -1 on error. */
+int store_user_spam(struct store *st, const char *address, struct store_spam *s,
+                    const char **error_r);
+/*
+ * store_user_set_spam - record the level (the user is created if needed);
+ * s NULL: forget it, the services' own thresholds apply again.
+ */
+int store_user_set_spam(struct store *st, const char *address, const struct store_spam *s,
+                        const char **error_r);
 /* store_user_set_consent - record the choice (the user is created if needed). */
 int store_user_set_consent(struct store *st, const char *address, const char *service, bool allowed,
                            const char **error_r);

@@ -60,6 +60,26 @@ void deliver_tx_data(struct deliver_tx *tx, const char *const *rcpts, size_t n, 
 void deliver_tx_content(struct deliver_tx *tx, const char *const *rcpts, size_t n,
                         const struct variant *v, int64_t deadline_ms, struct lmtp_reply *replies);
 
+/*
+ * deliver_tx_junk - deliver v into the Junk folder ([downstream] junk_folder)
+ * of each of rcpts[0..n): for LMTP as local+Junk@domain (the store's
+ * plus-addressing; [downstream] recipient_delimiter), for Maildir into .Junk/.
+ * The store's answer for that address is the answer for the recipient. When
+ * the store refuses the folder (5xx) or the folder cannot be written, the copy
+ * goes to the inbox instead, logged, and inbox[i] is set.
+ */
+void deliver_tx_junk(struct deliver_tx *tx, const char *const *rcpts, size_t n,
+                     const struct variant *v, int64_t deadline_ms, struct lmtp_reply *replies,
+                     bool *inbox);
+
+/*
+ * deliver_junk_address - rcpt with its detail set to folder: "a+b@x" and "a@x"
+ * with '+' and "Junk" give "a+Junk@x". 0, or -1 when it does not fit or rcpt
+ * has a quoted local part.
+ */
+int deliver_junk_address(const char *rcpt, char delimiter, const char *folder, char *out,
+                         size_t size);
+
 /* deliver_tx_end - abandon or finish; a clean connection returns to the cache. */
 void deliver_tx_end(struct deliver_tx **txp);
 

@@ -34,7 +34,38 @@ struct policy_step {
  */
 struct policy_step policy_step(const struct svc *svc, unsigned requested, int consent);
 
-enum policy_outcome { POLICY_DELIVER, POLICY_QUARANTINE, POLICY_REJECT, POLICY_TEMPFAIL };
+/* POLICY_JUNK: delivered, with the tag fields, into the recipient's Junk folder */
+enum policy_outcome {
+    POLICY_DELIVER,
+    POLICY_QUARANTINE,
+    POLICY_REJECT,
+    POLICY_TEMPFAIL,
+    POLICY_JUNK
+};
+
+/* A recipient's spam level (the store's user_spam; opesctl user spam, the portal). */
+enum policy_spam_level {
+    POLICY_SPAM_DEFAULT, /* no choice made: the service's thresholds */
+    POLICY_SPAM_LENIENT,
+    POLICY_SPAM_NORMAL,
+    POLICY_SPAM_STRICT,
+    POLICY_SPAM_CUSTOM /* own scores, kept within each service's bounds */
+};
+
+struct policy_spam {
+    enum policy_spam_level level;
+    struct svc_scores own; /* CUSTOM */
+};
+
+/* policy_spam_level_name / policy_spam_level_parse - "lenient" ... "custom"; parse: -1 if none. */
+const char *policy_spam_level_name(enum policy_spam_level l);
+int policy_spam_level_parse(const char *s);
+
+/*
+ * policy_scores - the thresholds that apply to a recipient with choice pref
+ * (NULL: none) under a scoring service's levels lv.
+ */
+struct svc_scores policy_scores(const struct svc_levels *lv, const struct policy_spam *pref);
 
 struct policy_decision {
     enum policy_outcome outcome;
@@ -45,12 +76,14 @@ struct policy_decision {
 
 /*
  * policy_verdict_for - a service's verdict as it applies to one recipient:
- * a hit (the service's own action) becomes the recipient's override, if any.
+ * a hit (the service's own action) becomes the recipient's override, if any;
+ * a scoring service's score is compared with the recipient's thresholds
+ * (policy_scores; pref may be NULL).
  */
 enum svc_verdict policy_verdict_for(const struct svc *svc, const struct svc_result *r,
-                                    const char *rcpt);
+                                    const char *rcpt, const struct policy_spam *pref);
 
-/* policy_rank - reject > tempfail > quarantine > modify > tag > pass. */
+/* policy_rank - reject > tempfail > quarantine > junk > modify > tag > pass. */
 int policy_rank(enum svc_verdict v);
 
 /* policy_outcome_of - the outcome for the worst verdict. */

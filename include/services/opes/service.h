@@ -44,6 +44,8 @@ struct svc_msg {
 
 struct svc_result {
     enum svc_verdict verdict;
+    bool scored; /* score holds the scanner's spam score (svc_levels) */
+    double score;
     bool failed;                  /* the service could not give an answer */
     bool skipped;                 /* it did not look at the message (e.g. protected content) */
     bool unscannable;             /* it could not read all of the message, or not one way */
@@ -53,6 +55,52 @@ struct svc_result {
     struct variant_edits edits;   /* on MODIFY: the changes to the message (owned) */
     int64_t ms;
 };
+
+/* Spam score thresholds: tag, junk, quarantine at or above each (INFINITY: never). */
+struct svc_scores {
+    double tag, junk, quarantine;
+};
+
+/*
+ * What a scoring service (spamd, rspamd) lets its recipients choose: the
+ * normal thresholds are the service's own; strict lowers each by step,
+ * lenient raises it; a recipient's own scores are kept within [min, max].
+ * The keys (SVC_LEVEL_KEYS) fill a struct svc_levels at offset 0 of the
+ * type's configuration.
+ */
+struct svc_levels {
+    bool on; /* false: the service's verdict holds for every recipient */
+    struct svc_scores normal;
+    double step, min, max;
+};
+
+/* svc_score_parse - a score such as 5.0, or "off" (INFINITY); a config_key parse function. */
+int svc_score_parse(void *field, const char *value, const char **reason);
+/*
+ * svc_scores_verdict - what score means under thresholds s: action (the
+ * service's, or a recipient's override) at or above quarantine, else junk,
+ * tag or pass; an action milder than junk (tag) never undoes the junk.
+ */
+enum svc_verdict svc_scores_verdict(const struct svc_scores *s, double score,
+                                    enum svc_verdict action);
+/* svc_levels_of - the recipients' choices svc offers, or NULL when its verdict holds for all. */
+const struct svc_levels *svc_levels_of(const struct svc *svc);
+/* svc_levels_check - tag <= junk <= quarantine and min <= max; 0, or -1 with *reason. */
+int svc_levels_check(const struct svc_levels *lv, const char **reason);
+
+#define SVC_LEVEL_KEY(type, key, def, member)                                                      \
+    {                                                                                              \
+        type, key, CONFIG_PARSE, def, 0, 0, .offset = offsetof(struct svc_levels, member),         \
+                                            .parse = svc_score_parse                               \
+    }
+/* the keys of struct svc_levels for a type whose configuration starts with one */
+#define SVC_LEVEL_KEYS(type, def_tag, def_junk, def_quarantine)                                    \
+    SVC_LEVEL_KEY(type, "tag_threshold", def_tag, normal.tag),                                     \
+        SVC_LEVEL_KEY(type, "junk_threshold", def_junk, normal.junk),                              \
+        SVC_LEVEL_KEY(type, "quarantine_threshold", def_quarantine, normal.quarantine),            \
+        SVC_LEVEL_KEY(type, "level_step", "3.0", step),                                            \
+        SVC_LEVEL_KEY(type, "user_score_min", "1.0", min),                                         \
+        SVC_LEVEL_KEY(type, "user_score_max", "50.0", max)
 
 /*
  * What each service type provides (svc_rules.c, svc_clamd.c, ...). Its
@@ -71,6 +119,8 @@ struct svc_type {
     int (*check)(struct svc *svc, const char **reason);
     /* run - look at the message; fill r (verdict PASS, TAG, MODIFY or the action) */
     void (*run)(const struct svc *svc, const struct svc_msg *m, struct svc_result *r);
+    /* levels - the recipients' choices (scoring types only; NULL or off: none) */
+    const struct svc_levels *(*levels)(const struct svc *svc);
     /* free - what priv points to (priv itself is freed by services_free) */
     void (*free)(struct svc *svc);
 };

@@ -78,6 +78,10 @@ void page_lists(struct web_req *req, struct web_resp *resp);
 void page_lists_post(struct web_req *req, struct web_resp *resp);
 void page_prefs(struct web_req *req, struct web_resp *resp);
 void page_prefs_post(struct web_req *req, struct web_resp *resp);
+void page_spam(struct web_req *req, struct web_resp *resp); /* pages_spam.c */
+/* page_spam_link - the preferences page's link to the spam page. */
+void page_spam_link(struct html *h, const struct web_req *req);
+void page_spam_post(struct web_req *req, struct web_resp *resp);
 void page_admin(struct web_req *req, struct web_resp *resp);
 void page_metrics(struct web_req *req, struct web_resp *resp);
 
