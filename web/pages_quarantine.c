@@ -298,17 +298,18 @@ static void q_item_whitelist_form(struct html *h, const struct web_req *req,
 
 static void q_item_actions(struct html *h, const struct web_req *req, const struct store_qitem *it)
 {
-    html_add(h,
-             "<h2>Actions</h2>\n<div class=\"actions\">\n"
-             "<form method=\"post\" action=\"/quarantine/%U\">",
-             it->id);
-    web_page_csrf(h, req);
-    html_add(h, "<input type=\"hidden\" name=\"action\" value=\"release\">"
-                "<button type=\"submit\">Release</button></form>\n");
-    if (it->sender[0] == '\0') /* the null sender: nothing to whitelist */
+    html_add(h, "<h2>Actions</h2>\n<div class=\"actions\">\n");
+    if (!web_item_release_form(h, req, it)) {
+        html_add(h, "<form method=\"post\" action=\"/quarantine/%U\">", it->id);
+        web_page_csrf(h, req);
+        html_add(h, "<input type=\"hidden\" name=\"action\" value=\"release\">"
+                    "<button type=\"submit\">Release</button></form>\n");
+    }
+    /* a release with a whitelist entry only where the user releases it themselves */
+    if (web_item_policy(req, it) == SVC_RELEASE_SELF && it->sender[0] == '\0')
         html_add(h, "<p class=\"muted\">This message has no sender (it is a delivery report): "
                     "there is nothing to whitelist.</p>\n");
-    else
+    else if (web_item_policy(req, it) == SVC_RELEASE_SELF)
         q_item_whitelist_form(h, req, it);
     html_add(h, "<form method=\"post\" action=\"/quarantine/%U\">", it->id);
     web_page_csrf(h, req);
@@ -378,9 +379,11 @@ void page_item(struct web_req *req, struct web_resp *resp)
     web_page_begin(&h, req, it.subject[0] ? it.subject : "(no subject)");
     if (done != NULL)
         html_add(&h, "<p class=\"notice\" role=\"status\">%s</p>\n",
-                 strcmp(done, "delete") == 0 ? "The message was deleted."
-                                             : "The release was requested: the message will be "
-                                               "in the mailbox shortly.");
+                 strcmp(done, "delete") == 0  ? "The message was deleted."
+                 : strcmp(done, "asked") == 0 ? "Your request was sent to your administrator: you "
+                                                "will hear of the decision by mail and here."
+                                              : "The release was requested: the message will be "
+                                                "in the mailbox shortly.");
     html_add(&h,
              "<dl class=\"envelope\"><dt>From</dt><dd>%s</dd><dt>To</dt><dd>%s</dd>"
              "<dt>Subject</dt><dd>%s</dd><dt>Date</dt><dd>%s</dd><dt>Received</dt><dd>%s</dd>"
@@ -391,6 +394,7 @@ void page_item(struct web_req *req, struct web_resp *resp)
              it.reason, store_qstatus_name(it.status), it.trace_id, it.trace_id);
     q_item_release_state(req, &h, it.id);
     html_add(&h, "</dl>\n");
+    web_item_roles(&h, req, &it);
     if (it.status == STORE_HELD)
         q_item_actions(&h, req, &it);
     q_item_preview(req, &h, &it);
@@ -429,7 +433,7 @@ void page_item_post(struct web_req *req, struct web_resp *resp)
         return;
     }
     snprintf(to, sizeof(to), "/quarantine/%s?done=%s", it.id,
-             rc == WEB_ITEM_ASKED              ? "asked"
+             rc == WEB_ITEM_ASKED            ? "asked"
              : strcmp(action, "delete") == 0 ? "delete"
                                              : "release");
     web_resp_redirect(resp, to);

@@ -243,3 +243,45 @@ void page_delegates_post(struct web_req *req, struct web_resp *resp)
                 "portal", &error);
     web_resp_redirect(resp, "/admin/delegates");
 }
+
+void web_item_roles(struct html *h, struct web_req *req, const struct store_qitem *it)
+{
+    struct store_approval a;
+    const char *error;
+    char text[600];
+    const char *args[] = {"address", it->original, "state", "", NULL};
+
+    if (it->original[0] != '\0') {
+        i18n_fill(text, sizeof(text), rq_t(req, "roles.web.for_alias"), args);
+        html_add(h, "<p class=\"muted\" id=\"original\">%s</p>\n", text);
+    }
+    if (store_approval_of(req->st, it->id, &a, &error) != 0)
+        return;
+    args[3] = rq_t(req, strcmp(a.state, "pending") == 0    ? "roles.web.state.pending"
+                        : strcmp(a.state, "approved") == 0 ? "roles.outcome.approved"
+                                                           : "roles.outcome.denied");
+    i18n_fill(text, sizeof(text), rq_t(req, "roles.web.request_state"), args + 2);
+    html_add(h, "<p class=\"notice\" id=\"request\">%s%s%s</p>\n", text,
+             a.comment[0] ? " \u2014 " : "", a.comment);
+}
+
+bool web_item_release_form(struct html *h, const struct web_req *req, const struct store_qitem *it)
+{
+    enum svc_release policy = web_item_policy(req, it);
+
+    if (policy == SVC_RELEASE_SELF)
+        return false;
+    if (policy == SVC_RELEASE_ADMIN) {
+        html_add(h, "<p class=\"muted\">%s</p>\n", rq_t(req, "roles.web.admin_only"));
+        return true;
+    }
+    html_add(h, "<form method=\"post\" action=\"/quarantine/%U\" class=\"ask\">", it->id);
+    web_page_csrf(h, req);
+    html_add(h,
+             "<p>%s</p><input type=\"hidden\" name=\"action\" value=\"release\">"
+             "<label for=\"reason\">%s</label><input id=\"reason\" name=\"reason\" "
+             "maxlength=\"250\"><button type=\"submit\">%s</button></form>\n",
+             rq_t(req, "roles.web.ask_what"), rq_t(req, "roles.web.ask_reason"),
+             rq_t(req, "roles.web.ask"));
+    return true;
+}

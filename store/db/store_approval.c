@@ -193,7 +193,7 @@ static void apr_row(struct st_q *q, struct store_approval *a)
 
 /* apr_select - S_APR_LIST with its filters (see store_sql.c), each row to fn. */
 static int apr_select(struct store *st, const char *state, const char *domain_admin, size_t limit,
-                      int notified, int told, int64_t id,
+                      int notified, int told, int64_t id, const char *item_id,
                       void (*fn)(const struct store_approval *a, void *ctx), void *ctx,
                       const char **error_r)
 {
@@ -208,6 +208,7 @@ static int apr_select(struct store *st, const char *state, const char *domain_ad
     st_int(q, 4, notified);
     st_int(q, 5, told);
     st_int(q, 6, id);
+    st_text(q, 7, item_id != NULL ? item_id : "");
     while ((rc = st_step(st, q, error_r, "approvals")) > 0) {
         struct store_approval a;
         apr_row(q, &a);
@@ -220,7 +221,7 @@ int store_approval_list(struct store *st, const char *state, const char *domain_
                         void (*fn)(const struct store_approval *a, void *ctx), void *ctx,
                         const char **error_r)
 {
-    return apr_select(st, state, domain_admin, limit, -1, -1, 0, fn, ctx, error_r);
+    return apr_select(st, state, domain_admin, limit, -1, -1, 0, NULL, fn, ctx, error_r);
 }
 
 /* apr_copy - fn of store_approval_get: the one row into ctx. */
@@ -232,9 +233,19 @@ static void apr_copy(const struct store_approval *a, void *ctx)
 int store_approval_get(struct store *st, int64_t id, struct store_approval *a, const char **error_r)
 {
     a->id = 0;
-    if (apr_select(st, NULL, NULL, 1, -1, -1, id > 0 ? id : -1, apr_copy, a, error_r) < 0)
+    if (apr_select(st, NULL, NULL, 1, -1, -1, id > 0 ? id : -1, NULL, apr_copy, a, error_r) < 0)
         return -1;
     return a->id == id && id > 0 ? 0 : STORE_NOTFOUND;
+}
+
+int store_approval_of(struct store *st, const char *item_id, struct store_approval *a,
+                      const char **error_r)
+{
+    a->id = 0;
+    if (apr_select(st, NULL, NULL, 1, -1, -1, 0, item_id[0] ? item_id : "-", apr_copy, a, error_r) <
+        0)
+        return -1;
+    return a->id > 0 ? 0 : STORE_NOTFOUND;
 }
 
 int store_approval_decide(struct store *st, int64_t id, bool approve, const char *by,
@@ -281,8 +292,8 @@ int store_approval_decide(struct store *st, int64_t id, bool approve, const char
         if (rc == 0 && st_changes(st) == 0)
             goto gone;
     }
-    if (st_audit_insert(st, by, approve ? "release-approve" : "release-deny", a.item.id, origin,
-                        "", error_r) < 0 ||
+    if (st_audit_insert(st, by, approve ? "release-approve" : "release-deny", a.item.id, origin, "",
+                        error_r) < 0 ||
         st_commit(st, error_r) < 0)
         goto fail;
     return 0;
@@ -298,16 +309,16 @@ int store_approval_unnotified(struct store *st, size_t limit,
                               void (*fn)(const struct store_approval *a, void *ctx), void *ctx,
                               const char **error_r)
 {
-    return apr_select(st, "pending", NULL, limit, 0, -1, 0, fn, ctx, error_r);
+    return apr_select(st, "pending", NULL, limit, 0, -1, 0, NULL, fn, ctx, error_r);
 }
 
 int store_approval_untold(struct store *st, size_t limit,
                           void (*fn)(const struct store_approval *a, void *ctx), void *ctx,
                           const char **error_r)
 {
-    int rc = apr_select(st, "approved", NULL, limit, -1, 0, 0, fn, ctx, error_r);
+    int rc = apr_select(st, "approved", NULL, limit, -1, 0, 0, NULL, fn, ctx, error_r);
 
-    return rc < 0 ? rc : apr_select(st, "denied", NULL, limit, -1, 0, 0, fn, ctx, error_r);
+    return rc < 0 ? rc : apr_select(st, "denied", NULL, limit, -1, 0, 0, NULL, fn, ctx, error_r);
 }
 
 int store_approval_mark(struct store *st, int64_t id, bool told, const char **error_r)

@@ -93,14 +93,15 @@ const char *const st_sql_common[S_MAX] = {
                      "SELECT id, CAST(?2 AS TEXT), CAST(?3 AS TEXT), CAST(?4 AS TEXT), "
                      "CAST(?5 AS BIGINT) FROM quarantine WHERE public_id = ?1 AND status = 'held'",
     /* ?1 state ('' any), ?2 limit, ?3 a domain administrator whose domains bound it ('' none),
-     * ?4 notified (-1 any), ?5 told (-1 any), ?6 id (0 any) */
+     * ?4 notified (-1 any), ?5 told (-1 any), ?6 id (0 any), ?7 the entry's public id ('' any) */
     [S_APR_LIST] = "SELECT " STORE_QITEM_COLUMNS ", a.id, a.requested_by, a.origin, a.reason, "
                    "a.state, a.decided_by, a.comment, a.created, a.decided FROM approval a "
                    "JOIN quarantine q ON q.id = a.quarantine_id WHERE (?1 = '' OR a.state = ?1) "
                    "AND (?3 = '' OR EXISTS (SELECT 1 FROM user_domain d WHERE d.address = ?3 AND "
                    "substr(lower(q.recipient), length(q.recipient) - length(d.domain)) = "
                    "'@' || d.domain)) AND (?4 < 0 OR a.notified = ?4) AND (?5 < 0 OR a.told = ?5) "
-                   "AND (?6 = 0 OR a.id = ?6) ORDER BY a.id DESC LIMIT ?2",
+                   "AND (?6 = 0 OR a.id = ?6) AND (?7 = '' OR q.public_id = ?7) "
+                   "ORDER BY a.id DESC LIMIT ?2",
     [S_APR_DECIDE] = "UPDATE approval SET state = ?2, decided_by = ?3, comment = ?4, decided = ?5 "
                      "WHERE id = ?1 AND state = 'pending'",
     [S_APR_NOTIFIED] = "UPDATE approval SET notified = 1 WHERE id = ?1",

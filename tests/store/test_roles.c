@@ -233,6 +233,12 @@ START_TEST(test_approval_denied_stays_held)
     ck_assert_int_eq(
         store_approval_decide(st, aid, false, "boss@example.org", "portal", "a virus", &err), 0);
     ck_assert_int_eq(store_release_next(st, &r, &err), STORE_NOTFOUND);
+    /* the entry's newest request says what became of it */
+    struct store_approval a;
+    ck_assert_int_eq(store_approval_of(st, id, &a, &err), 0);
+    ck_assert_str_eq(a.state, "denied");
+    ck_assert_str_eq(a.comment, "a virus");
+    ck_assert_int_eq(store_approval_of(st, "nosuchid", &a, &err), STORE_NOTFOUND);
     ck_assert_int_eq(store_quarantine_get(st, id, &it, &err), 0);
     ck_assert_int_eq(it.status, STORE_HELD);
     /* a new request may follow a denial */

@@ -677,6 +677,9 @@ int store_approval_list(struct store *st, const char *state, const char *domain_
 /* store_approval_get - one request by id; 0, STORE_NOTFOUND or -1. */
 int store_approval_get(struct store *st, int64_t id, struct store_approval *a,
                        const char **error_r);
+/* store_approval_of - the newest request for the entry item_id; 0, STORE_NOTFOUND or -1. */
+int store_approval_of(struct store *st, const char *item_id, struct store_approval *a,
+                      const char **error_r);
 /*
  * store_approval_decide - approve (a release request for the entry follows,
  * in the same transaction, carried out by opesd) or deny a pending request,

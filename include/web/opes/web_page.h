@@ -57,6 +57,18 @@ void page_requests(struct web_req *req, struct web_resp *resp);
 void page_requests_post(struct web_req *req, struct web_resp *resp);
 void page_delegates(struct web_req *req, struct web_resp *resp);
 void page_delegates_post(struct web_req *req, struct web_resp *resp);
+/*
+ * web_item_roles - on an item's page: the address it was sent to when a
+ * rewrite mapped it, and what became of its newest release request.
+ */
+void web_item_roles(struct html *h, struct web_req *req, const struct store_qitem *it);
+/*
+ * web_item_release_form - the release that req's user has for a held item
+ * whose service's policy is not self: the request form (with a reason) for
+ * request, a sentence for admin; true when it wrote one (the page shows no
+ * plain Release button then), false for self.
+ */
+bool web_item_release_form(struct html *h, const struct web_req *req, const struct store_qitem *it);
 void page_privacy(struct web_req *req, struct web_resp *resp);
 void page_static_css(struct web_req *req, struct web_resp *resp);
 void page_home(struct web_req *req, struct web_resp *resp);
