@@ -1,0 +1,196 @@
+"""Who may see and release what, end to end: opesd with a real clamd and Dovecot, opes-web.
+
+A virus clamd held (release = request by default) can only be requested by
+its recipient; a domain administrator approves it in the portal, the message
+arrives in Dovecot, and approver and recipient get their mail; another
+domain's request and item are "not found" for that administrator and not in
+their lists; opesctl request denies from the shell. A delegate of a shared
+mailbox sees and releases its items, delivered to the shared mailbox, and an
+alias mapped by the rewrite service shows the address it was sent to.
+"""
+import json
+import re
+import shutil
+import tempfile
+import time
+import unittest
+import urllib.parse
+
+import opestest as t
+import test_portal
+from scanners import EICAR, Clamd
+from test_portal import OpesWeb, WebTest, http, simple
+
+
+def virus(rcpt, subject):
+    return ("From: mallory@remote.example\nTo: %s\nSubject: %s\n\n%s\n"
+            % (rcpt, subject, EICAR.decode()))
+
+
+class RolesBase(WebTest):
+    extra = {}
+
+    def start_all(self, extra):
+        self.dovecot = self.start(t.Dovecot(self.tmp, users=("alice", "bob", "carol", "sales")))
+        port = t.free_port()
+        self.base = "http://127.0.0.1:%d" % port
+        cfg = {"store.job_interval": "1s",
+               "notify.batch_window": "0",
+               "web.listen": "127.0.0.1:%d" % port,
+               "web.base_url": self.base}
+        cfg.update(extra)
+        self.opesd = self.start(t.Opesd(self.tmp, "lmtp:127.0.0.1:%d" % self.dovecot.port,
+                                        extra=cfg))
+        self.web = OpesWeb(self.tmp, self.opesd.config, port)
+
+    def hold(self, rcpt, message, subject):
+        test_portal.PortalBrowserTest.send(self, message, rcpt)
+        _, out, _ = self.opesd.ctl("quarantine", "list", "--json")
+        return [i["id"] for i in json.loads(out) if i["subject"] == subject][0]
+
+    def session(self, address):
+        """A portal session of address (through a login link): (cookie, its CSRF token)."""
+        link = self.opesd.ctl("link", address)[1].strip()
+        _, headers, _ = http(self.base, link[len(self.base):], data=b"")
+        cookie = headers["Set-Cookie"].split(";")[0]
+        _, _, page = http(self.base, "/prefs", headers={"Cookie": cookie})
+        return cookie, re.search(r'name="csrf" value="([^"]+)"', page).group(1)
+
+    def get(self, sess, path):
+        return http(self.base, path, headers={"Cookie": sess[0]})
+
+    def post(self, sess, path, **fields):
+        fields["csrf"] = sess[1]
+        return http(self.base, path, data=urllib.parse.urlencode(fields).encode(),
+                    headers={"Cookie": sess[0]})
+
+    def wait_mail(self, user, needle, timeout=30):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            found = [m for m in self.dovecot.messages(user) if needle in m]
+            if found:
+                return found[0]
+            time.sleep(0.2)
+        self.fail("no mail with %r for %s" % (needle, user))
+
+    def requests(self, *args):
+        return json.loads(self.opesd.ctl("request", "list", "--json", *args)[1])
+
+
+class ReleaseRequestTest(RolesBase):
+    @classmethod
+    def setUpClass(cls):
+        cls.clamd_tmp = tempfile.mkdtemp(prefix="opes-clamd-")
+        cls.clamd = Clamd(cls.clamd_tmp)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.clamd.stop()
+        shutil.rmtree(cls.clamd_tmp, ignore_errors=True)
+
+    def setUp(self):
+        super().setUp()
+        self.start_all({"service.clamd.type": "clamd",
+                        "service.clamd.socket": self.clamd.unix,
+                        "service.clamd.timeout": "10s"})
+        self.opesd.ctl("user", "add", "carol@example.org", "--domain-admin", "example.org")
+
+    def test_virus_requested_approved_by_domain_admin_and_delivered(self):
+        mine = self.hold("alice@example.org", virus("alice@example.org", "invoice"), "invoice")
+        other = self.hold("bob@example.com", virus("bob@example.com", "elsewhere"), "elsewhere")
+        alice = self.session("alice@example.org")
+
+        # the recipient's Release is a request, with a reason; nothing is delivered
+        _, _, page = self.get(alice, "/quarantine/" + mine)
+        self.assertIn("Ask for release", page)
+        status, headers, _ = self.post(alice, "/quarantine/" + mine, action="release",
+                                       reason="my supplier's invoice")
+        self.assertEqual(status, 303)
+        self.assertIn("done=asked", headers["Location"])
+        pending = self.requests()
+        self.assertEqual([(r["item"]["id"], r["reason"]) for r in pending],
+                         [(mine, "my supplier's invoice")])
+        # asking again makes no second request; a recipient has no queue
+        self.post(alice, "/quarantine/" + mine, action="release")
+        self.assertEqual(len(self.requests()), 1)
+        self.assertEqual(self.get(alice, "/admin/requests")[0], 404)
+
+        # the domain administrator is told, sees their domain only, 404 beyond it
+        self.wait_mail("carol", b"alice@example.org asks for the release")
+        carol = self.session("carol@example.org")
+        _, _, queue = self.get(carol, "/admin/requests")
+        self.assertIn("invoice", queue)
+        self.assertIn("my supplier&#39;s invoice", queue)
+        self.assertEqual(self.get(carol, "/quarantine/" + other)[0], 404)
+        _, _, listing = self.get(carol, "/quarantine")
+        self.assertIn(mine, listing)
+        self.assertNotIn(other, listing)
+
+        status, _, _ = self.post(carol, "/admin/requests", id=str(pending[0]["id"]),
+                                 decision="approve", comment="checked with the sender")
+        self.assertEqual(status, 303)
+        self.wait_mail("alice", EICAR)
+        outcome = self.wait_mail("alice", b"was approved")
+        self.assertIn(b"checked with the sender", outcome)
+        _, _, page = self.get(alice, "/quarantine/" + mine)
+        self.assertIn("Release request: approved", page)
+
+        # another domain's request: not found for carol, denied from the shell
+        bob = self.session("bob@example.com")
+        self.post(bob, "/quarantine/" + other, action="release")
+        req = self.requests()[0]
+        self.assertEqual(req["item"]["id"], other)
+        status, _, _ = self.post(carol, "/admin/requests", id=str(req["id"]), decision="approve")
+        self.assertEqual(status, 404)
+        self.opesd.ctl("request", "deny", str(req["id"]), "--comment", "a real virus")
+        self.assertEqual(self.requests(), [])
+        states = {r["item"]["id"]: r["state"] for r in self.requests("--all")}
+        self.assertEqual(states, {mine: "approved", other: "denied"})
+        self.wait_mail("bob", b"was denied")
+        shown = json.loads(self.opesd.ctl("quarantine", "show", other, "--json")[1])
+        self.assertEqual(shown["status"], "held")
+        code, _, err = self.opesd.ctl("request", "approve", str(req["id"]), check=False)
+        self.assertEqual(code, 1, err)
+        actions = [e["action"] for e in json.loads(self.opesd.ctl("audit", "--json")[1])]
+        for a in ("release-ask", "release-approve", "release-deny"):
+            self.assertIn(a, actions)
+
+
+class DelegateTest(RolesBase):
+    def setUp(self):
+        super().setUp()
+        self.start_all({"service.rules.type": "rules",
+                        "service.rules.rule": "header Subject /HOLD-ME/ quarantine",
+                        "service.rewrite.type": "rewrite",
+                        "service.rewrite.map": "info@example.org=sales@example.org"})
+
+    def test_delegate_releases_to_the_shared_mailbox(self):
+        shared = self.hold("sales@example.org", simple("sales@example.org", "HOLD-ME order"),
+                           "HOLD-ME order")
+        alias = self.hold("info@example.org", simple("info@example.org", "HOLD-ME info"),
+                          "HOLD-ME info")
+        self.opesd.ctl("delegate", "add", "sales@example.org", "alice@example.org")
+        self.assertIn("sales@example.org alice@example.org",
+                      self.opesd.ctl("delegate", "list")[1])
+        alice = self.session("alice@example.org")
+        _, _, listing = self.get(alice, "/quarantine")
+        self.assertIn(shared, listing)
+        self.assertIn(alias, listing)
+        # the alias's entry is the mapped mailbox's, and shows where it was sent
+        _, _, page = self.get(alice, "/quarantine/" + alias)
+        self.assertIn("sent to info@example.org", page)
+        # someone else: not found
+        bob = self.session("bob@example.org")
+        self.assertEqual(self.get(bob, "/quarantine/" + shared)[0], 404)
+
+        status, _, _ = self.post(alice, "/quarantine/" + shared, action="release")
+        self.assertEqual(status, 303)
+        self.wait_mail("sales", b"Subject: HOLD-ME order")
+        self.assertEqual([m for m in self.dovecot.messages("alice") if b"HOLD-ME order" in m], [])
+
+        self.opesd.ctl("delegate", "remove", "sales@example.org", "alice@example.org")
+        self.assertEqual(self.get(alice, "/quarantine/" + alias)[0], 404)
+
+
+if __name__ == "__main__":
+    unittest.main()
