@@ -34,6 +34,7 @@ static const struct {
     {"digest", true, false},        {"notification", false, false},
     {"notify_meta", false, false},  {"audit", true, true},
     {"login_request", true, false}, {"rate_limit", false, false},
+    {"learned", true, false},
 };
 
 #define COPY_SQL_MAX 2048

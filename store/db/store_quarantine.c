@@ -400,7 +400,7 @@ int store_quarantine_content(struct store *st, const char *id,
 
 /* ------------------------------------------------------------ trace */
 
-static int st_trace_insert(struct store *st, const struct store_trace *t, const char **error_r)
+int st_trace_insert(struct store *st, const struct store_trace *t, const char **error_r)
 {
     struct st_q *q = st_q(st, S_TRACE_INSERT);
 
