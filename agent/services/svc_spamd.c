@@ -7,6 +7,8 @@
  * larger messages are not scanned, as spamc does), on_unscannable (what such
  * a message gets: default pass, as a score is a heuristic and large mail must
  * not wait for ever; the trace says "unscannable" either way).
+ * Learning (a recipient's "not spam", a reported message) goes to the same
+ * spamd with TELL, which it answers only when started with --allow-tell.
  * Bypassable in every way and opt-out by default.
  */
 #include <stddef.h>
@@ -117,6 +119,24 @@ static void spamd_run(const struct svc *svc, const struct svc_msg *m, struct svc
                  sr.score, sr.score, c->tag);
 }
 
+/* spamd_learn - SPAMC TELL: spamd runs with --allow-tell. */
+static int spamd_learn(const struct svc *svc, struct spool *spool, bool spam, char *detail,
+                       size_t size)
+{
+    const struct spamd_conf *c = svc->priv;
+    const char *error = "";
+    bool learned;
+
+    if (spamd_tell(&c->ep, (int)svc->timeout_s * 1000, spool, c->user[0] ? c->user : NULL, spam,
+                   &learned, &error) < 0) {
+        snprintf(detail, size, "%s", error);
+        return -1;
+    }
+    snprintf(detail, size, "spamd %s as %s", learned ? "learned it (DidSet: local)" : "knew it",
+             spam ? "spam" : "ham");
+    return 0;
+}
+
 const struct svc_type svc_type_spamd = {
     .name = "spamd",
     .keys = spamd_keys,
@@ -124,4 +144,5 @@ const struct svc_type svc_type_spamd = {
     .priv_size = sizeof(struct spamd_conf),
     .check = spamd_check_conf,
     .run = spamd_run,
+    .learn = spamd_learn,
 };

@@ -130,6 +130,8 @@ static const struct config_key cfg_table[] = {
     {"notify", "admin_summary", CONFIG_BOOL, "no", NOLIM, OFF(notify_admin_summary)},
     {"notify", "relay", CONFIG_STR, "", NOLIM, OFF(notify_relay), .check = cfg_check_relay},
     {"notify", "send_delay", CONFIG_TIME, "0", 0, 60, OFF(notify_send_delay)},
+    {"learn", "report_address", CONFIG_STR, "", NOLIM, OFF(learn_report_address),
+     .check = cfg_check_address},
     {"web", "base_url", CONFIG_STR, "http://127.0.0.1:8025", NOLIM, OFF(web_base_url),
      .check = cfg_check_base_url},
     {"web", "listen", CONFIG_STR, "127.0.0.1:8025", NOLIM, OFF(web_listen),

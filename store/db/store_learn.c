@@ -100,7 +100,8 @@ int store_learn_done(struct store *st, const struct store_learn *l, const char *
         return -1;
     q = st_q(st, S_LEARN_DONE);
     st_int(q, 1, st_now());
-    st_int(q, 2, l->id);
+    st_text(q, 2, l->message);
+    st_text(q, 3, l->kind);
     if (st_trace_insert(st, &t, error_r) < 0 ||
         st_audit_insert(st, l->requested_by, action, object, l->origin, error_r) < 0) {
         st_rollback(st);
@@ -119,7 +120,8 @@ int store_learn_failed(struct store *st, const struct store_learn *l, bool perma
     st_int(q, 2, now + retry_after_s);
     st_text(q, 3, why);
     st_int(q, 4, now);
-    st_int(q, 5, l->id);
+    st_text(q, 5, l->message);
+    st_text(q, 6, l->kind);
     return st_exec1(st, q, error_r, "learn failed");
 }
 

@@ -126,9 +126,9 @@ const char *const st_sql_common[S_MAX] = {
     [S_LEARN_LEASE] = "UPDATE learned SET next_attempt = ?1, attempts = attempts + 1, "
                       "updated = ?2 WHERE id = ?3",
     [S_LEARN_DONE] = "UPDATE learned SET state = 'done', last_error = '', updated = ?1 "
-                     "WHERE id = ?2",
+                     "WHERE message = ?2 AND class = ?3",
     [S_LEARN_FAIL] = "UPDATE learned SET state = ?1, next_attempt = ?2, last_error = ?3, "
-                     "updated = ?4 WHERE id = ?5 AND state = 'pending'",
+                     "updated = ?4 WHERE message = ?5 AND class = ?6 AND state = 'pending'",
     [S_LEARN_STATE] = "SELECT state, last_error FROM learned WHERE message = ?1 AND class = ?2",
 };
 

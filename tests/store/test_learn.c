@@ -148,34 +148,40 @@ START_TEST(ham_waits_for_the_release_and_is_learned_once)
 }
 END_TEST
 
-START_TEST(a_report_is_due_at_once_and_a_failure_can_be_asked_again)
+START_TEST(a_scanner_away_is_retried_and_a_failure_can_be_asked_again)
 {
-    struct store_learn l = request("report:0123abcd", "spam"), got;
-    char state[16], last[256];
+    struct store_learn l, got, report = request("report:0123abcd", "spam");
+    char id[STORE_ID_LEN + 1], state[16], last[256];
     const char *err;
 
-    snprintf(l.origin, sizeof(l.origin), "report");
+    hold(id);
+    l = request(id, "ham");
     ck_assert_int_eq(store_learn_request(st, &l, &err), 0);
-    /* no quarantine entry: nothing to wait for */
+    ck_assert_int_eq(store_quarantine_set_status(st, id, STORE_RELEASED, &err), 0);
     ck_assert_int_eq(store_learn_next(st, &got, &err), 0);
-    ck_assert_str_eq(got.kind, "spam");
     /* a scanner away: retried later, not before */
     ck_assert_int_eq(store_learn_failed(st, &got, false, "connection refused", 60, &err), 0);
     ck_assert_int_eq(store_learn_next(st, &got, &err), STORE_NOTFOUND);
-    ck_assert_int_eq(store_learn_state(st, "report:0123abcd", "spam", state, sizeof(state), last,
-                                       sizeof(last), &err),
+    ck_assert_int_eq(store_learn_state(st, id, "ham", state, sizeof(state), last, sizeof(last),
+                                       &err),
                      0);
     ck_assert_str_eq(state, "pending");
     ck_assert_str_eq(last, "connection refused");
-    /* given up: a new report of the same message asks again */
+    /* given up: asking again makes it due again */
     ck_assert_int_eq(store_learn_failed(st, &got, true, "refused for good", 0, &err), 0);
-    ck_assert_int_eq(store_learn_state(st, "report:0123abcd", "spam", state, sizeof(state), last,
-                                       sizeof(last), &err),
+    ck_assert_int_eq(store_learn_state(st, id, "ham", state, sizeof(state), last, sizeof(last),
+                                       &err),
                      0);
     ck_assert_str_eq(state, "failed");
     ck_assert_int_eq(store_learn_request(st, &l, &err), 0);
     ck_assert_int_eq(store_learn_next(st, &got, &err), 0);
     ck_assert_int_eq(got.attempts, 1);
+
+    /* a report is learned by its receiver, never claimed by the job runner */
+    snprintf(report.origin, sizeof(report.origin), "report");
+    ck_assert_int_eq(store_learn_request(st, &report, &err), 0);
+    ck_assert_int_eq(store_learn_request(st, &report, &err), STORE_USED);
+    ck_assert_int_eq(store_learn_next(st, &got, &err), STORE_NOTFOUND);
     ck_assert_int_eq(store_learn_state(st, "report:nothing", "spam", state, sizeof(state), last,
                                        sizeof(last), &err),
                      STORE_NOTFOUND);
@@ -191,7 +197,7 @@ Suite *store_suite(void)
 
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, ham_waits_for_the_release_and_is_learned_once);
-    tcase_add_test(tc, a_report_is_due_at_once_and_a_failure_can_be_asked_again);
+    tcase_add_test(tc, a_scanner_away_is_retried_and_a_failure_can_be_asked_again);
     suite_add_tcase(s, tc);
     return s;
 }

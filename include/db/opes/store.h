@@ -534,7 +534,8 @@ struct store_learn {
 int store_learn_request(struct store *st, const struct store_learn *l, const char **error_r);
 /*
  * store_learn_next - claim the oldest due pending request whose quarantine
- * entry is no longer held (a release goes first; a report has no entry): its
+ * entry is no longer held (a release goes first; a report has no entry and
+ * is learned by who records it, never claimed here): its
  * next try is pushed 10 minutes into the future so that another worker or node
  * does not take it too. 0, STORE_NOTFOUND when none is due, or -1.
  */
@@ -546,7 +547,8 @@ int store_learn_next(struct store *st, struct store_learn *l, const char **error
  */
 int store_learn_done(struct store *st, const struct store_learn *l, const char *recipient,
                      const char *detail, const char **error_r);
-/* store_learn_failed - a try failed: retry after retry_after_s, or give up when permanent. */
+/* store_learn_failed - a try failed: retry after retry_after_s, or give up when permanent.
+ * Also for a report that its receiver could not learn (permanent: its content is not kept). */
 int store_learn_failed(struct store *st, const struct store_learn *l, bool permanent,
                        const char *why, int64_t retry_after_s, const char **error_r);
 /* store_learn_state - "pending", "done" or "failed" and the last error of (message, kind);

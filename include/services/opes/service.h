@@ -69,6 +69,12 @@ struct svc_type {
     int (*check)(struct svc *svc, const char **reason);
     /* run - look at the message; fill r (verdict PASS, TAG, MODIFY or the action) */
     void (*run)(const struct svc *svc, const struct svc_msg *m, struct svc_result *r);
+    /*
+     * learn - teach the scanner the message in spool (read from its start)
+     * as spam or ham; NULL for a type that does not learn. 0 with what the
+     * scanner said in detail, or -1 with why not in detail.
+     */
+    int (*learn)(const struct svc *svc, struct spool *spool, bool spam, char *detail, size_t size);
     /* free - what priv points to (priv itself is freed by services_free) */
     void (*free)(struct svc *svc);
 };
