@@ -28,6 +28,7 @@
 #include "opes/jobs.h"
 #include "opes/lmtp_local.h"
 #include "opes/log.h"
+#include "opes/metrics.h"
 #include "opes/privdrop.h"
 #include "opes/netio.h"
 #include "opes/service.h"
@@ -169,6 +170,7 @@ static void *opesd_jobs(void *arg)
         opesd_node_name(env->cfg, node, sizeof(node));
         st = opesd_jobs_store(st, path, sizeof(path), env->cfg, &warned);
         if (st != NULL) {
+            metrics_backlog_read(st);
             while ((rc = jobs_release_one(st, env)) == 1 && poll(&pfd, 1, 0) == 0)
                 ;
             /* after the releases: learning never holds one up */
@@ -514,6 +516,8 @@ int main(int argc, char **argv)
         deliver_free(&dl);
         if (config_system_uri_warning(cfg) != NULL)
             fprintf(stderr, "opesd: warning: %s\n", config_system_uri_warning(cfg));
+        if (config_dsn_warning(cfg) != NULL)
+            fprintf(stderr, "opesd: warning: %s\n", config_dsn_warning(cfg));
         config_print(cfg, stdout);
         config_unref(&cfg);
         return 0;
@@ -529,6 +533,8 @@ int main(int argc, char **argv)
         fatal("startup");
     opesd_signals();
     opesd_listen(&d, cfg);
+    if (metrics_start(cfg, d.env->services, d.stop_pipe[0], &error) < 0)
+        fatalx("lmtp.metrics_listen: %s", error);
     opesd_drop_privileges(&d, cfg);
     opesd_check_spool(cfg);
     opesd_check_store(cfg);
@@ -538,7 +544,10 @@ int main(int argc, char **argv)
     log_info("opesd started target=%s system_uri=%s", cfg->target, cfg->system_uri);
     if (config_system_uri_warning(cfg) != NULL)
         log_warnx("%s", config_system_uri_warning(cfg));
+    if (config_dsn_warning(cfg) != NULL)
+        log_warnx("%s", config_dsn_warning(cfg));
     opesd_loop(&d);
+    metrics_stop();
     tracelog_stop(); /* after the last session: its records are written */
     log_info("opesd stopped");
     lmtp_env_unref(&d.env);

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "opes/i18n.h"
 #include "opes/log.h"
 #include "opes/store.h"
 #include "opes/web_html.h"
@@ -24,18 +25,28 @@ bool web_learn_offered(const struct web_req *req, const struct store_qitem *it)
            (strcmp(s->type, "spamd") == 0 || strcmp(s->type, "rspamd") == 0);
 }
 
+/* learn_lang - the reader's language (the portal's own choice once it makes one). */
+static const char *learn_lang(void)
+{
+    return i18n_negotiate(NULL, NULL, NULL);
+}
+
 void web_learn_form(struct html *h, const struct web_req *req, const struct store_qitem *it)
 {
+    const char *lang = learn_lang();
+    const char *args[] = {"service", it->service, NULL};
+    char hint[300];
+
     if (!web_learn_offered(req, it))
         return;
+    i18n_fill(hint, sizeof(hint), i18n_text(lang, "web.learn.hint"), args);
     html_add(h, "<form method=\"post\" action=\"/quarantine/%U\">", it->id);
     web_page_csrf(h, req);
     html_add(h,
              "<input type=\"hidden\" name=\"action\" value=\"not-spam\">"
-             "<button type=\"submit\" id=\"not-spam\">Not spam</button>"
-             "<span class=\"muted\"> releases it and teaches %s that such mail is wanted"
-             "</span></form>\n",
-             it->service);
+             "<button type=\"submit\" id=\"not-spam\">%s</button>"
+             "<span class=\"muted\"> %s</span></form>\n",
+             i18n_text(lang, "web.learn.button"), hint);
 }
 
 int web_learn_not_spam(struct web_req *req, const struct store_qitem *item, const char *origin,
@@ -46,8 +57,8 @@ int web_learn_not_spam(struct web_req *req, const struct store_qitem *item, cons
     int rc;
 
     if (!web_learn_offered(req, item)) {
-        *why_r = item->status != STORE_HELD ? "This message is not held any more."
-                                            : "This message was not held by a spam filter.";
+        *why_r = i18n_text(learn_lang(), item->status != STORE_HELD ? "web.learn.not_held"
+                                                                    : "web.learn.not_scored");
         return -1;
     }
     /* the release first: learning must never stand in its way */

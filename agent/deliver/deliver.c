@@ -28,6 +28,7 @@
 #include "opes/dotstuff.h"
 #include "opes/log.h"
 #include "opes/maildir.h"
+#include "opes/metrics.h"
 #include "opes/spool.h"
 #include "opes/variant.h"
 #include "opes/vec.h"
@@ -644,6 +645,7 @@ void deliver_tx_content(struct deliver_tx *tx, const char *const *rcpts, size_t 
         dl_data_maildir(tx, rcpts, n, v, replies);
     else
         dl_data_lmtp(tx, rcpts, n, v, deadline_ms, replies);
+    metrics_downstream(replies, n);
 }
 
 void deliver_tx_data(struct deliver_tx *tx, const char *const *rcpts, size_t n, const char *prefix,

@@ -12,6 +12,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "opes/authres.h"
 #include "opes/config.h"
 #include "opes/endpoint.h"
 #include "opes/lmtp_parse.h"
@@ -143,6 +144,55 @@ static const struct svc *dsn_service(const struct svc_set *set, const char *name
     return NULL;
 }
 
+/*
+ * dsn_record - the outcome for one entry: its DSN state in the store, a trace
+ * record (event dsn) and a log line, the last two also with how (NULL, or
+ * what let the sender have it). state: sent, failed, skipped, or suppressed
+ * (stored as skipped: the sender was not verified).
+ */
+static void dsn_record(struct store *st, const struct store_qitem *it, const char *state,
+                       const char *why, const char *how)
+{
+    struct store_trace t = {.at = (int64_t)time(NULL)};
+    const char *error;
+
+    if (store_dsn_done(st, it->id, strcmp(state, "suppressed") == 0 ? "skipped" : state, why,
+                       &error) < 0)
+        log_warnx("trace=%s item=%s dsn: store: %s", it->trace_id, it->id, error);
+    snprintf(t.trace_id, sizeof(t.trace_id), "%s", it->trace_id);
+    snprintf(t.recipient, sizeof(t.recipient), "%s", it->recipient);
+    snprintf(t.event, sizeof(t.event), "dsn");
+    snprintf(t.service, sizeof(t.service), "%s", it->service);
+    snprintf(t.verdict, sizeof(t.verdict), "%s", state);
+    snprintf(t.detail, sizeof(t.detail), "%s%s%s", why, how != NULL ? "; " : "",
+             how != NULL ? how : "");
+    if (store_trace_add(st, &t, &error) < 0)
+        log_warnx("trace=%s item=%s dsn: trace record: %s", it->trace_id, it->id, error);
+    if (strcmp(state, "sent") == 0)
+        log_info("trace=%s item=%s sender=<%s> dsn=sent why=\"%s\"", it->trace_id, it->id,
+                 it->sender, t.detail);
+    else
+        log_warnx("trace=%s item=%s sender=<%s> dsn=%s why=\"%s\"", it->trace_id, it->id,
+                  it->sender, state, t.detail);
+}
+
+/*
+ * dsn_sender_ok - whether [dsn] send lets this sender have an NDR: always,
+ * never, or only when a trusted Authentication-Results verified it (what did
+ * goes into how).
+ */
+static bool dsn_sender_ok(const struct opes_config *cfg, const struct store_qitem *it,
+                          const char *headers, size_t hlen, char *how, size_t size)
+{
+    const char *trusted =
+        cfg->dsn_trusted_authserv_id[0] != '\0' ? cfg->dsn_trusted_authserv_id : cfg->hostname;
+
+    snprintf(how, size, "[dsn] send = %s", cfg->dsn_send == CONFIG_DSN_ALWAYS ? "always" : "never");
+    if (cfg->dsn_send != CONFIG_DSN_VERIFIED)
+        return cfg->dsn_send == CONFIG_DSN_ALWAYS;
+    return authres_verified(headers, hlen, trusted, it->sender, how, size);
+}
+
 /* dsn_one - decide and send one; false when the relay could not be reached (stop for now). */
 static bool dsn_one(struct store *st, struct lmtp_env *env, const struct endpoint *relay,
                     const struct dsn_due *due)
@@ -150,7 +200,7 @@ static bool dsn_one(struct store *st, struct lmtp_env *env, const struct endpoin
     const struct opes_config *cfg = env->cfg;
     const struct store_qitem *it = &due->it;
     const struct svc *svc = dsn_service(env->services, it->service);
-    char *headers = malloc(DSN_HEADERS_MAX), uri[400], why[300], cause[400];
+    char *headers = malloc(DSN_HEADERS_MAX), uri[400], why[300], cause[400], how[300];
     const char *error, *rule;
     size_t hlen = 0;
     bool ok = true;
@@ -158,20 +208,30 @@ static bool dsn_one(struct store *st, struct lmtp_env *env, const struct endpoin
 
     if (headers == NULL)
         fatal("malloc");
-    if (svc == NULL || !svc->notify_sender) {
+    if (svc != NULL && !svc->notify_sender) {
         snprintf(why, sizeof(why), "notify_sender is off for %s", it->service);
-        store_dsn_done(st, it->id, "skipped", why, &error);
+        dsn_record(st, it, "skipped", why, NULL);
         goto out;
     }
     rc = store_notify_headers(st, it->id, headers, DSN_HEADERS_MAX, &hlen, &error);
-    rule = notify_loop_rule(it->sender, rc == 0 && hlen > 0 ? headers : NULL, true, true);
+    if (rc != 0)
+        hlen = 0;
+    rule = notify_loop_rule(it->sender, hlen > 0 ? headers : NULL, true, true);
     if (rule != NULL) {
-        store_dsn_done(st, it->id, "skipped", rule, &error);
-        log_info("trace=%s item=%s sender=<%s> dsn=skipped why=\"%s\"", it->trace_id, it->id,
-                 it->sender, rule);
+        dsn_record(st, it, "skipped", rule, NULL);
         goto out;
     }
-    snprintf(uri, sizeof(uri), "%s", svc->uri);
+    if (!dsn_sender_ok(cfg, it, headers, hlen, how, sizeof(how))) {
+        dsn_record(st, it, "suppressed", "ndr suppressed: sender not verified", NULL);
+        goto out;
+    }
+    /* a blocklist hold gets one too (RFC 4902 3.1); its reply at RCPT would say as much */
+    if (svc != NULL)
+        snprintf(uri, sizeof(uri), "%s", svc->uri);
+    else if (strcmp(it->service, "blocklist") == 0)
+        snprintf(uri, sizeof(uri), "%s/policy/blocklist", cfg->system_uri);
+    else
+        snprintf(uri, sizeof(uri), "%s/service/%s", cfg->system_uri, it->service);
     if (strcmp(due->cause, "expired") == 0)
         snprintf(cause, sizeof(cause), "it was held in quarantine and expired unreleased");
     else
@@ -202,7 +262,7 @@ static bool dsn_one(struct store *st, struct lmtp_env *env, const struct endpoin
                              .service_uri = uri,
                              .reason = it->reason,
                              .subject = it->subject,
-                             .headers = headers,
+                             .headers = hlen > 0 ? headers : NULL,
                              .arrival = it->created};
 
         if (tmpl != NULL)
@@ -215,13 +275,9 @@ static bool dsn_one(struct store *st, struct lmtp_env *env, const struct endpoin
                          (int)cfg->down_command_timeout * 1000, &reply);
         snprintf(why, sizeof(why), "%d %s %s", reply.code, reply.enh, reply.text);
         if (reply.code / 100 == 2) {
-            store_dsn_done(st, it->id, "sent", why, &error);
-            log_info("trace=%s item=%s sender=<%s> dsn=sent cause=%s reply=\"%s\"", it->trace_id,
-                     it->id, it->sender, due->cause, why);
+            dsn_record(st, it, "sent", why, how);
         } else if (reply.code / 100 == 5) {
-            store_dsn_done(st, it->id, "failed", why, &error);
-            log_warnx("trace=%s item=%s sender=<%s> dsn=failed reply=\"%s\"", it->trace_id, it->id,
-                      it->sender, why);
+            dsn_record(st, it, "failed", why, how);
         } else {
             log_warnx("trace=%s item=%s sender=<%s> dsn=deferred reply=\"%s\" (will retry)",
                       it->trace_id, it->id, it->sender, why);
@@ -243,8 +299,8 @@ int dsn_run(struct store *st, struct lmtp_env *env, int stop_fd, int64_t since)
     const char *error;
     size_t i;
 
-    if (env->cfg->notify_relay[0] == '\0')
-        return 0;
+    if (env->cfg->notify_relay[0] == '\0' || env->cfg->dsn_send == CONFIG_DSN_NEVER)
+        return 0; /* config_dsn_warning() told at start */
     if (endpoint_parse(env->cfg->notify_relay, &relay, &error) < 0) {
         log_warnx("dsn: relay %s: %s", env->cfg->notify_relay, error);
         return -1;

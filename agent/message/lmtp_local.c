@@ -19,6 +19,7 @@
 #include "opes/deliver.h"
 #include "opes/log.h"
 #include "opes/lmtp_server.h"
+#include "opes/metrics.h"
 #include "opes/service.h"
 #include "opes/store.h"
 #include "opes/svc_rewrite.h"
@@ -202,6 +203,8 @@ void lmtp_local_session(struct lmtp_env *env, int fd, int stop_fd)
         .spool_dir = cfg->spool_dir,
     };
 
+    metrics_session(1);
     lmtp_server_session(&set, &lmtp_local_callbacks, &l, fd, stop_fd);
+    metrics_session(-1);
     store_close(&l.st);
 }

@@ -23,6 +23,7 @@
 #include "opes/deliver.h"
 #include "opes/learn.h"
 #include "opes/log.h"
+#include "opes/metrics.h"
 #include "opes/mime.h"
 #include "opes/pipeline.h"
 #include "opes/spool.h"
@@ -311,6 +312,7 @@ void transaction_replied(struct transaction *t, const struct lmtp_server_tx *tx)
         }
     }
     tracelog_submit(&t->records, t->cfg);
+    metrics_replied(tx);
 }
 
 void transaction_release(const struct opes_config *cfg, struct deliver *d,

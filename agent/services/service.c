@@ -15,6 +15,7 @@
 #include "opes/config.h"
 #include "opes/clock.h"
 #include "opes/log.h"
+#include "opes/metrics.h"
 #include "opes/mime.h"
 #include "opes/policy.h"
 #include "opes/spool.h"
@@ -166,6 +167,7 @@ void svc_run(const struct svc *svc, const struct svc_msg *m, struct svc_result *
     start = clock_now_ms();
     svc->type->run(svc, m, r);
     r->ms = clock_now_ms() - start;
+    metrics_service(svc->name, r->verdict, r->failed, r->ms);
     if (!r->failed)
         return;
     log_warnx("service=%s failed: %s (on_failure=%s)", svc->name, r->reason,

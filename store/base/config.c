@@ -10,6 +10,7 @@
  * number so that errors read "file:line: key: reason".
  */
 #include "opes/config.h"
+#include "opes/i18n.h"
 #include "opes/endpoint.h"
 #include "opes/log.h"
 #include "opes/schedule.h"
@@ -29,6 +30,7 @@
 static int cfg_check_base_url(const char *v, const char **reason);
 static int cfg_check_listen(const char *v, const char **reason);
 static int cfg_check_web_listen(const char *v, const char **reason);
+static int cfg_check_metrics_listen(const char *v, const char **reason);
 static int cfg_check_target(const char *v, const char **reason);
 static int cfg_check_uri(const char *v, const char **reason);
 static int cfg_check_from(const char *v, const char **reason);
@@ -38,6 +40,8 @@ static int cfg_check_relay(const char *v, const char **reason);
 static int cfg_check_auth_user(const char *v, const char **reason);
 static int cfg_check_conninfo(const char *v, const char **reason);
 static int cfg_check_addr_list(const char *v, const char **reason);
+static int cfg_check_language(const char *v, const char **reason);
+static int cfg_check_timezone(const char *v, const char **reason);
 
 #define OFF(f) .offset = offsetof(struct opes_config, f)
 #define NOLIM 0, UINT64_MAX
@@ -60,6 +64,10 @@ static const struct config_word cfg_notify_words[] = {{"immediate", CONFIG_NOTIF
                                                       {"off", CONFIG_NOTIFY_OFF},
                                                       {NULL, 0}};
 
+static const struct config_word cfg_dsn_words[] = {{"verified", CONFIG_DSN_VERIFIED},
+                                                   {"always", CONFIG_DSN_ALWAYS},
+                                                   {"never", CONFIG_DSN_NEVER},
+                                                   {NULL, 0}};
 static const struct config_word cfg_backend_words[] = {
     {"sqlite", CONFIG_STORE_SQLITE}, {"postgresql", CONFIG_STORE_POSTGRESQL}, {NULL, 0}};
 
@@ -86,6 +94,8 @@ static const struct config_key cfg_table[] = {
     {"lmtp", "bare_line_ends", CONFIG_ENUM, "reject", NOLIM, OFF(bare_eol),
      .words = cfg_bare_words},
     {"lmtp", "xforward_hosts", CONFIG_STR, "127.0.0.1 ::1 unix", NOLIM, OFF(xforward_hosts)},
+    {"lmtp", "metrics_listen", CONFIG_STR, "", NOLIM, OFF(metrics_listen),
+     .check = cfg_check_metrics_listen, .flags = CONFIG_RESTART},
     {"downstream", "target", CONFIG_STR, "lmtp:unix:/run/dovecot/lmtp", NOLIM, OFF(target),
      .check = cfg_check_target},
     {"downstream", "connect_timeout", CONFIG_TIME, "30s", 1, 3600, OFF(down_connect_timeout)},
@@ -128,10 +138,13 @@ static const struct config_key cfg_table[] = {
     {"notify", "admin_copy", CONFIG_STR, "", NOLIM, OFF(notify_admin_copy),
      .check = cfg_check_address},
     {"notify", "admin_summary", CONFIG_BOOL, "no", NOLIM, OFF(notify_admin_summary)},
-    {"notify", "relay", CONFIG_STR, "", NOLIM, OFF(notify_relay), .check = cfg_check_relay},
+    {"notify", "relay", CONFIG_STR, "127.0.0.1:25", NOLIM, OFF(notify_relay),
+     .check = cfg_check_relay},
     {"notify", "send_delay", CONFIG_TIME, "0", 0, 60, OFF(notify_send_delay)},
     {"learn", "report_address", CONFIG_STR, "", NOLIM, OFF(learn_report_address),
      .check = cfg_check_address},
+    {"dsn", "send", CONFIG_ENUM, "verified", NOLIM, OFF(dsn_send), .words = cfg_dsn_words},
+    {"dsn", "trusted_authserv_id", CONFIG_STR, "", NOLIM, OFF(dsn_trusted_authserv_id)},
     {"web", "base_url", CONFIG_STR, "http://127.0.0.1:8025", NOLIM, OFF(web_base_url),
      .check = cfg_check_base_url},
     {"web", "listen", CONFIG_STR, "127.0.0.1:8025", NOLIM, OFF(web_listen),
@@ -152,6 +165,11 @@ static const struct config_key cfg_table[] = {
     {"web", "header_timeout", CONFIG_TIME, "10s", 1, 3600, OFF(web_header_timeout)},
     {"web", "trusted_proxies", CONFIG_STR, "", NOLIM, OFF(web_trusted_proxies),
      .check = cfg_check_addr_list},
+    {"web", "default_language", CONFIG_STR, "en", NOLIM, OFF(web_default_language),
+     .check = cfg_check_language},
+    {"web", "default_timezone", CONFIG_STR, "", NOLIM, OFF(web_default_timezone),
+     .check = cfg_check_timezone},
+    {"web", "catalog_dir", CONFIG_STR, "", NOLIM, OFF(web_catalog_dir)},
     /* further [web] keys go here */
 };
 #define CFG_COUNT (sizeof(cfg_table) / sizeof(cfg_table[0]))
@@ -202,6 +220,24 @@ static int cfg_check_web_listen(const char *v, const char **reason)
         return -1;
     }
     return 0;
+}
+
+/* cfg_check_metrics_listen - "" (off) or one loopback address literal with a port */
+static int cfg_check_metrics_listen(const char *v, const char **reason)
+{
+    struct endpoint ep;
+    struct in_addr a4;
+    struct in6_addr a6;
+
+    if (v[0] == '\0')
+        return 0;
+    if (cfg_check_web_listen(v, reason) < 0 || endpoint_parse(v, &ep, reason) < 0)
+        return -1;
+    if ((inet_pton(AF_INET, ep.host, &a4) == 1 && (ntohl(a4.s_addr) >> 24) == 127) ||
+        (inet_pton(AF_INET6, ep.host, &a6) == 1 && IN6_IS_ADDR_LOOPBACK(&a6)))
+        return 0;
+    *reason = "must be a loopback address (127.0.0.1:PORT or [::1]:PORT)";
+    return -1;
 }
 
 static int cfg_check_target(const char *v, const char **reason)
@@ -306,6 +342,28 @@ static int cfg_check_address(const char *v, const char **reason)
     }
     if (at == NULL || at == v || at[1] == '\0' || strlen(v) > 254) {
         *reason = "expected local@domain";
+        return -1;
+    }
+    return 0;
+}
+
+/* cfg_check_language - a language code such as "en" or "de" (2 to 8 lower-case letters) */
+static int cfg_check_language(const char *v, const char **reason)
+{
+    size_t n = strlen(v);
+
+    if (n < 2 || n > 8 || strspn(v, "abcdefghijklmnopqrstuvwxyz") != n) {
+        *reason = "must be a language code such as en or de";
+        return -1;
+    }
+    return 0;
+}
+
+/* cfg_check_timezone - empty (the system's zone) or a zone of the time zone database */
+static int cfg_check_timezone(const char *v, const char **reason)
+{
+    if (v[0] != '\0' && !i18n_tz_valid(v)) {
+        *reason = "must name a time zone such as Europe/Berlin (see /usr/share/zoneinfo)";
         return -1;
     }
     return 0;
@@ -745,6 +803,27 @@ static int cfg_line_of(const struct cfg_load *ld, const char *section, const cha
 }
 
 /* cfg_check_keys - rules that involve more than one key. */
+/*
+ * cfg_check_catalogs - load the message catalogs with the operator's
+ * catalog_dir (once per process: a changed directory needs a restart), and
+ * check that default_language has one.
+ */
+static void cfg_check_catalogs(struct cfg_load *ld)
+{
+    const struct opes_config *cfg = ld->cfg;
+    char error[512], reason[600];
+
+    if (i18n_init(cfg->web_catalog_dir, error, sizeof(error)) < 0) {
+        ld->line = cfg_line_of(ld, "web", "catalog_dir");
+        cfg_error(ld, "web.catalog_dir", error);
+    } else if (!i18n_language_known(cfg->web_default_language)) {
+        ld->line = cfg_line_of(ld, "web", "default_language");
+        snprintf(reason, sizeof(reason), "no catalog for %s (there are: %s)",
+                 cfg->web_default_language, i18n_languages());
+        cfg_error(ld, "web.default_language", reason);
+    }
+}
+
 static void cfg_check_keys(struct cfg_load *ld)
 {
     const struct opes_config *cfg = ld->cfg;
@@ -760,6 +839,7 @@ static void cfg_check_keys(struct cfg_load *ld)
         if (cfg->down_auth_password_file[0] == '\0')
             cfg_error(ld, "downstream.auth_password_file", "auth = plain needs auth_password_file");
     }
+    cfg_check_catalogs(ld);
 }
 
 static void cfg_free(struct opes_config *cfg)
@@ -875,6 +955,14 @@ void config_unref(struct opes_config **cfgp)
     *cfgp = NULL;
     if (cfg != NULL && __atomic_sub_fetch(&cfg->refs, 1, __ATOMIC_SEQ_CST) == 0)
         cfg_free(cfg);
+}
+
+const char *config_dsn_warning(const struct opes_config *cfg)
+{
+    if (cfg->dsn_send != CONFIG_DSN_NEVER && cfg->notify_relay[0] == '\0')
+        return "[notify] relay is empty: held mail that expires or cannot be released gets no "
+               "non-delivery report (set relay, or [dsn] send = never)";
+    return NULL;
 }
 
 const char *config_system_uri_warning(const struct opes_config *cfg)

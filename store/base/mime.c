@@ -1324,6 +1324,14 @@ struct mime_parser {
     struct mime_decoder dec;
     int pgp_col;        /* column in the decoded line; -1 once no marker can match */
     unsigned pgp_alive; /* markers still matching this line */
+
+    /* the transfer encoding's syntax in the innermost leaf (encoding_check) */
+    enum mime_encoding chk_enc; /* MIME_ENC_IDENTITY: nothing (more) to check */
+    unsigned chk_q;             /* base64: data characters of the quantum; QP: state after '=' */
+    unsigned chk_pad;           /* base64: '=' of the quantum */
+    bool chk_done;              /* base64: a quantum was padded: only white space may follow */
+    bool chk_ws;                /* base64: white space met in this line */
+    size_t chk_line;            /* base64: characters of this line (white space aside) */
 };
 
 void mime_limits_default(struct mime_limits *lim)
@@ -1458,11 +1466,131 @@ static void pgp_scan(struct mime_parser *p, const char *s, size_t n)
     }
 }
 
+/* ---- transfer encoding syntax ---- */
+
+/* encoding_bad - the body is read differently by different decoders: flag it, check no more. */
+static void encoding_bad(struct mime_parser *p)
+{
+    part_flag(p, top(p)->part, p->chk_enc == MIME_ENC_BASE64 ? MIME_F_BAD_BASE64 : MIME_F_BAD_QP);
+    p->chk_enc = MIME_ENC_IDENTITY;
+}
+
+/* b64_line_bad - a base64 line that a line-by-line decoder, or a mail system, reads otherwise. */
+static bool b64_line_bad(const struct mime_parser *p)
+{
+    return p->chk_line % 4 != 0 || p->chk_line > 998;
+}
+
+/* b64_check - base64 body bytes: anything but whole quanta, final padding and line ends. */
+static void b64_check(struct mime_parser *p, const char *s, size_t n)
+{
+    for (size_t i = 0; i < n && p->chk_enc == MIME_ENC_BASE64; i++) {
+        unsigned char c = (unsigned char)s[i];
+        int v = b64_table[c];
+        if (v >= 0) {
+            size_t run = 1;
+            if (p->chk_done || p->chk_pad > 0 || p->chk_ws) {
+                encoding_bad(p); /* data after padding, or a space inside a line */
+                return;
+            }
+            while (i + run < n && b64_table[(unsigned char)s[i + run]] >= 0)
+                run++;
+            p->chk_q = (unsigned)((p->chk_q + run) & 3);
+            p->chk_line += run;
+            i += run - 1;
+        } else if (v == -1) {
+            if (p->chk_done || p->chk_ws || p->chk_q < 2) {
+                encoding_bad(p); /* padding where no quantum can end */
+                return;
+            }
+            p->chk_line++;
+            if (p->chk_q + ++p->chk_pad == 4)
+                p->chk_done = true;
+        } else if (c == '\n') {
+            if (b64_line_bad(p)) {
+                encoding_bad(p);
+                return;
+            }
+            p->chk_line = 0;
+            p->chk_ws = false;
+        } else if (c == ' ' || c == '\t' || c == '\r') {
+            p->chk_ws = true; /* at the end of a line only */
+        } else {
+            encoding_bad(p); /* outside the alphabet: skipped by some, an error for others */
+            return;
+        }
+    }
+}
+
+enum { QPC_TEXT, QPC_EQ, QPC_HEX, QPC_WS };
+
+/* qp_check - quoted-printable body bytes: every '=' starts "=XX" or a soft line break. */
+static void qp_check(struct mime_parser *p, const char *s, size_t n)
+{
+    for (size_t i = 0; i < n && p->chk_enc == MIME_ENC_QP; i++) {
+        char c = s[i];
+        bool eol = c == '\r' || c == '\n', ws = c == ' ' || c == '\t';
+        switch (p->chk_q) {
+        case QPC_TEXT: {
+            const char *eq = memchr(s + i, '=', n - i);
+            if (eq == NULL)
+                return;
+            i = (size_t)(eq - s);
+            p->chk_q = QPC_EQ;
+            break;
+        }
+        case QPC_EQ:
+            if (hex_digit(c) >= 0)
+                p->chk_q = QPC_HEX;
+            else if (eol || ws)
+                p->chk_q = eol ? QPC_TEXT : QPC_WS;
+            else
+                encoding_bad(p);
+            break;
+        case QPC_HEX:
+            if (hex_digit(c) >= 0)
+                p->chk_q = QPC_TEXT;
+            else
+                encoding_bad(p);
+            break;
+        default: /* "=" and white space: a soft line break if only white space follows */
+            if (eol)
+                p->chk_q = QPC_TEXT;
+            else if (!ws)
+                encoding_bad(p);
+            break;
+        }
+    }
+}
+
+/* encoding_check_start - check the syntax of this leaf's base64 or quoted-printable body. */
+static void encoding_check_start(struct mime_parser *p, const struct mime_part *part)
+{
+    p->chk_enc = mime_encoding_of(part->cte);
+    p->chk_q = p->chk_pad = 0;
+    p->chk_done = p->chk_ws = false;
+    p->chk_line = 0;
+}
+
+/* encoding_check_end - the leaf's body ended: a quantum, a line or an escape cut short. */
+static void encoding_check_end(struct mime_parser *p)
+{
+    if (p->chk_enc == MIME_ENC_BASE64 && ((!p->chk_done && p->chk_q != 0) || b64_line_bad(p)))
+        encoding_bad(p);
+    else if (p->chk_enc == MIME_ENC_QP && p->chk_q != QPC_TEXT)
+        encoding_bad(p);
+    p->chk_enc = MIME_ENC_IDENTITY;
+}
+
 /* body_bytes - content of the innermost part's body (only text/plain is looked at). */
 static void body_bytes(struct mime_parser *p, const char *s, size_t n)
 {
     char out[MIME_DECODER_OUT(1024)];
 
+    if (p->chk_enc == MIME_ENC_BASE64)
+        b64_check(p, s, n);
+    else if (p->chk_enc == MIME_ENC_QP)
+        qp_check(p, s, n);
     if (!p->scan)
         return;
     if (p->dec.enc == MIME_ENC_IDENTITY) {
@@ -1479,6 +1607,7 @@ static void body_bytes(struct mime_parser *p, const char *s, size_t n)
 
 static void scan_start(struct mime_parser *p, const struct mime_part *part)
 {
+    encoding_check_start(p, part);
     p->scan = strcmp(part->type, "text") == 0 && strcmp(part->subtype, "plain") == 0;
     mime_decoder_init(&p->dec, mime_encoding_of(part->cte));
     p->pgp_col = 0;
@@ -1487,6 +1616,7 @@ static void scan_start(struct mime_parser *p, const struct mime_part *part)
 
 static void scan_end(struct mime_parser *p)
 {
+    encoding_check_end(p);
     if (p->scan && p->dec.enc != MIME_ENC_IDENTITY) {
         char out[MIME_DECODER_OUT(0)] = {0};
         pgp_scan(p, out, mime_decoder_finish(&p->dec, out));
@@ -2395,6 +2525,8 @@ char *mime_ambiguity_text(unsigned flags, char *out, size_t size)
         {MIME_F_PREFIX_BOUNDARY, "a boundary that is a prefix of another", 0},
         {MIME_F_AFTER_CLOSE, "parts after the close delimiter", 0},
         {MIME_F_BAD_CTE, "an unknown or misplaced transfer encoding", 0},
+        {MIME_F_BAD_BASE64, "a base64 body that decoders read differently", 0},
+        {MIME_F_BAD_QP, "a quoted-printable escape that decoders read differently", 0},
     };
     return mime_names_text(t, sizeof(t) / sizeof(t[0]), flags, out, size);
 }

@@ -256,6 +256,7 @@ static int svcdesc_init(struct svcdesc *d, const struct opes_config *cfg, size_t
     d->action = d->type->action;
     d->timeout_s = 30;
     d->on_failure = SVC_FAIL_TEMPFAIL;
+    d->notify_sender = true; /* undeliverable mail gets a non-delivery report ([dsn] send) */
     d->first = first;
     return 0;
 }

@@ -144,6 +144,7 @@ enum st_stmt {
     S_COUNT_SVC,
     S_COUNT_LATENCY,
     S_COUNT_DAY,
+    S_COUNT_BACKLOG,
     /* leases on jobs, shared by every node */
     S_CLAIM_TAKE,
     S_CLAIM_DROP,

@@ -58,7 +58,9 @@ const char *const st_sql_common[S_MAX] = {
     [S_PURGE_DETACH] = "UPDATE quarantine SET content_id = NULL "
                        "WHERE status IN ('deleted', 'expired') AND content_id IS NOT NULL",
     [S_PURGE_DELETE_Q] = "DELETE FROM quarantine WHERE status <> 'held' AND updated < ?",
-    [S_PURGE_TRACE] = "DELETE FROM trace WHERE at < ?",
+    /* a recipient's ORCPT stays while its quarantine entry does, for a late DSN */
+    [S_PURGE_TRACE] = "DELETE FROM trace WHERE at < ? AND NOT (event = 'orcpt' AND "
+                      "trace_id IN (SELECT trace_id FROM quarantine))",
     [S_PURGE_LIST] = "DELETE FROM list WHERE expires <> 0 AND expires <= ?",
     [S_N_UNCAPTURED] = "SELECT " STORE_QITEM_COLUMNS " FROM quarantine q WHERE q.created >= ?2 "
                        "AND NOT EXISTS (SELECT 1 FROM notification n WHERE n.quarantine_id = q.id) "
@@ -108,6 +110,10 @@ const char *const st_sql_common[S_MAX] = {
     [S_SESS_TOUCH] = "UPDATE web_session SET last_seen = ?2 WHERE id_hash = ?1",
     [S_SESS_DELETE] = "DELETE FROM web_session WHERE id_hash = ?1",
     [S_SESS_PURGE] = "DELETE FROM web_session WHERE expires < ?1",
+    [S_COUNT_BACKLOG] = "SELECT 'digests', COUNT(*) FROM digest WHERE state = 'pending' "
+                        "UNION ALL SELECT 'notices', COUNT(*) FROM notification "
+                        "WHERE state = 'pending' UNION ALL SELECT 'releases', COUNT(*) "
+                        "FROM release_request WHERE state = 'pending'",
     /* leases on jobs: taken when free, expired, or already this holder's */
     [S_CLAIM_TAKE] = "INSERT INTO claim (name, holder, expires) VALUES (?1, ?2, ?3) "
                      "ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, "

@@ -127,7 +127,7 @@ int store_web_count(struct store *st, const char *what, unsigned days,
     } counts[] = {{"status", S_COUNT_STATUS},   {"held_service", S_COUNT_HELD},
                   {"release", S_COUNT_RELEASE}, {"verdict_day", S_COUNT_DAY},
                   {"outcome", S_COUNT_OUTCOME}, {"service_verdict", S_COUNT_SVC},
-                  {"latency", S_COUNT_LATENCY}};
+                  {"latency", S_COUNT_LATENCY}, {"backlog", S_COUNT_BACKLOG}};
     enum st_stmt s = S_MAX;
     struct st_q *q;
     int rc;

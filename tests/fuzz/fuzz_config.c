@@ -21,17 +21,9 @@
 #include "opes/endpoint.h"
 #include "opes/svcdesc.h"
 
-int LLVMFuzzerInitialize(int *argc, char ***argv);
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+#include "fuzz_check.h"
 
-/* FUZZ_CHECK - an invariant; its failure is a finding like a sanitizer report */
-#define FUZZ_CHECK(cond)                                                                           \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);               \
-            abort();                                                                               \
-        }                                                                                          \
-    } while (0)
+int LLVMFuzzerInitialize(int *argc, char ***argv);
 
 static char conf_path[4096];
 static FILE *devnull;

@@ -18,16 +18,7 @@
 
 #include "opes/lmtp_parse.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-/* FUZZ_CHECK - an invariant; its failure is a finding like a sanitizer report */
-#define FUZZ_CHECK(cond)                                                                           \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);               \
-            abort();                                                                               \
-        }                                                                                          \
-    } while (0)
+#include "fuzz_check.h"
 
 static void fuzz_xtext(const char *s)
 {

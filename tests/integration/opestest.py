@@ -217,17 +217,32 @@ service lmtp {{
 
 
 class SmtpSink(Proc):
-    """Postfix's smtp-sink in LMTP mode, with its fault flags."""
+    """Postfix's smtp-sink in LMTP mode (or SMTP: lmtp=False), with its fault flags."""
 
-    def __init__(self, tmp, flags=(), backlog=1000):
+    def __init__(self, tmp, flags=(), backlog=1000, lmtp=True):
         self.port = free_port()
         self.dump = os.path.join(tmp, "sink-%d" % self.port)
         os.makedirs(self.dump, exist_ok=True)
-        argv = ["smtp-sink", "-u", "nobody", "-d", self.dump + "/%M.", "-L"] + list(flags)
+        argv = ["smtp-sink", "-u", "nobody", "-d", self.dump + "/%M."] + (["-L"] if lmtp else [])
+        argv += list(flags)
         argv += ["127.0.0.1:%d" % self.port, str(backlog)]
         os.chmod(self.dump, 0o777)
         super().__init__(argv, os.path.join(tmp, "sink-%d.log" % self.port))
         wait_port(self.port, proc=self.p)
+
+    def transactions(self):
+        """Each dumped transaction as (X-Mail-Args, [X-Rcpt-Args], the message as received)."""
+        out = []
+        for root, _, files in os.walk(self.dump):
+            for name in sorted(files):
+                with open(os.path.join(root, name), "rb") as f:
+                    data = f.read()
+                head, _, rest = data.partition(b"\nReceived: ")
+                fields = [line.split(b": ", 1) for line in head.split(b"\n") if b": " in line]
+                rcpts = [v.decode() for k, v in fields if k == b"X-Rcpt-Args"]
+                [mail] = [v.decode() for k, v in fields if k == b"X-Mail-Args"]
+                out.append((mail, rcpts, b"Received: " + rest))
+        return out
 
 
 class Lmtp:

@@ -50,7 +50,7 @@ class Nodes:
             "service.rules.type": "rules",
             "service.rules.order": "10",
             "service.rules.rule": "header Subject /QUARANTINE-ME/ quarantine",
-            "service.rules.notify_sender": "yes",
+            "dsn.send": "always",
         })
         cfg.update(extra or {})
         for i in range(n):

@@ -398,7 +398,9 @@ class SenderDsn(NotifyCase):
     def test_expired_item_gives_a_dsn_with_trace_and_headers_only(self):
         self.start_opesd({"notify.relay": "127.0.0.1:%d" % self.relay.port,
                           "notify.default_mode": "off",
+                          "dsn.send": "always",
                           "service.rules.notify_sender": "yes",
+                          "service.other.notify_sender": "no",
                           "service.other.type": "rules",
                           "service.other.order": "20",
                           "service.other.rule": "header Subject /OTHER-SERVICE/ quarantine"})
@@ -447,7 +449,7 @@ class SenderDsn(NotifyCase):
 
     def test_release_failing_for_good_gives_a_dsn_but_not_to_a_null_sender(self):
         self.start_opesd({"notify.relay": "127.0.0.1:%d" % self.relay.port,
-                          "service.rules.notify_sender": "yes"})
+                          "dsn.send": "always"})
         ids = {}
         for sender in ("sender@remote.example", ""):
             _, out, _ = self.opesd.ctl("quarantine", "add", "--from", sender, "--to",
@@ -472,3 +474,113 @@ class SenderDsn(NotifyCase):
         self.assertEqual(self.db("SELECT n.dsn || ': ' || n.dsn_reason FROM notification n JOIN "
                                  "quarantine q ON q.id = n.quarantine_id WHERE q.public_id = ?",
                                  ids[""]), [("skipped: null sender",)])
+
+
+AR_PASS = "Authentication-Results: mx.example.org;\n\tspf=pass smtp.mailfrom=%s\n"
+AR_FORGED = "Authentication-Results: mx.evil.example; spf=pass smtp.mailfrom=%s\n"
+
+
+class SenderNdr(NotifyCase):
+    """Non-delivery reports by default ([dsn] send = verified) to Postfix's smtp-sink:
+    only to senders a trusted Authentication-Results field verified."""
+
+    def setUp(self):
+        super().setUp()
+        self.sink = self.start(t.SmtpSink(self.tmp, lmtp=False))
+
+    def config(self, extra=None):
+        cfg = super().config({"notify.relay": "127.0.0.1:%d" % self.sink.port,
+                              "notify.default_mode": "off",
+                              "dsn.trusted_authserv_id": "mx.example.org"})
+        cfg.update(extra or {})
+        return cfg
+
+    def ndrs(self, n):
+        """The n NDRs the sink got, once it has them; then a moment for any further one."""
+        wait_for(lambda: len(self.sink.transactions()) >= n)
+        time.sleep(2)  # two job intervals
+        return self.sink.transactions()
+
+    def dsn_states(self):
+        return dict(self.db("SELECT q.public_id, n.dsn || ': ' || n.dsn_reason FROM "
+                            "notification n JOIN quarantine q ON q.id = n.quarantine_id"))
+
+    def test_expired_ndr_only_to_the_verified_sender_and_with_its_orcpt(self):
+        self.start_opesd()
+        good, plain, forged = ("good@remote.example", "plain@remote.example",
+                               "forged@remote.example")
+        [qgood] = self.send(message("QUARANTINE-ME verified", sender=good,
+                                    extra=AR_PASS % good),
+                            sender=good, rcpt_params=" ORCPT=rfc822;Alice+2BOld@example.org")
+        [qplain] = self.send(message("QUARANTINE-ME unverified", sender=plain), sender=plain)
+        # a pass from an authserv-id nobody trusts, below a failing trusted one
+        [qforged] = self.send(message("QUARANTINE-ME forged", sender=forged,
+                                      extra="Authentication-Results: mx.example.org; spf=fail "
+                                      "smtp.mailfrom=%s\n" % forged + AR_FORGED % forged),
+                              sender=forged)
+        self.assertTrue(self.captured(3))
+        # expired long after the trace records went: the ORCPT is still there
+        self.db("UPDATE quarantine SET created = created - 40 * 86400")
+        self.db("UPDATE trace SET at = at - 40 * 86400")
+        self.assertIn("expired 3", self.opesd.ctl("purge")[1])
+        [(mail_from, rcpts, data)] = self.ndrs(1)
+        self.assertEqual((mail_from, rcpts), ("<>", ["<good@remote.example>"]))
+        ndr = parse(data)
+        self.assertEqual(ndr.get_content_type(), "multipart/report")
+        human, status, _ = ndr.get_payload()
+        self.assertIn("expired", human.get_content())
+        rcpt = status.get_payload()[1]
+        self.assertEqual(rcpt["Final-Recipient"], "rfc822; alice@example.org")
+        self.assertEqual(rcpt["Original-Recipient"], "rfc822; Alice+Old@example.org")
+        states = self.dsn_states()
+        self.assertTrue(states[qgood].startswith("sent: 250"), states[qgood])
+        for q in (qplain, qforged):
+            self.assertEqual(states[q], "skipped: ndr suppressed: sender not verified")
+        # traced and logged as such
+        trace = self.db("SELECT trace_id FROM quarantine WHERE public_id = ?", qplain)[0][0]
+        [r] = [r for r in self.opesd.trace(trace) if r["event"] == "dsn"]
+        self.assertEqual((r["verdict"], r["detail"]),
+                         ("suppressed", "ndr suppressed: sender not verified"))
+        trace = self.db("SELECT trace_id FROM quarantine WHERE public_id = ?", qgood)[0][0]
+        [r] = [r for r in self.opesd.trace(trace) if r["event"] == "dsn"]
+        self.assertEqual(r["verdict"], "sent")
+        self.assertIn("spf=pass smtp.mailfrom=good@remote.example by mx.example.org", r["detail"])
+        log = self.opesd.read_log()
+        self.assertIn("sender=<forged@remote.example> dsn=suppressed "
+                      "why=\"ndr suppressed: sender not verified\"", log)
+
+    def test_failed_release_ndr_only_to_the_verified_sender(self):
+        self.start_opesd()
+        ids = {}
+        for sender, extra in (("good@remote.example", AR_PASS % "good@remote.example"),
+                              ("forged@remote.example", AR_FORGED % "forged@remote.example")):
+            _, out, _ = self.opesd.ctl("quarantine", "add", "--from", sender, "--to",
+                                       "carol@example.org", "--service", "rules",
+                                       stdin=message("to a mailbox that is gone", sender=sender,
+                                                     extra=extra))
+            ids[sender] = out.split()[0]
+            # carol has no mailbox: the store answers 550 5.1.1, the release fails for good
+            code, out, err = self.opesd.ctl("quarantine", "release", ids[sender], "--wait",
+                                            check=False)
+            self.assertEqual(code, 1, out + err)
+        [(mail_from, rcpts, data)] = self.ndrs(1)
+        self.assertEqual((mail_from, rcpts), ("<>", ["<good@remote.example>"]))
+        human, status, _ = parse(data).get_payload()
+        self.assertIn("release failed (550 5.1.1", human.get_content())
+        self.assertEqual(status.get_payload()[1]["Final-Recipient"], "rfc822; carol@example.org")
+        self.assertEqual(self.dsn_states()[ids["forged@remote.example"]],
+                         "skipped: ndr suppressed: sender not verified")
+
+    def test_blocklist_hold_ndr_to_a_verified_sender(self):
+        self.start_opesd()
+        good = "good@remote.example"
+        self.opesd.ctl("list", "add", "block", "alice@example.org", good)
+        [qid] = self.send(message("blocked", sender=good, extra=AR_PASS % good), sender=good)
+        self.assertTrue(self.captured(1))
+        self.db("UPDATE quarantine SET created = created - 40 * 86400")
+        self.assertIn("expired 1", self.opesd.ctl("purge")[1])
+        [(mail_from, rcpts, data)] = self.ndrs(1)
+        self.assertEqual(rcpts, ["<good@remote.example>"])
+        rcpt = parse(data).get_payload()[1].get_payload()[1]
+        self.assertIn("/policy/blocklist", rcpt["Diagnostic-Code"])
+        self.assertTrue(self.dsn_states()[qid].startswith("sent: 250"))

@@ -192,6 +192,28 @@ class StrictTest(StrictBase):
         self.assert_held(mixed(["Content-Type: text/plain\n\nhi\n", inner], boundary="bbb"),
                          ["ambiguous", "boundary"])
 
+    def test_transfer_encodings_decoders_read_differently(self):
+        """A body that base64 or quoted-printable decoders read differently is ambiguous."""
+        self.start_opesd()
+        b64 = ("Content-Type: application/octet-stream\nContent-Disposition: attachment; "
+               "filename=\"report.pdf\"\nContent-Transfer-Encoding: base64\n\n")
+        qp = "Content-Type: text/plain\nContent-Transfer-Encoding: quoted-printable\n\n"
+        table = [("outside the alphabet", b64 + "TVqQ!AAA\n", "base64"),
+                 ("padding in the middle", b64 + "TV=QAAMA\n", "base64"),
+                 ("data after the padding", b64 + "TVo=\nTVqQAAMA\n", "base64"),
+                 ("a line of 5", b64 + "TVqQA\nAAM=\n", "base64"),
+                 ("a line over 998", b64 + "QUFB" * 250 + "\n", "base64"),
+                 ("a quantum cut short", b64 + "TVqQAAM\n", "base64"),
+                 ("an '=' before no hex digit", qp + "pay=now\n", "quoted-printable")]
+        for what, part, word in table:
+            with self.subTest(what):
+                self.assert_held(mixed(["Content-Type: text/plain\n\nhi\n", part]),
+                                 ["ambiguous", word])
+        code, text = self.send(mixed(["Content-Type: text/plain\n\nhi\n",
+                                      b64 + "TVqQAAMA\nAAAEAA==\n"]))
+        self.assertEqual(code, 250, text)
+        self.assertEqual(len(self.delivered()), 1)  # clean base64 still goes through
+
     # the choices
 
     def test_on_unscannable_reject_and_pass(self):

@@ -3,7 +3,7 @@
  *
  * Builds a 10 MB message in memory: a multipart/mixed with a 1 MB text/plain
  * part (scanned for inline PGP), a 4 MB text/html part and a 5 MB base64
- * attachment, then parses it whole and in 64 KiB pieces (as the spool hands
+ * attachment (its syntax checked), then parses it whole and in 64 KiB pieces (as the spool hands
  * it over) and decodes the attachment. Prints the best of a few runs; it is a
  * figure for the README, not a test.
  *   usage: mime_bench [RUNS]

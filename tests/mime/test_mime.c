@@ -407,7 +407,9 @@ static const struct type_case type_cases[] = {
     {"Content-Type: TEXT/HTML\r\n", "text/html", "7bit", NULL, false, 0},
     {"Content-Type: text plain\r\n", "text/plain", "7bit", NULL, false, MIME_F_BAD_HEADER},
     {"Content-Type: /\r\n", "text/plain", "7bit", NULL, false, MIME_F_BAD_HEADER},
-    {"Content-Transfer-Encoding: BASE64 (comment)\r\n", "text/plain", "base64", NULL, false, 0},
+    /* the body "--x" is no base64 */
+    {"Content-Transfer-Encoding: BASE64 (comment)\r\n", "text/plain", "base64", NULL, false,
+     MIME_F_BAD_BASE64},
     {"Content-Transfer-Encoding: quoted-printable;\r\n", "text/plain", "quoted-printable", NULL,
      false, 0},
     {"Content-Disposition: ATTACHMENT\r\n", "text/plain", "7bit", "attachment", true, 0},
@@ -805,6 +807,12 @@ struct ambiguous_case {
 };
 
 #define EXE "Content-Type: application/octet-stream; name=\"evil.exe\"\r\n\r\nMZ\r\n"
+#define B64 "Content-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+#define QP "Content-Transfer-Encoding: quoted-printable\r\n\r\n"
+#define LINE100                                                                                    \
+    "QUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFB" \
+    "QUFBQUFB"
+#define LINE1000 LINE100 LINE100 LINE100 LINE100 LINE100 LINE100 LINE100 LINE100 LINE100 LINE100
 
 static const struct ambiguous_case ambiguous_cases[] = {
     {"a plain multipart", MP("b") "--b\r\n\r\none\r\n--b--\r\n", 0, NULL},
@@ -848,6 +856,27 @@ static const struct ambiguous_case ambiguous_cases[] = {
     {"known transfer encodings", "Content-Transfer-Encoding: 8BIT\r\n\r\nx\r\n", 0, NULL},
     {"an unknown encoding every reader leaves alone",
      "Content-Transfer-Encoding: 7-bit\r\n\r\nx\r\n", 0, NULL},
+    /* transfer encodings that decoders read differently */
+    {"clean base64", B64 "TVqQAAMA\r\nAAAEAA==\r\n\r\n", 0, NULL},
+    {"base64 with a space at the end of a line", B64 "TVqQ \r\nAAAA\t\r\n", 0, NULL},
+    {"a base64 multipart's part", MP("b") "--b\r\n" B64 "TVo=\r\n--b--\r\n", 0, NULL},
+    {"base64 with a character outside the alphabet", B64 "TVqQ!AMA\r\n", MIME_F_BAD_BASE64,
+     "base64"},
+    {"base64 with a space inside a line", B64 "TVqQ AMA\r\n", MIME_F_BAD_BASE64, "base64"},
+    {"base64 padding in the middle", B64 "TV=QAAMA\r\n", MIME_F_BAD_BASE64, "base64"},
+    {"base64 padding where no quantum ends", B64 "TVqQA===\r\n", MIME_F_BAD_BASE64, "base64"},
+    {"base64 data after the padding", B64 "TVo=\r\nTVqQ\r\n", MIME_F_BAD_BASE64, "base64"},
+    {"base64 data after padding in a multipart's part",
+     MP("b") "--b\r\n" B64 "TVo=TVqQ\r\n--b--\r\n", MIME_F_BAD_BASE64, "base64"},
+    {"base64 cut short", B64 "TVqQAAM\r\n", MIME_F_BAD_BASE64, "base64"},
+    {"a base64 line of 5 characters", B64 "TVqQA\r\nAMA=\r\n", MIME_F_BAD_BASE64, "base64"},
+    {"a base64 line over 998 octets", B64 LINE1000 "\r\n", MIME_F_BAD_BASE64, "base64"},
+    {"clean quoted-printable", QP "caf=C3=A9 =3d soft=\r\nbreak =  \r\nend\r\n", 0, NULL},
+    {"quoted-printable '=' before no hex digit", QP "a=b\r\n", MIME_F_BAD_QP, "quoted-printable"},
+    {"quoted-printable '=' and one hex digit", QP "=4x\r\n", MIME_F_BAD_QP, "quoted-printable"},
+    {"quoted-printable '=' and a space inside a line", QP "= x\r\n", MIME_F_BAD_QP,
+     "quoted-printable"},
+    {"quoted-printable '=' at the end", QP "x=", MIME_F_BAD_QP, "quoted-printable"},
     {"a file name given twice is not ambiguous: every reading is kept",
      "Content-Type: application/octet-stream; name=a.txt; name=evil.exe\r\n\r\nx\r\n", 0, NULL},
 };

@@ -130,6 +130,60 @@ START_TEST(capture_once_and_headers_kept)
 }
 END_TEST
 
+/* hold_captured - hold for rcpt and capture its notification row in state */
+static void hold_captured(const char *rcpt, const char *state, char *id)
+{
+    const char *err = NULL;
+
+    hold(rcpt, "x@remote.example", id);
+    ck_assert_msg(store_notify_capture(st, id, state, "", NULL, 0, &err) == 0, "%s", err);
+}
+
+static void backlog_label(const char *label, int64_t count, void *ctx)
+{
+    char *out = ctx;
+    size_t n = strlen(out);
+
+    snprintf(out + n, 128 - n, "%s=%lld;", label, (long long)count);
+}
+
+/* backlog_of - store_web_count "backlog" as "digests=N;notices=N;releases=N;" */
+static const char *backlog_of(char *out)
+{
+    const char *err = NULL;
+
+    out[0] = '\0';
+    ck_assert_msg(store_web_count(st, "backlog", 0, backlog_label, out, &err) == 0, "%s", err);
+    return out;
+}
+
+/* what opesd's /metrics shows as the job backlog: pending notices, digests, releases */
+START_TEST(backlog_counts_what_waits)
+{
+    char a1[32], a2[32], b1[32], b2[32], out[128];
+    struct store_release r = {.origin = "cli"};
+    const char *err;
+    int64_t id;
+    size_t count;
+
+    ck_assert_str_eq(backlog_of(out), "digests=0;notices=0;releases=0;");
+    hold_captured("alice@example.org", "digest", a1);
+    hold_captured("alice@example.org", "digest", a2);
+    hold_captured("bob@example.org", "pending", b1);
+    hold_captured("bob@example.org", "skipped", b2);
+    /* entries waiting for a digest are not a digest yet */
+    ck_assert_str_eq(backlog_of(out), "digests=0;notices=1;releases=0;");
+    ck_assert_int_eq(store_digest_create(st, "alice@example.org", &id, &count, &err), 0);
+    snprintf(r.item_id, sizeof(r.item_id), "%s", b2);
+    snprintf(r.requested_by, sizeof(r.requested_by), "admin");
+    ck_assert_int_eq(store_release_request(st, &r, &err), 0);
+    ck_assert_str_eq(backlog_of(out), "digests=1;notices=1;releases=1;");
+    ck_assert_int_eq(store_digest_sent(st, id, &err), 0);
+    ck_assert_int_eq(store_notify_set_state(st, b1, "sent", "", &err), 0);
+    ck_assert_str_eq(backlog_of(out), "digests=0;notices=0;releases=1;");
+}
+END_TEST
+
 START_TEST(digest_recorded_before_sending_lists_each_item_once)
 {
     char a1[32], a2[32], a3[32], b1[32];
@@ -138,12 +192,9 @@ START_TEST(digest_recorded_before_sending_lists_each_item_once)
     int64_t id1, id2, last;
     size_t count;
 
-    hold("alice@example.org", "x@remote.example", a1);
-    hold("alice@example.org", "x@remote.example", a2);
-    hold("bob@example.org", "x@remote.example", b1);
-    store_notify_capture(st, a1, "digest", "", NULL, 0, &err);
-    store_notify_capture(st, a2, "digest", "", NULL, 0, &err);
-    store_notify_capture(st, b1, "pending", "", NULL, 0, &err);
+    hold_captured("alice@example.org", "digest", a1);
+    hold_captured("alice@example.org", "digest", a2);
+    hold_captured("bob@example.org", "pending", b1);
     ck_assert_int_eq(store_digest_last(st, "alice@example.org", &last, &err), 0);
     ck_assert_int_gt(last, 0); /* no digest yet: the oldest waiting entry */
     ck_assert_int_eq(store_digest_create(st, "alice@example.org", &id1, &count, &err), 0);
@@ -210,6 +261,59 @@ START_TEST(expired_entries_are_due_for_a_dsn_once)
 }
 END_TEST
 
+static void count_orcpt(const struct store_trace *t, void *ctx)
+{
+    if (strcmp(t->event, "orcpt") == 0)
+        ++*(int *)ctx;
+}
+
+/* trace_events - how many records trace_id has, and how many of them are orcpt */
+static int trace_events(const char *trace_id, int *orcpt)
+{
+    const char *err;
+
+    *orcpt = 0;
+    ck_assert_int_eq(store_trace_list(st, trace_id, count_orcpt, orcpt, &err), 0);
+    return tu_db_int(db_path, "SELECT COUNT(*) FROM trace WHERE trace_id = %Q", trace_id);
+}
+
+START_TEST(orcpt_kept_while_the_entry_is)
+{
+    char a[32];
+    const char *err;
+    size_t expired;
+    int orcpt;
+    int64_t old = (int64_t)time(NULL) - 40 * 86400;
+    struct store_trace t[2] = {{.trace_id = "trace0",
+                                .recipient = "alice@example.org",
+                                .event = "orcpt",
+                                .detail = "rfc822;old-alice@example.org",
+                                .at = old},
+                               {.trace_id = "trace0",
+                                .recipient = "alice@example.org",
+                                .event = "quarantine",
+                                .service = "rules",
+                                .verdict = "quarantine",
+                                .at = old}};
+
+    hold("alice@example.org", "x@remote.example", a);
+    store_notify_capture(st, a, "sent", "", "Subject: a\r\n", 12, &err);
+    ck_assert_int_eq(store_trace_add_many(st, t, 2, &err), 0);
+    tu_db_exec(db_path,
+               "UPDATE quarantine SET created = created - 40 * 86400 WHERE public_id = '%s'", a);
+    /* the entry expires and its trace records go, but not the ORCPT its DSN needs */
+    ck_assert_int_eq(store_purge(st, 30, &expired, NULL, &err), 0);
+    ck_assert_uint_eq(expired, 1);
+    ck_assert_int_eq(trace_events("trace0", &orcpt), 1);
+    ck_assert_int_eq(orcpt, 1);
+    /* once the entry itself goes, so does its ORCPT */
+    tu_db_exec(db_path,
+               "UPDATE quarantine SET updated = updated - 40 * 86400 WHERE public_id = '%s'", a);
+    ck_assert_int_eq(store_purge(st, 30, NULL, NULL, &err), 0);
+    ck_assert_int_eq(trace_events("trace0", &orcpt), 0);
+}
+END_TEST
+
 START_TEST(known_recipients_and_preferences)
 {
     char a[32], mode[16], sched[64];
@@ -240,7 +344,9 @@ Suite *store_suite(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, capture_once_and_headers_kept);
     tcase_add_test(tc, digest_recorded_before_sending_lists_each_item_once);
+    tcase_add_test(tc, backlog_counts_what_waits);
     tcase_add_test(tc, expired_entries_are_due_for_a_dsn_once);
+    tcase_add_test(tc, orcpt_kept_while_the_entry_is);
     tcase_add_test(tc, known_recipients_and_preferences);
     suite_add_tcase(s, tc);
     return s;

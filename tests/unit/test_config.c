@@ -77,6 +77,10 @@ START_TEST(defaults)
     /* an empty hostname means "ask the system" */
     ck_assert_ptr_nonnull(cfg->hostname);
     ck_assert_str_ne(cfg->hostname, "");
+    /* non-delivery reports on, to verified senders, through the MTA on loopback */
+    ck_assert_int_eq(cfg->dsn_send, CONFIG_DSN_VERIFIED);
+    ck_assert_str_eq(cfg->notify_relay, "127.0.0.1:25");
+    ck_assert_ptr_null(config_dsn_warning(cfg));
     config_unref(&cfg);
     ck_assert_ptr_null(cfg);
 }
@@ -673,6 +677,27 @@ START_TEST(enum_keys)
     ck_assert_int_eq(cfg->log_level, LOG_LEVEL_WARN);
     ck_assert_int_eq(cfg->down_auth, CONFIG_AUTH_NONE);
     config_unref(&cfg);
+    free(path);
+
+    path = write_conf("dsn.conf", "[notify]\nrelay =\n[dsn]\nsend = always\n"
+                                  "trusted_authserv_id = mx.example.org, mx2.example.org\n");
+    cfg = config_load(path, &error);
+    ck_assert_msg(cfg != NULL, "%s", error);
+    ck_assert_int_eq(cfg->dsn_send, CONFIG_DSN_ALWAYS);
+    ck_assert_str_eq(cfg->dsn_trusted_authserv_id, "mx.example.org, mx2.example.org");
+    /* reports asked for, but no relay to send them through */
+    ck_assert_ptr_nonnull(strstr(config_dsn_warning(cfg), "relay is empty"));
+    config_unref(&cfg);
+    free(path);
+    path = write_conf("dsn-never.conf", "[notify]\nrelay =\n[dsn]\nsend = never\n");
+    cfg = config_load(path, &error);
+    ck_assert_msg(cfg != NULL, "%s", error);
+    ck_assert_ptr_null(config_dsn_warning(cfg));
+    config_unref(&cfg);
+    free(path);
+    path = write_conf("dsn-bad.conf", "[dsn]\nsend = sometimes\n");
+    ck_assert_ptr_null(config_load(path, &error));
+    ck_assert_str_eq(strstr(error, ":2: "), ":2: dsn.send: expected verified, always or never");
     free(path);
 
     path = write_conf("enum-bad.conf", "[notify]\ndefault_mode = Digest\n");

@@ -474,6 +474,8 @@ class PortalHttpTest(WebTest):
         # retention, from the configuration, for held mail and for trace records
         self.assertIn("Held messages are kept for 17 days", text)
         self.assertIn("Trace records are removed 17 days after they were written", text)
+        self.assertIn("except the original recipient address (ORCPT) of a held message, which "
+                      "stays with its entry", text)
         self.assertIn("http://opes.example.org/opes", text)
 
     def test_oversized_body_gets_413(self):

@@ -25,6 +25,7 @@ enum config_auth { CONFIG_AUTH_NONE, CONFIG_AUTH_PLAIN, CONFIG_AUTH_EXTERNAL };
 enum config_block_action { CONFIG_BLOCK_QUARANTINE, CONFIG_BLOCK_REJECT };
 enum config_notify_mode { CONFIG_NOTIFY_IMMEDIATE, CONFIG_NOTIFY_DIGEST, CONFIG_NOTIFY_OFF };
 enum config_store_backend { CONFIG_STORE_SQLITE, CONFIG_STORE_POSTGRESQL };
+enum config_dsn_send { CONFIG_DSN_VERIFIED, CONFIG_DSN_ALWAYS, CONFIG_DSN_NEVER };
 
 /* One word of a word-valued key; tables end with {NULL, 0}. */
 struct config_word {
@@ -91,6 +92,7 @@ struct opes_config {
     uint64_t spool_memory;
     enum config_bare_eol bare_eol; /* bare_line_ends */
     char *xforward_hosts;
+    char *metrics_listen; /* this node's /metrics (loopback host:port), "" = off */
     /* [downstream] */
     char *target;
     uint64_t down_connect_timeout;
@@ -134,6 +136,9 @@ struct opes_config {
     bool notify_admin_summary;         /* a daily summary instead of copies */
     char *notify_relay;                /* host:port for sender DSNs, "" = none */
     uint64_t notify_send_delay;        /* tests only: pause before each digest is sent */
+    /* [dsn] */
+    enum config_dsn_send dsn_send;  /* to which senders of undeliverable held mail */
+    char *dsn_trusted_authserv_id; /* Authentication-Results ids to believe ("" = hostname) */
     /* [web] */
     char *web_base_url; /* links in mail and the portal's own address */
     char *web_listen;   /* host:port of opes-web */
@@ -152,6 +157,9 @@ struct opes_config {
     uint64_t web_max_client_connections; /* open connections per client address */
     uint64_t web_header_timeout;         /* idle seconds allowed while a request header comes */
     char *web_trusted_proxies; /* proxies whose X-Forwarded-For / Forwarded names the client */
+    char *web_default_language; /* when neither the preference nor the browser names a known one */
+    char *web_default_timezone; /* dates in portal and mail, "" = the system's zone */
+    char *web_catalog_dir;      /* the operator's DOMAIN.LANG catalog files, "" = none */
 
     /* [service.NAME] sections, kept raw in file order: their keys depend on the
      * service type, so the agent checks them (services_load), with line numbers */
@@ -179,6 +187,12 @@ void config_unref(struct opes_config **cfgp);
  * or NULL. A warning only: a test installation may mean it.
  */
 const char *config_system_uri_warning(const struct opes_config *cfg);
+/*
+ * config_dsn_warning - why held mail that cannot be delivered gets no
+ * non-delivery report although [dsn] send asks for them ([notify] relay is
+ * empty), or NULL.
+ */
+const char *config_dsn_warning(const struct opes_config *cfg);
 
 /* config_print - write the effective settings as INI (like postconf -n). */
 void config_print(const struct opes_config *cfg, FILE *out);

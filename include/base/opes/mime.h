@@ -62,6 +62,16 @@
  *                      may still decode ("quoted printable", "x-uuencode"),
  *                      or an encoded multipart: readers decode it
  *                      differently or not at all
+ *   BAD_BASE64         a base64 body that decoders read differently: a
+ *                      character outside the alphabet (or white space inside
+ *                      a line), padding in the middle of a quantum, data after
+ *                      the padding, a last quantum cut short, a line whose
+ *                      length is not a multiple of 4 (a decoder that decodes
+ *                      line by line shifts the rest), or a line over 998
+ *                      octets (mail systems cut such lines at different places)
+ *   BAD_QP             a quoted-printable body with an "=" that is neither a
+ *                      soft line break nor followed by two hex digits, which
+ *                      decoders keep, drop or decode differently
  *
  * MIME_F_AMBIGUOUS gathers the flags of a structure that readers may split
  * differently (mime_ambiguity_text() names them); a parameter given twice is
@@ -80,9 +90,11 @@
 #define MIME_F_AFTER_CLOSE 0x0400
 #define MIME_F_PREFIX_BOUNDARY 0x0800
 #define MIME_F_BAD_CTE 0x1000
+#define MIME_F_BAD_BASE64 0x2000
+#define MIME_F_BAD_QP 0x4000
 #define MIME_F_AMBIGUOUS                                                                           \
     (MIME_F_BAD_BOUNDARY | MIME_F_DUP_BOUNDARY | MIME_F_DUP_FIELD | MIME_F_AFTER_CLOSE |           \
-     MIME_F_PREFIX_BOUNDARY | MIME_F_BAD_CTE)
+     MIME_F_PREFIX_BOUNDARY | MIME_F_BAD_CTE | MIME_F_BAD_BASE64 | MIME_F_BAD_QP)
 
 /*
  * Which limit of struct mime_limits stopped the parser from reading all of a

@@ -484,7 +484,9 @@ int store_web_quarantine_list(struct store *st, const struct store_qfilter *f,
  * days * 24 hours: "outcome" (recipients by final decision),
  * "service_verdict" (label "service verdict"), "latency" (replies with at
  * most label ms from start to final reply, cumulative, labels 10 ... 30000,
- * "+Inf", then "sum" of all the times).
+ * "+Inf", then "sum" of all the times); and "backlog" (days unused: the
+ * immediate notices, digests and release requests pending now, labels
+ * "digests", "notices", "releases").
  */
 int store_web_count(struct store *st, const char *what, unsigned days,
                     void (*fn)(const char *label, int64_t count, void *ctx), void *ctx,
