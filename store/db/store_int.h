@@ -158,6 +158,7 @@ enum st_stmt {
     S_LEARN_DONE,
     S_LEARN_FAIL,
     S_LEARN_STATE,
+    S_LEARN_PURGE,
     S_MAX
 };
 

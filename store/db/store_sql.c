@@ -136,6 +136,8 @@ const char *const st_sql_common[S_MAX] = {
     [S_LEARN_FAIL] = "UPDATE learned SET state = ?1, next_attempt = ?2, last_error = ?3, "
                      "updated = ?4 WHERE message = ?5 AND class = ?6 AND state = 'pending'",
     [S_LEARN_STATE] = "SELECT state, last_error FROM learned WHERE message = ?1 AND class = ?2",
+    /* after retention_days the content is gone too: nothing left to learn or to repeat */
+    [S_LEARN_PURGE] = "DELETE FROM learned WHERE updated < ?",
 };
 
 size_t st_sql_numbered(const char *sql, char *out, size_t size)

@@ -187,6 +187,15 @@ START_TEST(a_scanner_away_is_retried_and_a_failure_can_be_asked_again)
                      STORE_NOTFOUND);
     l = request("report:x", "maybe");
     ck_assert_int_eq(store_learn_request(st, &l, &err), -1);
+    /* the purge keeps what retention_days still covers */
+    ck_assert_int_eq(store_purge(st, 30, NULL, NULL, &err), 0);
+    ck_assert_int_eq(store_learn_request(st, &report, &err), STORE_USED);
+    /* and forgets what it no longer covers */
+    tu_db_exec(db_path, "UPDATE learned SET updated = 0");
+    ck_assert_int_eq(store_purge(st, 30, NULL, NULL, &err), 0);
+    ck_assert_int_eq(store_learn_state(st, "report:0123abcd", "spam", state, sizeof(state), last,
+                                       sizeof(last), &err),
+                     STORE_NOTFOUND);
 }
 END_TEST
 

@@ -287,7 +287,8 @@ int store_audit_list(struct store *st, size_t limit,
 /*
  * store_purge - entries held longer than retention_days become expired;
  * entries no longer held, older than retention_days, are removed with their
- * content when nothing else references it; expired list entries go.
+ * content when nothing else references it; expired list entries go, and
+ * learning records not touched for retention_days.
  * *expired_r and *removed_r count what happened (may be NULL).
  */
 int store_purge(struct store *st, unsigned retention_days, size_t *expired_r, size_t *removed_r,
