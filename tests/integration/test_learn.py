@@ -1,7 +1,7 @@
 """Learning from decisions against a real spamd and a real rspamd.
 
-"Not spam" on a one-click action link releases the held message into
-Dovecot and teaches it as ham to the scanner that held it: spamd through
+"Not spam" on a one-click action link, or on the item's page in a portal
+session, releases the held message into Dovecot and teaches it as ham to the scanner that held it: spamd through
 TELL (its reply says DidSet), rspamd through its controller (its /stat counts
 the learn in Redis). A message forwarded to [learn] report_address by a local
 recipient is learned as spam and delivered nowhere. A scanner that is away
@@ -18,6 +18,7 @@ import shutil
 import tempfile
 import time
 import unittest
+import urllib.parse
 import urllib.request
 
 import opestest as t
@@ -126,6 +127,24 @@ class LearnTest(t.TempDirTest):
         with urllib.request.urlopen(req, timeout=30) as r:
             self.assertEqual(r.status, 200)
 
+    def not_spam_in_portal(self, qid, recipient="alice@example.org"):
+        """Log in with a login link, then press "Not spam" on the item's page."""
+        link = self.opesd.ctl("link", recipient)[1].strip()
+        opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor())
+        path = link[link.index("/login/"):]
+        opener.open(urllib.request.Request(self.base + path, data=b"", method="POST",
+                                           headers={"Origin": self.base}), timeout=30).read()
+        with opener.open(self.base + "/quarantine/" + qid, timeout=30) as r:
+            page = r.read().decode()
+        self.assertIn('value="not-spam"', page)
+        self.assertIn(">Not spam</button>", page)
+        csrf = re.search(r'name="csrf" value="([^"]+)"', page).group(1)
+        form = urllib.parse.urlencode({"csrf": csrf, "action": "not-spam"}).encode()
+        with opener.open(urllib.request.Request(self.base + "/quarantine/" + qid, data=form,
+                                                headers={"Origin": self.base}),
+                         timeout=30) as r:
+            self.assertIn("The release was requested", r.read().decode())
+
     def learn_records(self, trace_id):
         return [r for r in json.loads(self.opesd.ctl("trace", trace_id, "--json")[1])
                 if r["event"] == "learn"]
@@ -171,7 +190,7 @@ class LearnTest(t.TempDirTest):
                               "bring the documents for the project review and the notes from\r\n"
                               "last week's meeting with the architects. Carol\r\n")
         self.assertEqual(self.redis.command("SCARD BAYES_HAM_keys"), b":0")
-        self.not_spam(qid)
+        self.not_spam_in_portal(qid)
         self.assertTrue(wait_for(lambda: [m for m in self.dovecot.messages("alice")
                                           if b"project review on Thursday" in m]),
                         self.opesd.read_log())
