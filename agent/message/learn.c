@@ -90,7 +90,7 @@ static int learn_spool_write(void *ctx, const void *data, size_t len)
  */
 static int learn_reported(const struct mime_message *mime, struct spool *report, struct spool *out)
 {
-    const char *error;
+    const char *error = "it is empty";
     size_t pick = 0;
 
     if (mime == NULL)
