@@ -75,8 +75,7 @@ class LearnTest(t.TempDirTest):
 
     def setUp(self):
         super().setUp()
-        self.dovecot = t.Dovecot(self.tmp, users=("alice", "bob", "spam"))
-        self.addCleanup(self.dovecot.stop)
+        self.dovecot = self.start(t.Dovecot(self.tmp, users=("alice", "bob", "spam")))
         self.password_file = os.path.join(self.tmp, "rspamd.password")
         with open(self.password_file, "w") as f:
             f.write(PASSWORD + "\n")
