@@ -305,6 +305,7 @@ static void q_item_actions(struct html *h, const struct web_req *req, const stru
     web_page_csrf(h, req);
     html_add(h, "<input type=\"hidden\" name=\"action\" value=\"release\">"
                 "<button type=\"submit\">Release</button></form>\n");
+    web_learn_form(h, req, it);
     if (it->sender[0] == '\0') /* the null sender: nothing to whitelist */
         html_add(h, "<p class=\"muted\">This message has no sender (it is a delivery report): "
                     "there is nothing to whitelist.</p>\n");

@@ -44,6 +44,7 @@ static const struct {
     {"login_request", true, false},
     {"rate_limit", false, false},
     {"api_token", true, false},
+    {"learned", true, false},
 };
 
 #define COPY_SQL_MAX 2048
