@@ -174,6 +174,9 @@ static void *opesd_jobs(void *arg)
             metrics_backlog_read(st);
             while ((rc = jobs_release_one(st, env)) == 1 && poll(&pfd, 1, 0) == 0)
                 ;
+            /* after the releases: learning never holds one up */
+            while (rc >= 0 && (rc = jobs_learn_one(st, env)) == 1 && poll(&pfd, 1, 0) == 0)
+                ;
             if (rc >= 0 && poll(&pfd, 1, 0) == 0)
                 rc = jobs_notify(st, env, &lease, d->stop_pipe[0], &notify_scanned);
             if (rc >= 0 && time(NULL) - last_purge >= 3600) {

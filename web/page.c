@@ -215,6 +215,8 @@ int web_item_act(struct web_req *req, const struct store_qitem *item, const char
         store_audit_via(req->st, req->sess.address, "delete", item->id, origin, req->via, &error);
         return 0;
     }
+    if (strcmp(action, "not-spam") == 0)
+        return web_learn_not_spam(req, item, origin, why_r);
     if (strcmp(action, "release") != 0 && strcmp(action, "release-whitelist") != 0) {
         *why_r = "Unknown action.";
         return -1;

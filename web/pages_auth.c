@@ -272,6 +272,8 @@ static const char *action_words(const char *action)
         return "release this message and always accept mail from this sender";
     if (strcmp(action, "delete") == 0)
         return "delete this message";
+    if (strcmp(action, "not-spam") == 0)
+        return "release this message and teach the spam filter that it is not spam";
     return NULL;
 }
 

@@ -305,6 +305,7 @@ static void q_item_actions(struct html *h, const struct web_req *req, const stru
         html_add(h, "<input type=\"hidden\" name=\"action\" value=\"release\">"
                     "<button type=\"submit\">Release</button></form>\n");
     }
+    web_learn_form(h, req, it);
     /* a release with a whitelist entry only where the user releases it themselves */
     if (web_item_policy(req, it) == SVC_RELEASE_SELF && it->sender[0] == '\0')
         html_add(h, "<p class=\"muted\">This message has no sender (it is a delivery report): "

@@ -9,6 +9,12 @@
  * retried with exponential backoff. 5xx, or too many attempts: failed, the
  * entry stays held and the reason is kept for the administrator.
  *
+ * Learning (jobs_learn_one): a "not spam" release teaches the service that
+ * held the message ham, once the release is done (the store hands out a
+ * request only when its entry is no longer held), so a scanner that is away
+ * never holds up the mail: the request is retried with the same backoff as a
+ * release and given up after release_max_attempts, logged either way.
+ *
  * Mail of our own (jobs_notify): new quarantine entries are captured, then
  * immediate notices, due digests, login links, the admin summary and sender
  * DSNs go out, each module in its own file (notify.c, digest.c,
@@ -34,6 +40,7 @@
 #include "opes/config.h"
 #include "opes/digest.h"
 #include "opes/dsn.h"
+#include "opes/learn.h"
 #include "opes/lmtp_local.h"
 #include "opes/log.h"
 #include "opes/loginmail.h"
@@ -106,6 +113,55 @@ int jobs_release_one(struct store *st, struct lmtp_env *env)
         store_release_failed(st, &r, permanent, why, wait, &error);
         log_warnx("rcpt=<%s> action=%s attempts=%d reply=\"%s\"%s", it.recipient,
                   permanent ? "release-failed" : "release-deferred", r.attempts, why,
+                  permanent ? "" : " (will retry)");
+    }
+    log_set_context(NULL);
+    return 1;
+}
+
+int jobs_learn_one(struct store *st, struct lmtp_env *env)
+{
+    struct store_learn l;
+    struct store_qitem it;
+    struct spool *spool;
+    const char *error;
+    char detail[1024];
+    int rc = store_learn_next(st, &l, &error);
+
+    if (rc == STORE_NOTFOUND)
+        return 0;
+    if (rc < 0) {
+        log_warnx("learn: store error: %s", error);
+        return -1;
+    }
+    log_set_context("trace=%s learn=%s", l.trace_id, l.message);
+    if (store_quarantine_get(st, l.message, &it, &error) != 0 || it.status != STORE_RELEASED) {
+        log_warnx("learn refused: the message was not released");
+        store_learn_failed(st, &l, true, "the message was not released", 0, &error);
+        log_set_context(NULL);
+        return 1;
+    }
+    spool = spool_new((size_t)env->cfg->spool_memory, env->cfg->spool_dir);
+    rc = store_quarantine_content(st, l.message, jobs_spool_write, spool, &error);
+    if (rc != 0 || spool_error(spool) != 0) {
+        snprintf(detail, sizeof(detail), "the content is %s",
+                 rc == STORE_NOTFOUND ? "no longer kept" : "unreadable");
+        rc = -1;
+    } else {
+        rc = learn_spool(env->services, l.service, spool, strcmp(l.kind, "spam") == 0, detail,
+                         sizeof(detail));
+    }
+    spool_free(&spool);
+    if (rc == 0) {
+        if (store_learn_done(st, &l, it.recipient, detail, &error) < 0)
+            log_warnx("learned but not recorded: %s", error);
+        log_info("rcpt=<%s> action=learned class=%s by=%s origin=%s detail=\"%s\"", it.recipient,
+                 l.kind, l.requested_by, l.origin, detail);
+    } else {
+        bool permanent = (uint64_t)l.attempts >= env->cfg->release_max_attempts;
+        store_learn_failed(st, &l, permanent, detail, jobs_backoff(l.attempts), &error);
+        log_warnx("rcpt=<%s> action=%s class=%s attempts=%d detail=\"%s\"%s", it.recipient,
+                  permanent ? "learn-failed" : "learn-deferred", l.kind, l.attempts, detail,
                   permanent ? "" : " (will retry)");
     }
     log_set_context(NULL);

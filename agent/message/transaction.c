@@ -9,6 +9,8 @@
  * per-recipient replies and the trace records, handed to the writer once the
  * replies are out. The release worker's delivery of a held message, with its
  * own trace fields, is here too: a release is a message like any other.
+ * A recipient that is [learn] report_address is ours: its message is a
+ * report of missed spam, learned (learn.c) and delivered nowhere.
  */
 #include "opes/transaction.h"
 
@@ -21,6 +23,7 @@
 #include "opes/clock.h"
 #include "opes/config.h"
 #include "opes/deliver.h"
+#include "opes/learn.h"
 #include "opes/log.h"
 #include "opes/metrics.h"
 #include "opes/mime.h"
@@ -80,6 +83,10 @@ void transaction_free(struct transaction **tp)
 
 void transaction_rcpt(struct transaction *t, const char *addr, struct lmtp_reply *reply)
 {
+    if (learn_is_report(t->cfg, addr)) { /* ours: nothing downstream knows it */
+        lmtp_reply_set(reply, 250, "2.1.5", "<%s> reports of missed spam", addr);
+        return;
+    }
     deliver_tx_rcpt(t->dtx, addr, reply);
 }
 
@@ -236,14 +243,17 @@ void transaction_deliver(struct transaction *t, struct store *st, struct lmtp_se
     struct pipeline_rcpt *pr = calloc(tx->nrcpts, sizeof(*pr));
     struct lmtp_reply *replies = calloc(tx->nrcpts, sizeof(*replies));
     size_t *slot = calloc(tx->nrcpts, sizeof(*slot));
-    size_t nuniq = 0;
+    size_t nuniq = 0, report = SIZE_MAX;
+    struct lmtp_reply report_reply;
 
     if (pr == NULL || replies == NULL || slot == NULL)
         fatal("calloc");
     if (t->mp != NULL)
         t->mime = mime_parser_finish(&t->mp);
     for (size_t i = 0; i < tx->nrcpts; i++) {
-        if (tx->rcpts[i].first == i) {
+        if (learn_is_report(t->cfg, tx->rcpts[i].addr)) {
+            slot[i] = report = SIZE_MAX - 1; /* learned below, delivered nowhere */
+        } else if (tx->rcpts[i].first == i) {
             slot[i] = nuniq;
             pr[nuniq].addr = tx->rcpts[i].addr;
             pr[nuniq].orig = tx->rcpts[i].orig[0] ? tx->rcpts[i].orig : NULL;
@@ -267,13 +277,21 @@ void transaction_deliver(struct transaction *t, struct store *st, struct lmtp_se
                               .protocol = tx->smtputf8 ? "UTF8LMTP" : "LMTP",
                               .for_rcpt = nuniq == 1 ? pr[0].addr : NULL,
                               .size = spool_size(spool)};
-    pipeline_run(&pm, pr, nuniq);
+    if (report != SIZE_MAX)
+        learn_report(t->cfg, t->services, st, tx->sender, t->trace, spool, t->mime, &report_reply);
+    if (nuniq > 0)
+        pipeline_run(&pm, pr, nuniq);
     for (size_t i = 0; i < nuniq; i++)
         if (pr[i].outcome == POLICY_REJECT || pr[i].outcome == POLICY_TEMPFAIL)
             transaction_blocked_reply(t, &pr[i], &replies[i]);
     transaction_quarantine(t, st, spool, pr, replies, nuniq);
     transaction_groups(t, spool, pr, replies, nuniq);
     for (size_t i = 0; i < tx->nrcpts; i++) {
+        if (slot[i] == SIZE_MAX - 1) {
+            tx->rcpts[i].reply = report_reply;
+            tx->rcpts[i].action = "reported";
+            continue;
+        }
         tx->rcpts[i].reply = replies[slot[i]];
         snprintf(tx->rcpts[i].services, sizeof(tx->rcpts[i].services), "%s", pr[slot[i]].services);
         tx->rcpts[i].action = policy_outcome_name(pr[slot[i]].outcome);

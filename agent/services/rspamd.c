@@ -2,6 +2,9 @@
  * rspamd.c - the client of rspamd's HTTP scan protocol (POST /checkv2), and
  * the parsers of its response and of the JSON reply in it.
  *
+ * Also the controller's learn requests (POST /learnham, /learnspam), sent
+ * and read the same way with a parser of their own.
+ *
  * Owns one connection per check: "Connection: close", so the response ends
  * at the latest when rspamd closes. The response is collected in a buffer
  * that grows up to RSPAMD_RESPONSE_MAX octets and no further, then read by
@@ -329,8 +332,14 @@ static int rspamd_incomplete(bool at_eof, const char **error_r)
     return at_eof ? rspamd_fail(error_r, "response cut short") : 0;
 }
 
-int rspamd_parse_response(const char *buf, size_t len, bool at_eof, struct rspamd_result *r,
-                          const char **error_r)
+/*
+ * rspamd_parse_http - the HTTP response in buf[0..len): 1 when complete, with
+ * *code_r, the status text after the code and the body; 0 when more octets
+ * are needed (never when at_eof); -1 with *error_r.
+ */
+static int rspamd_parse_http(const char *buf, size_t len, bool at_eof, int *code_r,
+                             const char **status_r, size_t *slen_r, const char **body_r,
+                             size_t *blen_r, const char **error_r)
 {
     const char *p = buf, *end = buf + len, *status, *line;
     struct rspamd_head h = {false, 0};
@@ -362,11 +371,53 @@ int rspamd_parse_response(const char *buf, size_t len, bool at_eof, struct rspam
         return rspamd_incomplete(at_eof, error_r);
     if (!h.have_clen && !at_eof)
         return 0;
-    if (h.have_clen)
-        blen = h.clen;
+    *code_r = code;
+    *status_r = status + 9;
+    *slen_r = slen - 9;
+    *body_r = p;
+    *blen_r = h.have_clen ? h.clen : blen;
+    return 1;
+}
+
+int rspamd_parse_response(const char *buf, size_t len, bool at_eof, struct rspamd_result *r,
+                          const char **error_r)
+{
+    const char *status, *body;
+    size_t slen, blen;
+    int code,
+        rc = rspamd_parse_http(buf, len, at_eof, &code, &status, &slen, &body, &blen, error_r);
+
+    if (rc <= 0)
+        return rc;
     if (code != 200)
-        return rspamd_status_error(status + 9, slen - 9, p, blen, error_r);
-    return rspamd_parse_reply(p, blen, r, error_r) < 0 ? -1 : 1;
+        return rspamd_status_error(status, slen, body, blen, error_r);
+    return rspamd_parse_reply(body, blen, r, error_r) < 0 ? -1 : 1;
+}
+
+int rspamd_parse_learn(const char *buf, size_t len, bool at_eof, bool *learned_r,
+                       const char **error_r)
+{
+    const char *status, *body;
+    size_t slen, blen;
+    json_t *root;
+    int code,
+        rc = rspamd_parse_http(buf, len, at_eof, &code, &status, &slen, &body, &blen, error_r);
+
+    if (rc <= 0)
+        return rc;
+    if (code == 208) { /* "already learned": nothing changed */
+        *learned_r = false;
+        return 1;
+    }
+    if (code != 200)
+        return rspamd_status_error(status, slen, body, blen, error_r);
+    root = json_loadb(body, blen, 0, NULL);
+    rc = json_is_true(json_object_get(root, "success"))
+             ? 1
+             : rspamd_fail(error_r, "the controller did not say \"success\"");
+    json_decref(root);
+    *learned_r = rc == 1;
+    return rc;
 }
 
 /* ---- the client ---- */
@@ -382,6 +433,21 @@ static int rspamd_error(const struct endpoint *ep, const char **error_r, const c
     *error_r = rspamd_errbuf;
     return -1;
 }
+
+/* what a learn request's response says */
+struct rspamd_learn_out {
+    bool learned;
+};
+
+/* One request: the path, the controller's password (NULL: none), what the scan
+ * is told (NULL: nothing), and the parser of the response into out. */
+struct rspamd_call {
+    const char *path;
+    const char *password;
+    const struct rspamd_request *req;
+    int (*parse)(const char *buf, size_t len, bool at_eof, void *out, const char **error_r);
+    void *out;
+};
 
 /* rspamd_value_ok - a request header value: no control characters (UTF-8 is fine). */
 static bool rspamd_value_ok(const char *v)
@@ -410,15 +476,21 @@ static bool rspamd_is_ip(const char *s)
 
 /* rspamd_send_head - the request line and header fields; 0 or -1 with errno. */
 static int rspamd_send_head(struct netio *io, const struct endpoint *ep, uint64_t size,
-                            const struct rspamd_request *req, int64_t deadline)
+                            const struct rspamd_call *call, int64_t deadline)
 {
-    const char *from = req->from != NULL && *req->from != '\0' ? req->from : "<>";
+    const struct rspamd_request *req = call->req;
+    const char *from;
 
     if (netio_printf(io, clock_ms_left(deadline),
-                     "POST /checkv2 HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n"
+                     "POST %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n"
                      "Content-Length: %" PRIu64 "\r\n",
-                     ep->kind == ENDPOINT_INET ? ep->host : "localhost", size) < 0 ||
-        rspamd_field(io, deadline, "From", from) < 0 ||
+                     call->path, ep->kind == ENDPOINT_INET ? ep->host : "localhost", size) < 0 ||
+        rspamd_field(io, deadline, "Password", call->password) < 0)
+        return -1;
+    if (req == NULL)
+        return netio_write(io, "\r\n", 2, clock_ms_left(deadline));
+    from = req->from != NULL && *req->from != '\0' ? req->from : "<>";
+    if (rspamd_field(io, deadline, "From", from) < 0 ||
         rspamd_field(io, deadline, "IP", rspamd_is_ip(req->ip) ? req->ip : NULL) < 0 ||
         rspamd_field(io, deadline, "Helo", req->helo) < 0 ||
         rspamd_field(io, deadline, "Hostname", req->hostname) < 0 ||
@@ -435,14 +507,14 @@ static int rspamd_send_head(struct netio *io, const struct endpoint *ep, uint64_
  * when the message could not be read or its size changed, errno set.
  */
 static int rspamd_send(struct netio *io, const struct endpoint *ep, struct spool *spool,
-                       const struct rspamd_request *req, int64_t deadline)
+                       const struct rspamd_call *call, int64_t deadline)
 {
     uint64_t size = spool_size(spool), sent = 0;
     char *chunk;
     ssize_t n;
     int rc = 0;
 
-    if (rspamd_send_head(io, ep, size, req, deadline) < 0)
+    if (rspamd_send_head(io, ep, size, call, deadline) < 0)
         return -1;
     chunk = malloc(RSPAMD_CHUNK_SIZE);
     if (chunk == NULL)
@@ -496,7 +568,8 @@ static bool rspamd_collect(struct netio *io, struct rspamd_buf *b)
  * *replied_r tells whether rspamd sent anything at all.
  */
 static int rspamd_read_response(const struct endpoint *ep, struct netio *io, int64_t deadline,
-                                struct rspamd_result *r, bool *replied_r, const char **error_r)
+                                const struct rspamd_call *call, void *out, bool *replied_r,
+                                const char **error_r)
 {
     struct rspamd_buf b = {NULL, 0, 0};
     char text[sizeof(rspamd_errbuf)];
@@ -517,7 +590,7 @@ static int rspamd_read_response(const struct endpoint *ep, struct netio *io, int
             break;
         }
         if (b.len > 0)
-            rc = rspamd_parse_response(b.data, b.len, eof, r, &err);
+            rc = call->parse(b.data, b.len, eof, out, &err);
         if (rc == 1)
             break;
         if (rc < 0) {
@@ -541,8 +614,9 @@ static int rspamd_read_response(const struct endpoint *ep, struct netio *io, int
     return rc == 1 ? 0 : rspamd_error(ep, error_r, text);
 }
 
-int rspamd_check(const struct endpoint *ep, int timeout_ms, struct spool *spool,
-                 const struct rspamd_request *req, struct rspamd_result *r, const char **error_r)
+/* rspamd_exchange - one request with the message in spool, its response parsed; 0 or -1. */
+static int rspamd_exchange(const struct endpoint *ep, int timeout_ms, struct spool *spool,
+                           const struct rspamd_call *call, const char **error_r)
 {
     int64_t deadline;
     struct netio *io;
@@ -556,23 +630,22 @@ int rspamd_check(const struct endpoint *ep, int timeout_ms, struct spool *spool,
                  strerror(spool_error(spool) != 0 ? spool_error(spool) : errno));
         return rspamd_error(ep, error_r, text);
     }
-    memset(r, 0, sizeof(*r));
     deadline = clock_now_ms() + timeout_ms;
     fd = netio_connect(ep, timeout_ms, &err);
     if (fd < 0)
         return rspamd_error(ep, error_r, err);
     io = netio_new(fd, -1);
-    rc = rspamd_send(io, ep, spool, req, deadline);
+    rc = rspamd_send(io, ep, spool, call, deadline);
     send_errno = errno;
     if (rc == 0) {
-        rc = rspamd_read_response(ep, io, deadline, r, &replied, error_r);
+        rc = rspamd_read_response(ep, io, deadline, call, call->out, &replied, error_r);
     } else if (rc == -2) {
         snprintf(text, sizeof(text), "reading the message: %s", strerror(send_errno));
         rc = rspamd_error(ep, error_r, text);
     } else {
-        /* rspamd may have said why it stopped reading (413, 400) */
-        struct rspamd_result ignored;
-        rc = rspamd_read_response(ep, io, deadline, &ignored, &replied, error_r);
+        /* rspamd may have said why it stopped reading (413, 400); a reply that
+         * parses is still an error here */
+        rc = rspamd_read_response(ep, io, deadline, call, call->out, &replied, error_r);
         if (rc == 0 || !replied) {
             if (rc == 0)
                 snprintf(text, sizeof(text), "response before the end of the message");
@@ -586,5 +659,39 @@ int rspamd_check(const struct endpoint *ep, int timeout_ms, struct spool *spool,
         }
     }
     netio_free(&io);
+    return rc;
+}
+
+static int rspamd_parse_scan(const char *buf, size_t len, bool at_eof, void *out,
+                             const char **error_r)
+{
+    return rspamd_parse_response(buf, len, at_eof, out, error_r);
+}
+
+static int rspamd_parse_learned(const char *buf, size_t len, bool at_eof, void *out,
+                                const char **error_r)
+{
+    return rspamd_parse_learn(buf, len, at_eof, &((struct rspamd_learn_out *)out)->learned,
+                              error_r);
+}
+
+int rspamd_check(const struct endpoint *ep, int timeout_ms, struct spool *spool,
+                 const struct rspamd_request *req, struct rspamd_result *r, const char **error_r)
+{
+    const struct rspamd_call call = {"/checkv2", NULL, req, rspamd_parse_scan, r};
+
+    memset(r, 0, sizeof(*r));
+    return rspamd_exchange(ep, timeout_ms, spool, &call, error_r);
+}
+
+int rspamd_learn(const struct endpoint *controller, int timeout_ms, struct spool *spool,
+                 const char *password, bool spam, bool *learned_r, const char **error_r)
+{
+    struct rspamd_learn_out out = {false};
+    const struct rspamd_call call = {spam ? "/learnspam" : "/learnham", password, NULL,
+                                     rspamd_parse_learned, &out};
+    int rc = rspamd_exchange(controller, timeout_ms, spool, &call, error_r);
+
+    *learned_r = out.learned;
     return rc;
 }

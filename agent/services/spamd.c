@@ -247,19 +247,34 @@ static int spamd_incomplete(bool at_eof, const char **error_r)
     return at_eof ? spamd_fail(error_r, "response cut short") : 0;
 }
 
+/*
+ * spamd_parse_start - the size limit and the status line of buf[0..len): 1
+ * with *p after it, 0 when more octets are needed, -1 with *error_r.
+ */
+static int spamd_parse_start(const char *buf, size_t len, bool at_eof, const char **p,
+                             const char **error_r)
+{
+    const char *line;
+    size_t llen;
+
+    *p = buf;
+    if (len > SPAMD_RESPONSE_MAX)
+        return spamd_fail(error_r, "response longer than %d octets", SPAMD_RESPONSE_MAX);
+    if (!spamd_line(p, buf + len, &line, &llen))
+        return spamd_incomplete(at_eof, error_r);
+    return spamd_parse_status(line, llen, error_r) < 0 ? -1 : 1;
+}
+
 int spamd_parse_response(const char *buf, size_t len, bool at_eof, struct spamd_result *r,
                          const char **error_r)
 {
-    const char *p = buf, *end = buf + len, *line;
+    const char *p, *end = buf + len, *line;
     bool have_spam = false, have_clen = false;
     size_t llen, clen = 0, body_len;
+    int rc = spamd_parse_start(buf, len, at_eof, &p, error_r);
 
-    if (len > SPAMD_RESPONSE_MAX)
-        return spamd_fail(error_r, "response longer than %d octets", SPAMD_RESPONSE_MAX);
-    if (!spamd_line(&p, end, &line, &llen))
-        return spamd_incomplete(at_eof, error_r);
-    if (spamd_parse_status(line, llen, error_r) < 0)
-        return -1;
+    if (rc <= 0)
+        return rc;
     for (;;) {
         if (!spamd_line(&p, end, &line, &llen))
             return spamd_incomplete(at_eof, error_r);
@@ -278,6 +293,26 @@ int spamd_parse_response(const char *buf, size_t len, bool at_eof, struct spamd_
     if (spamd_parse_symbols(p, have_clen ? clen : body_len, r, error_r) < 0)
         return -1;
     return 1;
+}
+
+int spamd_parse_tell(const char *buf, size_t len, bool at_eof, bool *learned_r,
+                     const char **error_r)
+{
+    const char *p, *end = buf + len, *line;
+    size_t llen;
+    int rc = spamd_parse_start(buf, len, at_eof, &p, error_r);
+
+    if (rc <= 0)
+        return rc;
+    *learned_r = false;
+    for (;;) {
+        if (!spamd_line(&p, end, &line, &llen))
+            return spamd_incomplete(at_eof, error_r);
+        if (llen == 0)
+            return 1;
+        if (llen > 7 && strncasecmp(line, "DidSet:", 7) == 0)
+            *learned_r = true;
+    }
 }
 
 /* ---- the client ---- */
@@ -333,15 +368,15 @@ static int spamd_send_body(struct netio *io, struct spool *spool, uint64_t size,
  * spamd_send - request headers and the message, then shut down our side.
  * 0, -1 for a socket error or -2 when the message could not be read, errno set.
  */
-static int spamd_send(struct netio *io, struct spool *spool, const char *user,
-                      int64_t deadline)
+static int spamd_send(struct netio *io, struct spool *spool, const char *verb, const char *head,
+                      const char *user, int64_t deadline)
 {
     uint64_t size = spool_size(spool);
     int rc;
 
     if (netio_printf(io, clock_ms_left(deadline),
-                     "SYMBOLS SPAMC/1.5\r\nContent-length: %" PRIu64 "\r\n%s%s%s\r\n", size,
-                     *user != '\0' ? "User: " : "", user, *user != '\0' ? "\r\n" : "") < 0)
+                     "%s SPAMC/1.5\r\nContent-length: %" PRIu64 "\r\n%s%s%s%s\r\n", verb, size,
+                     head, *user != '\0' ? "User: " : "", user, *user != '\0' ? "\r\n" : "") < 0)
         return -1;
     rc = spamd_send_body(io, spool, size, deadline);
     if (rc < 0)
@@ -351,13 +386,29 @@ static int spamd_send(struct netio *io, struct spool *spool, const char *user,
     return 0;
 }
 
+/* A parser of one kind of response: spamd_parse_response or spamd_parse_tell. */
+typedef int spamd_parser(const char *buf, size_t len, bool at_eof, void *out,
+                         const char **error_r);
+
+static int spamd_parse_check(const char *buf, size_t len, bool at_eof, void *out,
+                             const char **error_r)
+{
+    return spamd_parse_response(buf, len, at_eof, out, error_r);
+}
+
+static int spamd_parse_told(const char *buf, size_t len, bool at_eof, void *out,
+                            const char **error_r)
+{
+    return spamd_parse_tell(buf, len, at_eof, out, error_r);
+}
+
 /*
- * spamd_read_response - read and parse until complete, closed or late.
- * *replied_r tells whether spamd sent anything at all.
+ * spamd_read_response - read and parse (parse into out) until complete,
+ * closed or late. *replied_r tells whether spamd sent anything at all.
  */
-static int spamd_read_response(const struct endpoint *ep, struct netio *io,
-                               int64_t deadline, struct spamd_result *r,
-                               bool *replied_r, const char **error_r)
+static int spamd_read_response(const struct endpoint *ep, struct netio *io, int64_t deadline,
+                               spamd_parser *parse, void *out, bool *replied_r,
+                               const char **error_r)
 {
     char text[300];
     const char *data, *err;
@@ -368,7 +419,7 @@ static int spamd_read_response(const struct endpoint *ep, struct netio *io,
         int rc;
 
         *replied_r = avail > 0;
-        rc = avail > 0 || eof ? spamd_parse_response(data, avail, eof, r, &err) : 0;
+        rc = avail > 0 || eof ? parse(data, avail, eof, out, &err) : 0;
         if (rc == 1)
             return 0;
         if (rc < 0 && avail == 0)
@@ -398,7 +449,7 @@ static int spamd_cut_short(const struct endpoint *ep, struct netio *io,
     bool replied;
     int rc;
 
-    rc = spamd_read_response(ep, io, deadline, &ignored, &replied, error_r);
+    rc = spamd_read_response(ep, io, deadline, spamd_parse_check, &ignored, &replied, error_r);
     if (rc == 0)
         return spamd_error(ep, error_r, "response before the end of the message");
     if (replied)
@@ -410,8 +461,13 @@ static int spamd_cut_short(const struct endpoint *ep, struct netio *io,
     return spamd_error(ep, error_r, text);
 }
 
-int spamd_check(const struct endpoint *ep, int timeout_ms, struct spool *spool, const char *user,
-                struct spamd_result *r, const char **error_r)
+/*
+ * spamd_exchange - one request (verb, extra header lines head) with the
+ * message in spool, its response parsed by parse into out; 0 or -1.
+ */
+static int spamd_exchange(const struct endpoint *ep, int timeout_ms, struct spool *spool,
+                          const char *verb, const char *head, const char *user,
+                          spamd_parser *parse, void *out, const char **error_r)
 {
     int64_t deadline;
     struct netio *io;
@@ -429,15 +485,14 @@ int spamd_check(const struct endpoint *ep, int timeout_ms, struct spool *spool, 
                  strerror(spool_error(spool) != 0 ? spool_error(spool) : errno));
         return spamd_error(ep, error_r, text);
     }
-    memset(r, 0, sizeof(*r));
     deadline = clock_now_ms() + timeout_ms;
     fd = netio_connect(ep, timeout_ms, &err);
     if (fd < 0)
         return spamd_error(ep, error_r, err);
     io = netio_new(fd, -1);
-    rc = spamd_send(io, spool, user, deadline);
+    rc = spamd_send(io, spool, verb, head, user, deadline);
     if (rc == 0) {
-        rc = spamd_read_response(ep, io, deadline, r, &replied, error_r);
+        rc = spamd_read_response(ep, io, deadline, parse, out, &replied, error_r);
     } else if (rc == -2) {
         snprintf(text, sizeof(text), "reading the message: %s", strerror(errno));
         rc = spamd_error(ep, error_r, text);
@@ -446,4 +501,22 @@ int spamd_check(const struct endpoint *ep, int timeout_ms, struct spool *spool, 
     }
     netio_free(&io);
     return rc;
+}
+
+int spamd_check(const struct endpoint *ep, int timeout_ms, struct spool *spool, const char *user,
+                struct spamd_result *r, const char **error_r)
+{
+    memset(r, 0, sizeof(*r));
+    return spamd_exchange(ep, timeout_ms, spool, "SYMBOLS", "", user, spamd_parse_check, r,
+                          error_r);
+}
+
+int spamd_tell(const struct endpoint *ep, int timeout_ms, struct spool *spool, const char *user,
+               bool spam, bool *learned_r, const char **error_r)
+{
+    *learned_r = false;
+    return spamd_exchange(ep, timeout_ms, spool, "TELL",
+                          spam ? "Message-class: spam\r\nSet: local\r\n"
+                               : "Message-class: ham\r\nSet: local\r\n",
+                          user, spamd_parse_told, learned_r, error_r);
 }

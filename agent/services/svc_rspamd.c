@@ -16,13 +16,21 @@
  * one scan (policy.c); a soft reject stays a soft reject. The score,
  * the required score and the symbols go into the reason, and so into the
  * trace records; as many symbols as a log line holds (1.5 KB) into the log.
+ * Learning goes to rspamd's controller worker: controller (its address) and
+ * controller_password_file (a private file whose first line is the password,
+ * read at each learn so that a new one needs no restart).
  * Bypassable in every way and opt-out by default.
  */
 #include <math.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "opes/config.h"
 #include "opes/endpoint.h"
@@ -52,6 +60,9 @@ struct rspamd_conf {
     enum svc_verdict on_unscannable;
     bool add_headers;
     struct rspamd_map map[RSPAMD_N_ACTIONS]; /* by enum rspamd_action */
+    struct endpoint controller;              /* learning */
+    bool have_controller;
+    char *password_file; /* the controller's password, read when learning */
 };
 
 /* rspamd_address - the address key: unix:/path or host:port (field: the conf) */
@@ -61,6 +72,15 @@ static int rspamd_address(void *field, const char *value, const char **reason)
 
     c->have_ep = endpoint_parse(value, &c->ep, reason) == 0;
     return c->have_ep ? 0 : -1;
+}
+
+/* rspamd_controller - the controller key: host:port or unix:/path (field: the conf) */
+static int rspamd_controller(void *field, const char *value, const char **reason)
+{
+    struct rspamd_conf *c = field;
+
+    c->have_controller = endpoint_parse(value, &c->controller, reason) == 0;
+    return c->have_controller ? 0 : -1;
 }
 
 /* rspamd_map_parse - one on_ACTION key (field: its struct rspamd_map) */
@@ -99,6 +119,8 @@ static const struct config_key rspamd_keys[] = {
      .parse = rspamd_map_parse},
     {"rspamd", "on_reject", CONFIG_PARSE, NULL, 0, 0, OFF(map[RSPAMD_REJECT]),
      .parse = rspamd_map_parse},
+    {"rspamd", "controller", CONFIG_PARSE, NULL, 0, 0, .offset = 0, .parse = rspamd_controller},
+    {"rspamd", "controller_password_file", CONFIG_STR, NULL, 0, 0, OFF(password_file)},
 };
 
 static int rspamd_check_conf(struct svc *svc, const char **reason)
@@ -112,6 +134,10 @@ static int rspamd_check_conf(struct svc *svc, const char **reason)
     for (size_t i = 0; i < RSPAMD_N_ACTIONS; i++)
         if (!c->map[i].set)
             c->map[i] = (struct rspamd_map){true, svc->action};
+    if (c->password_file != NULL && !c->have_controller) {
+        *reason = "controller_password_file is set but not controller";
+        return -1;
+    }
     c->lv.on = isfinite(c->lv.normal.quarantine) || isfinite(c->lv.normal.junk);
     return svc_levels_check(&c->lv, reason);
 }
@@ -119,6 +145,74 @@ static int rspamd_check_conf(struct svc *svc, const char **reason)
 static const struct svc_levels *rspamd_levels(const struct svc *svc)
 {
     return &((const struct rspamd_conf *)svc->priv)->lv;
+}
+
+/*
+ * rspamd_password - the first line of the controller's password file, which
+ * must not be readable by everyone; 0, or -1 with why in detail.
+ */
+static int rspamd_password(const char *path, char *buf, size_t size, char *detail, size_t dsize)
+{
+    struct stat sb;
+    ssize_t n;
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+
+    if (fd < 0) {
+        snprintf(detail, dsize, "controller_password_file %s: %s", path, strerror(errno));
+        return -1;
+    }
+    if (fstat(fd, &sb) < 0 || (sb.st_mode & S_IROTH) != 0 || !S_ISREG(sb.st_mode)) {
+        close(fd);
+        snprintf(detail, dsize, "controller_password_file %s: not a private file (mode 0600)",
+                 path);
+        return -1;
+    }
+    n = read(fd, buf, size - 1);
+    close(fd);
+    if (n < 0) {
+        snprintf(detail, dsize, "controller_password_file %s: %s", path, strerror(errno));
+        return -1;
+    }
+    buf[n] = '\0';
+    buf[strcspn(buf, "\r\n")] = '\0';
+    return 0;
+}
+
+/* rspamd_learn_msg - the controller's /learnspam or /learnham. */
+static int rspamd_learn_msg(const struct svc *svc, struct spool *spool, bool spam, char *detail,
+                            size_t size)
+{
+    const struct rspamd_conf *c = svc->priv;
+    char password[256] = "";
+    const char *error = "";
+    bool learned;
+    int rc;
+
+    if (!c->have_controller) {
+        snprintf(detail, size, "no controller is configured for learning");
+        return -1;
+    }
+    if (c->password_file != NULL &&
+        rspamd_password(c->password_file, password, sizeof(password), detail, size) < 0)
+        return -1;
+    rc = rspamd_learn(&c->controller, (int)svc->timeout_s * 1000, spool, password, spam, &learned,
+                      &error);
+    explicit_bzero(password, sizeof(password));
+    if (rc < 0) {
+        snprintf(detail, size, "%s", error);
+        return -1;
+    }
+    snprintf(detail, size, "rspamd %s as %s", learned ? "learned it" : "knew it",
+             spam ? "spam" : "ham");
+    return 0;
+}
+
+/* rspamd_free - the strings of the configuration */
+static void rspamd_free(struct svc *svc)
+{
+    struct rspamd_conf *c = svc->priv;
+
+    free(c->password_file);
 }
 
 /* rspamd_reason - "reject, score 15.00 / 15.00: SYM(1.00) ..." cut at a whole symbol. */
@@ -235,4 +329,6 @@ const struct svc_type svc_type_rspamd = {
     .check = rspamd_check_conf,
     .run = rspamd_run,
     .levels = rspamd_levels,
+    .learn = rspamd_learn_msg,
+    .free = rspamd_free,
 };

@@ -11,6 +11,8 @@
  * pass, as a score is a heuristic and large mail must not wait for ever; the
  * trace says "unscannable" either way). The message is scanned once; the
  * score is compared with each recipient's thresholds (policy.c).
+ * Learning (a recipient's "not spam", a reported message) goes to the same
+ * spamd with TELL, which it answers only when started with --allow-tell.
  * Bypassable in every way and opt-out by default.
  */
 #include <stddef.h>
@@ -104,6 +106,24 @@ static const struct svc_levels *spamd_levels(const struct svc *svc)
     return &((const struct spamd_conf *)svc->priv)->lv;
 }
 
+/* spamd_learn - SPAMC TELL: spamd runs with --allow-tell. */
+static int spamd_learn(const struct svc *svc, struct spool *spool, bool spam, char *detail,
+                       size_t size)
+{
+    const struct spamd_conf *c = svc->priv;
+    const char *error = "";
+    bool learned;
+
+    if (spamd_tell(&c->ep, (int)svc->timeout_s * 1000, spool, c->user[0] ? c->user : NULL, spam,
+                   &learned, &error) < 0) {
+        snprintf(detail, size, "%s", error);
+        return -1;
+    }
+    snprintf(detail, size, "spamd %s as %s", learned ? "learned it (DidSet: local)" : "knew it",
+             spam ? "spam" : "ham");
+    return 0;
+}
+
 const struct svc_type svc_type_spamd = {
     .name = "spamd",
     .keys = spamd_keys,
@@ -112,4 +132,5 @@ const struct svc_type svc_type_spamd = {
     .check = spamd_check_conf,
     .run = spamd_run,
     .levels = spamd_levels,
+    .learn = spamd_learn,
 };

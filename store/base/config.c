@@ -178,6 +178,8 @@ static const struct config_key cfg_table[] = {
     {"notify", "relay", CONFIG_STR, "127.0.0.1:25", NOLIM, OFF(notify_relay),
      .check = cfg_check_relay},
     {"notify", "send_delay", CONFIG_TIME, "0", 0, 60, OFF(notify_send_delay)},
+    {"learn", "report_address", CONFIG_STR, "", NOLIM, OFF(learn_report_address),
+     .check = cfg_check_address},
     {"dsn", "send", CONFIG_ENUM, "verified", NOLIM, OFF(dsn_send), .words = cfg_dsn_words},
     {"dsn", "trusted_authserv_id", CONFIG_STR, "", NOLIM, OFF(dsn_trusted_authserv_id)},
     {"web", "base_url", CONFIG_STR, "http://127.0.0.1:8025", NOLIM, OFF(web_base_url),

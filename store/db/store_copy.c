@@ -44,6 +44,7 @@ static const struct {
     {"login_request", true, false},
     {"rate_limit", false, false},
     {"api_token", true, false},
+    {"learned", true, false},
     {"user_domain", false, false},  {"delegate", false, false},
     {"approval", true, false},
 };

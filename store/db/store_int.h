@@ -165,6 +165,14 @@ enum st_stmt {
     S_APITOK_USED,
     S_APITOK_LIST,
     S_APITOK_REVOKE,
+    /* learning from decisions */
+    S_LEARN_INSERT,
+    S_LEARN_NEXT,
+    S_LEARN_LEASE,
+    S_LEARN_DONE,
+    S_LEARN_FAIL,
+    S_LEARN_STATE,
+    S_LEARN_PURGE,
     /* domain administrators, delegates, release approvals (store_approval.c) */
     S_DOM_ADD,
     S_DOM_DEL,
@@ -391,6 +399,10 @@ int st_qitems(struct store *st, struct st_q *q, void (*fn)(const struct store_qi
 int st_q_list(struct store *st, const struct store_qfilter *f, int sort,
               void (*fn)(const struct store_qitem *item, void *ctx), void *ctx,
               const char **error_r);
+
+/* st_trace_insert - one trace record, in the caller's transaction if any. */
+struct store_trace;
+int st_trace_insert(struct store *st, const struct store_trace *t, const char **error_r);
 
 /* ------------------------------------------------------------ people (store_user.c) */
 

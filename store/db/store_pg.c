@@ -230,6 +230,13 @@ static const char *const pg_sql[S_MAX] = {
 
     /* writers of one entry queue here (a release asked on two nodes at once) */
     [S_Q_LOCK] = "SELECT 1 FROM quarantine WHERE public_id = $1 FOR UPDATE",
+    /* learning: due requests of entries no longer held (the release goes first);
+     * a report is learned where it is received */
+    [S_LEARN_NEXT] = "SELECT l.id, l.message, l.class, l.service, l.trace_id, l.requested_by, "
+                     "l.origin, l.attempts, l.last_error FROM learned l JOIN quarantine q "
+                     "ON q.public_id = l.message WHERE l.state = 'pending' AND "
+                     "l.next_attempt <= $1 AND q.status <> 'held' "
+                     "ORDER BY l.next_attempt, l.id LIMIT 1 FOR UPDATE OF l SKIP LOCKED",
 };
 
 #define PG_MAX_PARAMS 32 /* the widest table, copied row by row */

@@ -404,7 +404,7 @@ int store_quarantine_content(struct store *st, const char *id,
 
 /* ------------------------------------------------------------ trace */
 
-static int st_trace_insert(struct store *st, const struct store_trace *t, const char **error_r)
+int st_trace_insert(struct store *st, const struct store_trace *t, const char **error_r)
 {
     struct st_q *q = st_q(st, S_TRACE_INSERT);
 
@@ -688,6 +688,7 @@ int store_purge(struct store *st, unsigned retention_days, size_t *expired_r, si
         goto fail;
     if (st_exec_int(st, S_PURGE_TRACE, cutoff, error_r, "purge trace") < 0 ||
         st_exec_int(st, S_PURGE_LIST, now, error_r, "purge lists") < 0 ||
+        st_exec_int(st, S_LEARN_PURGE, cutoff, error_r, "purge learning") < 0 ||
         store_token_purge(st, error_r) < 0 || store_request_purge(st, error_r) < 0 ||
         st_commit(st, error_r) < 0)
         goto fail;

@@ -175,6 +175,24 @@ const char *const st_sql_common[S_MAX] = {
                      "expires = excluded.expires WHERE claim.expires <= ?4 OR claim.holder = ?2",
     [S_CLAIM_DROP] = "DELETE FROM claim WHERE name = ?1 AND holder = ?2",
     [S_CLAIM_HOLDER] = "SELECT holder FROM claim WHERE name = ?1",
+    /* learning: a request once per message and class; a failed one may be asked again */
+    [S_LEARN_INSERT] = "INSERT INTO learned (message, class, service, trace_id, requested_by, "
+                       "origin, next_attempt, created, updated) "
+                       "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?7) "
+                       "ON CONFLICT (message, class) DO UPDATE SET state = 'pending', "
+                       "attempts = 0, last_error = '', service = excluded.service, "
+                       "requested_by = excluded.requested_by, origin = excluded.origin, "
+                       "next_attempt = excluded.next_attempt, updated = excluded.updated "
+                       "WHERE learned.state = 'failed'",
+    [S_LEARN_LEASE] = "UPDATE learned SET next_attempt = ?1, attempts = attempts + 1, "
+                      "updated = ?2 WHERE id = ?3",
+    [S_LEARN_DONE] = "UPDATE learned SET state = 'done', last_error = '', updated = ?1 "
+                     "WHERE message = ?2 AND class = ?3",
+    [S_LEARN_FAIL] = "UPDATE learned SET state = ?1, next_attempt = ?2, last_error = ?3, "
+                     "updated = ?4 WHERE message = ?5 AND class = ?6 AND state = 'pending'",
+    [S_LEARN_STATE] = "SELECT state, last_error FROM learned WHERE message = ?1 AND class = ?2",
+    /* after retention_days the content is gone too: nothing left to learn or to repeat */
+    [S_LEARN_PURGE] = "DELETE FROM learned WHERE updated < ?",
 };
 
 size_t st_sql_numbered(const char *sql, char *out, size_t size)

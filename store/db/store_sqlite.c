@@ -182,6 +182,13 @@ static const char *const stmt_sql[S_MAX] = {
 
     /* BEGIN IMMEDIATE already serialises writers: this only checks the entry exists */
     [S_Q_LOCK] = "SELECT 1 FROM quarantine WHERE public_id = ?",
+    /* learning: due requests of entries no longer held (the release goes first);
+     * a report is learned where it is received */
+    [S_LEARN_NEXT] = "SELECT l.id, l.message, l.class, l.service, l.trace_id, l.requested_by, "
+                     "l.origin, l.attempts, l.last_error FROM learned l JOIN quarantine q "
+                     "ON q.public_id = l.message WHERE l.state = 'pending' AND "
+                     "l.next_attempt <= ?1 AND q.status <> 'held' "
+                     "ORDER BY l.next_attempt, l.id LIMIT 1",
 };
 
 /* a statement: the store's handle and SQLite's */

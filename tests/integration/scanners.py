@@ -12,7 +12,8 @@ ports, and is stopped by the PID of the process this module started.
     clamd = Clamd(tmp)                 # ready: it answered PING
     clamd.unix, clamd.tcp              # "unix:/path" and "127.0.0.1:PORT"
     spamd = Spamd(tmp)                 # ready: spamc -K answered
-    spamd.tcp
+    spamd.tcp                          # Spamd(tmp, allow_tell=True): TELL learns, Bayes of its own
+    redis = Redis(tmp)                 # for rspamd's statistics: Rspamd(tmp, redis=redis)
     rspamd = Rspamd(tmp)               # ready: /ping answered (loading takes 15-60 s)
     rspamd.tcp, rspamd.unix            # the normal worker: POST /checkv2
     fake = FakeScanner(reply=None)     # accepts, reads, never answers
@@ -33,6 +34,7 @@ SPAMD = "/usr/sbin/spamd"
 SPAMC = "/usr/bin/spamc"
 RSPAMD = "/usr/bin/rspamd"
 RSPAMD_CONF = "/etc/rspamd/rspamd.conf"
+REDIS = "/usr/bin/redis-server"
 
 # The EICAR anti-virus test file: exactly these 68 octets.
 EICAR = b"X5O!P%@AP[4\\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*"
@@ -161,7 +163,7 @@ class Clamd(Proc):
 class Spamd(Proc):
     """A private spamd on a loopback TCP port: local tests only, no user configuration."""
 
-    def __init__(self, tmp, timeout=120, children=2, local_cf=None):
+    def __init__(self, tmp, timeout=120, children=2, local_cf=None, allow_tell=False):
         self.port = free_port()
         self.dir = os.path.join(tmp, "spamd-%d" % self.port)
         os.makedirs(self.dir)
@@ -174,6 +176,15 @@ class Spamd(Proc):
                 f.write(local_cf)
             os.chmod(self.dir, 0o755)
             argv.append("--siteconfigpath=" + site)
+        if allow_tell:
+            # TELL learns into a Bayes database of this instance's own, which
+            # the user spamd runs as must be able to write
+            bayes = os.path.join(self.dir, "bayes")
+            os.makedirs(bayes)
+            os.chmod(self.dir, 0o755)
+            if os.geteuid() == 0:
+                shutil.chown(bayes, "nobody")
+            argv += ["--allow-tell", "--cf=bayes_path %s/bayes" % bayes]
         if os.geteuid() == 0:
             argv += ["-u", "nobody"]  # spamd refuses to check mail as root
         super().__init__(argv, os.path.join(self.dir, "spamd.log"), cwd=self.dir)
@@ -221,7 +232,7 @@ class Rspamd(Proc):
     No DNS answers and no Redis: GTUBE still gives "reject".
     """
 
-    def __init__(self, tmp, timeout=180):
+    def __init__(self, tmp, timeout=180, redis=None, password=None):
         self.port = free_port()
         self.controller_port = free_port()
         self.proxy_port = free_port()
@@ -235,6 +246,12 @@ class Rspamd(Proc):
                               ("proxy", ["127.0.0.1:%d" % self.proxy_port])):
             with open(os.path.join(local, "local.d", "worker-%s.inc" % worker), "w") as f:
                 f.write("".join('bind_socket = "%s";\n' % b for b in binds))
+                if worker == "controller" and password:
+                    f.write('password = "%s";\nenable_password = "%s";\n' % (password, password))
+        if redis is not None:
+            # Bayes statistics in that Redis, learning from the first message on
+            with open(os.path.join(local, "local.d", "classifier-bayes.conf"), "w") as f:
+                f.write('backend = "redis";\nservers = "%s";\nmin_learns = 1;\n' % redis.tcp)
         argv = [RSPAMD, "-f", "-c", RSPAMD_CONF,
                 "--var", "LOCAL_CONFDIR=" + local,
                 "--var", "RUNDIR=" + os.path.join(self.dir, "run"),
@@ -270,6 +287,35 @@ class Rspamd(Proc):
             with open(logfile, "rb") as f:
                 text += f.read().decode("utf-8", "replace")[-8000:]
         return text
+
+
+class Redis(Proc):
+    """A private redis-server on a loopback port, nothing saved to disk."""
+
+    def __init__(self, tmp, timeout=30):
+        self.port = free_port()
+        self.dir = os.path.join(tmp, "redis-%d" % self.port)
+        os.makedirs(self.dir)
+        argv = [REDIS, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+                "--appendonly", "no", "--dir", self.dir, "--daemonize", "no"]
+        super().__init__(argv, os.path.join(self.dir, "redis.log"), cwd=self.dir)
+        _wait("redis", self.ping, self, self.read_log, timeout)
+
+    @property
+    def tcp(self):
+        return "127.0.0.1:%d" % self.port
+
+    def ping(self):
+        return self.command("PING") == b"+PONG"
+
+    def command(self, line):
+        """One inline command ("SCARD key"); the first line of the reply, or None."""
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=2) as s:
+                s.sendall(line.encode() + b"\r\n")
+                return s.recv(4096).split(b"\r\n", 1)[0]
+        except OSError:
+            return None
 
 
 class FakeScanner:

@@ -9,7 +9,8 @@
  * until the connection is closed. An rspamd reply is an HTTP response with a
  * JSON body: action, score, required score and the symbols sorted by score;
  * wrong types, missing members, unknown actions, truncated or overlong
- * replies are errors, never a verdict.
+ * replies are errors, never a verdict. Learning replies (spamd's TELL,
+ * rspamd's controller) say learned, known before, or why not.
  */
 #include <check.h>
 #include <math.h>
@@ -534,6 +535,64 @@ START_TEST(rspamd_action_names)
 }
 END_TEST
 
+/* Learning replies: spamd's TELL (DidSet or nothing) and rspamd's controller (200, 208). */
+static const struct {
+    const char *in;
+    bool at_eof;
+    int rc;
+    bool learned;
+} learn_tell_cases[] = {
+    {"SPAMD/1.1 0 EX_OK\r\nDidSet: local\r\n\r\n", false, 1, true},
+    {"SPAMD/1.1 0 EX_OK\r\n\r\n", false, 1, false}, /* known already: nothing set */
+    {"SPAMD/1.1 0 EX_OK\r\nDidSet: local\r\n", false, 0, false},
+    {"SPAMD/1.1 0 EX_OK\r\nDidSet: local\r\n", true, -1, false},
+    {"SPAMD/1.0 69 Service Unavailable: TELL commands are not enabled\r\n\r\n", false, -1, false},
+    {"HTTP/1.1 200 OK\r\n\r\n", false, -1, false},
+};
+
+START_TEST(spamd_tell_table)
+{
+    const char *in = learn_tell_cases[_i].in, *err = NULL;
+    bool learned = false;
+    int rc = spamd_parse_tell(in, strlen(in), learn_tell_cases[_i].at_eof, &learned, &err);
+
+    ck_assert_msg(rc == learn_tell_cases[_i].rc, "case %d: rc %d (%s)", _i, rc, err ? err : "");
+    if (rc == 1)
+        ck_assert(learned == learn_tell_cases[_i].learned);
+}
+END_TEST
+
+static const struct {
+    const char *in;
+    int rc;
+    bool learned;
+    const char *error; /* a part of the error text */
+} learn_controller_cases[] = {
+    {"HTTP/1.1 200 OK\r\nContent-Length: 16\r\n\r\n{\"success\":true}", 1, true, NULL},
+    {"HTTP/1.1 208 <a@b> has been already learned as ham, ignore it\r\nContent-Length: 2\r\n\r\n"
+     "{}",
+     1, false, NULL},
+    {"HTTP/1.1 200 OK\r\nContent-Length: 17\r\n\r\n{\"success\":false}", -1, false, "success"},
+    {"HTTP/1.1 403 Forbidden\r\nContent-Length: 24\r\n\r\n{\"error\":\"Unauthorized\"}", -1, false,
+     "Unauthorized"},
+    {"HTTP/1.1 200 OK\r\nContent-Length: 16\r\n\r\n{\"success\"", 0, false, NULL},
+};
+
+START_TEST(rspamd_learn_table)
+{
+    const char *in = learn_controller_cases[_i].in, *err = NULL;
+    bool learned = false;
+    int rc = rspamd_parse_learn(in, strlen(in), false, &learned, &err);
+
+    ck_assert_msg(rc == learn_controller_cases[_i].rc, "case %d: rc %d (%s)", _i, rc,
+                  err ? err : "");
+    if (rc == 1)
+        ck_assert(learned == learn_controller_cases[_i].learned);
+    if (learn_controller_cases[_i].error != NULL)
+        ck_assert_ptr_nonnull(strstr(err, learn_controller_cases[_i].error));
+}
+END_TEST
+
 Suite *unit_suite(void)
 {
     Suite *s = suite_create("scanner_parse");
@@ -549,6 +608,7 @@ Suite *unit_suite(void)
     tcase_add_test(tc, spamd_symbols_cut_at_whole_name);
     tcase_add_test(tc, spamd_symbols_that_just_fit);
     tcase_add_test(tc, spamd_response_too_long);
+    tcase_add_loop_test(tc, spamd_tell_table, 0, (int)N_ELEMENTS(learn_tell_cases));
     suite_add_tcase(s, tc);
     tc = tcase_create("rspamd");
     tcase_add_loop_test(tc, rspamd_reply_table, 0, (int)N_ELEMENTS(rspamd_cases));
@@ -557,6 +617,7 @@ Suite *unit_suite(void)
     tcase_add_test(tc, rspamd_symbols_cut_at_whole_symbol);
     tcase_add_test(tc, rspamd_response_too_long);
     tcase_add_test(tc, rspamd_action_names);
+    tcase_add_loop_test(tc, rspamd_learn_table, 0, (int)N_ELEMENTS(learn_controller_cases));
     suite_add_tcase(s, tc);
     return s;
 }

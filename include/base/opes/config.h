@@ -121,6 +121,8 @@ struct opes_config {
     uint64_t release_max_attempts;
     char *node_name;    /* this node's name in job leases ("" = hostname) */
     uint64_t job_lease; /* seconds a node holds a job kind without renewing */
+    /* [learn]: a recipient's decisions teach the spam scorers */
+    char *learn_report_address; /* reports of missed spam go here ("" = none) */
     /* [log] */
     enum log_level log_level;
     /* [notify] */

@@ -394,7 +394,8 @@ int store_audit_list(struct store *st, size_t limit,
 /*
  * store_purge - entries held longer than retention_days become expired;
  * entries no longer held, older than retention_days, are removed with their
- * content when nothing else references it; expired list entries go.
+ * content when nothing else references it; expired list entries go, and
+ * learning records not touched for retention_days.
  * *expired_r and *removed_r count what happened (may be NULL).
  */
 int store_purge(struct store *st, unsigned retention_days, size_t *expired_r, size_t *removed_r,
@@ -615,6 +616,55 @@ int store_claim_drop(struct store *st, const char *name, const char *holder, con
  * size), expired or not: 0, STORE_NOTFOUND when nobody, -1 on error. */
 int store_claim_holder(struct store *st, const char *name, char *buf, size_t size,
                        const char **error_r);
+
+/*
+ * Learning from decisions (store_learn.c). A recipient's "not spam" teaches
+ * the held message as ham to the scanner that held it; a reported message is
+ * taught as spam. One row per message and class is both the request (carried
+ * out by opesd's job runner) and the record that makes it happen once.
+ */
+struct store_learn {
+    int64_t id;
+    char message[64]; /* a quarantine id, or "report:" and a hash of the message */
+    char kind[8];     /* "ham" or "spam" */
+    char service[64]; /* the service that gave the verdict; "" every spam scorer */
+    char trace_id[32];
+    char requested_by[257];
+    char origin[16]; /* portal, token, report */
+    int attempts;    /* with this one (store_learn_next) */
+    char last_error[256];
+};
+
+/*
+ * store_learn_request - ask for l (message, kind, service, trace_id,
+ * requested_by, origin): 0 when recorded (audited as "learn-request"),
+ * STORE_USED when this message was learned or asked for as this kind before
+ * (a request that failed for good is asked again instead), -1 on error.
+ */
+int store_learn_request(struct store *st, const struct store_learn *l, const char **error_r);
+/*
+ * store_learn_next - claim the oldest due pending request whose quarantine
+ * entry is no longer held (a release goes first; a report has no entry and
+ * is learned by who records it, never claimed here): its
+ * next try is pushed 10 minutes into the future so that another worker or node
+ * does not take it too. 0, STORE_NOTFOUND when none is due, or -1.
+ */
+int store_learn_next(struct store *st, struct store_learn *l, const char **error_r);
+/*
+ * store_learn_done - l was learned: the request is done, and the trace (event
+ * "learn", the service, verdict ham or spam, detail) and the audit ("learn-ham"
+ * or "learn-spam") record it, in one transaction.
+ */
+int store_learn_done(struct store *st, const struct store_learn *l, const char *recipient,
+                     const char *detail, const char **error_r);
+/* store_learn_failed - a try failed: retry after retry_after_s, or give up when permanent.
+ * Also for a report that its receiver could not learn (permanent: its content is not kept). */
+int store_learn_failed(struct store *st, const struct store_learn *l, bool permanent,
+                       const char *why, int64_t retry_after_s, const char **error_r);
+/* store_learn_state - "pending", "done" or "failed" and the last error of (message, kind);
+ * 0, STORE_NOTFOUND or -1. */
+int store_learn_state(struct store *st, const char *message, const char *kind, char *state,
+                      size_t size, char *last_error, size_t esize, const char **error_r);
 
 /*
  * Domain administrators, delegates and release approvals (store_approval.c).

@@ -28,6 +28,14 @@ struct lmtp_env;
  */
 int jobs_release_one(struct store *st, struct lmtp_env *env);
 
+/*
+ * jobs_learn_one - carry out the oldest due learning request whose message
+ * was released ("not spam": taught as ham to the service that held it).
+ * Returns 1 when one was handled (learned, deferred or given up), 0 when none
+ * was due, -1 on a store error.
+ */
+int jobs_learn_one(struct store *st, struct lmtp_env *env);
+
 /* The node's name in leases and how long a lease lasts without renewal. */
 struct jobs_lease {
     const char *holder; /* not copied */

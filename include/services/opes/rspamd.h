@@ -96,4 +96,24 @@ int rspamd_parse_response(const char *buf, size_t len, bool at_eof, struct rspam
  */
 int rspamd_parse_reply(const char *body, size_t len, struct rspamd_result *r, const char **error_r);
 
+/*
+ * rspamd_learn - teach rspamd's statistics the message in spool as spam or
+ * ham through its controller worker at controller ("POST /learnspam" or
+ * "/learnham" with the controller's password, NULL or "" for none).
+ * *learned_r: rspamd learned it (false: it had learned the message as that
+ * class before, HTTP 208). 0, or -1 with *error_r as for rspamd_check
+ * (a wrong password, no statistics backend: rspamd's error text).
+ */
+int rspamd_learn(const struct endpoint *controller, int timeout_ms, struct spool *spool,
+                 const char *password, bool spam, bool *learned_r, const char **error_r);
+
+/*
+ * rspamd_parse_learn - a learn response in buf[0..len): 1 when complete and
+ * 200 with "success": true (*learned_r true) or 208 (already learned,
+ * *learned_r false); 0 when more octets are needed; -1 with *error_r for
+ * another status (with rspamd's "error" text) or a malformed response.
+ */
+int rspamd_parse_learn(const char *buf, size_t len, bool at_eof, bool *learned_r,
+                       const char **error_r);
+
 #endif

@@ -121,6 +121,12 @@ struct svc_type {
     void (*run)(const struct svc *svc, const struct svc_msg *m, struct svc_result *r);
     /* levels - the recipients' choices (scoring types only; NULL or off: none) */
     const struct svc_levels *(*levels)(const struct svc *svc);
+    /*
+     * learn - teach the scanner the message in spool (read from its start)
+     * as spam or ham; NULL for a type that does not learn. 0 with what the
+     * scanner said in detail, or -1 with why not in detail.
+     */
+    int (*learn)(const struct svc *svc, struct spool *spool, bool spam, char *detail, size_t size);
     /* free - what priv points to (priv itself is freed by services_free) */
     void (*free)(struct svc *svc);
 };

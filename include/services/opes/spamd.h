@@ -54,4 +54,23 @@ int spamd_check(const struct endpoint *ep, int timeout_ms, struct spool *spool, 
 int spamd_parse_response(const char *buf, size_t len, bool at_eof, struct spamd_result *r,
                          const char **error_r);
 
+/*
+ * spamd_tell - teach spamd's Bayes database the message in spool as spam or
+ * ham (SPAMC/1.5 "TELL", Message-class, "Set: local"; spamd must run with
+ * --allow-tell). *learned_r: spamd said "DidSet" (false: it had already
+ * learned the message as that class, nothing changed). 0, or -1 with
+ * *error_r as for spamd_check (spamd without --allow-tell answers with a
+ * status other than EX_OK).
+ */
+int spamd_tell(const struct endpoint *ep, int timeout_ms, struct spool *spool, const char *user,
+               bool spam, bool *learned_r, const char **error_r);
+
+/*
+ * spamd_parse_tell - a TELL response in buf[0..len): 1 when complete and
+ * EX_OK (*learned_r: a DidSet header), 0 when more octets are needed, -1
+ * with *error_r for another status or a malformed or overlong response.
+ */
+int spamd_parse_tell(const char *buf, size_t len, bool at_eof, bool *learned_r,
+                     const char **error_r);
+
 #endif

@@ -32,7 +32,8 @@ void web_page_time(int64_t t, char *buf, size_t size);
 int web_item_for(struct web_req *req, struct web_resp *resp, const char *id,
                  struct store_qitem *item);
 /*
- * web_item_act - carry out action ("release", "release-whitelist", "delete")
+ * web_item_act - carry out action ("release", "release-whitelist", "delete",
+ * "not-spam")
  * on item for actor; whitelist "address" or "domain"; expires 0 or a time.
  * A release of what a service with release = request held becomes a request
  * to the approvers (with the form's "reason") unless the actor decides for
@@ -49,6 +50,18 @@ int web_item_act(struct web_req *req, const struct store_qitem *item, const char
 
 /* web_sender_ok - a list's sender: "a@b" or "@domain", printable, no spaces, bounded. */
 bool web_sender_ok(const char *s);
+/*
+ * "Not spam" (pages_learn.c). web_learn_offered - item is held by a service
+ * that learns (spamd, rspamd). web_learn_form - its button on the item page
+ * (nothing when not offered). web_learn_not_spam - release item and record
+ * the learning request (ham, for the service that held it); 0, or -1 with
+ * *why_r for the user. A learning request that cannot be recorded is logged:
+ * the release stands.
+ */
+bool web_learn_offered(const struct web_req *req, const struct store_qitem *it);
+void web_learn_form(struct html *h, const struct web_req *req, const struct store_qitem *it);
+int web_learn_not_spam(struct web_req *req, const struct store_qitem *item, const char *origin,
+                       const char **why_r);
 
 /* handlers */
 void page_opes(struct web_req *req, struct web_resp *resp);
