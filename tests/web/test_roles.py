@@ -14,7 +14,9 @@ import shutil
 import tempfile
 import time
 import unittest
+import urllib.error
 import urllib.parse
+import urllib.request
 
 import opestest as t
 import test_portal
@@ -72,6 +74,19 @@ class RolesBase(WebTest):
                 return found[0]
             time.sleep(0.2)
         self.fail("no mail with %r for %s" % (needle, user))
+
+    def token(self, address):
+        return self.opesd.ctl("token", "api", address)[1].strip()
+
+    def api(self, method, path, token):
+        """(status, parsed JSON body) of one API request with a bearer token."""
+        req = urllib.request.Request(self.base + path, data=b"" if method == "POST" else None,
+                                     headers={"Authorization": "Bearer " + token}, method=method)
+        try:
+            with urllib.request.urlopen(req, timeout=30) as r:
+                return r.status, json.loads(r.read())
+        except urllib.error.HTTPError as e:
+            return e.code, json.loads(e.read())
 
     def requests(self, *args):
         return json.loads(self.opesd.ctl("request", "list", "--json", *args)[1])
@@ -136,9 +151,16 @@ class ReleaseRequestTest(RolesBase):
         self.assertIn("Release request: approved", page)
 
         # another domain's request: not found for carol, denied from the shell
-        bob = self.session("bob@example.com")
-        self.post(bob, "/quarantine/" + other, action="release")
+        # through the API the same: bob's token asks, carol's token does not find it
+        status, body = self.api("POST", "/api/v1/quarantine/%s/release" % other,
+                                self.token("bob@example.com"))
+        self.assertEqual(status, 202, body)
+        self.assertEqual(body["request"]["state"], "pending")
+        self.assertNotIn("release", body)
+        status, _ = self.api("GET", "/api/v1/quarantine/" + other, self.token("carol@example.org"))
+        self.assertEqual(status, 404)
         req = self.requests()[0]
+        self.assertEqual(req["id"], body["request"]["id"])
         self.assertEqual(req["item"]["id"], other)
         status, _, _ = self.post(carol, "/admin/requests", id=str(req["id"]), decision="approve")
         self.assertEqual(status, 404)
