@@ -1196,34 +1196,11 @@ START_TEST(test_add_failing_reader_stores_nothing)
 }
 END_TEST
 
-/* a reader whose second pass (the encryption, inside the transaction, after the
- * content row is inserted) first has the server end the store's connection, as a
- * fail-over does; cut_at 0 never */
-struct cut_reader {
-    const unsigned char *data;
-    size_t len, pos;
-    int rewinds, cut_at;
-};
-
-static ssize_t cut_read(void *ctx, void *buf, size_t len)
+/* the server ends the store's connection, as a fail-over does */
+static void cut_connection(void)
 {
-    struct cut_reader *c = ctx;
-    size_t n = c->len - c->pos < len ? c->len - c->pos : len;
-
-    memcpy(buf, c->data + c->pos, n);
-    c->pos += n;
-    return (ssize_t)n;
-}
-
-static int cut_rewind(void *ctx)
-{
-    struct cut_reader *c = ctx;
-
-    c->pos = 0;
-    if (++c->rewinds == c->cut_at)
-        tu_db_exec(db_path, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE "
-                            "datname = current_database() AND pid <> pg_backend_pid()");
-    return 0;
+    tu_db_exec(db_path, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE "
+                        "datname = current_database() AND pid <> pg_backend_pid()");
 }
 
 /* the connection lost between the statements of a held message (those sent ahead
@@ -1231,25 +1208,27 @@ static int cut_rewind(void *ctx)
 START_TEST(test_failover_mid_transaction_pg)
 {
     unsigned char *body = tu_pattern(10240, 21);
-    struct cut_reader c = {body, 10240, 0, 0, 2};
-    struct store_reader r = {cut_read, cut_rewind, &c};
+    struct store_reader r;
+    struct mem_reader *m = tu_reader_new(&r, body, 10240, 0);
     struct store_qitem it = mkitem("a@example.com", "s@example.org", "cut");
     char id[STORE_ID_LEN + 1];
     const char *err = NULL;
 
     add_text(id, "a@example.com", "s@example.org", "before"); /* every statement prepared */
+    /* the second pass encrypts, inside the transaction, after the content row's insert */
+    tu_reader_hook_on_pass(m, 2, cut_connection);
     ck_assert_int_eq(store_quarantine_add(st, &it, 1, &r, &err), -1);
     ck_assert_ptr_nonnull(err);
     ck_assert_int_eq(tu_db_int(db_path, "SELECT count(*) FROM quarantine"), 1);
     ck_assert_int_eq(content_rows(), 1);
-    c.rewinds = 0;
-    c.cut_at = 0;
+    tu_reader_hook_on_pass(m, 0, NULL);
     it = mkitem("a@example.com", "s@example.org", "after the cut");
     err = NULL;
     ck_assert_msg(store_quarantine_add(st, &it, 1, &r, &err) == 0, "add: %s", err);
     ck_assert_str_eq(get_item(it.id).subject, "after the cut");
     ck_assert_int_eq(tu_db_int(db_path, "SELECT count(*) FROM quarantine"), 2);
     ck_assert_int_eq(tu_db_int(db_path, "SELECT count(*) FROM content_chunk"), 2);
+    free(m);
     free(body);
 }
 END_TEST
