@@ -378,9 +378,10 @@ static int pg_server_prepare(struct pg_db *db, struct pg_q *q, int n, const char
  * message (its chunks and entries) return nothing any caller reads, so they are
  * sent in pipeline mode without waiting; their results are read with the next
  * statement that returns something, at the latest the COMMIT. Holding a message
- * then takes three round trips instead of six, and a 250 still comes after the
- * COMMIT's own result: an error in any statement sent ahead aborts the rest of
- * the pipeline, the COMMIT included, and is reported by the statement that read it.
+ * then takes two round trips (the BEGIN with the content row's insert; the
+ * chunks, the entries and the COMMIT) instead of six, and a 250 still comes after
+ * the COMMIT's own result: an error in any statement sent ahead aborts the rest
+ * of the pipeline, the COMMIT included, and is reported by the statement that read it.
  */
 static bool pg_deferrable(enum st_stmt s)
 {
