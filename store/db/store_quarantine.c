@@ -64,7 +64,7 @@ static int st_hash(struct store *st, const struct store_reader *r, unsigned char
 }
 
 /* st_content_store - encrypt the reader's content into a new content row (second pass);
- * 0, 1 when another node inserted the same content first (nothing stored), or -1. */
+ * 0, 1 when the same content is there already (nothing stored), or -1. */
 static int st_content_store(struct store *st, const struct store_reader *r,
                             const unsigned char *hash, uint64_t size, unsigned char *buf,
                             int64_t *content_id, const char **error_r)
@@ -141,19 +141,19 @@ static int st_content_find(struct store *st, const unsigned char *hash, int64_t 
     return rc;
 }
 
-/* st_content_find_or_store - the content row for this content, shared when it exists. */
+/* st_content_find_or_store - the content row for this content, shared when it exists.
+ * The insert comes first: content is seldom stored twice (the recipients of one message
+ * share one call), and an insert that finds the row there (stored before, or by another
+ * node at this moment) does nothing; only then is the row looked up. One statement
+ * less for new content, one round trip less on PostgreSQL. */
 static int st_content_find_or_store(struct store *st, const struct store_reader *r,
                                     const unsigned char *hash, uint64_t size, unsigned char *buf,
                                     int64_t *content_id, const char **error_r)
 {
-    int rc = st_content_find(st, hash, content_id, error_r);
+    int rc = st_content_store(st, r, hash, size, buf, content_id, error_r);
 
-    if (rc != 0)
-        return rc < 0 ? -1 : 0;
-    rc = st_content_store(st, r, hash, size, buf, content_id, error_r);
     if (rc <= 0)
         return rc;
-    /* another node stored the same content since the lookup: share its row */
     rc = st_content_find(st, hash, content_id, error_r);
     return rc > 0   ? 0
            : rc < 0 ? -1

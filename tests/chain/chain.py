@@ -17,6 +17,7 @@ Scenarios (each prints its figures):
   store     Dovecot stopped for 30 s during load: Postfix defers, then delivers all
   scanner   clamd stopped: mail waits (451), nothing is delivered unscanned
   limits    200 idle connections, a slow-loris client, a full spool, peak RSS
+  nodes     two opesd nodes on one PostgreSQL store, one killed (tests/chain/nodes.py)
 
 Usage: chain.py [--long] [--messages N] [--only NAME,...]   (OPESD and OPESCTL name the binaries)
 """
@@ -50,9 +51,10 @@ CLIENTS = 20
 
 
 class Postfix:
-    """A private Postfix instance whose smtpd listens on a loopback port."""
+    """A private Postfix instance whose smtpd listens on a loopback port; extra overrides
+    main.cf, services are more master.cf lines."""
 
-    def __init__(self, tmp, lmtp_port):
+    def __init__(self, tmp, lmtp_port, extra=None, services=()):
         self.dir = os.path.join(tmp, "postfix")
         self.conf = os.path.join(self.dir, "conf")
         self.port = t.free_port()
@@ -95,6 +97,7 @@ class Postfix:
             "bounce_queue_lifetime": "0",
             "notify_classes": "",
         }
+        main.update(extra or {})
         with open(os.path.join(self.conf, "main.cf"), "w") as f:
             for k, v in main.items():
                 f.write("%s = %s\n" % (k, v))
@@ -109,6 +112,7 @@ class Postfix:
                 fields[4] = "n"  # no chroot: the queue is not under /var/spool
                 line = " ".join(fields)
             out.append(line)
+        out += list(services)
         with open(os.path.join(self.conf, "master.cf"), "w") as f:
             f.write("\n".join(out))
         self.postfix("start")
@@ -620,13 +624,15 @@ class Shared:
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--long", action="store_true", help="5000 messages instead of 1000")
-    ap.add_argument("--only", default="load,crash,store,scanner,limits")
+    ap.add_argument("--only", default="load,crash,store,scanner,limits,nodes")
     ap.add_argument("--messages", type=int, help="messages per load (default 1000)")
     args = ap.parse_args()
     n = args.messages or (5000 if args.long else 1000)
     if os.geteuid() != 0:
         print("chain: needs root (a private Postfix, a tmpfs spool)", file=sys.stderr)
         return 1
+    sys.modules.setdefault("chain", sys.modules[__name__])  # nodes.py builds on this module
+    import nodes  # noqa: E402
     base = tempfile.mkdtemp(prefix="opesd-chain-")
     os.chmod(base, 0o755)
     shared = Shared(base)
@@ -647,6 +653,8 @@ def main():
                     problems += scenario_scanner(tmp, shared)
                 elif name == "limits":
                     problems += scenario_limits(tmp, shared)
+                elif name == "nodes":
+                    problems += nodes.scenario_nodes(tmp, shared, max(200, n // 4))
                 else:
                     problems.append("unknown scenario %s" % name)
             except AssertionError as e:

@@ -1197,6 +1197,43 @@ START_TEST(test_add_failing_reader_stores_nothing)
 }
 END_TEST
 
+/* the server ends the store's connection, as a fail-over does */
+static void cut_connection(void)
+{
+    tu_db_exec(db_path, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE "
+                        "datname = current_database() AND pid <> pg_backend_pid()");
+}
+
+/* the connection lost between the statements of a held message (those sent ahead
+ * included): the add fails, nothing of it stays, and the same store works again */
+START_TEST(test_failover_mid_transaction_pg)
+{
+    unsigned char *body = tu_pattern(10240, 21);
+    struct store_reader r;
+    struct mem_reader *m = tu_reader_new(&r, body, 10240, 0);
+    struct store_qitem it = mkitem("a@example.com", "s@example.org", "cut");
+    char id[STORE_ID_LEN + 1];
+    const char *err = NULL;
+
+    add_text(id, "a@example.com", "s@example.org", "before"); /* every statement prepared */
+    /* the second pass encrypts, inside the transaction, after the content row's insert */
+    tu_reader_hook_on_pass(m, 2, cut_connection);
+    ck_assert_int_eq(store_quarantine_add(st, &it, 1, &r, &err), -1);
+    ck_assert_ptr_nonnull(err);
+    ck_assert_int_eq(tu_db_int(db_path, "SELECT count(*) FROM quarantine"), 1);
+    ck_assert_int_eq(content_rows(), 1);
+    tu_reader_hook_on_pass(m, 0, NULL);
+    it = mkitem("a@example.com", "s@example.org", "after the cut");
+    err = NULL;
+    ck_assert_msg(store_quarantine_add(st, &it, 1, &r, &err) == 0, "add: %s", err);
+    ck_assert_str_eq(get_item(it.id).subject, "after the cut");
+    ck_assert_int_eq(tu_db_int(db_path, "SELECT count(*) FROM quarantine"), 2);
+    ck_assert_int_eq(tu_db_int(db_path, "SELECT count(*) FROM content_chunk"), 2);
+    free(m);
+    free(body);
+}
+END_TEST
+
 START_TEST(test_add_changing_content_stores_nothing)
 {
     unsigned char *body = tu_pattern(100000, 13);
@@ -2446,6 +2483,8 @@ Suite *store_suite(void)
     tcase_add_test(tc, test_dedup);
     tcase_add_test(tc, test_add_failing_reader_stores_nothing);
     tcase_add_test(tc, test_add_changing_content_stores_nothing);
+    if (tu_pg() != NULL)
+        tcase_add_test(tc, test_failover_mid_transaction_pg);
     tcase_set_timeout(tc, 120);
     suite_add_tcase(s, tc);
 
