@@ -9,7 +9,8 @@
  * than by one statement pair per table in enum st_stmt: a column added by a
  * later schema step is copied without anyone remembering to, and both
  * backends' schemas name their tables and columns alike. Content and its
- * chunks move as they are, still encrypted with the same key file. Job leases
+ * chunks move as they are, still encrypted with the same key file; the
+ * delivery ledger moves too, so that a retry the MTA still holds finds it. Job leases
  * (claim) are not copied: they belong to running processes.
  */
 #include "opes/store.h"
@@ -34,6 +35,7 @@ static const struct {
     {"digest", true, false},        {"notification", false, false},
     {"notify_meta", false, false},  {"audit", true, true},
     {"login_request", true, false}, {"rate_limit", false, false},
+    {"ledger", false, false},
 };
 
 #define COPY_SQL_MAX 2048

@@ -114,6 +114,12 @@ const char *const st_sql_common[S_MAX] = {
                      "expires = excluded.expires WHERE claim.expires <= ?4 OR claim.holder = ?2",
     [S_CLAIM_DROP] = "DELETE FROM claim WHERE name = ?1 AND holder = ?2",
     [S_CLAIM_HOLDER] = "SELECT holder FROM claim WHERE name = ?1",
+    /* the delivery ledger: the first row of a key stays (a retry never rewrites it) */
+    [S_LEDGER_INSERT] = "INSERT INTO ledger (ident, hash, recipient, outcome, trace_id, detail, at) "
+                        "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+    [S_LEDGER_FIND] = "SELECT outcome, trace_id, detail, at FROM ledger "
+                      "WHERE ident = ? AND hash = ? AND recipient = ?",
+    [S_LEDGER_PURGE] = "DELETE FROM ledger WHERE at < ?",
 };
 
 size_t st_sql_numbered(const char *sql, char *out, size_t size)
