@@ -100,7 +100,7 @@ int ledger_answer(struct ledger *lg, struct store *st, const char *addr, struct 
     log_escape(esc, sizeof(esc), addr, strlen(addr));
     log_escape(ident, sizeof(ident), lg->ident, strlen(lg->ident));
     log_info("ledger hit: rcpt=<%s> message=%s was already %s at %s by trace=%s; the MTA sent it "
-             "again (opesd had not answered), so it gets 250 without a second delivery",
+             "again (it never got opesd's answer), so it gets 250 without a second delivery",
              esc, ident, row->outcome, when, row->trace_id);
     return 1;
 }
