@@ -11,7 +11,6 @@
 #include "opes/ledger.h"
 
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -117,29 +116,23 @@ void ledger_row(const struct ledger *lg, const char *addr, const char *outcome,
     snprintf(row->detail, sizeof(row->detail), "%s", detail);
 }
 
-void ledger_record(struct ledger *lg, struct store *st, const char *trace_id, const char **addrs,
-                   const struct lmtp_reply *replies, size_t n)
+void ledger_record(struct ledger *lg, struct store *st, const char *trace_id, const char *addr,
+                   const struct lmtp_reply *reply)
 {
-    struct store_ledger *rows;
+    struct store_ledger row;
     const char *error = "store unavailable";
-    size_t k = 0;
+    char said[300], esc[300];
 
-    if (!lg->usable || n == 0)
+    if (!lg->usable)
         return;
-    if ((rows = calloc(n, sizeof(*rows))) == NULL)
-        fatal("calloc");
-    for (size_t i = 0; i < n; i++) {
-        char said[300];
-        if (replies[i].code / 100 != 2)
-            continue;
-        snprintf(said, sizeof(said), "%d %s %s", replies[i].code, replies[i].enh, replies[i].text);
-        ledger_row(lg, addrs[i], "delivered", trace_id, said, &rows[k++]);
-    }
-    if (k > 0 && (st == NULL || store_ledger_add(st, rows, k, &error) < 0)) {
-        log_warnx("ledger: recording %zu delivered recipient(s) failed (%s); their 250 stands, "
-                  "but a retry after a crash could deliver them again",
-                  k, error);
+    snprintf(said, sizeof(said), "%d %s %s", reply->code, reply->enh, reply->text);
+    ledger_row(lg, addr, "delivered", trace_id, said, &row);
+    if (st == NULL || store_ledger_add(st, &row, 1, &error) < 0) {
+        /* said once: the rest of the message goes on without the ledger */
+        log_escape(esc, sizeof(esc), addr, strlen(addr));
+        log_warnx("ledger: recording rcpt=<%s> failed (%s); its 250 stands, but a retry after a "
+                  "crash could deliver it again",
+                  esc, error);
         lg->usable = false;
     }
-    free(rows);
 }

@@ -40,9 +40,18 @@ struct transaction {
     struct mime_message *mime;     /* after it */
     struct tracelog_batch records; /* trace records, handed to the writer after the replies */
     struct ledger ledger;          /* the message's key in the delivery ledger */
+    struct store *st;              /* during transaction_deliver, for the ledger */
     char trace[TRACE_ID_LEN + 1];
     const char *sender; /* the server transaction's */
 };
+
+/* transaction_confirmed - the store took rcpt: into the ledger at once, before any reply. */
+static void transaction_confirmed(void *ctx, const char *rcpt, const struct lmtp_reply *reply)
+{
+    struct transaction *t = ctx;
+
+    ledger_record(&t->ledger, t->st, t->trace, rcpt, reply);
+}
 
 struct transaction *transaction_new(const struct opes_config *cfg, const struct svc_set *services,
                                     struct deliver *d, struct lmtp_server_tx *tx)
@@ -63,6 +72,7 @@ struct transaction *transaction_new(const struct opes_config *cfg, const struct 
                                .body = tx->body[0] ? tx->body : NULL,
                                .smtputf8 = tx->smtputf8};
     t->dtx = deliver_tx_begin(d, &dm);
+    deliver_tx_on_confirm(t->dtx, transaction_confirmed, t);
     return t;
 }
 
@@ -182,8 +192,8 @@ static void transaction_blocked_reply(const struct transaction *t, const struct 
 }
 
 /* transaction_groups - recipients whose copies are identical share one delivery. */
-static void transaction_groups(struct transaction *t, struct store *st, struct spool *spool,
-                               struct pipeline_rcpt *pr, struct lmtp_reply *replies, size_t n)
+static void transaction_groups(struct transaction *t, struct spool *spool, struct pipeline_rcpt *pr,
+                               struct lmtp_reply *replies, size_t n)
 {
     const char **group = calloc(n, sizeof(*group));
     size_t *slot = calloc(n, sizeof(*slot));
@@ -218,8 +228,6 @@ static void transaction_groups(struct transaction *t, struct store *st, struct s
                             .edits = &pr[i].edits,
                             .spool = spool};
         deliver_tx_content(t->dtx, group, k, &v, deadline, got);
-        /* the store took them: recorded before anyone hears so */
-        ledger_record(&t->ledger, st, t->trace, group, got, k);
         for (size_t j = 0; j < k; j++)
             replies[slot[j]] = got[j];
     }
@@ -305,7 +313,9 @@ void transaction_deliver(struct transaction *t, struct store *st, struct lmtp_se
             if (pr[i].outcome == POLICY_REJECT || pr[i].outcome == POLICY_TEMPFAIL)
                 transaction_blocked_reply(t, &pr[i], &replies[i]);
         transaction_quarantine(t, st, spool, pr, replies, nuniq);
-        transaction_groups(t, st, spool, pr, replies, nuniq);
+        t->st = st;
+        transaction_groups(t, spool, pr, replies, nuniq);
+        t->st = NULL;
     }
     /* one reply per recipient, in RCPT order, whichever way it was decided */
     for (size_t i = 0; i < tx->nrcpts; i++) {

@@ -129,5 +129,5 @@ class LedgerTest(t.TempDirTest):
         self.assertIsNone(LEDGER_RE.match(replies[0][1]), replies)
         self.assertEqual(self.count("alice", b"ledger-down-4e61"), 1)
         self.assertRegex(self.opesd.read_log(),
-                         r"ledger: recording 1 delivered recipient\(s\) failed \(.*ledger down "
-                         r"for the test.*\); their 250 stands")
+                         r"ledger: recording rcpt=<alice@example\.org> failed \(.*ledger down "
+                         r"for the test.*\); its 250 stands")

@@ -53,12 +53,12 @@ void ledger_row(const struct ledger *lg, const char *addr, const char *outcome,
                 const char *trace_id, const char *detail, struct store_ledger *row);
 
 /*
- * ledger_record - recipients addrs[0..n) whose replies are 2xx were delivered
- * by trace_id: record them in one write, before the replies go out. A failed
- * write is logged and changes no reply: the message was delivered, and the
- * 250 says so (a crash before the MTA reads it could then deliver it again).
+ * ledger_record - the store took addr with reply (2xx) in the transaction
+ * trace_id: record it now, before any reply goes out. A failed write is
+ * logged and changes no reply: the message was delivered, and the 250 says so
+ * (a crash before the MTA reads it could then deliver it again).
  */
-void ledger_record(struct ledger *lg, struct store *st, const char *trace_id, const char **addrs,
-                   const struct lmtp_reply *replies, size_t n);
+void ledger_record(struct ledger *lg, struct store *st, const char *trace_id, const char *addr,
+                   const struct lmtp_reply *reply);
 
 #endif
