@@ -14,7 +14,8 @@ delivery ledger answers the transactions Postfix sends again after a kill.
 Scenarios (each prints its figures):
   load      N messages (1000; 5000 with --long)
   crash     the same while opesd is killed with SIGKILL three times and restarted:
-            no duplicates (ledger_hits counts the recipients answered from the ledger)
+            no duplicates (at_risk: recipients Postfix sent again after the dot;
+            ledger_hits: those answered from opesd's delivery ledger)
   store     Dovecot stopped for 30 s during load: Postfix defers, then delivers all
   scanner   clamd stopped: mail waits (451), nothing is delivered unscanned
   limits    200 idle connections, a slow-loris client, a full spool, peak RSS
@@ -438,8 +439,11 @@ def scenario_crash(tmp, shared, n):
         result = chain.settle(900)
         chain.sample_rss()
         hits = chain.opesd.read_log().count("ledger hit: ")
+        # recipients whose dot opesd had when it was killed: the ones a retry could duplicate
+        at_risk = len(re.findall(r"postfix/lmtp\[\d+\]: .*message may be sent more than once",
+                                 chain.postfix.read_log()))
         problems = report("crash", chain, result, started,
-                          "kills_at=%s ledger_hits=%d" % (kills, hits))
+                          "kills_at=%s at_risk=%d ledger_hits=%d" % (kills, at_risk, hits))
         if result["duplicates"]:
             problems.append("crash: %d duplicates after %d kills, the ledger answered %d"
                             % (result["duplicates"], len(kills), hits))
