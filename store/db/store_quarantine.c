@@ -189,6 +189,13 @@ static int st_q_insert(struct store *st, struct store_qitem *it, int64_t content
 int store_quarantine_add(struct store *st, struct store_qitem *items, size_t n,
                          const struct store_reader *r, const char **error_r)
 {
+    return store_quarantine_add_ledger(st, items, n, r, NULL, error_r);
+}
+
+int store_quarantine_add_ledger(struct store *st, struct store_qitem *items, size_t n,
+                                const struct store_reader *r, struct store_ledger *ledger,
+                                const char **error_r)
+{
     unsigned char hash[CONTENT_HASH_LEN], *buf = malloc(CONTENT_CHUNK);
     uint64_t size;
     int64_t content_id = 0;
@@ -201,9 +208,15 @@ int store_quarantine_add(struct store *st, struct store_qitem *items, size_t n,
         goto out;
     if (st_content_find_or_store(st, r, hash, size, buf, &content_id, error_r) < 0)
         goto rollback;
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n; i++) {
         if (st_q_insert(st, &items[i], content_id, size, error_r) < 0)
             goto rollback;
+        if (ledger == NULL)
+            continue;
+        memcpy(ledger[i].detail, items[i].id, sizeof(items[i].id));
+        if (st_ledger_insert(st, &ledger[i], error_r) < 0)
+            goto rollback;
+    }
     if (st_commit(st, error_r) < 0)
         goto rollback;
     rc = 0;
@@ -422,28 +435,15 @@ int store_trace_add(struct store *st, const struct store_trace *t, const char **
     return st_trace_insert(st, t, error_r);
 }
 
+static int st_trace_row(struct store *st, const void *rows, size_t i, const char **error_r)
+{
+    return st_trace_insert(st, &((const struct store_trace *)rows)[i], error_r);
+}
+
 int store_trace_add_many(struct store *st, const struct store_trace *t, size_t n,
                          const char **error_r)
 {
-    int rc = -1;
-
-    if (n == 0)
-        return 0;
-    if (st_exec1(st, st_q(st, S_SYNC_NORMAL), error_r, "synchronous") < 0)
-        return -1;
-    if (st_begin(st, true, error_r) == 0) {
-        size_t i;
-        for (i = 0; i < n && st_trace_insert(st, &t[i], error_r) == 0; i++)
-            ;
-        if (i == n && st_commit(st, error_r) == 0)
-            rc = 0;
-        else
-            st_rollback(st);
-    }
-    /* everything else this connection commits stays synced */
-    if (st_exec1(st, st_q(st, S_SYNC_FULL), error_r, "synchronous") < 0)
-        rc = -1;
-    return rc;
+    return st_insert_unsynced(st, st_trace_row, t, n, error_r);
 }
 
 int store_trace_list(struct store *st, const char *trace_id,
