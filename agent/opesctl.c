@@ -87,7 +87,7 @@ static int ctl_usage(void)
         "ADDRESS\n"
         "  trace TRACE-ID [--json]\n"
         "  audit [--limit N] [--json]\n"
-        "  purge                                   apply [store] retention_days now\n"
+        "  purge                                   apply [store] retention_days and ledger_days now\n"
         "  key rotate                              add a new key generation\n"
         "  store copy --to CONNINFO                copy the store into an empty PostgreSQL one\n");
     return 2;
@@ -1204,13 +1204,14 @@ static int ctl_audit(struct ctl *c, int argc, char **argv)
 
 static int ctl_purge(struct ctl *c)
 {
-    size_t expired, removed;
+    size_t expired, removed, ledger;
     const char *error;
 
-    if (store_purge(c->st, (unsigned)c->cfg->retention_days, &expired, &removed, &error) < 0)
+    if (store_purge(c->st, (unsigned)c->cfg->retention_days, &expired, &removed, &error) < 0 ||
+        store_ledger_purge(c->st, (unsigned)c->cfg->ledger_days, &ledger, &error) < 0)
         return ctl_fail("purge", error);
     store_audit(c->st, c->actor, "purge", "quarantine", "cli", &error);
-    printf("expired %zu, removed %zu\n", expired, removed);
+    printf("expired %zu, removed %zu, ledger rows removed %zu\n", expired, removed, ledger);
     return 0;
 }
 

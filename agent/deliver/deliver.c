@@ -52,6 +52,8 @@ struct deliver_tx {
     bool mail_open;
     char **probed; /* recipients accepted in the open downstream transaction */
     size_t nprobed, probed_cap;
+    deliver_confirm_fn *confirm; /* told of each 2xx as it is read */
+    void *confirm_ctx;
 };
 
 /* dl_ms - the timeout for one wait: the step's own, cut to the deadline. */
@@ -610,6 +612,8 @@ static void dl_data_lmtp(struct deliver_tx *tx, const char *const *rcpts, size_t
         }
         dl_check_code(&r, false);
         replies[accepted[k]] = r;
+        if (r.code / 100 == 2 && tx->confirm != NULL)
+            tx->confirm(tx->confirm_ctx, rcpts[accepted[k]], &r);
     }
     free(accepted);
 }
@@ -647,6 +651,8 @@ static void dl_data_maildir(struct deliver_tx *tx, const char *const *rcpts, siz
         }
         if (maildir_deliver(dir, cfg->maildir_create, v) == 0) {
             lmtp_reply_set(&replies[i], 250, "2.0.0", "<%s> Delivered to maildir", rcpts[i]);
+            if (tx->confirm != NULL)
+                tx->confirm(tx->confirm_ctx, rcpts[i], &replies[i]);
         } else if (errno == ENOSPC || errno == EDQUOT) {
             log_warn("maildir=%s delivery failed", dir);
             lmtp_reply_set(&replies[i], 452, "4.3.1", "<%s> Insufficient system storage", rcpts[i]);
@@ -655,6 +661,12 @@ static void dl_data_maildir(struct deliver_tx *tx, const char *const *rcpts, siz
             lmtp_reply_set(&replies[i], 451, "4.3.0", "<%s> Local delivery error", rcpts[i]);
         }
     }
+}
+
+void deliver_tx_on_confirm(struct deliver_tx *tx, deliver_confirm_fn *fn, void *ctx)
+{
+    tx->confirm = fn;
+    tx->confirm_ctx = ctx;
 }
 
 void deliver_tx_content(struct deliver_tx *tx, const char *const *rcpts, size_t n,

@@ -361,6 +361,7 @@ static void cmd_mail(struct lmtp_session *s, char *args)
     tx->helo = s->xf.helo[0] ? s->xf.helo : s->helo;
     tx->client_name = s->xf.name[0] ? s->xf.name : NULL;
     tx->client_addr = s->xf.addr[0] ? s->xf.addr : s->peer_addr;
+    tx->queue_id = s->xf.ident[0] ? s->xf.ident : NULL;
     if (s->cb->mail != NULL && s->cb->mail(s->ctx, tx, &refused) < 0) {
         s->tx = tx; /* for the reply's trace id; no transaction began */
         lmtp_reply_relay(s, &refused);

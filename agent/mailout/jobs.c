@@ -331,6 +331,12 @@ int jobs_purge(struct store *st, struct lmtp_env *env, const struct jobs_lease *
     else if (expired > 0 || removed > 0)
         log_info("purge retention_days=%llu expired=%zu removed=%zu",
                  (unsigned long long)env->cfg->retention_days, expired, removed);
+    if (rc == 0 &&
+        (rc = store_ledger_purge(st, (unsigned)env->cfg->ledger_days, &removed, &error)) < 0)
+        log_warnx("ledger purge failed: %s", error);
+    else if (rc == 0 && removed > 0)
+        log_info("purge ledger_days=%llu ledger_removed=%zu",
+                 (unsigned long long)env->cfg->ledger_days, removed);
     jobs_lease_drop(st, lease, "purge");
     return rc < 0 ? -1 : 1;
 }

@@ -7,10 +7,13 @@
  * groups (recipients whose copies are identical and go to the same place,
  * inbox or Junk folder, share one delivery), the
  * per-recipient replies and the trace records, handed to the writer once the
- * replies are out. The release worker's delivery of a held message, with its
- * own trace fields, is here too: a release is a message like any other.
- * A recipient that is [learn] report_address is ours: its message is a
- * report of missed spam, learned (learn.c) and delivered nowhere.
+ * replies are out. The delivery ledger is consulted before the pipeline (a
+ * recipient the MTA sends again after a crash is answered from it) and
+ * written as each recipient is delivered or held, before the replies. The
+ * release worker's delivery of a held message, with its own trace fields, is
+ * here too: a release is a message like any other. A recipient that is
+ * [learn] report_address is ours: its message is a report of missed spam,
+ * learned (learn.c) and delivered nowhere.
  */
 #include "opes/transaction.h"
 
@@ -24,6 +27,7 @@
 #include "opes/config.h"
 #include "opes/deliver.h"
 #include "opes/learn.h"
+#include "opes/ledger.h"
 #include "opes/log.h"
 #include "opes/metrics.h"
 #include "opes/mime.h"
@@ -41,9 +45,19 @@ struct transaction {
     struct mime_parser *mp;        /* during DATA */
     struct mime_message *mime;     /* after it */
     struct tracelog_batch records; /* trace records, handed to the writer after the replies */
+    struct ledger ledger;          /* the message's key in the delivery ledger */
+    struct store *st;              /* during transaction_deliver, for the ledger */
     char trace[TRACE_ID_LEN + 1];
     const char *sender; /* the server transaction's */
 };
+
+/* transaction_confirmed - the store took rcpt: into the ledger at once, before any reply. */
+static void transaction_confirmed(void *ctx, const char *rcpt, const struct lmtp_reply *reply)
+{
+    struct transaction *t = ctx;
+
+    ledger_record(&t->ledger, t->st, t->trace, rcpt, reply);
+}
 
 struct transaction *transaction_new(const struct opes_config *cfg, const struct svc_set *services,
                                     struct deliver *d, struct lmtp_server_tx *tx)
@@ -64,6 +78,7 @@ struct transaction *transaction_new(const struct opes_config *cfg, const struct 
                                .body = tx->body[0] ? tx->body : NULL,
                                .smtputf8 = tx->smtputf8};
     t->dtx = deliver_tx_begin(d, &dm);
+    deliver_tx_on_confirm(t->dtx, transaction_confirmed, t);
     return t;
 }
 
@@ -94,11 +109,13 @@ void transaction_data_begin(struct transaction *t)
 {
     mime_parser_free(&t->mp);
     t->mp = mime_parser_new(NULL);
+    ledger_begin(&t->ledger, t->sender);
 }
 
 void transaction_data_feed(struct transaction *t, const char *data, size_t len)
 {
     mime_parser_feed(t->mp, data, len); /* the one pass over the message */
+    ledger_feed(&t->ledger, data, len);
 }
 
 static ssize_t transaction_spool_read(void *ctx, void *buf, size_t len)
@@ -113,13 +130,15 @@ static int transaction_spool_rewind(void *ctx)
 
 /*
  * transaction_quarantine - hold the message for the recipients the pipeline
- * put in quarantine: one content, one entry each, durable before the 250.
+ * put in quarantine: one content, one entry each, durable before the 250,
+ * with their ledger rows in the same commit.
  */
 static void transaction_quarantine(struct transaction *t, struct store *st, struct spool *spool,
                                    struct pipeline_rcpt *pr, struct lmtp_reply *replies, size_t n)
 {
     const struct mime_message *mime = t->mime;
     struct store_qitem *items = calloc(n, sizeof(*items));
+    struct store_ledger *rows = t->ledger.usable ? calloc(n, sizeof(*rows)) : NULL;
     size_t *idx = calloc(n, sizeof(*idx)), k = 0;
     struct store_reader rd = {
         .read = transaction_spool_read, .rewind = transaction_spool_rewind, .ctx = spool};
@@ -127,7 +146,7 @@ static void transaction_quarantine(struct transaction *t, struct store *st, stru
     const char *subject = mime != NULL ? mime_header_get(mime, -1, "Subject") : NULL;
     const char *date = mime != NULL ? mime_header_get(mime, -1, "Date") : NULL;
 
-    if (items == NULL || idx == NULL)
+    if (items == NULL || idx == NULL || (t->ledger.usable && rows == NULL))
         fatal("calloc");
     for (size_t i = 0; i < n; i++) {
         struct store_qitem *it = &items[k];
@@ -146,8 +165,10 @@ static void transaction_quarantine(struct transaction *t, struct store *st, stru
                  pr[i].culprit != NULL ? pr[i].culprit->name : "blocklist");
         snprintf(it->reason, sizeof(it->reason), "%s", pr[i].reason);
         snprintf(it->words, sizeof(it->words), "%s", pr[i].words);
+        if (rows != NULL)
+            ledger_row(&t->ledger, pr[i].addr, "quarantined", t->trace, "", &rows[k - 1]);
     }
-    if (k > 0 && (st == NULL || store_quarantine_add(st, items, k, &rd, &error) < 0)) {
+    if (k > 0 && (st == NULL || store_quarantine_add_ledger(st, items, k, &rd, rows, &error) < 0)) {
         log_warnx("quarantine failed: %s", error);
         for (size_t j = 0; j < k; j++)
             lmtp_reply_set(&replies[idx[j]], 451, "4.3.0",
@@ -162,6 +183,7 @@ static void transaction_quarantine(struct transaction *t, struct store *st, stru
                            pr[idx[j]].culprit != NULL ? pr[idx[j]].culprit->uri : blocklist);
     }
     free(items);
+    free(rows);
     free(idx);
 }
 
@@ -237,20 +259,53 @@ static void transaction_groups(struct transaction *t, struct spool *spool, struc
     free(inbox);
 }
 
+/* transaction_ledger_hit - the trace record of a recipient answered from the ledger. */
+static void transaction_ledger_hit(struct transaction *t, const char *addr,
+                                   const struct store_ledger *row)
+{
+    struct store_trace *tr = tracelog_batch_add(&t->records);
+    bool held = strcmp(row->outcome, "quarantined") == 0;
+
+    snprintf(tr->trace_id, sizeof(tr->trace_id), "%s", t->trace);
+    snprintf(tr->recipient, sizeof(tr->recipient), "%s", addr);
+    snprintf(tr->event, sizeof(tr->event), "ledger");
+    snprintf(tr->verdict, sizeof(tr->verdict), "%s", row->outcome);
+    snprintf(tr->detail, sizeof(tr->detail),
+             "answered from the delivery ledger: the MTA sent this message again; already %s%s%s "
+             "by trace %s, not %s again",
+             row->outcome, held ? " as " : "", held ? row->detail : "", row->trace_id,
+             held ? "held" : "delivered");
+    tr->at = (int64_t)time(NULL);
+}
+
 void transaction_deliver(struct transaction *t, struct store *st, struct lmtp_server_tx *tx,
                          struct spool *spool)
 {
     struct pipeline_rcpt *pr = calloc(tx->nrcpts, sizeof(*pr));
     struct lmtp_reply *replies = calloc(tx->nrcpts, sizeof(*replies));
     size_t *slot = calloc(tx->nrcpts, sizeof(*slot));
-    size_t nuniq = 0, report = SIZE_MAX;
+    bool *hit = calloc(tx->nrcpts, sizeof(*hit));
+    struct store_ledger row;
     struct lmtp_reply report_reply;
+    size_t nuniq = 0, report = SIZE_MAX;
 
-    if (pr == NULL || replies == NULL || slot == NULL)
+    if (pr == NULL || replies == NULL || slot == NULL || hit == NULL)
         fatal("calloc");
     if (t->mp != NULL)
         t->mime = mime_parser_finish(&t->mp);
+    ledger_finish(&t->ledger, tx->queue_id,
+                  t->mime != NULL ? mime_header_get(t->mime, -1, "Message-ID") : NULL);
+    /* a recipient already delivered or held by this very message is answered from the ledger */
     for (size_t i = 0; i < tx->nrcpts; i++) {
+        if (tx->rcpts[i].first == i && !learn_is_report(t->cfg, tx->rcpts[i].addr) &&
+            ledger_answer(&t->ledger, st, tx->rcpts[i].addr, &tx->rcpts[i].reply, &row) == 1) {
+            hit[i] = true;
+            transaction_ledger_hit(t, tx->rcpts[i].addr, &row);
+        }
+    }
+    for (size_t i = 0; i < tx->nrcpts; i++) {
+        if (hit[tx->rcpts[i].first])
+            continue;
         if (learn_is_report(t->cfg, tx->rcpts[i].addr)) {
             slot[i] = report = SIZE_MAX - 1; /* learned below, delivered nowhere */
         } else if (tx->rcpts[i].first == i) {
@@ -279,14 +334,24 @@ void transaction_deliver(struct transaction *t, struct store *st, struct lmtp_se
                               .size = spool_size(spool)};
     if (report != SIZE_MAX)
         learn_report(t->cfg, t->services, st, tx->sender, t->trace, spool, t->mime, &report_reply);
-    if (nuniq > 0)
+    if (nuniq > 0) {
         pipeline_run(&pm, pr, nuniq);
-    for (size_t i = 0; i < nuniq; i++)
-        if (pr[i].outcome == POLICY_REJECT || pr[i].outcome == POLICY_TEMPFAIL)
-            transaction_blocked_reply(t, &pr[i], &replies[i]);
-    transaction_quarantine(t, st, spool, pr, replies, nuniq);
-    transaction_groups(t, spool, pr, replies, nuniq);
+        for (size_t i = 0; i < nuniq; i++)
+            if (pr[i].outcome == POLICY_REJECT || pr[i].outcome == POLICY_TEMPFAIL)
+                transaction_blocked_reply(t, &pr[i], &replies[i]);
+        transaction_quarantine(t, st, spool, pr, replies, nuniq);
+        t->st = st;
+        transaction_groups(t, spool, pr, replies, nuniq);
+        t->st = NULL;
+    }
+    /* one reply per recipient, in RCPT order, whichever way it was decided */
     for (size_t i = 0; i < tx->nrcpts; i++) {
+        if (hit[tx->rcpts[i].first]) {
+            tx->rcpts[i].reply = tx->rcpts[tx->rcpts[i].first].reply;
+            snprintf(tx->rcpts[i].services, sizeof(tx->rcpts[i].services), "ledger");
+            tx->rcpts[i].action = "duplicate";
+            continue;
+        }
         if (slot[i] == SIZE_MAX - 1) {
             tx->rcpts[i].reply = report_reply;
             tx->rcpts[i].action = "reported";
@@ -301,6 +366,7 @@ void transaction_deliver(struct transaction *t, struct store *st, struct lmtp_se
     free(pr);
     free(replies);
     free(slot);
+    free(hit);
 }
 
 void transaction_replied(struct transaction *t, const struct lmtp_server_tx *tx)

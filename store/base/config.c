@@ -154,6 +154,7 @@ static const struct config_key cfg_table[] = {
      .flags = CONFIG_RESTART},
     {"store", "key_file", CONFIG_STR, "/var/lib/opesd/keys", NOLIM, OFF(key_file)},
     {"store", "retention_days", CONFIG_NUM, "30", 1, 3650, OFF(retention_days)},
+    {"store", "ledger_days", CONFIG_NUM, "7", 1, 365, OFF(ledger_days)},
     {"store", "job_interval", CONFIG_TIME, "5s", 1, 3600, OFF(job_interval)},
     {"store", "release_max_attempts", CONFIG_NUM, "20", 1, 1000, OFF(release_max_attempts)},
     {"store", "node_name", CONFIG_STR, "", NOLIM, OFF(node_name), .flags = CONFIG_RESTART},

@@ -9,7 +9,8 @@
  * than by one statement pair per table in enum st_stmt: a column added by a
  * later schema step is copied without anyone remembering to, and both
  * backends' schemas name their tables and columns alike. Content and its
- * chunks move as they are, still encrypted with the same key file. Job leases
+ * chunks move as they are, still encrypted with the same key file; the
+ * delivery ledger moves too, so that a retry the MTA still holds finds it. Job leases
  * (claim) are not copied: they belong to running processes.
  */
 #include "opes/store.h"
@@ -45,6 +46,7 @@ static const struct {
     {"rate_limit", false, false},
     {"api_token", true, false},
     {"learned", true, false},
+    {"ledger", false, false},
     {"user_domain", false, false},  {"delegate", false, false},
     {"approval", true, false},
 };

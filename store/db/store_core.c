@@ -19,6 +19,30 @@
 #include "opes/log.h"
 #include "store_int.h"
 
+int st_insert_unsynced(struct store *st, st_row_fn *fn, const void *rows, size_t n,
+                       const char **error_r)
+{
+    int rc = -1;
+
+    if (n == 0)
+        return 0;
+    if (st_exec1(st, st_q(st, S_SYNC_NORMAL), error_r, "synchronous") < 0)
+        return -1;
+    if (st_begin(st, true, error_r) == 0) {
+        size_t i;
+        for (i = 0; i < n && fn(st, rows, i, error_r) == 0; i++)
+            ;
+        if (i == n && st_commit(st, error_r) == 0)
+            rc = 0;
+        else
+            st_rollback(st);
+    }
+    /* everything else this connection commits stays synced */
+    if (st_exec1(st, st_q(st, S_SYNC_FULL), error_r, "synchronous") < 0)
+        rc = -1;
+    return rc;
+}
+
 int64_t st_now(void)
 {
     return (int64_t)time(NULL);

@@ -4,7 +4,7 @@
  * store.h. Callers outside store/db never include it.
  *
  * The files by concern (store_core.c, store_quarantine.c, store_user.c,
- * store_notify.c, store_request.c, store_token.c, store_web.c) hold no SQL
+ * store_notify.c, store_request.c, store_token.c, store_web.c, store_ledger.c) hold no SQL
  * and call no database library: they name a statement by its enum st_stmt,
  * bind, step and read columns through the st_* calls below. Each backend
  * (store_sqlite.c, store_pg.c) owns its connection, settings, migrations and
@@ -173,6 +173,10 @@ enum st_stmt {
     S_LEARN_FAIL,
     S_LEARN_STATE,
     S_LEARN_PURGE,
+    /* the delivery ledger */
+    S_LEDGER_INSERT,
+    S_LEDGER_FIND,
+    S_LEDGER_PURGE,
     /* domain administrators, delegates, release approvals (store_approval.c) */
     S_DOM_ADD,
     S_DOM_DEL,
@@ -372,6 +376,16 @@ int st_exec_commit(struct store *st, struct st_q *q, const char **error_r, const
 /* st_exec_int - st_exec1 of statement s with its one parameter ?1 = v. */
 int st_exec_int(struct store *st, enum st_stmt s, int64_t v, const char **error_r,
                 const char *what);
+/* st_row_fn - insert row i of rows (within the caller's transaction); 0 or -1. */
+typedef int st_row_fn(struct store *st, const void *rows, size_t i, const char **error_r);
+/*
+ * st_insert_unsynced - fn for rows 0..n in one write transaction, committed
+ * without a sync (SQLite synchronous=NORMAL in WAL, PostgreSQL
+ * synchronous_commit off: lost only with the machine); the connection's
+ * later commits are synced again. 0, or -1 with nothing written.
+ */
+int st_insert_unsynced(struct store *st, st_row_fn *fn, const void *rows, size_t n,
+                       const char **error_r);
 /* st_copy - column col as text into dst ("" for NULL). */
 void st_copy(char *dst, size_t size, struct st_q *q, int col);
 /* st_lower - lower-cased copy (addresses compare case-insensitively). */
@@ -403,6 +417,11 @@ int st_q_list(struct store *st, const struct store_qfilter *f, int sort,
 /* st_trace_insert - one trace record, in the caller's transaction if any. */
 struct store_trace;
 int st_trace_insert(struct store *st, const struct store_trace *t, const char **error_r);
+/* ------------------------------------------------------------ ledger (store_ledger.c) */
+
+struct store_ledger;
+/* st_ledger_insert - one ledger row (an existing one is kept), inside the caller's transaction. */
+int st_ledger_insert(struct store *st, const struct store_ledger *row, const char **error_r);
 
 /* ------------------------------------------------------------ people (store_user.c) */
 

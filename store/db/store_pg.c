@@ -240,6 +240,7 @@ static const char *const pg_sql[S_MAX] = {
 };
 
 #define PG_MAX_PARAMS 32 /* the widest table, copied row by row */
+#define PG_MAX_QUEUED 16 /* statements sent ahead of their results */
 
 /* a statement: its parameters until it runs, then its result and the current row */
 struct pg_q {
@@ -264,6 +265,8 @@ struct pg_db {
     int64_t changes, last_id;
     bool in_tx; /* between a BEGIN and its COMMIT or ROLLBACK */
     int adhoc;  /* ad hoc statements prepared so far (named past S_MAX) */
+    int queued; /* statements sent in pipeline mode whose results are not read yet */
+    const char *queued_what[PG_MAX_QUEUED]; /* what each of them does, for its error */
     char err[256];
 };
 
@@ -349,6 +352,7 @@ static int pg_reconnect(struct pg_db *db)
     for (int i = 0; i < S_MAX; i++)
         db->stmt[i].prepared = false;
     db->in_tx = false;
+    db->queued = 0;
     res = PQexec(db->conn, "SET client_min_messages = warning");
     PQclear(res);
     return 0;
@@ -380,6 +384,94 @@ static int pg_server_prepare(struct pg_db *db, struct pg_q *q, int n, const char
     return 0;
 }
 
+/*
+ * Statements sent ahead. A write transaction's BEGIN and the inserts of a held
+ * message (its chunks and entries) return nothing any caller reads, so they are
+ * sent in pipeline mode without waiting; their results are read with the next
+ * statement that returns something, at the latest the COMMIT. Holding a message
+ * then takes two round trips (the BEGIN with the content row's insert; the
+ * chunks, the entries and the COMMIT) instead of six, and a 250 still comes after
+ * the COMMIT's own result: an error in any statement sent ahead aborts the rest
+ * of the pipeline, the COMMIT included, and is reported by the statement that read it.
+ */
+static bool pg_deferrable(enum st_stmt s)
+{
+    return s == S_BEGIN_WRITE || s == S_CHUNK_INSERT || s == S_Q_INSERT;
+}
+
+/* pg_send - q sent in pipeline mode, its result to be read by pg_drain; 0 or -1 (db->err). */
+static int pg_send(struct pg_db *db, struct pg_q *q)
+{
+    char name[16];
+
+    snprintf(name, sizeof(name), "s%d", (int)q->s);
+    if ((PQpipelineStatus(db->conn) == PQ_PIPELINE_OFF && PQenterPipelineMode(db->conn) != 1) ||
+        PQsendQueryPrepared(db->conn, name, q->nparams, q->val, q->len, q->fmt, 1) != 1) {
+        pg_msg(db, NULL);
+        return -1;
+    }
+    return 0;
+}
+
+/* pg_result - the next statement's result in pipeline mode (the NULL that ends it read);
+ * NULL when the connection broke. */
+static PGresult *pg_result(struct pg_db *db)
+{
+    PGresult *res = PQgetResult(db->conn), *more;
+
+    while (res != NULL && (more = PQgetResult(db->conn)) != NULL) {
+        PQclear(res);
+        res = more;
+    }
+    return res;
+}
+
+/*
+ * pg_drain - end the pipeline: send q last when given (its result left in
+ * q->res), then read every result up to the sync point and leave pipeline
+ * mode. 0, or -1 with db->err naming the first statement sent ahead that failed.
+ */
+static int pg_drain(struct pg_db *db, struct pg_q *q)
+{
+    int n = db->queued, rc = 0, sent = 0;
+    PGresult *res;
+
+    if (q != NULL) {
+        sent = pg_send(db, q) == 0;
+        rc = sent ? 0 : -1;
+    }
+    if (PQpipelineSync(db->conn) != 1 && rc == 0)
+        rc = (pg_msg(db, NULL), -1);
+    for (int i = 0; i < n + sent; i++) {
+        ExecStatusType status;
+
+        res = pg_result(db);
+        if (i == n) {
+            q->res = res;
+            break;
+        }
+        status = PQresultStatus(res);
+        if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK && rc == 0) {
+            char why[200];
+            snprintf(why, sizeof(why), "%s", pg_msg(db, res));
+            snprintf(db->err, sizeof(db->err), "%s: %s", db->queued_what[i], why);
+            rc = -1;
+        }
+        PQclear(res);
+        if (res == NULL)
+            break; /* the connection broke: nothing more comes */
+    }
+    while ((res = PQgetResult(db->conn)) != NULL) {
+        ExecStatusType status = PQresultStatus(res);
+        PQclear(res);
+        if (status == PGRES_PIPELINE_SYNC)
+            break;
+    }
+    PQexitPipelineMode(db->conn);
+    db->queued = 0;
+    return rc;
+}
+
 static struct st_q *pg_stmt(struct store *st, enum st_stmt s)
 {
     struct pg_db *db = pg_db(st);
@@ -390,6 +482,9 @@ static struct st_q *pg_stmt(struct store *st, enum st_stmt s)
     if (!q->prepared) {
         char numbered[4096];
         const char *sql = pg_sql[s];
+
+        if (db->queued > 0 && pg_drain(db, NULL) < 0) /* PQprepare waits for its answer */
+            return NULL;
 
         if (sql == NULL) {
             if (st_sql_numbered(st_sql_common[s], numbered, sizeof(numbered)) >= sizeof(numbered)) {
@@ -461,14 +556,20 @@ static int pg_run(struct pg_db *db, struct pg_q *q)
 {
     char name[16];
     ExecStatusType status;
+    int rc = 0;
 
     snprintf(name, sizeof(name), "s%d", (int)q->s);
-    q->res = PQexecPrepared(db->conn, name, q->nparams, q->val, q->len, q->fmt, 1);
+    if (db->queued > 0)
+        rc = pg_drain(db, q);
+    else
+        q->res = PQexecPrepared(db->conn, name, q->nparams, q->val, q->len, q->fmt, 1);
     status = PQresultStatus(q->res);
     if (q->s == S_COMMIT)
         db->in_tx = false;
     else if ((q->s == S_BEGIN_READ || q->s == S_BEGIN_WRITE) && status == PGRES_COMMAND_OK)
         db->in_tx = true;
+    if (rc < 0) /* a statement sent ahead failed: db->err says which */
+        return -1;
     if (status != PGRES_TUPLES_OK && status != PGRES_COMMAND_OK) {
         pg_msg(db, q->res);
         return -1;
@@ -489,6 +590,21 @@ static int pg_step(struct store *st, struct st_q *sq, const char **error_r, cons
 
     if (q == NULL)
         return st_fail(st, error_r, "%s: %s", what, db->err);
+    if (q->res == NULL && pg_deferrable(q->s) && (db->in_tx || q->s == S_BEGIN_WRITE) &&
+        db->queued < PG_MAX_QUEUED) {
+        int rc = pg_send(db, q);
+        if (rc == 0) {
+            db->queued_what[db->queued++] = what;
+            db->in_tx = true;
+        } else if (db->queued > 0) {
+            char why[sizeof(db->err)];
+            snprintf(why, sizeof(why), "%s", db->err);
+            pg_drain(db, NULL);
+            snprintf(db->err, sizeof(db->err), "%s", why);
+        }
+        pg_unbind(q);
+        return rc < 0 ? st_fail(st, error_r, "%s: %s", what, db->err) : 0;
+    }
     if (q->res == NULL && pg_run(db, q) < 0) {
         st_fail(st, error_r, "%s: %s", what, db->err);
         pg_unbind(q);
@@ -504,6 +620,8 @@ static int pg_step(struct store *st, struct st_q *sq, const char **error_r, cons
 
 static void pg_rollback(struct store *st)
 {
+    if (pg_db(st)->queued > 0)
+        pg_drain(pg_db(st), NULL);
     PQclear(PQexec(pg_db(st)->conn, "ROLLBACK"));
     pg_db(st)->in_tx = false;
 }
@@ -576,9 +694,14 @@ static int64_t pg_last_id(struct store *st)
 static int pg_exec(struct store *st, const char *sql, const char **error_r, const char *what)
 {
     struct pg_db *db = pg_db(st);
-    PGresult *res = PQexec(db->conn, sql);
-    ExecStatusType status = PQresultStatus(res);
+    PGresult *res;
+    ExecStatusType status;
     int rc = 0;
+
+    if (db->queued > 0 && pg_drain(db, NULL) < 0)
+        return st_fail(st, error_r, "%s: %s", what, db->err);
+    res = PQexec(db->conn, sql);
+    status = PQresultStatus(res);
 
     if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK)
         rc = st_fail(st, error_r, "%s: %s", what, pg_msg(db, res));
@@ -590,8 +713,12 @@ static int pg_exec(struct store *st, const char *sql, const char **error_r, cons
 static int pg_version(struct store *st, const char **error_r)
 {
     struct pg_db *db = pg_db(st);
-    PGresult *res = PQexec(db->conn, "SELECT to_regclass('store_schema') IS NOT NULL");
+    PGresult *res;
     int v = -1;
+
+    if (db->queued > 0 && pg_drain(db, NULL) < 0)
+        return st_fail(st, error_r, "schema version: %s", db->err);
+    res = PQexec(db->conn, "SELECT to_regclass('store_schema') IS NOT NULL");
 
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
         st_fail(st, error_r, "schema version: %s", pg_msg(db, res));
@@ -727,6 +854,8 @@ static struct st_q *pg_prepare(struct store *st, const char *sql)
         snprintf(db->err, sizeof(db->err), "prepare: statement too long");
         return NULL;
     }
+    if (db->queued > 0 && pg_drain(db, NULL) < 0) /* PQprepare waits for its answer */
+        return NULL;
     if ((q = calloc(1, sizeof(*q))) == NULL) {
         snprintf(db->err, sizeof(db->err), "prepare: out of memory");
         return NULL;

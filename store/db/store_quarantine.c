@@ -64,7 +64,7 @@ static int st_hash(struct store *st, const struct store_reader *r, unsigned char
 }
 
 /* st_content_store - encrypt the reader's content into a new content row (second pass);
- * 0, 1 when another node inserted the same content first (nothing stored), or -1. */
+ * 0, 1 when the same content is there already (nothing stored), or -1. */
 static int st_content_store(struct store *st, const struct store_reader *r,
                             const unsigned char *hash, uint64_t size, unsigned char *buf,
                             int64_t *content_id, const char **error_r)
@@ -141,19 +141,19 @@ static int st_content_find(struct store *st, const unsigned char *hash, int64_t 
     return rc;
 }
 
-/* st_content_find_or_store - the content row for this content, shared when it exists. */
+/* st_content_find_or_store - the content row for this content, shared when it exists.
+ * The insert comes first: content is seldom stored twice (the recipients of one message
+ * share one call), and an insert that finds the row there (stored before, or by another
+ * node at this moment) does nothing; only then is the row looked up. One statement
+ * less for new content, one round trip less on PostgreSQL. */
 static int st_content_find_or_store(struct store *st, const struct store_reader *r,
                                     const unsigned char *hash, uint64_t size, unsigned char *buf,
                                     int64_t *content_id, const char **error_r)
 {
-    int rc = st_content_find(st, hash, content_id, error_r);
+    int rc = st_content_store(st, r, hash, size, buf, content_id, error_r);
 
-    if (rc != 0)
-        return rc < 0 ? -1 : 0;
-    rc = st_content_store(st, r, hash, size, buf, content_id, error_r);
     if (rc <= 0)
         return rc;
-    /* another node stored the same content since the lookup: share its row */
     rc = st_content_find(st, hash, content_id, error_r);
     return rc > 0   ? 0
            : rc < 0 ? -1
@@ -190,6 +190,13 @@ static int st_q_insert(struct store *st, struct store_qitem *it, int64_t content
 int store_quarantine_add(struct store *st, struct store_qitem *items, size_t n,
                          const struct store_reader *r, const char **error_r)
 {
+    return store_quarantine_add_ledger(st, items, n, r, NULL, error_r);
+}
+
+int store_quarantine_add_ledger(struct store *st, struct store_qitem *items, size_t n,
+                                const struct store_reader *r, struct store_ledger *ledger,
+                                const char **error_r)
+{
     unsigned char hash[CONTENT_HASH_LEN], *buf = malloc(CONTENT_CHUNK);
     uint64_t size;
     int64_t content_id = 0;
@@ -202,9 +209,15 @@ int store_quarantine_add(struct store *st, struct store_qitem *items, size_t n,
         goto out;
     if (st_content_find_or_store(st, r, hash, size, buf, &content_id, error_r) < 0)
         goto rollback;
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n; i++) {
         if (st_q_insert(st, &items[i], content_id, size, error_r) < 0)
             goto rollback;
+        if (ledger == NULL)
+            continue;
+        memcpy(ledger[i].detail, items[i].id, sizeof(items[i].id));
+        if (st_ledger_insert(st, &ledger[i], error_r) < 0)
+            goto rollback;
+    }
     if (st_commit(st, error_r) < 0)
         goto rollback;
     rc = 0;
@@ -424,28 +437,15 @@ int store_trace_add(struct store *st, const struct store_trace *t, const char **
     return st_trace_insert(st, t, error_r);
 }
 
+static int st_trace_row(struct store *st, const void *rows, size_t i, const char **error_r)
+{
+    return st_trace_insert(st, &((const struct store_trace *)rows)[i], error_r);
+}
+
 int store_trace_add_many(struct store *st, const struct store_trace *t, size_t n,
                          const char **error_r)
 {
-    int rc = -1;
-
-    if (n == 0)
-        return 0;
-    if (st_exec1(st, st_q(st, S_SYNC_NORMAL), error_r, "synchronous") < 0)
-        return -1;
-    if (st_begin(st, true, error_r) == 0) {
-        size_t i;
-        for (i = 0; i < n && st_trace_insert(st, &t[i], error_r) == 0; i++)
-            ;
-        if (i == n && st_commit(st, error_r) == 0)
-            rc = 0;
-        else
-            st_rollback(st);
-    }
-    /* everything else this connection commits stays synced */
-    if (st_exec1(st, st_q(st, S_SYNC_FULL), error_r, "synchronous") < 0)
-        rc = -1;
-    return rc;
+    return st_insert_unsynced(st, st_trace_row, t, n, error_r);
 }
 
 int store_trace_list(struct store *st, const char *trace_id,

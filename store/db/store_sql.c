@@ -193,6 +193,12 @@ const char *const st_sql_common[S_MAX] = {
     [S_LEARN_STATE] = "SELECT state, last_error FROM learned WHERE message = ?1 AND class = ?2",
     /* after retention_days the content is gone too: nothing left to learn or to repeat */
     [S_LEARN_PURGE] = "DELETE FROM learned WHERE updated < ?",
+    /* the delivery ledger: the first row of a key stays (a retry never rewrites it) */
+    [S_LEDGER_INSERT] = "INSERT INTO ledger (ident, hash, recipient, outcome, trace_id, detail, at) "
+                        "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+    [S_LEDGER_FIND] = "SELECT outcome, trace_id, detail, at FROM ledger "
+                      "WHERE ident = ? AND hash = ? AND recipient = ?",
+    [S_LEDGER_PURGE] = "DELETE FROM ledger WHERE at < ?",
 };
 
 size_t st_sql_numbered(const char *sql, char *out, size_t size)

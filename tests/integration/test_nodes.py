@@ -7,7 +7,8 @@ sender DSNs: Dovecot and a small relay count every one exactly once. With the
 node that holds the lease killed in the middle of a digest run, the other
 takes the work over when the lease expires. Then the database goes away
 (pg_ctl stop -m immediate): held mail gets 451 4.3.0, never a 5xx, and
-everything works again once it is back, without restarting opesd.
+everything works again once it is back, without restarting opesd; clean mail
+is delivered meanwhile, its trace records lost with a log line.
 """
 import os
 import re
@@ -191,6 +192,8 @@ class NodesOnPostgres(Nodes, t.TempDirTest):
         self.assertIn("4.3.0", text)
         self.send(node, message("clean while away"), "bob@example.org")
         wait_for(lambda: [m for m in self.dovecot.messages("bob") if b"clean while away" in m])
+        # its trace records are lost, and said so; the mail did not wait for them
+        self.assertTrue(wait_for(lambda: "trace records not stored" in node.read_log()))
         with self.assertRaises(urllib.error.HTTPError) as cm:
             urllib.request.urlopen(url, timeout=30)
         self.assertEqual(cm.exception.code, 503)

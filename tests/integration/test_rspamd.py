@@ -7,6 +7,7 @@ quarantine, the trace records, opesctl trace, and rspamd's own log, which
 shows the envelope opesd passed on.
 """
 import email.utils
+import itertools
 import json
 import os
 import re
@@ -17,6 +18,8 @@ import unittest
 
 import opestest as t
 from scanners import GTUBE_MESSAGE, FakeScanner, Rspamd
+
+QUEUE_IDS = itertools.count(1)
 
 URI = "http://opes.example.org/opes/service/"
 BUILD = os.path.dirname(os.path.dirname(os.path.abspath(t.OPESD)))
@@ -73,6 +76,9 @@ class RspamdTest(t.TempDirTest):
     def send(self, message, rcpts=("alice@example.org",), sender="mallory@remote.example"):
         c = self.client(self.opesd.port, timeout=90)
         c.hello()
+        # a queue id of its own, as an MTA gives each message: the same GTUBE message sent
+        # again is a new message here, not a retry for the delivery ledger to answer
+        self.assertEqual(c.cmd("XFORWARD IDENT=Q%d" % next(QUEUE_IDS))[0], 250)
         return c.transaction(sender, rcpts, message)
 
     def delivered(self, user):

@@ -39,6 +39,8 @@ struct mem_reader {
     int fail_on_pass;     /* 0: never; n: reading fails on the nth pass */
     size_t grow_on_pass2; /* extra bytes handed out after the data on pass 2 and later */
     size_t extra_given;
+    int hook_pass; /* 0: never; n: hook runs as the nth pass starts */
+    void (*hook)(void);
 };
 
 /* tu_sink - collects what store_quarantine_content writes. */
@@ -149,6 +151,8 @@ static int mem_rewind(void *ctx)
     m->pos = 0;
     m->extra_given = 0;
     m->passes++;
+    if (m->hook != NULL && m->passes == m->hook_pass)
+        m->hook();
     return 0;
 }
 
@@ -171,6 +175,12 @@ struct mem_reader *tu_reader_new(struct store_reader *r, const void *data, size_
 void tu_reader_fail_on_pass(struct mem_reader *m, int pass)
 {
     m->fail_on_pass = pass;
+}
+
+void tu_reader_hook_on_pass(struct mem_reader *m, int pass, void (*hook)(void))
+{
+    m->hook_pass = pass;
+    m->hook = hook;
 }
 
 void tu_reader_grow_on_pass2(struct mem_reader *m, size_t extra)

@@ -25,6 +25,8 @@ char *tu_path(const char *dir, const char *name);
 unsigned char *tu_pattern(size_t len, uint32_t seed);
 struct mem_reader *tu_reader_new(struct store_reader *r, const void *data, size_t len, size_t step);
 void tu_reader_fail_on_pass(struct mem_reader *m, int pass);
+/* tu_reader_hook_on_pass - hook() runs as pass number pass starts (at its rewind). */
+void tu_reader_hook_on_pass(struct mem_reader *m, int pass, void (*hook)(void));
 void tu_reader_grow_on_pass2(struct mem_reader *m, size_t extra);
 int tu_add(struct store *st, struct store_qitem *items, size_t n, const void *data, size_t len,
            size_t step, const char **error_r);

@@ -1197,6 +1197,43 @@ START_TEST(test_add_failing_reader_stores_nothing)
 }
 END_TEST
 
+/* the server ends the store's connection, as a fail-over does */
+static void cut_connection(void)
+{
+    tu_db_exec(db_path, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE "
+                        "datname = current_database() AND pid <> pg_backend_pid()");
+}
+
+/* the connection lost between the statements of a held message (those sent ahead
+ * included): the add fails, nothing of it stays, and the same store works again */
+START_TEST(test_failover_mid_transaction_pg)
+{
+    unsigned char *body = tu_pattern(10240, 21);
+    struct store_reader r;
+    struct mem_reader *m = tu_reader_new(&r, body, 10240, 0);
+    struct store_qitem it = mkitem("a@example.com", "s@example.org", "cut");
+    char id[STORE_ID_LEN + 1];
+    const char *err = NULL;
+
+    add_text(id, "a@example.com", "s@example.org", "before"); /* every statement prepared */
+    /* the second pass encrypts, inside the transaction, after the content row's insert */
+    tu_reader_hook_on_pass(m, 2, cut_connection);
+    ck_assert_int_eq(store_quarantine_add(st, &it, 1, &r, &err), -1);
+    ck_assert_ptr_nonnull(err);
+    ck_assert_int_eq(tu_db_int(db_path, "SELECT count(*) FROM quarantine"), 1);
+    ck_assert_int_eq(content_rows(), 1);
+    tu_reader_hook_on_pass(m, 0, NULL);
+    it = mkitem("a@example.com", "s@example.org", "after the cut");
+    err = NULL;
+    ck_assert_msg(store_quarantine_add(st, &it, 1, &r, &err) == 0, "add: %s", err);
+    ck_assert_str_eq(get_item(it.id).subject, "after the cut");
+    ck_assert_int_eq(tu_db_int(db_path, "SELECT count(*) FROM quarantine"), 2);
+    ck_assert_int_eq(tu_db_int(db_path, "SELECT count(*) FROM content_chunk"), 2);
+    free(m);
+    free(body);
+}
+END_TEST
+
 START_TEST(test_add_changing_content_stores_nothing)
 {
     unsigned char *body = tu_pattern(100000, 13);
@@ -2287,6 +2324,122 @@ START_TEST(test_purge_trace)
 }
 END_TEST
 
+/* ------------------------------------------------------------ delivery ledger */
+
+#define HASH_A "aa00000000000000000000000000000000000000000000000000000000000001"
+#define HASH_B "bb00000000000000000000000000000000000000000000000000000000000002"
+
+static struct store_ledger mkledger(const char *ident, const char *hash, const char *rcpt,
+                                    const char *outcome, const char *trace, int64_t at)
+{
+    struct store_ledger row;
+
+    memset(&row, 0, sizeof(row));
+    snprintf(row.ident, sizeof(row.ident), "%s", ident);
+    snprintf(row.hash, sizeof(row.hash), "%s", hash);
+    snprintf(row.recipient, sizeof(row.recipient), "%s", rcpt);
+    snprintf(row.outcome, sizeof(row.outcome), "%s", outcome);
+    snprintf(row.trace_id, sizeof(row.trace_id), "%s", trace);
+    snprintf(row.detail, sizeof(row.detail), "250 2.0.0 <%s> saved", rcpt);
+    row.at = at;
+    return row;
+}
+
+/* a recorded recipient is found under its exact key only: another message never matches */
+START_TEST(test_ledger_add_find)
+{
+    const char *err = NULL;
+    struct store_ledger rows[2] = {
+        mkledger("queue:4XyZ1", HASH_A, "Alice@Example.com", "delivered", "T-first", 0),
+        mkledger("queue:4XyZ1", HASH_A, "bob@example.com", "delivered", "T-first", 0)};
+    struct store_ledger again = mkledger("queue:4XyZ1", HASH_A, "bob@example.com", "delivered",
+                                         "T-second", 0);
+    struct store_ledger got;
+    int64_t now = (int64_t)time(NULL);
+
+    ck_assert_int_eq(store_ledger_add(st, rows, 2, &err), 0);
+    reopen(); /* committed, not only in this connection */
+    ck_assert_int_eq(store_ledger_find(st, "queue:4XyZ1", HASH_A, "alice@example.COM", &got, &err),
+                     0);
+    ck_assert_str_eq(got.outcome, "delivered");
+    ck_assert_str_eq(got.trace_id, "T-first");
+    ck_assert_str_eq(got.detail, "250 2.0.0 <Alice@Example.com> saved");
+    ck_assert(got.at >= now - 5 && got.at <= now + 5);
+    /* same queue id, other bytes; other queue id, same bytes; other recipient */
+    ck_assert_int_eq(store_ledger_find(st, "queue:4XyZ1", HASH_B, "alice@example.com", &got, &err),
+                     STORE_NOTFOUND);
+    ck_assert_int_eq(store_ledger_find(st, "queue:4XyZ2", HASH_A, "alice@example.com", &got, &err),
+                     STORE_NOTFOUND);
+    ck_assert_int_eq(store_ledger_find(st, "queue:4XyZ1", HASH_A, "carol@example.com", &got, &err),
+                     STORE_NOTFOUND);
+    /* recording the same key again keeps the first delivery's row */
+    ck_assert_int_eq(store_ledger_add(st, &again, 1, &err), 0);
+    ck_assert_int_eq(store_ledger_find(st, "queue:4XyZ1", HASH_A, "bob@example.com", &got, &err), 0);
+    ck_assert_str_eq(got.trace_id, "T-first");
+    ck_assert_int_eq(tu_db_int(db_path, "SELECT count(*) FROM ledger"), 2);
+}
+END_TEST
+
+/* held recipients are recorded in the quarantine's own commit, with their entry's id */
+START_TEST(test_ledger_with_quarantine)
+{
+    const char *err = NULL;
+    struct store_qitem items[2] = {mkitem("a@example.com", "s@example.org", "held"),
+                                   mkitem("b@example.com", "s@example.org", "held")};
+    struct store_ledger rows[2] = {
+        mkledger("msgid:<1@example.org>", HASH_A, "a@example.com", "quarantined", "T-q", 0),
+        mkledger("msgid:<1@example.org>", HASH_A, "b@example.com", "quarantined", "T-q", 0)};
+    struct store_ledger got;
+    unsigned char *body = tu_pattern(100000, 21);
+    struct store_reader r;
+    struct mem_reader *m = tu_reader_new(&r, body, 100000, 4096);
+
+    ck_assert_int_eq(store_quarantine_add_ledger(st, items, 2, &r, rows, &err), 0);
+    free(m);
+    ck_assert_int_eq(
+        store_ledger_find(st, "msgid:<1@example.org>", HASH_A, "b@example.com", &got, &err), 0);
+    ck_assert_str_eq(got.outcome, "quarantined");
+    ck_assert_str_eq(got.detail, items[1].id);
+    ck_assert_str_eq(get_item(items[1].id).recipient, "b@example.com");
+
+    /* a hold that fails records nothing: the retry must hold it */
+    struct store_qitem c = mkitem("c@example.com", "s@example.org", "broken");
+    struct store_ledger crow =
+        mkledger("msgid:<2@example.org>", HASH_B, "c@example.com", "quarantined", "T-c", 0);
+    unsigned char *other = tu_pattern(100000, 22); /* not shared with what is held */
+    m = tu_reader_new(&r, other, 100000, 4096);
+    tu_reader_fail_on_pass(m, 2);
+    ck_assert_int_eq(store_quarantine_add_ledger(st, &c, 1, &r, &crow, &err), -1);
+    free(m);
+    ck_assert_int_eq(
+        store_ledger_find(st, "msgid:<2@example.org>", HASH_B, "c@example.com", &got, &err),
+        STORE_NOTFOUND);
+    ck_assert_int_eq(tu_db_int(db_path, "SELECT count(*) FROM ledger"), 2);
+    free(other);
+    free(body);
+}
+END_TEST
+
+/* rows older than the ledger's days go, recent ones stay */
+START_TEST(test_ledger_purge)
+{
+    const char *err = NULL;
+    int64_t now = (int64_t)time(NULL);
+    struct store_ledger rows[2] = {
+        mkledger("queue:OLD", HASH_A, "a@example.com", "delivered", "T-old", now - 8 * DAY),
+        mkledger("queue:NEW", HASH_A, "a@example.com", "delivered", "T-new", now - 6 * DAY)};
+    struct store_ledger got;
+    size_t removed = 0;
+
+    ck_assert_int_eq(store_ledger_add(st, rows, 2, &err), 0);
+    ck_assert_int_eq(store_ledger_purge(st, 7, &removed, &err), 0);
+    ck_assert_uint_eq(removed, 1);
+    ck_assert_int_eq(store_ledger_find(st, "queue:OLD", HASH_A, "a@example.com", &got, &err),
+                     STORE_NOTFOUND);
+    ck_assert_int_eq(store_ledger_find(st, "queue:NEW", HASH_A, "a@example.com", &got, &err), 0);
+}
+END_TEST
+
 /* ------------------------------------------------------------ integrity */
 
 /* PostgreSQL checks its own pages: the store's check finds content without its chunks */
@@ -2446,6 +2599,8 @@ Suite *store_suite(void)
     tcase_add_test(tc, test_dedup);
     tcase_add_test(tc, test_add_failing_reader_stores_nothing);
     tcase_add_test(tc, test_add_changing_content_stores_nothing);
+    if (tu_pg() != NULL)
+        tcase_add_test(tc, test_failover_mid_transaction_pg);
     tcase_set_timeout(tc, 120);
     suite_add_tcase(s, tc);
 
@@ -2497,6 +2652,9 @@ Suite *store_suite(void)
     tcase_add_test(tc, tu_pg() != NULL ? test_integrity_check_pg : test_integrity_check);
     tcase_add_test(tc, test_token_single_use);
     tcase_add_test(tc, test_login_requests_and_rate);
+    tcase_add_test(tc, test_ledger_add_find);
+    tcase_add_test(tc, test_ledger_with_quarantine);
+    tcase_add_test(tc, test_ledger_purge);
     tcase_set_timeout(tc, 60);
     suite_add_tcase(s, tc);
     return s;

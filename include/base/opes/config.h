@@ -117,6 +117,7 @@ struct opes_config {
     char *store_conninfo; /* the PostgreSQL connection string; never a password */
     char *key_file;
     uint64_t retention_days;
+    uint64_t ledger_days; /* delivery ledger rows are kept this long */
     uint64_t job_interval;
     uint64_t release_max_attempts;
     char *node_name;    /* this node's name in job leases ("" = hostname) */

@@ -412,6 +412,52 @@ int store_token_seen(struct store *st, const char *nonce, const char **error_r);
 int store_token_purge(struct store *st, const char **error_r);
 
 /*
+ * The delivery ledger (store_ledger.c): a recipient the mailbox store or the
+ * quarantine took, recorded before opesd answers the MTA, so that the same
+ * transaction sent again (opesd died before answering) is answered from here
+ * instead of being delivered twice. The key is (ident, hash, recipient):
+ * ident names the message ("queue:<MTA queue id>" or "msgid:<Message-ID>"),
+ * hash is the hex BLAKE2b-256 of the envelope sender and the exact bytes
+ * received, so two different messages never share a row.
+ */
+#define STORE_LEDGER_HASH_LEN 64 /* hex characters */
+
+struct store_ledger {
+    char ident[320];
+    char hash[STORE_LEDGER_HASH_LEN + 1];
+    char recipient[257];
+    char outcome[16]; /* "delivered" or "quarantined" */
+    char trace_id[32];  /* of the transaction that delivered it */
+    char detail[256];   /* the store's reply then, or the quarantine id */
+    int64_t at;         /* unix seconds (0 on add: now) */
+};
+
+/*
+ * store_ledger_add - record rows[0..n) in one transaction (a row whose key is
+ * there already is kept as it is). Committed without a sync (WAL
+ * synchronous=NORMAL; PostgreSQL synchronous_commit off): it survives opesd
+ * being killed, not the machine losing power. 0 or -1.
+ */
+int store_ledger_add(struct store *st, const struct store_ledger *rows, size_t n,
+                     const char **error_r);
+/*
+ * store_ledger_find - the row of (ident, hash, recipient; the recipient
+ * compared case-blind) into *row; 0, STORE_NOTFOUND or -1.
+ */
+int store_ledger_find(struct store *st, const char *ident, const char *hash, const char *recipient,
+                      struct store_ledger *row, const char **error_r);
+/*
+ * store_quarantine_add_ledger - store_quarantine_add, and in the same
+ * transaction one ledger row per item (ledger[i] for items[i], its detail
+ * set to the new entry's id): a retried transaction never holds twice.
+ */
+int store_quarantine_add_ledger(struct store *st, struct store_qitem *items, size_t n,
+                                const struct store_reader *r, struct store_ledger *ledger,
+                                const char **error_r);
+/* store_ledger_purge - forget rows older than days; *removed_r counts them (may be NULL). */
+int store_ledger_purge(struct store *st, unsigned days, size_t *removed_r, const char **error_r);
+
+/*
  * Login-link requests and rate limits (store_request.c).
  * store_login_request_add - the portal records "send me a login link".
  * store_login_request_next - the oldest pending one: 0, STORE_NOTFOUND or -1.

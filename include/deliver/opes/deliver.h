@@ -56,6 +56,15 @@ void deliver_tx_data(struct deliver_tx *tx, const char *const *rcpts, size_t n, 
                      size_t prefix_len, struct spool *spool, int64_t deadline_ms,
                      struct lmtp_reply *replies);
 
+/*
+ * deliver_confirm_fn - the store took rcpt: reply is its 2xx, reported the
+ * moment it is read (before the other recipients' replies), so that the
+ * caller can record it before anything else can go wrong.
+ */
+typedef void deliver_confirm_fn(void *ctx, const char *rcpt, const struct lmtp_reply *reply);
+/* deliver_tx_on_confirm - call fn(ctx, ...) for every recipient the store takes in tx. */
+void deliver_tx_on_confirm(struct deliver_tx *tx, deliver_confirm_fn *fn, void *ctx);
+
 /* deliver_tx_content - the same for one content variant (variant.h). */
 void deliver_tx_content(struct deliver_tx *tx, const char *const *rcpts, size_t n,
                         const struct variant *v, int64_t deadline_ms, struct lmtp_reply *replies);

@@ -64,6 +64,7 @@ struct lmtp_server_tx {
     const char *helo;        /* XFORWARD HELO, or the LHLO name */
     const char *client_name; /* XFORWARD NAME, or NULL */
     const char *client_addr; /* XFORWARD ADDR, or the peer's address */
+    const char *queue_id;    /* XFORWARD IDENT (the MTA's queue id), or NULL */
     void *context;           /* the callbacks' own, for this transaction */
 };
 

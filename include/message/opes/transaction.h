@@ -45,8 +45,11 @@ void transaction_data_feed(struct transaction *t, const char *data, size_t len);
 /*
  * transaction_deliver - the pipeline decides per unique recipient; then
  * quarantine, rejection, deferral or delivery, and one final reply in each
- * of tx->rcpts (duplicates share their first's). st may be NULL (no lists,
- * no consent, no quarantine: those recipients get 451).
+ * of tx->rcpts (duplicates share their first's). A recipient the delivery
+ * ledger (ledger.h) says this very message already reached gets 250 from it
+ * and nothing else happens for it; every other one the store or the
+ * quarantine takes is recorded there before this returns. st may be NULL (no
+ * lists, no consent, no quarantine: those recipients get 451; no ledger).
  */
 void transaction_deliver(struct transaction *t, struct store *st, struct lmtp_server_tx *tx,
                          struct spool *spool);
