@@ -45,6 +45,11 @@ bool web_may_decide(const struct web_session *s, const char *address)
     return s->valid && address != NULL && (web_sees_all(s) || access_domain_admin(s, address));
 }
 
+bool web_sees_others(const struct web_session *s)
+{
+    return s->valid && (s->admin || s->n_domains > 0 || s->n_owners > 0);
+}
+
 bool web_is_approver(const struct web_session *s)
 {
     return s->valid && (s->admin || s->n_domains > 0);

@@ -17,6 +17,7 @@
 #include "opes/log.h"
 #include "opes/store.h"
 #include "opes/vec.h"
+#include "opes/web_access.h"
 #include "opes/web_html.h"
 #include "opes/web_http.h"
 #include "opes/web_page.h"
@@ -76,8 +77,9 @@ static void q_row(const struct store_qitem *it, void *ctx)
                  "aria-label=\"Select %s\"></td>",
                  it->id, it->id, it->subject);
     html_add(l->h, "<td>%s</td><td>%s</td>", when, it->sender);
-    if (l->req->sess.admin)
-        html_add(l->h, "<td>%s</td>", it->recipient);
+    if (web_sees_others(&l->req->sess))
+        html_add(l->h, "<td>%s%s%s%s</td>", it->recipient, it->original[0] ? " (" : "",
+                 it->original, it->original[0] ? ")" : "");
     html_add(l->h, "<td><a href=\"/quarantine/%U\">%s</a></td><td>%s: %s</td><td>%s</td></tr>\n",
              it->id, it->subject[0] ? it->subject : "(no subject)", it->service, it->reason,
              store_qstatus_name(it->status));
@@ -160,7 +162,7 @@ void page_quarantine(struct web_req *req, struct web_resp *resp)
     if (req->sess.admin)
         html_add(&h, "<th scope=\"col\">Select</th>");
     html_add(&h, "<th scope=\"col\">Received</th><th scope=\"col\">From</th>");
-    if (req->sess.admin)
+    if (web_sees_others(&req->sess))
         html_add(&h, "<th scope=\"col\">To</th>");
     html_add(&h, "<th scope=\"col\">Subject</th><th scope=\"col\">Held by</th>"
                  "<th scope=\"col\">Status</th></tr></thead>\n<tbody>\n");

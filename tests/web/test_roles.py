@@ -198,6 +198,8 @@ class DelegateTest(RolesBase):
         _, _, listing = self.get(alice, "/quarantine")
         self.assertIn(shared, listing)
         self.assertIn(alias, listing)
+        # each labelled with the mailbox it is for, and the alias it was sent to
+        self.assertIn("<td>sales@example.org (info@example.org)</td>", listing)
         # the alias's entry is the mapped mailbox's, and shows where it was sent
         _, _, page = self.get(alice, "/quarantine/" + alias)
         self.assertIn("sent to info@example.org", page)

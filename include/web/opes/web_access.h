@@ -29,6 +29,8 @@ bool web_sees_all(const struct web_session *s);
  * administrator, or a domain administrator of address's domain.
  */
 bool web_may_decide(const struct web_session *s, const char *address);
+/* web_sees_others - does s see anyone's items beside its own (labelled with whose they are)? */
+bool web_sees_others(const struct web_session *s);
 /* web_is_approver - does s decide anything at all (an administrator of some kind)? */
 bool web_is_approver(const struct web_session *s);
 /*
