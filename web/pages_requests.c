@@ -106,6 +106,36 @@ static void rq_table(struct web_req *req, struct html *h, const char *state, con
         html_add(h, "<p class=\"muted\">%s</p>\n", rq_t(req, "roles.web.none"));
 }
 
+/* rq_audit_row - one line of the audit of a domain administrator's domains. */
+static void rq_audit_row(const struct store_audit_entry *e, void *ctx)
+{
+    char when[32];
+
+    web_page_time(e->at, when, sizeof(when));
+    html_add(ctx, "<tr><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td></tr>\n", when,
+             e->actor, e->action, e->object, e->origin);
+}
+
+/* rq_audit - for a domain administrator: the audit of their domains (an administrator has /admin).
+ */
+static void rq_audit(struct web_req *req, struct html *h)
+{
+    const char *error;
+
+    if (web_sees_all(&req->sess))
+        return;
+    html_add(h,
+             "<h2>%s</h2>\n<table id=\"audit\"><thead><tr><th scope=\"col\">%s</th>"
+             "<th scope=\"col\">%s</th><th scope=\"col\">%s</th><th scope=\"col\">%s</th>"
+             "<th scope=\"col\">%s</th></tr></thead><tbody>\n",
+             rq_t(req, "roles.web.audit"), rq_t(req, "roles.web.audit_at"),
+             rq_t(req, "roles.web.audit_actor"), rq_t(req, "roles.web.audit_action"),
+             rq_t(req, "roles.web.audit_object"), rq_t(req, "roles.web.audit_origin"));
+    if (store_audit_list_for(req->st, req->sess.address, 100, rq_audit_row, h, &error) < 0)
+        log_warnx("web: audit: %s", error);
+    html_add(h, "</tbody></table>\n");
+}
+
 void page_requests(struct web_req *req, struct web_resp *resp)
 {
     struct html h = {0};
@@ -121,6 +151,7 @@ void page_requests(struct web_req *req, struct web_resp *resp)
                                                         : "roles.web.done_deny"));
     rq_table(req, &h, "pending", rq_t(req, "roles.web.pending"));
     rq_table(req, &h, NULL, rq_t(req, "roles.web.recent"));
+    rq_audit(req, &h);
     web_page_end(&h);
     web_resp_html(resp, 200, &h);
 }

@@ -76,8 +76,14 @@ const char *const st_sql_common[S_MAX] = {
     [S_SPAM_CLEAR] = "DELETE FROM user_spam WHERE address = ?",
     [S_AUDIT_INSERT] = "INSERT INTO audit (at, actor, action, object, origin, via) "
                        "VALUES (?, ?, ?, ?, ?, ?)",
+    /* ?2: a domain administrator ('' none): only lines about their domains' addresses
+     * and entries, or by them */
     [S_AUDIT_LIST] =
-        "SELECT at, actor, action, object, origin, via FROM audit ORDER BY id DESC LIMIT ?",
+        "SELECT at, actor, action, object, origin, via FROM audit a WHERE ?2 = '' OR "
+        "lower(a.actor) = ?2 OR EXISTS (SELECT 1 FROM user_domain d WHERE d.address = ?2 AND ("
+        "lower(a.object) LIKE '%@' || d.domain || '%' OR a.object IN (SELECT public_id FROM "
+        "quarantine q WHERE substr(lower(q.recipient), length(q.recipient) - length(d.domain)) "
+        "= '@' || d.domain))) ORDER BY id DESC LIMIT ?1",
     [S_DOM_ADD] = "INSERT INTO user_domain (address, domain) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
     [S_DOM_DEL] = "DELETE FROM user_domain WHERE address = ?1 AND (?2 = '' OR domain = ?2)",
     [S_DOM_LIST] = "SELECT address, domain FROM user_domain WHERE ?1 = '' OR address = ?1 "

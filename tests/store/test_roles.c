@@ -309,6 +309,36 @@ START_TEST(test_list_what_each_sees)
 }
 END_TEST
 
+static void collect_audit(const struct store_audit_entry *e, void *ctx)
+{
+    char *out = ctx;
+    size_t n = strlen(out);
+    snprintf(out + n, 512 - n, "%s %s;", e->action, e->object);
+}
+
+START_TEST(test_audit_of_a_domain)
+{
+    char mine[STORE_ID_LEN + 1], other[STORE_ID_LEN + 1], out[512] = "", want[512];
+    const char *err;
+
+    hold("ann@example.org", "clamd", "", mine);
+    hold("eve@example.com", "clamd", "", other);
+    ck_assert_int_eq(store_domain_admin_add(st, "boss@example.org", "example.org", &err), 0);
+    ck_assert_int_eq(store_audit(st, "root", "delete", mine, "cli", &err), 0);
+    ck_assert_int_eq(store_audit(st, "root", "delete", other, "cli", &err), 0);
+    ck_assert_int_eq(store_audit(st, "root", "list-add", "ann@example.org:x@y", "cli", &err), 0);
+    ck_assert_int_eq(store_audit(st, "root", "list-add", "eve@example.com:x@y", "cli", &err), 0);
+    ck_assert_int_eq(store_audit(st, "Boss@example.org", "login", "portal", "portal", &err), 0);
+    ck_assert_int_eq(store_audit_list_for(st, "boss@example.org", 0, collect_audit, out, &err), 0);
+    snprintf(want, sizeof(want), "login portal;list-add ann@example.org:x@y;delete %s;", mine);
+    ck_assert_str_eq(out, want);
+    out[0] = '\0';
+    ck_assert_int_eq(store_audit_list_for(st, NULL, 3, collect_audit, out, &err), 0);
+    ck_assert_str_eq(out,
+                     "login portal;list-add eve@example.com:x@y;list-add ann@example.org:x@y;");
+}
+END_TEST
+
 Suite *store_suite(void)
 {
     Suite *s = suite_create("roles");
@@ -321,6 +351,7 @@ Suite *store_suite(void)
     tcase_add_test(tc, test_approval_denied_stays_held);
     tcase_add_test(tc, test_original_recipient_kept);
     tcase_add_test(tc, test_list_what_each_sees);
+    tcase_add_test(tc, test_audit_of_a_domain);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -173,6 +173,12 @@ class ReleaseRequestTest(RolesBase):
         self.assertEqual(shown["status"], "held")
         code, _, err = self.opesd.ctl("request", "approve", str(req["id"]), check=False)
         self.assertEqual(code, 1, err)
+        # carol's audit: her domain's steps, nothing of the other domain's item
+        _, _, queue = self.get(carol, "/admin/requests")
+        audit = queue[queue.index('id="audit"'):]
+        self.assertIn("release-approve", audit)
+        self.assertIn(mine, audit)
+        self.assertNotIn(other, audit)
         actions = [e["action"] for e in json.loads(self.opesd.ctl("audit", "--json")[1])]
         for a in ("release-ask", "release-approve", "release-deny"):
             self.assertIn(a, actions)

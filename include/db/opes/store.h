@@ -390,6 +390,13 @@ struct store_audit_entry {
 int store_audit_list(struct store *st, size_t limit,
                      void (*fn)(const struct store_audit_entry *e, void *ctx), void *ctx,
                      const char **error_r);
+/*
+ * store_audit_list_for - the lines a domain administrator may read (NULL:
+ * all): about addresses and entries of their domains, or their own acts.
+ */
+int store_audit_list_for(struct store *st, const char *domain_admin, size_t limit,
+                         void (*fn)(const struct store_audit_entry *e, void *ctx), void *ctx,
+                         const char **error_r);
 
 /*
  * store_purge - entries held longer than retention_days become expired;
