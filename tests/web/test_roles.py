@@ -179,6 +179,19 @@ class ReleaseRequestTest(RolesBase):
         self.assertIn("release-approve", audit)
         self.assertIn(mine, audit)
         self.assertNotIn(other, audit)
+        # carol's lists: her domain's owners only, to read and to change
+        self.opesd.ctl("list", "add", "block", "bob@example.com", "@other.example")
+        self.assertEqual(self.post(carol, "/admin/lists", owner="alice@example.org",
+                                   sender="@spam.example", kind="block")[0], 303)
+        self.assertEqual(self.post(carol, "/admin/lists", owner="bob@example.com",
+                                   sender="@spam.example", kind="block")[0], 404)
+        _, _, lists = self.get(carol, "/admin/lists")
+        self.assertIn("@spam.example", lists)
+        self.assertNotIn("@other.example", lists)
+        entries = json.loads(self.opesd.ctl("list", "show", "--json")[1])
+        self.assertIn(("alice@example.org", "block", "@spam.example", "carol@example.org"),
+                      [(e["owner"], e["kind"], e["sender"], e["created_by"]) for e in entries])
+        self.assertEqual(self.get(alice, "/admin/lists")[0], 404)
         actions = [e["action"] for e in json.loads(self.opesd.ctl("audit", "--json")[1])]
         for a in ("release-ask", "release-approve", "release-deny"):
             self.assertIn(a, actions)

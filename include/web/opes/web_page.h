@@ -66,6 +66,11 @@ int web_learn_not_spam(struct web_req *req, const struct store_qitem *item, cons
 /* handlers */
 void page_opes(struct web_req *req, struct web_resp *resp);
 /* pages_requests.c: approvers' queue of release requests, shared mailboxes' delegates */
+/* web_roles_t - the words of key (the roles catalog) for req's reader. */
+const char *web_roles_t(const struct web_req *req, const char *key);
+/* pages_domlists.c: the lists of the addresses an approver decides for */
+void page_domain_lists(struct web_req *req, struct web_resp *resp);
+void page_domain_lists_post(struct web_req *req, struct web_resp *resp);
 void page_requests(struct web_req *req, struct web_resp *resp);
 void page_requests_post(struct web_req *req, struct web_resp *resp);
 void page_delegates(struct web_req *req, struct web_resp *resp);
