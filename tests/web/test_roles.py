@@ -130,6 +130,15 @@ class ReleaseRequestTest(RolesBase):
         self.assertEqual(len(self.requests()), 1)
         self.assertEqual(self.get(alice, "/admin/requests")[0], 404)
 
+        # a one-click release link makes a request too
+        third = self.hold("alice@example.org", virus("alice@example.org", "third"), "third")
+        link = self.opesd.ctl("link", "alice@example.org", "--item", third, "--action",
+                              "release")[1].strip()
+        status, _, page = http(self.base, link[len(self.base):], data=b"")
+        self.assertEqual(status, 200, page)
+        self.assertIn("sent to your administrator", page)
+        self.assertEqual(sorted(r["item"]["id"] for r in self.requests()), sorted([mine, third]))
+
         # the domain administrator is told, sees their domain only, 404 beyond it
         self.wait_mail("carol", b"alice@example.org asks for the release")
         carol = self.session("carol@example.org")
@@ -160,14 +169,14 @@ class ReleaseRequestTest(RolesBase):
         status, _ = self.api("GET", "/api/v1/quarantine/" + other, self.token("carol@example.org"))
         self.assertEqual(status, 404)
         req = self.requests()[0]
-        self.assertEqual(req["id"], body["request"]["id"])
+        self.assertEqual((req["id"], req["item"]["id"]), (body["request"]["id"], other))
         self.assertEqual(req["item"]["id"], other)
         status, _, _ = self.post(carol, "/admin/requests", id=str(req["id"]), decision="approve")
         self.assertEqual(status, 404)
         self.opesd.ctl("request", "deny", str(req["id"]), "--comment", "a real virus")
-        self.assertEqual(self.requests(), [])
+        self.assertEqual([r["item"]["id"] for r in self.requests()], [third])
         states = {r["item"]["id"]: r["state"] for r in self.requests("--all")}
-        self.assertEqual(states, {mine: "approved", other: "denied"})
+        self.assertEqual(states, {mine: "approved", other: "denied", third: "pending"})
         self.wait_mail("bob", b"was denied")
         shown = json.loads(self.opesd.ctl("quarantine", "show", other, "--json")[1])
         self.assertEqual(shown["status"], "held")
