@@ -101,6 +101,7 @@ struct store_qitem {
     char reason[256];
     enum store_qstatus status;
     int64_t created, updated; /* unix seconds */
+    char from_name[256];      /* the From display name (decoded), or "" */
 };
 
 /*
@@ -120,7 +121,8 @@ int store_quarantine_get(struct store *st, const char *id, struct store_qitem *i
 struct store_qfilter {
     const char *recipient; /* NULL: everyone */
     int status;            /* -1: any */
-    const char *search;    /* substring of sender or subject, or NULL */
+    const char *search;    /* substring of sender, display name or subject, or NULL */
+    int64_t since, until;  /* created in [since, until); 0: open */
     size_t offset, limit;  /* limit 0: 50 */
 };
 
@@ -132,6 +134,12 @@ int store_quarantine_list(struct store *st, const struct store_qfilter *f,
 /* store_quarantine_set_status - e.g. released or deleted; 0, STORE_NOTFOUND or -1. */
 int store_quarantine_set_status(struct store *st, const char *id, enum store_qstatus status,
                                 const char **error_r);
+
+/*
+ * store_quarantine_restore - a deleted entry held again, as long as the purge
+ * has not taken its content; 0, STORE_NOTFOUND (not deleted, or purged) or -1.
+ */
+int store_quarantine_restore(struct store *st, const char *id, const char **error_r);
 
 /*
  * store_quarantine_content - decrypt the entry's content and hand it to
@@ -468,12 +476,16 @@ enum store_web_sort {
     STORE_SORT_OLDEST,
     STORE_SORT_SENDER,
     STORE_SORT_SUBJECT,
-    STORE_SORT_SIZE /* largest first */
+    STORE_SORT_SIZE,  /* largest first */
+    STORE_SORT_REASON /* by service and reason */
 };
 int store_web_quarantine_list(struct store *st, const struct store_qfilter *f,
                               enum store_web_sort sort,
                               void (*fn)(const struct store_qitem *item, void *ctx), void *ctx,
                               const char **error_r);
+/* store_web_quarantine_count - how many entries f's filter finds (offset and limit aside). */
+int store_web_quarantine_count(struct store *st, const struct store_qfilter *f, int64_t *n_r,
+                               const char **error_r);
 
 /*
  * store_web_count - figures for the admin page and /metrics: fn gets one

@@ -1,0 +1,2 @@
+-- reserved for another change
+SELECT 1;
