@@ -21,6 +21,7 @@
 
 #include "opes/config.h"
 #include "opes/digest.h"
+#include "opes/i18n.h"
 #include "opes/keys.h"
 #include "opes/log.h"
 #include "opes/schedule.h"
@@ -59,6 +60,8 @@ static int ctl_usage(void)
         "service\n"
         "  user notify ADDRESS default|immediate|digest|off [daily@HH|\"every Nh\"]\n"
         "                                          how the recipient hears of held mail\n"
+        "  user set ADDRESS [--language LANG|default] [--timezone ZONE|default]\n"
+        "                                          the language and time zone of their mail\n"
         "  token issue --recipient R --service NAME[,NAME] [--sender S] [--days N|--seconds N]\n"
         "                                          a bypass token for R to hand to a sender\n"
         "  token verify TOKEN [--use]              check a link token (--use: spend it once)\n"
@@ -105,11 +108,12 @@ static json_t *ctl_qitem_json(const struct store_qitem *it)
     char c[32], u[32];
     ctl_time(it->created, c, sizeof(c));
     ctl_time(it->updated, u, sizeof(u));
-    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:s, s:s, s:s, s:s, s:s}", "id", it->id,
-                     "trace", it->trace_id, "sender", it->sender, "recipient", it->recipient,
-                     "subject", it->subject, "date", it->date, "size", (json_int_t)it->size,
-                     "service", it->service, "reason", it->reason, "status",
-                     store_qstatus_name(it->status), "created", c, "updated", u);
+    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:s, s:s, s:s, s:s, s:s, s:s}", "id",
+                     it->id, "trace", it->trace_id, "sender", it->sender, "recipient",
+                     it->recipient, "subject", it->subject, "date", it->date, "size",
+                     (json_int_t)it->size, "service", it->service, "reason", it->reason, "words",
+                     it->words, "status", store_qstatus_name(it->status), "created", c, "updated",
+                     u);
 }
 
 static void ctl_list_cb(const struct store_qitem *it, void *ctx)
@@ -591,6 +595,46 @@ static int ctl_read_password(char *buf, size_t size)
     return strlen(buf) >= 10 ? 0 : -2;
 }
 
+/*
+ * ctl_user_set - "user set ADDRESS [--language LANG] [--timezone ZONE]": what
+ * is not named stays; "default" (or "") gives the choice back to [web]
+ * default_language / default_timezone.
+ */
+static int ctl_user_set(struct ctl *c, int argc, char **argv)
+{
+    char lang[I18N_LANG_MAX] = "", tz[64] = "", object[400];
+    const char *error;
+
+    if (!ctl_list_value(argv[2]) || argv[2][0] == '@' || argc % 2 == 0)
+        return ctl_usage();
+    if (store_user_locale(c->st, argv[2], lang, sizeof(lang), tz, sizeof(tz), &error) < 0)
+        return ctl_fail("user set", error);
+    for (int i = 3; i + 1 < argc; i += 2) {
+        const char *v = strcmp(argv[i + 1], "default") == 0 ? "" : argv[i + 1];
+        if (strcmp(argv[i], "--language") == 0) {
+            if (*v != '\0' && !i18n_language_known(v)) {
+                fprintf(stderr, "opesctl: user set: no catalog for language \"%s\" (known: %s)\n",
+                        v, i18n_languages());
+                return 1;
+            }
+            snprintf(lang, sizeof(lang), "%s", v);
+        } else if (strcmp(argv[i], "--timezone") == 0) {
+            if (*v != '\0' && (strlen(v) >= sizeof(tz) || !i18n_tz_valid(v)))
+                return ctl_fail("user set", "no such time zone (an IANA name: Europe/Berlin)");
+            snprintf(tz, sizeof(tz), "%s", v);
+        } else {
+            return ctl_usage();
+        }
+    }
+    if (store_user_set_locale(c->st, argv[2], lang, tz, &error) < 0)
+        return ctl_fail("user set", error);
+    snprintf(object, sizeof(object), "%s:language=%s timezone=%s", argv[2], lang, tz);
+    store_audit(c->st, c->actor, "user-locale", object, "cli", &error);
+    printf("%s: language %s, time zone %s\n", argv[2], lang[0] != '\0' ? lang : "default",
+           tz[0] != '\0' ? tz : "default");
+    return 0;
+}
+
 static int ctl_user(struct ctl *c, int argc, char **argv)
 {
     const char *error;
@@ -653,6 +697,8 @@ static int ctl_user(struct ctl *c, int argc, char **argv)
                argc == 5 ? argv[4] : "");
         return 0;
     }
+    if (argc >= 5 && strcmp(argv[1], "set") == 0)
+        return ctl_user_set(c, argc, argv);
     if (argc >= 2 && strcmp(argv[1], "list") == 0) {
         json_t *arr = argc == 3 && strcmp(argv[2], "--json") == 0 ? json_array() : NULL;
         if (store_user_list(c->st, ctl_user_cb, arr, &error) < 0)
@@ -939,6 +985,13 @@ int main(int argc, char **argv)
     if (c.cfg == NULL) {
         fprintf(stderr, "%s\n", error);
         return 1;
+    }
+    {
+        char ierr[512];
+        if (i18n_init(c.cfg->web_catalog_dir, ierr, sizeof(ierr)) < 0) {
+            fprintf(stderr, "opesctl: %s\n", ierr);
+            return 1;
+        }
     }
     if (strcmp(argv[first], "key") == 0) {
         if (argc != first + 2 || strcmp(argv[first + 1], "rotate") != 0)

@@ -20,6 +20,7 @@
 #include "opes/config.h"
 #include "opes/log.h"
 #include "opes/mime.h"
+#include "opes/reason.h"
 #include "opes/store.h"
 #include "opes/token.h"
 #include "opes/trace.h"
@@ -306,6 +307,7 @@ static void pl_decide(struct pl *pl, struct pipeline_rcpt *r, struct pl_rcpt_vie
 
     r->culprit = NULL;
     snprintf(r->reason, sizeof(r->reason), "no service objected");
+    r->words[0] = '\0';
     r->services[0] = '\0';
     for (size_t i = 0; i < pl->nsvc; i++) {
         enum svc_verdict vv;
@@ -322,6 +324,7 @@ static void pl_decide(struct pl *pl, struct pipeline_rcpt *r, struct pl_rcpt_vie
                 worst = vv;
                 r->culprit = &pl->svc[i];
                 snprintf(r->reason, sizeof(r->reason), "%s", res->reason);
+                snprintf(r->words, sizeof(r->words), "%s", res->words);
             }
         }
         o += (size_t)snprintf(r->services + o, sizeof(r->services) - o, "%s%s=%s", o ? "," : "",
@@ -336,6 +339,7 @@ static void pl_decide(struct pl *pl, struct pipeline_rcpt *r, struct pl_rcpt_vie
         r->culprit = NULL;
         snprintf(r->reason, sizeof(r->reason), "sender <%s> is on the recipient's blocklist",
                  pl->m->sender);
+        reason_encode(r->words, sizeof(r->words), "reason.blocked", NULL);
     }
     r->outcome = policy_outcome_of(worst);
     if (r->services[0] == '\0')

@@ -136,6 +136,7 @@ static void transaction_quarantine(struct transaction *t, struct store *st, stru
         snprintf(it->service, sizeof(it->service), "%s",
                  pr[i].culprit != NULL ? pr[i].culprit->name : "blocklist");
         snprintf(it->reason, sizeof(it->reason), "%s", pr[i].reason);
+        snprintf(it->words, sizeof(it->words), "%s", pr[i].words);
     }
     if (k > 0 && (st == NULL || store_quarantine_add(st, items, k, &rd, &error) < 0)) {
         log_warnx("quarantine failed: %s", error);

@@ -168,6 +168,8 @@ void svc_run(const struct svc *svc, const struct svc_msg *m, struct svc_result *
     r->ms = clock_now_ms() - start;
     if (!r->failed)
         return;
+    /* for the recipient, a check that could not answer held it like an unreadable message */
+    reason_encode(r->words, sizeof(r->words), "reason.unscannable", NULL);
     log_warnx("service=%s failed: %s (on_failure=%s)", svc->name, r->reason,
               svc->on_failure == SVC_FAIL_PASS         ? "pass"
               : svc->on_failure == SVC_FAIL_QUARANTINE ? "quarantine"
@@ -195,6 +197,17 @@ void svc_unscannable(const struct svc *svc, struct svc_result *r, enum svc_verdi
     r->verdict = choice;
     snprintf(r->reason, sizeof(r->reason), "%s: %s (%s=%s)", kind, why, key,
              svc_verdict_name(choice));
+    reason_encode(r->words, sizeof(r->words), "reason.unscannable", NULL);
+}
+
+void svc_words_spam(struct svc_result *r, double score, double required)
+{
+    char s[32], q[32];
+
+    snprintf(s, sizeof(s), "%.1f", score);
+    snprintf(q, sizeof(q), "%.1f", required);
+    reason_encode(r->words, sizeof(r->words), "reason.spam",
+                  (const char *const[]){"score", s, "required", q, NULL});
 }
 
 bool svc_too_big(const struct svc *svc, const struct svc_msg *m, struct svc_result *r,

@@ -85,6 +85,8 @@ static bool clamd_verdict(const struct svc *svc, struct svc_result *r, int rc, c
         r->verdict = svc->action;
         snprintf(r->reason, sizeof(r->reason), "virus %s found%s%s", virus, what ? " in " : "",
                  what ? what : "");
+        reason_encode(r->words, sizeof(r->words), "reason.virus",
+                      (const char *const[]){"name", virus, NULL});
         return true;
     }
     return false;

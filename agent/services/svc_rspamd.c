@@ -198,6 +198,7 @@ static void rspamd_run(const struct svc *svc, const struct svc_msg *m, struct sv
     r->verdict = c->map[rr.action].verdict;
     if (r->verdict == SVC_PASS)
         return;
+    svc_words_spam(r, rr.score, rr.required_score);
     o = (size_t)snprintf(r->headers, sizeof(r->headers), "X-Spam: Yes\r\n");
     if (c->add_headers)
         rspamd_result_field(&rr, r->headers + o, sizeof(r->headers) - o);

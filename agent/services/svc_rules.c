@@ -9,6 +9,10 @@
  *   rule = filename /regex/[i] ACTION        (any part's file name)
  *   rule = mimetype /regex/[i] ACTION        (any part's type/subtype)
  *   rule = size > SIZE ACTION
+ * Any rule may end in label="TEXT": what the recipient reads as the reason
+ * ("Executable attachment"). Without one they read a sentence made from the
+ * rule: the attachment's extension or type, "Sender address matched a filter
+ * rule", "Larger than 10 MB" ... (reason.en, reason-rules.en).
  * Regular expressions are POSIX extended; "i" makes them case-insensitive.
  * The verdict is the most severe action among the rules that match.
  *
@@ -52,7 +56,8 @@ struct rule {
     bool have_re;
     uint64_t size;
     enum svc_verdict action;
-    char text[200]; /* the rule as written, for the trace */
+    char text[200];  /* the rule as written, for the trace */
+    char label[200]; /* label="..." for the recipient, "" = none */
 };
 
 struct rules {
@@ -104,7 +109,31 @@ static int rule_regex(struct rule *ru, const char *text, const char **reason)
     return 0;
 }
 
-/* rule_parse - "KIND [NAME] MATCH ACTION" into ru. */
+/*
+ * rule_label - take a trailing label="TEXT" off buf into ru->label (TEXT
+ * without quotes, no '"' inside); 0, or -1 with *reason.
+ */
+static int rule_label(struct rule *ru, char *buf, const char **reason)
+{
+    char *p = NULL, *q, *end = buf + strlen(buf);
+
+    for (q = strstr(buf, " label=\""); q != NULL; q = strstr(q + 1, " label=\""))
+        p = q;
+    if (p == NULL)
+        return 0;
+    q = p + 8;
+    if (end == q || end[-1] != '"' || memchr(q, '"', (size_t)(end - 1 - q)) != NULL ||
+        end - 1 == q || (size_t)(end - 1 - q) >= sizeof(ru->label)) {
+        *reason = "expected label=\"TEXT\" at the end (no quote inside, at most 199 bytes)";
+        return -1;
+    }
+    memcpy(ru->label, q, (size_t)(end - 1 - q));
+    ru->label[end - 1 - q] = '\0';
+    *p = '\0';
+    return 0;
+}
+
+/* rule_parse - "KIND [NAME] MATCH ACTION [label="TEXT"]" into ru. */
 static int rule_parse(struct rule *ru, const char *value, const char **reason)
 {
     char buf[1400], *kind, *rest, *action, *name = NULL;
@@ -116,6 +145,8 @@ static int rule_parse(struct rule *ru, const char *value, const char **reason)
         return -1;
     }
     strcpy(buf, value);
+    if (rule_label(ru, buf, reason) < 0)
+        return -1;
     kind = strtok_r(buf, " \t", &rest);
     action = strrchr(rest, ' ');
     if (kind == NULL || action == NULL || (a = svcdesc_parse_action(action + 1)) < 0) {
@@ -210,8 +241,11 @@ static bool rule_fields(const struct rule *ru, const struct mime_part *p)
     return false;
 }
 
-/* rule_parts - any part of any message of the view: every file name reading, or its type. */
-static bool rule_parts(const struct rule *ru, const struct rules_view *v)
+/*
+ * rule_parts - any part of any message of the view: every file name reading,
+ * or its type; what matched into hit.
+ */
+static bool rule_parts(const struct rule *ru, const struct rules_view *v, char *hit, size_t size)
 {
     char type[200];
     const char *names[2 * MIME_MAX_PARAMS]; /* room for every parameter of both fields */
@@ -223,14 +257,14 @@ static bool rule_parts(const struct rule *ru, const struct rules_view *v)
             if (ru->kind == RULE_FILENAME) {
                 size_t n = mime_part_names(p, names, sizeof(names) / sizeof(names[0]));
                 if (rule_re(ru, p->filename))
-                    return true;
+                    return snprintf(hit, size, "%s", p->filename), true;
                 for (size_t j = 0; j < n; j++)
                     if (rule_re(ru, names[j]))
-                        return true;
+                        return snprintf(hit, size, "%s", names[j]), true;
             }
             snprintf(type, sizeof(type), "%s/%s", p->type, p->subtype);
             if (ru->kind == RULE_MIMETYPE && rule_re(ru, type))
-                return true;
+                return snprintf(hit, size, "%s", type), true;
         }
     }
     return false;
@@ -303,7 +337,9 @@ static void rules_view_close(struct rules_view *v)
     v->n = 0;
 }
 
-static bool rule_matches(const struct rule *ru, const struct svc_msg *m, const struct rules_view *v)
+/* rule_matches - whether ru matches; a part's file name or type that did into hit. */
+static bool rule_matches(const struct rule *ru, const struct svc_msg *m, const struct rules_view *v,
+                         char *hit, size_t size)
 {
     switch (ru->kind) {
     case RULE_HEADER:
@@ -317,7 +353,7 @@ static bool rule_matches(const struct rule *ru, const struct svc_msg *m, const s
         return false;
     case RULE_FILENAME:
     case RULE_MIMETYPE:
-        return rule_parts(ru, v);
+        return rule_parts(ru, v, hit, size);
     case RULE_SIZE:
         return m->size > ru->size;
     }
@@ -355,22 +391,53 @@ static void rules_unread(const struct svc *svc, const struct rules_view *v, stru
         svc_unscannable(svc, r, rs->on_ambiguous, "ambiguous", "on_ambiguous", why);
 }
 
+/*
+ * rule_words - what the recipient reads for a rule that matched: its label,
+ * else a sentence from its kind (matched: the file name or type it matched).
+ */
+static void rule_words(const struct rule *ru, const char *matched, char *words, size_t size)
+{
+    static const char *const keys[] = {[RULE_HEADER] = "reason.rule.header",
+                                       [RULE_SENDER] = "reason.rule.sender",
+                                       [RULE_RECIPIENT] = "reason.rule.recipient",
+                                       [RULE_SIZE] = "reason.rule.size"};
+    char num[32], ext[64];
+    const char *dot = strrchr(matched, '.');
+
+    if (ru->label[0] != '\0') {
+        reason_encode(words, size, "reason.rule", (const char *const[]){"label", ru->label, NULL});
+    } else if (ru->kind == RULE_FILENAME || ru->kind == RULE_MIMETYPE) {
+        /* a file name by its extension ("invoice.pdf.exe": ".exe"), a type as it is */
+        snprintf(ext, sizeof(ext), "%s",
+                 ru->kind == RULE_FILENAME && dot != NULL && dot[1] != '\0' ? dot : matched);
+        reason_encode(words, size, "reason.attachment", (const char *const[]){"ext", ext, NULL});
+    } else {
+        snprintf(num, sizeof(num), "%llu", (unsigned long long)ru->size);
+        reason_encode(words, size, keys[ru->kind],
+                      (const char *const[]){"name", ru->header, "size", num, NULL});
+    }
+}
+
 static void rules_run(const struct svc *svc, const struct svc_msg *m, struct svc_result *r)
 {
     const struct rules *rs = svc->priv;
     struct rules_view v;
     size_t hit = 0;
+    char matched[256];
 
     rules_view_open(&v, m);
     r->verdict = SVC_PASS;
     snprintf(r->reason, sizeof(r->reason), "no rule matched");
     for (size_t i = 0; i < rs->n; i++) {
         const struct rule *ru = &rs->r[i];
-        if (!rule_matches(ru, m, &v) || policy_rank(ru->action) <= policy_rank(r->verdict))
+        matched[0] = '\0';
+        if (!rule_matches(ru, m, &v, matched, sizeof(matched)) ||
+            policy_rank(ru->action) <= policy_rank(r->verdict))
             continue;
         r->verdict = ru->action;
         hit = i + 1;
         snprintf(r->reason, sizeof(r->reason), "rule %zu matched: %s", hit, ru->text);
+        rule_words(ru, matched, r->words, sizeof(r->words));
     }
     if (r->verdict == SVC_TAG)
         snprintf(r->headers, sizeof(r->headers), "X-OPES-Rule: %s; rule=%zu\r\n", svc->name, hit);

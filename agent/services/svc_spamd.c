@@ -104,6 +104,7 @@ static void spamd_run(const struct svc *svc, const struct svc_msg *m, struct svc
     }
     snprintf(r->reason, sizeof(r->reason), "score %.1f (tag %.1f, quarantine %.1f)", sr.score,
              c->tag, c->quarantine);
+    svc_words_spam(r, sr.score, c->quarantine);
     if (sr.score >= c->quarantine)
         r->verdict = svc->action;
     else if (sr.score >= c->tag)

@@ -108,7 +108,9 @@ size_t reason_words(char *buf, size_t size, const char *lang, const char *words)
             continue;
         dec(names[n], sizeof(names[n]), p, (size_t)(eq - p));
         dec(values[n], sizeof(values[n]), eq + 1, (size_t)(end - eq - 1));
-        if (is_number(values[n]) && strchr(values[n], '.') != NULL)
+        if (strcmp(names[n], "size") == 0 && is_number(values[n]))
+            i18n_size(values[n], sizeof(values[n]), lang, strtoull(values[n], NULL, 10));
+        else if (is_number(values[n]) && strchr(values[n], '.') != NULL)
             i18n_number(values[n], sizeof(values[n]), lang, strtod(values[n], NULL));
         args[2 * n] = names[n];
         args[2 * n + 1] = values[n];

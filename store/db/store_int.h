@@ -88,6 +88,8 @@ enum st_stmt {
     S_USER_PREFS,
     S_USER_SET_NOTIFY,
     S_USER_SET_PREFS,
+    S_USER_LOCALE,
+    S_USER_SET_LOCALE,
     S_CONSENT_GET,
     S_CONSENT_SET,
     /* audit */
@@ -165,7 +167,7 @@ enum st_stmt {
  */
 #define STORE_QITEM_COLUMNS                                                                        \
     "q.public_id, q.trace_id, q.sender, q.recipient, q.subject, q.msg_date, q.size, q.service, "   \
-    "q.reason, q.status, q.created, q.updated, q.from_name"
+    "q.reason, q.status, q.created, q.updated, q.words, q.from_name"
 
 enum st_qcol {
     QC_ID,
@@ -180,6 +182,7 @@ enum st_qcol {
     QC_STATUS,
     QC_CREATED,
     QC_UPDATED,
+    QC_WORDS,
     QC_FROM_NAME,
     QC_COUNT /* the first column after the entry's */
 };

@@ -182,7 +182,8 @@ static int st_q_insert(struct store *st, struct store_qitem *it, int64_t content
     st_text(q, 10, it->reason);
     st_int(q, 11, now);
     st_int(q, 12, now);
-    st_text(q, 13, it->from_name);
+    st_text(q, 13, it->words);
+    st_text(q, 14, it->from_name);
     return st_exec1(st, q, error_r, "quarantine insert");
 }
 
@@ -229,6 +230,7 @@ void store_qitem_read(struct st_q *q, int first, struct store_qitem *it)
     it->status = qstatus_parse(st_col_text(q, first + QC_STATUS));
     it->created = st_col_int(q, first + QC_CREATED);
     it->updated = st_col_int(q, first + QC_UPDATED);
+    st_copy(it->words, sizeof(it->words), q, first + QC_WORDS);
     st_copy(it->from_name, sizeof(it->from_name), q, first + QC_FROM_NAME);
 }
 

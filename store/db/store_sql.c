@@ -19,8 +19,8 @@ const char *const st_sql_common[S_MAX] = {
                      "JOIN content c ON c.id = q.content_id WHERE q.public_id = ?",
     [S_CHUNKS] = "SELECT data FROM content_chunk WHERE content_id = ? ORDER BY seq",
     [S_Q_INSERT] = "INSERT INTO quarantine (public_id, content_id, trace_id, sender, recipient, "
-                   "subject, msg_date, size, service, reason, status, created, updated, "
-                   "from_name) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'held', ?, ?, ?)",
+                   "subject, msg_date, size, service, reason, status, created, updated, words, "
+                   "from_name) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'held', ?, ?, ?, ?)",
     [S_Q_GET] = "SELECT " STORE_QITEM_COLUMNS " FROM quarantine q WHERE public_id = ?",
     [S_Q_SET_STATUS] = "UPDATE quarantine SET status = ?, updated = ? WHERE public_id = ?",
     /* a deleted entry is held again while the purge has not taken its content */
@@ -49,6 +49,11 @@ const char *const st_sql_common[S_MAX] = {
                    "updated = ? WHERE id = ? AND state = 'pending'",
     [S_REL_STATE] = "SELECT r.state, r.last_error FROM release_request r JOIN quarantine q "
                     "ON q.id = r.quarantine_id WHERE q.public_id = ? ORDER BY r.id DESC LIMIT 1",
+    /* "user" quoted: PostgreSQL reserves the word, SQLite reads it as the name alike */
+    [S_USER_LOCALE] = "SELECT language, timezone FROM \"user\" WHERE address = ?1",
+    [S_USER_SET_LOCALE] = "INSERT INTO \"user\" (address, language, timezone, created) "
+                          "VALUES (?1, ?2, ?3, ?4) ON CONFLICT (address) DO UPDATE SET "
+                          "language = excluded.language, timezone = excluded.timezone",
     [S_CONSENT_GET] = "SELECT allowed FROM user_consent WHERE address = ? AND service = ?",
     [S_CONSENT_SET] = "INSERT INTO user_consent (address, service, allowed, updated) "
                       "VALUES (?, ?, ?, ?) ON CONFLICT (address, service) DO UPDATE SET "

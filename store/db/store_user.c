@@ -229,6 +229,38 @@ int store_user_set_consent(struct store *st, const char *address, const char *se
     return st_exec_commit(st, q, error_r, "consent");
 }
 
+int store_user_locale(struct store *st, const char *address, char *language, size_t lsize,
+                      char *timezone, size_t tsize, const char **error_r)
+{
+    char low[257];
+    int rc;
+
+    st_lower(low, sizeof(low), address);
+    rc = st_lookup2(st, S_USER_LOCALE, low, language, lsize, timezone, tsize, error_r,
+                    "user locale");
+    if (rc == STORE_NOTFOUND) {
+        if (lsize > 0)
+            language[0] = '\0';
+        if (tsize > 0)
+            timezone[0] = '\0';
+    }
+    return rc;
+}
+
+int store_user_set_locale(struct store *st, const char *address, const char *language,
+                          const char *timezone, const char **error_r)
+{
+    struct st_q *q = st_q(st, S_USER_SET_LOCALE);
+    char low[257];
+
+    st_lower(low, sizeof(low), address);
+    st_text(q, 1, low);
+    st_text(q, 2, language != NULL ? language : "");
+    st_text(q, 3, timezone != NULL ? timezone : "");
+    st_int(q, 4, st_now());
+    return st_exec1(st, q, error_r, "user locale");
+}
+
 int store_user_check_password(struct store *st, const char *address, const char *password,
                               const char **error_r)
 {

@@ -131,6 +131,8 @@ class RspamdTest(t.TempDirTest):
         item = json.loads(self.opesd.ctl("quarantine", "show", qid, "--json")[1])
         self.assertEqual((item["service"], item["status"]), ("rspamd", "held"))
         self.assertIn("GTUBE", item["reason"])
+        # what the recipient reads: rspamd's score against its own required score
+        self.assertEqual(item["words"], "reason.spam;score=15.0;required=15.0")
         # what rspamd was told: the envelope, the client and our trace id
         line = self.rspamd_log_line(tid)
         self.assertIn("from: <mallory@remote.example>", line)

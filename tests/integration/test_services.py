@@ -151,6 +151,8 @@ class ServicesTest(t.TempDirTest):
         self.assertEqual((item["recipient"], item["service"], item["status"]),
                          ("alice@example.org", "clamd", "held"))
         self.assertIn("Eicar", item["reason"])
+        # what the recipient reads: the virus by the name clamd gave
+        self.assertRegex(item["words"], r"^reason\.virus;name=\S*Eicar")
 
     def test_gtube_quarantined(self):
         self.start_opesd()
@@ -159,6 +161,10 @@ class ServicesTest(t.TempDirTest):
         self.assertIn("held in quarantine as", text)
         self.assertIn("by %sspamd" % URI, text)
         self.assertEqual(self.delivered("alice"), [])
+        # what the recipient reads: spamd's score against the score that holds it
+        qid = text.split("held in quarantine as ")[1].split()[0]
+        item = json.loads(self.opesd.ctl("quarantine", "show", qid, "--json")[1])
+        self.assertRegex(item["words"], r"^reason\.spam;score=\d+\.\d;required=\d+\.\d$")
 
     def test_inbound_opes_fields_with_our_uri_are_not_trusted(self):
         """PROTOCOL.md 20: OPES fields a sender wrote with our system URI are only text.
@@ -288,6 +294,9 @@ class ServicesTest(t.TempDirTest):
         self.assertEqual(code, 250, text)
         self.assertIn("held in quarantine", text)
         self.assertIn("by http://opes.example.org/opes/policy/blocklist", text)
+        qid = text.split("held in quarantine as ")[1].split()[0]
+        item = json.loads(self.opesd.ctl("quarantine", "show", qid, "--json")[1])
+        self.assertEqual(item["words"], "reason.blocked")
 
     def issue_token(self, *args):
         return self.opesd.ctl("token", "issue", *args)[1].strip()

@@ -39,6 +39,16 @@ static void teardown(void)
     free(db_path);
 }
 
+/* pending_first - keep the first pending notice's entry */
+static void pending_first(const struct store_qitem *it, int attempts, void *ctx)
+{
+    struct store_qitem *seen = ctx;
+
+    (void)attempts;
+    if (seen->id[0] == '\0')
+        *seen = *it;
+}
+
 /* hold - one held entry for rcpt; its id into id */
 static void hold(const char *rcpt, const char *sender, char *id)
 {
@@ -232,6 +242,64 @@ START_TEST(known_recipients_and_preferences)
 }
 END_TEST
 
+/* a recipient's language and zone, and an entry's words, as the mails read them */
+START_TEST(locale_and_words_kept)
+{
+    struct store_qitem it = {.size = 10}, got;
+    struct store_user u;
+    char lang[16] = "x", tz[64] = "x", a[32];
+    const char *err, *body = "Subject: s\r\n\r\nb\r\n";
+
+    /* no user row: the defaults, told apart from a store error */
+    ck_assert_int_eq(
+        store_user_locale(st, "carol@example.org", lang, sizeof(lang), tz, sizeof(tz), &err),
+        STORE_NOTFOUND);
+    ck_assert_str_eq(lang, "");
+    ck_assert_str_eq(tz, "");
+    ck_assert_int_eq(store_user_set_locale(st, "Carol@Example.org", "de", "Europe/Berlin", &err),
+                     0);
+    ck_assert_int_eq(
+        store_user_locale(st, "carol@example.org", lang, sizeof(lang), tz, sizeof(tz), &err), 0);
+    ck_assert_str_eq(lang, "de");
+    ck_assert_str_eq(tz, "Europe/Berlin");
+    /* the user row made for it is an ordinary recipient's, and other settings stay */
+    ck_assert_int_eq(store_user_get(st, "carol@example.org", &u, &err), 0);
+    ck_assert_int_eq(u.role, STORE_ROLE_USER);
+    ck_assert_int_eq(store_user_set_notify(st, "carol@example.org", "digest", "", &err), 0);
+    ck_assert_int_eq(store_user_set_locale(st, "carol@example.org", "", "America/New_York", &err),
+                     0);
+    ck_assert_int_eq(
+        store_user_locale(st, "carol@example.org", lang, sizeof(lang), tz, sizeof(tz), &err), 0);
+    ck_assert_str_eq(lang, "");
+    ck_assert_str_eq(tz, "America/New_York");
+    ck_assert_int_eq(store_user_get(st, "carol@example.org", &u, &err), 0);
+    ck_assert_str_eq(u.notify_mode, "digest");
+
+    /* words are stored with the entry and come back with every read of it */
+    snprintf(it.trace_id, sizeof(it.trace_id), "tw");
+    snprintf(it.sender, sizeof(it.sender), "x@remote.example");
+    snprintf(it.recipient, sizeof(it.recipient), "carol@example.org");
+    snprintf(it.service, sizeof(it.service), "spam");
+    snprintf(it.reason, sizeof(it.reason), "score 14.3 (tag 5.0, quarantine 10.0)");
+    snprintf(it.words, sizeof(it.words), "reason.spam;score=14.3;required=10.0");
+    ck_assert_int_eq(tu_add(st, &it, 1, body, strlen(body), 7, &err), 0);
+    ck_assert_int_eq(store_quarantine_get(st, it.id, &got, &err), 0);
+    ck_assert_str_eq(got.words, "reason.spam;score=14.3;required=10.0");
+    ck_assert_str_eq(got.reason, "score 14.3 (tag 5.0, quarantine 10.0)");
+    /* an entry without words (as held before them) reads as "" */
+    hold("carol@example.org", "y@remote.example", a);
+    ck_assert_int_eq(store_quarantine_get(st, a, &got, &err), 0);
+    ck_assert_str_eq(got.words, "");
+    /* the notifier's reads carry them too */
+    ck_assert_int_eq(store_notify_capture(st, it.id, "pending", "", NULL, 0, &err), 0);
+    {
+        struct store_qitem seen = {0};
+        ck_assert_int_ge(store_notify_pending(st, 10, pending_first, &seen, &err), 0);
+        ck_assert_str_eq(seen.words, "reason.spam;score=14.3;required=10.0");
+    }
+}
+END_TEST
+
 Suite *store_suite(void)
 {
     Suite *s = suite_create("store_notify");
@@ -242,6 +310,7 @@ Suite *store_suite(void)
     tcase_add_test(tc, digest_recorded_before_sending_lists_each_item_once);
     tcase_add_test(tc, expired_entries_are_due_for_a_dsn_once);
     tcase_add_test(tc, known_recipients_and_preferences);
+    tcase_add_test(tc, locale_and_words_kept);
     suite_add_tcase(s, tc);
     return s;
 }

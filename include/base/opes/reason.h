@@ -32,7 +32,8 @@ size_t reason_encode(char *buf, size_t size, const char *key, const char *const 
 /*
  * reason_words - the sentence of a words value in lang; 0 and "" when words
  * is empty or names no key of the catalogs. Numbers ("score=14.3") are
- * written with lang's decimal separator.
+ * written with lang's decimal separator, an argument named size (bytes) as
+ * i18n_size writes it ("10 MB").
  */
 size_t reason_words(char *buf, size_t size, const char *lang, const char *words);
 

@@ -25,9 +25,10 @@
 #include <sys/types.h>
 
 #define STORE_NOTFOUND 1
-#define STORE_USED 2    /* a single-use token was used before */
-#define STORE_LIMITED 3 /* a rate limit said no */
-#define STORE_ID_LEN 20 /* public quarantine id: 20 base32 characters */
+#define STORE_USED 2        /* a single-use token was used before */
+#define STORE_LIMITED 3     /* a rate limit said no */
+#define STORE_ID_LEN 20     /* public quarantine id: 20 base32 characters */
+#define STORE_WORDS_MAX 512 /* an entry's reason in words (reason.h's REASON_WORDS_MAX) */
 
 struct store;
 struct keys;
@@ -101,6 +102,8 @@ struct store_qitem {
     char reason[256];
     enum store_qstatus status;
     int64_t created, updated; /* unix seconds */
+    /* why, for the recipient: a words value (reason.h), "" for entries held before words */
+    char words[STORE_WORDS_MAX];
     char from_name[256];      /* the From display name (decoded), or "" */
 };
 
@@ -276,6 +279,18 @@ int store_user_consent(struct store *st, const char *address, const char *servic
 /* store_user_set_consent - record the choice (the user is created if needed). */
 int store_user_set_consent(struct store *st, const char *address, const char *service, bool allowed,
                            const char **error_r);
+
+/*
+ * store_user_locale - the user's language ("de") and time zone
+ * ("Europe/Berlin"), "" each when the defaults apply ([web] default_language,
+ * default_timezone); 0, STORE_NOTFOUND (no user row: both "") or -1.
+ * store_user_set_locale - set both ("" = the default again; the user is
+ * created if needed). Neither checks the values: callers do (i18n).
+ */
+int store_user_locale(struct store *st, const char *address, char *language, size_t lsize,
+                      char *timezone, size_t tsize, const char **error_r);
+int store_user_set_locale(struct store *st, const char *address, const char *language,
+                          const char *timezone, const char **error_r);
 
 /* store_user_check_password - 1 when it matches, 0 when not (or no such user), -1 error. */
 int store_user_check_password(struct store *st, const char *address, const char *password,

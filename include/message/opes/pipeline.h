@@ -46,7 +46,8 @@ struct pipeline_rcpt {
     enum policy_outcome outcome;
     const struct svc *culprit; /* NULL for a blocklist decision */
     char reason[256];
-    char *prefix; /* DELIVER: the fields to put on top of this recipient's copy */
+    char words[REASON_WORDS_MAX]; /* the reason for the recipient (reason.h), "" when none */
+    char *prefix;                 /* DELIVER: the fields to put on top of this recipient's copy */
     size_t prefix_len;
     struct variant_edits edits; /* DELIVER: the changes of the services that modify content */
     char services[256];         /* "clamd=pass,spamd=bypassed" for the log line */

@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "opes/reason.h"
 #include "opes/svcdesc.h"
 #include "opes/variant.h"
 
@@ -43,12 +44,13 @@ struct svc_msg {
 
 struct svc_result {
     enum svc_verdict verdict;
-    bool failed;                /* the service could not give an answer */
-    bool skipped;               /* it did not look at the message (e.g. protected content) */
-    bool unscannable;           /* it could not read all of the message, or not one way */
-    char reason[256];           /* for the trace, the reply and the quarantine entry */
-    char headers[1024];         /* fields to add on TAG (CRLF-terminated), e.g. X-Spam-Status */
-    struct variant_edits edits; /* on MODIFY: the changes to the message (owned) */
+    bool failed;                  /* the service could not give an answer */
+    bool skipped;                 /* it did not look at the message (e.g. protected content) */
+    bool unscannable;             /* it could not read all of the message, or not one way */
+    char reason[256];             /* for the trace, the reply and the quarantine entry */
+    char words[REASON_WORDS_MAX]; /* the same for the recipient (reason.h), "" = none */
+    char headers[1024];           /* fields to add on TAG (CRLF-terminated), e.g. X-Spam-Status */
+    struct variant_edits edits;   /* on MODIFY: the changes to the message (owned) */
     int64_t ms;
 };
 
@@ -141,6 +143,11 @@ extern const struct config_word svc_unscannable_words[];
 void svc_unscannable(const struct svc *svc, struct svc_result *r, enum svc_verdict choice,
                      const char *kind, const char *key, const char *why);
 
+/*
+ * svc_words_spam - r's words for a spam score: reason.spam with score and
+ * required (the score that holds or rejects), one digit after the point.
+ */
+void svc_words_spam(struct svc_result *r, double score, double required);
 /*
  * svc_too_big - a scanner's size limit: when m is larger than max_size the
  * message is not scanned and gets choice as svc_unscannable says ("not
