@@ -1,33 +1,53 @@
 /*
  * api.c - /api/v1: the quarantine as JSON, with the same authorisation as
  * the pages (the session cookie; a recipient sees their own items, an
- * administrator every item). Documents are built with jansson, never by
- * string concatenation.
+ * administrator every item). Each entry carries the technical reason and,
+ * as the pages show them, reason_text (in the language the pages would use)
+ * and category. Documents are built with jansson, never by string
+ * concatenation.
  */
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "opes/log.h"
+#include "opes/reason.h"
 #include "opes/store.h"
 #include "opes/web_http.h"
 #include "opes/web_page.h"
 
-static json_t *api_item(const struct store_qitem *it)
+/* api_item - an entry; reason_text and category are the words the pages show (req's language). */
+static json_t *api_item(const struct web_req *req, const struct store_qitem *it)
 {
-    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:s, s:s, s:s, s:I, s:I}", "id", it->id,
-                     "trace", it->trace_id, "sender", it->sender, "recipient", it->recipient,
-                     "subject", it->subject, "date", it->date, "size", (json_int_t)it->size,
-                     "service", it->service, "reason", it->reason, "status",
-                     store_qstatus_name(it->status), "created", (json_int_t)it->created, "updated",
-                     (json_int_t)it->updated);
+    char why[REASON_WORDS_MAX];
+    json_t *o =
+        json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:s, s:s, s:s, s:I, s:I}", "id", it->id,
+                  "trace", it->trace_id, "sender", it->sender, "recipient", it->recipient,
+                  "subject", it->subject, "date", it->date, "size", (json_int_t)it->size, "service",
+                  it->service, "reason", it->reason, "status", store_qstatus_name(it->status),
+                  "created", (json_int_t)it->created, "updated", (json_int_t)it->updated);
+
+    if (o == NULL)
+        return NULL;
+    json_object_set_new(o, "from_name", json_string(it->from_name));
+    json_object_set_new(o, "reason_text", json_string(web_item_reason(req, it, why, sizeof(why))));
+    json_object_set_new(o, "category", json_string(web_item_category(req, it)));
+    json_object_set_new(o, "language", json_string(req->lang != NULL ? req->lang : "en"));
+    return o;
 }
+
+struct api_list {
+    const struct web_req *req;
+    json_t *arr;
+};
 
 static void api_list_cb(const struct store_qitem *it, void *ctx)
 {
-    json_t *o = api_item(it);
+    struct api_list *l = ctx;
+    json_t *o = api_item(l->req, it);
+
     if (o != NULL)
-        json_array_append_new(ctx, o);
+        json_array_append_new(l->arr, o);
 }
 
 static void api_send(struct web_resp *resp, int status, json_t *j)
@@ -59,6 +79,8 @@ void api_quarantine_list(struct web_req *req, struct web_resp *resp)
     enum store_web_sort order = STORE_SORT_NEWEST;
     struct store_qfilter f = {.status = -1, .limit = 50};
     json_t *arr = json_array();
+    struct api_list l = {.req = req, .arr = arr};
+    int64_t total = 0;
 
     if (status != NULL)
         for (int i = 0; i < 4; i++)
@@ -78,13 +100,16 @@ void api_quarantine_list(struct web_req *req, struct web_resp *resp)
         order = STORE_SORT_SUBJECT;
     else if (sort != NULL && strcmp(sort, "size") == 0)
         order = STORE_SORT_SIZE;
-    if (store_web_quarantine_list(req->st, &f, order, api_list_cb, arr, &error) < 0) {
+    else if (sort != NULL && strcmp(sort, "reason") == 0)
+        order = STORE_SORT_REASON;
+    if (store_web_quarantine_list(req->st, &f, order, api_list_cb, &l, &error) < 0 ||
+        store_web_quarantine_count(req->st, &f, &total, &error) < 0) {
         log_warnx("web: api list: %s", error);
         json_decref(arr);
         api_error(resp, 500, "store");
         return;
     }
-    api_send(resp, 200, json_pack("{s:o}", "items", arr));
+    api_send(resp, 200, json_pack("{s:o, s:I}", "items", arr, "total", (json_int_t)total));
 }
 
 void api_quarantine_item(struct web_req *req, struct web_resp *resp)
@@ -104,5 +129,5 @@ void api_quarantine_item(struct web_req *req, struct web_resp *resp)
         api_error(resp, 404, "not found");
         return;
     }
-    api_send(resp, 200, api_item(&it));
+    api_send(resp, 200, api_item(req, &it));
 }

@@ -41,10 +41,13 @@ struct web_req {
     const char *method;
     const char *path;
     struct web_form query;
-    struct web_form form;      /* the urlencoded POST body */
-    const char *cookie;        /* the session cookie's value, or NULL */
-    const char *origin;        /* the Origin header, or NULL */
-    char client[WEB_ADDR_MAX]; /* the client's address (forwarded by a trusted proxy) */
+    struct web_form form;        /* the urlencoded POST body */
+    const char *cookie;          /* the session cookie's value, or NULL */
+    const char *origin;          /* the Origin header, or NULL */
+    const char *accept_language; /* the Accept-Language header, or NULL */
+    const char *lang;            /* the language of the answer (web_page_locale) */
+    char tz[64];                 /* the reader's time zone, "" for the system's */
+    char client[WEB_ADDR_MAX];   /* the client's address (forwarded by a trusted proxy) */
     char args[WEB_ROUTE_ARGS][WEB_ROUTE_ARG_MAX];
     struct web_session sess;
     int64_t now;
