@@ -637,11 +637,20 @@ static void q_item_allow_form(struct html *h, const struct web_req *req,
 
 static void q_item_actions(struct html *h, const struct web_req *req, const struct store_qitem *it)
 {
+    char state[16] = "", last[256] = "";
+    const char *error;
+
     html_add(h,
              "<section class=\"actions-box\" aria-labelledby=\"actions-h\"><h2 id=\"actions-h\" "
              "class=\"vh\">%s</h2><div class=\"actions\">\n",
              web_t(req, "web.item.actions"));
-    if (it->status == STORE_HELD) {
+    /* a release on its way: nothing more to do here */
+    if (it->status == STORE_HELD &&
+        store_release_state(req->st, it->id, state, sizeof(state), last, sizeof(last), &error) ==
+            0 &&
+        strcmp(state, "pending") == 0) {
+        html_add(h, "</div>\n<p class=\"notice\">%s</p>\n", web_t(req, "web.item.pending"));
+    } else if (it->status == STORE_HELD) {
         q_action_form(h, req, it, "release", "web.action.release", "");
         if (it->sender[0] != '\0')
             q_action_form(h, req, it, "block", "web.action.block", "secondary");
