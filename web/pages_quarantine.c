@@ -174,11 +174,12 @@ static void q_row(const struct store_qitem *it, void *ctx)
         return; /* the one past the page only says that there is a next page */
     if (l->grouped && day != l->day) {
         char dname[64];
+        if (l->day != 0)
+            html_add(l->h, "</tbody>\n");
         html_add(l->h,
-                 "%s<tbody><tr class=\"day\"><th scope=\"colgroup\" colspan=\"%d\">%s</th>"
+                 "<tbody><tr class=\"day\"><th scope=\"colgroup\" colspan=\"%d\">%s</th>"
                  "</tr>\n",
-                 l->day != 0 ? "</tbody>\n" : "", cols,
-                 web_page_date(req, it->created, I18N_DAY, dname, sizeof(dname)));
+                 cols, web_page_date(req, it->created, I18N_DAY, dname, sizeof(dname)));
         l->day = day;
     } else if (!l->grouped && l->n == 1) {
         html_add(l->h, "<tbody>\n");
@@ -407,7 +408,9 @@ void page_quarantine(struct web_req *req, struct web_resp *resp)
         web_page_error(req, resp, 500, "web.err.list_read");
         return;
     }
-    html_add(&h, "%s</table></form>\n", l.n > 0 ? "</tbody>\n" : "");
+    if (l.n > 0)
+        html_add(&h, "</tbody>\n");
+    html_add(&h, "</table></form>\n");
     if (l.n == 0)
         html_add(&h, "<p class=\"empty\">%s</p>\n",
                  web_t(req, qq.status_n == STORE_HELD && f.search == NULL && f.since == 0

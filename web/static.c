@@ -100,6 +100,8 @@ static const char static_css[] =
     "main{padding:12px 12px 32px}\n"
     "header.top{padding:8px 12px}\n"
     "dl{grid-template-columns:1fr}\n"
+    "dl.envelope{grid-template-columns:max-content 1fr;gap:2px 12px}\n"
+    "dl.envelope dt{margin-top:0}\n"
     "dt{margin-top:6px}\n"
     "th,td{padding:4px}\n"
     "table.items,table.items tbody{display:block}\n"

@@ -70,9 +70,10 @@ async function check(what, lang) {
   const [sw, iw] = await page.evaluate(() => [document.scrollingElement.scrollWidth, innerWidth]);
   assert.ok(sw <= iw, `${what}: scrolls sideways (${sw} > ${iw})`);
   assert.equal(await page.getAttribute('html', 'lang'), lang, `${what}: html lang`);
+  const shown = await page.evaluate(() => document.body.innerText);
+  assert.doesNotMatch(shown, /<\/?(tbody|tr|td|div|p|span)>/, `${what}: markup shown as text`);
   if (lang === 'de') {
-    const text = await page.evaluate(() => document.body.innerText);
-    const found = english.filter((s) => text.includes(s));
+    const found = english.filter((s) => shown.includes(s));
     assert.deepEqual(found, [], `${what}: English on the German page`);
   }
 }
