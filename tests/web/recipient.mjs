@@ -23,7 +23,8 @@ const ARTIFACTS = env('ARTIFACTS');
 const ITEM = env('ITEM');
 const DELETE_ID = env('DELETE_ID');
 const ids = (name) => env(name).split(',');
-const step = (name) => console.log(`-- ${name}`);
+const started = Date.now();
+const step = (name) => console.log(`-- ${((Date.now() - started) / 1000).toFixed(1)}s ${name}`);
 
 // catalog - the texts of a catalog file, by key
 function catalog(file) {
@@ -61,12 +62,15 @@ const context = await browser.newContext({ viewport: { width: 1280, height: 900 
 const page = await context.newPage();
 const shot = (name) => page.screenshot({ path: path.join(ARTIFACTS, `${name}.png`), fullPage: true });
 
-// check - what every page must be: axe-clean, no sideways scrolling, all of it in lang
-async function check(what, lang) {
-  const results = await new AxeBuilder({ page }).analyze();
-  const bad = results.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
-  assert.deepEqual(bad.map((v) => `${v.id}: ${v.help} (${v.nodes.map((n) => n.target).join(' ')})`),
-                   [], `${what}: axe-core`);
+// check - what every page must be: axe-clean (when axe), no sideways scrolling, all in lang
+async function check(what, lang, axe = true) {
+  if (axe) {
+    const results = await new AxeBuilder({ page }).analyze();
+    const bad = results.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
+    assert.deepEqual(
+      bad.map((v) => `${v.id}: ${v.help} (${v.nodes.map((n) => n.target).join(' ')})`), [],
+      `${what}: axe-core`);
+  }
   const [sw, iw] = await page.evaluate(() => [document.scrollingElement.scrollWidth, innerWidth]);
   assert.ok(sw <= iw, `${what}: scrolls sideways (${sw} > ${iw})`);
   assert.equal(await page.getAttribute('html', 'lang'), lang, `${what}: html lang`);
@@ -142,7 +146,8 @@ try {
           await shot(`${name}-${width}${lang === 'de' ? '-de' : ''}`);
         if (name === 'item')
           await page.locator('details.tech summary').click(); // and checked open too
-        await check(`${url} ${width} ${lang}`, lang);
+        // axe on every page in English; in German where the words differ most in length
+        await check(`${url} ${width} ${lang}`, lang, lang === 'en' || name === 'list' || name === 'item');
       }
       // the delete confirmation, a page of its own
       await page.goto(`${BASE}/quarantine`);

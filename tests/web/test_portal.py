@@ -352,6 +352,8 @@ class PortalRecipientTest(WebTest):
         p = subprocess.run([NODE, os.path.join(HERE, "recipient.mjs")], cwd=HERE, env=env,
                            capture_output=True, timeout=600)
         out = p.stdout.decode("utf-8", "replace") + p.stderr.decode("utf-8", "replace")
+        with open(os.path.join(ARTIFACTS, "recipient.log"), "w", encoding="utf-8") as f:
+            f.write(out)
         self.assertEqual(p.returncode, 0, "browser checks failed:\n%s\nopes-web log:\n%s"
                          % (out, self.web.read_log()[-3000:]))
         self.assertIn("all browser checks passed", out)
@@ -611,12 +613,11 @@ class PortalHttpTest(WebTest):
         # Received: the client's HELO, name and address, and the single recipient
         self.assertIn("Received: the name the sending mail server gave for itself (HELO), its "
                       "host name and network address", text)
-        self.assertIn("that recipient's address (for &lt;address&gt;)", text)
+        self.assertIn("that recipient&#39;s address (for &lt;address&gt;)", text)
         # OPES-Via: the recipient's bypass and consent choices
-        self.assertIn("It therefore shows a recipient's choices", text)
+        self.assertIn("It therefore shows your choices", text)
         self.assertIn("appears as bypassed", text)
-        self.assertIn("turned off (or did not turn on) in the consent preferences is missing",
-                      text)
+        self.assertIn("a check you turned off (or did not turn on) is missing", text)
         # retention, from the configuration, for held mail and for trace records
         self.assertIn("Held messages are kept for 17 days", text)
         self.assertIn("Trace records are removed 17 days after they were written", text)
