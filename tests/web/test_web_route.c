@@ -460,6 +460,53 @@ START_TEST(dispatch_prefs_and_lists)
 }
 END_TEST
 
+/* the language: the user's choice, else the browser's; the API's words follow it */
+START_TEST(dispatch_language_and_words)
+{
+    struct wt w;
+    struct web_session alice;
+    struct web_resp r;
+    char id[STORE_ID_LEN + 1], path[64];
+    const char *error;
+
+    wt_open(&w, "");
+    wt_hold(&w, "x@remote.example", "alice@example.org", "Subject: a\n\na\n", id);
+    session(&w, "alice@example.org", &alice);
+    wt_accept_language = "fr-CH, de;q=0.8, en;q=0.5";
+    wt_run(&w, "GET", "/quarantine", NULL, &alice, NULL, &r);
+    ck_assert_ptr_nonnull(strstr(r.body, "<html lang=\"de\">"));
+    ck_assert_ptr_nonnull(strstr(r.body, "Ihre zur\xc3\xbc"
+                                         "ckgehaltenen E-Mails"));
+    ck_assert_ptr_nonnull(strstr(r.body, "1 Nachricht<"));
+    ck_assert_ptr_null(strstr(r.body, "Your held mail"));
+    web_resp_free(&r);
+    snprintf(path, sizeof(path), "/api/v1/quarantine/%s", id);
+    wt_run(&w, "GET", path, NULL, &alice, NULL, &r);
+    ck_assert_ptr_nonnull(strstr(r.body, "\"reason\":\"test rule\""));
+    ck_assert_ptr_nonnull(strstr(r.body, "\"category\":\"other\""));
+    ck_assert_ptr_nonnull(strstr(r.body, "\"language\":\"de\""));
+    ck_assert_ptr_nonnull(strstr(r.body, "\"reason_text\":\""));
+    web_resp_free(&r);
+    /* her own choice beats the browser's */
+    ck_assert_int_eq(store_user_set_locale(w.st, "alice@example.org", "en", "", &error), 0);
+    wt_run(&w, "GET", "/quarantine", NULL, &alice, NULL, &r);
+    ck_assert_ptr_nonnull(strstr(r.body, "<html lang=\"en\">"));
+    ck_assert_ptr_nonnull(strstr(r.body, "Your held mail"));
+    web_resp_free(&r);
+    /* and is made on the preferences page */
+    wt_accept_language = NULL;
+    post(&w, "/prefs", "what=locale&language=de&timezone=Europe%2FBerlin", &alice, &r);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_ptr_nonnull(strstr(r.body, "Ihre Einstellungen sind gespeichert."));
+    ck_assert_ptr_nonnull(strstr(r.body, "<option selected>Europe/Berlin</option>"));
+    web_resp_free(&r);
+    post(&w, "/prefs", "what=locale&language=xx&timezone=", &alice, &r);
+    ck_assert_int_eq(r.status, 400);
+    web_resp_free(&r);
+    wt_close(&w);
+}
+END_TEST
+
 START_TEST(dispatch_admin_bulk)
 {
     struct wt w;
@@ -683,6 +730,7 @@ Suite *unit_suite(void)
     tcase_add_test(td, dispatch_sort_and_pages);
     tcase_add_test(td, dispatch_prefs_and_lists);
     tcase_add_test(td, dispatch_admin_bulk);
+    tcase_add_test(td, dispatch_language_and_words);
     tcase_add_test(td, dispatch_action_links);
     tcase_set_timeout(td, 60);
     suite_add_tcase(s, tc);
