@@ -493,6 +493,22 @@ START_TEST(dispatch_language_and_words)
     ck_assert_ptr_nonnull(strstr(r.body, "<html lang=\"en\">"));
     ck_assert_ptr_nonnull(strstr(r.body, "Your held mail"));
     web_resp_free(&r);
+    /* the day filter: today (in the portal's zone) has it, another day not */
+    {
+        time_t now = time(NULL);
+        struct tm tm;
+        char day[16];
+        localtime_r(&now, &tm);
+        strftime(day, sizeof(day), "%Y-%m-%d", &tm);
+        get(&w, "/quarantine", &alice, &r, "day", day, NULL);
+        ck_assert_ptr_nonnull(strstr(r.body, id));
+        ck_assert_ptr_nonnull(strstr(r.body, ">1 message<"));
+        web_resp_free(&r);
+        get(&w, "/quarantine", &alice, &r, "day", "2001-02-03", NULL);
+        ck_assert_ptr_null(strstr(r.body, id));
+        ck_assert_ptr_nonnull(strstr(r.body, "No messages match."));
+        web_resp_free(&r);
+    }
     /* and is made on the preferences page */
     wt_accept_language = NULL;
     post(&w, "/prefs", "what=locale&language=de&timezone=Europe%2FBerlin", &alice, &r);
