@@ -95,7 +95,7 @@ static const char static_css[] =
     ".why{font-weight:600}\n"
     "details.tech{border:1px solid var(--line);border-radius:6px;padding:8px 12px;margin:20px 0}\n"
     "details.tech summary{cursor:pointer;font-weight:600}\n"
-    "td.detail{overflow-wrap:anywhere}\n"
+    ".wrap td,.wrap th,dd{overflow-wrap:anywhere}\n"
     "ul.confirm-list li{margin:4px 0}\n"
     "svg.chart{max-width:100%;height:auto;border:1px solid var(--line)}\n"
     "@media (max-width:700px){\n"
