@@ -27,6 +27,7 @@
 #include "opes/endpoint.h"
 #include "opes/jobs.h"
 #include "opes/lmtp_local.h"
+#include "opes/i18n.h"
 #include "opes/log.h"
 #include "opes/privdrop.h"
 #include "opes/netio.h"
@@ -493,6 +494,15 @@ int main(int argc, char **argv)
     if (cfg == NULL) {
         fprintf(stderr, "%s\n", error);
         return 1;
+    }
+    {
+        /* the mails' words: built in, and the operator's catalogs read once, before threads */
+        char ierr[512];
+        if (i18n_init(cfg->web_catalog_dir, ierr, sizeof(ierr)) < 0) {
+            fprintf(stderr, "opesd: %s\n", ierr);
+            config_unref(&cfg);
+            return 1;
+        }
     }
     if (check) {
         struct svc_set *services = services_load(cfg, &error);

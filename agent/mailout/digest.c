@@ -16,6 +16,7 @@
 #include "opes/lmtp_local.h"
 #include "opes/log.h"
 #include "opes/mailgen.h"
+#include "opes/mailview.h"
 #include "opes/notify.h"
 #include "opes/schedule.h"
 #include "opes/store.h"
@@ -92,25 +93,17 @@ int digest_record(struct store *st, const struct opes_config *cfg, bool force, c
 
 /* ------------------------------------------------------------ sending */
 
-struct digest_render {
-    struct store *st;
-    const struct opes_config *cfg;
-    int64_t expires;
-    struct mailgen_buf text, html;
-    char *item_txt, *item_html;
-    size_t count;
+struct digest_items {
+    struct store_qitem *items;
+    size_t n, cap;
 };
 
 static void digest_item(const struct store_qitem *it, void *ctx)
 {
-    struct digest_render *d = ctx;
-    struct notify_item_strings s;
-    struct mailgen_var vars[NOTIFY_ITEM_VARS];
-    size_t n = notify_item_vars(d->st, d->cfg, it, d->expires, &s, vars);
+    struct digest_items *d = ctx;
 
-    mailgen_fill(&d->text, d->item_txt, vars, n, false);
-    mailgen_fill(&d->html, d->item_html, vars, n, true);
-    d->count++;
+    d->items = vec_reserve(d->items, &d->cap, d->n + 1, sizeof(*d->items));
+    d->items[d->n++] = *it;
 }
 
 struct digest_list {
@@ -133,75 +126,24 @@ static void digest_collect(const struct store_digest *dg, void *ctx)
 static bool digest_send_one(struct store *st, struct lmtp_env *env, const struct store_digest *dg)
 {
     const struct opes_config *cfg = env->cfg;
-    struct digest_render d = {.st = st, .cfg = cfg, .expires = notify_link_expiry(cfg)};
+    struct digest_items d = {0};
+    struct mailview_reader rd;
     struct mailgen_buf msg = {0};
-    struct notify_item_strings s;
     const char *error;
-    char count[32], expires[64], why[300];
+    char why[300];
     struct lmtp_reply reply;
     bool ok = true;
 
-    d.item_txt = mailgen_template(cfg->notify_template_dir, "digest-item.txt");
-    d.item_html = mailgen_template(cfg->notify_template_dir, "digest-item.html");
-    if (d.item_txt == NULL || d.item_html == NULL) {
-        log_warnx("digest: template digest-item.txt or digest-item.html missing");
-        goto out;
-    }
-    mailgen_add(&d.text, "", 0);
-    mailgen_add(&d.html, "", 0);
     if (store_digest_items(st, dg->id, digest_item, &d, &error) < 0) {
         log_warnx("digest=%lld store error: %s", (long long)dg->id, error);
         goto out;
     }
-    if (d.count == 0) { /* every item went away before it could be sent */
+    if (d.n == 0) { /* every item went away before it could be sent */
         store_digest_sent(st, dg->id, &error);
         goto out;
     }
-    snprintf(count, sizeof(count), "%zu", d.count);
-    mailgen_date(expires, sizeof(expires), (time_t)d.expires);
-    snprintf(s.opes_url, sizeof(s.opes_url), "%s/opes", cfg->web_base_url);
-    snprintf(s.privacy_url, sizeof(s.privacy_url), "%s/privacy", cfg->web_base_url);
-    {
-        struct mailgen_var text_vars[] = {{"count", count, false},
-                                          {"recipient", dg->recipient, false},
-                                          {"expires", expires, false},
-                                          {"items", d.text.data, true},
-                                          {"opes_url", s.opes_url, false},
-                                          {"privacy_url", s.privacy_url, false},
-                                          {"system_uri", cfg->system_uri, false}};
-        struct mailgen_buf subject = {0}, text = {0}, html = {0};
-        char *tt = mailgen_template(cfg->notify_template_dir, "digest.txt");
-        char *th = mailgen_template(cfg->notify_template_dir, "digest.html");
-        char *ts = mailgen_template(cfg->notify_template_dir, "digest-subject.txt");
-        size_t nv = sizeof(text_vars) / sizeof(text_vars[0]);
-
-        if (tt != NULL && th != NULL && ts != NULL) {
-            mailgen_fill(&subject, ts, text_vars, nv, false);
-            subject.data[strcspn(subject.data, "\r\n")] = '\0';
-            mailgen_fill(&text, tt, text_vars, nv, false);
-            text_vars[3].value = d.html.data; /* rendered and escaped item by item */
-            mailgen_fill(&html, th, text_vars, nv, true);
-            {
-                struct mailgen_msg m = {.from = cfg->notify_from,
-                                        .host = cfg->hostname,
-                                        .to = dg->recipient,
-                                        .subject = subject.data,
-                                        .auto_submitted = "auto-generated",
-                                        .text = text.data,
-                                        .html = html.data};
-                mailgen_compose(&msg, &m);
-            }
-        } else {
-            log_warnx("digest: template digest.txt, digest.html or digest-subject.txt missing");
-        }
-        free(tt);
-        free(th);
-        free(ts);
-        mailgen_free(&subject);
-        mailgen_free(&text);
-        mailgen_free(&html);
-    }
-    if (msg.data == NULL)
+    mailview_reader_of(st, cfg, dg->recipient, &rd);
+    if (mailview_compose(st, cfg, "digest", &rd, d.items, d.n, &msg) < 0)
         goto out;
     notify_deliver(env, dg->recipient, msg.data, msg.len, &reply);
     snprintf(why, sizeof(why), "%d %s %s", reply.code, reply.enh, reply.text);
@@ -209,7 +151,7 @@ static bool digest_send_one(struct store *st, struct lmtp_env *env, const struct
         if (store_digest_sent(st, dg->id, &error) < 0)
             log_warnx("digest=%lld delivered but not recorded: %s", (long long)dg->id, error);
         log_info("digest=%lld rcpt=<%s> items=%zu action=sent reply=\"%s\"", (long long)dg->id,
-                 dg->recipient, d.count, why);
+                 dg->recipient, d.n, why);
     } else {
         /* kept pending: the same digest is tried again on the next interval */
         store_digest_failed(st, dg->id, why, &error);
@@ -218,10 +160,7 @@ static bool digest_send_one(struct store *st, struct lmtp_env *env, const struct
                   (long long)dg->id, dg->recipient, dg->attempts + 1, why);
     }
 out:
-    free(d.item_txt);
-    free(d.item_html);
-    mailgen_free(&d.text);
-    mailgen_free(&d.html);
+    free(d.items);
     mailgen_free(&msg);
     return ok;
 }

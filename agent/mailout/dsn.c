@@ -14,6 +14,7 @@
 
 #include "opes/config.h"
 #include "opes/endpoint.h"
+#include "opes/i18n.h"
 #include "opes/lmtp_parse.h"
 #include "opes/lmtp_local.h"
 #include "opes/log.h"
@@ -151,7 +152,7 @@ static bool dsn_one(struct store *st, struct lmtp_env *env, const struct endpoin
     const struct store_qitem *it = &due->it;
     const struct svc *svc = dsn_service(env->services, it->service);
     char *headers = malloc(DSN_HEADERS_MAX), uri[400], why[300], cause[400];
-    const char *error, *rule;
+    const char *error, *rule, *lang = i18n_negotiate(NULL, NULL, cfg->web_default_language);
     size_t hlen = 0;
     bool ok = true;
     int rc;
@@ -172,15 +173,21 @@ static bool dsn_one(struct store *st, struct lmtp_env *env, const struct endpoin
         goto out;
     }
     snprintf(uri, sizeof(uri), "%s", svc->uri);
-    if (strcmp(due->cause, "expired") == 0)
-        snprintf(cause, sizeof(cause), "it was held in quarantine and expired unreleased");
-    else
-        snprintf(cause, sizeof(cause), "it was held in quarantine and its release failed (%s)",
-                 due->detail);
+    {
+        /* the sender is not ours to ask: the site's language */
+        struct mailgen_var cv[] = {{"detail", due->detail, false}};
+        struct mailgen_buf cb = {0};
+        mailgen_catalog(&cb, lang,
+                        strcmp(due->cause, "expired") == 0 ? "mail.dsn.cause.expired"
+                                                           : "mail.dsn.cause.release",
+                        cv, 1, false);
+        snprintf(cause, sizeof(cause), "%s", cb.data != NULL ? cb.data : "");
+        mailgen_free(&cb);
+    }
     {
         struct mailgen_buf human = {0}, msg = {0};
         struct lmtp_reply reply;
-        char *tmpl = mailgen_template(cfg->notify_template_dir, "dsn.txt");
+        char *tmpl = mailgen_template_lang(cfg->notify_template_dir, lang, "dsn.txt");
         struct mailgen_var vars[] = {{"hostname", cfg->hostname, false},
                                      {"recipient", it->recipient, false},
                                      {"sender", it->sender, false},
@@ -206,7 +213,7 @@ static bool dsn_one(struct store *st, struct lmtp_env *env, const struct endpoin
                              .arrival = it->created};
 
         if (tmpl != NULL)
-            mailgen_fill(&human, tmpl, vars, sizeof(vars) / sizeof(vars[0]), false);
+            mailgen_fill_lang(&human, tmpl, vars, sizeof(vars) / sizeof(vars[0]), false, lang);
         else
             mailgen_str(&human, "Your message was accepted but not delivered.\n");
         d.human = human.data;

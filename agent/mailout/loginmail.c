@@ -14,6 +14,7 @@
 #include "opes/lmtp_local.h"
 #include "opes/log.h"
 #include "opes/mailgen.h"
+#include "opes/mailview.h"
 #include "opes/notify.h"
 #include "opes/store.h"
 #include "opes/token.h"
@@ -48,6 +49,7 @@ static int loginmail_one(struct store *st, struct lmtp_env *env, const char *add
     struct token_link l = {.purpose = TOKEN_LOGIN};
     char token[TOKEN_MAX], url[TOKEN_MAX + 300], expires[64], opes[300], privacy[300], rcpt[300];
     struct mailgen_buf msg = {0};
+    struct mailview_reader rd;
     struct lmtp_reply reply;
     const char *error = "", *why;
 
@@ -69,7 +71,8 @@ static int loginmail_one(struct store *st, struct lmtp_env *env, const char *add
         return 0;
     }
     snprintf(url, sizeof(url), "%s/login/%s", cfg->web_base_url, token);
-    mailgen_date(expires, sizeof(expires), (time_t)l.expires);
+    mailview_reader_of(st, cfg, address, &rd);
+    i18n_date(expires, sizeof(expires), rd.lang, rd.tz, (time_t)l.expires, I18N_DATETIME);
     snprintf(opes, sizeof(opes), "%s/opes", cfg->web_base_url);
     snprintf(privacy, sizeof(privacy), "%s/privacy", cfg->web_base_url);
     {
@@ -78,7 +81,8 @@ static int loginmail_one(struct store *st, struct lmtp_env *env, const char *add
                                      {"expires", expires, false},
                                      {"opes_url", opes, false},
                                      {"privacy_url", privacy, false}};
-        if (notify_compose(cfg, "login", address, "auto-replied", vars, 5, false, &msg) < 0) {
+        if (notify_compose(cfg, "login", rd.lang, address, "auto-replied", vars, 5, false, &msg) <
+            0) {
             mailgen_free(&msg);
             return -1;
         }

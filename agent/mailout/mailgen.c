@@ -15,6 +15,7 @@
 
 #include <sodium.h>
 
+#include "opes/i18n.h"
 #include "opes/log.h"
 #include "opes/vec.h"
 
@@ -116,8 +117,63 @@ void mailgen_text(struct mailgen_buf *out, const char *s)
     }
 }
 
+static char *mg_clean(const char *value);
+
+/* mg_var - the value of the variable called name, or NULL. */
+static const char *mg_var(const struct mailgen_var *vars, size_t n, const char *name)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(vars[i].name, name) == 0)
+            return vars[i].value;
+    return NULL;
+}
+
+void mailgen_catalog(struct mailgen_buf *out, const char *lang, const char *key,
+                     const struct mailgen_var *vars, size_t n, bool html)
+{
+    const char *args[2 * MAILGEN_CATALOG_ARGS + 1];
+    char *clean[MAILGEN_CATALOG_ARGS], one[160];
+    const char *count = mg_var(vars, n, "count"), *text;
+    size_t k = 0, len;
+    char *filled;
+
+    /* a KEY.one / KEY.other pair is chosen by the variable count */
+    snprintf(one, sizeof(one), "%s.one", key);
+    if (i18n_has(I18N_BASE, one))
+        text = i18n_plural(lang, key, count != NULL ? strtoul(count, NULL, 10) : 0);
+    else
+        text = i18n_text(lang, key);
+    for (size_t i = 0; i < n && k < MAILGEN_CATALOG_ARGS; i++) {
+        if (vars[i].raw || vars[i].value == NULL)
+            continue;
+        clean[k] = mg_clean(vars[i].value);
+        args[2 * k] = vars[i].name;
+        args[2 * k + 1] = clean[k];
+        k++;
+    }
+    args[2 * k] = NULL;
+    len = i18n_fill(NULL, 0, text, args);
+    filled = malloc(len + 1);
+    if (filled == NULL)
+        fatal("malloc");
+    i18n_fill(filled, len + 1, text, args);
+    if (html)
+        mailgen_html_escape(out, filled);
+    else
+        mailgen_str(out, filled);
+    free(filled);
+    for (size_t i = 0; i < k; i++)
+        free(clean[i]);
+}
+
 void mailgen_fill(struct mailgen_buf *out, const char *tmpl, const struct mailgen_var *vars,
                   size_t n, bool html)
+{
+    mailgen_fill_lang(out, tmpl, vars, n, html, I18N_BASE);
+}
+
+void mailgen_fill_lang(struct mailgen_buf *out, const char *tmpl, const struct mailgen_var *vars,
+                       size_t n, bool html, const char *lang)
 {
     const char *p = tmpl;
 
@@ -132,6 +188,14 @@ void mailgen_fill(struct mailgen_buf *out, const char *tmpl, const struct mailge
         }
         mailgen_add(out, p, (size_t)(open - p));
         len = (size_t)(close - open - 2);
+        if (len > 2 && len < 160 && strncmp(open + 2, "t:", 2) == 0) {
+            char key[160];
+            memcpy(key, open + 4, len - 2);
+            key[len - 2] = '\0';
+            mailgen_catalog(out, lang, key, vars, n, html);
+            p = close + 2;
+            continue;
+        }
         for (size_t i = 0; i < n; i++) {
             if (strlen(vars[i].name) != len || memcmp(vars[i].name, open + 2, len) != 0)
                 continue;
@@ -382,33 +446,38 @@ void mailgen_qp(struct mailgen_buf *out, const char *text)
         mailgen_str(out, "\r\n");
 }
 
-char *mailgen_template(const char *dir, const char *name)
+/* mg_template_file - the file dir/name (malloc'ed), or NULL when there is none. */
+static char *mg_template_file(const char *dir, const char *name)
 {
-    if (dir != NULL && *dir != '\0') {
-        char path[4096];
-        FILE *fp;
+    char path[4096];
+    FILE *fp;
 
-        snprintf(path, sizeof(path), "%s/%s", dir, name);
-        fp = fopen(path, "rb");
-        if (fp != NULL) {
-            struct mailgen_buf b = {0};
-            char chunk[4096];
-            size_t n;
-            while ((n = fread(chunk, 1, sizeof(chunk), fp)) > 0 && b.len < 256 * 1024)
-                mailgen_add(&b, chunk, n);
-            if (ferror(fp)) {
-                log_warnx("template=%s unreadable, using the built-in one", path);
-                mailgen_free(&b);
-            }
-            fclose(fp);
-            if (b.data != NULL) {
-                /* a NUL inside ends the template */
-                return b.data;
-            }
-        } else if (errno != ENOENT) {
-            log_warn("template=%s", path);
+    if (dir == NULL || *dir == '\0')
+        return NULL;
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    fp = fopen(path, "rb");
+    if (fp != NULL) {
+        struct mailgen_buf b = {0};
+        char chunk[4096];
+        size_t n;
+        while ((n = fread(chunk, 1, sizeof(chunk), fp)) > 0 && b.len < 256 * 1024)
+            mailgen_add(&b, chunk, n);
+        if (ferror(fp)) {
+            log_warnx("template=%s unreadable, using the built-in one", path);
+            mailgen_free(&b);
         }
+        fclose(fp);
+        /* a NUL inside ends the template */
+        return b.data;
     }
+    if (errno != ENOENT)
+        log_warn("template=%s", path);
+    return NULL;
+}
+
+/* mg_template_builtin - the built-in template called name (malloc'ed), or NULL. */
+static char *mg_template_builtin(const char *name)
+{
     for (const struct mailgen_builtin *t = mailgen_builtins; t->name != NULL; t++) {
         if (strcmp(t->name, name) == 0) {
             char *s = strdup(t->text);
@@ -418,6 +487,32 @@ char *mailgen_template(const char *dir, const char *name)
         }
     }
     return NULL;
+}
+
+char *mailgen_template(const char *dir, const char *name)
+{
+    char *t = mg_template_file(dir, name);
+
+    return t != NULL ? t : mg_template_builtin(name);
+}
+
+char *mailgen_template_lang(const char *dir, const char *lang, const char *name)
+{
+    char file[300];
+    char *t = NULL;
+    bool has_lang = lang != NULL && *lang != '\0' && strchr(lang, '/') == NULL;
+
+    snprintf(file, sizeof(file), "%s/%s", has_lang ? lang : "", name);
+    /* the operator's files first, in the language and then for all; then ours alike */
+    if (has_lang)
+        t = mg_template_file(dir, file);
+    if (t == NULL)
+        t = mg_template_file(dir, name);
+    if (t == NULL && has_lang)
+        t = mg_template_builtin(file);
+    if (t == NULL)
+        t = mg_template_builtin(name);
+    return t;
 }
 
 void mailgen_compose(struct mailgen_buf *out, const struct mailgen_msg *m)

@@ -17,8 +17,10 @@
 #include "opes/config.h"
 #include "opes/deliver.h"
 #include "opes/lmtp_local.h"
+#include "opes/i18n.h"
 #include "opes/log.h"
 #include "opes/mailgen.h"
+#include "opes/mailview.h"
 #include "opes/mime.h"
 #include "opes/spool.h"
 #include "opes/store.h"
@@ -78,73 +80,6 @@ int64_t notify_link_expiry(const struct opes_config *cfg)
     int64_t life = cfg->notify_link_lifetime > 0 ? (int64_t)cfg->notify_link_lifetime
                                                  : (int64_t)cfg->notify_link_days * 86400;
     return (int64_t)time(NULL) + life;
-}
-
-/*
- * notify_token_url - base/action/<token> for an action on the item, or for
- * "view" base/login/<token>: a login link that opens the item (the recipient
- * need not be logged in); "" when it cannot be made.
- */
-static void notify_token_url(const struct store *st, const struct opes_config *cfg,
-                             const struct store_qitem *it, const char *action, int64_t expires,
-                             char *out, size_t size)
-{
-    bool view = strcmp(action, "view") == 0;
-    struct token_link l = {.purpose = view ? TOKEN_LOGIN : TOKEN_ACTION, .expires = expires};
-    char token[TOKEN_MAX];
-
-    snprintf(l.recipient, sizeof(l.recipient), "%s", it->recipient);
-    snprintf(l.item, sizeof(l.item), "%s", it->id);
-    snprintf(l.action, sizeof(l.action), "%s", action);
-    if (token_link_issue(store_keys(st), &l, token, sizeof(token)) < 0) {
-        log_warnx("item=%s cannot issue a %s link", it->id, action);
-        out[0] = '\0';
-        return;
-    }
-    snprintf(out, size, "%s/%s/%s", cfg->web_base_url, view ? "login" : "action", token);
-}
-
-size_t notify_item_vars(const struct store *st, const struct opes_config *cfg,
-                        const struct store_qitem *it, int64_t expires,
-                        struct notify_item_strings *s, struct mailgen_var *vars)
-{
-    size_t n = 0;
-
-    snprintf(s->size, sizeof(s->size), "%llu", (unsigned long long)it->size);
-    mailgen_date(s->expires, sizeof(s->expires), (time_t)expires);
-    if (strcmp(it->service, "blocklist") == 0)
-        snprintf(s->service_uri, sizeof(s->service_uri), "%s/policy/blocklist", cfg->system_uri);
-    else
-        snprintf(s->service_uri, sizeof(s->service_uri), "%s/service/%s", cfg->system_uri,
-                 it->service);
-    notify_token_url(st, cfg, it, "view", expires, s->item_url, sizeof(s->item_url));
-    snprintf(s->opes_url, sizeof(s->opes_url), "%s/opes", cfg->web_base_url);
-    snprintf(s->privacy_url, sizeof(s->privacy_url), "%s/privacy", cfg->web_base_url);
-    notify_token_url(st, cfg, it, "release", expires, s->release_url, sizeof(s->release_url));
-    notify_token_url(st, cfg, it, "release-whitelist", expires, s->whitelist_url,
-                     sizeof(s->whitelist_url));
-    notify_token_url(st, cfg, it, "delete", expires, s->delete_url, sizeof(s->delete_url));
-#define V(name, value) vars[n++] = (struct mailgen_var){name, value, false}
-    V("recipient", it->recipient);
-    V("sender", it->sender[0] != '\0' ? it->sender : "<>");
-    V("subject", it->subject[0] != '\0' ? it->subject : "(no subject)");
-    V("date", it->date);
-    V("size", s->size);
-    V("service", it->service);
-    V("service_uri", s->service_uri);
-    V("reason", it->reason);
-    V("trace_id", it->trace_id);
-    V("id", it->id);
-    V("item_url", s->item_url);
-    V("release_url", s->release_url);
-    V("whitelist_url", s->whitelist_url);
-    V("delete_url", s->delete_url);
-    V("expires", s->expires);
-    V("opes_url", s->opes_url);
-    V("privacy_url", s->privacy_url);
-    V("system_uri", cfg->system_uri);
-#undef V
-    return n;
 }
 
 void notify_deliver(struct lmtp_env *env, const char *rcpt, const char *msg, size_t len,
@@ -288,9 +223,11 @@ int notify_capture(struct store *st, struct lmtp_env *env, int64_t since)
 
 /* ------------------------------------------------------------ immediate notices */
 
-/* notify_render - fill name.txt (and name.html when html) with vars; false when a template is
- * missing. */
-static bool notify_render(const struct opes_config *cfg, const char *name,
+/*
+ * notify_render - fill name.txt (or name.html when html) for a reader of lang
+ * with vars; false when the template is missing.
+ */
+static bool notify_render(const struct opes_config *cfg, const char *name, const char *lang,
                           const struct mailgen_var *vars, size_t n, struct mailgen_buf *out,
                           bool html)
 {
@@ -298,39 +235,39 @@ static bool notify_render(const struct opes_config *cfg, const char *name,
     char *t;
 
     snprintf(file, sizeof(file), "%s.%s", name, html ? "html" : "txt");
-    t = mailgen_template(cfg->notify_template_dir, file);
+    t = mailgen_template_lang(cfg->notify_template_dir, lang, file);
     if (t == NULL) {
         log_warnx("notify: template %s missing", file);
         return false;
     }
-    mailgen_fill(out, t, vars, n, html);
+    mailgen_fill_lang(out, t, vars, n, html, lang);
     free(t);
     return true;
 }
 
 /* notify_subject - the first line of the filled subject template. */
-static void notify_subject(const struct opes_config *cfg, const char *name,
+static void notify_subject(const struct opes_config *cfg, const char *name, const char *lang,
                            const struct mailgen_var *vars, size_t n, struct mailgen_buf *out)
 {
     char file[64];
 
     snprintf(file, sizeof(file), "%s-subject", name);
-    if (!notify_render(cfg, file, vars, n, out, false))
+    if (!notify_render(cfg, file, lang, vars, n, out, false))
         mailgen_str(out, "Message from the mail filter");
     out->data[strcspn(out->data, "\r\n")] = '\0';
     out->len = strlen(out->data);
 }
 
-int notify_compose(const struct opes_config *cfg, const char *kind, const char *to,
-                   const char *auto_submitted, const struct mailgen_var *vars, size_t n, bool html,
-                   struct mailgen_buf *out)
+int notify_compose(const struct opes_config *cfg, const char *kind, const char *lang,
+                   const char *to, const char *auto_submitted, const struct mailgen_var *vars,
+                   size_t n, bool html, struct mailgen_buf *out)
 {
     struct mailgen_buf subject = {0}, text = {0}, htmlb = {0};
     int rc = -1;
 
-    notify_subject(cfg, kind, vars, n, &subject);
-    if (notify_render(cfg, kind, vars, n, &text, false) &&
-        (!html || notify_render(cfg, kind, vars, n, &htmlb, true))) {
+    notify_subject(cfg, kind, lang, vars, n, &subject);
+    if (notify_render(cfg, kind, lang, vars, n, &text, false) &&
+        (!html || notify_render(cfg, kind, lang, vars, n, &htmlb, true))) {
         struct mailgen_msg m = {.from = cfg->notify_from,
                                 .host = cfg->hostname,
                                 .to = to,
@@ -363,45 +300,60 @@ static void notify_collect_pending(const struct store_qitem *it, int attempts, v
     l->items[l->n++] = *it;
 }
 
-int notify_send_pending(struct store *st, struct lmtp_env *env, int stop_fd)
+/*
+ * notify_group - the pending notices from i on that go into one mail: every
+ * one of the same recipient with a batch window, else just i. Their indexes
+ * into idx; returns how many.
+ */
+static size_t notify_group(const struct notify_pending *l, size_t i, uint64_t window,
+                           const bool *done, size_t *idx)
+{
+    size_t k = 0;
+
+    idx[k++] = i;
+    for (size_t j = i + 1; window > 0 && j < l->n; j++)
+        if (!done[j] && strcasecmp(l->items[j].recipient, l->items[i].recipient) == 0)
+            idx[k++] = j;
+    return k;
+}
+
+/*
+ * notify_send_group - one notice of the items idx[0..k) of l to their
+ * recipient (and the admin copy); false when the store answered 4xx (the
+ * rest waits for the next interval too).
+ */
+static bool notify_send_group(struct store *st, struct lmtp_env *env, struct notify_pending *l,
+                              const size_t *idx, size_t k, size_t *sent)
 {
     const struct opes_config *cfg = env->cfg;
-    struct notify_pending l = {0};
+    struct store_qitem *items = calloc(k, sizeof(*items));
+    const struct store_qitem *first = &l->items[idx[0]];
+    struct mailview_reader rd;
+    struct mailgen_buf msg = {0};
+    struct lmtp_reply reply;
     const char *error;
-    size_t done = 0;
+    char why[300];
+    bool ok = true;
 
-    if (store_notify_pending(st, NOTIFY_BATCH, notify_collect_pending, &l, &error) < 0) {
-        log_warnx("notify: store error: %s", error);
-        return -1;
+    if (items == NULL)
+        fatal("calloc");
+    for (size_t j = 0; j < k; j++)
+        items[j] = l->items[idx[j]];
+    mailview_reader_of(st, cfg, first->recipient, &rd);
+    if (mailview_compose(st, cfg, "notify", &rd, items, k, &msg) < 0) {
+        free(items);
+        mailgen_free(&msg);
+        return false; /* a template is missing: logged, nothing else will work either */
     }
-    for (size_t i = 0; i < l.n && !notify_stopping(stop_fd, 0); i++) {
-        const struct store_qitem *it = &l.items[i];
-        struct notify_item_strings s;
-        struct mailgen_var vars[NOTIFY_ITEM_VARS];
-        struct mailgen_buf msg = {0};
-        struct lmtp_reply reply;
-        size_t n = notify_item_vars(st, cfg, it, notify_link_expiry(cfg), &s, vars);
-        char why[300];
-
-        if (notify_compose(cfg, "notify", it->recipient, "auto-replied", vars, n, true, &msg) < 0) {
-            mailgen_free(&msg);
-            break; /* a template is missing: logged, nothing else will work either */
-        }
-        notify_deliver(env, it->recipient, msg.data, msg.len, &reply);
-        snprintf(why, sizeof(why), "%d %s %s", reply.code, reply.enh, reply.text);
+    notify_deliver(env, first->recipient, msg.data, msg.len, &reply);
+    snprintf(why, sizeof(why), "%d %s %s", reply.code, reply.enh, reply.text);
+    for (size_t j = 0; j < k; j++) {
+        const struct store_qitem *it = &items[j];
         if (reply.code / 100 == 2) {
             store_notify_set_state(st, it->id, "sent", "", &error);
-            log_info("trace=%s item=%s rcpt=<%s> notice=sent reply=\"%s\"", it->trace_id, it->id,
-                     it->recipient, why);
-            done++;
-            if (cfg->notify_admin_copy[0] != '\0' && !cfg->notify_admin_summary) {
-                struct lmtp_reply ar;
-                notify_deliver(env, cfg->notify_admin_copy, msg.data, msg.len, &ar);
-                if (ar.code / 100 != 2)
-                    log_warnx("trace=%s item=%s admin_copy=<%s> not delivered reply=\"%d %s %s\"",
-                              it->trace_id, it->id, cfg->notify_admin_copy, ar.code, ar.enh,
-                              ar.text);
-            }
+            log_info("trace=%s item=%s rcpt=<%s> notice=sent items=%zu reply=\"%s\"", it->trace_id,
+                     it->id, it->recipient, k, why);
+            (*sent)++;
         } else if (reply.code / 100 == 5) {
             store_notify_set_state(st, it->id, "failed", why, &error);
             log_warnx("trace=%s item=%s rcpt=<%s> notice=failed reply=\"%s\"", it->trace_id, it->id,
@@ -411,15 +363,57 @@ int notify_send_pending(struct store *st, struct lmtp_env *env, int stop_fd)
             store_notify_attempt(st, it->id, why, &error);
             log_warnx("trace=%s item=%s rcpt=<%s> notice=deferred attempts=%d reply=\"%s\" "
                       "(will retry)",
-                      it->trace_id, it->id, it->recipient, l.attempts[i] + 1, why);
-            mailgen_free(&msg);
-            break;
+                      it->trace_id, it->id, it->recipient, l->attempts[idx[j]] + 1, why);
+            ok = false;
         }
-        mailgen_free(&msg);
     }
+    if (reply.code / 100 == 2 && cfg->notify_admin_copy[0] != '\0' && !cfg->notify_admin_summary) {
+        struct lmtp_reply ar;
+        notify_deliver(env, cfg->notify_admin_copy, msg.data, msg.len, &ar);
+        if (ar.code / 100 != 2)
+            log_warnx("trace=%s item=%s admin_copy=<%s> not delivered reply=\"%d %s %s\"",
+                      first->trace_id, first->id, cfg->notify_admin_copy, ar.code, ar.enh, ar.text);
+    }
+    mailgen_free(&msg);
+    free(items);
+    return ok;
+}
+
+int notify_send_pending(struct store *st, struct lmtp_env *env, int stop_fd)
+{
+    const struct opes_config *cfg = env->cfg;
+    struct notify_pending l = {0};
+    const char *error;
+    int64_t now = (int64_t)time(NULL);
+    size_t sent = 0, *idx;
+    bool *done;
+
+    if (store_notify_pending(st, NOTIFY_BATCH, notify_collect_pending, &l, &error) < 0) {
+        log_warnx("notify: store error: %s", error);
+        return -1;
+    }
+    idx = calloc(l.n + 1, sizeof(*idx));
+    done = calloc(l.n + 1, sizeof(*done));
+    if (idx == NULL || done == NULL)
+        fatal("calloc");
+    for (size_t i = 0; i < l.n && !notify_stopping(stop_fd, 0); i++) {
+        size_t k;
+        if (done[i])
+            continue;
+        k = notify_group(&l, i, cfg->notify_batch_window, done, idx);
+        for (size_t j = 0; j < k; j++)
+            done[idx[j]] = true;
+        /* the window runs from the first message held: later ones join it */
+        if (now - l.items[i].created < (int64_t)cfg->notify_batch_window)
+            continue;
+        if (!notify_send_group(st, env, &l, idx, k, &sent))
+            break;
+    }
+    free(idx);
+    free(done);
     free(l.items);
     free(l.attempts);
-    return (int)done;
+    return (int)sent;
 }
 
 /* ------------------------------------------------------------ admin summary */
@@ -468,8 +462,8 @@ int notify_admin_summary(struct store *st, struct lmtp_env *env)
                                      {"count", count, false},
                                      {"lines", s.lines.data, true},
                                      {"base_url", cfg->web_base_url, false}};
-        if (notify_compose(cfg, "summary", cfg->notify_admin_copy, "auto-generated", vars, 4, false,
-                           &msg) == 0) {
+        if (notify_compose(cfg, "summary", I18N_BASE, cfg->notify_admin_copy, "auto-generated",
+                           vars, 4, false, &msg) == 0) {
             notify_deliver(env, cfg->notify_admin_copy, msg.data, msg.len, &reply);
             if (reply.code / 100 == 2)
                 store_notify_meta_set(st, "admin-summary", now, &error);

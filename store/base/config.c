@@ -126,6 +126,7 @@ static const struct config_key cfg_table[] = {
     {"notify", "login_minutes", CONFIG_NUM, "30", 1, 1440, OFF(notify_login_minutes)},
     {"notify", "login_rate", CONFIG_NUM, "3", 1, 1000, OFF(notify_login_rate)},
     {"notify", "login_rate_global", CONFIG_NUM, "100", 1, 100000, OFF(notify_login_rate_global)},
+    {"notify", "batch_window", CONFIG_TIME, "2m", 0, 86400, OFF(notify_batch_window)},
     {"notify", "template_dir", CONFIG_STR, "", NOLIM, OFF(notify_template_dir)},
     {"notify", "skip_lists", CONFIG_BOOL, "yes", NOLIM, OFF(notify_skip_lists)},
     {"notify", "admin_copy", CONFIG_STR, "", NOLIM, OFF(notify_admin_copy),

@@ -109,7 +109,8 @@ class Opesd(Proc):
             for section, kv in sections.items():
                 f.write("[%s]\n" % section)
                 for k, v in kv.items():
-                    f.write("%s = %s\n" % (k, v))
+                    for one in (v if isinstance(v, list) else [v]):  # a list: the key repeated
+                        f.write("%s = %s\n" % (k, one))
         super().__init__([OPESD, "-c", self.config], os.path.join(tmp, "opesd-%d.log" % self.port))
         if listen is None:
             wait_port(self.port, proc=self.p)

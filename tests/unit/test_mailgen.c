@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <sodium.h>
 
@@ -182,23 +183,64 @@ END_TEST
 
 START_TEST(template_override_from_directory)
 {
-    char *dir = unit_tmpdir();
+    char *dir = unit_tmpdir(), *sub;
     char *t;
 
-    t = mailgen_template(dir, "notify.txt");
+    t = mailgen_template(dir, "item.txt");
     ck_assert_ptr_nonnull(t);
     ck_assert_ptr_nonnull(strstr(t, "{{release_url}}"));
     free(t);
-    free(unit_write_file(dir, "notify.txt", "mine {{subject}}\n", 17));
-    t = mailgen_template(dir, "notify.txt");
+    free(unit_write_file(dir, "item.txt", "mine {{subject}}\n", 17));
+    t = mailgen_template(dir, "item.txt");
     ck_assert_str_eq(t, "mine {{subject}}\n");
     free(t);
-    t = mailgen_template(dir, "notify.html"); /* not overridden: the built-in one */
+    t = mailgen_template(dir, "item.html"); /* not overridden: the built-in one */
     ck_assert_ptr_nonnull(strstr(t, "{{delete_url}}"));
     free(t);
     ck_assert_ptr_null(mailgen_template(dir, "no-such.txt"));
+
+    /* per language: the operator's LANG/name, then their name for all, then ours */
+    if (asprintf(&sub, "%s/de", dir) < 0 || mkdir(sub, 0700) < 0)
+        ck_abort_msg("mkdir");
+    free(unit_write_file(sub, "item.txt", "meins\n", 6));
+    t = mailgen_template_lang(dir, "de", "item.txt");
+    ck_assert_str_eq(t, "meins\n");
+    free(t);
+    t = mailgen_template_lang(dir, "en", "item.txt");
+    ck_assert_str_eq(t, "mine {{subject}}\n");
+    free(t);
+    t = mailgen_template_lang(dir, "de", "mail.html");
+    ck_assert_ptr_nonnull(strstr(t, "{{items}}"));
+    free(t);
+    t = mailgen_template_lang(NULL, "de", "item.txt");
+    ck_assert_ptr_nonnull(strstr(t, "{{release_url}}"));
+    free(t);
     unit_rmtree(dir);
+    free(sub);
     free(dir);
+}
+END_TEST
+
+START_TEST(catalog_sentences_in_the_readers_language)
+{
+    struct mailgen_buf b = {0};
+    struct mailgen_var vars[] = {{"count", "3", false}, {"recipient", "a<b>@x", false}};
+    const char *tmpl = "<p>{{t:mail.notice.intro}}</p>";
+
+    mailgen_fill_lang(&b, tmpl, vars, 2, true, "en");
+    ck_assert_str_eq(b.data, "<p>3 messages to a&lt;b&gt;@x looked unsafe or unwanted, so they "
+                             "were held back and not delivered. If you expected one of them, "
+                             "release it below.</p>");
+    mailgen_free(&b);
+    vars[0].value = "1";
+    mailgen_fill_lang(&b, "{{t:mail.notice.subject}}", vars, 2, false, "de");
+    ck_assert_str_eq(b.data, "1 Nachricht für Sie zurückgehalten");
+    mailgen_free(&b);
+    /* a value with a line break cannot start a line of its own */
+    vars[1].value = "x\nFake: line";
+    mailgen_fill_lang(&b, "{{t:mail.login.body}}", vars, 2, false, "en");
+    ck_assert_ptr_null(strchr(b.data, '\n'));
+    mailgen_free(&b);
 }
 END_TEST
 
@@ -293,6 +335,7 @@ Suite *unit_suite(void)
     tcase_add_test(tc, address_header_quotes_display_names);
     tcase_add_test(tc, quoted_printable_lines_and_trailing_space);
     tcase_add_test(tc, template_override_from_directory);
+    tcase_add_test(tc, catalog_sentences_in_the_readers_language);
     tcase_add_test(tc, compose_multipart_alternative);
     tcase_add_test(tc, header_lookup_unfolds_and_ignores_body);
     tcase_add_test(tc, loop_rules);

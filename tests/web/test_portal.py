@@ -121,6 +121,7 @@ class PortalBrowserTest(WebTest):
         self.base = "http://127.0.0.1:%d" % port
         self.opesd = self.start(t.Opesd(self.tmp, "lmtp:127.0.0.1:%d" % self.dovecot.port, extra={
             "store.job_interval": "1s",
+            "notify.batch_window": "0",
             "service.rules.type": "rules",
             "service.rules.order": "10",
             "service.rules.rule": "header Subject /HOLD-ME/ quarantine",
@@ -405,6 +406,7 @@ class MailedLinksTest(WebTest):
         self.base = "http://127.0.0.1:%d" % port
         self.opesd = self.start(t.Opesd(self.tmp, "lmtp:127.0.0.1:%d" % self.dovecot.port, extra={
             "store.job_interval": "1s",
+            "notify.batch_window": "0",
             "service.rules.type": "rules",
             "service.rules.rule": "header Subject /HOLD-ME/ quarantine",
             "web.listen": "127.0.0.1:%d" % port,

@@ -126,6 +126,7 @@ struct opes_config {
     uint64_t notify_login_minutes;
     uint64_t notify_login_rate;        /* login mails per address and hour */
     uint64_t notify_login_rate_global; /* login mails per hour, all addresses */
+    uint64_t notify_batch_window;      /* seconds: notices held this long are sent as one mail */
     char *notify_template_dir;         /* "" = built-in templates only */
     bool notify_skip_lists;            /* no notice for List-Id / Precedence mail */
     char *notify_admin_copy;           /* "" = none */
@@ -149,7 +150,7 @@ struct opes_config {
     char *web_user;                      /* drop privileges to this user, or "" */
     uint64_t web_max_client_connections; /* open connections per client address */
     uint64_t web_header_timeout;         /* idle seconds allowed while a request header comes */
-    char *web_trusted_proxies; /* proxies whose X-Forwarded-For / Forwarded names the client */
+    char *web_trusted_proxies;  /* proxies whose X-Forwarded-For / Forwarded names the client */
     char *web_default_language; /* when neither the preference nor the browser names a known one */
     char *web_default_timezone; /* dates in portal and mail, "" = the system's zone */
     char *web_catalog_dir;      /* the operator's DOMAIN.LANG catalog files, "" = none */

@@ -43,6 +43,21 @@ struct mailgen_var {
 void mailgen_fill(struct mailgen_buf *out, const char *tmpl, const struct mailgen_var *vars,
                   size_t n, bool html);
 /*
+ * mailgen_fill_lang - mailgen_fill that also writes {{t:KEY}} as the catalog
+ * text of KEY in lang (mailgen_catalog).
+ */
+void mailgen_fill_lang(struct mailgen_buf *out, const char *tmpl, const struct mailgen_var *vars,
+                       size_t n, bool html, const char *lang);
+/*
+ * mailgen_catalog - append the text of key in lang (i18n.h) with its
+ * {name} arguments taken from vars (those not raw, cleaned as mailgen_text
+ * does); a KEY.one / KEY.other pair is chosen by the variable "count". html:
+ * the result is HTML-escaped (the catalog's words too: they are text).
+ */
+#define MAILGEN_CATALOG_ARGS 40
+void mailgen_catalog(struct mailgen_buf *out, const char *lang, const char *key,
+                     const struct mailgen_var *vars, size_t n, bool html);
+/*
  * mailgen_text - append s as a value in plain mail text: every control
  * character (CR, LF and TAB too) and Unicode line break (NEL, LS, PS) becomes
  * a space, so that a value (a decoded Subject, an address) cannot start a line
@@ -85,6 +100,12 @@ void mailgen_crlf(struct mailgen_buf *out, const char *text);
  * caller frees the result; NULL when neither exists or the file is unreadable.
  */
 char *mailgen_template(const char *dir, const char *name);
+/*
+ * mailgen_template_lang - the template called name for a reader of lang:
+ * dir/LANG/name, dir/name, then the built-in LANG/name and name; NULL when
+ * none exists.
+ */
+char *mailgen_template_lang(const char *dir, const char *lang, const char *name);
 
 /* One message of our own with a text part and, optionally, an HTML part. */
 struct mailgen_msg {

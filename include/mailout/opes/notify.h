@@ -42,23 +42,6 @@ const char *notify_loop_rule(const char *sender, const char *hdr, bool skip_list
 /* notify_link_expiry - when links issued now expire ([notify] link_lifetime or link_days). */
 int64_t notify_link_expiry(const struct opes_config *cfg);
 
-/* The strings behind one item's template variables. */
-struct notify_item_strings {
-    char size[32], expires[64], service_uri[400], opes_url[300], privacy_url[300];
-    char item_url[1024]; /* a login link that opens the item */
-    char release_url[1024], whitelist_url[1024], delete_url[1024];
-};
-
-/*
- * notify_item_vars - the template variables of one held item (what, why,
- * links with fresh action tokens valid until expires) into
- * vars[0..NOTIFY_ITEM_VARS), pointing into it and s. Returns the count.
- */
-#define NOTIFY_ITEM_VARS 20
-size_t notify_item_vars(const struct store *st, const struct opes_config *cfg,
-                        const struct store_qitem *it, int64_t expires,
-                        struct notify_item_strings *s, struct mailgen_var *vars);
-
 /*
  * notify_deliver - one message of ours (CRLF text) to rcpt through the
  * downstream, with a null reverse-path; reply gets the store's answer.
@@ -67,13 +50,14 @@ void notify_deliver(struct lmtp_env *env, const char *rcpt, const char *msg, siz
                     struct lmtp_reply *reply);
 
 /*
- * notify_compose - a whole message of kind ("notify", "digest", "login",
- * "summary") to to, from the templates KIND-subject.txt, KIND.txt and, when
- * html, KIND.html filled with vars; 0, or -1 when a template is missing.
+ * notify_compose - a whole message of kind ("login", "summary") to to, for a
+ * reader of lang, from the templates KIND-subject.txt, KIND.txt and, when
+ * html, KIND.html filled with vars (mailgen_fill_lang); 0, or -1 when a
+ * template is missing. Notices and digests: mailview_compose.
  */
-int notify_compose(const struct opes_config *cfg, const char *kind, const char *to,
-                   const char *auto_submitted, const struct mailgen_var *vars, size_t n, bool html,
-                   struct mailgen_buf *out);
+int notify_compose(const struct opes_config *cfg, const char *kind, const char *lang,
+                   const char *to, const char *auto_submitted, const struct mailgen_var *vars,
+                   size_t n, bool html, struct mailgen_buf *out);
 
 /*
  * notify_capture - capture quarantine entries created at or after since (0:
@@ -83,7 +67,12 @@ int notify_compose(const struct opes_config *cfg, const char *kind, const char *
 #define NOTIFY_BATCH 100
 int notify_capture(struct store *st, struct lmtp_env *env, int64_t since);
 
-/* notify_send_pending - send due immediate notices until stop_fd is readable; count or -1. */
+/*
+ * notify_send_pending - send due immediate notices until stop_fd is readable;
+ * the number of held messages told of, or -1. With [notify] batch_window, a
+ * recipient's notices wait until the first is that old and then go out as one
+ * mail listing them all.
+ */
 int notify_send_pending(struct store *st, struct lmtp_env *env, int stop_fd);
 
 /* notify_admin_summary - [notify] admin_summary: one summary a day to admin_copy. */
