@@ -142,7 +142,7 @@ try {
         step(`${name} at ${width} px (${lang})`);
         const resp = await page.goto(`${BASE}${url}`);
         assert.equal(resp.status(), 200, url);
-        if (name === 'list' || name === 'item')
+        if (['list', 'item', 'prefs', 'lists'].includes(name))
           await shot(`${name}-${width}${lang === 'de' ? '-de' : ''}`);
         if (name === 'item')
           await page.locator('details.tech summary').click(); // and checked open too
