@@ -10,7 +10,8 @@
 #          PostgreSQL for the store's second backend), mandoc for the
 #          manual page lint, and
 #          for the portal's browser test Debian's chromium plus the pinned npm
-#          playwright-core in tests/web (npm ci; node from Debian if missing);
+#          playwright-core and @axe-core/playwright in tests/web (npm ci; node
+#          from Debian if missing);
 #          for the package test (tests/package) debhelper, lintian and
 #          systemd-analyze
 # Idempotent: packages already installed are not touched, and apt is not run
@@ -33,7 +34,8 @@ want=$BUILD_PKGS
 npm_ci() {
     [ "${1:-build}" = test ] || return 0
     web_tests=$(cd "$(dirname "$0")/../tests/web" && pwd)
-    if [ ! -d "$web_tests/node_modules/playwright-core" ]; then
+    if [ ! -d "$web_tests/node_modules/playwright-core" ] ||
+        [ ! -d "$web_tests/node_modules/@axe-core/playwright" ]; then
         echo "install-deps: npm ci in tests/web"
         (cd "$web_tests" && npm ci --no-audit --no-fund)
     fi

@@ -9,6 +9,9 @@
  * the token's id and name (never its secret). Documents are built with
  * jansson, never by string concatenation; web/openapi.json describes them.
  *
+ * Each entry carries the technical reason and, as the pages show them,
+ * reason_text (in the language the pages would use) and category.
+ *
  * A release is a request that opesd carries out: the answer is 202 with the
  * request's state and the item's URL to poll; the item shows "delivered" only
  * after the store's 2xx, and "failed" with the store's reply.
@@ -25,6 +28,7 @@
 
 #include "opes/config.h"
 #include "opes/log.h"
+#include "opes/reason.h"
 #include "opes/store.h"
 #include "opes/web_access.h"
 #include "opes/web_api.h"
@@ -225,9 +229,17 @@ static json_t *api_item(struct web_req *req, const struct store_qitem *it)
                   it->service, "reason", it->reason, "status", store_qstatus_name(it->status),
                   "created", (json_int_t)it->created, "updated", (json_int_t)it->updated);
     json_t *rel = o != NULL ? api_release(req, it->id) : NULL;
+    char why[REASON_WORDS_MAX];
 
+    if (o == NULL)
+        return NULL;
     if (rel != NULL)
         json_object_set_new(o, "release", rel);
+    /* the words the pages show, in the language they would use */
+    json_object_set_new(o, "from_name", json_string(it->from_name));
+    json_object_set_new(o, "reason_text", json_string(web_item_reason(req, it, why, sizeof(why))));
+    json_object_set_new(o, "category", json_string(web_item_category(req, it)));
+    json_object_set_new(o, "language", json_string(req->lang != NULL ? req->lang : "en"));
     return o;
 }
 
@@ -255,6 +267,7 @@ void api_quarantine_list(struct web_req *req, struct web_resp *resp)
     enum store_web_sort order = STORE_SORT_NEWEST;
     struct store_qfilter f = {.status = -1, .limit = 50};
     struct api_list_ctx l = {.req = req, .arr = json_array()};
+    int64_t total = 0;
 
     if (status != NULL)
         for (int i = 0; i < 4; i++)
@@ -276,13 +289,16 @@ void api_quarantine_list(struct web_req *req, struct web_resp *resp)
         order = STORE_SORT_SUBJECT;
     else if (sort != NULL && strcmp(sort, "size") == 0)
         order = STORE_SORT_SIZE;
-    if (store_web_quarantine_list(req->st, &f, order, api_list_cb, &l, &error) < 0) {
+    else if (sort != NULL && strcmp(sort, "reason") == 0)
+        order = STORE_SORT_REASON;
+    if (store_web_quarantine_list(req->st, &f, order, api_list_cb, &l, &error) < 0 ||
+        store_web_quarantine_count(req->st, &f, &total, &error) < 0) {
         log_warnx("web: api list: %s", error);
         json_decref(l.arr);
         web_api_error(req, resp, 500, "The quarantine could not be read.");
         return;
     }
-    api_send(resp, 200, json_pack("{s:o}", "items", l.arr));
+    api_send(resp, 200, json_pack("{s:o, s:I}", "items", l.arr, "total", (json_int_t)total));
 }
 
 /* api_item_reply - the item id (as it is now) with status, or a 500. */

@@ -445,30 +445,33 @@ static void http_handle(struct web_ctx *ctx, struct MHD_Connection *c, const cha
         req.body = hc->body != NULL ? hc->body : "";
         req.body_len = hc->len;
     }
+    req.accept_language = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Accept-Language");
+    web_page_locale(&req);
     MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, http_query_arg, &req);
     req.st = web_http_store(ctx, &error);
     if (req.st == NULL) {
         log_warnx("web: store: %s", error);
-        web_page_error(&req, resp, 503, "The portal cannot reach its store right now.");
+        web_page_error(&req, resp, 503, "web.err.store");
     } else if (hc->limited) {
-        web_page_error(&req, resp, 503, "Too many requests from your address are open.");
+        web_page_error(&req, resp, 503, "web.err.busy");
     } else if (hc->too_big) {
-        web_page_error(&req, resp, 413, "The form was too large.");
+        web_page_error(&req, resp, 413, "web.err.too_large");
     } else if (strcmp(method, "POST") == 0 && req.body == NULL &&
                web_form_parse(&req.form, hc->body != NULL ? hc->body : "", hc->len) != 0) {
-        web_page_error(&req, resp, 400, "The form could not be read.");
+        web_page_error(&req, resp, 400, "web.err.form");
     } else if (req.cookie != NULL && req.authorization == NULL && /* the API's token alone */
                web_session_lookup(req.st, req.cookie, req.now, (int64_t)ctx->cfg->web_session_idle,
                                   &req.sess, &error) < 0) {
         log_warnx("web: session: %s", error);
-        web_page_error(&req, resp, 500, "The portal cannot reach its store right now.");
+        web_page_error(&req, resp, 500, "web.err.store");
     } else {
+        web_page_locale(&req); /* the signed-in user's own choice */
         web_route_dispatch(&req, resp);
     }
     /* the database went away during the request: whatever the page made of that,
      * the answer is "try again later" (the connection is made again next time) */
     if (req.st != NULL && store_unreachable(req.st))
-        web_page_error(&req, resp, 503, "The portal cannot reach its store right now.");
+        web_page_error(&req, resp, 503, "web.err.store");
     log_escape(path, sizeof(path), http_log_path(url), strlen(http_log_path(url)));
     log_info("web: client=%s method=%s path=%s status=%d%s%s", req.client, method, path,
              resp->status, req.sess.valid ? " user=" : "", req.sess.valid ? req.sess.address : "");

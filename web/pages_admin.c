@@ -128,7 +128,7 @@ void page_admin(struct web_req *req, struct web_resp *resp)
     if (store_audit_list(req->st, 100, a_audit_row, &h, &error) < 0)
         log_warnx("web: audit: %s", error);
     html_add(&h, "</tbody></table></div>\n");
-    web_page_end(&h);
+    web_page_end(&h, req);
     web_resp_html(resp, 200, &h);
 }
 

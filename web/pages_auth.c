@@ -14,6 +14,7 @@
 
 #include "opes/config.h"
 #include "opes/log.h"
+#include "opes/reason.h"
 #include "opes/store.h"
 #include "opes/token.h"
 #include "opes/web_html.h"
@@ -71,7 +72,7 @@ static int auth_login(struct web_req *req, struct web_resp *resp, const char *ad
 
     if (web_session_create(req->st, address, admin, req->now, max, id, &req->sess, &error) < 0) {
         log_warnx("web: session: %s", error);
-        web_page_error(req, resp, 500, "The session could not be opened.");
+        web_page_error(req, resp, 500, "web.err.session");
         return -1;
     }
     web_session_cookie(resp->cookie, sizeof(resp->cookie), id, req->ctx->secure, max);
@@ -85,18 +86,19 @@ static void auth_login_page(struct web_req *req, struct web_resp *resp, bool sen
 {
     struct html h = {0};
 
-    web_page_begin(&h, req, "Log in");
+    web_page_begin(&h, req, "web.login.title");
     if (sent)
-        html_add(&h, "<p class=\"notice\" role=\"status\">If this address receives mail here, "
-                     "a login link is on its way. It works once and for a limited time.</p>\n");
-    html_add(&h, "<p>Enter your mail address and we will send you a link that logs you in.</p>\n"
-                 "<form method=\"post\" action=\"/login\" class=\"stack\">\n"
-                 "<label for=\"address\">Mail address</label>\n"
-                 "<input id=\"address\" name=\"address\" type=\"email\" required "
-                 "autocomplete=\"email\" maxlength=\"254\">\n"
-                 "<div><button type=\"submit\">Send me a login link</button></div>\n</form>\n"
-                 "<p class=\"muted\"><a href=\"/admin/login\">Administrator login</a></p>\n");
-    web_page_end(&h);
+        html_add(&h, "<p class=\"notice\" role=\"status\">%s</p>\n", web_t(req, "web.login.sent"));
+    html_add(&h,
+             "<p>%s</p>\n<form method=\"post\" action=\"/login\" class=\"stack\">\n"
+             "<label for=\"address\">%s</label>\n"
+             "<input id=\"address\" name=\"address\" type=\"email\" required "
+             "autocomplete=\"email\" maxlength=\"254\">\n"
+             "<div><button type=\"submit\">%s</button></div>\n</form>\n"
+             "<p class=\"muted\"><a href=\"/admin/login\">%s</a></p>\n",
+             web_t(req, "web.login.intro"), web_t(req, "web.login.address"),
+             web_t(req, "web.login.send"), web_t(req, "web.login.admin"));
+    web_page_end(&h, req);
     web_resp_html(resp, 200, &h);
 }
 
@@ -132,30 +134,27 @@ static int auth_token(struct web_req *req, struct web_resp *resp, struct token_l
     resp->origin_referrer = true; /* its form's POST then carries our Origin */
     if (token_link_verify(store_keys(req->st), req->args[0], req->now, l, &why) < 0) {
         bool expired = strcmp(why, "expired") == 0;
-        web_page_message(req, resp, expired ? 410 : 400, "Link not valid",
-                         expired ? "This link has expired. Ask for a new login link."
-                                 : "This link is not valid. Check that it was copied whole.",
-                         "/login", "Ask for a new login link");
+        web_page_message(req, resp, expired ? 410 : 400, "web.link.invalid_title",
+                         expired ? "web.link.expired" : "web.link.invalid", "/login",
+                         "web.link.ask_new");
         return -1;
     }
     /* before spending: a link posted to the other kind of page must stay usable */
     if (l->purpose != purpose) {
         web_page_error(req, resp, 400,
-                       purpose == TOKEN_LOGIN ? "This link is not a login link."
-                                              : "This link is not an action link.");
+                       purpose == TOKEN_LOGIN ? "web.link.not_login" : "web.link.not_action");
         return -1;
     }
     rc = spend ? store_token_use(req->st, l->nonce, l->expires, &error)
                : store_token_seen(req->st, l->nonce, &error);
     if (rc < 0) {
         log_warnx("web: token ledger: %s", error);
-        web_page_error(req, resp, 500, "The link could not be checked.");
+        web_page_error(req, resp, 500, "web.link.unchecked");
         return -1;
     }
     if (rc != 0) {
-        web_page_message(req, resp, 410, "Link already used",
-                         "This link was already used. Each link works only once.", "/login",
-                         "Ask for a new login link");
+        web_page_message(req, resp, 410, "web.link.used_title", "web.link.used", "/login",
+                         "web.link.ask_new");
         return -1;
     }
     return 0;
@@ -169,13 +168,13 @@ void page_login_link(struct web_req *req, struct web_resp *resp)
     if (auth_token(req, resp, &l, TOKEN_LOGIN, false) < 0)
         return;
     resp->no_store = true;
-    web_page_begin(&h, req, "Log in");
+    web_page_begin(&h, req, "web.login.title");
     html_add(&h,
-             "<p>Log in to the portal as <strong>%s</strong>?</p>\n"
-             "<form method=\"post\" action=\"/login/%U\">\n"
-             "<button type=\"submit\">Log in</button>\n</form>\n",
-             l.recipient, req->args[0]);
-    web_page_end(&h);
+             "<p>%s <strong>%s</strong></p>\n<form method=\"post\" action=\"/login/%U\">\n"
+             "<button type=\"submit\">%s</button>\n</form>\n",
+             web_t(req, "web.login.confirm"), l.recipient, req->args[0],
+             web_t(req, "web.login.button"));
+    web_page_end(&h, req);
     web_resp_html(resp, 200, &h);
 }
 
@@ -199,18 +198,21 @@ static void auth_admin_page(struct web_req *req, struct web_resp *resp, int stat
 {
     struct html h = {0};
 
-    web_page_begin(&h, req, "Administrator login");
+    web_page_begin(&h, req, "web.admin_login.title");
     if (problem != NULL)
-        html_add(&h, "<p class=\"error\" role=\"alert\">%s</p>\n", problem);
-    html_add(&h, "<form method=\"post\" action=\"/admin/login\" class=\"stack\">\n"
-                 "<label for=\"address\">Address</label>\n"
-                 "<input id=\"address\" name=\"address\" type=\"email\" required "
-                 "autocomplete=\"username\" maxlength=\"254\">\n"
-                 "<label for=\"password\">Password</label>\n"
-                 "<input id=\"password\" name=\"password\" type=\"password\" required "
-                 "autocomplete=\"current-password\" maxlength=\"256\">\n"
-                 "<div><button type=\"submit\">Log in</button></div>\n</form>\n");
-    web_page_end(&h);
+        html_add(&h, "<p class=\"error\" role=\"alert\">%s</p>\n", web_t(req, problem));
+    html_add(&h,
+             "<form method=\"post\" action=\"/admin/login\" class=\"stack\">\n"
+             "<label for=\"address\">%s</label>\n"
+             "<input id=\"address\" name=\"address\" type=\"email\" required "
+             "autocomplete=\"username\" maxlength=\"254\">\n"
+             "<label for=\"password\">%s</label>\n"
+             "<input id=\"password\" name=\"password\" type=\"password\" required "
+             "autocomplete=\"current-password\" maxlength=\"256\">\n"
+             "<div><button type=\"submit\">%s</button></div>\n</form>\n",
+             web_t(req, "web.admin_login.address"), web_t(req, "web.admin_login.password"),
+             web_t(req, "web.login.button"));
+    web_page_end(&h, req);
     web_resp_html(resp, status, &h);
 }
 
@@ -229,14 +231,14 @@ void page_admin_login_post(struct web_req *req, struct web_resp *resp)
     int rc;
 
     if (!auth_address_ok(address) || password == NULL || strlen(password) > 256) {
-        auth_admin_page(req, resp, 400, "Enter an address and a password.");
+        auth_admin_page(req, resp, 400, "web.admin_login.missing");
         return;
     }
     auth_lower(low, address);
     address = low;
     if (auth_limited(req, "admin-login", address, rate) ||
         auth_limited(req, "admin-login-client", req->client, rate * 4)) {
-        auth_admin_page(req, resp, 429, "Too many attempts. Try again in an hour.");
+        auth_admin_page(req, resp, 429, "web.admin_login.limited");
         return;
     }
     rc = store_user_check_password(req->st, address, password, &error);
@@ -249,7 +251,7 @@ void page_admin_login_post(struct web_req *req, struct web_resp *resp)
     if (rc < 0)
         log_warnx("web: password check: %s", error);
     store_audit(req->st, address, "login-failed", address, "portal", &error);
-    auth_admin_page(req, resp, 403, "Wrong address or password.");
+    auth_admin_page(req, resp, 403, "web.admin_login.wrong");
 }
 
 void page_logout(struct web_req *req, struct web_resp *resp)
@@ -260,20 +262,21 @@ void page_logout(struct web_req *req, struct web_resp *resp)
         log_warnx("web: logout: %s", error);
     req->sess.valid = false;
     web_session_cookie(resp->cookie, sizeof(resp->cookie), NULL, req->ctx->secure, 0);
-    web_page_message(req, resp, 200, "Logged out", "You are logged out.", "/login", "Log in");
+    web_page_message(req, resp, 200, "web.logout.title", "web.logout.text", "/login",
+                     "web.nav.login");
 }
 
-/* action_words - what an action link does, in words. */
+/* action_words - what an action link does: its catalog key, NULL for no such action. */
 static const char *action_words(const char *action)
 {
     if (strcmp(action, "release") == 0)
-        return "release this message to your mailbox";
+        return "web.link.do.release";
     if (strcmp(action, "release-whitelist") == 0)
-        return "release this message and always accept mail from this sender";
+        return "web.link.do.release-whitelist";
     if (strcmp(action, "delete") == 0)
-        return "delete this message";
+        return "web.link.do.delete";
     if (strcmp(action, "not-spam") == 0)
-        return "release this message and teach the spam filter that it is not spam";
+        return "web.link.do.not-spam";
     return NULL;
 }
 
@@ -285,12 +288,12 @@ static int action_load(struct web_req *req, struct web_resp *resp, const struct 
     int rc;
 
     if (l->purpose != TOKEN_ACTION || action_words(l->action) == NULL) {
-        web_page_error(req, resp, 400, "This link is not an action link.");
+        web_page_error(req, resp, 400, "web.link.not_action");
         return -1;
     }
     rc = store_quarantine_get(req->st, l->item, item, &error);
     if (rc != 0 || strcasecmp(item->recipient, l->recipient) != 0) {
-        web_page_error(req, resp, 404, "The message of this link is not held any more.");
+        web_page_error(req, resp, 404, "web.link.gone");
         return -1;
     }
     return 0;
@@ -301,20 +304,25 @@ void page_action(struct web_req *req, struct web_resp *resp)
     struct token_link l;
     struct store_qitem item;
     struct html h = {0};
+    char why[REASON_WORDS_MAX], key[40];
 
     if (auth_token(req, resp, &l, TOKEN_ACTION, false) < 0 || action_load(req, resp, &l, &item) < 0)
         return;
     resp->no_store = true;
-    web_page_begin(&h, req, "Confirm");
+    snprintf(key, sizeof(key), "web.status.%s", store_qstatus_name(item.status));
+    web_page_begin(&h, req, "web.link.confirm_title");
     html_add(&h,
-             "<p>You are about to <strong>%s</strong>:</p>\n<dl>"
-             "<dt>From</dt><dd>%s</dd><dt>To</dt><dd>%s</dd><dt>Subject</dt><dd>%s</dd>"
-             "<dt>Held by</dt><dd>%s: %s</dd><dt>Status</dt><dd>%s</dd></dl>\n"
+             "<p>%s <strong>%s</strong></p>\n<dl>"
+             "<dt>%s</dt><dd>%s</dd><dt>%s</dt><dd>%s</dd><dt>%s</dt><dd>%s</dd>"
+             "<dt>%s</dt><dd>%s</dd><dt>%s</dt><dd>%s</dd></dl>\n"
              "<form method=\"post\" action=\"/action/%U\">\n"
-             "<button type=\"submit\">Confirm</button>\n</form>\n",
-             action_words(l.action), item.sender, item.recipient, item.subject, item.service,
-             item.reason, store_qstatus_name(item.status), req->args[0]);
-    web_page_end(&h);
+             "<button type=\"submit\">%s</button>\n</form>\n",
+             web_t(req, "web.link.about_to"), web_t(req, action_words(l.action)),
+             web_t(req, "web.col.from"), item.sender, web_t(req, "web.col.to"), item.recipient,
+             web_t(req, "web.col.subject"), item.subject, web_t(req, "web.col.why"),
+             web_item_reason(req, &item, why, sizeof(why)), web_t(req, "web.col.status"),
+             web_t(req, key), req->args[0], web_t(req, "web.link.confirm"));
+    web_page_end(&h, req);
     web_resp_html(resp, 200, &h);
 }
 
@@ -333,15 +341,12 @@ void page_action_post(struct web_req *req, struct web_resp *resp)
     snprintf(link, sizeof(link), "/quarantine/%s", item.id);
     rc = web_item_act(req, &item, l.action, "address", 0, "token", &why);
     if (rc < 0) {
-        web_page_message(req, resp, 409, "Not done", why, link, "Open the message");
+        web_page_message(req, resp, 409, "web.status.409", why, link, "web.link.open");
         return;
     }
-    web_page_message(req, resp, 200, "Done",
-                     rc == WEB_ITEM_ASKED ? "Your request to release it was sent to your "
-                                            "administrator: you will hear of the decision."
-                     : strcmp(l.action, "delete") == 0
-                         ? "The message was deleted."
-                         : "The release was requested: the message will be in your mailbox "
-                           "shortly.",
-                     link, "Open the message");
+    web_page_message(req, resp, 200, "web.link.done_title",
+                     rc == WEB_ITEM_ASKED              ? "roles.web.asked"
+                     : strcmp(l.action, "delete") == 0 ? "web.item.done.delete"
+                                                       : "web.item.done.release",
+                     link, "web.link.open");
 }

@@ -9,7 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "opes/i18n.h"
 #include "opes/log.h"
 #include "opes/store.h"
 #include "opes/web_access.h"
@@ -43,7 +42,7 @@ static void dl_row(const struct store_list_entry *e, void *ctx)
     html_add(r->h,
              "<button type=\"submit\" name=\"remove\" value=\"%L\" class=\"danger\">%s</button>"
              "</form></td></tr>\n",
-             e->id, web_roles_t(r->req, "roles.web.remove"));
+             e->id, web_t(r->req, "roles.web.remove"));
 }
 
 void page_domain_lists(struct web_req *req, struct web_resp *resp)
@@ -53,16 +52,16 @@ void page_domain_lists(struct web_req *req, struct web_resp *resp)
     const char *error;
 
     if (!web_is_approver(&req->sess)) {
-        web_page_error(req, resp, 404, web_roles_t(req, "roles.web.nothing_here"));
+        web_page_error(req, resp, 404, web_t(req, "roles.web.nothing_here"));
         return;
     }
     resp->no_store = true;
-    web_page_begin(&h, req, web_roles_t(req, "roles.web.lists"));
+    web_page_begin(&h, req, web_t(req, "roles.web.lists"));
     html_add(&h,
              "<table id=\"lists\"><thead><tr><th scope=\"col\">%s</th><th scope=\"col\">%s</th>"
              "<th scope=\"col\">%s</th><th scope=\"col\"></th></tr></thead><tbody>\n",
-             web_roles_t(req, "roles.web.owner"), web_roles_t(req, "roles.web.list"),
-             web_roles_t(req, "roles.mail.from"));
+             web_t(req, "roles.web.owner"), web_t(req, "roles.web.list"),
+             web_t(req, "roles.mail.from"));
     if (store_list_show(req->st, NULL, dl_row, &r, &error) < 0)
         log_warnx("web: lists: %s", error);
     html_add(&h, "</tbody></table>\n<form method=\"post\" action=\"/admin/lists\">");
@@ -73,9 +72,9 @@ void page_domain_lists(struct web_req *req, struct web_resp *resp)
              "maxlength=\"254\" required><select name=\"kind\"><option value=\"white\">white"
              "</option><option value=\"block\">block</option></select>"
              "<button type=\"submit\">%s</button></form>\n",
-             web_roles_t(req, "roles.web.owner"), web_roles_t(req, "roles.mail.from"),
-             web_roles_t(req, "roles.web.add"));
-    web_page_end(&h);
+             web_t(req, "roles.web.owner"), web_t(req, "roles.mail.from"),
+             web_t(req, "roles.web.add"));
+    web_page_end(&h, req);
     web_resp_html(resp, 200, &h);
 }
 
@@ -88,17 +87,17 @@ void page_domain_lists_post(struct web_req *req, struct web_resp *resp)
     struct dl_rows r = {.req = req};
 
     if (!web_is_approver(&req->sess)) {
-        web_page_error(req, resp, 404, web_roles_t(req, "roles.web.nothing_here"));
+        web_page_error(req, resp, 404, web_t(req, "roles.web.nothing_here"));
         return;
     }
     if (remove != NULL) {
         r.find_id = strtoll(remove, NULL, 10);
         if (r.find_id <= 0 || store_list_show(req->st, NULL, dl_row, &r, &error) < 0 || !r.found) {
-            web_page_error(req, resp, 404, web_roles_t(req, "roles.web.nothing_here"));
+            web_page_error(req, resp, 404, web_t(req, "roles.web.nothing_here"));
             return;
         }
         if (store_list_remove(req->st, r.find_id, &error) < 0) {
-            web_page_error(req, resp, 500, web_roles_t(req, "roles.web.not_done"));
+            web_page_error(req, resp, 500, web_t(req, "roles.web.not_done"));
             return;
         }
         store_audit(req->st, req->sess.address, "list-remove", remove, "portal", &error);
@@ -108,11 +107,11 @@ void page_domain_lists_post(struct web_req *req, struct web_resp *resp)
     if (owner == NULL || kind == NULL ||
         (strcmp(kind, "white") != 0 && strcmp(kind, "block") != 0) || !web_sender_ok(sender) ||
         !web_sender_ok(owner)) {
-        web_page_error(req, resp, 400, web_roles_t(req, "roles.web.choose"));
+        web_page_error(req, resp, 400, web_t(req, "roles.web.choose"));
         return;
     }
     if (!web_may_decide(&req->sess, owner)) { /* another domain's owner is "not found" */
-        web_page_error(req, resp, 404, web_roles_t(req, "roles.web.nothing_here"));
+        web_page_error(req, resp, 404, web_t(req, "roles.web.nothing_here"));
         return;
     }
     e.kind = strcmp(kind, "white") == 0 ? STORE_WHITELIST : STORE_BLOCKLIST;
@@ -122,7 +121,7 @@ void page_domain_lists_post(struct web_req *req, struct web_resp *resp)
     snprintf(e.origin, sizeof(e.origin), "portal");
     if (store_list_add(req->st, &e, &error) < 0) {
         log_warnx("web: list add: %s", error);
-        web_page_error(req, resp, 500, web_roles_t(req, "roles.web.not_done"));
+        web_page_error(req, resp, 500, web_t(req, "roles.web.not_done"));
         return;
     }
     store_audit(req->st, req->sess.address, "list-add", e.sender, "portal", &error);

@@ -20,18 +20,12 @@
 #include "opes/web_http.h"
 #include "opes/web_page.h"
 
-const char *web_roles_t(const struct web_req *req, const char *key)
-{
-    (void)req;
-    return i18n_text(I18N_BASE, key);
-}
-
 /* rq_approver - true when req's user decides something; else the 404 page is made. */
 static bool rq_approver(struct web_req *req, struct web_resp *resp)
 {
     if (web_is_approver(&req->sess))
         return true;
-    web_page_error(req, resp, 404, web_roles_t(req, "roles.web.nothing_here"));
+    web_page_error(req, resp, 404, web_t(req, "roles.web.nothing_here"));
     return false;
 }
 
@@ -64,8 +58,8 @@ static void rq_row(const struct store_approval *a, void *ctx)
              a->reason);
     if (strcmp(a->state, "pending") != 0) {
         html_add(l->h, "%s: %s %s</td></tr>\n",
-                 web_roles_t(req, strcmp(a->state, "approved") == 0 ? "roles.outcome.approved"
-                                                                    : "roles.outcome.denied"),
+                 web_t(req, strcmp(a->state, "approved") == 0 ? "roles.outcome.approved"
+                                                              : "roles.outcome.denied"),
                  a->decided_by, a->comment);
         return;
     }
@@ -78,8 +72,8 @@ static void rq_row(const struct store_approval *a, void *ctx)
              "<button type=\"submit\" name=\"decision\" value=\"approve\">%s</button> "
              "<button type=\"submit\" name=\"decision\" value=\"deny\" class=\"danger\">%s</button>"
              "</form></td></tr>\n",
-             a->id, a->id, web_roles_t(req, "roles.mail.comment"), a->id,
-             web_roles_t(req, "roles.web.approve"), web_roles_t(req, "roles.web.deny"));
+             a->id, a->id, web_t(req, "roles.mail.comment"), a->id, web_t(req, "roles.web.approve"),
+             web_t(req, "roles.web.deny"));
 }
 
 /* rq_table - the requests in state (NULL: the last decided ones too). */
@@ -93,16 +87,16 @@ static void rq_table(struct web_req *req, struct html *h, const char *state, con
              "<th scope=\"col\">%s</th><th scope=\"col\">%s</th><th scope=\"col\">%s</th>"
              "<th scope=\"col\">%s</th><th scope=\"col\">%s</th><th scope=\"col\">%s</th></tr>"
              "</thead><tbody>\n",
-             heading, web_roles_t(req, "roles.web.when"), web_roles_t(req, "roles.web.for"),
-             web_roles_t(req, "roles.mail.from"), web_roles_t(req, "roles.mail.subject"),
-             web_roles_t(req, "roles.mail.held_by"), web_roles_t(req, "roles.web.asked_by"),
-             web_roles_t(req, "roles.mail.reason"), web_roles_t(req, "roles.web.decision"));
+             heading, web_t(req, "roles.web.when"), web_t(req, "roles.web.for"),
+             web_t(req, "roles.mail.from"), web_t(req, "roles.mail.subject"),
+             web_t(req, "roles.mail.held_by"), web_t(req, "roles.web.asked_by"),
+             web_t(req, "roles.mail.reason"), web_t(req, "roles.web.decision"));
     if (store_approval_list(req->st, state, rq_scope(req), state != NULL ? 200 : 30, rq_row, &l,
                             &error) < 0)
         log_warnx("web: requests: %s", error);
     html_add(h, "</tbody></table>\n");
     if (l.n == 0)
-        html_add(h, "<p class=\"muted\">%s</p>\n", web_roles_t(req, "roles.web.none"));
+        html_add(h, "<p class=\"muted\">%s</p>\n", web_t(req, "roles.web.none"));
 }
 
 /* rq_audit_row - one line of the audit of a domain administrator's domains. */
@@ -127,10 +121,9 @@ static void rq_audit(struct web_req *req, struct html *h)
              "<h2>%s</h2>\n<table id=\"audit\"><thead><tr><th scope=\"col\">%s</th>"
              "<th scope=\"col\">%s</th><th scope=\"col\">%s</th><th scope=\"col\">%s</th>"
              "<th scope=\"col\">%s</th></tr></thead><tbody>\n",
-             web_roles_t(req, "roles.web.audit"), web_roles_t(req, "roles.web.audit_at"),
-             web_roles_t(req, "roles.web.audit_actor"), web_roles_t(req, "roles.web.audit_action"),
-             web_roles_t(req, "roles.web.audit_object"),
-             web_roles_t(req, "roles.web.audit_origin"));
+             web_t(req, "roles.web.audit"), web_t(req, "roles.web.audit_at"),
+             web_t(req, "roles.web.audit_actor"), web_t(req, "roles.web.audit_action"),
+             web_t(req, "roles.web.audit_object"), web_t(req, "roles.web.audit_origin"));
     if (store_audit_list_for(req->st, req->sess.address, 100, rq_audit_row, h, &error) < 0)
         log_warnx("web: audit: %s", error);
     html_add(h, "</tbody></table>\n");
@@ -144,15 +137,15 @@ void page_requests(struct web_req *req, struct web_resp *resp)
     if (!rq_approver(req, resp))
         return;
     resp->no_store = true;
-    web_page_begin(&h, req, web_roles_t(req, "roles.web.requests"));
+    web_page_begin(&h, req, web_t(req, "roles.web.requests"));
     if (done != NULL && (strcmp(done, "approve") == 0 || strcmp(done, "deny") == 0))
         html_add(&h, "<p class=\"notice\" role=\"status\">%s</p>\n",
-                 web_roles_t(req, strcmp(done, "approve") == 0 ? "roles.web.done_approve"
-                                                               : "roles.web.done_deny"));
-    rq_table(req, &h, "pending", web_roles_t(req, "roles.web.pending"));
-    rq_table(req, &h, NULL, web_roles_t(req, "roles.web.recent"));
+                 web_t(req, strcmp(done, "approve") == 0 ? "roles.web.done_approve"
+                                                         : "roles.web.done_deny"));
+    rq_table(req, &h, "pending", web_t(req, "roles.web.pending"));
+    rq_table(req, &h, NULL, web_t(req, "roles.web.recent"));
     rq_audit(req, &h);
-    web_page_end(&h);
+    web_page_end(&h, req);
     web_resp_html(resp, 200, &h);
 }
 
@@ -169,13 +162,13 @@ void page_requests_post(struct web_req *req, struct web_resp *resp)
     if (!rq_approver(req, resp))
         return;
     if (n <= 0 || decision == NULL || (!approve && strcmp(decision, "deny") != 0)) {
-        web_page_error(req, resp, 400, web_roles_t(req, "roles.web.choose"));
+        web_page_error(req, resp, 400, web_t(req, "roles.web.choose"));
         return;
     }
     rc = store_approval_get(req->st, n, &a, &error);
     /* another domain's request is "not found", like one that does not exist */
     if (rc == STORE_NOTFOUND || (rc == 0 && !web_may_decide(&req->sess, a.item.recipient))) {
-        web_page_error(req, resp, 404, web_roles_t(req, "roles.web.nothing_here"));
+        web_page_error(req, resp, 404, web_t(req, "roles.web.nothing_here"));
         return;
     }
     if (rc == 0)
@@ -184,9 +177,9 @@ void page_requests_post(struct web_req *req, struct web_resp *resp)
     if (rc != 0) {
         if (rc < 0)
             log_warnx("web: request %lld: %s", n, error);
-        web_page_message(req, resp, rc < 0 ? 500 : 409, web_roles_t(req, "roles.web.not_done"),
-                         web_roles_t(req, "roles.web.decided_already"), "/admin/requests",
-                         web_roles_t(req, "roles.web.requests"));
+        web_page_message(req, resp, rc < 0 ? 500 : 409, web_t(req, "roles.web.not_done"),
+                         web_t(req, "roles.web.decided_already"), "/admin/requests",
+                         web_t(req, "roles.web.requests"));
         return;
     }
     web_resp_redirect(resp, approve ? "/admin/requests?done=approve" : "/admin/requests?done=deny");
@@ -209,7 +202,7 @@ static void rq_delegate_row(const struct store_delegate *d, void *ctx)
              "<input type=\"hidden\" name=\"address\" value=\"%s\">"
              "<button type=\"submit\" name=\"do\" value=\"remove\" class=\"danger\">%s</button>"
              "</form></td></tr>\n",
-             d->owner, d->address, web_roles_t(l->req, "roles.web.remove"));
+             d->owner, d->address, web_t(l->req, "roles.web.remove"));
 }
 
 void page_delegates(struct web_req *req, struct web_resp *resp)
@@ -221,12 +214,12 @@ void page_delegates(struct web_req *req, struct web_resp *resp)
     if (!rq_approver(req, resp))
         return;
     resp->no_store = true;
-    web_page_begin(&h, req, web_roles_t(req, "roles.web.delegates"));
+    web_page_begin(&h, req, web_t(req, "roles.web.delegates"));
     html_add(&h,
              "<p>%s</p>\n<table><thead><tr><th scope=\"col\">%s</th><th scope=\"col\">%s</th>"
              "<th scope=\"col\"></th></tr></thead><tbody>\n",
-             web_roles_t(req, "roles.web.delegates_what"), web_roles_t(req, "roles.web.mailbox"),
-             web_roles_t(req, "roles.web.delegate"));
+             web_t(req, "roles.web.delegates_what"), web_t(req, "roles.web.mailbox"),
+             web_t(req, "roles.web.delegate"));
     if (store_delegate_list(req->st, NULL, NULL, rq_delegate_row, &l, &error) < 0)
         log_warnx("web: delegates: %s", error);
     html_add(&h, "</tbody></table>\n<form method=\"post\" action=\"/admin/delegates\">");
@@ -236,9 +229,9 @@ void page_delegates(struct web_req *req, struct web_resp *resp)
              "required><label for=\"address\">%s</label><input id=\"address\" name=\"address\" "
              "maxlength=\"254\" required><button type=\"submit\" name=\"do\" value=\"add\">%s"
              "</button></form>\n",
-             web_roles_t(req, "roles.web.mailbox"), web_roles_t(req, "roles.web.delegate"),
-             web_roles_t(req, "roles.web.add"));
-    web_page_end(&h);
+             web_t(req, "roles.web.mailbox"), web_t(req, "roles.web.delegate"),
+             web_t(req, "roles.web.add"));
+    web_page_end(&h, req);
     web_resp_html(resp, 200, &h);
 }
 
@@ -254,19 +247,19 @@ void page_delegates_post(struct web_req *req, struct web_resp *resp)
     if (!rq_approver(req, resp))
         return;
     if (owner == NULL || addr == NULL || what == NULL || (!add && strcmp(what, "remove") != 0)) {
-        web_page_error(req, resp, 400, web_roles_t(req, "roles.web.choose"));
+        web_page_error(req, resp, 400, web_t(req, "roles.web.choose"));
         return;
     }
     /* a mailbox of another domain is "not found" */
     if (!web_may_decide(&req->sess, owner)) {
-        web_page_error(req, resp, 404, web_roles_t(req, "roles.web.nothing_here"));
+        web_page_error(req, resp, 404, web_t(req, "roles.web.nothing_here"));
         return;
     }
     rc = add ? store_delegate_add(req->st, owner, addr, req->sess.address, &error)
              : store_delegate_remove(req->st, owner, addr, &error);
     if (rc < 0) {
-        web_page_message(req, resp, 400, web_roles_t(req, "roles.web.not_done"), error,
-                         "/admin/delegates", web_roles_t(req, "roles.web.delegates"));
+        web_page_message(req, resp, 400, web_t(req, "roles.web.not_done"), error,
+                         "/admin/delegates", web_t(req, "roles.web.delegates"));
         return;
     }
     snprintf(object, sizeof(object), "%s:%s", owner, addr);
@@ -283,15 +276,15 @@ void web_item_roles(struct html *h, struct web_req *req, const struct store_qite
     const char *args[] = {"address", it->original, "state", "", NULL};
 
     if (it->original[0] != '\0') {
-        i18n_fill(text, sizeof(text), web_roles_t(req, "roles.web.for_alias"), args);
+        i18n_fill(text, sizeof(text), web_t(req, "roles.web.for_alias"), args);
         html_add(h, "<p class=\"muted\" id=\"original\">%s</p>\n", text);
     }
     if (store_approval_of(req->st, it->id, &a, &error) != 0)
         return;
-    args[3] = web_roles_t(req, strcmp(a.state, "pending") == 0    ? "roles.web.state.pending"
-                               : strcmp(a.state, "approved") == 0 ? "roles.outcome.approved"
-                                                                  : "roles.outcome.denied");
-    i18n_fill(text, sizeof(text), web_roles_t(req, "roles.web.request_state"), args + 2);
+    args[3] = web_t(req, strcmp(a.state, "pending") == 0    ? "roles.web.state.pending"
+                         : strcmp(a.state, "approved") == 0 ? "roles.outcome.approved"
+                                                            : "roles.outcome.denied");
+    i18n_fill(text, sizeof(text), web_t(req, "roles.web.request_state"), args + 2);
     html_add(h, "<p class=\"notice\" id=\"request\">%s%s%s</p>\n", text,
              a.comment[0] ? " \u2014 " : "", a.comment);
 }
@@ -303,7 +296,7 @@ bool web_item_release_form(struct html *h, const struct web_req *req, const stru
     if (policy == SVC_RELEASE_SELF)
         return false;
     if (policy == SVC_RELEASE_ADMIN) {
-        html_add(h, "<p class=\"muted\">%s</p>\n", web_roles_t(req, "roles.web.admin_only"));
+        html_add(h, "<p class=\"muted\">%s</p>\n", web_t(req, "roles.web.admin_only"));
         return true;
     }
     html_add(h, "<form method=\"post\" action=\"/quarantine/%U\" class=\"ask\">", it->id);
@@ -312,7 +305,7 @@ bool web_item_release_form(struct html *h, const struct web_req *req, const stru
              "<p>%s</p><input type=\"hidden\" name=\"action\" value=\"release\">"
              "<label for=\"reason\">%s</label><input id=\"reason\" name=\"reason\" "
              "maxlength=\"250\"><button type=\"submit\">%s</button></form>\n",
-             web_roles_t(req, "roles.web.ask_what"), web_roles_t(req, "roles.web.ask_reason"),
-             web_roles_t(req, "roles.web.ask"));
+             web_t(req, "roles.web.ask_what"), web_t(req, "roles.web.ask_reason"),
+             web_t(req, "roles.web.ask"));
     return true;
 }

@@ -27,19 +27,10 @@
 static const char *const spam_levels[] = {"lenient", "normal", "strict", "custom"};
 #define SPAM_NLEVELS (sizeof(spam_levels) / sizeof(spam_levels[0]))
 
-/*
- * spam_lang - the language of the page: the recipient's own (opesctl user set
- * --language), else the portal's default language.
- */
+/* spam_lang - the language of the page, as for every page (web_page_locale). */
 static const char *spam_lang(const struct web_req *req)
 {
-    char lang[I18N_LANG_MAX] = "", tz[64];
-    const char *error = "";
-
-    if (store_user_locale(req->st, req->sess.address, lang, sizeof(lang), tz, sizeof(tz), &error) <
-        0)
-        lang[0] = '\0'; /* not a user yet, or the store is away: the default */
-    return i18n_negotiate(lang, NULL, req->ctx->cfg->web_default_language);
+    return req->lang != NULL ? req->lang : I18N_BASE;
 }
 
 /* spam_text - "web.spam." key in lang. */
@@ -76,7 +67,7 @@ static void spam_page(struct web_req *req, struct web_resp *resp, int status, co
     spam_score_value(sp.tag, custom, tag, sizeof(tag));
     spam_score_value(sp.junk, custom, junk, sizeof(junk));
     spam_score_value(sp.quarantine, custom, quarantine, sizeof(quarantine));
-    web_page_begin(&h, req, spam_text(lang, "title"));
+    web_page_begin(&h, req, "web.spam.title");
     if (notice != NULL)
         html_add(&h, "<p class=\"notice\" role=\"status\">%s</p>\n", spam_text(lang, notice));
     html_add(&h, "<p>%s</p>\n<form method=\"post\" action=\"/prefs/spam\" class=\"stack\">",
@@ -102,7 +93,7 @@ static void spam_page(struct web_req *req, struct web_resp *resp, int status, co
              "value=\"%s\"><div><button type=\"submit\">%s</button></div></form>\n",
              spam_text(lang, "tag"), tag, spam_text(lang, "junk"), junk,
              spam_text(lang, "quarantine"), quarantine, spam_text(lang, "save"));
-    web_page_end(&h);
+    web_page_end(&h, req);
     web_resp_html(resp, status, &h);
 }
 

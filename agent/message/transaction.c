@@ -145,6 +145,7 @@ static void transaction_quarantine(struct transaction *t, struct store *st, stru
     const char *error = "store unavailable";
     const char *subject = mime != NULL ? mime_header_get(mime, -1, "Subject") : NULL;
     const char *date = mime != NULL ? mime_header_get(mime, -1, "Date") : NULL;
+    const char *from = mime != NULL ? mime_header_get(mime, -1, "From") : NULL;
 
     if (items == NULL || idx == NULL || (t->ledger.usable && rows == NULL))
         fatal("calloc");
@@ -161,6 +162,8 @@ static void transaction_quarantine(struct transaction *t, struct store *st, stru
         if (subject != NULL)
             mime_decode_2047(subject, it->subject, sizeof(it->subject));
         snprintf(it->date, sizeof(it->date), "%s", date != NULL ? date : "");
+        if (from != NULL)
+            mime_display_name(from, it->from_name, sizeof(it->from_name));
         snprintf(it->service, sizeof(it->service), "%s",
                  pr[i].culprit != NULL ? pr[i].culprit->name : "blocklist");
         snprintf(it->reason, sizeof(it->reason), "%s", pr[i].reason);

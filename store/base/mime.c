@@ -499,6 +499,37 @@ size_t mime_field_text(const char *value, bool decode, char *out, size_t size)
     return n - a;
 }
 
+size_t mime_display_name(const char *from, char *out, size_t size)
+{
+    const char *lt = strchr(from, '<'), *end = lt, *start = from;
+    char phrase[1024];
+    size_t o = 0;
+    bool quoted = false;
+
+    if (size == 0)
+        return 0;
+    if (lt == NULL) { /* addr (Name) */
+        start = strchr(from, '(');
+        end = start != NULL ? strrchr(start, ')') : NULL;
+        if (start == NULL || end == NULL) {
+            out[0] = '\0';
+            return 0;
+        }
+        start++;
+    }
+    for (const char *p = start; p < end && o < sizeof(phrase) - 1; p++) {
+        if (*p == '"') {
+            quoted = !quoted;
+            continue;
+        }
+        if (*p == '\\' && quoted && p + 1 < end)
+            p++;
+        phrase[o++] = *p;
+    }
+    phrase[o] = '\0';
+    return mime_field_text(phrase, true, out, size);
+}
+
 char *mime_text_utf8(const char *charset, const char *s, size_t n, size_t max, size_t *len_r,
                      bool *cut)
 {

@@ -50,11 +50,16 @@ enum st_stmt {
     S_Q_LIST_ALL_SENDER,
     S_Q_LIST_ALL_SUBJECT,
     S_Q_LIST_ALL_SIZE,
+    S_Q_LIST_ALL_REASON,
     S_Q_LIST_RCPT_NEWEST,
     S_Q_LIST_RCPT_OLDEST,
     S_Q_LIST_RCPT_SENDER,
     S_Q_LIST_RCPT_SUBJECT,
     S_Q_LIST_RCPT_SIZE,
+    S_Q_LIST_RCPT_REASON,
+    S_Q_COUNT_ALL,
+    S_Q_COUNT_RCPT,
+    S_Q_RESTORE,
     /* trace */
     S_TRACE_INSERT,
     S_TRACE_LIST,
@@ -157,8 +162,6 @@ enum st_stmt {
     S_CLAIM_HOLDER,
     /* locks an entry's row for the rest of a write transaction */
     S_Q_LOCK,
-    /* a deleted entry held again while its content is there */
-    S_Q_RESTORE,
     /* API tokens */
     S_APITOK_INSERT,
     S_APITOK_GET,
@@ -201,7 +204,7 @@ enum st_stmt {
  */
 #define STORE_QITEM_COLUMNS                                                                        \
     "q.public_id, q.trace_id, q.sender, q.recipient, q.subject, q.msg_date, q.size, q.service, "   \
-    "q.reason, q.status, q.created, q.updated, q.words, q.original_recipient"
+    "q.reason, q.status, q.created, q.updated, q.words, q.from_name, q.original_recipient"
 
 enum st_qcol {
     QC_ID,
@@ -217,6 +220,7 @@ enum st_qcol {
     QC_CREATED,
     QC_UPDATED,
     QC_WORDS,
+    QC_FROM_NAME,
     QC_ORIGINAL,
     QC_COUNT /* the first column after the entry's */
 };
@@ -408,7 +412,8 @@ int st_qitems(struct store *st, struct st_q *q, void (*fn)(const struct store_qi
 /*
  * st_q_list - run the quarantine listing in sort order sort (enum
  * store_web_sort) with the parameters ?1 recipient, ?2 status ("" any), ?3
- * LIKE pattern on sender or subject ("" none), ?4 limit, ?5 offset, from f.
+ * LIKE pattern on sender, display name or subject ("" none), ?4 since and ?5
+ * until (0: open), ?6 limit, ?7 offset, from f.
  */
 int st_q_list(struct store *st, const struct store_qfilter *f, int sort,
               void (*fn)(const struct store_qitem *item, void *ctx), void *ctx,

@@ -48,15 +48,19 @@
 
 /* the listing's WHERE clause after its first condition, and its order (SQLite's
  * LIKE and NOCASE ignore ASCII case: ILIKE and lower() here) */
+#define Q_WHERE(where)                                                                             \
+    " FROM quarantine q WHERE " where " AND ($2 = '' OR status = $2) AND ($3 = '' OR sender "      \
+    "ILIKE $3 ESCAPE '\\' OR from_name ILIKE $3 ESCAPE '\\' OR subject ILIKE $3 ESCAPE '\\') "     \
+    "AND ($4::bigint = 0 OR created >= $4) AND ($5::bigint = 0 OR created < $5)"
 #define Q_LIST(where, order)                                                                       \
-    "SELECT " STORE_QITEM_COLUMNS " FROM quarantine q WHERE " where                                \
-    " AND ($2 = '' OR status = $2) AND ($3 = '' OR sender ILIKE $3 ESCAPE '\\' OR subject ILIKE "  \
-    "$3 ESCAPE '\\') ORDER BY " order " LIMIT $4 OFFSET $5"
+    "SELECT " STORE_QITEM_COLUMNS Q_WHERE(where) " ORDER BY " order " LIMIT $6 OFFSET $7"
+#define Q_COUNT(where) "SELECT COUNT(*)" Q_WHERE(where)
 #define Q_NEWEST "created DESC, id DESC"
 #define Q_OLDEST "created, id"
 #define Q_SENDER "lower(sender) COLLATE \"C\", created DESC, id DESC"
 #define Q_SUBJECT "lower(subject) COLLATE \"C\", created DESC, id DESC"
 #define Q_SIZE "size DESC, created DESC, id DESC"
+#define Q_REASON "service, reason, created DESC, id DESC"
 #define Q_ALL "$1::text IS NULL"
 /* what $1 sees (store_sqlite.c) */
 #define Q_RCPT                                                                                     \
@@ -116,6 +120,10 @@ static const char *const pg_sql[S_MAX] = {
     [S_Q_LIST_RCPT_SENDER] = Q_LIST(Q_RCPT, Q_SENDER),
     [S_Q_LIST_RCPT_SUBJECT] = Q_LIST(Q_RCPT, Q_SUBJECT),
     [S_Q_LIST_RCPT_SIZE] = Q_LIST(Q_RCPT, Q_SIZE),
+    [S_Q_LIST_ALL_REASON] = Q_LIST(Q_ALL, Q_REASON),
+    [S_Q_LIST_RCPT_REASON] = Q_LIST(Q_RCPT, Q_REASON),
+    [S_Q_COUNT_ALL] = Q_COUNT(Q_ALL),
+    [S_Q_COUNT_RCPT] = Q_COUNT(Q_RCPT),
 
     /* trace */
 

@@ -183,7 +183,8 @@ static int st_q_insert(struct store *st, struct store_qitem *it, int64_t content
     st_int(q, 11, now);
     st_int(q, 12, now);
     st_text(q, 13, it->words);
-    st_text(q, 14, it->original);
+    st_text(q, 14, it->from_name);
+    st_text(q, 15, it->original);
     return st_exec1(st, q, error_r, "quarantine insert");
 }
 
@@ -244,6 +245,7 @@ void store_qitem_read(struct st_q *q, int first, struct store_qitem *it)
     it->created = st_col_int(q, first + QC_CREATED);
     it->updated = st_col_int(q, first + QC_UPDATED);
     st_copy(it->words, sizeof(it->words), q, first + QC_WORDS);
+    st_copy(it->from_name, sizeof(it->from_name), q, first + QC_FROM_NAME);
     st_copy(it->original, sizeof(it->original), q, first + QC_ORIGINAL);
 }
 
@@ -273,22 +275,16 @@ int st_qitems(struct store *st, struct st_q *q, void (*fn)(const struct store_qi
 }
 
 /* the listing's statements in the order of enum store_web_sort */
-_Static_assert(S_Q_LIST_ALL_SIZE - S_Q_LIST_ALL_NEWEST == STORE_SORT_SIZE &&
-                   S_Q_LIST_RCPT_NEWEST - S_Q_LIST_ALL_NEWEST == STORE_SORT_SIZE + 1 &&
-                   S_Q_LIST_RCPT_SIZE - S_Q_LIST_RCPT_NEWEST == STORE_SORT_SIZE,
+_Static_assert(S_Q_LIST_ALL_REASON - S_Q_LIST_ALL_NEWEST == STORE_SORT_REASON &&
+                   S_Q_LIST_RCPT_NEWEST - S_Q_LIST_ALL_NEWEST == STORE_SORT_REASON + 1 &&
+                   S_Q_LIST_RCPT_REASON - S_Q_LIST_RCPT_NEWEST == STORE_SORT_REASON,
                "one listing statement per recipient choice and sort order");
 
-int st_q_list(struct store *st, const struct store_qfilter *f, int sort,
-              void (*fn)(const struct store_qitem *item, void *ctx), void *ctx,
-              const char **error_r)
+/* st_q_filter - bind f's filter, ?1 to ?5 of the listing and its count, to q. */
+static void st_q_filter(struct st_q *q, const struct store_qfilter *f)
 {
-    enum st_stmt first = f->recipient != NULL ? S_Q_LIST_RCPT_NEWEST : S_Q_LIST_ALL_NEWEST;
-    struct st_q *q;
     char like[600] = "";
 
-    if (sort < 0 || sort > STORE_SORT_SIZE)
-        sort = STORE_SORT_NEWEST;
-    q = st_q(st, (enum st_stmt)(first + sort));
     if (f->search != NULL && *f->search != '\0') {
         size_t o = 0;
         like[o++] = '%';
@@ -303,9 +299,49 @@ int st_q_list(struct store *st, const struct store_qfilter *f, int sort,
     st_text(q, 1, f->recipient);
     st_text(q, 2, f->status >= 0 ? store_qstatus_name((enum store_qstatus)f->status) : "");
     st_text(q, 3, like);
-    st_int(q, 4, f->limit != 0 ? (int64_t)f->limit : 50);
-    st_int(q, 5, (int64_t)f->offset);
+    st_int(q, 4, f->since);
+    st_int(q, 5, f->until);
+}
+
+int st_q_list(struct store *st, const struct store_qfilter *f, int sort,
+              void (*fn)(const struct store_qitem *item, void *ctx), void *ctx,
+              const char **error_r)
+{
+    enum st_stmt first = f->recipient != NULL ? S_Q_LIST_RCPT_NEWEST : S_Q_LIST_ALL_NEWEST;
+    struct st_q *q;
+
+    if (sort < 0 || sort > STORE_SORT_REASON)
+        sort = STORE_SORT_NEWEST;
+    q = st_q(st, (enum st_stmt)(first + sort));
+    st_q_filter(q, f);
+    st_int(q, 6, f->limit != 0 ? (int64_t)f->limit : 50);
+    st_int(q, 7, (int64_t)f->offset);
     return st_qitems(st, q, fn, ctx, error_r, "quarantine list");
+}
+
+int store_web_quarantine_count(struct store *st, const struct store_qfilter *f, int64_t *n_r,
+                               const char **error_r)
+{
+    struct st_q *q = st_q(st, f->recipient != NULL ? S_Q_COUNT_RCPT : S_Q_COUNT_ALL);
+    int rc;
+
+    st_q_filter(q, f);
+    *n_r = 0;
+    if ((rc = st_step(st, q, error_r, "quarantine count")) > 0)
+        *n_r = st_col_int(q, 0);
+    st_reset(q);
+    return rc < 0 ? -1 : 0;
+}
+
+int store_quarantine_restore(struct store *st, const char *id, const char **error_r)
+{
+    struct st_q *q = st_q(st, S_Q_RESTORE);
+
+    st_int(q, 1, st_now());
+    st_text(q, 2, id);
+    if (st_exec1(st, q, error_r, "quarantine restore") < 0)
+        return -1;
+    return st_changes(st) == 0 ? STORE_NOTFOUND : 0;
 }
 
 int store_quarantine_list(struct store *st, const struct store_qfilter *f,
@@ -642,17 +678,6 @@ int store_release_info(struct store *st, const char *item_id, struct store_relea
         ri->attempts = (int)st_col_int(q, 3);
     }
     return st_found(q, rc);
-}
-
-int store_quarantine_restore(struct store *st, const char *id, const char **error_r)
-{
-    struct st_q *q = st_q(st, S_Q_RESTORE);
-
-    st_int(q, 1, st_now());
-    st_text(q, 2, id);
-    if (st_exec1(st, q, error_r, "restore") < 0)
-        return -1;
-    return st_changes(st) == 1 ? 0 : STORE_NOTFOUND;
 }
 
 int store_release_state(struct store *st, const char *item_id, char *state, size_t size,

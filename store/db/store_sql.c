@@ -20,9 +20,12 @@ const char *const st_sql_common[S_MAX] = {
     [S_CHUNKS] = "SELECT data FROM content_chunk WHERE content_id = ? ORDER BY seq",
     [S_Q_INSERT] = "INSERT INTO quarantine (public_id, content_id, trace_id, sender, recipient, "
                    "subject, msg_date, size, service, reason, status, created, updated, words, "
-                   "original_recipient) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'held', ?, ?, ?, ?)",
+                   "from_name, original_recipient) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'held', ?, ?, ?, ?, ?)",
     [S_Q_GET] = "SELECT " STORE_QITEM_COLUMNS " FROM quarantine q WHERE public_id = ?",
     [S_Q_SET_STATUS] = "UPDATE quarantine SET status = ?, updated = ? WHERE public_id = ?",
+    /* a deleted entry is held again while the purge has not taken its content */
+    [S_Q_RESTORE] = "UPDATE quarantine SET status = 'held', updated = ? WHERE public_id = ? "
+                    "AND status = 'deleted' AND content_id IS NOT NULL",
     [S_TRACE_INSERT] = "INSERT INTO trace (trace_id, recipient, event, service, verdict, detail, "
                        "duration_ms, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
     [S_TRACE_LIST] = "SELECT trace_id, recipient, event, service, verdict, detail, duration_ms, "
@@ -47,8 +50,6 @@ const char *const st_sql_common[S_MAX] = {
     [S_REL_INFO] = "SELECT r.state, r.last_error, r.updated, r.attempts FROM release_request r "
                    "JOIN quarantine q ON q.id = r.quarantine_id WHERE q.public_id = ? "
                    "ORDER BY r.id DESC LIMIT 1",
-    [S_Q_RESTORE] = "UPDATE quarantine SET status = 'held', updated = ? WHERE public_id = ? "
-                    "AND status = 'deleted' AND content_id IS NOT NULL",
     [S_APITOK_INSERT] = "INSERT INTO api_token (address, name, key_id, hash, created, expires) "
                         "VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
     [S_APITOK_GET] = "SELECT address, name, key_id, hash, expires, revoked FROM api_token "

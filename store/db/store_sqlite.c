@@ -25,16 +25,20 @@
 
 #include "store_int.h"
 
-/* the listing's WHERE clause after its first condition, and its order */
+/* the listing's WHERE clause after its first condition, its count, and its order */
+#define Q_WHERE(where)                                                                             \
+    " FROM quarantine q WHERE " where " AND (?2 = '' OR status = ?2) AND (?3 = '' OR sender "      \
+    "LIKE ?3 ESCAPE '\\' OR from_name LIKE ?3 ESCAPE '\\' OR subject LIKE ?3 ESCAPE '\\') "        \
+    "AND (?4 = 0 OR created >= ?4) AND (?5 = 0 OR created < ?5)"
 #define Q_LIST(where, order)                                                                       \
-    "SELECT " STORE_QITEM_COLUMNS " FROM quarantine q WHERE " where                                \
-    " AND (?2 = '' OR status = ?2) AND (?3 = '' OR sender LIKE ?3 ESCAPE '\\' OR subject LIKE "    \
-    "?3 ESCAPE '\\') ORDER BY " order " LIMIT ?4 OFFSET ?5"
+    "SELECT " STORE_QITEM_COLUMNS Q_WHERE(where) " ORDER BY " order " LIMIT ?6 OFFSET ?7"
+#define Q_COUNT(where) "SELECT COUNT(*)" Q_WHERE(where)
 #define Q_NEWEST "created DESC, id DESC"
 #define Q_OLDEST "created, id"
 #define Q_SENDER "sender COLLATE NOCASE, created DESC, id DESC"
 #define Q_SUBJECT "subject COLLATE NOCASE, created DESC, id DESC"
 #define Q_SIZE "size DESC, created DESC, id DESC"
+#define Q_REASON "service, reason, created DESC, id DESC"
 #define Q_ALL "?1 IS NULL"
 /* what ?1 sees: its own entries, those of the shared mailboxes it is a delegate of, and
  * those of the domains it administers */
@@ -82,6 +86,10 @@ static const char *const stmt_sql[S_MAX] = {
     [S_Q_LIST_RCPT_SENDER] = Q_LIST(Q_RCPT, Q_SENDER),
     [S_Q_LIST_RCPT_SUBJECT] = Q_LIST(Q_RCPT, Q_SUBJECT),
     [S_Q_LIST_RCPT_SIZE] = Q_LIST(Q_RCPT, Q_SIZE),
+    [S_Q_LIST_ALL_REASON] = Q_LIST(Q_ALL, Q_REASON),
+    [S_Q_LIST_RCPT_REASON] = Q_LIST(Q_RCPT, Q_REASON),
+    [S_Q_COUNT_ALL] = Q_COUNT(Q_ALL),
+    [S_Q_COUNT_RCPT] = Q_COUNT(Q_RCPT),
 
     /* trace */
 

@@ -293,6 +293,32 @@ START_TEST(test_rfc2047)
 }
 END_TEST
 
+/* the From display names the portal's list shows */
+START_TEST(test_display_name)
+{
+    static const struct {
+        const char *in, *out;
+    } cases[] = {
+        {"Mallory <mallory@remote.example>", "Mallory"},
+        {"\"Doe, Jane \\\"JD\\\"\" <jane@example.org>", "Doe, Jane \"JD\""},
+        {"=?utf-8?q?J=C3=BCrgen_M=C3=BCller?= <jm@example.de>", "J\xc3\xbcrgen M\xc3\xbcller"},
+        {"\"=?iso-8859-1?q?Ren=E9?=\" <r@example.fr>", "Ren\xc3\xa9"},
+        {"bob@example.org (Bob Smith)", "Bob Smith"},
+        {"bob@example.org", ""},
+        {"<bob@example.org>", ""},
+        {"  Ann\r\n Lee   <ann@example.org>", "Ann   Lee"},
+    };
+    char out[64];
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        mime_display_name(cases[i].in, out, sizeof(out));
+        ck_assert_str_eq(out, cases[i].out);
+    }
+    /* bounded, never half a character */
+    ck_assert_uint_eq(mime_display_name("=?utf-8?q?=C3=BC=C3=BC=C3=BC?= <a@b>", out, 6), 4);
+}
+END_TEST
+
 START_TEST(test_rfc2047_truncation)
 {
     char out[6];
@@ -1489,6 +1515,7 @@ Suite *unit_suite(void)
     tcase_add_test(tc, test_header_nul);
     tcase_add_loop_test(tc, test_rfc2047, 0, N_ELEMENTS(rfc2047_cases));
     tcase_add_test(tc, test_rfc2047_truncation);
+    tcase_add_test(tc, test_display_name);
     tcase_add_loop_test(tc, test_params, 0, N_ELEMENTS(param_cases));
     tcase_add_loop_test(tc, test_types, 0, N_ELEMENTS(type_cases));
     suite_add_tcase(s, tc);

@@ -708,6 +708,19 @@ static struct idlist web_list_of(const char *recipient, enum store_web_sort sort
     return l;
 }
 
+/* web_list_of_filter - the portal's listing of f in sort order sort. */
+static struct idlist web_list_of_filter(const struct store_qfilter *f, enum store_web_sort sort)
+{
+    struct idlist l;
+    const char *err = NULL;
+    int rc;
+
+    memset(&l, 0, sizeof(l));
+    rc = store_web_quarantine_list(st, f, sort, collect_item, &l, &err);
+    ck_assert_msg(rc == 0, "store_web_quarantine_list: %s", rc < 0 ? err : "");
+    return l;
+}
+
 START_TEST(test_web_list_sorts)
 {
     char a1[21], a2[21], a3[21], b1[21];
@@ -763,6 +776,91 @@ START_TEST(test_web_list_sorts)
     ck_assert_uint_eq(l.n, 4);
     ck_assert_str_eq(l.id[0], b1);
     ck_assert_str_eq(l.id[3], a2);
+}
+END_TEST
+
+/* web_count_of - store_web_quarantine_count of f, checked. */
+static int64_t web_count_of(const struct store_qfilter *f)
+{
+    const char *err = NULL;
+    int64_t n = -1;
+
+    ck_assert_msg(store_web_quarantine_count(st, f, &n, &err) == 0, "count: %s", err);
+    return n;
+}
+
+/* the portal's list: display names, a total, days, the order by reason, restore */
+START_TEST(test_web_list_filters)
+{
+    struct store_qitem it = mkitem("alice@example.com", "jm@example.de", "hallo");
+    struct store_qfilter f = {.recipient = "alice@example.com", .status = -1};
+    struct store_qitem got;
+    char a2[21], a3[21], b1[21];
+    const char *err = NULL;
+    struct idlist l;
+    int64_t now;
+
+    snprintf(it.from_name, sizeof(it.from_name), "J\xc3\xbcrgen M\xc3\xbcller");
+    add_items(&it, 1, "Subject: hallo\r\n\r\nx\r\n", 21);
+    add_text(a2, "alice@example.com", "bob@example.org", "two");
+    add_text(a3, "alice@example.com", "carol@example.org", "three");
+    add_text(b1, "bob@example.com", "ann@example.org", "four");
+    ck_assert_int_eq(store_quarantine_get(st, it.id, &got, &err), 0);
+    ck_assert_str_eq(got.from_name, "J\xc3\xbcrgen M\xc3\xbcller");
+    ck_assert_int_eq(store_quarantine_get(st, a2, &got, &err), 0);
+    ck_assert_str_eq(got.from_name, "");
+    now = got.created;
+    /* the total, whatever the page */
+    f.limit = 1;
+    ck_assert_int_eq(web_count_of(&f), 3);
+    f.recipient = NULL;
+    ck_assert_int_eq(web_count_of(&f), 4);
+    f.recipient = "alice@example.com";
+    /* the display name is searched too */
+    f.search = "M\xc3\xbcller";
+    ck_assert_int_eq(web_count_of(&f), 1);
+    l = web_list_of_filter(&f, STORE_SORT_NEWEST);
+    ck_assert_uint_eq(l.n, 1);
+    ck_assert_str_eq(l.id[0], it.id);
+    f.search = NULL;
+    f.limit = 0;
+    /* a day: [since, until) */
+    tu_db_exec(db_path, "UPDATE quarantine SET created = created - 86400 WHERE public_id = %Q", a3);
+    f.since = now - 3600;
+    f.until = now + 3600;
+    ck_assert_int_eq(web_count_of(&f), 2);
+    l = web_list_of_filter(&f, STORE_SORT_NEWEST);
+    ck_assert_uint_eq(l.n, 2);
+    f.since = now - 86400 - 3600;
+    f.until = now - 3600;
+    ck_assert_int_eq(web_count_of(&f), 1);
+    l = web_list_of_filter(&f, STORE_SORT_NEWEST);
+    ck_assert_uint_eq(l.n, 1);
+    ck_assert_str_eq(l.id[0], a3);
+    f.since = f.until = 0;
+    /* by reason: the service, then its reason */
+    tu_db_exec(db_path, "UPDATE quarantine SET service = 'clamd' WHERE public_id = %Q", a2);
+    l = web_list_of_filter(&f, STORE_SORT_REASON);
+    ck_assert_uint_eq(l.n, 3);
+    ck_assert_str_eq(l.id[0], a2);
+    /* a deleted entry is held again on restore, once; a held one is not "restored" */
+    ck_assert_int_eq(store_quarantine_restore(st, a3, &err), STORE_NOTFOUND);
+    ck_assert_int_eq(store_quarantine_set_status(st, a3, STORE_DELETED, &err), 0);
+    f.status = STORE_DELETED;
+    ck_assert_int_eq(web_count_of(&f), 1);
+    ck_assert_int_eq(store_quarantine_restore(st, a3, &err), 0);
+    ck_assert_int_eq(web_count_of(&f), 0);
+    ck_assert_int_eq(store_quarantine_get(st, a3, &got, &err), 0);
+    ck_assert_int_eq(got.status, STORE_HELD);
+    expect_content(a3, "Subject: three\r\n\r\nbody 3\r\n",
+                   strlen("Subject: three\r\n\r\nbody 3\r\n"));
+    ck_assert_int_eq(store_quarantine_restore(st, a3, &err), STORE_NOTFOUND);
+    /* after the purge took its content, a deleted entry stays deleted */
+    ck_assert_int_eq(store_quarantine_set_status(st, a3, STORE_DELETED, &err), 0);
+    ck_assert_int_eq(store_purge(st, 30, NULL, NULL, &err), 0);
+    ck_assert_int_eq(store_quarantine_restore(st, a3, &err), STORE_NOTFOUND);
+    ck_assert_int_eq(store_quarantine_get(st, a3, &got, &err), 0);
+    ck_assert_int_eq(got.status, STORE_DELETED);
 }
 END_TEST
 
@@ -2577,6 +2675,7 @@ Suite *store_suite(void)
     tcase_add_test(tc, test_list_recipient_and_order);
     tcase_add_test(tc, test_list_status_filter);
     tcase_add_test(tc, test_web_list_sorts);
+    tcase_add_test(tc, test_web_list_filters);
     tcase_add_test(tc, test_web_count);
     tcase_add_test(tc, test_statements_prepare);
     tcase_add_test(tc, test_list_search_escapes_wildcards);

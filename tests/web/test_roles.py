@@ -227,7 +227,7 @@ class DelegateTest(RolesBase):
         self.assertIn(shared, listing)
         self.assertIn(alias, listing)
         # each labelled with the mailbox it is for, and the alias it was sent to
-        self.assertIn("<td>sales@example.org (info@example.org)</td>", listing)
+        self.assertIn("<td class=\"c-to\">sales@example.org (info@example.org)</td>", listing)
         # the alias's entry is the mapped mailbox's, and shows where it was sent
         _, _, page = self.get(alice, "/quarantine/" + alias)
         self.assertIn("sent to info@example.org", page)

@@ -75,6 +75,28 @@ START_TEST(html_reduced_to_text)
 }
 END_TEST
 
+/* entities read as the browser would, link targets as text, blocks on lines, no image */
+START_TEST(html_entities_and_links)
+{
+    static const char msg[] =
+        "Subject: x\nContent-Type: text/html; charset=iso-8859-1\n\n"
+        "<html><head><title>T</title></head><body><p>Weiter &raquo; &#8364;5 &#xe4; \xfc&shy;x"
+        " &bogus; &amp;amp;</p>\n<p>Click <a class=\"b\" "
+        "href=\"https://evil.example/?a=1&amp;b=2\">"
+        "here</a> now<br><img src=\"http://tracker.example/x.png\" alt=\"\">"
+        "<a href='#top'>top</a></p></body></html>\n";
+    struct web_preview p;
+
+    web_preview_parse(msg, strlen(msg), &p);
+    ck_assert(p.from_html);
+    ck_assert_str_eq(p.text, "Weiter \xc2\xbb \xe2\x82\xac"
+                             "5 \xc3\xa4 \xc3\xbcx &bogus; &amp;\n\n"
+                             "Click here [https://evil.example/?a=1&b=2] now\ntop");
+    ck_assert_ptr_null(strstr(p.text, "tracker"));
+    web_preview_free(&p);
+}
+END_TEST
+
 START_TEST(no_body_and_garbage)
 {
     static const char *const inputs[] = {
@@ -202,7 +224,7 @@ START_TEST(attached_message_listed_not_shown)
 
     web_preview_parse(msg, strlen(msg), &p);
     ck_assert(p.from_html);
-    ck_assert_str_eq(p.text, "outer ");
+    ck_assert_str_eq(p.text, "outer");
     ck_assert_uint_eq(p.natt, 1);
     ck_assert_str_eq(p.att[0].name, "(no name)");
     ck_assert_str_eq(p.att[0].type, "message/rfc822");
@@ -217,6 +239,7 @@ Suite *unit_suite(void)
 
     tcase_add_test(tc, plain_preferred_attachments_listed);
     tcase_add_test(tc, html_reduced_to_text);
+    tcase_add_test(tc, html_entities_and_links);
     tcase_add_test(tc, no_body_and_garbage);
     tcase_add_test(tc, text_is_bounded);
     tcase_add_test(tc, deep_nesting_stops);

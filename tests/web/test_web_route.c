@@ -134,7 +134,7 @@ START_TEST(dispatch_errors_and_headers)
     ck_assert_int_eq(r.status, 200);
     ck_assert_ptr_nonnull(strstr(r.body, "http://opes.example.org/opes/service/rules"));
     ck_assert_ptr_nonnull(strstr(r.body, "http://opes.example.org/opes/service/spam"));
-    ck_assert_ptr_nonnull(strstr(r.body, "opt-out"));
+    ck_assert_ptr_nonnull(strstr(r.body, "you can turn it off"));
     web_resp_free(&r);
     wt_run(&w, "GET", "/opes/service/spam", NULL, NULL, NULL, &r);
     ck_assert_int_eq(r.status, 200);
@@ -176,7 +176,7 @@ START_TEST(dispatch_csrf_and_origin)
     wt_run(&w, "POST", path, "action=delete&csrf=wrong", &s, NULL, &r);
     ck_assert_int_eq(r.status, 403);
     web_resp_free(&r);
-    snprintf(body, sizeof(body), "action=delete&csrf=%s", s.csrf);
+    snprintf(body, sizeof(body), "action=delete&confirm=1&csrf=%s", s.csrf);
     wt_run(&w, "POST", path, body, &s, "http://evil.example", &r);
     ck_assert_int_eq(r.status, 403);
     web_resp_free(&r);
@@ -237,7 +237,7 @@ START_TEST(dispatch_other_recipient_is_not_found)
     ck_assert_int_eq(r.status, 404);
     web_resp_free(&r);
     wt_run(&w, "GET", "/api/v1/quarantine", NULL, &bob, NULL, &r);
-    ck_assert_str_eq(r.body, "{\"items\":[]}");
+    ck_assert_str_eq(r.body, "{\"items\":[],\"total\":0}");
     web_resp_free(&r);
     struct store_trace t = {.trace_id = "trace-1",
                             .recipient = "alice@example.org",
@@ -547,40 +547,136 @@ START_TEST(dispatch_prefs_and_lists)
 }
 END_TEST
 
+/* the language: the user's choice, else the browser's; the API's words follow it */
+START_TEST(dispatch_language_and_words)
+{
+    struct wt w;
+    struct web_session alice;
+    struct web_resp r;
+    char id[STORE_ID_LEN + 1], path[64];
+    const char *error;
+
+    wt_open(&w, "");
+    wt_hold(&w, "x@remote.example", "alice@example.org", "Subject: a\n\na\n", id);
+    session(&w, "alice@example.org", &alice);
+    wt_accept_language = "fr-CH, de;q=0.8, en;q=0.5";
+    wt_run(&w, "GET", "/quarantine", NULL, &alice, NULL, &r);
+    ck_assert_ptr_nonnull(strstr(r.body, "<html lang=\"de\">"));
+    ck_assert_ptr_nonnull(strstr(r.body, "Ihre zur\xc3\xbc"
+                                         "ckgehaltenen E-Mails"));
+    ck_assert_ptr_nonnull(strstr(r.body, "1 Nachricht<"));
+    ck_assert_ptr_null(strstr(r.body, "Your held mail"));
+    web_resp_free(&r);
+    snprintf(path, sizeof(path), "/api/v1/quarantine/%s", id);
+    wt_run(&w, "GET", path, NULL, &alice, NULL, &r);
+    ck_assert_ptr_nonnull(strstr(r.body, "\"reason\":\"test rule\""));
+    ck_assert_ptr_nonnull(strstr(r.body, "\"category\":\"other\""));
+    ck_assert_ptr_nonnull(strstr(r.body, "\"language\":\"de\""));
+    ck_assert_ptr_nonnull(strstr(r.body, "\"reason_text\":\""));
+    web_resp_free(&r);
+    /* her own choice beats the browser's */
+    ck_assert_int_eq(store_user_set_locale(w.st, "alice@example.org", "en", "", &error), 0);
+    wt_run(&w, "GET", "/quarantine", NULL, &alice, NULL, &r);
+    ck_assert_ptr_nonnull(strstr(r.body, "<html lang=\"en\">"));
+    ck_assert_ptr_nonnull(strstr(r.body, "Your held mail"));
+    web_resp_free(&r);
+    /* the day filter: today (in the portal's zone) has it, another day not */
+    {
+        time_t now = time(NULL);
+        struct tm tm;
+        char day[16];
+        localtime_r(&now, &tm);
+        strftime(day, sizeof(day), "%Y-%m-%d", &tm);
+        get(&w, "/quarantine", &alice, &r, "day", day, NULL);
+        ck_assert_ptr_nonnull(strstr(r.body, id));
+        ck_assert_ptr_nonnull(strstr(r.body, ">1 message<"));
+        web_resp_free(&r);
+        get(&w, "/quarantine", &alice, &r, "day", "2001-02-03", NULL);
+        ck_assert_ptr_null(strstr(r.body, id));
+        ck_assert_ptr_nonnull(strstr(r.body, "No messages match."));
+        web_resp_free(&r);
+    }
+    /* and is made on the preferences page */
+    wt_accept_language = NULL;
+    post(&w, "/prefs", "what=locale&language=de&timezone=Europe%2FBerlin", &alice, &r);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_ptr_nonnull(strstr(r.body, "Ihre Einstellungen sind gespeichert."));
+    ck_assert_ptr_nonnull(strstr(r.body, "<option selected>Europe/Berlin</option>"));
+    web_resp_free(&r);
+    post(&w, "/prefs", "what=locale&language=xx&timezone=", &alice, &r);
+    ck_assert_int_eq(r.status, 400);
+    web_resp_free(&r);
+    wt_close(&w);
+}
+END_TEST
+
 START_TEST(dispatch_admin_bulk)
 {
     struct wt w;
     struct web_session user, admin;
     struct web_resp r;
     struct store_qitem it;
-    char a[STORE_ID_LEN + 1], b[STORE_ID_LEN + 1], c[STORE_ID_LEN + 1], body[200], id[64];
+    char a[STORE_ID_LEN + 1], b[STORE_ID_LEN + 1], c[STORE_ID_LEN + 1], a2[STORE_ID_LEN + 1];
+    char body[300], id[64];
     const char *error;
 
     wt_open(&w, "");
     wt_hold(&w, "x@remote.example", "alice@example.org", "Subject: a\n\na\n", a);
     wt_hold(&w, "x@remote.example", "bob@example.org", "Subject: b\n\nb\n", b);
     wt_hold(&w, "x@remote.example", "carol@example.org", "Subject: c\n\nc\n", c);
+    wt_hold(&w, "y@remote.example", "alice@example.org", "Subject: a2\n\na2\n", a2);
     ck_assert_int_eq(store_user_add(w.st, "root@example.org", STORE_ROLE_ADMIN, &error), 0);
     session(&w, "alice@example.org", &user);
     ck_assert_int_eq(web_session_create(w.st, "root@example.org", true, (int64_t)time(NULL), 3600,
                                         id, &admin, &error),
                      0);
+    /* a recipient's delete asks first, and acts on her own items only */
     snprintf(body, sizeof(body), "action=delete&id=%s&id=%s", a, b);
     post(&w, "/quarantine/bulk", body, &user, &r);
-    ck_assert_int_eq(r.status, 403);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_ptr_nonnull(strstr(r.body, "name=\"confirm\" value=\"1\""));
+    ck_assert_ptr_null(strstr(r.body, ">b <")); /* bob's subject is not shown to her */
     web_resp_free(&r);
     ck_assert_int_eq(store_quarantine_get(w.st, a, &it, &error), 0);
     ck_assert_int_eq(it.status, STORE_HELD);
+    snprintf(body, sizeof(body), "action=delete&confirm=1&id=%s&id=%s", a, b);
+    post(&w, "/quarantine/bulk", body, &user, &r);
+    ck_assert_int_eq(r.status, 303);
+    ck_assert_str_eq(r.location, "/quarantine?done=delete&n=1&failed=1");
+    web_resp_free(&r);
+    ck_assert_int_eq(store_quarantine_get(w.st, a, &it, &error), 0);
+    ck_assert_int_eq(it.status, STORE_DELETED);
+    ck_assert_int_eq(store_quarantine_get(w.st, b, &it, &error), 0);
+    ck_assert_int_eq(it.status, STORE_HELD);
+    /* restored by its owner; a row's own button blocks the sender */
+    snprintf(body, sizeof(body), "action=restore&id=%s", a);
+    post(&w, "/quarantine/bulk", body, &user, &r);
+    ck_assert_str_eq(r.location, "/quarantine?done=restore&n=1&failed=0");
+    web_resp_free(&r);
+    ck_assert_int_eq(store_quarantine_get(w.st, a, &it, &error), 0);
+    ck_assert_int_eq(it.status, STORE_HELD);
+    snprintf(body, sizeof(body), "one=block+%s&id=%s", a2, a);
+    post(&w, "/quarantine/bulk", body, &user, &r);
+    ck_assert_str_eq(r.location, "/quarantine?done=block&n=1&failed=0");
+    web_resp_free(&r);
+    ck_assert_int_eq(store_quarantine_get(w.st, a2, &it, &error), 0);
+    ck_assert_int_eq(it.status, STORE_DELETED);
+    ck_assert_int_eq(store_quarantine_get(w.st, a, &it, &error), 0);
+    ck_assert_int_eq(it.status, STORE_HELD);
+    ck_assert_int_eq(
+        store_list_match(w.st, STORE_BLOCKLIST, "alice@example.org", "y@remote.example", &error),
+        1);
     /* the administrator sees every recipient's items, and acts on several at once */
     wt_run(&w, "GET", "/quarantine", NULL, &admin, NULL, &r);
     ck_assert_ptr_nonnull(strstr(r.body, a));
     ck_assert_ptr_nonnull(strstr(r.body, b));
     ck_assert_ptr_nonnull(strstr(r.body, c));
+    ck_assert_ptr_nonnull(strstr(r.body, "3 messages"));
     web_resp_free(&r);
-    snprintf(body, sizeof(body), "action=delete&id=%s&id=%s&id=nonsense", a, b);
+    snprintf(body, sizeof(body), "action=delete&confirm=1&id=%s&id=%s&id=nonsense", a, b);
     post(&w, "/quarantine/bulk", body, &admin, &r);
-    ck_assert_int_eq(r.status, 200);
-    ck_assert_ptr_nonnull(strstr(r.body, "2 done, 1 not done"));
+    ck_assert_int_eq(r.status, 303);
+    ck_assert_str_eq(r.location, "/quarantine?done=delete&n=2&failed=1");
     web_resp_free(&r);
     ck_assert_int_eq(store_quarantine_get(w.st, a, &it, &error), 0);
     ck_assert_int_eq(it.status, STORE_DELETED);
@@ -748,6 +844,7 @@ Suite *unit_suite(void)
     tcase_add_test(td, dispatch_spam_level);
     tcase_add_test(td, dispatch_spam_level_german);
     tcase_add_test(td, dispatch_admin_bulk);
+    tcase_add_test(td, dispatch_language_and_words);
     tcase_add_test(td, dispatch_action_links);
     tcase_set_timeout(td, 60);
     suite_add_tcase(s, tc);

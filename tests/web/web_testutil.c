@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "opes/web_page.h"
 #include "opes/web_svcinfo.h"
 
 char *unit_tmpdir(void);
@@ -86,6 +87,8 @@ void wt_hold(struct wt *w, const char *sender, const char *rcpt, const char *mes
     strcpy(id, it.id);
 }
 
+const char *wt_accept_language;
+
 void wt_run(struct wt *w, const char *method, const char *path, const char *body,
             const struct web_session *s, const char *origin, struct web_resp *resp)
 {
@@ -104,6 +107,8 @@ void wt_run(struct wt *w, const char *method, const char *path, const char *body
         ck_assert_int_eq(web_form_parse(&req.form, body, strlen(body)), WEB_FORM_OK);
     if (s != NULL)
         req.sess = *s;
+    req.accept_language = wt_accept_language;
+    web_page_locale(&req);
     web_route_dispatch(&req, resp);
     web_req_free(&req);
 }

@@ -28,5 +28,7 @@ void wt_hold(struct wt *w, const char *sender, const char *rcpt, const char *mes
  */
 void wt_run(struct wt *w, const char *method, const char *path, const char *body,
             const struct web_session *s, const char *origin, struct web_resp *resp);
+/* wt_accept_language - the Accept-Language of the requests wt_run makes (NULL: none). */
+extern const char *wt_accept_language;
 
 #endif

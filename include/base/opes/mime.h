@@ -292,6 +292,15 @@ size_t mime_decode_2047(const char *in, char *out, size_t size);
 size_t mime_field_text(const char *value, bool decode, char *out, size_t size);
 
 /*
+ * mime_display_name - the display name of a From (or To) field value for
+ * people: the phrase before "<addr>" with its quotes and quoting backslashes
+ * removed, or the comment of "addr (Name)", RFC 2047 decoded and cleaned as
+ * mime_field_text() does; "" when the field names no one. Same bounds and
+ * return as mime_field_text().
+ */
+size_t mime_display_name(const char *from, char *out, size_t size);
+
+/*
  * mime_header_find - the one reader of a field in a header block that is not
  * parsed otherwise (a header kept apart from its message, a message in
  * memory): the first field called name (any case) in the header of

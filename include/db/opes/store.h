@@ -105,6 +105,7 @@ struct store_qitem {
     int64_t created, updated; /* unix seconds */
     /* why, for the recipient: a words value (reason.h), "" for entries held before words */
     char words[STORE_WORDS_MAX];
+    char from_name[256];      /* the From display name (decoded), or "" */
     /* the address the message named when a rewrite mapped it to recipient, else "" */
     char original[257];
 };
@@ -128,7 +129,8 @@ struct store_qfilter {
      * mailboxes it is a delegate of, and those of the domains it administers */
     const char *recipient;
     int status;            /* -1: any */
-    const char *search;    /* substring of sender or subject, or NULL */
+    const char *search;    /* substring of sender, display name or subject, or NULL */
+    int64_t since, until;  /* created in [since, until); 0: open */
     size_t offset, limit;  /* limit 0: 50 */
 };
 
@@ -140,6 +142,12 @@ int store_quarantine_list(struct store *st, const struct store_qfilter *f,
 /* store_quarantine_set_status - e.g. released or deleted; 0, STORE_NOTFOUND or -1. */
 int store_quarantine_set_status(struct store *st, const char *id, enum store_qstatus status,
                                 const char **error_r);
+
+/*
+ * store_quarantine_restore - a deleted entry held again, as long as the purge
+ * has not taken its content; 0, STORE_NOTFOUND (not deleted, or purged) or -1.
+ */
+int store_quarantine_restore(struct store *st, const char *id, const char **error_r);
 
 /*
  * store_quarantine_content - decrypt the entry's content and hand it to
@@ -258,12 +266,6 @@ struct store_release_info {
 /* store_release_info - of item_id: 0, STORE_NOTFOUND (never asked) or -1. */
 int store_release_info(struct store *st, const char *item_id, struct store_release_info *ri,
                        const char **error_r);
-/*
- * store_quarantine_restore - a deleted entry is held again, while its content
- * is still there (until the next purge): 0, STORE_NOTFOUND (no such deleted
- * entry with content) or -1.
- */
-int store_quarantine_restore(struct store *st, const char *id, const char **error_r);
 
 /*
  * API tokens (store_apitoken.c): a 256-bit random secret per token, given
@@ -629,12 +631,16 @@ enum store_web_sort {
     STORE_SORT_OLDEST,
     STORE_SORT_SENDER,
     STORE_SORT_SUBJECT,
-    STORE_SORT_SIZE /* largest first */
+    STORE_SORT_SIZE,  /* largest first */
+    STORE_SORT_REASON /* by service and reason */
 };
 int store_web_quarantine_list(struct store *st, const struct store_qfilter *f,
                               enum store_web_sort sort,
                               void (*fn)(const struct store_qitem *item, void *ctx), void *ctx,
                               const char **error_r);
+/* store_web_quarantine_count - how many entries f's filter finds (offset and limit aside). */
+int store_web_quarantine_count(struct store *st, const struct store_qfilter *f, int64_t *n_r,
+                               const char **error_r);
 
 /*
  * store_web_count - figures for the admin page and /metrics: fn gets one
