@@ -308,6 +308,7 @@ static void q_done(struct html *h, const struct web_req *req)
 {
     const char *done = web_form_get(&req->query, "done");
     const char *n_s = web_form_get(&req->query, "n"), *f_s = web_form_get(&req->query, "failed");
+    const char *a_s = web_form_get(&req->query, "asked");
     unsigned long n = n_s != NULL ? strtoul(n_s, NULL, 10) : 0;
     unsigned long failed = f_s != NULL ? strtoul(f_s, NULL, 10) : 0;
     char key[48], text[300];
@@ -324,6 +325,9 @@ static void q_done(struct html *h, const struct web_req *req)
              web_tn(req, text, sizeof(text), key, n));
     if (failed > 0)
         html_add(h, " %s", web_tn(req, text, sizeof(text), "web.done.failed", failed));
+    if (a_s != NULL && strtoul(a_s, NULL, 10) > 0)
+        html_add(h, " %s",
+                 web_tn(req, text, sizeof(text), "roles.done.asked", strtoul(a_s, NULL, 10)));
     html_add(h, "</p>");
     if ((strcmp(done, "delete") == 0 || strcmp(done, "block") == 0) && n > 0)
         html_add(h, "<p><a href=\"/quarantine?status=deleted\">%s</a></p>",
@@ -487,7 +491,7 @@ void page_quarantine_bulk(struct web_req *req, struct web_resp *resp)
     const char *confirm = web_form_get(&req->form, "confirm");
     const char *ids[Q_BULK_MAX];
     char one_action[24] = "", to[160];
-    size_t pos = 0, n = 0, done = 0, failed = 0;
+    size_t pos = 0, n = 0, done = 0, failed = 0, asked = 0;
 
     /* a row's own button: "ACTION ID" */
     if (one != NULL) {
@@ -519,13 +523,18 @@ void page_quarantine_bulk(struct web_req *req, struct web_resp *resp)
     }
     for (size_t i = 0; i < n; i++) {
         struct store_qitem item;
-        if (web_item_mine(req, ids[i], &item) == 0 &&
-            web_item_act(req, &item, action, "address", 0, "portal", &why) == 0)
+        int rc = web_item_mine(req, ids[i], &item) == 0
+                     ? web_item_act(req, &item, action, "address", 0, "portal", &why)
+                     : -1;
+        if (rc == WEB_ITEM_ASKED) /* release = request: an approver decides */
+            asked++;
+        else if (rc == 0)
             done++;
         else
             failed++;
     }
-    snprintf(to, sizeof(to), "/quarantine?done=%s&n=%zu&failed=%zu", action, done, failed);
+    snprintf(to, sizeof(to), "/quarantine?done=%s&n=%zu&failed=%zu&asked=%zu", action, done, failed,
+             asked);
     web_resp_redirect(resp, to);
 }
 

@@ -138,6 +138,10 @@ class ReleaseRequestTest(RolesBase):
         self.assertEqual(status, 200, page)
         self.assertIn("sent to your administrator", page)
         self.assertEqual(sorted(r["item"]["id"] for r in self.requests()), sorted([mine, third]))
+        # and so does the list's bulk release, counted as asked, not as released
+        status, headers, _ = self.post(alice, "/quarantine/bulk", action="release", id=third)
+        self.assertEqual(status, 303)
+        self.assertIn("n=0&failed=0&asked=1", headers["Location"])
 
         # the domain administrator is told, sees their domain only, 404 beyond it
         self.wait_mail("carol", b"alice@example.org asks for the release")
