@@ -39,6 +39,7 @@ struct rq_list {
     struct web_req *req;
     struct html *h;
     size_t n;
+    bool decided_only; /* the recent decisions: pending ones are in the queue above */
 };
 
 /* rq_row - one request in the queue, with its decision form while pending. */
@@ -48,6 +49,8 @@ static void rq_row(const struct store_approval *a, void *ctx)
     struct web_req *req = l->req;
     char when[32];
 
+    if (l->decided_only && strcmp(a->state, "pending") == 0)
+        return;
     l->n++;
     web_page_time(a->created, when, sizeof(when));
     html_add(l->h,
@@ -79,7 +82,7 @@ static void rq_row(const struct store_approval *a, void *ctx)
 /* rq_table - the requests in state (NULL: the last decided ones too). */
 static void rq_table(struct web_req *req, struct html *h, const char *state, const char *heading)
 {
-    struct rq_list l = {.req = req, .h = h};
+    struct rq_list l = {.req = req, .h = h, .decided_only = state == NULL};
     const char *error;
 
     html_add(h,

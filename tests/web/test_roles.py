@@ -9,8 +9,10 @@ mailbox sees and releases its items, delivered to the shared mailbox, and an
 alias mapped by the rewrite service shows the address it was sent to.
 """
 import json
+import os
 import re
 import shutil
+import subprocess
 import tempfile
 import time
 import unittest
@@ -208,6 +210,23 @@ class ReleaseRequestTest(RolesBase):
         actions = [e["action"] for e in json.loads(self.opesd.ctl("audit", "--json")[1])]
         for a in ("release-ask", "release-approve", "release-deny"):
             self.assertIn(a, actions)
+
+
+    def test_in_the_browser(self):
+        why = test_portal.missing_browser()
+        if why is not None:
+            self.skipTest(why)
+        item = self.hold("alice@example.org", virus("alice@example.org", "browser"), "browser")
+        env = dict(os.environ, BASE=self.base, ITEM=item, ARTIFACTS=test_portal.ARTIFACTS,
+                   RECIPIENT_LINK=self.opesd.ctl("link", "alice@example.org")[1].strip(),
+                   APPROVER_LINK=self.opesd.ctl("link", "carol@example.org")[1].strip())
+        p = subprocess.run([test_portal.NODE, os.path.join(test_portal.HERE, "roles.mjs")],
+                           cwd=test_portal.HERE, env=env, capture_output=True, timeout=120)
+        out = p.stdout.decode("utf-8", "replace") + p.stderr.decode("utf-8", "replace")
+        self.assertEqual(p.returncode, 0, "browser checks failed:\n%s" % out)
+        self.assertIn("all browser checks passed", out)
+        self.wait_mail("alice", EICAR)
+        self.assertIn(b"checked by phone", self.wait_mail("alice", b"was approved"))
 
 
 class DelegateTest(RolesBase):
