@@ -141,6 +141,13 @@ void web_page_begin(struct html *h, const struct web_req *req, const char *title
                  web_t(req, "web.nav.prefs"));
         if (req->sess.admin)
             html_add(h, "<li><a href=\"/admin\">%s</a></li>", web_t(req, "web.nav.admin"));
+        if (web_is_approver(&req->sess)) /* global and domain administrators */
+            html_add(h,
+                     "<li><a href=\"/admin/requests\">%s</a></li>"
+                     "<li><a href=\"/admin/delegates\">%s</a></li>"
+                     "<li><a href=\"/admin/lists\">%s</a></li>",
+                     web_t(req, "roles.nav.requests"), web_t(req, "roles.nav.delegates"),
+                     web_t(req, "roles.nav.lists"));
         html_add(h, "<li><form method=\"post\" action=\"/logout\" class=\"inline\">");
         web_page_csrf(h, req);
         html_add(h,

@@ -533,8 +533,11 @@ void page_quarantine_bulk(struct web_req *req, struct web_resp *resp)
         else
             failed++;
     }
-    snprintf(to, sizeof(to), "/quarantine?done=%s&n=%zu&failed=%zu&asked=%zu", action, done, failed,
-             asked);
+    if (asked > 0)
+        snprintf(to, sizeof(to), "/quarantine?done=%s&n=%zu&failed=%zu&asked=%zu", action, done,
+                 failed, asked);
+    else
+        snprintf(to, sizeof(to), "/quarantine?done=%s&n=%zu&failed=%zu", action, done, failed);
     web_resp_redirect(resp, to);
 }
 
