@@ -19,24 +19,13 @@ static unsigned seq;
 
 static void setup(void)
 {
-    const char *err = NULL;
-    char *key;
-
-    dir = tu_tmpdir();
-    db_path = tu_path(dir, "store.db");
-    key = tu_path(dir, "keys");
-    st = tu_store_open(db_path, key, &err);
-    ck_assert_msg(st != NULL, "%s", err);
-    free(key);
+    st = tu_fixture_open(&dir, &db_path);
     seq = 0;
 }
 
 static void teardown(void)
 {
-    store_close(&st);
-    tu_rmtree(dir);
-    free(dir);
-    free(db_path);
+    tu_fixture_close(&st, &dir, &db_path);
 }
 
 /* hold - one entry held by service for rcpt (original: the alias it came for, or ""). */

@@ -10,7 +10,6 @@ alias mapped by the rewrite service shows the address it was sent to.
 """
 import json
 import os
-import re
 import shutil
 import subprocess
 import tempfile
@@ -21,6 +20,7 @@ import urllib.parse
 import urllib.request
 
 import opestest as t
+import test_api
 import test_portal
 from scanners import EICAR, Clamd
 from test_portal import OpesWeb, WebTest, http, simple
@@ -54,11 +54,7 @@ class RolesBase(WebTest):
 
     def session(self, address):
         """A portal session of address (through a login link): (cookie, its CSRF token)."""
-        link = self.opesd.ctl("link", address)[1].strip()
-        _, headers, _ = http(self.base, link[len(self.base):], data=b"")
-        cookie = headers["Set-Cookie"].split(";")[0]
-        _, _, page = http(self.base, "/prefs", headers={"Cookie": cookie})
-        return cookie, re.search(r'name="csrf" value="([^"]+)"', page).group(1)
+        return test_api.ApiTest.session(self, address)
 
     def get(self, sess, path):
         return http(self.base, path, headers={"Cookie": sess[0]})
