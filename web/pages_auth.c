@@ -17,6 +17,7 @@
 #include "opes/reason.h"
 #include "opes/store.h"
 #include "opes/token.h"
+#include "opes/web_access.h"
 #include "opes/web_html.h"
 #include "opes/web_http.h"
 #include "opes/web_page.h"
@@ -284,6 +285,7 @@ static const char *action_words(const char *action)
 static int action_load(struct web_req *req, struct web_resp *resp, const struct token_link *l,
                        struct store_qitem *item)
 {
+    struct web_session who = {.valid = true};
     const char *error;
     int rc;
 
@@ -291,8 +293,12 @@ static int action_load(struct web_req *req, struct web_resp *resp, const struct 
         web_page_error(req, resp, 400, "web.link.not_action");
         return -1;
     }
+    /* the link's recipient, or a delegate of it (a shared mailbox's digest) */
+    snprintf(who.address, sizeof(who.address), "%s", l->recipient);
     rc = store_quarantine_get(req->st, l->item, item, &error);
-    if (rc != 0 || strcasecmp(item->recipient, l->recipient) != 0) {
+    if (rc == 0 && web_access_load(req->st, &who, &error) < 0)
+        rc = -1;
+    if (rc != 0 || !web_may_act(&who, item->recipient)) {
         web_page_error(req, resp, 404, "web.link.gone");
         return -1;
     }

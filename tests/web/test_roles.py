@@ -234,6 +234,7 @@ class DelegateTest(RolesBase):
                         "service.rewrite.map": "info@example.org=sales@example.org"})
 
     def test_delegate_releases_to_the_shared_mailbox(self):
+        self.opesd.ctl("user", "notify", "sales@example.org", "digest")
         shared = self.hold("sales@example.org", simple("sales@example.org", "HOLD-ME order"),
                            "HOLD-ME order")
         alias = self.hold("info@example.org", simple("info@example.org", "HOLD-ME info"),
@@ -250,6 +251,13 @@ class DelegateTest(RolesBase):
         # the alias's entry is the mapped mailbox's, and shows where it was sent
         _, _, page = self.get(alice, "/quarantine/" + alias)
         self.assertIn("sent to info@example.org", page)
+        # the shared mailbox's digest reaches its delegate too, labelled with the mailbox
+        deadline = time.time() + 30
+        while time.time() < deadline and not any(
+                b"[sales@example.org] HOLD-ME order" in m for m in self.dovecot.messages("alice")):
+            self.opesd.ctl("digest", "run", "sales@example.org")
+            time.sleep(1)
+        self.wait_mail("alice", b"[sales@example.org] HOLD-ME order", timeout=1)
         # someone else: not found
         bob = self.session("bob@example.org")
         self.assertEqual(self.get(bob, "/quarantine/" + shared)[0], 404)
@@ -257,7 +265,8 @@ class DelegateTest(RolesBase):
         status, _, _ = self.post(alice, "/quarantine/" + shared, action="release")
         self.assertEqual(status, 303)
         self.wait_mail("sales", b"Subject: HOLD-ME order")
-        self.assertEqual([m for m in self.dovecot.messages("alice") if b"HOLD-ME order" in m], [])
+        self.assertEqual(
+            [m for m in self.dovecot.messages("alice") if b"\nSubject: HOLD-ME order" in m], [])
 
         self.opesd.ctl("delegate", "remove", "sales@example.org", "alice@example.org")
         self.assertEqual(self.get(alice, "/quarantine/" + alias)[0], 404)
