@@ -10,6 +10,8 @@ alias mapped by the rewrite service shows the address it was sent to.
 """
 import json
 import os
+import quopri
+import re
 import shutil
 import subprocess
 import tempfile
@@ -257,7 +259,14 @@ class DelegateTest(RolesBase):
                 b"[sales@example.org] HOLD-ME order" in m for m in self.dovecot.messages("alice")):
             self.opesd.ctl("digest", "run", "sales@example.org")
             time.sleep(1)
-        self.wait_mail("alice", b"[sales@example.org] HOLD-ME order", timeout=1)
+        digest = self.wait_mail("alice", b"[sales@example.org] HOLD-ME order", timeout=1)
+        # its one-click links are alice's, and open the mailbox's item for her
+        text = quopri.decodestring(digest).decode("utf-8", "replace")
+        links = re.findall(re.escape(self.base) + r"(/action/[A-Za-z0-9._~-]+)", text)
+        self.assertTrue(links, text[-2000:])
+        status, _, page = http(self.base, links[0])
+        self.assertEqual(status, 200, page)
+        self.assertIn("sales@example.org", page)
         # someone else: not found
         bob = self.session("bob@example.org")
         self.assertEqual(self.get(bob, "/quarantine/" + shared)[0], 404)
