@@ -5,8 +5,10 @@
  * only records a request (opesd mails the link). A link from a mail shows a
  * confirmation page on GET and acts only on POST, so that a mail scanner
  * following links changes nothing; the POST spends the token's nonce, so a
- * link works once. Administrators log in with an Argon2id password. Every
- * attempt counts against per-address and per-client limits.
+ * link works once. With [web] password_auth, recipients may also log in
+ * with their mail password, checked by the mail system (web_passauth).
+ * Administrators log in with an Argon2id password. Every attempt counts
+ * against per-address-and-client and per-client limits: no global lockout.
  */
 #include <stdio.h>
 #include <string.h>
@@ -21,6 +23,7 @@
 #include "opes/web_html.h"
 #include "opes/web_http.h"
 #include "opes/web_page.h"
+#include "opes/web_passauth.h"
 
 #define AUTH_HOUR 3600
 #define AUTH_GLOBAL_FACTOR 200 /* all addresses together: this many times the per-address rate */
@@ -83,29 +86,95 @@ static int auth_login(struct web_req *req, struct web_resp *resp, const char *ad
     return 0;
 }
 
-static void auth_login_page(struct web_req *req, struct web_resp *resp, bool sent)
+/*
+ * auth_login_page - the login page: with [web] password_auth, the mail
+ * password form first, then the login link; notice (a catalog key) on top.
+ */
+static void auth_login_page(struct web_req *req, struct web_resp *resp, int status,
+                            const char *notice)
 {
     struct html h = {0};
+    bool passwords = req->ctx->cfg->web_password_auth != CONFIG_PASSAUTH_NONE;
 
     web_page_begin(&h, req, "web.login.title");
-    if (sent)
-        html_add(&h, "<p class=\"notice\" role=\"status\">%s</p>\n", web_t(req, "web.login.sent"));
+    if (notice != NULL)
+        html_add(&h, "<p class=\"notice\" role=\"status\">%s</p>\n", web_t(req, notice));
+    if (passwords)
+        html_add(&h,
+                 "<h2>%s</h2>\n<form method=\"post\" action=\"/login/password\" "
+                 "class=\"stack\">\n<label for=\"pw-address\">%s</label>\n"
+                 "<input id=\"pw-address\" name=\"address\" type=\"email\" required "
+                 "autocomplete=\"username\" maxlength=\"254\">\n"
+                 "<label for=\"password\">%s</label>\n"
+                 "<input id=\"password\" name=\"password\" type=\"password\" required "
+                 "autocomplete=\"current-password\" maxlength=\"256\">\n"
+                 "<div><button type=\"submit\">%s</button></div>\n</form>\n<h2>%s</h2>\n",
+                 web_t(req, "web.login.pw_h"), web_t(req, "web.login.address"),
+                 web_t(req, "web.login.password"), web_t(req, "web.login.button"),
+                 web_t(req, "web.login.link_h"));
     html_add(&h,
              "<p>%s</p>\n<form method=\"post\" action=\"/login\" class=\"stack\">\n"
              "<label for=\"address\">%s</label>\n"
              "<input id=\"address\" name=\"address\" type=\"email\" required "
              "autocomplete=\"email\" maxlength=\"254\">\n"
-             "<div><button type=\"submit\">%s</button></div>\n</form>\n"
+             "<div><button type=\"submit\"%s>%s</button></div>\n</form>\n"
              "<p class=\"muted\"><a href=\"/admin/login\">%s</a></p>\n",
              web_t(req, "web.login.intro"), web_t(req, "web.login.address"),
-             web_t(req, "web.login.send"), web_t(req, "web.login.admin"));
+             passwords ? " class=\"secondary\"" : "", web_t(req, "web.login.send"),
+             web_t(req, "web.login.admin"));
     web_page_end(&h, req);
-    web_resp_html(resp, 200, &h);
+    web_resp_html(resp, status, &h);
 }
 
 void page_login_form(struct web_req *req, struct web_resp *resp)
 {
-    auth_login_page(req, resp, false);
+    auth_login_page(req, resp, 200, NULL);
+}
+
+/*
+ * page_login_password_post - log in with the mail password, which the mail
+ * system checks (web_passauth: Dovecot's auth service or IMAP); opes-web
+ * keeps and logs nothing of it. Attempts count per address from this client
+ * and per client, so that nobody can lock an address out for everyone.
+ */
+void page_login_password_post(struct web_req *req, struct web_resp *resp)
+{
+    const char *address = web_form_get(&req->form, "address");
+    const char *password = web_form_get(&req->form, "password"), *error;
+    unsigned rate = (unsigned)req->ctx->cfg->web_login_rate;
+    enum web_passauth_result r;
+    char low[257], key[320], why[512];
+
+    if (req->ctx->cfg->web_password_auth == CONFIG_PASSAUTH_NONE) {
+        web_page_error(req, resp, 404, "web.err.no_page");
+        return;
+    }
+    if (!auth_address_ok(address) || password == NULL || password[0] == '\0' ||
+        strlen(password) > 256) {
+        auth_login_page(req, resp, 400, "web.login.pw_missing");
+        return;
+    }
+    auth_lower(low, address);
+    snprintf(key, sizeof(key), "%s|%s", low, req->client);
+    if (auth_limited(req, "password-login", key, rate) ||
+        auth_limited(req, "password-login-client", req->client, rate * 4)) {
+        auth_login_page(req, resp, 429, "web.login.pw_limited");
+        return;
+    }
+    r = web_passauth_check(req->ctx->cfg, low, password, req->client, why, sizeof(why));
+    if (r == WEB_PASSAUTH_OK) {
+        if (auth_login(req, resp, low, false, "portal") == 0)
+            web_resp_redirect(resp, "/quarantine");
+        return;
+    }
+    if (r == WEB_PASSAUTH_TEMP) {
+        log_warnx("web: password login of %s: %s", low, why);
+        auth_login_page(req, resp, 503, "web.login.pw_unavailable");
+        return;
+    }
+    log_info("web: password login of %s refused: %s", low, why);
+    store_audit(req->st, low, "login-failed", low, "portal", &error);
+    auth_login_page(req, resp, 403, "web.login.pw_wrong");
 }
 
 void page_login_post(struct web_req *req, struct web_resp *resp)
@@ -122,7 +191,7 @@ void page_login_post(struct web_req *req, struct web_resp *resp)
             store_login_request_add(req->st, low, &error) < 0)
             log_warnx("web: login request: %s", error);
     }
-    auth_login_page(req, resp, true);
+    auth_login_page(req, resp, 200, "web.login.sent");
 }
 
 /* auth_token - verify the link token in the path; 0, or -1 with the error page made. */
@@ -228,7 +297,7 @@ void page_admin_login_post(struct web_req *req, struct web_resp *resp)
     const char *password = web_form_get(&req->form, "password"), *error;
     unsigned rate = (unsigned)req->ctx->cfg->web_login_rate;
     struct store_user u;
-    char low[257];
+    char low[257], key[320];
     int rc;
 
     if (!auth_address_ok(address) || password == NULL || strlen(password) > 256) {
@@ -237,7 +306,9 @@ void page_admin_login_post(struct web_req *req, struct web_resp *resp)
     }
     auth_lower(low, address);
     address = low;
-    if (auth_limited(req, "admin-login", address, rate) ||
+    /* per address from this client, and per client: no one locks an address out for everyone */
+    snprintf(key, sizeof(key), "%s|%s", address, req->client);
+    if (auth_limited(req, "admin-login", key, rate) ||
         auth_limited(req, "admin-login-client", req->client, rate * 4)) {
         auth_admin_page(req, resp, 429, "web.admin_login.limited");
         return;

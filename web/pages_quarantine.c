@@ -801,7 +801,7 @@ static void q_item_done(struct web_req *req, struct html *h, const struct store_
                  web_t(req, "roles.web.asked"));
         return;
     }
-    if (done == NULL || !q_action_known(done))
+    if (done == NULL || (!q_action_known(done) && strcmp(done, "not-spam") != 0))
         return;
     snprintf(key, sizeof(key), "web.item.done.%s", done);
     html_add(h, "<div class=\"notice\" role=\"status\"><p>%s</p><p class=\"next\">",

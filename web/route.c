@@ -27,6 +27,7 @@ static const struct web_route web_routes[] = {
     {"GET", "/static/opes.css", page_static_css, WEB_AUTH_PUBLIC},
     {"GET", "/login", page_login_form, WEB_AUTH_PUBLIC},
     {"POST", "/login", page_login_post, WEB_AUTH_PUBLIC},
+    {"POST", "/login/password", page_login_password_post, WEB_AUTH_PUBLIC},
     {"GET", "/login/*", page_login_link, WEB_AUTH_TOKEN},
     {"POST", "/login/*", page_login_link_post, WEB_AUTH_TOKEN},
     {"GET", "/admin/login", page_admin_login_form, WEB_AUTH_PUBLIC},

@@ -10,11 +10,15 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 import unittest
+import urllib.parse
 
+import opestest as t
 from opestest import free_port, wait_port
+from test_portal import ARTIFACTS, HERE, NODE, NoRedirect, OpesWeb, WebTest, missing_browser
 
 PROBE = os.environ["PASSAUTH_PROBE"]
 # a password that needs quoting in IMAP and has spaces, TAB-free UTF-8 and a backslash
@@ -100,6 +104,13 @@ service auth {{
     def stop(self):
         subprocess.run(["doveadm", "-c", self.config, "stop"], check=False,
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.time() + 10
+        while time.time() < deadline:  # until its listener is gone
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+                    time.sleep(0.1)
+            except OSError:
+                return
 
 
 class PassAuthTest(unittest.TestCase):
@@ -203,6 +214,79 @@ class PassAuthTest(unittest.TestCase):
                              capture_output=True, timeout=30)
         self.assertEqual(out.returncode, 2)
         self.assertIn("imap_server", out.stderr)
+
+
+class PortalPasswordTest(WebTest):
+    """The portal's login with the mail password, checked by a real Dovecot's auth service."""
+
+    def setUp(self):
+        super().setUp()
+        self.dovecot = PassDovecot(self.tmp)
+        port = t.free_port()
+        self.base = "http://127.0.0.1:%d" % port
+        self.opesd = self.start(t.Opesd(self.tmp, "maildir:%s/mail/%%u" % self.tmp, extra={
+            "web.listen": "127.0.0.1:%d" % port, "web.base_url": self.base,
+            "web.password_auth": "dovecot", "web.auth_socket": "unix:" + self.dovecot.socket,
+            "web.login_rate": "3", "web.trusted_proxies": "127.0.0.1"}))
+        self.web = OpesWeb(self.tmp, self.opesd.config, port)
+
+    def tearDown(self):
+        self.dovecot.stop()  # while its configuration is still there
+        super().tearDown()
+
+    def login(self, password, client="192.0.2.10", address="alice@example.org"):
+        """(status, Location, Set-Cookie, body) of one password login from client."""
+        data = urllib.parse.urlencode({"address": address, "password": password}).encode()
+        req = urllib.request.Request(self.base + "/login/password", data=data, headers={
+            "Origin": self.base, "X-Forwarded-For": client})
+        try:
+            with urllib.request.build_opener(NoRedirect).open(req, timeout=30) as r:
+                return r.status, r.headers.get("Location"), r.headers.get("Set-Cookie"), r.read().decode()
+        except urllib.error.HTTPError as e:
+            return e.code, e.headers.get("Location"), e.headers.get("Set-Cookie"), e.read().decode()
+
+    def test_the_mail_password_opens_a_session_and_stays_out_of_logs(self):
+        status, _, cookie, body = self.login("wrong-password")
+        self.assertEqual(status, 403)
+        self.assertIsNone(cookie)
+        self.assertIn("The address or the password is not right.", body)
+        status, location, cookie, _ = self.login("secret")
+        self.assertEqual(status, 303)
+        self.assertTrue(location.endswith("/quarantine"), location)
+        req = urllib.request.Request(self.base + "/quarantine",
+                                     headers={"Cookie": cookie.split(";")[0]})
+        with urllib.request.urlopen(req, timeout=30) as r:
+            self.assertEqual(r.status, 200)
+            self.assertIn("alice@example.org", r.read().decode())
+        for log in (self.web.read_log(), self.opesd.read_log()):
+            self.assertNotIn("secret", log)
+            self.assertNotIn("wrong-password", log)
+        self.assertIn("login-failed", self.opesd.ctl("audit")[1])
+
+    def test_failures_from_one_client_lock_out_no_one_else(self):
+        for _ in range(3):
+            self.assertEqual(self.login("guess", client="198.51.100.66")[0], 403)
+        self.assertEqual(self.login("secret", client="198.51.100.66")[0], 429)
+        # the address itself is not locked: alice, elsewhere, still logs in
+        self.assertEqual(self.login("secret", client="203.0.113.5")[0], 303)
+
+    def test_a_mail_system_that_is_away_is_said_so(self):
+        self.dovecot.stop()
+        status, _, cookie, body = self.login("secret")
+        self.assertEqual(status, 503)
+        self.assertIsNone(cookie)
+        self.assertIn("cannot be checked right now", body)
+
+    def test_in_chromium(self):
+        why = missing_browser()
+        if why is not None:
+            sys.stderr.write("\n*** SKIPPING the password login browser test: %s ***\n" % why)
+            self.skipTest(why)
+        env = dict(os.environ, BASE=self.base, ADDRESS="alice@example.org", PASSWORD="secret",
+                   ARTIFACTS=ARTIFACTS)
+        p = subprocess.run([NODE, os.path.join(HERE, "password.mjs")], env=env, cwd=HERE,
+                           capture_output=True, text=True, timeout=300)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
 
 
 if __name__ == "__main__":

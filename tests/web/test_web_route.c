@@ -14,6 +14,7 @@
 
 #include "opes/token.h"
 #include "opes/web_http.h"
+#include "opes/web_page.h"
 #include "opes/web_route.h"
 #include "web_testutil.h"
 
@@ -312,6 +313,7 @@ static void get(struct wt *w, const char *path, const struct web_session *s, str
     while ((name = va_arg(ap, const char *)) != NULL)
         web_form_add(&req.query, name, va_arg(ap, const char *));
     va_end(ap);
+    web_page_locale(&req); /* as opes-web does for every request */
     web_route_dispatch(&req, r);
     web_req_free(&req);
 }

@@ -130,6 +130,7 @@ void page_static_css(struct web_req *req, struct web_resp *resp);
 void page_home(struct web_req *req, struct web_resp *resp);
 void page_login_form(struct web_req *req, struct web_resp *resp);
 void page_login_post(struct web_req *req, struct web_resp *resp);
+void page_login_password_post(struct web_req *req, struct web_resp *resp);
 void page_login_link(struct web_req *req, struct web_resp *resp);
 void page_login_link_post(struct web_req *req, struct web_resp *resp);
 void page_admin_login_form(struct web_req *req, struct web_resp *resp);
