@@ -253,6 +253,9 @@ class DelegateTest(RolesBase):
         # the alias's entry is the mapped mailbox's, and shows where it was sent
         _, _, page = self.get(alice, "/quarantine/" + alias)
         self.assertIn("sent to info@example.org", page)
+        shown = json.loads(self.opesd.ctl("quarantine", "show", alias, "--json")[1])
+        self.assertEqual((shown["recipient"], shown["original"]),
+                         ("sales@example.org", "info@example.org"))
         # the shared mailbox's digest reaches its delegate too, labelled with the mailbox
         deadline = time.time() + 30
         while time.time() < deadline and not any(
