@@ -57,7 +57,7 @@ int web_session_create(struct store *st, const char *address, bool admin, int64_
     s->admin = admin;
     memcpy(s->address, row.address, sizeof(s->address));
     memcpy(s->csrf, row.csrf, sizeof(s->csrf));
-    return 0;
+    return web_access_load(st, s, error_r);
 }
 
 int web_session_lookup(struct store *st, const char *id, int64_t now, int64_t idle,
