@@ -20,7 +20,7 @@ set -eu
 
 BUILD_PKGS="build-essential cmake pkg-config libsqlite3-dev libpq-dev libsodium-dev \
 libmicrohttpd-dev libgnutls28-dev libinih-dev libjansson-dev check"
-TEST_PKGS="clang libclang-rt-14-dev dovecot-core dovecot-lmtpd dovecot-imapd postfix swaks \
+TEST_PKGS="clang libclang-rt-14-dev dovecot-core dovecot-lmtpd dovecot-imapd dovecot-sieve postfix swaks \
 python3 python3-dkim python3-jsonschema procps iproute2 clamav-daemon clamav-testfiles spamassassin spamd spamc rspamd redis-server \
 chromium mandoc dpkg-dev debhelper fakeroot lintian systemd cyrus-imapd cyrus-clients sasl2-bin \
 postgresql nginx"

@@ -51,6 +51,20 @@ static bool ledger_name(char *dst, size_t size, const char *prefix, const char *
     return snprintf(dst, size, "%s%.*s", prefix, (int)len, value) < (int)size;
 }
 
+/* ledger_delivery_id - the id every copy of this message carries: the same key, another hash. */
+static void ledger_delivery_id(struct ledger *lg)
+{
+    crypto_generichash_state h;
+    unsigned char bin[LEDGER_DELIVERY_ID_LEN / 2];
+
+    crypto_generichash_init(&h, NULL, 0, sizeof(bin));
+    /* the name and its end, so that no name can run into the hash */
+    crypto_generichash_update(&h, (const unsigned char *)lg->ident, strlen(lg->ident) + 1);
+    crypto_generichash_update(&h, (const unsigned char *)lg->hash, strlen(lg->hash));
+    crypto_generichash_final(&h, bin, sizeof(bin));
+    sodium_bin2hex(lg->delivery_id, sizeof(lg->delivery_id), bin, sizeof(bin));
+}
+
 bool ledger_finish(struct ledger *lg, const char *queue_id, const char *message_id)
 {
     unsigned char bin[32];
@@ -59,6 +73,9 @@ bool ledger_finish(struct ledger *lg, const char *queue_id, const char *message_
     sodium_bin2hex(lg->hash, sizeof(lg->hash), bin, sizeof(bin));
     lg->usable = ledger_name(lg->ident, sizeof(lg->ident), "queue:", queue_id) ||
                  ledger_name(lg->ident, sizeof(lg->ident), "msgid:", message_id);
+    if (!lg->usable)
+        lg->ident[0] = '\0'; /* a name cut short by ledger_name is no name */
+    ledger_delivery_id(lg);
     if (!lg->usable)
         log_debug("ledger: no queue id and no Message-ID, so no duplicate check");
     return lg->usable;

@@ -259,6 +259,7 @@ static void pl_prefix(struct pl *pl, struct pipeline_rcpt *r, const struct pl_rc
                             .peer_addr = m->peer_addr,
                             .protocol = m->protocol,
                             .for_rcpt = m->for_rcpt,
+                            .delivery_id = m->delivery_id,
                             .when = time(NULL),
                             .via = via,
                             .nvia = nvia};

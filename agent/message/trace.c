@@ -193,6 +193,11 @@ size_t trace_headers(char *buf, size_t size, const struct trace_info *ti)
         }
         tout_raw(&o, "\r\n", 2);
     }
+    if (ti->delivery_id != NULL) {
+        tout_raw(&o, "OPES-Delivery-Id:", 17);
+        tout_word(&o, ti->delivery_id, 1);
+        tout_raw(&o, "\r\n", 2);
+    }
     return o.overflow ? 0 : o.len;
 }
 

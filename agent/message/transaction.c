@@ -334,6 +334,7 @@ void transaction_deliver(struct transaction *t, struct store *st, struct lmtp_se
                               .peer_addr = tx->client_addr,
                               .protocol = tx->smtputf8 ? "UTF8LMTP" : "LMTP",
                               .for_rcpt = nuniq == 1 ? pr[0].addr : NULL,
+                              .delivery_id = t->ledger.delivery_id,
                               .size = spool_size(spool)};
     if (report != SIZE_MAX)
         learn_report(t->cfg, t->services, st, tx->sender, t->trace, spool, t->mime, &report_reply);

@@ -292,6 +292,19 @@ int i18n_init(const char *override_dir, char *error_r, size_t error_size)
     return rc;
 }
 
+int i18n_check_catalog(const char *text, char *error_r, size_t error_size)
+{
+    struct i18n_lang scratch = {.code = "check"};
+    int rc = catalog_parse(&scratch, "catalog", text, 0, error_r, error_size);
+
+    for (size_t i = 0; i < scratch.n; i++) {
+        free(scratch.v[i].key);
+        free(scratch.v[i].text);
+    }
+    free(scratch.v);
+    return rc;
+}
+
 int i18n_language_known(const char *lang)
 {
     ensure();

@@ -9,13 +9,16 @@ alice and bob, refused for carol), some GTUBE (held). Every recipient of
 every message must end in exactly one place: a mailbox, the quarantine, or a
 rejection in Postfix's log, the one its content calls for. None may be lost;
 duplicates are counted, and the crash scenario fails on any: opesd's
-delivery ledger answers the transactions Postfix sends again after a kill.
+delivery ledger answers the transactions Postfix sends again after a kill,
+and Dovecot, set up as packaging/dovecot/ ships it, drops a copy whose
+OPES-Delivery-Id it already took (a kill while it was saving).
 
 Scenarios (each prints its figures):
   load      N messages (1000; 5000 with --long)
   crash     the same while opesd is killed with SIGKILL three times and restarted:
             no duplicates (at_risk: recipients Postfix sent again after the dot;
-            ledger_hits: those answered from opesd's delivery ledger)
+            ledger_hits: those answered from opesd's delivery ledger; store_dropped:
+            copies Dovecot's Sieve discarded by their OPES-Delivery-Id)
   store     Dovecot stopped for 30 s during load: Postfix defers, then delivers all
   scanner   clamd stopped: mail waits (451), nothing is delivered unscanned
   limits    200 idle connections, a slow-loris client, a full spool, peak RSS
@@ -188,7 +191,7 @@ class Chain:
     def __init__(self, tmp, shared, extra=None):
         self.tmp = tmp
         self.shared = shared
-        self.dovecot = t.Dovecot(tmp, users=USERS + ("sender",))
+        self.dovecot = t.Dovecot(tmp, users=USERS + ("sender",), dedup=True)
         cfg = {
             "lmtp.max_connections": "250",
             "lmtp.command_timeout": "20s",
@@ -446,8 +449,11 @@ def scenario_crash(tmp, shared, n):
         # recipients whose dot opesd had when it was killed: the ones a retry could duplicate
         at_risk = len(re.findall(r"postfix/lmtp\[\d+\]: .*message may be sent more than once",
                                  chain.postfix.read_log()))
+        with open(os.path.join(chain.dovecot.dir, "dovecot.log"), errors="replace") as f:
+            dropped = f.read().count("(discard action)")
         problems = report("crash", chain, result, started,
-                          "kills_at=%s at_risk=%d ledger_hits=%d" % (kills, at_risk, hits))
+                          "kills_at=%s at_risk=%d ledger_hits=%d store_dropped=%d"
+                          % (kills, at_risk, hits, dropped))
         if result["duplicates"]:
             problems.append("crash: %d duplicates after %d kills, the ledger answered %d"
                             % (result["duplicates"], len(kills), hits))

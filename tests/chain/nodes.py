@@ -56,7 +56,7 @@ class NodesChain(chain.Chain):
         self.tmp, self.shared = tmp, shared
         self.sent, self.peak_rss_kb = {}, 0
         self.nodes, self.webs, self.postfix = [], [], None
-        self.dovecot = t.Dovecot(tmp, users=chain.USERS + ("sender",))
+        self.dovecot = t.Dovecot(tmp, users=chain.USERS + ("sender",), dedup=True)
         try:
             self.pg = t.Postgres(tmp)
             self.start_nodes()

@@ -22,7 +22,7 @@ esac
 root=$(cd "$(dirname "$0")/../.." && pwd)
 build=$root/build-fuzz
 targets="fuzz_lmtp_command fuzz_lmtp_reply fuzz_dotstuff fuzz_config fuzz_mime fuzz_rspamd_reply
-fuzz_authres fuzz_web_form"
+fuzz_authres fuzz_i18n fuzz_web_form"
 jobs=$(nproc 2>/dev/null || echo 2)
 
 # -Wno-unknown-warning-option: the shared warning list names GCC-only options

@@ -136,19 +136,23 @@ class Opesd(Proc):
         return p.returncode, out, err
 
 
-class Dovecot:
-    """A private Dovecot LMTP; only the listed users exist."""
+PACKAGING = os.path.join(os.path.dirname(os.path.abspath(__file__)), "../../packaging")
 
-    def __init__(self, tmp, users=("alice", "bob")):
+
+class Dovecot:
+    """A private Dovecot LMTP; only the listed users exist. dedup: with the shipped
+    packaging/dovecot/opesd-dedup.sieve as sieve_before, as 99-opesd.conf sets it up;
+    quota: a storage quota rule (e.g. "1K") for every user."""
+
+    def __init__(self, tmp, users=("alice", "bob"), dedup=False, quota=None):
         self.dir = os.path.join(tmp, "dovecot")
         self.port = free_port()
         os.makedirs(os.path.join(self.dir, "run"), exist_ok=True)
         self.mail = os.path.join(self.dir, "mail")
         os.makedirs(self.mail, exist_ok=True)
         os.chown(self.mail, 65534, 65534)
-        with open(os.path.join(self.dir, "users"), "w") as f:
-            for u in users:
-                f.write("%s:::::::\n" % u)
+        self.users = users
+        self.set_quota(quota)
         self.config = os.path.join(self.dir, "dovecot.conf")
         self.socket = os.path.join(self.dir, "run", "lmtp")
         with open(self.config, "w") as f:
@@ -188,7 +192,32 @@ service lmtp {{
   }}
 }}
 """.format(d=self.dir, port=self.port))
+            if quota:
+                f.write("mail_plugins = quota\nplugin {\n  quota = maildir\n}\n")
+            if dedup:
+                sieve = os.path.join(self.dir, "opesd-dedup.sieve")
+                shutil.copy(os.path.join(PACKAGING, "dovecot", "opesd-dedup.sieve"), sieve)
+                f.write("protocol lmtp {\n  mail_plugins = $mail_plugins sieve\n}\n"
+                        "plugin {\n  sieve_before = %s\n"
+                        "  sieve_duplicate_max_period = 7d\n}\n" % sieve)
+        if dedup:  # compiled once by root, as the script's header says
+            subprocess.run(["sievec", "-c", self.config, sieve], check=True)
         self.start()
+
+    def set_quota(self, quota):
+        """Every user's storage quota (None: none). Dovecot reads the file again when its
+        mtime changes, looking at most once a second: each version gets a later mtime, and
+        a change waits for Dovecot's next look."""
+        path = os.path.join(self.dir, "users")
+        with open(path, "w") as f:
+            for u in self.users:
+                rule = "userdb_quota_rule=*:storage=%s" % quota if quota else ""
+                f.write("%s:::::::%s\n" % (u, rule))
+        changed = hasattr(self, "stamp")
+        self.stamp = max(int(time.time()), getattr(self, "stamp", 0) + 1)
+        os.utime(path, (self.stamp, self.stamp))
+        if changed:
+            time.sleep(1.1)
 
     def start(self):
         subprocess.run(["dovecot", "-c", self.config], check=True)

@@ -215,7 +215,7 @@ class CyrusBase(t.TempDirTest):
         return mail, rcpt, data, c.replies(accepted)
 
     def assert_trace_block(self, stored, original, tid):
-        """stored = Cyrus's fields, our three, original unchanged; ours carry tid."""
+        """stored = Cyrus's fields, our four, original unchanged; ours carry tid."""
         stored = ours(self, stored)
         self.assertTrue(stored.endswith(original),
                         "stored message differs from what was sent; it starts:\n%r"
@@ -223,7 +223,7 @@ class CyrusBase(t.TempDirTest):
         block = stored[:-len(original)].decode("ascii")
         text = t.unfold(block.replace("\r\n", "\n"))
         self.assertEqual(re.findall(r"(?m)^([^\s:]+):", text),
-                         ["Received", "OPES-System", "OPES-Via"], text)
+                         ["Received", "OPES-System", "OPES-Via", "OPES-Delivery-Id"], text)
         self.assertRegex(text, r"(?m)^Received: from client\.test \(.*\) by opes\.test "
                                r"\(opesd\) with LMTP id %s\b" % tid)
         self.assertRegex(text, r"(?m)^OPES-System: %s; trace=%s$" % (re.escape(SYSTEM_URI), tid))

@@ -8,7 +8,7 @@ A signature that oversigns OPES-Via or OPES-System (lists it in h= more
 often than the field occurs) would break if opesd added one: opesd carries
 that field's text in a comment of its Received field instead, traces why, and
 the signature still verifies. The trace is never dropped, whether or not the
-signature is valid. Verification uses Debian's python3
+signature is valid. OPES-Delivery-Id is left out when h= names it. Verification uses Debian's python3
 with the dkim module and the key record shipped with it (no DNS).
 """
 import os
@@ -100,7 +100,19 @@ class DkimTest(t.TempDirTest):
         self.assertIn(b"service/banner; action=skipped", data.replace(b"\n\t", b" "))
         self.assertNotIn(b"CAUTION", data)
         self.assertIn(b"\nTo: alice@example.org\n", data, "a signed To is not rewritten")
+        self.assertRegex(data, rb"\nOPES-Delivery-Id: [0-9a-f]{32}\n")
         self.assertEqual(self.verify(data), "VALID")
+
+    def test_oversigned_delivery_id_is_left_out(self):
+        """h= naming OPES-Delivery-Id: the id is not added (the store cannot drop a second
+        copy of this message), the trace says why, and the signature still verifies."""
+        data, text = self.deliver(self.sign("from:to:subject:date:message-id:opes-delivery-id"))
+        trace = text.rsplit("(trace ", 1)[1].rstrip(")")
+        self.assertNotIn(b"OPES-Delivery-Id", data)
+        self.assertIn(b"\nOPES-Via:", data)
+        self.assertEqual(self.verify(data), "VALID")
+        self.assertIn("OPES-Delivery-Id not added: a DKIM signature covers that field name",
+                      [r["detail"] for r in self.opesd.trace(trace)])
 
     def received(self, data):
         """The first Received field, unfolded."""

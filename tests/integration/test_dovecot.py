@@ -127,10 +127,11 @@ class DovecotCases:
         self.assertIsNone(data, "unexpected extra reply or close: %r" % data)
 
     def assert_trace_block(self, block, tid, helo="client.test", peer="unknown [127.0.0.1]"):
-        """Our three trace fields, in order, for trace id tid."""
+        """Our four trace fields, in order, for trace id tid."""
         text = unfold(block.decode("ascii"))
         self.assertEqual(re.findall(r"(?m)^([^\s:]+):", text),
-                         ["Received", "OPES-System", "OPES-Via"], text)
+                         ["Received", "OPES-System", "OPES-Via", "OPES-Delivery-Id"], text)
+        self.assertRegex(text, r"(?m)^OPES-Delivery-Id: [0-9a-f]{32}$")
         m = re.search(r"^Received: from (\S+) \((.*?)\) by opes\.test \(opesd\) "
                       r"with LMTP id ([0-9a-z]+)(?: for <[^>]*>)?; (.+)$", text, re.M)
         self.assertIsNotNone(m, "no opesd Received field in:\n%s" % text)
@@ -424,7 +425,7 @@ class DovecotCases:
         self.assertNotRegex(stored[0], rb"(?m)^X-Injected:")
         block = self.our_block(self.split_stored(stored[0], message))
         self.assertNotIn(b"\r", block)
-        self.assertEqual(len(re.findall(rb"(?m)^[^\s:]+:", block)), 3, block)
+        self.assertEqual(len(re.findall(rb"(?m)^[^\s:]+:", block)), 4, block)
 
     def test_xforward_refused_from_untrusted_peer(self):
         o = self.start_pair(extra={"lmtp.xforward_hosts": "192.0.2.99"})

@@ -110,7 +110,7 @@ class MaildirTest(CheckedTest):
         self.assertTrue(text.startswith("Received: "), text)
         m = re.match(r"^Received: from client\.test \(unknown \[127\.0\.0\.1\]\) by opes\.test "
                      r"\(opesd\) with LMTP id ([0-9a-z]+)(?: for <([^>]*)>)?; (.+)\n"
-                     r"OPES-System: (.+)\nOPES-Via: (.+)\n$", text)
+                     r"OPES-System: (.+)\nOPES-Via: (.+)\nOPES-Delivery-Id: [0-9a-f]{32}\n$", text)
         self.assertIsNotNone(m, "unexpected trace fields:\n%s" % text)
         self.assertEqual(m.group(1), tid)
         if rcpt is not None:

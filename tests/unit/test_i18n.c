@@ -155,6 +155,18 @@ START_TEST(a_malformed_operator_file_is_refused_with_its_line)
 }
 END_TEST
 
+START_TEST(a_catalog_is_checked_without_loading_it)
+{
+    char error[256] = "";
+    ck_assert_int_eq(
+        i18n_check_catalog("# fine\nweb.x = one\nweb.y = two {n}\n", error, sizeof(error)), 0);
+    ck_assert_int_eq(i18n_check_catalog("web.x = one\nweb.x = again\n", error, sizeof(error)), -1);
+    ck_assert_ptr_nonnull(strstr(error, "line 2: key web.x defined twice"));
+    ck_assert_int_eq(i18n_check_catalog("bad key = x\n", error, sizeof(error)), -1);
+    ck_assert_str_eq(i18n_text("en", "web.x"), "web.x"); /* nothing was loaded */
+}
+END_TEST
+
 Suite *unit_suite(void)
 {
     Suite *s = suite_create("i18n");
@@ -167,6 +179,7 @@ Suite *unit_suite(void)
     tcase_add_test(tc, fill_keeps_unknown_names_and_cuts_safely);
     tcase_add_test(tc, operator_files_replace_keys_and_add_languages);
     tcase_add_test(tc, a_malformed_operator_file_is_refused_with_its_line);
+    tcase_add_test(tc, a_catalog_is_checked_without_loading_it);
     suite_add_tcase(s, tc);
     return s;
 }

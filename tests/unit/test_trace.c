@@ -213,6 +213,28 @@ START_TEST(headers_no_services)
 }
 END_TEST
 
+/* OPES-Delivery-Id, when given, closes the block */
+START_TEST(headers_delivery_id)
+{
+    struct trace_info ti;
+    char buf[4096], field[256];
+    size_t len;
+
+    base_info(&ti);
+    ti.delivery_id = "0f1e2d3c4b5a69788796a5b4c3d2e1f0";
+    len = trace_headers(buf, sizeof(buf), &ti);
+    ck_assert_uint_gt(len, 0);
+    check_lines(buf, len, 78);
+    ck_assert_int_eq(field_count(buf), 4);
+    ck_assert(unfold_field(buf, "OPES-Delivery-Id:", field, sizeof(field)));
+    ck_assert_str_eq(field, "0f1e2d3c4b5a69788796a5b4c3d2e1f0");
+    /* the last field of the block, and the block is still one opesd accepts */
+    ck_assert_int_eq(
+        strcmp(buf + len - 52, "OPES-Delivery-Id: 0f1e2d3c4b5a69788796a5b4c3d2e1f0\r\n"), 0);
+    ck_assert(trace_check(buf, len, ti.id));
+}
+END_TEST
+
 /* "for <rcpt>" only names the recipient when there is exactly one */
 START_TEST(headers_without_for)
 {
@@ -533,6 +555,7 @@ Suite *unit_suite(void)
     tc = tcase_create("headers");
     tcase_add_test(tc, headers_content);
     tcase_add_test(tc, headers_no_services);
+    tcase_add_test(tc, headers_delivery_id);
     tcase_add_test(tc, headers_without_for);
     tcase_add_test(tc, headers_utf8lmtp_and_unix);
     tcase_add_test(tc, headers_hostile_peer_text);

@@ -39,6 +39,13 @@
  */
 int i18n_init(const char *override_dir, char *error_r, size_t error_size);
 
+/*
+ * i18n_check_catalog - whether text reads as a catalog file (the same rules as
+ * loading one, keys given twice refused); 0, or -1 with the line in error_r.
+ * Nothing is loaded.
+ */
+int i18n_check_catalog(const char *text, char *error_r, size_t error_size);
+
 /* i18n_language_known - whether lang (an exact code such as "de") has a catalog. */
 int i18n_language_known(const char *lang);
 

@@ -9,6 +9,11 @@
  * MTA gets its 250; when the MTA sends the same transaction again (opesd died
  * before answering), such a recipient gets 250 from the ledger and is not
  * delivered or held a second time.
+ *
+ * The ledger cannot see one window: the store has the final dot and is saving
+ * when opesd dies, before its 2xx is read. For that window every copy carries
+ * a delivery id (OPES-Delivery-Id, trace.h), the same on every retry of the
+ * message, which the mailbox store's own duplicate check drops (opesd.8).
  */
 #ifndef OPES_LEDGER_H
 #define OPES_LEDGER_H
@@ -20,12 +25,15 @@
 #include "opes/lmtp_parse.h"
 #include "opes/store.h"
 
+#define LEDGER_DELIVERY_ID_LEN 32 /* hex of a BLAKE2b-128 */
+
 /* One message's key; usable once ledger_finish said so. */
 struct ledger {
     crypto_generichash_state h;
-    char ident[320];                      /* "queue:<id>" or "msgid:<Message-ID>" */
-    char hash[STORE_LEDGER_HASH_LEN + 1]; /* hex */
-    bool usable;                          /* a key, and the store answered so far */
+    char ident[320];                              /* "queue:<id>" or "msgid:<Message-ID>" */
+    char hash[STORE_LEDGER_HASH_LEN + 1];         /* hex */
+    bool usable;                                  /* a key, and the store answered so far */
+    char delivery_id[LEDGER_DELIVERY_ID_LEN + 1]; /* hex; set by ledger_finish, always */
 };
 
 /* ledger_begin - a new key for a message from sender (the content follows). */
@@ -35,7 +43,9 @@ void ledger_feed(struct ledger *lg, const char *data, size_t len);
 /*
  * ledger_finish - the content is complete: name the message by queue_id (the
  * MTA's, may be NULL), else by message_id (may be NULL). false when it has
- * neither: no ledger for this message.
+ * neither: no ledger for this message. The delivery id is set either way: the
+ * BLAKE2b-128 of the name and the hash of sender and bytes (of the hash alone
+ * without a name, which is stable across retries by itself).
  */
 bool ledger_finish(struct ledger *lg, const char *queue_id, const char *message_id);
 

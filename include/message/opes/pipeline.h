@@ -34,7 +34,8 @@ struct pipeline_msg {
     const char *mail_bypass; /* XOPES-BYPASS on MAIL (decoded), or NULL */
     const char *trace_id;
     const char *helo, *peer_name, *peer_addr, *protocol;
-    const char *for_rcpt; /* the one recipient, or NULL */
+    const char *for_rcpt;    /* the one recipient, or NULL */
+    const char *delivery_id; /* OPES-Delivery-Id of every copy (ledger.h), or NULL */
     uint64_t size;
 };
 

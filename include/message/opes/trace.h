@@ -6,6 +6,8 @@
  *   Received: from ... by <host> (opesd) with LMTP id <trace-id> ...
  *   OPES-System: <system_uri>; trace=<trace-id>
  *   OPES-Via: <system_uri>; action=relay[, <service-uri>; action=<verdict>]...
+ *   OPES-Delivery-Id: <hex>   (when given: the same on every retry of the
+ *                              message, for the mailbox store's duplicate check)
  * Fields are folded at 78 octets and never exceed 998. When a DKIM signature
  * covers OPES-System or OPES-Via, that field's text is carried in a comment
  * of the Received field instead:
@@ -38,14 +40,15 @@ struct trace_via {
 struct trace_info {
     const char *id;
     const char *system_uri;
-    const char *by_host;   /* our hostname */
-    const char *helo;      /* client's LHLO or XFORWARD HELO (sanitised here) */
-    const char *peer_name; /* XFORWARD NAME or NULL */
-    const char *peer_addr; /* "1.2.3.4", "unix", or XFORWARD ADDR */
-    const char *protocol;  /* "LMTP" or "UTF8LMTP" */
-    const char *for_rcpt;  /* only when the message has exactly one recipient */
-    const char *note;      /* a comment after the id, e.g. who released it, or NULL */
-    unsigned carry;        /* TRACE_CARRY_*: fields a DKIM signature covers (PROTOCOL.md 28) */
+    const char *by_host;     /* our hostname */
+    const char *helo;        /* client's LHLO or XFORWARD HELO (sanitised here) */
+    const char *peer_name;   /* XFORWARD NAME or NULL */
+    const char *peer_addr;   /* "1.2.3.4", "unix", or XFORWARD ADDR */
+    const char *protocol;    /* "LMTP" or "UTF8LMTP" */
+    const char *for_rcpt;    /* only when the message has exactly one recipient */
+    const char *note;        /* a comment after the id, e.g. who released it, or NULL */
+    unsigned carry;          /* TRACE_CARRY_*: fields a DKIM signature covers (PROTOCOL.md 28) */
+    const char *delivery_id; /* ledger.h's, or NULL for no OPES-Delivery-Id field */
     time_t when;
     const struct trace_via *via;
     size_t nvia;
