@@ -53,7 +53,9 @@ static int ctl_usage(void)
         "  list add white|block OWNER SENDER [--expires DAYS]\n"
         "  list remove ENTRY-ID\n"
         "  list show [OWNER] [--json]\n"
-        "  user add ADDRESS [--admin]\n"
+        "  user add ADDRESS [--admin] [--domain-admin DOMAIN ...]\n"
+        "  user domains [ADDRESS]                  domain administrators and their domains\n"
+        "  user domain-remove ADDRESS [DOMAIN]     no longer administrator of DOMAIN (or any)\n"
         "  user passwd ADDRESS                     password from the terminal (or one line of "
         "stdin)\n"
         "  user list [--json]\n"
@@ -66,6 +68,10 @@ static int ctl_usage(void)
         "                                          how the recipient hears of held mail\n"
         "  user set ADDRESS [--language LANG|default] [--timezone ZONE|default]\n"
         "                                          the language and time zone of their mail\n"
+        "  delegate add|remove OWNER ADDRESS      ADDRESS sees and releases OWNER's held mail\n"
+        "  delegate list [OWNER]\n"
+        "  request list [--all] [--json]           release requests waiting for a decision\n"
+        "  request approve|deny ID [--comment TEXT]\n"
         "  token issue --recipient R --service NAME[,NAME] [--sender S] [--days N|--seconds N]\n"
         "                                          a bypass token for R to hand to a sender\n"
         "  token verify TOKEN [--use]              check a link token (--use: spend it once)\n"
@@ -117,12 +123,13 @@ static json_t *ctl_qitem_json(const struct store_qitem *it)
     char c[32], u[32];
     ctl_time(it->created, c, sizeof(c));
     ctl_time(it->updated, u, sizeof(u));
-    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:s, s:s, s:s, s:s, s:s, s:s}", "id",
-                     it->id, "trace", it->trace_id, "sender", it->sender, "recipient",
+    /* original: the address the message named when a rewrite mapped it to recipient */
+    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:s, s:s, s:s, s:s, s:s, s:s, s:s}",
+                     "id", it->id, "trace", it->trace_id, "sender", it->sender, "recipient",
                      it->recipient, "subject", it->subject, "date", it->date, "size",
                      (json_int_t)it->size, "service", it->service, "reason", it->reason, "words",
                      it->words, "status", store_qstatus_name(it->status), "created", c, "updated",
-                     u);
+                     u, "original", it->original);
 }
 
 static void ctl_list_cb(const struct store_qitem *it, void *ctx)
@@ -693,18 +700,68 @@ static int ctl_user_set(struct ctl *c, int argc, char **argv)
     return 0;
 }
 
+/* ctl_domain_cb - one "ADDRESS DOMAIN" line of user domains. */
+static void ctl_domain_cb(const char *address, const char *domain, void *ctx)
+{
+    (void)ctx;
+    printf("%s %s\n", address, domain);
+}
+
+/* ctl_user_add - "add ADDRESS [--admin] [--domain-admin DOMAIN ...]". */
+static int ctl_user_add(struct ctl *c, int argc, char **argv)
+{
+    const char *error, *addr = argv[2];
+    bool admin = false;
+    char object[600];
+
+    if (!ctl_list_value(addr) || addr[0] == '@')
+        return ctl_usage();
+    for (int i = 3; i < argc; i++) {
+        if (strcmp(argv[i], "--admin") == 0)
+            admin = true;
+        else if (strcmp(argv[i], "--domain-admin") != 0 || ++i == argc || argv[i][0] == '\0' ||
+                 strchr(argv[i] + 1, '@') != NULL)
+            return ctl_usage();
+    }
+    if (store_user_add(c->st, addr, admin ? STORE_ROLE_ADMIN : STORE_ROLE_USER, &error) < 0)
+        return ctl_fail("user add", error);
+    store_audit(c->st, c->actor, admin ? "user-add-admin" : "user-add", addr, "cli", &error);
+    for (int i = 3; i < argc; i++) {
+        if (strcmp(argv[i], "--domain-admin") != 0)
+            continue;
+        i++;
+        if (store_domain_admin_add(c->st, addr, argv[i], &error) < 0)
+            return ctl_fail("user add", error);
+        snprintf(object, sizeof(object), "%s:%s", addr, argv[i]);
+        store_audit(c->st, c->actor, "domain-admin-add", object, "cli", &error);
+        printf("%s administers %s\n", addr, argv[i]);
+    }
+    printf("user %s (%s)\n", addr, admin ? "admin" : "user");
+    return 0;
+}
+
 static int ctl_user(struct ctl *c, int argc, char **argv)
 {
     const char *error;
 
-    if (argc >= 3 && strcmp(argv[1], "add") == 0) {
-        bool admin = argc == 4 && strcmp(argv[3], "--admin") == 0;
-        if ((argc == 4 && !admin) || argc > 4 || !ctl_list_value(argv[2]) || argv[2][0] == '@')
-            return ctl_usage();
-        if (store_user_add(c->st, argv[2], admin ? STORE_ROLE_ADMIN : STORE_ROLE_USER, &error) < 0)
-            return ctl_fail("user add", error);
-        store_audit(c->st, c->actor, admin ? "user-add-admin" : "user-add", argv[2], "cli", &error);
-        printf("user %s (%s)\n", argv[2], admin ? "admin" : "user");
+    if (argc >= 3 && strcmp(argv[1], "add") == 0)
+        return ctl_user_add(c, argc, argv);
+    if (argc <= 3 && strcmp(argv[1], "domains") == 0) {
+        if (store_domain_admin_list(c->st, argc == 3 ? argv[2] : NULL, ctl_domain_cb, NULL,
+                                    &error) < 0)
+            return ctl_fail("user domains", error);
+        return 0;
+    }
+    if ((argc == 3 || argc == 4) && strcmp(argv[1], "domain-remove") == 0) {
+        char object[600];
+        int rc = store_domain_admin_remove(c->st, argv[2], argc == 4 ? argv[3] : NULL, &error);
+        if (rc == STORE_NOTFOUND)
+            return ctl_fail(argv[2], "no such domain administrator");
+        if (rc < 0)
+            return ctl_fail("user domain-remove", error);
+        snprintf(object, sizeof(object), "%s:%s", argv[2], argc == 4 ? argv[3] : "*");
+        store_audit(c->st, c->actor, "domain-admin-remove", object, "cli", &error);
+        printf("%s no longer administers %s\n", argv[2], argc == 4 ? argv[3] : "any domain");
         return 0;
     }
     if (argc == 3 && strcmp(argv[1], "passwd") == 0) {
@@ -768,6 +825,110 @@ static int ctl_user(struct ctl *c, int argc, char **argv)
         return 0;
     }
     return ctl_usage();
+}
+
+/* ------------------------------------------------------------ delegates and requests */
+
+/* ctl_delegate_cb - one "OWNER ADDRESS" line of delegate list. */
+static void ctl_delegate_cb(const struct store_delegate *d, void *ctx)
+{
+    (void)ctx;
+    printf("%s %s\n", d->owner, d->address);
+}
+
+/* ctl_delegate - "add|remove OWNER ADDRESS", "list [OWNER]". */
+static int ctl_delegate(struct ctl *c, int argc, char **argv)
+{
+    bool add = argc == 4 && strcmp(argv[1], "add") == 0;
+    char object[600];
+    const char *error;
+    int rc;
+
+    if (argc >= 2 && argc <= 3 && strcmp(argv[1], "list") == 0) {
+        if (store_delegate_list(c->st, argc == 3 ? argv[2] : NULL, NULL, ctl_delegate_cb, NULL,
+                                &error) < 0)
+            return ctl_fail("delegate list", error);
+        return 0;
+    }
+    if (!add && (argc != 4 || strcmp(argv[1], "remove") != 0))
+        return ctl_usage();
+    rc = add ? store_delegate_add(c->st, argv[2], argv[3], c->actor, &error)
+             : store_delegate_remove(c->st, argv[2], argv[3], &error);
+    if (rc == STORE_NOTFOUND)
+        return ctl_fail(argv[3], "no such delegate");
+    if (rc < 0)
+        return ctl_fail(add ? "delegate add" : "delegate remove", error);
+    snprintf(object, sizeof(object), "%s:%s", argv[2], argv[3]);
+    store_audit(c->st, c->actor, add ? "delegate-add" : "delegate-remove", object, "cli", &error);
+    printf("%s %s the held mail of %s\n", argv[3], add ? "sees" : "no longer sees", argv[2]);
+    return 0;
+}
+
+/* ctl_request_cb - one request as a line, or into the JSON array ctx. */
+static void ctl_request_cb(const struct store_approval *a, void *ctx)
+{
+    json_t *arr = ctx;
+    char when[32];
+
+    ctl_time(a->created, when, sizeof(when));
+    if (arr != NULL) {
+        json_array_append_new(
+            arr, json_pack("{s:I, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:o}", "id",
+                           (json_int_t)a->id, "state", a->state, "requested_by", a->requested_by,
+                           "reason", a->reason, "created", when, "decided_by", a->decided_by,
+                           "comment", a->comment, "recipient", a->item.recipient, "service",
+                           a->item.service, "item", ctl_qitem_json(&a->item)));
+        return;
+    }
+    printf("%lld  %-8s %s  %s  <%s> -> <%s>  %s  by %s%s%s\n", (long long)a->id, a->state, when,
+           a->item.id, a->item.sender, a->item.recipient, a->item.service, a->requested_by,
+           a->reason[0] ? ": " : "", a->reason);
+}
+
+/* ctl_request - "list [--all] [--json]", "approve|deny ID [--comment TEXT]". */
+static int ctl_request(struct ctl *c, int argc, char **argv)
+{
+    const char *error, *comment = "";
+    bool approve = argc >= 3 && strcmp(argv[1], "approve") == 0;
+    char *end;
+    long long id;
+    int rc;
+
+    if (argc >= 2 && strcmp(argv[1], "list") == 0) {
+        bool all = false;
+        json_t *arr = NULL;
+        for (int i = 2; i < argc; i++) {
+            if (strcmp(argv[i], "--all") == 0)
+                all = true;
+            else if (strcmp(argv[i], "--json") == 0 && arr == NULL)
+                arr = json_array();
+            else
+                return ctl_usage();
+        }
+        if (store_approval_list(c->st, all ? NULL : "pending", NULL, 0, ctl_request_cb, arr,
+                                &error) < 0)
+            return ctl_fail("request list", error);
+        if (arr != NULL)
+            ctl_json_print(arr);
+        return 0;
+    }
+    if (argc < 3 || (!approve && strcmp(argv[1], "deny") != 0))
+        return ctl_usage();
+    id = strtoll(argv[2], &end, 10);
+    if (*end != '\0' || id <= 0)
+        return ctl_usage();
+    if (argc == 5 && strcmp(argv[3], "--comment") == 0)
+        comment = argv[4];
+    else if (argc != 3)
+        return ctl_usage();
+    rc = store_approval_decide(c->st, id, approve, c->actor, "cli", comment, &error);
+    if (rc == STORE_NOTFOUND)
+        return ctl_fail(argv[2], "no pending request (decided already, or the item is not held)");
+    if (rc < 0)
+        return ctl_fail("request", error);
+    printf("request %s %s%s\n", argv[2], approve ? "approved" : "denied",
+           approve ? "; opesd delivers the item" : "");
+    return 0;
 }
 
 /* ------------------------------------------------------------ tokens */
@@ -1152,6 +1313,10 @@ int main(int argc, char **argv)
         rc = ctl_list(&c, argc - 1, argv + 1);
     else if (strcmp(argv[1], "user") == 0)
         rc = ctl_user(&c, argc - 1, argv + 1);
+    else if (strcmp(argv[1], "delegate") == 0)
+        rc = ctl_delegate(&c, argc - 1, argv + 1);
+    else if (strcmp(argv[1], "request") == 0)
+        rc = ctl_request(&c, argc - 1, argv + 1);
     else if (strcmp(argv[1], "token") == 0)
         rc = ctl_token(&c, argc - 1, argv + 1);
     else if (strcmp(argv[1], "link") == 0)

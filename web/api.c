@@ -156,6 +156,11 @@ int api_bearer(struct web_req *req, struct web_resp *resp)
     req->sess.admin = rc == 0 && u.role == STORE_ROLE_ADMIN; /* the role as it is now */
     snprintf(req->sess.address, sizeof(req->sess.address), "%s", t.address);
     snprintf(req->via, sizeof(req->via), "token %lld %s", (long long)t.id, t.name);
+    if (web_access_load(req->st, &req->sess, &error) < 0) {
+        log_warnx("web: api user's scope: %s", error);
+        web_api_error(req, resp, 500, "The token's user could not be read.");
+        return -1;
+    }
     return 0;
 }
 
@@ -346,20 +351,30 @@ void api_quarantine_release(struct web_req *req, struct web_resp *resp)
     const char *whitelist, *why;
     json_t *body, *rel;
     char poll[128];
+    int rc;
 
     if (api_held(req, resp, &it) < 0 || api_body(req, resp, &body) < 0)
         return;
     whitelist = api_field(req, body, "whitelist");
     if (whitelist != NULL && whitelist[0] == '\0')
         whitelist = NULL;
-    if (web_item_act(req, &it, whitelist != NULL ? "release-whitelist" : "release",
-                     whitelist != NULL ? whitelist : "", 0, API_ORIGIN, &why) < 0) {
-        json_decref(body);
+    rc = web_item_act(req, &it, whitelist != NULL ? "release-whitelist" : "release",
+                      whitelist != NULL ? whitelist : "", 0, API_ORIGIN, &why);
+    json_decref(body);
+    if (rc < 0) {
         api_act_failed(req, resp, it.id, why);
         return;
     }
-    json_decref(body);
     snprintf(poll, sizeof(poll), "/api/v1/quarantine/%s", it.id);
+    if (rc == WEB_ITEM_ASKED) { /* release = request: an approver decides */
+        struct store_approval a = {.id = 0};
+        store_approval_of(req->st, it.id, &a, &why);
+        snprintf(resp->location, sizeof(resp->location), "%s", poll);
+        api_send(resp, 202,
+                 json_pack("{s:s, s:{s:I, s:s}, s:s}", "id", it.id, "request", "id",
+                           (json_int_t)a.id, "state", "pending", "poll", poll));
+        return;
+    }
     rel = api_release(req, it.id);
     if (rel == NULL)
         rel = json_pack("{s:s, s:s, s:I, s:i}", "state", "pending", "reply", "", "at",

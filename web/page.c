@@ -15,6 +15,7 @@
 #include "opes/log.h"
 #include "opes/web_access.h"
 #include "opes/web_api.h"
+#include "opes/web_form.h"
 #include "opes/web_html.h"
 #include "opes/reason.h"
 #include "opes/web_http.h"
@@ -140,6 +141,13 @@ void web_page_begin(struct html *h, const struct web_req *req, const char *title
                  web_t(req, "web.nav.prefs"));
         if (req->sess.admin)
             html_add(h, "<li><a href=\"/admin\">%s</a></li>", web_t(req, "web.nav.admin"));
+        if (web_is_approver(&req->sess)) /* global and domain administrators */
+            html_add(h,
+                     "<li><a href=\"/admin/requests\">%s</a></li>"
+                     "<li><a href=\"/admin/delegates\">%s</a></li>"
+                     "<li><a href=\"/admin/lists\">%s</a></li>",
+                     web_t(req, "roles.nav.requests"), web_t(req, "roles.nav.delegates"),
+                     web_t(req, "roles.nav.lists"));
         html_add(h, "<li><form method=\"post\" action=\"/logout\" class=\"inline\">");
         web_page_csrf(h, req);
         html_add(h,
@@ -268,6 +276,31 @@ static int page_list_entry(struct web_req *req, const struct store_qitem *item,
     return 0;
 }
 
+enum svc_release web_item_policy(const struct web_req *req, const struct store_qitem *item)
+{
+    if (web_may_decide(&req->sess, item->recipient))
+        return SVC_RELEASE_SELF;
+    return web_svcinfo_release(req->ctx->svc, req->ctx->nsvc, item->service);
+}
+
+/* page_ask - a release request to the approvers instead of a release. */
+static int page_ask(struct web_req *req, const struct store_qitem *item, const char *origin,
+                    const char **why_r)
+{
+    const char *reason = web_form_get(&req->form, "reason"), *error;
+    char text[256];
+    int rc;
+
+    snprintf(text, sizeof(text), "%s", reason != NULL ? reason : "");
+    rc = store_approval_request(req->st, item->id, req->sess.address, origin, text, NULL, &error);
+    if (rc == 0 || rc == STORE_USED)
+        return WEB_ITEM_ASKED;
+    if (rc < 0)
+        log_warnx("web: release request %s: %s", item->id, error);
+    *why_r = rc == STORE_NOTFOUND ? "web.why.not_held" : "roles.web.ask_failed";
+    return -1;
+}
+
 /* page_delete - item's status to deleted (it can be restored until the purge). */
 static int page_delete(struct web_req *req, const struct store_qitem *item, const char *origin,
                        const char **why_r)
@@ -311,6 +344,15 @@ int web_item_act(struct web_req *req, const struct store_qitem *item, const char
     if (item->status != STORE_HELD) {
         *why_r = "web.why.not_held";
         return -1;
+    }
+    if (strncmp(action, "release", 7) == 0) {
+        enum svc_release policy = web_item_policy(req, item);
+        if (policy == SVC_RELEASE_ADMIN) {
+            *why_r = "roles.web.admin_only";
+            return -1;
+        }
+        if (policy == SVC_RELEASE_REQUEST)
+            return page_ask(req, item, origin, why_r);
     }
     if (strcmp(action, "delete") == 0)
         return page_delete(req, item, origin, why_r);

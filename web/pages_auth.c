@@ -19,6 +19,7 @@
 #include "opes/reason.h"
 #include "opes/store.h"
 #include "opes/token.h"
+#include "opes/web_access.h"
 #include "opes/web_html.h"
 #include "opes/web_http.h"
 #include "opes/web_page.h"
@@ -355,6 +356,7 @@ static const char *action_words(const char *action)
 static int action_load(struct web_req *req, struct web_resp *resp, const struct token_link *l,
                        struct store_qitem *item)
 {
+    struct web_session who = {.valid = true};
     const char *error;
     int rc;
 
@@ -362,8 +364,12 @@ static int action_load(struct web_req *req, struct web_resp *resp, const struct 
         web_page_error(req, resp, 400, "web.link.not_action");
         return -1;
     }
+    /* the link's recipient, or a delegate of it (a shared mailbox's digest) */
+    snprintf(who.address, sizeof(who.address), "%s", l->recipient);
     rc = store_quarantine_get(req->st, l->item, item, &error);
-    if (rc != 0 || strcasecmp(item->recipient, l->recipient) != 0) {
+    if (rc == 0 && web_access_load(req->st, &who, &error) < 0)
+        rc = -1;
+    if (rc != 0 || !web_may_act(&who, item->recipient)) {
         web_page_error(req, resp, 404, "web.link.gone");
         return -1;
     }
@@ -403,18 +409,21 @@ void page_action_post(struct web_req *req, struct web_resp *resp)
     struct store_qitem item;
     const char *why;
     char link[STORE_ID_LEN + 20];
+    int rc;
 
     if (auth_token(req, resp, &l, TOKEN_ACTION, true) < 0 ||
         action_load(req, resp, &l, &item) < 0 ||
         auth_login(req, resp, l.recipient, false, "token") < 0)
         return;
     snprintf(link, sizeof(link), "/quarantine/%s", item.id);
-    if (web_item_act(req, &item, l.action, "address", 0, "token", &why) < 0) {
+    rc = web_item_act(req, &item, l.action, "address", 0, "token", &why);
+    if (rc < 0) {
         web_page_message(req, resp, 409, "web.status.409", why, link, "web.link.open");
         return;
     }
     web_page_message(req, resp, 200, "web.link.done_title",
-                     strcmp(l.action, "delete") == 0 ? "web.item.done.delete"
-                                                     : "web.item.done.release",
+                     rc == WEB_ITEM_ASKED              ? "roles.web.asked"
+                     : strcmp(l.action, "delete") == 0 ? "web.item.done.delete"
+                                                       : "web.item.done.release",
                      link, "web.link.open");
 }

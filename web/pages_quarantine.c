@@ -22,6 +22,7 @@
 #include "opes/reason.h"
 #include "opes/store.h"
 #include "opes/vec.h"
+#include "opes/web_access.h"
 #include "opes/web_html.h"
 #include "opes/web_http.h"
 #include "opes/web_page.h"
@@ -168,7 +169,7 @@ static void q_row(const struct store_qitem *it, void *ctx)
     const struct web_req *req = l->req;
     char when[64], size[32], why[REASON_WORDS_MAX];
     long day = i18n_day_number(req->tz, (time_t)it->created);
-    int cols = req->sess.admin ? 8 : 7;
+    int cols = web_sees_others(&req->sess) ? 8 : 7;
 
     if (++l->n > Q_PAGE)
         return; /* the one past the page only says that there is a next page */
@@ -194,8 +195,9 @@ static void q_row(const struct store_qitem *it, void *ctx)
              web_t(req, "web.list.select"), q_subject(req, it));
     q_sender(l->h, req, it);
     html_add(l->h, "</td>");
-    if (req->sess.admin)
-        html_add(l->h, "<td class=\"c-to\">%s</td>", it->recipient);
+    if (web_sees_others(&req->sess)) /* whose it is, and the alias it was sent to */
+        html_add(l->h, "<td class=\"c-to\">%s%s%s%s</td>", it->recipient,
+                 it->original[0] ? " (" : "", it->original, it->original[0] ? ")" : "");
     html_add(l->h,
              "<td class=\"c-subj\"><a href=\"/quarantine/%U\">%s</a></td>"
              "<td class=\"c-why cat-%s\">%s",
@@ -211,7 +213,8 @@ static void q_row(const struct store_qitem *it, void *ctx)
              "<td class=\"c-act\">",
              size, when);
     if (it->status == STORE_HELD) {
-        q_quick(l->h, req, it, "release", "web.action.release", "small");
+        if (web_item_policy(req, it) == SVC_RELEASE_SELF) /* else: on the item's page */
+            q_quick(l->h, req, it, "release", "web.action.release", "small");
         q_quick(l->h, req, it, "delete", "web.action.delete", "small secondary");
     } else if (it->status == STORE_DELETED) {
         q_quick(l->h, req, it, "restore", "web.action.restore", "small secondary");
@@ -305,6 +308,7 @@ static void q_done(struct html *h, const struct web_req *req)
 {
     const char *done = web_form_get(&req->query, "done");
     const char *n_s = web_form_get(&req->query, "n"), *f_s = web_form_get(&req->query, "failed");
+    const char *a_s = web_form_get(&req->query, "asked");
     unsigned long n = n_s != NULL ? strtoul(n_s, NULL, 10) : 0;
     unsigned long failed = f_s != NULL ? strtoul(f_s, NULL, 10) : 0;
     char key[48], text[300];
@@ -321,6 +325,9 @@ static void q_done(struct html *h, const struct web_req *req)
              web_tn(req, text, sizeof(text), key, n));
     if (failed > 0)
         html_add(h, " %s", web_tn(req, text, sizeof(text), "web.done.failed", failed));
+    if (a_s != NULL && strtoul(a_s, NULL, 10) > 0)
+        html_add(h, " %s",
+                 web_tn(req, text, sizeof(text), "roles.done.asked", strtoul(a_s, NULL, 10)));
     html_add(h, "</p>");
     if ((strcmp(done, "delete") == 0 || strcmp(done, "block") == 0) && n > 0)
         html_add(h, "<p><a href=\"/quarantine?status=deleted\">%s</a></p>",
@@ -394,7 +401,7 @@ void page_quarantine(struct web_req *req, struct web_resp *resp)
              "class=\"c-sel\"><span class=\"vh\">%s</span></th>",
              web_t(req, "web.list.select"));
     q_head(&h, req, &qq, "web.col.from", "c-from", STORE_SORT_SENDER, false);
-    if (req->sess.admin)
+    if (web_sees_others(&req->sess))
         html_add(&h, "<th scope=\"col\" class=\"c-to\">%s</th>", web_t(req, "web.col.to"));
     q_head(&h, req, &qq, "web.col.subject", "c-subj", STORE_SORT_SUBJECT, false);
     q_head(&h, req, &qq, "web.col.why", "c-why", STORE_SORT_REASON, false);
@@ -484,7 +491,7 @@ void page_quarantine_bulk(struct web_req *req, struct web_resp *resp)
     const char *confirm = web_form_get(&req->form, "confirm");
     const char *ids[Q_BULK_MAX];
     char one_action[24] = "", to[160];
-    size_t pos = 0, n = 0, done = 0, failed = 0;
+    size_t pos = 0, n = 0, done = 0, failed = 0, asked = 0;
 
     /* a row's own button: "ACTION ID" */
     if (one != NULL) {
@@ -516,13 +523,21 @@ void page_quarantine_bulk(struct web_req *req, struct web_resp *resp)
     }
     for (size_t i = 0; i < n; i++) {
         struct store_qitem item;
-        if (web_item_mine(req, ids[i], &item) == 0 &&
-            web_item_act(req, &item, action, "address", 0, "portal", &why) == 0)
+        int rc = web_item_mine(req, ids[i], &item) == 0
+                     ? web_item_act(req, &item, action, "address", 0, "portal", &why)
+                     : -1;
+        if (rc == WEB_ITEM_ASKED) /* release = request: an approver decides */
+            asked++;
+        else if (rc == 0)
             done++;
         else
             failed++;
     }
-    snprintf(to, sizeof(to), "/quarantine?done=%s&n=%zu&failed=%zu", action, done, failed);
+    if (asked > 0)
+        snprintf(to, sizeof(to), "/quarantine?done=%s&n=%zu&failed=%zu&asked=%zu", action, done,
+                 failed, asked);
+    else
+        snprintf(to, sizeof(to), "/quarantine?done=%s&n=%zu&failed=%zu", action, done, failed);
     web_resp_redirect(resp, to);
 }
 
@@ -660,7 +675,8 @@ static void q_item_actions(struct html *h, const struct web_req *req, const stru
             html_add(h, "<p class=\"notice\" role=\"status\">%s</p>\n",
                      web_tf(req, failed, sizeof(failed), "web.item.release_failed", "reply",
                             last[0] != '\0' ? last : "-"));
-        q_action_form(h, req, it, "release", "web.action.release", "");
+        if (!web_item_release_form(h, req, it))
+            q_action_form(h, req, it, "release", "web.action.release", "");
         web_learn_form(h, req, it);
         if (it->sender[0] != '\0')
             q_action_form(h, req, it, "block", "web.action.block", "secondary");
@@ -668,7 +684,7 @@ static void q_item_actions(struct html *h, const struct web_req *req, const stru
         html_add(h, "</div>\n");
         if (it->sender[0] == '\0') /* the null sender: nothing to allow or block */
             html_add(h, "<p class=\"muted\">%s</p>\n", web_t(req, "web.item.null_sender_note"));
-        else
+        else if (web_item_policy(req, it) == SVC_RELEASE_SELF) /* allowing releases too */
             q_item_allow_form(h, req, it);
     } else if (it->status == STORE_DELETED) {
         q_action_form(h, req, it, "restore", "web.action.restore", "");
@@ -780,6 +796,11 @@ static void q_item_done(struct web_req *req, struct html *h, const struct store_
     const char *error;
     char key[48];
 
+    if (done != NULL && strcmp(done, "asked") == 0) { /* release = request */
+        html_add(h, "<div class=\"notice\" role=\"status\"><p>%s</p></div>\n",
+                 web_t(req, "roles.web.asked"));
+        return;
+    }
     if (done == NULL || (!q_action_known(done) && strcmp(done, "not-spam") != 0))
         return;
     snprintf(key, sizeof(key), "web.item.done.%s", done);
@@ -819,6 +840,7 @@ void page_item(struct web_req *req, struct web_resp *resp)
              web_t(req, "web.col.size"), size, web_t(req, "web.col.why"),
              web_item_category(req, &it), web_item_reason(req, &it, why, sizeof(why)),
              web_t(req, "web.col.status"), store_qstatus_name(it.status), web_t(req, key));
+    web_item_roles(&h, req, &it);
     q_item_actions(&h, req, &it);
     q_item_preview(req, &h, &it, have ? &p : NULL, cut);
     q_item_tech(req, &h, &it, have ? &p : NULL);
@@ -837,6 +859,7 @@ void page_item_post(struct web_req *req, struct web_resp *resp)
     struct store_qitem it;
     int64_t expires = 0;
     char to[160];
+    int rc;
 
     if (web_item_for(req, resp, req->args[0], &it) != 0)
         return;
@@ -855,13 +878,16 @@ void page_item_post(struct web_req *req, struct web_resp *resp)
         q_confirm_delete(req, resp, ids, 1, to);
         return;
     }
-    if (action == NULL ||
-        web_item_act(req, &it, action, wl != NULL ? wl : "", expires, "portal", &why) < 0) {
+    rc = action != NULL
+             ? web_item_act(req, &it, action, wl != NULL ? wl : "", expires, "portal", &why)
+             : -1;
+    if (rc < 0) {
         web_page_message(req, resp, action == NULL ? 400 : 409, "web.status.409",
                          action == NULL ? "web.err.choose_action" : why, to, "web.back.item");
         return;
     }
-    snprintf(to, sizeof(to), "/quarantine/%s?done=%s", it.id, action);
+    snprintf(to, sizeof(to), "/quarantine/%s?done=%s", it.id,
+             rc == WEB_ITEM_ASKED ? "asked" : action);
     web_resp_redirect(resp, to);
 }
 

@@ -47,6 +47,13 @@ static const struct web_route web_routes[] = {
     {"GET", "/prefs/spam", page_spam, WEB_AUTH_SESSION},
     {"POST", "/prefs/spam", page_spam_post, WEB_AUTH_SESSION},
     {"GET", "/admin", page_admin, WEB_AUTH_ADMIN},
+    /* approvers: global and domain administrators (the pages check, 404 for others) */
+    {"GET", "/admin/requests", page_requests, WEB_AUTH_SESSION},
+    {"POST", "/admin/requests", page_requests_post, WEB_AUTH_SESSION},
+    {"GET", "/admin/delegates", page_delegates, WEB_AUTH_SESSION},
+    {"POST", "/admin/delegates", page_delegates_post, WEB_AUTH_SESSION},
+    {"GET", "/admin/lists", page_domain_lists, WEB_AUTH_SESSION},
+    {"POST", "/admin/lists", page_domain_lists_post, WEB_AUTH_SESSION},
     {"GET", "/metrics", page_metrics, WEB_AUTH_METRICS},
     /* the JSON API: documented in web/openapi.json (tests/web/test_api.py holds them equal) */
     {"GET", "/api/v1/openapi.json", api_openapi, WEB_AUTH_PUBLIC},

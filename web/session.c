@@ -11,6 +11,7 @@
 #include <sodium.h>
 
 #include "opes/store.h"
+#include "opes/web_access.h"
 
 void web_session_hash(const char *id, unsigned char out[STORE_SESSION_HASH])
 {
@@ -56,7 +57,7 @@ int web_session_create(struct store *st, const char *address, bool admin, int64_
     s->admin = admin;
     memcpy(s->address, row.address, sizeof(s->address));
     memcpy(s->csrf, row.csrf, sizeof(s->csrf));
-    return 0;
+    return web_access_load(st, s, error_r);
 }
 
 int web_session_lookup(struct store *st, const char *id, int64_t now, int64_t idle,
@@ -86,7 +87,7 @@ int web_session_lookup(struct store *st, const char *id, int64_t now, int64_t id
     s->valid = true;
     memcpy(s->address, row.address, sizeof(s->address));
     memcpy(s->csrf, row.csrf, sizeof(s->csrf));
-    return 0;
+    return web_access_load(st, s, error_r);
 }
 
 int web_session_end(struct store *st, const struct web_session *s, const char **error_r)

@@ -31,6 +31,7 @@ struct web_svcinfo *web_svcinfo_load(const struct opes_config *cfg, size_t *n_r)
         v[i].action = d->action;
         v[i].consent = d->consent;
         v[i].bypass = d->bypass;
+        v[i].release = d->release;
     }
     *n_r = set->n;
     svcdesc_set_free(&set);
@@ -43,6 +44,13 @@ const struct web_svcinfo *web_svcinfo_find(const struct web_svcinfo *s, size_t n
         if (strcmp(s[i].name, name) == 0)
             return &s[i];
     return NULL;
+}
+
+enum svc_release web_svcinfo_release(const struct web_svcinfo *s, size_t n, const char *name)
+{
+    const struct web_svcinfo *i = web_svcinfo_find(s, n, name);
+
+    return i != NULL ? i->release : SVC_RELEASE_SELF;
 }
 
 const char *web_svcinfo_action(const struct web_svcinfo *s)

@@ -119,6 +119,60 @@ static void digest_collect(const struct store_digest *dg, void *ctx)
     l->d[l->n++] = *dg;
 }
 
+struct digest_delegates {
+    char addr[16][257];
+    size_t n;
+};
+
+/* digest_delegate - fn of store_delegate_list: one more delegate to copy the digest to. */
+static void digest_delegate(const struct store_delegate *dl, void *ctx)
+{
+    struct digest_delegates *d = ctx;
+
+    if (d->n < sizeof(d->addr) / sizeof(d->addr[0]))
+        snprintf(d->addr[d->n++], sizeof(d->addr[0]), "%s", dl->address);
+}
+
+/*
+ * digest_to_delegates - the delegates of a shared mailbox get its digest's
+ * items in a digest of their own, each labelled with the mailbox it is for
+ * and with links that open it in their own session (never the mailbox's).
+ * Best effort: a copy that cannot be delivered now is not tried again.
+ */
+static void digest_to_delegates(struct store *st, struct lmtp_env *env,
+                                const struct store_digest *dg, const struct store_qitem *items,
+                                size_t n)
+{
+    struct digest_delegates d = {.n = 0};
+    struct store_qitem *copy = calloc(n, sizeof(*copy));
+    const char *error;
+
+    if (copy == NULL)
+        fatal("calloc");
+    if (store_delegate_list(st, dg->recipient, NULL, digest_delegate, &d, &error) < 0)
+        log_warnx("digest=%lld delegates: %s", (long long)dg->id, error);
+    for (size_t k = 0; k < d.n; k++) {
+        struct mailview_reader rd;
+        struct mailgen_buf msg = {0};
+        struct lmtp_reply reply;
+        for (size_t i = 0; i < n; i++) {
+            copy[i] = items[i];
+            snprintf(copy[i].recipient, sizeof(copy[i].recipient), "%s", d.addr[k]);
+            snprintf(copy[i].subject, sizeof(copy[i].subject), "[%s] %.200s", dg->recipient,
+                     items[i].subject);
+        }
+        mailview_reader_of(st, env->cfg, d.addr[k], &rd);
+        if (mailview_compose(st, env->cfg, "digest", &rd, copy, n, &msg) == 0) {
+            notify_deliver(env, d.addr[k], msg.data, msg.len, &reply);
+            log_info("digest=%lld rcpt=<%s> delegate-of=<%s> items=%zu reply=\"%d %s %s\"",
+                     (long long)dg->id, d.addr[k], dg->recipient, n, reply.code, reply.enh,
+                     reply.text);
+        }
+        mailgen_free(&msg);
+    }
+    free(copy);
+}
+
 /*
  * digest_send_one - compose and deliver one recorded digest and record the
  * outcome; false when the store answered 4xx (the rest waits too).
@@ -152,6 +206,7 @@ static bool digest_send_one(struct store *st, struct lmtp_env *env, const struct
             log_warnx("digest=%lld delivered but not recorded: %s", (long long)dg->id, error);
         log_info("digest=%lld rcpt=<%s> items=%zu action=sent reply=\"%s\"", (long long)dg->id,
                  dg->recipient, d.n, why);
+        digest_to_delegates(st, env, dg, d.items, d.n);
     } else {
         /* kept pending: the same digest is tried again on the next interval */
         store_digest_failed(st, dg->id, why, &error);

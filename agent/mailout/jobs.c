@@ -18,7 +18,7 @@
  * Mail of our own (jobs_notify): new quarantine entries are captured, then
  * immediate notices, due digests, login links, the admin summary and sender
  * DSNs go out, each module in its own file (notify.c, digest.c,
- * loginmail.c, dsn.c). What fails stays pending for the next interval.
+ * loginmail.c, approvalmail.c, dsn.c). What fails stays pending for the next interval.
  *
  * Nodes sharing a store: mail of our own and the purge run under a lease
  * (store_claim) so that one node does each at a time; the lease is renewed
@@ -36,6 +36,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "opes/approvalmail.h"
 #include "opes/config.h"
 #include "opes/digest.h"
 #include "opes/dsn.h"
@@ -366,6 +367,8 @@ int jobs_notify(struct store *st, struct lmtp_env *env, const struct jobs_lease 
     }
     if (rc >= 0 && !jobs_keeper_lost(&keeper))
         loginmail_run(st, env, stop_fd);
+    if (rc >= 0 && !jobs_keeper_lost(&keeper))
+        approvalmail_run(st, env, stop_fd);
     if (rc >= 0 && !jobs_keeper_lost(&keeper))
         notify_admin_summary(st, env);
     if (rc >= 0 && !jobs_keeper_lost(&keeper))

@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "opes/clock.h"
@@ -156,6 +157,8 @@ static void transaction_quarantine(struct transaction *t, struct store *st, stru
         snprintf(it->trace_id, sizeof(it->trace_id), "%s", t->trace);
         snprintf(it->sender, sizeof(it->sender), "%s", t->sender);
         snprintf(it->recipient, sizeof(it->recipient), "%s", pr[i].addr);
+        if (pr[i].orig != NULL && strcasecmp(pr[i].orig, pr[i].addr) != 0)
+            snprintf(it->original, sizeof(it->original), "%s", pr[i].orig);
         if (subject != NULL)
             mime_decode_2047(subject, it->subject, sizeof(it->subject));
         snprintf(it->date, sizeof(it->date), "%s", date != NULL ? date : "");

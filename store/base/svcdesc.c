@@ -30,6 +30,9 @@ const struct config_word svcdesc_bypass_words[] = {{"never", 0},
                                                    {"token", SVC_BYPASS_TOKEN},
                                                    {"portal", SVC_BYPASS_PORTAL},
                                                    {NULL, 0}};
+const struct config_word svcdesc_release_words[] = {
+    {"self", SVC_RELEASE_SELF}, {"request", SVC_RELEASE_REQUEST}, {"admin", SVC_RELEASE_ADMIN},
+    {NULL, 0}};
 /* the actions a configuration may choose on a hit */
 static const struct config_word svcdesc_action_words[] = {{"tag", SVC_TAG},
                                                           {"junk", SVC_JUNK},
@@ -50,25 +53,25 @@ static const struct svcdesc_type svcdesc_types[] = {
     {"rules", SVC_MANDATORY, SVC_BYPASS_PORTAL, SVC_QUARANTINE,
      "Matches the envelope, header fields, size and attachment names or types against the "
      "operator's rules, and tags, holds or refuses the message.",
-     true},
+     true, .release = SVC_RELEASE_SELF},
     {"clamd", SVC_MANDATORY, 0, SVC_QUARANTINE,
      "Scans the message for malware with ClamAV. It is mandatory and can never be bypassed.",
-     false},
+     false, .release = SVC_RELEASE_REQUEST},
     {"spamd", SVC_OPT_OUT, SVC_BYPASS_ALL, SVC_QUARANTINE,
      "Scores the message with SpamAssassin: a spam score is added to the header, and spam goes "
      "to your Junk folder or is held, from the scores of your spam level.",
-     true},
+     true, .release = SVC_RELEASE_SELF},
     {"rewrite", SVC_MANDATORY, 0, SVC_MODIFY,
      "Maps envelope recipients and the header fields that name them to their new addresses.",
-     false},
+     false, .release = SVC_RELEASE_SELF},
     {"banner", SVC_OPT_OUT, SVC_BYPASS_ALL, SVC_MODIFY,
      "Adds a warning to mail from outside senders. Signed or encrypted mail is left "
      "untouched.",
-     false},
+     false, .release = SVC_RELEASE_SELF},
     {"rspamd", SVC_OPT_OUT, SVC_BYPASS_ALL, SVC_QUARANTINE,
      "Scores the message with rspamd: mail rspamd would reject is held, and mail it would "
      "tag can be marked in the header.",
-     true},
+     true, .release = SVC_RELEASE_SELF},
 };
 #define SVCDESC_NTYPES (sizeof(svcdesc_types) / sizeof(svcdesc_types[0]))
 
@@ -94,6 +97,7 @@ static const struct config_key svcdesc_keys[] = {
     {"service", "notify_sender", CONFIG_BOOL, NULL, NOLIM, OFF(notify_sender)},
     {"service", "on_protected", CONFIG_ENUM, NULL, NOLIM, OFF(on_protected),
      .words = svcdesc_protected_words},
+    {"service", "release", CONFIG_ENUM, NULL, NOLIM, OFF(release), .words = svcdesc_release_words},
     {"service", "recipient_action", CONFIG_PARSE, NULL, NOLIM, .offset = 0,
      .parse = svcdesc_parse_rcpt_actions},
 };
@@ -261,6 +265,7 @@ static int svcdesc_init(struct svcdesc *d, const struct opes_config *cfg, size_t
     d->consent = d->type->consent;
     d->bypass = d->type->bypass;
     d->action = d->type->action;
+    d->release = d->type->release;
     d->timeout_s = 30;
     d->on_failure = SVC_FAIL_TEMPFAIL;
     d->notify_sender = true; /* undeliverable mail gets a non-delivery report ([dsn] send) */

@@ -180,6 +180,20 @@ enum st_stmt {
     S_LEDGER_INSERT,
     S_LEDGER_FIND,
     S_LEDGER_PURGE,
+    /* domain administrators, delegates, release approvals (store_approval.c) */
+    S_DOM_ADD,
+    S_DOM_DEL,
+    S_DOM_LIST,
+    S_DLG_ADD,
+    S_DLG_DEL,
+    S_DLG_LIST,
+    S_APR_PENDING_OF,
+    S_APR_INSERT,
+    S_APR_LIST,
+    S_APR_DECIDE,
+    S_APR_NOTIFIED,
+    S_APR_TOLD,
+    S_APPROVERS,
     S_MAX
 };
 
@@ -190,7 +204,7 @@ enum st_stmt {
  */
 #define STORE_QITEM_COLUMNS                                                                        \
     "q.public_id, q.trace_id, q.sender, q.recipient, q.subject, q.msg_date, q.size, q.service, "   \
-    "q.reason, q.status, q.created, q.updated, q.words, q.from_name"
+    "q.reason, q.status, q.created, q.updated, q.words, q.from_name, q.original_recipient"
 
 enum st_qcol {
     QC_ID,
@@ -207,6 +221,7 @@ enum st_qcol {
     QC_UPDATED,
     QC_WORDS,
     QC_FROM_NAME,
+    QC_ORIGINAL,
     QC_COUNT /* the first column after the entry's */
 };
 

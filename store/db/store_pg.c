@@ -62,7 +62,11 @@
 #define Q_SIZE "size DESC, created DESC, id DESC"
 #define Q_REASON "service, reason, created DESC, id DESC"
 #define Q_ALL "$1::text IS NULL"
-#define Q_RCPT "lower(recipient) = lower($1)"
+/* what $1 sees (store_sqlite.c) */
+#define Q_RCPT                                                                                     \
+    "(lower(recipient) = lower($1) OR lower(recipient) IN (SELECT owner FROM delegate WHERE "      \
+    "address = lower($1)) OR EXISTS (SELECT 1 FROM user_domain d WHERE d.address = lower($1) AND " \
+    "substr(lower(recipient), length(recipient) - length(d.domain)) = '@' || d.domain))"
 /* a trace record's UTC day and verdict, "2026-01-31 clean" */
 #define PG_DAY "to_char(to_timestamp(at) AT TIME ZONE 'UTC', 'YYYY-MM-DD') || ' ' || verdict"
 #define L_COLS "id, kind, owner, sender, created_by, origin, expires, created"

@@ -184,6 +184,7 @@ static int st_q_insert(struct store *st, struct store_qitem *it, int64_t content
     st_int(q, 12, now);
     st_text(q, 13, it->words);
     st_text(q, 14, it->from_name);
+    st_text(q, 15, it->original);
     return st_exec1(st, q, error_r, "quarantine insert");
 }
 
@@ -245,6 +246,7 @@ void store_qitem_read(struct st_q *q, int first, struct store_qitem *it)
     it->updated = st_col_int(q, first + QC_UPDATED);
     st_copy(it->words, sizeof(it->words), q, first + QC_WORDS);
     st_copy(it->from_name, sizeof(it->from_name), q, first + QC_FROM_NAME);
+    st_copy(it->original, sizeof(it->original), q, first + QC_ORIGINAL);
 }
 
 int store_quarantine_get(struct store *st, const char *id, struct store_qitem *item,

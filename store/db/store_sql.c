@@ -20,7 +20,7 @@ const char *const st_sql_common[S_MAX] = {
     [S_CHUNKS] = "SELECT data FROM content_chunk WHERE content_id = ? ORDER BY seq",
     [S_Q_INSERT] = "INSERT INTO quarantine (public_id, content_id, trace_id, sender, recipient, "
                    "subject, msg_date, size, service, reason, status, created, updated, words, "
-                   "from_name) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'held', ?, ?, ?, ?)",
+                   "from_name, original_recipient) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'held', ?, ?, ?, ?, ?)",
     [S_Q_GET] = "SELECT " STORE_QITEM_COLUMNS " FROM quarantine q WHERE public_id = ?",
     [S_Q_SET_STATUS] = "UPDATE quarantine SET status = ?, updated = ? WHERE public_id = ?",
     /* a deleted entry is held again while the purge has not taken its content */
@@ -77,8 +77,44 @@ const char *const st_sql_common[S_MAX] = {
     [S_SPAM_CLEAR] = "DELETE FROM user_spam WHERE address = ?",
     [S_AUDIT_INSERT] = "INSERT INTO audit (at, actor, action, object, origin, via) "
                        "VALUES (?, ?, ?, ?, ?, ?)",
+    /* ?2: a domain administrator ('' none): only lines about their domains' addresses
+     * and entries, or by them */
     [S_AUDIT_LIST] =
-        "SELECT at, actor, action, object, origin, via FROM audit ORDER BY id DESC LIMIT ?",
+        "SELECT at, actor, action, object, origin, via FROM audit a WHERE ?2 = '' OR "
+        "lower(a.actor) = ?2 OR EXISTS (SELECT 1 FROM user_domain d WHERE d.address = ?2 AND ("
+        "lower(a.object) LIKE '%@' || d.domain || '%' OR a.object IN (SELECT public_id FROM "
+        "quarantine q WHERE substr(lower(q.recipient), length(q.recipient) - length(d.domain)) "
+        "= '@' || d.domain))) ORDER BY id DESC LIMIT ?1",
+    [S_DOM_ADD] = "INSERT INTO user_domain (address, domain) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+    [S_DOM_DEL] = "DELETE FROM user_domain WHERE address = ?1 AND (?2 = '' OR domain = ?2)",
+    [S_DOM_LIST] = "SELECT address, domain FROM user_domain WHERE ?1 = '' OR address = ?1 "
+                   "ORDER BY address, domain",
+    [S_DLG_ADD] = "INSERT INTO delegate (owner, address, created_by, created) "
+                  "VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING",
+    [S_DLG_DEL] = "DELETE FROM delegate WHERE owner = ?1 AND address = ?2",
+    [S_DLG_LIST] = "SELECT owner, address, created_by, created FROM delegate "
+                   "WHERE (?1 = '' OR owner = ?1) AND (?2 = '' OR address = ?2) ORDER BY owner, address",
+    [S_APR_PENDING_OF] = "SELECT a.id FROM approval a JOIN quarantine q ON q.id = a.quarantine_id "
+                         "WHERE q.public_id = ?1 AND a.state = 'pending'",
+    [S_APR_INSERT] = "INSERT INTO approval (quarantine_id, requested_by, origin, reason, created) "
+                     "SELECT id, CAST(?2 AS TEXT), CAST(?3 AS TEXT), CAST(?4 AS TEXT), "
+                     "CAST(?5 AS BIGINT) FROM quarantine WHERE public_id = ?1 AND status = 'held'",
+    /* ?1 state ('' any), ?2 limit, ?3 a domain administrator whose domains bound it ('' none),
+     * ?4 notified (-1 any), ?5 told (-1 any), ?6 id (0 any), ?7 the entry's public id ('' any) */
+    [S_APR_LIST] = "SELECT " STORE_QITEM_COLUMNS ", a.id, a.requested_by, a.origin, a.reason, "
+                   "a.state, a.decided_by, a.comment, a.created, a.decided FROM approval a "
+                   "JOIN quarantine q ON q.id = a.quarantine_id WHERE (?1 = '' OR a.state = ?1) "
+                   "AND (?3 = '' OR EXISTS (SELECT 1 FROM user_domain d WHERE d.address = ?3 AND "
+                   "substr(lower(q.recipient), length(q.recipient) - length(d.domain)) = "
+                   "'@' || d.domain)) AND (?4 < 0 OR a.notified = ?4) AND (?5 < 0 OR a.told = ?5) "
+                   "AND (?6 = 0 OR a.id = ?6) AND (?7 = '' OR q.public_id = ?7) "
+                   "ORDER BY a.id DESC LIMIT ?2",
+    [S_APR_DECIDE] = "UPDATE approval SET state = ?2, decided_by = ?3, comment = ?4, decided = ?5 "
+                     "WHERE id = ?1 AND state = 'pending'",
+    [S_APR_NOTIFIED] = "UPDATE approval SET notified = 1 WHERE id = ?1",
+    [S_APR_TOLD] = "UPDATE approval SET told = 1 WHERE id = ?1",
+    [S_APPROVERS] = "SELECT address FROM \"user\" WHERE role = 'admin' UNION "
+                    "SELECT address FROM user_domain WHERE domain = ?1 ORDER BY 1",
     [S_PURGE_EXPIRE] = "UPDATE quarantine SET status = 'expired', updated = ?1 "
                        "WHERE status = 'held' AND created < ?2",
     [S_PURGE_DETACH] = "UPDATE quarantine SET content_id = NULL "

@@ -40,7 +40,12 @@
 #define Q_SIZE "size DESC, created DESC, id DESC"
 #define Q_REASON "service, reason, created DESC, id DESC"
 #define Q_ALL "?1 IS NULL"
-#define Q_RCPT "recipient = ?1"
+/* what ?1 sees: its own entries, those of the shared mailboxes it is a delegate of, and
+ * those of the domains it administers */
+#define Q_RCPT                                                                                     \
+    "(recipient = ?1 OR recipient IN (SELECT owner FROM delegate WHERE address = lower(?1)) OR "   \
+    "EXISTS (SELECT 1 FROM user_domain d WHERE d.address = lower(?1) AND "                         \
+    "substr(lower(recipient), length(recipient) - length(d.domain)) = '@' || d.domain))"
 #define L_COLS "id, kind, owner, sender, created_by, origin, expires, created"
 /* cumulative buckets of the time from end of data to the final reply, in ms */
 #define LATENCY_LE(ms)                                                                             \

@@ -434,10 +434,20 @@ int store_audit_list(struct store *st, size_t limit,
                      void (*fn)(const struct store_audit_entry *e, void *ctx), void *ctx,
                      const char **error_r)
 {
+    return store_audit_list_for(st, NULL, limit, fn, ctx, error_r);
+}
+
+int store_audit_list_for(struct store *st, const char *domain_admin, size_t limit,
+                         void (*fn)(const struct store_audit_entry *e, void *ctx), void *ctx,
+                         const char **error_r)
+{
     struct st_q *q = st_q(st, S_AUDIT_LIST);
+    char low[257];
     int rc;
 
+    st_lower(low, sizeof(low), domain_admin != NULL ? domain_admin : "");
     st_int(q, 1, limit ? (int64_t)limit : 100);
+    st_text(q, 2, low);
     while ((rc = st_step(st, q, error_r, "audit list")) > 0) {
         struct store_audit_entry e;
         e.at = st_col_int(q, 0);

@@ -469,3 +469,27 @@ int main(void)
     free(root);
     return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }
+
+struct store *tu_fixture_open(char **dir_r, char **db_path_r)
+{
+    const char *err = NULL;
+    char *key;
+    struct store *st;
+
+    *dir_r = tu_tmpdir();
+    *db_path_r = tu_path(*dir_r, "store.db");
+    key = tu_path(*dir_r, "keys");
+    st = tu_store_open(*db_path_r, key, &err);
+    ck_assert_msg(st != NULL, "%s", err);
+    free(key);
+    return st;
+}
+
+void tu_fixture_close(struct store **st, char **dir, char **db_path)
+{
+    store_close(st);
+    tu_rmtree(*dir);
+    free(*dir);
+    free(*db_path);
+    *dir = *db_path = NULL;
+}

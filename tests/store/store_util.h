@@ -48,5 +48,9 @@ int64_t tu_db_version(const char *path);
 /* tu_db_text - the first column of the first row, on PostgreSQL only; caller frees. */
 char *tu_db_text(const char *path, const char *fmt, ...);
 void tu_db_exec(const char *path, const char *fmt, ...);
+/* tu_fixture_open - a new store (keys beside it) in a new temporary directory, whose
+ * path and the database's are set; tu_fixture_close - close it and remove them. */
+struct store *tu_fixture_open(char **dir_r, char **db_path_r);
+void tu_fixture_close(struct store **st, char **dir, char **db_path);
 
 #endif

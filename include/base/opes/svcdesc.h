@@ -30,6 +30,8 @@ enum svc_verdict {
 #define SVC_VERDICT_LAST SVC_JUNK /* for tables indexed by enum svc_verdict */
 enum svc_consent { SVC_MANDATORY, SVC_OPT_OUT, SVC_OPT_IN };
 enum svc_failure { SVC_FAIL_TEMPFAIL, SVC_FAIL_PASS, SVC_FAIL_QUARANTINE };
+/* who releases what the service held: the recipient, an approver on request, or only an admin */
+enum svc_release { SVC_RELEASE_SELF, SVC_RELEASE_REQUEST, SVC_RELEASE_ADMIN };
 /* what a content-modifying service does with signed or encrypted mail (PROTOCOL.md 27-28) */
 enum svc_protected { SVC_PROT_SKIP, SVC_PROT_QUARANTINE, SVC_PROT_REJECT };
 
@@ -44,6 +46,7 @@ enum svc_protected { SVC_PROT_SKIP, SVC_PROT_QUARANTINE, SVC_PROT_REJECT };
 extern const struct config_word svcdesc_verdict_words[]; /* pass, tag, modify, ... */
 extern const struct config_word svcdesc_consent_words[]; /* mandatory, opt-out, opt-in */
 extern const struct config_word svcdesc_bypass_words[];  /* never, header, dialog, ... */
+extern const struct config_word svcdesc_release_words[]; /* self, request, admin */
 
 /* A per-recipient override of the action on hit: "addr" or "@domain". */
 struct svc_rcpt_action {
@@ -59,6 +62,7 @@ struct svcdesc_type {
     enum svc_verdict action; /* on hit */
     const char *what;        /* one sentence for the portal */
     bool junk;               /* may its action be junk? (the types that judge spam) */
+    enum svc_release release; /* the default of the release key */
 };
 
 /*
@@ -78,6 +82,7 @@ struct svcdesc_type {
     enum svc_failure on_failure;                                                                   \
     bool notify_sender;                                                                            \
     enum svc_protected on_protected;                                                               \
+    enum svc_release release;                                                                      \
     struct svc_rcpt_action *rcpt_actions; /* owned */                                              \
     size_t n_rcpt_actions, cap_rcpt_actions;
 

@@ -106,6 +106,8 @@ struct store_qitem {
     /* why, for the recipient: a words value (reason.h), "" for entries held before words */
     char words[STORE_WORDS_MAX];
     char from_name[256];      /* the From display name (decoded), or "" */
+    /* the address the message named when a rewrite mapped it to recipient, else "" */
+    char original[257];
 };
 
 /*
@@ -123,7 +125,9 @@ int store_quarantine_get(struct store *st, const char *id, struct store_qitem *i
                          const char **error_r);
 
 struct store_qfilter {
-    const char *recipient; /* NULL: everyone */
+    /* NULL: everyone; else what this address sees: its own entries, those of the shared
+     * mailboxes it is a delegate of, and those of the domains it administers */
+    const char *recipient;
     int status;            /* -1: any */
     const char *search;    /* substring of sender, display name or subject, or NULL */
     int64_t since, until;  /* created in [since, until); 0: open */
@@ -388,6 +392,13 @@ struct store_audit_entry {
 int store_audit_list(struct store *st, size_t limit,
                      void (*fn)(const struct store_audit_entry *e, void *ctx), void *ctx,
                      const char **error_r);
+/*
+ * store_audit_list_for - the lines a domain administrator may read (NULL:
+ * all): about addresses and entries of their domains, or their own acts.
+ */
+int store_audit_list_for(struct store *st, const char *domain_admin, size_t limit,
+                         void (*fn)(const struct store_audit_entry *e, void *ctx), void *ctx,
+                         const char **error_r);
 
 /*
  * store_purge - entries held longer than retention_days become expired;
@@ -713,5 +724,93 @@ int store_learn_failed(struct store *st, const struct store_learn *l, bool perma
  * 0, STORE_NOTFOUND or -1. */
 int store_learn_state(struct store *st, const char *message, const char *kind, char *state,
                       size_t size, char *last_error, size_t esize, const char **error_r);
+
+/*
+ * Domain administrators, delegates and release approvals (store_approval.c).
+ * Addresses and domains are kept lower-case; a domain is given without '@'.
+ *
+ * store_domain_admin_add - address (created as a user if needed) manages domain.
+ * store_domain_admin_remove - no longer domain ("" or NULL: none of them).
+ * store_domain_admin_list - (address, domain) pairs of address (NULL: everyone's).
+ */
+int store_domain_admin_add(struct store *st, const char *address, const char *domain,
+                           const char **error_r);
+int store_domain_admin_remove(struct store *st, const char *address, const char *domain,
+                              const char **error_r);
+int store_domain_admin_list(struct store *st, const char *address,
+                            void (*fn)(const char *address, const char *domain, void *ctx),
+                            void *ctx, const char **error_r);
+
+/*
+ * store_delegate_add - address sees and releases owner's entries (a shared
+ * mailbox); store_delegate_remove - no longer (0 or STORE_NOTFOUND);
+ * store_delegate_list - pairs of owner and address (NULL: any), by owner.
+ */
+struct store_delegate {
+    char owner[257], address[257], created_by[257];
+    int64_t created;
+};
+int store_delegate_add(struct store *st, const char *owner, const char *address,
+                       const char *created_by, const char **error_r);
+int store_delegate_remove(struct store *st, const char *owner, const char *address,
+                          const char **error_r);
+int store_delegate_list(struct store *st, const char *owner, const char *address,
+                        void (*fn)(const struct store_delegate *d, void *ctx), void *ctx,
+                        const char **error_r);
+
+/* A request to release an entry whose service's release policy is request. */
+struct store_approval {
+    int64_t id;
+    struct store_qitem item;
+    char requested_by[257], origin[16], reason[256];
+    char state[16]; /* pending, approved, denied */
+    char decided_by[257], comment[256];
+    int64_t created, decided;
+};
+/*
+ * store_approval_request - by (origin cli, portal, token) asks for the
+ * release of held entry item_id, with reason ("" none); *id_r (may be NULL)
+ * gets the request's id. 0; STORE_USED when one is pending already (its id
+ * in *id_r); STORE_NOTFOUND when the entry is unknown or not held; -1.
+ */
+int store_approval_request(struct store *st, const char *item_id, const char *by,
+                           const char *origin, const char *reason, int64_t *id_r,
+                           const char **error_r);
+/*
+ * store_approval_list - requests newest first, at most limit (0: 100), in
+ * state (NULL: any), of the domains that domain_admin manages (NULL: all).
+ */
+int store_approval_list(struct store *st, const char *state, const char *domain_admin,
+                        size_t limit, void (*fn)(const struct store_approval *a, void *ctx),
+                        void *ctx, const char **error_r);
+/* store_approval_get - one request by id; 0, STORE_NOTFOUND or -1. */
+int store_approval_get(struct store *st, int64_t id, struct store_approval *a,
+                       const char **error_r);
+/* store_approval_of - the newest request for the entry item_id; 0, STORE_NOTFOUND or -1. */
+int store_approval_of(struct store *st, const char *item_id, struct store_approval *a,
+                      const char **error_r);
+/*
+ * store_approval_decide - approve (a release request for the entry follows,
+ * in the same transaction, carried out by opesd) or deny a pending request,
+ * with comment; audited. 0; STORE_NOTFOUND when it is not pending (decided
+ * already) or the entry is no longer held; -1.
+ */
+int store_approval_decide(struct store *st, int64_t id, bool approve, const char *by,
+                          const char *origin, const char *comment, const char **error_r);
+/*
+ * store_approval_unnotified - pending requests whose approvers were not told;
+ * store_approval_untold - decided ones whose requester was not told;
+ * store_approval_mark - notified (told false) or told (true).
+ */
+int store_approval_unnotified(struct store *st, size_t limit,
+                              void (*fn)(const struct store_approval *a, void *ctx), void *ctx,
+                              const char **error_r);
+int store_approval_untold(struct store *st, size_t limit,
+                          void (*fn)(const struct store_approval *a, void *ctx), void *ctx,
+                          const char **error_r);
+int store_approval_mark(struct store *st, int64_t id, bool told, const char **error_r);
+/* store_approvers - who decides on an entry of domain: global and domain administrators. */
+int store_approvers(struct store *st, const char *domain,
+                    void (*fn)(const char *address, void *ctx), void *ctx, const char **error_r);
 
 #endif

@@ -11,6 +11,7 @@
 
 #include "opes/i18n.h"
 #include "opes/store.h"
+#include "opes/svcdesc.h"
 
 struct html;
 struct web_req;
@@ -74,8 +75,16 @@ int web_item_for(struct web_req *req, struct web_resp *resp, const char *id,
  * web_item_act - carry out action ("release", "release-whitelist" (and allow
  * the sender), "block" (the sender, and delete), "delete", "restore",
  * "not-spam") on item for actor; whitelist "address" or "domain"; expires 0 or
- * a time. 0, or -1 with *why_r, a catalog key for the user.
+ * a time. A release of what a service with release = request held becomes a
+ * request to the approvers (with the form's "reason") unless the actor
+ * decides for the item's recipient (web_may_decide); with release = admin
+ * only those may release. 0 done, WEB_ITEM_ASKED when a request was made (or
+ * one was pending already), or -1 with *why_r, a catalog key for the user.
  */
+#define WEB_ITEM_ASKED 1
+/* web_item_policy - the release policy that applies to req's user for item:
+ * self when they decide for its recipient, else the service's. */
+enum svc_release web_item_policy(const struct web_req *req, const struct store_qitem *item);
 int web_item_act(struct web_req *req, const struct store_qitem *item, const char *action,
                  const char *whitelist, int64_t expires, const char *origin, const char **why_r);
 
@@ -96,6 +105,26 @@ int web_learn_not_spam(struct web_req *req, const struct store_qitem *item, cons
 
 /* handlers */
 void page_opes(struct web_req *req, struct web_resp *resp);
+/* pages_requests.c: approvers' queue of release requests, shared mailboxes' delegates */
+/* pages_domlists.c: the lists of the addresses an approver decides for */
+void page_domain_lists(struct web_req *req, struct web_resp *resp);
+void page_domain_lists_post(struct web_req *req, struct web_resp *resp);
+void page_requests(struct web_req *req, struct web_resp *resp);
+void page_requests_post(struct web_req *req, struct web_resp *resp);
+void page_delegates(struct web_req *req, struct web_resp *resp);
+void page_delegates_post(struct web_req *req, struct web_resp *resp);
+/*
+ * web_item_roles - on an item's page: the address it was sent to when a
+ * rewrite mapped it, and what became of its newest release request.
+ */
+void web_item_roles(struct html *h, struct web_req *req, const struct store_qitem *it);
+/*
+ * web_item_release_form - the release that req's user has for a held item
+ * whose service's policy is not self: the request form (with a reason) for
+ * request, a sentence for admin; true when it wrote one (the page shows no
+ * plain Release button then), false for self.
+ */
+bool web_item_release_form(struct html *h, const struct web_req *req, const struct store_qitem *it);
 void page_privacy(struct web_req *req, struct web_resp *resp);
 void page_static_css(struct web_req *req, struct web_resp *resp);
 void page_home(struct web_req *req, struct web_resp *resp);

@@ -21,12 +21,20 @@
 
 struct store;
 
+/* how many domains a domain administrator's session knows, and shared mailboxes a delegate's */
+#define WEB_SCOPE_MAX 16
+
 struct web_session {
     bool valid;
     bool admin;
     char address[257];
     char csrf[64];
     unsigned char hash[STORE_SESSION_HASH];
+    /* read with the session (web_access_load): what else the person may see */
+    char domains[WEB_SCOPE_MAX][256]; /* administered as a domain administrator */
+    size_t n_domains;
+    char owners[WEB_SCOPE_MAX][257]; /* shared mailboxes they are a delegate of */
+    size_t n_owners;
 };
 
 /* web_session_hash - BLAKE2b-256 of the cookie value. */

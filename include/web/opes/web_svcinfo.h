@@ -21,7 +21,15 @@ struct web_svcinfo {
     enum svc_verdict action;
     enum svc_consent consent;
     unsigned bypass; /* SVC_BYPASS_* */
+    enum svc_release release; /* who releases what it held */
 };
+
+/*
+ * web_svcinfo_release - the release policy of what the service name held
+ * (a quarantine entry's service): self for a name that is no service (the
+ * block list's holds).
+ */
+enum svc_release web_svcinfo_release(const struct web_svcinfo *s, size_t n, const char *name);
 
 /*
  * web_svcinfo_load - the services of cfg in run order; *n_r set. Caller frees
