@@ -14,11 +14,23 @@
 
 #define A_DAYS 14
 
+struct a_page {
+    struct html *h;
+    const struct web_req *req;
+};
+
+/* a_user_row - one user: address, role, whether a password is set, how notices go. */
 static void a_user_row(const struct store_user *u, void *ctx)
 {
-    html_add(ctx, "<tr><td>%s</td><td>%s</td><td>%s</td><td>%s</td></tr>\n", u->address,
-             u->role == STORE_ROLE_ADMIN ? "admin" : "user", u->has_password ? "yes" : "no",
-             u->notify_mode);
+    const struct a_page *p = ctx;
+    char mode[64];
+
+    snprintf(mode, sizeof(mode), "web.admin.mode.%s", u->notify_mode);
+    html_add(p->h, "<tr><td>%s</td><td>%s</td><td>%s</td><td>%s</td></tr>\n", u->address,
+             web_t(p->req, u->role == STORE_ROLE_ADMIN ? "web.admin.role.admin"
+                                                       : "web.admin.role.user"),
+             web_t(p->req, u->has_password ? "web.admin.yes" : "web.admin.no"),
+             web_t(p->req, mode));
 }
 
 static void a_audit_row(const struct store_audit_entry *e, void *ctx)
@@ -65,7 +77,7 @@ static void a_count_day(const char *label, int64_t count, void *ctx)
 }
 
 /* a_chart_svg - two bars per day, scaled to the largest count. */
-static void a_chart_svg(struct html *h, const struct a_chart *c)
+static void a_chart_svg(struct html *h, const struct web_req *req, const struct a_chart *c)
 {
     int64_t max = 1;
     const int bw = 18, gap = 14, height = 160, top = 14;
@@ -77,28 +89,27 @@ static void a_chart_svg(struct html *h, const struct a_chart *c)
     html_add(h,
              "<svg class=\"chart\" role=\"img\" aria-labelledby=\"chart-title\" "
              "xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" viewBox=\"0 0 %d "
-             "%d\"><title id=\"chart-title\">Service verdicts per day: passed and held or "
-             "refused</title>",
+             "%d\"><title id=\"chart-title\">%s</title>",
              (int)c->n * (2 * bw + gap) + 20, height + 50, (int)c->n * (2 * bw + gap) + 20,
-             height + 50);
+             height + 50, web_t(req, "web.admin.chart_title"));
     for (size_t i = 0; i < c->n; i++) {
         int x = 10 + (int)i * (2 * bw + gap);
         int hp = (int)(c->d[i].pass * height / max), hh = (int)(c->d[i].held * height / max);
         html_add(h,
                  "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"#2f7d4a\">"
-                 "<title>%s: %L passed</title></rect>"
+                 "<title>%s: %L %s</title></rect>"
                  "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"#a4161a\">"
-                 "<title>%s: %L held or refused</title></rect>"
+                 "<title>%s: %L %s</title></rect>"
                  "<text x=\"%d\" y=\"%d\" font-size=\"10\" fill=\"#1b1f24\">%s</text>"
                  "<text x=\"%d\" y=\"%d\" font-size=\"9\" fill=\"#1b1f24\">%L</text>"
                  "<text x=\"%d\" y=\"%d\" font-size=\"9\" fill=\"#1b1f24\">%L</text>",
-                 x, top + height - hp, bw, hp, c->d[i].day, c->d[i].pass, x + bw, top + height - hh,
-                 bw, hh, c->d[i].day, c->d[i].held, x, top + height + 14, c->d[i].day + 5, x + 2,
+                 x, top + height - hp, bw, hp, c->d[i].day, c->d[i].pass,
+                 web_t(req, "web.admin.passed"), x + bw, top + height - hh, bw, hh, c->d[i].day,
+                 c->d[i].held, web_t(req, "web.admin.held"), x, top + height + 14, c->d[i].day + 5, x + 2,
                  top + height - hp - 2, c->d[i].pass, x + bw + 2, top + height - hh - 2,
                  c->d[i].held);
     }
-    html_add(h, "</svg>\n<p class=\"muted\">Green: passed, tagged or changed. Red: held or "
-                "refused.</p>\n");
+    html_add(h, "</svg>\n<p class=\"muted\">%s</p>\n", web_t(req, "web.admin.legend"));
 }
 
 void page_admin(struct web_req *req, struct web_resp *resp)
@@ -106,25 +117,36 @@ void page_admin(struct web_req *req, struct web_resp *resp)
     struct a_chart chart = {0};
     struct html h = {0};
     const char *error;
+    char none[200], days[16];
 
-    web_page_begin(&h, req, "Administration");
-    html_add(&h, "<p><a href=\"/quarantine\">Every recipient's quarantine</a> (with bulk "
-                 "actions)</p>\n<h2>Verdicts per day</h2>\n");
+    web_page_begin(&h, req, "web.admin.title");
+    html_add(&h, "<p><a href=\"/quarantine\">%s</a></p>\n<h2>%s</h2>\n",
+             web_t(req, "web.admin.all_quarantine"), web_t(req, "web.admin.verdicts_h"));
     if (store_web_count(req->st, "verdict_day", A_DAYS, a_count_day, &chart, &error) < 0)
         log_warnx("web: stats: %s", error);
+    snprintf(days, sizeof(days), "%d", A_DAYS);
     if (chart.n == 0)
-        html_add(&h, "<p>No verdicts in the last %d days.</p>\n", A_DAYS);
+        html_add(&h, "<p>%s</p>\n", web_tf(req, none, sizeof(none), "web.admin.no_verdicts",
+                                            "days", days));
     else
-        a_chart_svg(&h, &chart);
-    html_add(&h, "<h2>Users</h2>\n<div class=\"wrap\"><table><thead><tr><th scope=\"col\">"
-                 "Address</th><th scope=\"col\">Role</th><th scope=\"col\">Password</th>"
-                 "<th scope=\"col\">Notifications</th></tr></thead><tbody>\n");
-    if (store_user_list(req->st, a_user_row, &h, &error) < 0)
+        a_chart_svg(&h, req, &chart);
+    html_add(&h,
+             "<h2>%s</h2>\n<div class=\"wrap\"><table><thead><tr><th scope=\"col\">%s</th>"
+             "<th scope=\"col\">%s</th><th scope=\"col\">%s</th><th scope=\"col\">%s</th>"
+             "</tr></thead><tbody>\n",
+             web_t(req, "web.admin.users_h"), web_t(req, "web.admin.col.address"),
+             web_t(req, "web.admin.col.role"), web_t(req, "web.admin.col.password"),
+             web_t(req, "web.admin.col.notices"));
+    struct a_page page = {&h, req};
+    if (store_user_list(req->st, a_user_row, &page, &error) < 0)
         log_warnx("web: users: %s", error);
-    html_add(&h, "</tbody></table></div>\n<h2>Audit log</h2>\n<div class=\"wrap\"><table>"
-                 "<thead><tr><th scope=\"col\">When</th><th scope=\"col\">Who</th><th "
-                 "scope=\"col\">Action</th><th scope=\"col\">Object</th><th scope=\"col\">"
-                 "Origin</th></tr></thead><tbody>\n");
+    html_add(&h,
+             "</tbody></table></div>\n<h2>%s</h2>\n<div class=\"wrap\"><table><thead><tr>"
+             "<th scope=\"col\">%s</th><th scope=\"col\">%s</th><th scope=\"col\">%s</th>"
+             "<th scope=\"col\">%s</th><th scope=\"col\">%s</th></tr></thead><tbody>\n",
+             web_t(req, "web.admin.audit_h"), web_t(req, "web.admin.col.when"),
+             web_t(req, "web.admin.col.who"), web_t(req, "web.admin.col.action"),
+             web_t(req, "web.admin.col.object"), web_t(req, "web.admin.col.origin"));
     if (store_audit_list(req->st, 100, a_audit_row, &h, &error) < 0)
         log_warnx("web: audit: %s", error);
     html_add(&h, "</tbody></table></div>\n");

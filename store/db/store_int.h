@@ -44,7 +44,7 @@ enum st_stmt {
     S_Q_INSERT,
     S_Q_GET,
     S_Q_SET_STATUS,
-    /* the listing, [recipient given][enum store_web_sort]: see st_q_list_stmt */
+    /* the listing, [everyone | one address | what one address sees][enum store_web_sort] */
     S_Q_LIST_ALL_NEWEST,
     S_Q_LIST_ALL_OLDEST,
     S_Q_LIST_ALL_SENDER,
@@ -57,8 +57,17 @@ enum st_stmt {
     S_Q_LIST_RCPT_SUBJECT,
     S_Q_LIST_RCPT_SIZE,
     S_Q_LIST_RCPT_REASON,
+    S_Q_LIST_SEES_NEWEST,
+    S_Q_LIST_SEES_OLDEST,
+    S_Q_LIST_SEES_SENDER,
+    S_Q_LIST_SEES_SUBJECT,
+    S_Q_LIST_SEES_SIZE,
+    S_Q_LIST_SEES_REASON,
     S_Q_COUNT_ALL,
     S_Q_COUNT_RCPT,
+    S_Q_COUNT_SEES,
+    /* whether an address sees more than its own entries (a delegate, a domain administrator) */
+    S_Q_SEES_OTHERS,
     S_Q_RESTORE,
     /* trace */
     S_TRACE_INSERT,

@@ -277,8 +277,32 @@ int st_qitems(struct store *st, struct st_q *q, void (*fn)(const struct store_qi
 /* the listing's statements in the order of enum store_web_sort */
 _Static_assert(S_Q_LIST_ALL_REASON - S_Q_LIST_ALL_NEWEST == STORE_SORT_REASON &&
                    S_Q_LIST_RCPT_NEWEST - S_Q_LIST_ALL_NEWEST == STORE_SORT_REASON + 1 &&
-                   S_Q_LIST_RCPT_REASON - S_Q_LIST_RCPT_NEWEST == STORE_SORT_REASON,
+                   S_Q_LIST_RCPT_REASON - S_Q_LIST_RCPT_NEWEST == STORE_SORT_REASON &&
+                   S_Q_LIST_SEES_NEWEST - S_Q_LIST_RCPT_NEWEST == STORE_SORT_REASON + 1 &&
+                   S_Q_LIST_SEES_REASON - S_Q_LIST_SEES_NEWEST == STORE_SORT_REASON,
                "one listing statement per recipient choice and sort order");
+
+/*
+ * st_q_sees - which listing f asks for: everyone's (0), one address's own
+ * entries (1), or what the address sees besides them as a delegate or a
+ * domain administrator (2), which no index serves: most recipients are 1,
+ * and keep the indexed statement. -1 on a store error.
+ */
+static int st_q_sees(struct store *st, const struct store_qfilter *f, const char **error_r)
+{
+    struct st_q *q;
+    int rc;
+    int64_t n = 0;
+
+    if (f->recipient == NULL)
+        return 0;
+    q = st_q(st, S_Q_SEES_OTHERS);
+    st_text(q, 1, f->recipient);
+    if ((rc = st_step(st, q, error_r, "quarantine list")) > 0)
+        n = st_col_int(q, 0);
+    st_reset(q);
+    return rc < 0 ? -1 : n > 0 ? 2 : 1;
+}
 
 /* st_q_filter - bind f's filter, ?1 to ?5 of the listing and its count, to q. */
 static void st_q_filter(struct st_q *q, const struct store_qfilter *f)
@@ -307,9 +331,15 @@ int st_q_list(struct store *st, const struct store_qfilter *f, int sort,
               void (*fn)(const struct store_qitem *item, void *ctx), void *ctx,
               const char **error_r)
 {
-    enum st_stmt first = f->recipient != NULL ? S_Q_LIST_RCPT_NEWEST : S_Q_LIST_ALL_NEWEST;
+    static const enum st_stmt firsts[] = {S_Q_LIST_ALL_NEWEST, S_Q_LIST_RCPT_NEWEST,
+                                          S_Q_LIST_SEES_NEWEST};
+    int which = st_q_sees(st, f, error_r);
+    enum st_stmt first;
     struct st_q *q;
 
+    if (which < 0)
+        return -1;
+    first = firsts[which];
     if (sort < 0 || sort > STORE_SORT_REASON)
         sort = STORE_SORT_NEWEST;
     q = st_q(st, (enum st_stmt)(first + sort));
@@ -322,9 +352,14 @@ int st_q_list(struct store *st, const struct store_qfilter *f, int sort,
 int store_web_quarantine_count(struct store *st, const struct store_qfilter *f, int64_t *n_r,
                                const char **error_r)
 {
-    struct st_q *q = st_q(st, f->recipient != NULL ? S_Q_COUNT_RCPT : S_Q_COUNT_ALL);
-    int rc;
+    static const enum st_stmt counts[] = {S_Q_COUNT_ALL, S_Q_COUNT_RCPT, S_Q_COUNT_SEES};
+    int which = st_q_sees(st, f, error_r), rc;
+    struct st_q *q;
 
+    *n_r = 0;
+    if (which < 0)
+        return -1;
+    q = st_q(st, counts[which]);
     st_q_filter(q, f);
     *n_r = 0;
     if ((rc = st_step(st, q, error_r, "quarantine count")) > 0)

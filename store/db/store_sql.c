@@ -20,7 +20,8 @@ const char *const st_sql_common[S_MAX] = {
     [S_CHUNKS] = "SELECT data FROM content_chunk WHERE content_id = ? ORDER BY seq",
     [S_Q_INSERT] = "INSERT INTO quarantine (public_id, content_id, trace_id, sender, recipient, "
                    "subject, msg_date, size, service, reason, status, created, updated, words, "
-                   "from_name, original_recipient) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'held', ?, ?, ?, ?, ?)",
+                   "from_name, original_recipient) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'held', "
+                   "?, ?, ?, ?, ?)",
     [S_Q_GET] = "SELECT " STORE_QITEM_COLUMNS " FROM quarantine q WHERE public_id = ?",
     [S_Q_SET_STATUS] = "UPDATE quarantine SET status = ?, updated = ? WHERE public_id = ?",
     /* a deleted entry is held again while the purge has not taken its content */
@@ -85,15 +86,20 @@ const char *const st_sql_common[S_MAX] = {
         "lower(a.object) LIKE '%@' || d.domain || '%' OR a.object IN (SELECT public_id FROM "
         "quarantine q WHERE substr(lower(q.recipient), length(q.recipient) - length(d.domain)) "
         "= '@' || d.domain))) ORDER BY id DESC LIMIT ?1",
-    [S_DOM_ADD] = "INSERT INTO user_domain (address, domain) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+    [S_DOM_ADD] =
+        "INSERT INTO user_domain (address, domain) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
     [S_DOM_DEL] = "DELETE FROM user_domain WHERE address = ?1 AND (?2 = '' OR domain = ?2)",
     [S_DOM_LIST] = "SELECT address, domain FROM user_domain WHERE ?1 = '' OR address = ?1 "
                    "ORDER BY address, domain",
     [S_DLG_ADD] = "INSERT INTO delegate (owner, address, created_by, created) "
                   "VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING",
     [S_DLG_DEL] = "DELETE FROM delegate WHERE owner = ?1 AND address = ?2",
-    [S_DLG_LIST] = "SELECT owner, address, created_by, created FROM delegate "
-                   "WHERE (?1 = '' OR owner = ?1) AND (?2 = '' OR address = ?2) ORDER BY owner, address",
+    /* a delegate or a domain administrator sees more than its own entries */
+    [S_Q_SEES_OTHERS] = "SELECT (SELECT COUNT(*) FROM delegate WHERE address = lower(?1)) + "
+                        "(SELECT COUNT(*) FROM user_domain WHERE address = lower(?1))",
+    [S_DLG_LIST] =
+        "SELECT owner, address, created_by, created FROM delegate "
+        "WHERE (?1 = '' OR owner = ?1) AND (?2 = '' OR address = ?2) ORDER BY owner, address",
     [S_APR_PENDING_OF] = "SELECT a.id FROM approval a JOIN quarantine q ON q.id = a.quarantine_id "
                          "WHERE q.public_id = ?1 AND a.state = 'pending'",
     [S_APR_INSERT] = "INSERT INTO approval (quarantine_id, requested_by, origin, reason, created) "
@@ -201,8 +207,9 @@ const char *const st_sql_common[S_MAX] = {
     /* after retention_days the content is gone too: nothing left to learn or to repeat */
     [S_LEARN_PURGE] = "DELETE FROM learned WHERE updated < ?",
     /* the delivery ledger: the first row of a key stays (a retry never rewrites it) */
-    [S_LEDGER_INSERT] = "INSERT INTO ledger (ident, hash, recipient, outcome, trace_id, detail, at) "
-                        "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+    [S_LEDGER_INSERT] =
+        "INSERT INTO ledger (ident, hash, recipient, outcome, trace_id, detail, at) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
     [S_LEDGER_FIND] = "SELECT outcome, trace_id, detail, at FROM ledger "
                       "WHERE ident = ? AND hash = ? AND recipient = ?",
     [S_LEDGER_PURGE] = "DELETE FROM ledger WHERE at < ?",

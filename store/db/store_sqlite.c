@@ -40,9 +40,11 @@
 #define Q_SIZE "size DESC, created DESC, id DESC"
 #define Q_REASON "service, reason, created DESC, id DESC"
 #define Q_ALL "?1 IS NULL"
+/* one address's own entries (the index on recipient serves it) */
+#define Q_RCPT "recipient = ?1"
 /* what ?1 sees: its own entries, those of the shared mailboxes it is a delegate of, and
  * those of the domains it administers */
-#define Q_RCPT                                                                                     \
+#define Q_SEES                                                                                     \
     "(recipient = ?1 OR recipient IN (SELECT owner FROM delegate WHERE address = lower(?1)) OR "   \
     "EXISTS (SELECT 1 FROM user_domain d WHERE d.address = lower(?1) AND "                         \
     "substr(lower(recipient), length(recipient) - length(d.domain)) = '@' || d.domain))"
@@ -88,8 +90,15 @@ static const char *const stmt_sql[S_MAX] = {
     [S_Q_LIST_RCPT_SIZE] = Q_LIST(Q_RCPT, Q_SIZE),
     [S_Q_LIST_ALL_REASON] = Q_LIST(Q_ALL, Q_REASON),
     [S_Q_LIST_RCPT_REASON] = Q_LIST(Q_RCPT, Q_REASON),
+    [S_Q_LIST_SEES_NEWEST] = Q_LIST(Q_SEES, Q_NEWEST),
+    [S_Q_LIST_SEES_OLDEST] = Q_LIST(Q_SEES, Q_OLDEST),
+    [S_Q_LIST_SEES_SENDER] = Q_LIST(Q_SEES, Q_SENDER),
+    [S_Q_LIST_SEES_SUBJECT] = Q_LIST(Q_SEES, Q_SUBJECT),
+    [S_Q_LIST_SEES_SIZE] = Q_LIST(Q_SEES, Q_SIZE),
+    [S_Q_LIST_SEES_REASON] = Q_LIST(Q_SEES, Q_REASON),
     [S_Q_COUNT_ALL] = Q_COUNT(Q_ALL),
     [S_Q_COUNT_RCPT] = Q_COUNT(Q_RCPT),
+    [S_Q_COUNT_SEES] = Q_COUNT(Q_SEES),
 
     /* trace */
 
