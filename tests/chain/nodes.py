@@ -194,11 +194,15 @@ class NodesChain(chain.Chain):
 
 
 def release_clicks(nc, problems):
-    """Release three held items by their digest links, each POSTed to the second node's
-    portal (the first node's portal then refuses the spent link); their keys."""
+    """Release three held items that their recipients may release (not a virus) by their
+    digest links, each POSTed to the second node's portal (the first node's portal then
+    refuses the spent link); their keys."""
     nc.opesd.ctl("digest", "run")
-    wait_for(lambda: len(nc.digests()[2]) >= 3, 30)
-    links = sorted(nc.digests()[2].items())[:3]
+    # a virus is released only by an administrator (clamd's release = request): spam it is
+    selfs = lambda: sorted((k, v) for k, v in nc.digests()[2].items()
+                           if int(k[0][1:]) % 20 != 7)
+    wait_for(lambda: len(selfs()) >= 3, 30)
+    links = selfs()[:3]
     for key, path in links:
         status, _, body = http(nc.webs[1].port, path)
         if status != 200 or 'method="post"' not in body:

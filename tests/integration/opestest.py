@@ -152,6 +152,12 @@ class Dovecot:
         os.makedirs(self.mail, exist_ok=True)
         os.chown(self.mail, 65534, 65534)
         self.users = users
+        if dedup:
+            # every mailbox has its home, where the duplicate check keeps what it saw (without
+            # one, Pigeonhole cannot lock .dovecot.lda-dupes at a user's first delivery)
+            for u in users:
+                os.makedirs(os.path.join(self.mail, u), exist_ok=True)
+                os.chown(os.path.join(self.mail, u), 65534, 65534)
         self.set_quota(quota)
         self.config = os.path.join(self.dir, "dovecot.conf")
         self.socket = os.path.join(self.dir, "run", "lmtp")

@@ -78,8 +78,13 @@ ORIGINAL = (
 class Cyrus:
     """A private Cyrus master with three lmtpd services (see the module text)."""
 
-    def __init__(self, tmp, users=("alice", "bob"), quota_kb=0, extra_conf=""):
+    def __init__(self, tmp, users=("alice", "bob"), quota_kb=0, extra_conf="", passwords=None,
+                 tls=None):
+        """passwords: {user: password} in its SASL database, and imapd on self.imap_port;
+        tls: (certificate, key) files for imapd -s (IMAPS) on self.imaps_port as well."""
         self.dir = os.path.join(tmp, "cyrus")
+        self.imap_port = t.free_port()
+        self.imaps_port = t.free_port()
         self.port = t.free_port()       # lmtpd -a
         self.auth_port = t.free_port()  # lmtpd, AUTH required
         self.socket = os.path.join(self.dir, "sock", "lmtp")
@@ -115,14 +120,28 @@ SERVICES {
   lmtp cmd="%(b)s/lmtpd -C %(c)s -a" listen="127.0.0.1:%(p)d" prefork=0
   lmtpauth cmd="%(b)s/lmtpd -C %(c)s" listen="127.0.0.1:%(ap)d" prefork=0
   lmtpunix cmd="%(b)s/lmtpd -C %(c)s" listen="%(s)s" prefork=0
-}
+%(imap)s}
 EVENTS {
 }
 """ % {"b": CYRUS_BIN, "c": self.conf, "p": self.port, "ap": self.auth_port,
-       "s": self.socket})
+       "s": self.socket,
+       "imap": ('  imap cmd="%s/imapd -C %s" listen="127.0.0.1:%d" prefork=0\n'
+                % (CYRUS_BIN, self.conf, self.imap_port) if passwords else "")
+               + ('  imaps cmd="%s/imapd -s -C %s" listen="127.0.0.1:%d" prefork=0\n'
+                  % (CYRUS_BIN, self.conf, self.imaps_port) if tls else "")})
+        if tls:
+            for path in tls:
+                os.chown(path, uid, gid)
+            with open(self.conf, "a") as f:
+                f.write("tls_server_cert: %s\ntls_server_key: %s\n" % tls)
         subprocess.run(["saslpasswd2", "-p", "-c", "-f", sasldb, "-u", "cyrus.test", AUTH_USER],
                        input=AUTH_PASSWORD.encode(), check=True)
+        for user, password in (passwords or {}).items():
+            subprocess.run(["saslpasswd2", "-p", "-c", "-f", sasldb, "-u", "cyrus.test", user],
+                           input=password.encode(), check=True)
         os.chown(sasldb, uid, gid)
+        self.passwords = passwords
+        self.tls = tls
         self.p = None
         self.start()
 
@@ -135,6 +154,10 @@ EVENTS {
              "-D"], stdout=self.log, stderr=subprocess.STDOUT)
         t.wait_port(self.port, proc=self.p)
         t.wait_port(self.auth_port, proc=self.p)
+        if self.passwords:
+            t.wait_port(self.imap_port, proc=self.p)
+        if self.tls:
+            t.wait_port(self.imaps_port, proc=self.p)
         t.wait_unix(self.socket)
 
     def stop(self, timeout=20):

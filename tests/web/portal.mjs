@@ -154,7 +154,7 @@ try {
   await page.getByRole('button', { name: 'Log in' }).click();
   await page.waitForURL(`${BASE}/admin`);
   assert.equal(await page.locator('svg.chart rect').count() > 0, true, 'no chart');
-  assert.match(await page.locator('svg.chart title').first().textContent(), /verdicts per day/);
+  assert.match(await page.locator('svg.chart title').first().textContent(), /Decisions of the checks per day/);
   await shot('admin');
   await page.goto(`${BASE}/quarantine`);
   assert.equal(await page.locator(`a[href="/quarantine/${OTHER_ITEM}"]`).count(), 1);
