@@ -4,7 +4,8 @@
 # Usage: packaging/install-deps.sh [build|test]
 #   build: what is needed to compile opesd (default)
 #   test:  build dependencies plus the real neighbours the test suite starts
-#          (Dovecot LMTP, Cyrus lmtpd with saslpasswd2, Postfix tools, swaks, clamd,
+#          (Dovecot LMTP with Sieve, Cyrus lmtpd and imapd with saslpasswd2 (Debian's
+#          cyrus-imapd and dovecot-imapd exclude each other), Postfix tools, swaks, clamd,
 #          spamd, rspamd with redis-server for its statistics, python3-dkim, python3-jsonschema
 #          (the API test), nginx as the portal's reverse proxy,
 #          PostgreSQL for the store's second backend), mandoc for the
@@ -20,7 +21,7 @@ set -eu
 
 BUILD_PKGS="build-essential cmake pkg-config libsqlite3-dev libpq-dev libsodium-dev \
 libmicrohttpd-dev libgnutls28-dev libinih-dev libjansson-dev check"
-TEST_PKGS="clang libclang-rt-14-dev dovecot-core dovecot-lmtpd dovecot-imapd dovecot-sieve postfix swaks \
+TEST_PKGS="clang libclang-rt-14-dev dovecot-core dovecot-lmtpd dovecot-sieve postfix swaks \
 python3 python3-dkim python3-jsonschema procps iproute2 clamav-daemon clamav-testfiles spamassassin spamd spamc rspamd redis-server \
 chromium mandoc dpkg-dev debhelper fakeroot lintian systemd cyrus-imapd cyrus-clients sasl2-bin \
 postgresql nginx"
