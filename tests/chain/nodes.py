@@ -201,7 +201,7 @@ def release_clicks(nc, problems):
     # a virus is released only by an administrator (clamd's release = request): spam it is
     selfs = lambda: sorted((k, v) for k, v in nc.digests()[2].items()
                            if int(k[0][1:]) % 20 != 7)
-    wait_for(lambda: len(selfs()) >= 3, 30)
+    wait_for(lambda: len(selfs()) >= 3, 90)
     links = selfs()[:3]
     for key, path in links:
         status, _, body = http(nc.webs[1].port, path)
