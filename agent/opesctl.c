@@ -87,7 +87,8 @@ static int ctl_usage(void)
         "ADDRESS\n"
         "  trace TRACE-ID [--json]\n"
         "  audit [--limit N] [--json]\n"
-        "  purge                                   apply [store] retention_days and ledger_days now\n"
+        "  purge                                   apply [store] retention_days and ledger_days "
+        "now\n"
         "  key rotate                              add a new key generation\n"
         "  store copy --to CONNINFO                copy the store into an empty PostgreSQL one\n");
     return 2;
@@ -124,8 +125,8 @@ static json_t *ctl_qitem_json(const struct store_qitem *it)
     ctl_time(it->created, c, sizeof(c));
     ctl_time(it->updated, u, sizeof(u));
     /* original: the address the message named when a rewrite mapped it to recipient */
-    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:s, s:s, s:s, s:s, s:s, s:s, s:s}",
-                     "id", it->id, "trace", it->trace_id, "sender", it->sender, "recipient",
+    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "id",
+                     it->id, "trace", it->trace_id, "sender", it->sender, "recipient",
                      it->recipient, "subject", it->subject, "date", it->date, "size",
                      (json_int_t)it->size, "service", it->service, "reason", it->reason, "words",
                      it->words, "status", store_qstatus_name(it->status), "created", c, "updated",
@@ -1174,9 +1175,9 @@ static void ctl_audit_cb(const struct store_audit_entry *e, void *ctx)
     char when[32];
     ctl_time(e->at, when, sizeof(when));
     if (ctx != NULL)
-        json_array_append_new(ctx, json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "at", when,
-                                             "actor", e->actor, "action", e->action, "object",
-                                             e->object, "origin", e->origin, "via", e->via));
+        json_array_append_new(ctx, json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "at", when, "actor",
+                                             e->actor, "action", e->action, "object", e->object,
+                                             "origin", e->origin, "via", e->via));
     else
         printf("%s  %s  %s  %s  (%s%s%s)\n", when, e->actor, e->action, e->object, e->origin,
                e->via[0] ? ", " : "", e->via);

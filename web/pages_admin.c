@@ -26,11 +26,10 @@ static void a_user_row(const struct store_user *u, void *ctx)
     char mode[64];
 
     snprintf(mode, sizeof(mode), "web.admin.mode.%s", u->notify_mode);
-    html_add(p->h, "<tr><td>%s</td><td>%s</td><td>%s</td><td>%s</td></tr>\n", u->address,
-             web_t(p->req, u->role == STORE_ROLE_ADMIN ? "web.admin.role.admin"
-                                                       : "web.admin.role.user"),
-             web_t(p->req, u->has_password ? "web.admin.yes" : "web.admin.no"),
-             web_t(p->req, mode));
+    html_add(
+        p->h, "<tr><td>%s</td><td>%s</td><td>%s</td><td>%s</td></tr>\n", u->address,
+        web_t(p->req, u->role == STORE_ROLE_ADMIN ? "web.admin.role.admin" : "web.admin.role.user"),
+        web_t(p->req, u->has_password ? "web.admin.yes" : "web.admin.no"), web_t(p->req, mode));
 }
 
 static void a_audit_row(const struct store_audit_entry *e, void *ctx)
@@ -105,8 +104,8 @@ static void a_chart_svg(struct html *h, const struct web_req *req, const struct 
                  "<text x=\"%d\" y=\"%d\" font-size=\"9\" fill=\"#1b1f24\">%L</text>",
                  x, top + height - hp, bw, hp, c->d[i].day, c->d[i].pass,
                  web_t(req, "web.admin.passed"), x + bw, top + height - hh, bw, hh, c->d[i].day,
-                 c->d[i].held, web_t(req, "web.admin.held"), x, top + height + 14, c->d[i].day + 5, x + 2,
-                 top + height - hp - 2, c->d[i].pass, x + bw + 2, top + height - hh - 2,
+                 c->d[i].held, web_t(req, "web.admin.held"), x, top + height + 14, c->d[i].day + 5,
+                 x + 2, top + height - hp - 2, c->d[i].pass, x + bw + 2, top + height - hh - 2,
                  c->d[i].held);
     }
     html_add(h, "</svg>\n<p class=\"muted\">%s</p>\n", web_t(req, "web.admin.legend"));
@@ -126,8 +125,8 @@ void page_admin(struct web_req *req, struct web_resp *resp)
         log_warnx("web: stats: %s", error);
     snprintf(days, sizeof(days), "%d", A_DAYS);
     if (chart.n == 0)
-        html_add(&h, "<p>%s</p>\n", web_tf(req, none, sizeof(none), "web.admin.no_verdicts",
-                                            "days", days));
+        html_add(&h, "<p>%s</p>\n",
+                 web_tf(req, none, sizeof(none), "web.admin.no_verdicts", "days", days));
     else
         a_chart_svg(&h, req, &chart);
     html_add(&h,

@@ -336,8 +336,7 @@ static bool spamd_user_ok(const char *user)
  * spamd_send_body - exactly size octets of the spool. 0, -1 for a socket
  * error or -2 when the spool could not be read or its size changed, errno set.
  */
-static int spamd_send_body(struct netio *io, struct spool *spool, uint64_t size,
-                           int64_t deadline)
+static int spamd_send_body(struct netio *io, struct spool *spool, uint64_t size, int64_t deadline)
 {
     char *chunk = malloc(SPAMD_CHUNK_SIZE);
     uint64_t sent = 0;
@@ -387,8 +386,7 @@ static int spamd_send(struct netio *io, struct spool *spool, const char *verb, c
 }
 
 /* A parser of one kind of response: spamd_parse_response or spamd_parse_tell. */
-typedef int spamd_parser(const char *buf, size_t len, bool at_eof, void *out,
-                         const char **error_r);
+typedef int spamd_parser(const char *buf, size_t len, bool at_eof, void *out, const char **error_r);
 
 static int spamd_parse_check(const char *buf, size_t len, bool at_eof, void *out,
                              const char **error_r)
@@ -441,8 +439,8 @@ static int spamd_read_response(const struct endpoint *ep, struct netio *io, int6
 }
 
 /* spamd_cut_short - the request did not get through: spamd's reason if it gave one. */
-static int spamd_cut_short(const struct endpoint *ep, struct netio *io,
-                           int64_t deadline, int send_errno, const char **error_r)
+static int spamd_cut_short(const struct endpoint *ep, struct netio *io, int64_t deadline,
+                           int send_errno, const char **error_r)
 {
     struct spamd_result ignored;
     char text[300];
@@ -466,8 +464,8 @@ static int spamd_cut_short(const struct endpoint *ep, struct netio *io,
  * message in spool, its response parsed by parse into out; 0 or -1.
  */
 static int spamd_exchange(const struct endpoint *ep, int timeout_ms, struct spool *spool,
-                          const char *verb, const char *head, const char *user,
-                          spamd_parser *parse, void *out, const char **error_r)
+                          const char *verb, const char *head, const char *user, spamd_parser *parse,
+                          void *out, const char **error_r)
 {
     int64_t deadline;
     struct netio *io;

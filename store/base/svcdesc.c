@@ -30,9 +30,10 @@ const struct config_word svcdesc_bypass_words[] = {{"never", 0},
                                                    {"token", SVC_BYPASS_TOKEN},
                                                    {"portal", SVC_BYPASS_PORTAL},
                                                    {NULL, 0}};
-const struct config_word svcdesc_release_words[] = {
-    {"self", SVC_RELEASE_SELF}, {"request", SVC_RELEASE_REQUEST}, {"admin", SVC_RELEASE_ADMIN},
-    {NULL, 0}};
+const struct config_word svcdesc_release_words[] = {{"self", SVC_RELEASE_SELF},
+                                                    {"request", SVC_RELEASE_REQUEST},
+                                                    {"admin", SVC_RELEASE_ADMIN},
+                                                    {NULL, 0}};
 /* the actions a configuration may choose on a hit */
 static const struct config_word svcdesc_action_words[] = {{"tag", SVC_TAG},
                                                           {"junk", SVC_JUNK},
@@ -55,15 +56,15 @@ static const struct svcdesc_type svcdesc_types[] = {
      "operator's rules, and tags, holds or refuses the message.",
      true, .release = SVC_RELEASE_SELF},
     {"clamd", SVC_MANDATORY, 0, SVC_QUARANTINE,
-     "Scans the message for malware with ClamAV. It is mandatory and can never be bypassed.",
-     false, .release = SVC_RELEASE_REQUEST},
+     "Scans the message for malware with ClamAV. It is mandatory and can never be bypassed.", false,
+     .release = SVC_RELEASE_REQUEST},
     {"spamd", SVC_OPT_OUT, SVC_BYPASS_ALL, SVC_QUARANTINE,
      "Scores the message with SpamAssassin: a spam score is added to the header, and spam goes "
      "to your Junk folder or is held, from the scores of your spam level.",
      true, .release = SVC_RELEASE_SELF},
     {"rewrite", SVC_MANDATORY, 0, SVC_MODIFY,
-     "Maps envelope recipients and the header fields that name them to their new addresses.",
-     false, .release = SVC_RELEASE_SELF},
+     "Maps envelope recipients and the header fields that name them to their new addresses.", false,
+     .release = SVC_RELEASE_SELF},
     {"banner", SVC_OPT_OUT, SVC_BYPASS_ALL, SVC_MODIFY,
      "Adds a warning to mail from outside senders. Signed or encrypted mail is left "
      "untouched.",

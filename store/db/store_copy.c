@@ -47,7 +47,8 @@ static const struct {
     {"api_token", true, false},
     {"learned", true, false},
     {"ledger", false, false},
-    {"user_domain", false, false},  {"delegate", false, false},
+    {"user_domain", false, false},
+    {"delegate", false, false},
     {"approval", true, false},
 };
 

@@ -162,16 +162,14 @@ START_TEST(a_scanner_away_is_retried_and_a_failure_can_be_asked_again)
     /* a scanner away: retried later, not before */
     ck_assert_int_eq(store_learn_failed(st, &got, false, "connection refused", 60, &err), 0);
     ck_assert_int_eq(store_learn_next(st, &got, &err), STORE_NOTFOUND);
-    ck_assert_int_eq(store_learn_state(st, id, "ham", state, sizeof(state), last, sizeof(last),
-                                       &err),
-                     0);
+    ck_assert_int_eq(
+        store_learn_state(st, id, "ham", state, sizeof(state), last, sizeof(last), &err), 0);
     ck_assert_str_eq(state, "pending");
     ck_assert_str_eq(last, "connection refused");
     /* given up: asking again makes it due again */
     ck_assert_int_eq(store_learn_failed(st, &got, true, "refused for good", 0, &err), 0);
-    ck_assert_int_eq(store_learn_state(st, id, "ham", state, sizeof(state), last, sizeof(last),
-                                       &err),
-                     0);
+    ck_assert_int_eq(
+        store_learn_state(st, id, "ham", state, sizeof(state), last, sizeof(last), &err), 0);
     ck_assert_str_eq(state, "failed");
     ck_assert_int_eq(store_learn_request(st, &l, &err), 0);
     ck_assert_int_eq(store_learn_next(st, &got, &err), 0);

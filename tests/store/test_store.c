@@ -2026,7 +2026,6 @@ START_TEST(test_release_state)
 }
 END_TEST
 
-
 /* audit_line - the newest audit entry whose action starts with prefix (fails when none). */
 static struct store_audit_entry audit_line(const char *prefix)
 {
@@ -2205,8 +2204,11 @@ START_TEST(test_apitoken_create_verify)
     /* the store keeps no secret: neither the token nor its secret part is in the row */
     ck_assert_int_eq(tu_db_int(db_path, "SELECT count(*) FROM api_token WHERE hash = %Q", secret),
                      0);
-    ck_assert_int_eq(tu_db_int(db_path, "SELECT count(*) FROM api_token WHERE name = %Q OR "
-                                        "address = %Q", secret, a), 0);
+    ck_assert_int_eq(tu_db_int(db_path,
+                               "SELECT count(*) FROM api_token WHERE name = %Q OR "
+                               "address = %Q",
+                               secret, a),
+                     0);
     /* one wrong character, another token's id with this secret, or malformed: refused */
     snprintf(bad, sizeof(bad), "%s", a);
     bad[strlen(bad) - 1] = bad[strlen(bad) - 1] == 'A' ? 'B' : 'A';
@@ -2214,7 +2216,12 @@ START_TEST(test_apitoken_create_verify)
     ck_assert_str_eq(t.address, "");
     snprintf(bad, sizeof(bad), "opes_%lld_%s", (long long)ib, secret);
     ck_assert_int_eq(verify(bad, now, &t), STORE_NOTFOUND);
-    const char *malformed[] = {"", "opes_", "opes_0_x", "Bearer", "opes_1", "opes_-1_abc",
+    const char *malformed[] = {"",
+                               "opes_",
+                               "opes_0_x",
+                               "Bearer",
+                               "opes_1",
+                               "opes_-1_abc",
                                "opes_99999_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"};
     for (size_t i = 0; i < sizeof(malformed) / sizeof(malformed[0]); i++)
         ck_assert_int_eq(verify(malformed[i], now, &t), STORE_NOTFOUND);
@@ -2450,8 +2457,8 @@ START_TEST(test_ledger_add_find)
     struct store_ledger rows[2] = {
         mkledger("queue:4XyZ1", HASH_A, "Alice@Example.com", "delivered", "T-first", 0),
         mkledger("queue:4XyZ1", HASH_A, "bob@example.com", "delivered", "T-first", 0)};
-    struct store_ledger again = mkledger("queue:4XyZ1", HASH_A, "bob@example.com", "delivered",
-                                         "T-second", 0);
+    struct store_ledger again =
+        mkledger("queue:4XyZ1", HASH_A, "bob@example.com", "delivered", "T-second", 0);
     struct store_ledger got;
     int64_t now = (int64_t)time(NULL);
 
@@ -2472,7 +2479,8 @@ START_TEST(test_ledger_add_find)
                      STORE_NOTFOUND);
     /* recording the same key again keeps the first delivery's row */
     ck_assert_int_eq(store_ledger_add(st, &again, 1, &err), 0);
-    ck_assert_int_eq(store_ledger_find(st, "queue:4XyZ1", HASH_A, "bob@example.com", &got, &err), 0);
+    ck_assert_int_eq(store_ledger_find(st, "queue:4XyZ1", HASH_A, "bob@example.com", &got, &err),
+                     0);
     ck_assert_str_eq(got.trace_id, "T-first");
     ck_assert_int_eq(tu_db_int(db_path, "SELECT count(*) FROM ledger"), 2);
 }

@@ -143,7 +143,7 @@ struct opes_config {
     char *notify_relay;                /* host:port for sender DSNs, "" = none */
     uint64_t notify_send_delay;        /* tests only: pause before each digest is sent */
     /* [dsn] */
-    enum config_dsn_send dsn_send;  /* to which senders of undeliverable held mail */
+    enum config_dsn_send dsn_send; /* to which senders of undeliverable held mail */
     char *dsn_trusted_authserv_id; /* Authentication-Results ids to believe ("" = hostname) */
     /* [web] */
     char *web_base_url; /* links in mail and the portal's own address */
@@ -166,13 +166,14 @@ struct opes_config {
     char *web_default_language; /* when neither the preference nor the browser names a known one */
     char *web_default_timezone; /* dates in portal and mail, "" = the system's zone */
     char *web_catalog_dir;      /* the operator's DOMAIN.LANG catalog files, "" = none */
-    enum config_passauth web_password_auth; /* enum config_passauth: how recipients' passwords are checked */
-    char *web_auth_socket;      /* Dovecot's auth-client socket */
-    char *web_imap_server;      /* the IMAP server: on this machine, or elsewhere with TLS */
-    bool web_imap_tls;          /* TLS from the first byte (port 993) */
-    char *web_imap_ca_file;     /* trusted CAs for it, "" = the system's */
+    enum config_passauth
+        web_password_auth;  /* enum config_passauth: how recipients' passwords are checked */
+    char *web_auth_socket;  /* Dovecot's auth-client socket */
+    char *web_imap_server;  /* the IMAP server: on this machine, or elsewhere with TLS */
+    bool web_imap_tls;      /* TLS from the first byte (port 993) */
+    char *web_imap_ca_file; /* trusted CAs for it, "" = the system's */
     enum config_authuser web_auth_username; /* enum config_authuser: the login name sent */
-    uint64_t web_auth_timeout;  /* seconds for a whole password check */
+    uint64_t web_auth_timeout;              /* seconds for a whole password check */
 
     /* [service.NAME] sections, kept raw in file order: their keys depend on the
      * service type, so the agent checks them (services_load), with line numbers */

@@ -59,9 +59,9 @@ struct svcdesc_type {
     const char *name;
     enum svc_consent consent;
     unsigned bypass;
-    enum svc_verdict action; /* on hit */
-    const char *what;        /* one sentence for the portal */
-    bool junk;               /* may its action be junk? (the types that judge spam) */
+    enum svc_verdict action;  /* on hit */
+    const char *what;         /* one sentence for the portal */
+    bool junk;                /* may its action be junk? (the types that judge spam) */
     enum svc_release release; /* the default of the release key */
 };
 

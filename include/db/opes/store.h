@@ -105,7 +105,7 @@ struct store_qitem {
     int64_t created, updated; /* unix seconds */
     /* why, for the recipient: a words value (reason.h), "" for entries held before words */
     char words[STORE_WORDS_MAX];
-    char from_name[256];      /* the From display name (decoded), or "" */
+    char from_name[256]; /* the From display name (decoded), or "" */
     /* the address the message named when a rewrite mapped it to recipient, else "" */
     char original[257];
 };
@@ -128,10 +128,10 @@ struct store_qfilter {
     /* NULL: everyone; else what this address sees: its own entries, those of the shared
      * mailboxes it is a delegate of, and those of the domains it administers */
     const char *recipient;
-    int status;            /* -1: any */
-    const char *search;    /* substring of sender, display name or subject, or NULL */
-    int64_t since, until;  /* created in [since, until); 0: open */
-    size_t offset, limit;  /* limit 0: 50 */
+    int status;           /* -1: any */
+    const char *search;   /* substring of sender, display name or subject, or NULL */
+    int64_t since, until; /* created in [since, until); 0: open */
+    size_t offset, limit; /* limit 0: 50 */
 };
 
 /* store_quarantine_list - calls fn for each entry, newest first. */
@@ -224,9 +224,9 @@ struct store_release {
     int64_t id;
     char item_id[STORE_ID_LEN + 1];
     char requested_by[257];
-    char origin[16];          /* cli, portal, token, api */
+    char origin[16];         /* cli, portal, token, api */
     char via[STORE_VIA_MAX]; /* the API token that asked ("token 3 laptop"), or "" */
-    char whitelist[16]; /* "", "address" or "domain" */
+    char whitelist[16];      /* "", "address" or "domain" */
     int attempts;
     char last_error[256];
 };
@@ -292,8 +292,8 @@ int store_apitoken_create(struct store *st, const char *address, const char *nam
  * STORE_NOTFOUND for anything else (malformed, unknown, wrong secret,
  * revoked, expired), or -1.
  */
-int store_apitoken_verify(struct store *st, const char *text, int64_t now,
-                          struct store_apitoken *t, const char **error_r);
+int store_apitoken_verify(struct store *st, const char *text, int64_t now, struct store_apitoken *t,
+                          const char **error_r);
 /* store_apitoken_list - the tokens of address, oldest first (revoked and expired ones too). */
 int store_apitoken_list(struct store *st, const char *address,
                         void (*fn)(const struct store_apitoken *t, void *ctx), void *ctx,
@@ -435,10 +435,10 @@ struct store_ledger {
     char ident[320];
     char hash[STORE_LEDGER_HASH_LEN + 1];
     char recipient[257];
-    char outcome[16]; /* "delivered" or "quarantined" */
-    char trace_id[32];  /* of the transaction that delivered it */
-    char detail[256];   /* the store's reply then, or the quarantine id */
-    int64_t at;         /* unix seconds (0 on add: now) */
+    char outcome[16];  /* "delivered" or "quarantined" */
+    char trace_id[32]; /* of the transaction that delivered it */
+    char detail[256];  /* the store's reply then, or the quarantine id */
+    int64_t at;        /* unix seconds (0 on add: now) */
 };
 
 /*
@@ -780,9 +780,9 @@ int store_approval_request(struct store *st, const char *item_id, const char *by
  * store_approval_list - requests newest first, at most limit (0: 100), in
  * state (NULL: any), of the domains that domain_admin manages (NULL: all).
  */
-int store_approval_list(struct store *st, const char *state, const char *domain_admin,
-                        size_t limit, void (*fn)(const struct store_approval *a, void *ctx),
-                        void *ctx, const char **error_r);
+int store_approval_list(struct store *st, const char *state, const char *domain_admin, size_t limit,
+                        void (*fn)(const struct store_approval *a, void *ctx), void *ctx,
+                        const char **error_r);
 /* store_approval_get - one request by id; 0, STORE_NOTFOUND or -1. */
 int store_approval_get(struct store *st, int64_t id, struct store_approval *a,
                        const char **error_r);

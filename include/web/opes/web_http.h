@@ -41,13 +41,13 @@ struct web_req {
     const char *method;
     const char *path;
     struct web_form query;
-    struct web_form form;        /* the urlencoded POST body */
-    const char *body;            /* the raw body of a JSON request (not a form), or NULL */
+    struct web_form form; /* the urlencoded POST body */
+    const char *body;     /* the raw body of a JSON request (not a form), or NULL */
     size_t body_len;
-    const char *cookie;          /* the session cookie's value, or NULL */
-    const char *authorization;   /* /api/'s Authorization header: when set, it alone authenticates */
-    const char *csrf_header;     /* X-CSRF-Token: a session's API write without a form */
-    const char *origin;          /* the Origin header, or NULL */
+    const char *cookie;        /* the session cookie's value, or NULL */
+    const char *authorization; /* /api/'s Authorization header: when set, it alone authenticates */
+    const char *csrf_header;   /* X-CSRF-Token: a session's API write without a form */
+    const char *origin;        /* the Origin header, or NULL */
     const char *accept_language; /* the Accept-Language header, or NULL */
     const char *lang;            /* the language of the answer (web_page_locale) */
     char tz[64];                 /* the reader's time zone, "" for the system's */

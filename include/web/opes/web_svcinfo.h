@@ -20,7 +20,7 @@ struct web_svcinfo {
     const char *what; /* one sentence about the type */
     enum svc_verdict action;
     enum svc_consent consent;
-    unsigned bypass; /* SVC_BYPASS_* */
+    unsigned bypass;          /* SVC_BYPASS_* */
     enum svc_release release; /* who releases what it held */
 };
 
