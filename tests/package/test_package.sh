@@ -121,7 +121,7 @@ check "opesd.service has the hardening settings"
 for f in /usr/sbin/opesd /usr/sbin/opes-web /usr/sbin/opesctl; do
     [ -x "$f" ] || fail "$f missing"
 done
-[ -f /usr/share/opesd/templates/notify.txt ] || fail "templates missing in /usr/share/opesd"
+[ -f /usr/share/opesd/templates/mail.txt ] || fail "templates missing in /usr/share/opesd"
 getent passwd opesd | grep -q ':/var/lib/opesd:' || fail "no system user opesd with home /var/lib/opesd"
 [ "$(stat -c '%U:%G %a' /var/lib/opesd)" = "opesd:opesd 750" ] ||
     fail "/var/lib/opesd is $(stat -c '%U:%G %a' /var/lib/opesd), not opesd:opesd 750"

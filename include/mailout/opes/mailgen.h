@@ -95,7 +95,7 @@ void mailgen_qp(struct mailgen_buf *out, const char *text);
 void mailgen_crlf(struct mailgen_buf *out, const char *text);
 
 /*
- * mailgen_template - the template called name ("notify.txt", ...): the file
+ * mailgen_template - the template called name ("mail.txt", ...): the file
  * dir/name when dir is set and the file exists, else the built-in one. The
  * caller frees the result; NULL when neither exists or the file is unreadable.
  */
