@@ -192,7 +192,8 @@ static int catalog_parse(struct i18n_lang *l, const char *name, const char *text
             break;
         p = eol + 1;
     }
-    qsort(l->v, l->n, sizeof(*l->v), entry_cmp);
+    if (l->n > 0)
+        qsort(l->v, l->n, sizeof(*l->v), entry_cmp);
     return 0;
 }
 
