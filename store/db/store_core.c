@@ -220,6 +220,31 @@ int st_exec_commit(struct store *st, struct st_q *q, const char **error_r, const
     return -1;
 }
 
+int st_claim(struct store *st, enum st_stmt next, enum st_stmt lease, st_claim_fn *fill, void *out,
+             const char **error_r, const char *what)
+{
+    struct st_q *q;
+    int64_t now = st_now(), id;
+    int rc;
+
+    if (st_begin(st, true, error_r) < 0)
+        return -1;
+    q = st_q(st, next);
+    st_int(q, 1, now);
+    rc = st_step(st, q, error_r, what);
+    if (rc <= 0) {
+        st_rollback(st);
+        return rc == 0 ? STORE_NOTFOUND : -1;
+    }
+    id = fill(q, out);
+    st_reset(q);
+    q = st_q(st, lease); /* a lease: if this worker dies, the row comes back */
+    st_int(q, 1, now + ST_CLAIM_LEASE);
+    st_int(q, 2, now);
+    st_int(q, 3, id);
+    return st_exec_commit(st, q, error_r, what);
+}
+
 int st_exec_int(struct store *st, enum st_stmt s, int64_t v, const char **error_r, const char *what)
 {
     struct st_q *q = st_q(st, s);

@@ -386,6 +386,17 @@ int st_lookup2(struct store *st, enum st_stmt s, const char *key, char *a, size_
 /* st_exec_commit - the last statement of a write transaction: st_exec1 of q, then
  * COMMIT; on either failure ROLLBACK. 0 or -1. */
 int st_exec_commit(struct store *st, struct st_q *q, const char **error_r, const char *what);
+/* st_claim_fn - the columns of a claimed row into out; returns its id. */
+typedef int64_t st_claim_fn(struct st_q *q, void *out);
+#define ST_CLAIM_LEASE 600 /* seconds a claimed row stays with its worker */
+/*
+ * st_claim - the next row of a work queue, for one worker: statement next
+ * (?1 = now) read by fill, then leased by statement lease (?1 = until, ?2 =
+ * now, ?3 = the id) in the same transaction, so that a worker that dies gives
+ * the row back when the lease ends. 0, STORE_NOTFOUND or -1.
+ */
+int st_claim(struct store *st, enum st_stmt next, enum st_stmt lease, st_claim_fn *fill, void *out,
+             const char **error_r, const char *what);
 /* st_exec_int - st_exec1 of statement s with its one parameter ?1 = v. */
 int st_exec_int(struct store *st, enum st_stmt s, int64_t v, const char **error_r,
                 const char *what);

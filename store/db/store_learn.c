@@ -44,21 +44,11 @@ fail:
     return -1;
 }
 
-int store_learn_next(struct store *st, struct store_learn *l, const char **error_r)
+/* learn_fill - a learn request's columns (S_LEARN_NEXT) into a struct store_learn. */
+static int64_t learn_fill(struct st_q *q, void *out)
 {
-    struct st_q *q;
-    int64_t now = st_now();
-    int rc;
+    struct store_learn *l = out;
 
-    if (st_begin(st, true, error_r) < 0)
-        return -1;
-    q = st_q(st, S_LEARN_NEXT);
-    st_int(q, 1, now);
-    rc = st_step(st, q, error_r, "learn next");
-    if (rc <= 0) {
-        st_rollback(st);
-        return rc == 0 ? STORE_NOTFOUND : -1;
-    }
     memset(l, 0, sizeof(*l));
     l->id = st_col_int(q, 0);
     st_copy(l->message, sizeof(l->message), q, 1);
@@ -69,16 +59,12 @@ int store_learn_next(struct store *st, struct store_learn *l, const char **error
     st_copy(l->origin, sizeof(l->origin), q, 6);
     l->attempts = (int)st_col_int(q, 7) + 1;
     st_copy(l->last_error, sizeof(l->last_error), q, 8);
-    st_reset(q);
-    q = st_q(st, S_LEARN_LEASE); /* a lease: if this worker dies, the request comes back */
-    st_int(q, 1, now + 600);
-    st_int(q, 2, now);
-    st_int(q, 3, l->id);
-    if (st_exec1(st, q, error_r, "learn lease") < 0 || st_commit(st, error_r) < 0) {
-        st_rollback(st);
-        return -1;
-    }
-    return 0;
+    return l->id;
+}
+
+int store_learn_next(struct store *st, struct store_learn *l, const char **error_r)
+{
+    return st_claim(st, S_LEARN_NEXT, S_LEARN_LEASE, learn_fill, l, error_r, "learn next");
 }
 
 int store_learn_done(struct store *st, const struct store_learn *l, const char *recipient,

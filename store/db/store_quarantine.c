@@ -584,21 +584,11 @@ fail:
     return -1;
 }
 
-int store_release_next(struct store *st, struct store_release *r, const char **error_r)
+/* release_fill - a release request's columns (S_REL_NEXT) into a struct store_release. */
+static int64_t release_fill(struct st_q *q, void *out)
 {
-    struct st_q *q;
-    int64_t now = st_now();
-    int rc;
+    struct store_release *r = out;
 
-    if (st_begin(st, true, error_r) < 0)
-        return -1;
-    q = st_q(st, S_REL_NEXT);
-    st_int(q, 1, now);
-    rc = st_step(st, q, error_r, "release next");
-    if (rc <= 0) {
-        st_rollback(st);
-        return rc == 0 ? STORE_NOTFOUND : -1;
-    }
     memset(r, 0, sizeof(*r));
     r->id = st_col_int(q, 0);
     st_copy(r->item_id, sizeof(r->item_id), q, 1);
@@ -608,16 +598,12 @@ int store_release_next(struct store *st, struct store_release *r, const char **e
     r->attempts = (int)st_col_int(q, 5) + 1;
     st_copy(r->last_error, sizeof(r->last_error), q, 6);
     st_copy(r->via, sizeof(r->via), q, 7);
-    st_reset(q);
-    q = st_q(st, S_REL_LEASE); /* a lease: if this worker dies, the request comes back */
-    st_int(q, 1, now + 600);
-    st_int(q, 2, now);
-    st_int(q, 3, r->id);
-    if (st_exec1(st, q, error_r, "release lease") < 0 || st_commit(st, error_r) < 0) {
-        st_rollback(st);
-        return -1;
-    }
-    return 0;
+    return r->id;
+}
+
+int store_release_next(struct store *st, struct store_release *r, const char **error_r)
+{
+    return st_claim(st, S_REL_NEXT, S_REL_LEASE, release_fill, r, error_r, "release next");
 }
 
 int store_release_done(struct store *st, const struct store_release *r, const char **error_r)
