@@ -28,6 +28,7 @@
 #include "opes/dotstuff.h"
 #include "opes/log.h"
 #include "opes/maildir.h"
+#include "opes/mboxlock.h"
 #include "opes/metrics.h"
 #include "opes/spool.h"
 #include "opes/variant.h"
@@ -518,16 +519,20 @@ void deliver_tx_rcpt(struct deliver_tx *tx, const char *rcpt, struct lmtp_reply 
 
 #define DL_CHUNK 32768
 
-/* dl_send_content - the copy, dot-stuffed, then the final dot. */
+/*
+ * dl_send_content - the copy, dot-stuffed, then the final dot, which waits
+ * until no other transaction is saving into one of the n mailboxes of to
+ * (mboxlock.h; held in *lock until the replies are read).
+ */
 static int dl_send_content(struct deliver_tx *tx, const struct variant *v, int64_t deadline,
-                           int *spool_err)
+                           const char *const *to, size_t n, struct mboxlock **lock, int *spool_err)
 {
     const struct opes_config *cfg = tx->d->cfg;
     /* on the heap for the transfer only: idle session threads hold no such buffer */
     char *in = malloc(DL_CHUNK), *out = malloc(2 * DL_CHUNK + 8);
     struct dotstuff_encoder enc;
     struct variant_reader rd;
-    size_t n;
+    size_t len;
     ssize_t got;
     int rc = -1;
 
@@ -536,16 +541,21 @@ static int dl_send_content(struct deliver_tx *tx, const struct variant *v, int64
     dotstuff_encoder_init(&enc);
     variant_reader_init(&rd, v);
     while ((got = variant_read(&rd, in, DL_CHUNK)) > 0) {
-        n = dotstuff_encode(&enc, in, (size_t)got, out);
-        if (lmtp_client_write(tx->conn, out, n, dl_ms(deadline, cfg->down_data_timeout)) < 0)
+        len = dotstuff_encode(&enc, in, (size_t)got, out);
+        if (lmtp_client_write(tx->conn, out, len, dl_ms(deadline, cfg->down_data_timeout)) < 0)
             goto out;
     }
     if (got < 0) {
         *spool_err = errno;
         goto out;
     }
-    n = dotstuff_encode_end(&enc, out);
-    if (lmtp_client_write(tx->conn, out, n, dl_ms(deadline, cfg->down_data_timeout)) < 0)
+    len = dotstuff_encode_end(&enc, out);
+    if (lmtp_client_flush(tx->conn, dl_ms(deadline, cfg->down_data_timeout)) < 0)
+        goto out;
+    /* no longer than the store may take for one message, and not past the deadline */
+    *lock = mboxlock_acquire(to, n, cfg->recipient_delimiter[0],
+                             clock_now_ms() + dl_ms(deadline, cfg->down_data_done_timeout));
+    if (lmtp_client_write(tx->conn, out, len, dl_ms(deadline, cfg->down_data_timeout)) < 0)
         goto out;
     rc = lmtp_client_flush(tx->conn, dl_ms(deadline, cfg->down_data_timeout));
 out:
@@ -559,11 +569,13 @@ static void dl_data_lmtp(struct deliver_tx *tx, const char *const *rcpts, size_t
 {
     const struct opes_config *cfg = tx->d->cfg;
     size_t *accepted = calloc(n ? n : 1, sizeof(*accepted));
+    const char **to = calloc(n ? n : 1, sizeof(*to));
     struct dl_batch b = {
         .rcpts = rcpts, .n = n, .want_data = true, .replies = replies, .accepted = accepted};
+    struct mboxlock *lock = NULL;
     int spool_err = 0;
 
-    if (accepted == NULL)
+    if (accepted == NULL || to == NULL)
         fatal("calloc");
     /* when the RCPT-time transaction is exactly this one, only DATA is missing */
     b.send_rcpts = !dl_probed_equal(tx, rcpts, n);
@@ -572,12 +584,15 @@ static void dl_data_lmtp(struct deliver_tx *tx, const char *const *rcpts, size_t
     dl_batch_run(tx, &b, deadline);
     if (!b.data_ok) {
         free(accepted);
+        free(to);
         return;
     }
+    for (size_t k = 0; k < b.naccepted; k++)
+        to[k] = rcpts[accepted[k]];
     /* too late to start: the store must not get a message we answer 4xx for */
     int sent = -1;
     if (clock_now_ms() < deadline)
-        sent = dl_send_content(tx, v, deadline, &spool_err);
+        sent = dl_send_content(tx, v, deadline, to, b.naccepted, &lock, &spool_err);
     else
         errno = ETIMEDOUT;
     if (sent < 0) {
@@ -591,7 +606,9 @@ static void dl_data_lmtp(struct deliver_tx *tx, const char *const *rcpts, size_t
         for (size_t k = 0; k < b.naccepted; k++)
             replies[accepted[k]] = r;
         dl_drop(tx); /* closing without the dot aborts the downstream transaction */
+        mboxlock_release(&lock);
         free(accepted);
+        free(to);
         return;
     }
     tx->mail_open = false;
@@ -615,7 +632,9 @@ static void dl_data_lmtp(struct deliver_tx *tx, const char *const *rcpts, size_t
         if (r.code / 100 == 2 && tx->confirm != NULL)
             tx->confirm(tx->confirm_ctx, rcpts[accepted[k]], &r);
     }
+    mboxlock_release(&lock);
     free(accepted);
+    free(to);
 }
 
 /*

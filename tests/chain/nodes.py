@@ -176,16 +176,6 @@ class NodesChain(chain.Chain):
     def pg_count(self, sql):
         return int(self.pg.sql(sql)[0][0])
 
-    def kill_window(self):
-        """Ids of the messages whose answer Postfix lost after the end of the data (only a
-        node's kill loses a connection here): opesd may have stored them already."""
-        log = self.postfix.read_log()
-        ids = dict(re.findall(r"postfix/cleanup\[\d+\]: (\w+): message-id=<(c\d+)@chain\.test>",
-                              log))
-        return {ids[q] for q in re.findall(r"\]: (\w+): lost connection with .* while sending end "
-                                           r"of data -- message may be sent more than once", log)
-                if q in ids}
-
     def per_node(self):
         """Recipients Postfix delivered (status=sent) to each node."""
         log = self.postfix.read_log()
