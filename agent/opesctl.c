@@ -83,7 +83,7 @@ static int ctl_usage(void)
         "  link ADDRESS [--seconds N] [--item ID --action ACTION]\n"
         "                                          a portal login link (or an action link: "
         "release,\n"
-        "                                          release-whitelist, delete, not-spam) for "
+        "                                          release-whitelist, block, delete, not-spam) for "
         "ADDRESS\n"
         "  trace TRACE-ID [--json]\n"
         "  audit [--limit N] [--json]\n"

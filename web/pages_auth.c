@@ -347,6 +347,8 @@ static const char *action_words(const char *action)
         return "web.link.do.release-whitelist";
     if (strcmp(action, "delete") == 0)
         return "web.link.do.delete";
+    if (strcmp(action, "block") == 0)
+        return "web.link.do.block";
     if (strcmp(action, "not-spam") == 0)
         return "web.link.do.not-spam";
     return NULL;
@@ -424,6 +426,7 @@ void page_action_post(struct web_req *req, struct web_resp *resp)
     web_page_message(req, resp, 200, "web.link.done_title",
                      rc == WEB_ITEM_ASKED              ? "roles.web.asked"
                      : strcmp(l.action, "delete") == 0 ? "web.item.done.delete"
+                     : strcmp(l.action, "block") == 0  ? "web.item.done.block"
                                                        : "web.item.done.release",
                      link, "web.link.open");
 }

@@ -121,6 +121,7 @@ size_t mailview_item_vars(struct store *st, const struct opes_config *cfg,
     mailview_token_url(st, cfg, it, "release", expires, s->release_url, sizeof(s->release_url));
     mailview_token_url(st, cfg, it, "release-whitelist", expires, s->whitelist_url,
                        sizeof(s->whitelist_url));
+    mailview_token_url(st, cfg, it, "block", expires, s->block_url, sizeof(s->block_url));
     mailview_token_url(st, cfg, it, "delete", expires, s->delete_url, sizeof(s->delete_url));
 #define V(name, value) vars[n++] = (struct mailgen_var){name, value, false}
     V("recipient", it->recipient);
@@ -142,6 +143,7 @@ size_t mailview_item_vars(struct store *st, const struct opes_config *cfg,
     V("item_url", s->item_url);
     V("release_url", s->release_url);
     V("whitelist_url", s->whitelist_url);
+    V("block_url", s->block_url);
     V("delete_url", s->delete_url);
     V("system_uri", cfg->system_uri);
 #undef V

@@ -202,7 +202,7 @@ class ImmediateNotice(NotifyCase):
         self.assertIn("Grüße &lt;b&gt;bold&lt;/b&gt; &amp; more", html)
         self.assertNotIn("<b>bold", html)
         tokens = re.findall(re.escape(BASE) + r"/action/([A-Za-z0-9._-]+)", text)
-        self.assertEqual(len(tokens), 3, text)
+        self.assertEqual(len(tokens), 4, text)  # release, allow, block, delete
 
         # the admin gets a copy of the same notice
         [copy] = wait_for(lambda: self.dovecot.messages("bob"))
@@ -215,10 +215,11 @@ class ImmediateNotice(NotifyCase):
                       out)
         rc, out, _ = self.opesd.ctl("token", "verify", tokens[0], "--use", check=False)
         self.assertEqual((rc, out.strip()), (1, "refused: already used"))
-        self.assertIn("action=delete", self.opesd.ctl("token", "verify", tokens[2])[1])
+        self.assertIn("action=block", self.opesd.ctl("token", "verify", tokens[2])[1])
+        self.assertIn("action=delete", self.opesd.ctl("token", "verify", tokens[3])[1])
         # and after the link lifetime, the unused one is refused too
         time.sleep(7)
-        rc, out, _ = self.opesd.ctl("token", "verify", tokens[2], "--use", check=False)
+        rc, out, _ = self.opesd.ctl("token", "verify", tokens[3], "--use", check=False)
         self.assertEqual((rc, out.strip()), (1, "refused: expired"))
         self.assertEqual(self.db("SELECT n.state FROM notification n JOIN quarantine q ON "
                                  "q.id = n.quarantine_id WHERE q.public_id = ?", qid)[0][0], "sent")
@@ -313,7 +314,7 @@ class Digest(NotifyCase):
             self.assertIn(subject, text)
             self.assertIn(subject, html)
             self.assertRegex(text, item_link(qid))
-        self.assertEqual(len(re.findall(re.escape(BASE) + r"/action/", text)), 6)
+        self.assertEqual(len(re.findall(re.escape(BASE) + r"/action/", text)), 8)
         self.assertIn("recorded 0 digests", self.opesd.ctl("digest", "run")[1])
         time.sleep(3)
         self.assertEqual(len(self.dovecot.messages("alice")), 1)

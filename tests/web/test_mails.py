@@ -149,9 +149,9 @@ class MailsPeopleRead(t.TempDirTest):
         for w in words:
             self.assertIn(w, text)
             self.assertIn(w, plain_html)
-        # each item has its three signed action links and a view link, in both parts
+        # each item has its four signed action links and a view link, in both parts
         for part in (text, body_html):
-            self.assertEqual(len(re.findall(re.escape(BASE) + r"/action/l1\.", part)), 9)
+            self.assertEqual(len(re.findall(re.escape(BASE) + r"/action/l1\.", part)), 12)
             self.assertEqual(len(re.findall(re.escape(BASE) + r"/login/l1\.", part)), 3)
 
     def test_notice_and_digest_in_the_readers_language_zone_and_words(self):

@@ -441,7 +441,7 @@ class MailedLinksTest(WebTest):
         [notice] = self.wait_mail("alice", 1)
         self.assertIn(b"Auto-Submitted: auto-replied", notice)
         actions = self.links(notice, "action")
-        self.assertEqual(len(actions), 3, actions)  # release, release and whitelist, delete
+        self.assertEqual(len(actions), 4, actions)  # release, release and allow, block, delete
         release = actions[0]
         # a link scanner's GET changes nothing
         status, _, body = http(self.base, release)
@@ -456,6 +456,31 @@ class MailedLinksTest(WebTest):
         self.assertIn(b"body of HOLD-ME please", released)
         self.assertIn(b"action=released", released)
         self.assertEqual(http(self.base, release, data=b"")[0], 410)
+
+    def test_notification_block_link(self):
+        notice, actions = self.hold(SENDER, simple("alice@example.org", "HOLD-ME junk offer"))
+        self.assertIn(b"Block sender", notice)
+        block = actions[2]
+        # a link scanner's GET changes nothing: it asks, in words
+        status, _, body = http(self.base, block)
+        self.assertEqual(status, 200)
+        self.assertIn("put the sender on your block list and delete this message", body)
+        self.assertIn('method="post"', body)
+        _, out, _ = self.opesd.ctl("list", "show", "alice@example.org", "--json")
+        self.assertEqual(json.loads(out), [])
+        # the recipient's POST blocks the sender and deletes the message, once
+        status, _, body = http(self.base, block, data=b"")
+        self.assertEqual(status, 200, body)
+        self.assertIn("on your block list now", body)
+        _, out, _ = self.opesd.ctl("list", "show", "alice@example.org", "--json")
+        self.assertEqual([(e["kind"], e["sender"]) for e in json.loads(out)],
+                         [("block", SENDER)])
+        [item] = self.held_items()
+        self.assertEqual(item["status"], "deleted")
+        self.assertEqual(http(self.base, block, data=b"")[0], 410)
+        # the next message from that sender is held by the block list
+        self.hold(SENDER, simple("alice@example.org", "just hello"), notice=False)
+        self.assertIn("blocklist", [i["service"] for i in self.held_items()])
 
     def hold(self, sender, message, notice=True):
         """Send message from sender to alice (held by the rule); the notice's action links."""
@@ -519,7 +544,7 @@ class MailedLinksTest(WebTest):
                 db.close()
         [(kept,)] = headers()
         self.assertIn(b"HOLD-ME and delete me", kept)
-        self.assertIn(http(self.base, actions[2], data=b"")[0], (200, 303))
+        self.assertIn(http(self.base, actions[3], data=b"")[0], (200, 303))  # delete
         self.assertEqual(headers(), [(None,)])
 
     def test_values_cannot_write_lines_into_a_notice(self):

@@ -44,7 +44,7 @@ void mailview_reader_of(struct store *st, const struct opes_config *cfg, const c
 struct mailview_item {
     char sender_name[200], sender_address[300], sender_line[520];
     char held[96], size[32], why[512], service_uri[400];
-    char item_url[1024], release_url[1024], whitelist_url[1024], delete_url[1024];
+    char item_url[1024], release_url[1024], whitelist_url[1024], block_url[1024], delete_url[1024];
 };
 
 /*
