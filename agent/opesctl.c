@@ -125,12 +125,12 @@ static json_t *ctl_qitem_json(const struct store_qitem *it)
     ctl_time(it->created, c, sizeof(c));
     ctl_time(it->updated, u, sizeof(u));
     /* original: the address the message named when a rewrite mapped it to recipient */
-    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "id",
-                     it->id, "trace", it->trace_id, "sender", it->sender, "recipient",
-                     it->recipient, "subject", it->subject, "date", it->date, "size",
-                     (json_int_t)it->size, "service", it->service, "reason", it->reason, "words",
-                     it->words, "status", store_qstatus_name(it->status), "created", c, "updated",
-                     u, "original", it->original);
+    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:s, s:s, s:s, s:s, s:s, s:s, s:s}",
+                     "id", it->id, "trace", it->trace_id, "sender", it->sender, "from_name",
+                     it->from_name, "recipient", it->recipient, "subject", it->subject, "date",
+                     it->date, "size", (json_int_t)it->size, "service", it->service, "reason",
+                     it->reason, "words", it->words, "status", store_qstatus_name(it->status),
+                     "created", c, "updated", u, "original", it->original);
 }
 
 static void ctl_list_cb(const struct store_qitem *it, void *ctx)

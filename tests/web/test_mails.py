@@ -181,6 +181,11 @@ class MailsPeopleRead(t.TempDirTest):
         text_de, body_de = parts(notice_de)
         self.check_items(text, body, "en")
         self.check_items(text_de, body_de, "de")
+        # the display names the mails show are the administrator's too
+        listed = json.loads(self.opesd.ctl("quarantine", "list", "--recipient",
+                                           "alice@example.org", "--json")[1])
+        self.assertEqual(sorted(i["from_name"] for i in listed),
+                         ["Billing Team", "Mallory Sender", "PayPal Security"])
         self.assertIn('lang="de"', body_de)
         # dates in the reader's zone: alice the site's default, bob his own
         for when in self.held_times("alice@example.org", "America/New_York",
