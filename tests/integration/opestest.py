@@ -214,6 +214,7 @@ service lmtp {{
         """Every user's storage quota (None: none). Dovecot reads the file again when its
         mtime changes, looking at most once a second: each version gets a later mtime, and
         a change waits for Dovecot's next look."""
+        self.quota = quota
         path = os.path.join(self.dir, "users")
         with open(path, "w") as f:
             for u in self.users:
@@ -224,6 +225,11 @@ service lmtp {{
         os.utime(path, (self.stamp, self.stamp))
         if changed:
             time.sleep(1.1)
+
+    def set_users(self, users):
+        """Only users exist from now on (set_quota's care that Dovecot sees the change)."""
+        self.users = users
+        self.set_quota(self.quota)
 
     def start(self):
         subprocess.run(["dovecot", "-c", self.config], check=True)

@@ -265,8 +265,7 @@ class ApiTest(WebTest):
         item = self.hold("carol@example.org", "HOLD-ME for carol")
         carol = self.token("carol@example.org")
         # carol's mailbox goes away: Dovecot reads its passwd-file again on change
-        with open(os.path.join(self.dovecot.dir, "users"), "w") as f:
-            f.write("alice:::::::\nbob:::::::\n")
+        self.dovecot.set_users(("alice", "bob"))
         status, _, body = self.api("POST", "/api/v1/quarantine/%s/release" % item, carol)
         self.assertEqual(status, 202, body)
         item_json = self.wait_release(item, carol)
