@@ -162,7 +162,7 @@ static void digest_to_delegates(struct store *st, struct lmtp_env *env,
                      items[i].subject);
         }
         mailview_reader_of(st, env->cfg, d.addr[k], &rd);
-        if (mailview_compose(st, env->cfg, "digest", &rd, copy, n, &msg) == 0) {
+        if (mailview_compose(st, env->cfg, env->services, "digest", &rd, copy, n, &msg) == 0) {
             notify_deliver(env, d.addr[k], msg.data, msg.len, &reply);
             log_info("digest=%lld rcpt=<%s> delegate-of=<%s> items=%zu reply=\"%d %s %s\"",
                      (long long)dg->id, d.addr[k], dg->recipient, n, reply.code, reply.enh,
@@ -197,7 +197,7 @@ static bool digest_send_one(struct store *st, struct lmtp_env *env, const struct
         goto out;
     }
     mailview_reader_of(st, cfg, dg->recipient, &rd);
-    if (mailview_compose(st, cfg, "digest", &rd, d.items, d.n, &msg) < 0)
+    if (mailview_compose(st, cfg, env->services, "digest", &rd, d.items, d.n, &msg) < 0)
         goto out;
     notify_deliver(env, dg->recipient, msg.data, msg.len, &reply);
     snprintf(why, sizeof(why), "%d %s %s", reply.code, reply.enh, reply.text);

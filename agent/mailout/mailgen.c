@@ -172,6 +172,27 @@ void mailgen_fill(struct mailgen_buf *out, const char *tmpl, const struct mailge
     mailgen_fill_lang(out, tmpl, vars, n, html, I18N_BASE);
 }
 
+/*
+ * mg_section - where to go on after the start of the section name[0..len),
+ * whose body begins at body: the body itself when the variable has a value,
+ * else past the section's end (the body when there is no end).
+ */
+static const char *mg_section(const char *body, const char *name, size_t len,
+                              const struct mailgen_var *vars, size_t n)
+{
+    char key[160], end[170];
+    const char *value, *e;
+
+    memcpy(key, name, len);
+    key[len] = '\0';
+    value = mg_var(vars, n, key);
+    if (value != NULL && value[0] != '\0')
+        return body;
+    snprintf(end, sizeof(end), "{{/%s}}", key);
+    e = strstr(body, end);
+    return e != NULL ? e + strlen(end) : body;
+}
+
 void mailgen_fill_lang(struct mailgen_buf *out, const char *tmpl, const struct mailgen_var *vars,
                        size_t n, bool html, const char *lang)
 {
@@ -188,6 +209,12 @@ void mailgen_fill_lang(struct mailgen_buf *out, const char *tmpl, const struct m
         }
         mailgen_add(out, p, (size_t)(open - p));
         len = (size_t)(close - open - 2);
+        if (len > 1 && len < 160 && (open[2] == '#' || open[2] == '/')) {
+            p = close + 2; /* an end, or the start of a section that is written */
+            if (open[2] == '#')
+                p = mg_section(p, open + 3, len - 1, vars, n);
+            continue;
+        }
         if (len > 2 && len < 160 && strncmp(open + 2, "t:", 2) == 0) {
             char key[160];
             memcpy(key, open + 4, len - 2);

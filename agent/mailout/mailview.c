@@ -18,6 +18,7 @@
 #include "opes/mime.h"
 #include "opes/notify.h"
 #include "opes/reason.h"
+#include "opes/service.h"
 #include "opes/store.h"
 #include "opes/token.h"
 
@@ -92,8 +93,9 @@ static void mailview_display_name(struct store *st, const struct store_qitem *it
 }
 
 size_t mailview_item_vars(struct store *st, const struct opes_config *cfg,
-                          const struct mailview_reader *r, const struct store_qitem *it,
-                          int64_t expires, struct mailview_item *s, struct mailgen_var *vars)
+                          const struct svc_set *svcs, const struct mailview_reader *r,
+                          const struct store_qitem *it, int64_t expires, struct mailview_item *s,
+                          struct mailgen_var *vars)
 {
     const char *sender = it->sender[0] != '\0' ? it->sender : "<>";
     char name[200];
@@ -123,6 +125,10 @@ size_t mailview_item_vars(struct store *st, const struct opes_config *cfg,
                        sizeof(s->whitelist_url));
     mailview_token_url(st, cfg, it, "block", expires, s->block_url, sizeof(s->block_url));
     mailview_token_url(st, cfg, it, "delete", expires, s->delete_url, sizeof(s->delete_url));
+    s->not_spam_url[0] = '\0';
+    if (it->status == STORE_HELD && services_learns(svcs, it->service))
+        mailview_token_url(st, cfg, it, "not-spam", expires, s->not_spam_url,
+                           sizeof(s->not_spam_url));
 #define V(name, value) vars[n++] = (struct mailgen_var){name, value, false}
     V("recipient", it->recipient);
     V("sender", sender);
@@ -145,6 +151,8 @@ size_t mailview_item_vars(struct store *st, const struct opes_config *cfg,
     V("whitelist_url", s->whitelist_url);
     V("block_url", s->block_url);
     V("delete_url", s->delete_url);
+    V("not_spam_url", s->not_spam_url);
+    V("sender_known", it->sender[0] != '\0' ? "yes" : "");
     V("system_uri", cfg->system_uri);
 #undef V
     return n;
@@ -198,9 +206,9 @@ static void mailview_sentence(char *buf, size_t size, const char *lang, const ch
     mailgen_free(&b);
 }
 
-int mailview_compose(struct store *st, const struct opes_config *cfg, const char *kind,
-                     const struct mailview_reader *r, const struct store_qitem *items, size_t n,
-                     struct mailgen_buf *out)
+int mailview_compose(struct store *st, const struct opes_config *cfg, const struct svc_set *svcs,
+                     const char *kind, const struct mailview_reader *r,
+                     const struct store_qitem *items, size_t n, struct mailgen_buf *out)
 {
     struct mailview_parts p = {0};
     struct mailview_item *s = malloc(sizeof(*s));
@@ -226,7 +234,7 @@ int mailview_compose(struct store *st, const struct opes_config *cfg, const char
     mailgen_add(&p.items_txt, "", 0);
     mailgen_add(&p.items_html, "", 0);
     for (size_t i = 0; i < n; i++) {
-        size_t k = mailview_item_vars(st, cfg, r, &items[i], expires, s, vars);
+        size_t k = mailview_item_vars(st, cfg, svcs, r, &items[i], expires, s, vars);
         mailgen_fill_lang(&p.items_txt, p.item_txt, vars, k, false, r->lang);
         mailgen_fill_lang(&p.items_html, p.item_html, vars, k, true, r->lang);
     }
@@ -259,7 +267,7 @@ int mailview_compose(struct store *st, const struct opes_config *cfg, const char
     vars[nv++] = (struct mailgen_var){"links_note", links, false};
     vars[nv++] = (struct mailgen_var){"zone_note", zone, false};
     vars[nv++] = (struct mailgen_var){"items", p.items_txt.data, true};
-    nfirst = mailview_item_vars(st, cfg, r, &items[0], expires, s, vars + nv);
+    nfirst = mailview_item_vars(st, cfg, svcs, r, &items[0], expires, s, vars + nv);
     mailgen_fill_lang(&subject, p.subject, vars, nv + nfirst, false, r->lang);
     subject.data[strcspn(subject.data, "\r\n")] = '\0';
     mailgen_fill_lang(&text, p.frame_txt, vars, nv + nfirst, false, r->lang);

@@ -340,7 +340,7 @@ static bool notify_send_group(struct store *st, struct lmtp_env *env, struct not
     for (size_t j = 0; j < k; j++)
         items[j] = l->items[idx[j]];
     mailview_reader_of(st, cfg, first->recipient, &rd);
-    if (mailview_compose(st, cfg, "notify", &rd, items, k, &msg) < 0) {
+    if (mailview_compose(st, cfg, env->services, "notify", &rd, items, k, &msg) < 0) {
         free(items);
         mailgen_free(&msg);
         return false; /* a template is missing: logged, nothing else will work either */

@@ -160,6 +160,14 @@ void services_free(struct svc_set **setp)
     free(set);
 }
 
+bool services_learns(const struct svc_set *set, const char *name)
+{
+    for (size_t i = 0; set != NULL && i < set->n; i++)
+        if (strcmp(set->svc[i].name, name) == 0)
+            return set->svc[i].type != NULL && set->svc[i].type->learn != NULL;
+    return false;
+}
+
 void svc_run(const struct svc *svc, const struct svc_msg *m, struct svc_result *r)
 {
     int64_t start;

@@ -208,7 +208,7 @@ static char *compose(struct render *r, const char *kind, const struct mailview_r
     struct mailgen_buf out = {0};
     char *d;
 
-    ck_assert_int_eq(mailview_compose(r->st, r->cfg, kind, rd, r->items, 2, &out), 0);
+    ck_assert_int_eq(mailview_compose(r->st, r->cfg, NULL, kind, rd, r->items, 2, &out), 0);
     d = qp_decoded(out.data);
     mailgen_free(&out);
     return d;
@@ -250,6 +250,40 @@ START_TEST(notice_reads_for_people)
     ck_assert_ptr_nonnull(strstr(m, "&lt;script&gt;alert(1)&lt;/script&gt; offer"));
     ck_assert_ptr_nonnull(strstr(m, "* <script>alert(1)</script> offer"));
     ck_assert_ptr_null(strstr(strstr(m, "Content-Type: text/html"), "<script>"));
+    free(m);
+    render_close(&r);
+}
+END_TEST
+
+/* count - occurrences of needle in s */
+static size_t count(const char *s, const char *needle)
+{
+    size_t n = 0;
+
+    for (const char *p = strstr(s, needle); p != NULL; p = strstr(p + 1, needle))
+        n++;
+    return n;
+}
+
+START_TEST(buttons_only_where_they_apply)
+{
+    struct render r;
+    struct mailview_reader rd;
+    char *m;
+
+    render_open(&r);
+    mailview_reader_of(r.st, r.cfg, "alice@example.org", &rd);
+    /* the second message has no sender (a delivery report): nobody to allow or block */
+    r.items[1].sender[0] = '\0';
+    m = compose(&r, "digest", &rd);
+    /* in the text part and the HTML part of the first item only */
+    ck_assert_uint_eq(count(m, "Block sender"), 2);
+    ck_assert_uint_eq(count(m, "Release and allow sender"), 2);
+    ck_assert_uint_eq(count(m, ">Release</a>"), 2);
+    ck_assert_uint_eq(count(m, "  Release: "), 2);
+    /* no service here learns: no "Not spam" */
+    ck_assert_ptr_null(strstr(m, "Not spam"));
+    ck_assert_ptr_null(strstr(m, "{{"));
     free(m);
     render_close(&r);
 }
@@ -306,6 +340,7 @@ Suite *unit_suite(void)
     tcase_add_test(tc, every_n_hours);
     suite_add_tcase(s, tc);
     tcase_add_test(mail, notice_reads_for_people);
+    tcase_add_test(mail, buttons_only_where_they_apply);
     tcase_add_test(mail, digest_in_german_with_the_operators_german_item);
     suite_add_tcase(s, mail);
     return s;

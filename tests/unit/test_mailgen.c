@@ -47,6 +47,31 @@ START_TEST(fill_does_not_expand_placeholders_inside_values)
 }
 END_TEST
 
+START_TEST(sections_only_for_values)
+{
+    struct mailgen_buf b = {0};
+    struct mailgen_var vars[] = {
+        {"yes", "1", false}, {"no", "", false}, {"null", NULL, false}, {"x", "X", false}};
+
+    /* written for a value; left out for an empty, missing or unknown one, nested or not */
+    mailgen_fill(&b,
+                 "a{{#yes}}[{{x}}]{{/yes}}b{{#no}}[{{x}}]{{/no}}c{{#null}}N{{/null}}"
+                 "d{{#unknown}}U{{/unknown}}e{{#yes}}{{#no}}in{{/no}}out{{/yes}}f",
+                 vars, 4, false);
+    ck_assert_str_eq(b.data, "a[X]bcdeoutf");
+    mailgen_free(&b);
+    /* a section without its end: only the tag is dropped */
+    mailgen_fill(&b, "a{{#no}}b", vars, 4, false);
+    ck_assert_str_eq(b.data, "ab");
+    mailgen_free(&b);
+    /* a value cannot open a section */
+    struct mailgen_var v2[] = {{"a", "{{#b}}", false}, {"b", "", false}};
+    mailgen_fill(&b, "{{a}}z", v2, 2, false);
+    ck_assert_str_eq(b.data, "{{#b}}z");
+    mailgen_free(&b);
+}
+END_TEST
+
 START_TEST(header_never_carries_cr_or_lf_from_input)
 {
     static const char *const evil[] = {
@@ -329,6 +354,7 @@ Suite *unit_suite(void)
 
     tcase_add_test(tc, fill_replaces_names_and_escapes_html_only);
     tcase_add_test(tc, fill_does_not_expand_placeholders_inside_values);
+    tcase_add_test(tc, sections_only_for_values);
     tcase_add_test(tc, header_never_carries_cr_or_lf_from_input);
     tcase_add_test(tc, header_encodes_non_ascii_as_rfc2047_words);
     tcase_add_test(tc, ascii_header_is_folded_not_cut);

@@ -38,7 +38,9 @@ struct mailgen_var {
 /*
  * mailgen_fill - append tmpl with every {{name}} replaced by its value (an
  * unknown name becomes empty). html: values are HTML-escaped (unless raw);
- * otherwise they go through mailgen_text (unless raw).
+ * otherwise they go through mailgen_text (unless raw). A section
+ * {{#name}}...{{/name}} is written only when name has a non-empty value (a
+ * section without its end: the tag alone is dropped).
  */
 void mailgen_fill(struct mailgen_buf *out, const char *tmpl, const struct mailgen_var *vars,
                   size_t n, bool html);

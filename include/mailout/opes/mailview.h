@@ -6,7 +6,8 @@
  * shows the sender's display name (from the header section the notification
  * row keeps) beside the address, the subject, when it was held, its size in
  * KB or MB, why it was held in words (reason.h), and signed links to release
- * it, release it and allow the sender, delete it, or view it in the portal.
+ * it, release it and allow the sender, block the sender, delete it, view it
+ * in the portal, and, for what a service that learns held, "not spam".
  *
  * A notice and a digest share one look: the templates mail.html / mail.txt
  * around item.html / item.txt, every sentence from the catalogs ({{t:KEY}},
@@ -26,6 +27,7 @@
 
 struct store;
 struct store_qitem;
+struct svc_set;
 struct opes_config;
 struct mailgen_buf;
 struct mailgen_var;
@@ -45,25 +47,28 @@ struct mailview_item {
     char sender_name[200], sender_address[300], sender_line[520];
     char held[96], size[32], why[512], service_uri[400];
     char item_url[1024], release_url[1024], whitelist_url[1024], block_url[1024], delete_url[1024];
+    char not_spam_url[1024];
 };
 
 /*
  * mailview_item_vars - the template variables of item it for r, with fresh
  * signed links valid until expires, into vars[0..MAILVIEW_ITEM_VARS)
- * (pointing into it and s); returns the count.
+ * (pointing into it and s); returns the count. A "not spam" link only for an
+ * item held by a service of svcs that learns (svcs may be NULL: none).
  */
-#define MAILVIEW_ITEM_VARS 24
+#define MAILVIEW_ITEM_VARS 28
 size_t mailview_item_vars(struct store *st, const struct opes_config *cfg,
-                          const struct mailview_reader *r, const struct store_qitem *it,
-                          int64_t expires, struct mailview_item *s, struct mailgen_var *vars);
+                          const struct svc_set *svcs, const struct mailview_reader *r,
+                          const struct store_qitem *it, int64_t expires, struct mailview_item *s,
+                          struct mailgen_var *vars);
 
 /*
  * mailview_compose - the whole mail of kind ("notify": held messages at once,
  * "digest": the recipient's report) listing items[0..n) to the recipient of
  * the first, for r; 0, or -1 when a template is missing (logged).
  */
-int mailview_compose(struct store *st, const struct opes_config *cfg, const char *kind,
-                     const struct mailview_reader *r, const struct store_qitem *items, size_t n,
-                     struct mailgen_buf *out);
+int mailview_compose(struct store *st, const struct opes_config *cfg, const struct svc_set *svcs,
+                     const char *kind, const struct mailview_reader *r,
+                     const struct store_qitem *items, size_t n, struct mailgen_buf *out);
 
 #endif

@@ -151,6 +151,8 @@ struct svc_set {
  */
 struct svc_set *services_load(const struct opes_config *cfg, const char **error_r);
 void services_free(struct svc_set **setp);
+/* services_learns - is there a service called name in set (may be NULL) that learns? */
+bool services_learns(const struct svc_set *set, const char *name);
 
 /*
  * svc_run - run one service with its failure mode applied: a service that
