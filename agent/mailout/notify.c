@@ -437,9 +437,10 @@ int notify_admin_summary(struct store *st, struct lmtp_env *env)
 {
     const struct opes_config *cfg = env->cfg;
     struct notify_summary s = {0};
+    struct mailview_reader rd;
     int64_t last = 0, now = (int64_t)time(NULL);
     const char *error;
-    char since[64], count[32];
+    char since[96], count[32];
     struct mailgen_buf msg = {0};
     struct lmtp_reply reply;
     int rc = store_notify_meta_get(st, "admin-summary", &last, &error);
@@ -454,7 +455,9 @@ int notify_admin_summary(struct store *st, struct lmtp_env *env)
         mailgen_free(&s.lines);
         return -1;
     }
-    mailgen_date(since, sizeof(since), (time_t)last);
+    /* in the administrator's language and time zone, as every mail to a person */
+    mailview_reader_of(st, cfg, cfg->notify_admin_copy, &rd);
+    i18n_date(since, sizeof(since), rd.lang, rd.tz, (time_t)last, I18N_DATETIME);
     snprintf(count, sizeof(count), "%lld", (long long)s.count);
     mailgen_add(&s.lines, "", 0);
     {
@@ -462,7 +465,7 @@ int notify_admin_summary(struct store *st, struct lmtp_env *env)
                                      {"count", count, false},
                                      {"lines", s.lines.data, true},
                                      {"base_url", cfg->web_base_url, false}};
-        if (notify_compose(cfg, "summary", I18N_BASE, cfg->notify_admin_copy, "auto-generated",
+        if (notify_compose(cfg, "summary", rd.lang, cfg->notify_admin_copy, "auto-generated",
                            vars, 4, false, &msg) == 0) {
             notify_deliver(env, cfg->notify_admin_copy, msg.data, msg.len, &reply);
             if (reply.code / 100 == 2)

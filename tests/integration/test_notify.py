@@ -259,8 +259,24 @@ class ImmediateNotice(NotifyCase):
         self.db("UPDATE notify_meta SET value = value - 86400 - 10")
         [summary] = [parse(m) for m in wait_for(lambda: self.dovecot.messages("bob"))]
         self.assertEqual(summary["Auto-Submitted"], "auto-generated")
-        self.assertIn("2 message(s) held", summary["Subject"])
-        self.assertRegex(summary.get_content(), r"2\s+alice@example.org")
+        self.assertEqual(summary["Subject"], "Quarantine summary: 2 messages held")
+        self.assertIn("2 messages were held in quarantine since", summary.get_content())
+        self.assertRegex(summary.get_content(), r"By recipient:\n\s+2\s+alice@example.org")
+        # in the administrator's own language and time zone, as every mail to a person
+        self.opesd.ctl("user", "set", "bob@example.org", "--language", "de", "--timezone",
+                       "Europe/Berlin")
+        self.send(message("QUARANTINE-ME three"))
+        wait_for(lambda: len(self.notices("alice")) == 3)
+        # (moved a day back again: the day it covers holds all three)
+        self.db("UPDATE notify_meta SET value = value - 86400 - 10")
+        [_, summary] = [parse(m) for m in wait_for(lambda: len(self.dovecot.messages("bob")) == 2
+                                                   and self.dovecot.messages("bob"))]
+        self.assertEqual(summary["Subject"],
+                         "Quarantäne-Zusammenfassung: 3 Nachrichten zurückgehalten")
+        text = summary.get_content()
+        self.assertRegex(text, r"Seit \w\w\., \d+\. \w+\.? \d{4}, \d\d:\d\d wurden 3 Nachrichten")
+        self.assertRegex(text, r"Nach Empfängern:\n\s+3\s+alice@example.org")
+        self.assertIn("Verwaltung: ", text)
 
 
 class LoopRules(NotifyCase):
