@@ -465,8 +465,8 @@ int notify_admin_summary(struct store *st, struct lmtp_env *env)
                                      {"count", count, false},
                                      {"lines", s.lines.data, true},
                                      {"base_url", cfg->web_base_url, false}};
-        if (notify_compose(cfg, "summary", rd.lang, cfg->notify_admin_copy, "auto-generated",
-                           vars, 4, false, &msg) == 0) {
+        if (notify_compose(cfg, "summary", rd.lang, cfg->notify_admin_copy, "auto-generated", vars,
+                           4, false, &msg) == 0) {
             notify_deliver(env, cfg->notify_admin_copy, msg.data, msg.len, &reply);
             if (reply.code / 100 == 2)
                 store_notify_meta_set(st, "admin-summary", now, &error);

@@ -220,6 +220,25 @@ int st_exec_commit(struct store *st, struct st_q *q, const char **error_r, const
     return -1;
 }
 
+int st_request_commit(struct store *st, struct st_q *q, const char *what, int absent_rc,
+                      const char *actor, const char *action, const char *object, const char *origin,
+                      const char *via, const char **error_r)
+{
+    if (st_exec1(st, q, error_r, what) < 0)
+        goto fail;
+    if (st_changes(st) == 0) {
+        st_rollback(st);
+        return absent_rc;
+    }
+    if (st_audit_insert(st, actor, action, object, origin, via, error_r) < 0 ||
+        st_commit(st, error_r) < 0)
+        goto fail;
+    return 0;
+fail:
+    st_rollback(st);
+    return -1;
+}
+
 int st_claim(struct store *st, enum st_stmt next, enum st_stmt lease, st_claim_fn *fill, void *out,
              const char **error_r, const char *what)
 {

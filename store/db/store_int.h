@@ -386,6 +386,15 @@ int st_lookup2(struct store *st, enum st_stmt s, const char *key, char *a, size_
 /* st_exec_commit - the last statement of a write transaction: st_exec1 of q, then
  * COMMIT; on either failure ROLLBACK. 0 or -1. */
 int st_exec_commit(struct store *st, struct st_q *q, const char **error_r, const char *what);
+/*
+ * st_request_commit - the last steps of recording a request in the caller's
+ * write transaction: the insert q; when it inserted nothing, ROLLBACK and
+ * absent_rc; else the audit row (actor, action, object, origin, via) and
+ * COMMIT. 0, absent_rc, or -1 (rolled back).
+ */
+int st_request_commit(struct store *st, struct st_q *q, const char *what, int absent_rc,
+                      const char *actor, const char *action, const char *object, const char *origin,
+                      const char *via, const char **error_r);
 /* st_claim_fn - the columns of a claimed row into out; returns its id. */
 typedef int64_t st_claim_fn(struct st_q *q, void *out);
 #define ST_CLAIM_LEASE 600 /* seconds a claimed row stays with its worker */

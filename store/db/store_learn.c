@@ -28,20 +28,9 @@ int store_learn_request(struct store *st, const struct store_learn *l, const cha
     st_text(q, 5, l->requested_by);
     st_text(q, 6, l->origin);
     st_int(q, 7, st_now());
-    if (st_exec1(st, q, error_r, "learn request") < 0)
-        goto fail;
-    if (st_changes(st) == 0) {
-        st_rollback(st);
-        return STORE_USED;
-    }
     snprintf(object, sizeof(object), "%s:%s", l->kind, l->message);
-    if (st_audit_insert(st, l->requested_by, "learn-request", object, l->origin, "", error_r) < 0 ||
-        st_commit(st, error_r) < 0)
-        goto fail;
-    return 0;
-fail:
-    st_rollback(st);
-    return -1;
+    return st_request_commit(st, q, "learn request", STORE_USED, l->requested_by, "learn-request",
+                             object, l->origin, "", error_r);
 }
 
 /* learn_fill - a learn request's columns (S_LEARN_NEXT) into a struct store_learn. */

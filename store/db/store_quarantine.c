@@ -568,17 +568,9 @@ int store_release_request(struct store *st, const struct store_release *r, const
     st_text(q, 4, r->item_id);
     st_int(q, 5, st_now());
     st_text(q, 6, r->via);
-    if (st_exec1(st, q, error_r, "release request") < 0)
-        goto fail;
-    if (st_changes(st) == 0) {
-        st_rollback(st);
-        return STORE_NOTFOUND; /* no such item, or not held any more */
-    }
-    if (st_audit_insert(st, r->requested_by, "release-request", r->item_id, r->origin, r->via,
-                        error_r) < 0 ||
-        st_commit(st, error_r) < 0)
-        goto fail;
-    return 0;
+    /* nothing inserted: no such item, or not held any more */
+    return st_request_commit(st, q, "release request", STORE_NOTFOUND, r->requested_by,
+                             "release-request", r->item_id, r->origin, r->via, error_r);
 fail:
     st_rollback(st);
     return -1;
