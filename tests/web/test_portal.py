@@ -105,6 +105,19 @@ class WebTest(t.TempDirTest):
         if problems:
             self.fail("\n".join(problems))
 
+    def send_held(self, sender, rcpt, message):
+        """message from sender to rcpt over LMTP into opesd, which must hold it."""
+        c = self.client(self.opesd.port)
+        c.hello()
+        self.assertEqual(c.cmd("MAIL FROM:<%s>" % sender)[0], 250)
+        self.assertEqual(c.cmd("RCPT TO:<%s>" % rcpt)[0], 250)
+        self.assertEqual(c.cmd("DATA")[0], 354)
+        c.send(t.stuff(t.crlf(message)))
+        code, text = c.reply()
+        c.cmd("QUIT")
+        self.assertEqual(code, 250, text)
+        self.assertIn("held in quarantine", text)
+
 
 class PortalBrowserTest(WebTest):
     def setUp(self):
@@ -133,16 +146,7 @@ class PortalBrowserTest(WebTest):
         self.web = OpesWeb(self.tmp, self.opesd.config, port)
 
     def send(self, message, rcpt):
-        c = self.client(self.opesd.port)
-        c.hello()
-        self.assertEqual(c.cmd("MAIL FROM:<%s>" % SENDER)[0], 250)
-        self.assertEqual(c.cmd("RCPT TO:<%s>" % rcpt)[0], 250)
-        self.assertEqual(c.cmd("DATA")[0], 354)
-        c.send(t.stuff(t.crlf(message)))
-        code, text = c.reply()
-        c.cmd("QUIT")
-        self.assertEqual(code, 250, text)
-        self.assertIn("held in quarantine", text)
+        self.send_held(SENDER, rcpt, message)
 
     def released(self, user):
         """What reached the mailbox besides opesd's own mail (notices, login links)."""
@@ -300,15 +304,7 @@ class PortalRecipientTest(WebTest):
         self.web = OpesWeb(self.tmp, self.opesd.config, port)
 
     def send(self, sender, message):
-        c = self.client(self.opesd.port)
-        c.hello()
-        self.assertEqual(c.cmd("MAIL FROM:<%s>" % sender)[0], 250)
-        self.assertEqual(c.cmd("RCPT TO:<alice@example.org>")[0], 250)
-        self.assertEqual(c.cmd("DATA")[0], 354)
-        c.send(t.stuff(t.crlf(message)))
-        code, text = c.reply()
-        c.cmd("QUIT")
-        self.assertIn("held in quarantine", text)
+        self.send_held(sender, "alice@example.org", message)
 
     def held(self):
         """alice's entries by subject (the scanners' test messages share theirs: a list each)."""
@@ -430,17 +426,8 @@ class MailedLinksTest(WebTest):
         return re.findall(re.escape(self.base) + "(/" + kind + r"/[A-Za-z0-9._-]+)", text)
 
     def test_notification_release_link(self):
-        c = self.client(self.opesd.port)
-        c.hello()
-        self.assertEqual(c.cmd("MAIL FROM:<%s>" % SENDER)[0], 250)
-        self.assertEqual(c.cmd("RCPT TO:<alice@example.org>")[0], 250)
-        self.assertEqual(c.cmd("DATA")[0], 354)
-        c.send(t.stuff(t.crlf(simple("alice@example.org", "HOLD-ME please"))))
-        code, text = c.reply()
-        self.assertIn("held in quarantine", text)
-        [notice] = self.wait_mail("alice", 1)
+        notice, actions = self.hold(SENDER, simple("alice@example.org", "HOLD-ME please"))
         self.assertIn(b"Auto-Submitted: auto-replied", notice)
-        actions = self.links(notice, "action")
         self.assertEqual(len(actions), 4, actions)  # release, release and allow, block, delete
         release = actions[0]
         # a link scanner's GET changes nothing
@@ -484,14 +471,7 @@ class MailedLinksTest(WebTest):
 
     def hold(self, sender, message, notice=True):
         """Send message from sender to alice (held by the rule); the notice's action links."""
-        c = self.client(self.opesd.port)
-        c.hello()
-        self.assertEqual(c.cmd("MAIL FROM:<%s>" % sender)[0], 250)
-        self.assertEqual(c.cmd("RCPT TO:<alice@example.org>")[0], 250)
-        self.assertEqual(c.cmd("DATA")[0], 354)
-        c.send(t.stuff(t.crlf(message)))
-        code, text = c.reply()
-        self.assertIn("held in quarantine", text)
+        self.send_held(sender, "alice@example.org", message)
         if not notice:
             return None, None
         [notice] = self.wait_mail("alice", 1)
