@@ -119,65 +119,47 @@ static void digest_collect(const struct store_digest *dg, void *ctx)
     l->d[l->n++] = *dg;
 }
 
-struct digest_delegates {
-    char addr[16][257];
-    size_t n;
-};
-
-/* digest_delegate - fn of store_delegate_list: one more delegate to copy the digest to. */
-static void digest_delegate(const struct store_delegate *dl, void *ctx)
+/* digest_still_delegate - fn of store_delegate_list: the pair still exists. */
+static void digest_still_delegate(const struct store_delegate *dl, void *ctx)
 {
-    struct digest_delegates *d = ctx;
-
-    if (d->n < sizeof(d->addr) / sizeof(d->addr[0]))
-        snprintf(d->addr[d->n++], sizeof(d->addr[0]), "%s", dl->address);
+    (void)dl;
+    *(bool *)ctx = true;
 }
 
 /*
- * digest_to_delegates - the delegates of a shared mailbox get its digest's
- * items in a digest of their own, each labelled with the mailbox it is for
- * and with links that open it in their own session (never the mailbox's).
- * Best effort: a copy that cannot be delivered now is not tried again.
+ * digest_copy_items - a delegate's copy of a shared mailbox's digest: the
+ * items become the delegate's (their links open them in the delegate's own
+ * session, never the mailbox's), each labelled with the mailbox it is for.
+ * 1; 0 when the delegate no longer is one (then nothing is sent); -1 on a
+ * store error.
  */
-static void digest_to_delegates(struct store *st, struct lmtp_env *env,
-                                const struct store_digest *dg, const struct store_qitem *items,
-                                size_t n)
+static int digest_copy_items(struct store *st, const struct store_digest *dg,
+                             struct store_qitem *items, size_t n)
 {
-    struct digest_delegates d = {.n = 0};
-    struct store_qitem *copy = calloc(n, sizeof(*copy));
+    bool still = false;
     const char *error;
 
-    if (copy == NULL)
-        fatal("calloc");
-    if (store_delegate_list(st, dg->recipient, NULL, digest_delegate, &d, &error) < 0)
+    if (store_delegate_list(st, dg->owner, dg->recipient, digest_still_delegate, &still, &error) <
+        0) {
         log_warnx("digest=%lld delegates: %s", (long long)dg->id, error);
-    for (size_t k = 0; k < d.n; k++) {
-        struct mailview_reader rd;
-        struct mailgen_buf msg = {0};
-        struct lmtp_reply reply;
-        for (size_t i = 0; i < n; i++) {
-            copy[i] = items[i];
-            snprintf(copy[i].recipient, sizeof(copy[i].recipient), "%s", d.addr[k]);
-            snprintf(copy[i].subject, sizeof(copy[i].subject), "[%s] %.200s", dg->recipient,
-                     items[i].subject);
-        }
-        mailview_reader_of(st, env->cfg, d.addr[k], &rd);
-        if (mailview_compose(st, env->cfg, env->services, "digest", &rd, copy, n, &msg) == 0) {
-            notify_deliver(env, d.addr[k], msg.data, msg.len, &reply);
-            log_info("digest=%lld rcpt=<%s> delegate-of=<%s> items=%zu reply=\"%d %s %s\"",
-                     (long long)dg->id, d.addr[k], dg->recipient, n, reply.code, reply.enh,
-                     reply.text);
-        }
-        mailgen_free(&msg);
+        return -1;
     }
-    free(copy);
+    for (size_t i = 0; still && i < n; i++) {
+        char subject[sizeof(items[i].subject)];
+
+        snprintf(subject, sizeof(subject), "[%s] %.200s", dg->owner, items[i].subject);
+        memcpy(items[i].subject, subject, sizeof(subject));
+        snprintf(items[i].recipient, sizeof(items[i].recipient), "%s", dg->recipient);
+    }
+    return still ? 1 : 0;
 }
 
 /*
  * digest_send_one - compose and deliver one recorded digest and record the
- * outcome; false when the store answered 4xx (the rest waits too).
+ * outcome: sent, tried again on the next interval (4xx), or failed for good
+ * (5xx). The store's reply code, 0 when nothing was sent.
  */
-static bool digest_send_one(struct store *st, struct lmtp_env *env, const struct store_digest *dg)
+static int digest_send_one(struct store *st, struct lmtp_env *env, const struct store_digest *dg)
 {
     const struct opes_config *cfg = env->cfg;
     struct digest_items d = {0};
@@ -185,15 +167,22 @@ static bool digest_send_one(struct store *st, struct lmtp_env *env, const struct
     struct mailgen_buf msg = {0};
     const char *error;
     char why[300];
-    struct lmtp_reply reply;
-    bool ok = true;
+    struct lmtp_reply reply = {.code = 0};
+    int delegate = 1;
 
-    if (store_digest_items(st, dg->id, digest_item, &d, &error) < 0) {
+    if (store_digest_items(st, dg->copy_of != 0 ? dg->copy_of : dg->id, digest_item, &d, &error) <
+        0) {
         log_warnx("digest=%lld store error: %s", (long long)dg->id, error);
         goto out;
     }
-    if (d.n == 0) { /* every item went away before it could be sent */
-        store_digest_sent(st, dg->id, &error);
+    /* every item went away before it could be sent, or a delegate's copy whose
+     * delegate was removed meanwhile */
+    if (dg->copy_of != 0 && d.n > 0 && (delegate = digest_copy_items(st, dg, d.items, d.n)) < 0)
+        goto out;
+    if (d.n == 0 || delegate == 0) {
+        if (store_digest_sent(st, dg->id, &error) == 0)
+            log_info("digest=%lld rcpt=<%s> action=dropped reason=\"%s\"", (long long)dg->id,
+                     dg->recipient, d.n == 0 ? "no item left" : "no longer a delegate");
         goto out;
     }
     mailview_reader_of(st, cfg, dg->recipient, &rd);
@@ -204,20 +193,20 @@ static bool digest_send_one(struct store *st, struct lmtp_env *env, const struct
     if (reply.code / 100 == 2) {
         if (store_digest_sent(st, dg->id, &error) < 0)
             log_warnx("digest=%lld delivered but not recorded: %s", (long long)dg->id, error);
-        log_info("digest=%lld rcpt=<%s> items=%zu action=sent reply=\"%s\"", (long long)dg->id,
-                 dg->recipient, d.n, why);
-        digest_to_delegates(st, env, dg, d.items, d.n);
+        log_info("digest=%lld rcpt=<%s>%s%s%s items=%zu action=sent reply=\"%s\"",
+                 (long long)dg->id, dg->recipient, dg->copy_of != 0 ? " delegate-of=<" : "",
+                 dg->owner, dg->copy_of != 0 ? ">" : "", d.n, why);
     } else {
-        /* kept pending: the same digest is tried again on the next interval */
-        store_digest_failed(st, dg->id, why, &error);
-        ok = false;
-        log_warnx("digest=%lld rcpt=<%s> action=deferred attempts=%d reply=\"%s\"",
-                  (long long)dg->id, dg->recipient, dg->attempts + 1, why);
+        /* 4xx: kept pending, the same digest is tried again on the next interval */
+        bool permanent = reply.code / 100 == 5;
+        store_digest_failed(st, dg->id, why, permanent, &error);
+        log_warnx("digest=%lld rcpt=<%s> action=%s attempts=%d reply=\"%s\"", (long long)dg->id,
+                  dg->recipient, permanent ? "failed" : "deferred", dg->attempts + 1, why);
     }
 out:
     free(d.items);
     mailgen_free(&msg);
-    return ok;
+    return reply.code;
 }
 
 int digest_send_pending(struct store *st, struct lmtp_env *env, int stop_fd)
@@ -225,6 +214,7 @@ int digest_send_pending(struct store *st, struct lmtp_env *env, int stop_fd)
     struct digest_list l = {0};
     const char *error;
     size_t i;
+    int tempfails = 0;
 
     if (store_digest_pending(st, DIGEST_BATCH, digest_collect, &l, &error) < 0) {
         log_warnx("digest: store error: %s", error);
@@ -234,8 +224,10 @@ int digest_send_pending(struct store *st, struct lmtp_env *env, int stop_fd)
         /* [notify] send_delay exists for tests that stop opesd in the middle of a run */
         if (notify_stopping(stop_fd, (int)env->cfg->notify_send_delay * 1000))
             break;
-        if (!digest_send_one(st, env, &l.d[i]))
+        if (!notify_round_goes_on(&tempfails, digest_send_one(st, env, &l.d[i]))) {
+            i++;
             break;
+        }
     }
     free(l.d);
     return (int)i;

@@ -317,13 +317,23 @@ static size_t notify_group(const struct notify_pending *l, size_t i, uint64_t wi
     return k;
 }
 
+bool notify_round_goes_on(int *tempfails, int code)
+{
+    if (code == 0 || code / 100 == 2 || code / 100 == 5) {
+        *tempfails = 0;
+        return true;
+    }
+    return ++*tempfails < NOTIFY_TEMPFAIL_STOP;
+}
+
 /*
  * notify_send_group - one notice of the items idx[0..k) of l to their
- * recipient (and the admin copy); false when the store answered 4xx (the
- * rest waits for the next interval too).
+ * recipient (and the admin copy); the store's reply code, or -1 when no
+ * notice can be made (a template is missing: logged, nothing else will work
+ * either).
  */
-static bool notify_send_group(struct store *st, struct lmtp_env *env, struct notify_pending *l,
-                              const size_t *idx, size_t k, size_t *sent)
+static int notify_send_group(struct store *st, struct lmtp_env *env, struct notify_pending *l,
+                             const size_t *idx, size_t k, size_t *sent)
 {
     const struct opes_config *cfg = env->cfg;
     struct store_qitem *items = calloc(k, sizeof(*items));
@@ -333,7 +343,6 @@ static bool notify_send_group(struct store *st, struct lmtp_env *env, struct not
     struct lmtp_reply reply;
     const char *error;
     char why[300];
-    bool ok = true;
 
     if (items == NULL)
         fatal("calloc");
@@ -343,7 +352,7 @@ static bool notify_send_group(struct store *st, struct lmtp_env *env, struct not
     if (mailview_compose(st, cfg, env->services, "notify", &rd, items, k, &msg) < 0) {
         free(items);
         mailgen_free(&msg);
-        return false; /* a template is missing: logged, nothing else will work either */
+        return -1;
     }
     notify_deliver(env, first->recipient, msg.data, msg.len, &reply);
     snprintf(why, sizeof(why), "%d %s %s", reply.code, reply.enh, reply.text);
@@ -359,12 +368,11 @@ static bool notify_send_group(struct store *st, struct lmtp_env *env, struct not
             log_warnx("trace=%s item=%s rcpt=<%s> notice=failed reply=\"%s\"", it->trace_id, it->id,
                       it->recipient, why);
         } else {
-            /* stays pending; the store is unwell, so the rest waits for the next interval too */
+            /* stays pending for the next interval */
             store_notify_attempt(st, it->id, why, &error);
             log_warnx("trace=%s item=%s rcpt=<%s> notice=deferred attempts=%d reply=\"%s\" "
                       "(will retry)",
                       it->trace_id, it->id, it->recipient, l->attempts[idx[j]] + 1, why);
-            ok = false;
         }
     }
     if (reply.code / 100 == 2 && cfg->notify_admin_copy[0] != '\0' && !cfg->notify_admin_summary) {
@@ -376,7 +384,7 @@ static bool notify_send_group(struct store *st, struct lmtp_env *env, struct not
     }
     mailgen_free(&msg);
     free(items);
-    return ok;
+    return reply.code;
 }
 
 int notify_send_pending(struct store *st, struct lmtp_env *env, int stop_fd)
@@ -387,6 +395,7 @@ int notify_send_pending(struct store *st, struct lmtp_env *env, int stop_fd)
     int64_t now = (int64_t)time(NULL);
     size_t sent = 0, *idx;
     bool *done;
+    int tempfails = 0, code;
 
     if (store_notify_pending(st, NOTIFY_BATCH, notify_collect_pending, &l, &error) < 0) {
         log_warnx("notify: store error: %s", error);
@@ -406,7 +415,8 @@ int notify_send_pending(struct store *st, struct lmtp_env *env, int stop_fd)
         /* the window runs from the first message held: later ones join it */
         if (now - l.items[i].created < (int64_t)cfg->notify_batch_window)
             continue;
-        if (!notify_send_group(st, env, &l, idx, k, &sent))
+        code = notify_send_group(st, env, &l, idx, k, &sent);
+        if (code < 0 || !notify_round_goes_on(&tempfails, code))
             break;
     }
     free(idx);

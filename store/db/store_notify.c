@@ -209,8 +209,13 @@ int store_digest_create(struct store *st, const char *recipient, int64_t *id_r, 
         st_rollback(st);
         return STORE_NOTFOUND;
     }
-    if (st_commit(st, error_r) < 0)
-        goto fail;
+    /* the delegates' copies, recorded with it: none is lost if we stop before sending */
+    q = st_q(st, S_DIGEST_COPIES);
+    st_int(q, 1, id);
+    st_int(q, 2, st_now());
+    st_text(q, 3, recipient);
+    if (st_exec_commit(st, q, error_r, "digest copies") < 0)
+        return -1;
     *id_r = id;
     if (count_r != NULL)
         *count_r = (size_t)changes;
@@ -235,6 +240,8 @@ int store_digest_pending(struct store *st, size_t limit,
         st_copy(d.recipient, sizeof(d.recipient), q, 1);
         d.created = st_col_int(q, 2);
         d.attempts = (int)st_col_int(q, 3);
+        d.copy_of = st_col_int(q, 4);
+        st_copy(d.owner, sizeof(d.owner), q, 5);
         fn(&d, ctx);
     }
     return rc;
@@ -269,12 +276,14 @@ int store_digest_sent(struct store *st, int64_t digest_id, const char **error_r)
     return st_exec_commit(st, q, error_r, "digest items sent");
 }
 
-int store_digest_failed(struct store *st, int64_t digest_id, const char *why, const char **error_r)
+int store_digest_failed(struct store *st, int64_t digest_id, const char *why, bool permanent,
+                        const char **error_r)
 {
     struct st_q *q = st_q(st, S_DIGEST_FAILED);
 
     st_int(q, 1, digest_id);
     st_text(q, 2, why);
+    st_int(q, 3, permanent ? 1 : 0);
     return st_exec1(st, q, error_r, "digest attempt");
 }
 

@@ -152,14 +152,21 @@ const char *const st_sql_common[S_MAX] = {
     [S_N_META_GET] = "SELECT value FROM notify_meta WHERE key = ?",
     [S_N_META_SET] = "INSERT INTO notify_meta (key, value) VALUES (?1, ?2) "
                      "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-    [S_DIGEST_PENDING] = "SELECT id, recipient, created, attempts FROM digest "
-                         "WHERE state = 'pending' ORDER BY id LIMIT ?",
+    /* with, for a delegate's copy, the digest it copies and that digest's recipient */
+    [S_DIGEST_PENDING] = "SELECT d.id, d.recipient, d.created, d.attempts, COALESCE(d.copy_of, 0), "
+                         "COALESCE(o.recipient, '') FROM digest d LEFT JOIN digest o "
+                         "ON o.id = d.copy_of WHERE d.state = 'pending' ORDER BY d.id LIMIT ?",
+    /* the shared mailbox's delegates each get a copy (delegate.owner is lower case) */
+    [S_DIGEST_COPIES] = "INSERT INTO digest (recipient, created, copy_of) "
+                        "SELECT address, ?2, ?1 FROM delegate WHERE owner = lower(?3)",
     [S_DIGEST_ITEMS] = "SELECT " STORE_QITEM_COLUMNS " FROM notification n JOIN quarantine q "
                        "ON q.id = n.quarantine_id WHERE n.digest_id = ? ORDER BY q.id",
     [S_DIGEST_SENT] = "UPDATE digest SET state = 'sent', sent_at = ?2 WHERE id = ?1",
     [S_DIGEST_ITEMS_SENT] =
         "UPDATE notification SET state = 'sent', sent_at = ?2 WHERE digest_id = ?1",
-    [S_DIGEST_FAILED] = "UPDATE digest SET attempts = attempts + 1, last_error = ?2 WHERE id = ?1",
+    /* ?3: the mailbox store refused it for good (5xx): never tried again */
+    [S_DIGEST_FAILED] = "UPDATE digest SET attempts = attempts + 1, last_error = ?2, "
+                        "state = CASE WHEN ?3 <> 0 THEN 'failed' ELSE state END WHERE id = ?1",
     [S_DSN_DONE] = "UPDATE notification SET dsn = ?2, dsn_reason = ?3 "
                    "WHERE quarantine_id = (SELECT id FROM quarantine WHERE public_id = ?1)",
     [S_LOGIN_NEXT] =

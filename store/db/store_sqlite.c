@@ -157,7 +157,8 @@ static const char *const stmt_sql[S_MAX] = {
                          "AND n.digest_id IS NULL",
     /* the last digest, or for a first digest the oldest entry waiting for it */
     [S_DIGEST_LAST] =
-        "SELECT COALESCE((SELECT MAX(created) FROM digest WHERE recipient = ?1), "
+        "SELECT COALESCE((SELECT MAX(created) FROM digest WHERE recipient = ?1 AND copy_of IS "
+        "NULL), "
         "(SELECT MIN(q.created) FROM notification n JOIN quarantine q ON q.id = n.quarantine_id "
         "WHERE n.state = 'digest' AND n.digest_id IS NULL AND q.recipient = ?1), 0)",
     [S_DIGEST_INSERT] = "INSERT INTO digest (recipient, created) VALUES (?, ?)",

@@ -241,6 +241,74 @@ START_TEST(digest_recorded_before_sending_lists_each_item_once)
 }
 END_TEST
 
+struct digests {
+    struct store_digest d[8];
+    size_t n;
+};
+
+static void collect_digest(const struct store_digest *d, void *ctx)
+{
+    struct digests *l = ctx;
+    ck_assert_uint_lt(l->n, 8);
+    l->d[l->n++] = *d;
+}
+
+/* a shared mailbox's digest is recorded with a copy for each delegate, sent on its own */
+START_TEST(digest_copies_for_delegates_and_refused_ones_given_up)
+{
+    char a1[32], b1[32];
+    struct digests l = {0};
+    struct ids ids = {0};
+    const char *err;
+    int64_t id, last, before;
+    size_t count;
+
+    hold_captured("sales@example.org", "digest", a1);
+    hold_captured("ann@example.org", "digest", b1);
+    ck_assert_int_eq(store_digest_last(st, "ann@example.org", &before, &err), 0);
+    ck_assert_int_eq(store_delegate_add(st, "Sales@example.org", "ann@example.org", "cli", &err),
+                     0);
+    ck_assert_int_eq(store_delegate_add(st, "sales@example.org", "bob@example.org", "cli", &err),
+                     0);
+    ck_assert_int_eq(store_digest_create(st, "SALES@example.org", &id, &count, &err), 0);
+    ck_assert_uint_eq(count, 1);
+    ck_assert_int_eq(store_digest_pending(st, 10, collect_digest, &l, &err), 0);
+    ck_assert_uint_eq(l.n, 3);
+    ck_assert_int_eq(l.d[0].id, id);
+    ck_assert_int_eq(l.d[0].copy_of, 0);
+    ck_assert_str_eq(l.d[0].owner, "");
+    for (size_t i = 1; i < 3; i++) {
+        ck_assert_int_eq(l.d[i].copy_of, id);
+        ck_assert_str_eq(l.d[i].owner, "SALES@example.org");
+    }
+    ck_assert_str_eq(l.d[1].recipient, "ann@example.org");
+    ck_assert_str_eq(l.d[2].recipient, "bob@example.org");
+    /* a copy lists the mailbox's items; ann's own entry still waits for her own digest,
+     * whose schedule the copy does not move */
+    ck_assert_int_eq(store_digest_items(st, l.d[1].copy_of, collect, &ids, &err), 0);
+    ck_assert_uint_eq(ids.n, 1);
+    ck_assert_str_eq(ids.id[0], a1);
+    ck_assert_int_eq(store_digest_last(st, "ann@example.org", &last, &err), 0);
+    ck_assert_int_eq(last, before);
+    /* bob's mailbox refuses for good: never tried again; ann's 4xx: tried again */
+    ck_assert_int_eq(store_digest_failed(st, l.d[2].id, "550 5.1.1 no such user", true, &err), 0);
+    ck_assert_int_eq(store_digest_failed(st, l.d[1].id, "452 4.2.2 over quota", false, &err), 0);
+    ck_assert_int_eq(store_digest_sent(st, id, &err), 0);
+    l.n = 0;
+    ck_assert_int_eq(store_digest_pending(st, 10, collect_digest, &l, &err), 0);
+    ck_assert_uint_eq(l.n, 1);
+    ck_assert_str_eq(l.d[0].recipient, "ann@example.org");
+    ck_assert_int_eq(l.d[0].attempts, 1);
+    ck_assert_int_eq(tu_db_int(db_path, "SELECT COUNT(*) FROM digest WHERE state = 'failed' AND "
+                                        "last_error = '550 5.1.1 no such user'"),
+                     1);
+    /* the copy's sending does not touch the mailbox's items */
+    ck_assert_int_eq(store_digest_sent(st, l.d[0].id, &err), 0);
+    ck_assert_int_eq(tu_db_int(db_path, "SELECT COUNT(*) FROM notification WHERE state = 'sent'"),
+                     1);
+}
+END_TEST
+
 START_TEST(expired_entries_are_due_for_a_dsn_once)
 {
     char a[32], b[32];
@@ -413,6 +481,7 @@ Suite *store_suite(void)
     tcase_add_test(tc, capture_once_and_headers_kept);
     tcase_add_test(tc, digest_recorded_before_sending_lists_each_item_once);
     tcase_add_test(tc, backlog_counts_what_waits);
+    tcase_add_test(tc, digest_copies_for_delegates_and_refused_ones_given_up);
     tcase_add_test(tc, expired_entries_are_due_for_a_dsn_once);
     tcase_add_test(tc, orcpt_kept_while_the_entry_is);
     tcase_add_test(tc, known_recipients_and_preferences);

@@ -283,6 +283,41 @@ class DelegateTest(RolesBase):
         self.opesd.ctl("delegate", "remove", "sales@example.org", "alice@example.org")
         self.assertEqual(self.get(alice, "/quarantine/" + alias)[0], 404)
 
+    def test_delegate_copies_retried_and_a_refused_one_holds_up_nothing(self):
+        """A delegate's copy of a shared mailbox's digest is a digest of its own: a mailbox
+        that refuses for now (4xx) gets it later, one that refuses for good (5xx) is given
+        up, and neither holds up the digests recorded after them."""
+        self.opesd.ctl("user", "notify", "sales@example.org", "digest")
+        self.opesd.ctl("delegate", "add", "sales@example.org", "alice@example.org")
+        self.opesd.ctl("delegate", "add", "sales@example.org", "bob@example.org")
+        # alice's mailbox cannot be written for now (Dovecot: 451 4.3.0); bob has none (550)
+        home = os.path.join(self.dovecot.mail, "alice")
+        os.makedirs(home)
+        os.chmod(home, 0o700)
+        self.dovecot.set_users(("alice", "carol", "sales"))
+        for subject in ("HOLD-ME first", "HOLD-ME second"):
+            self.hold("sales@example.org", simple("sales@example.org", subject), subject)
+            deadline = time.time() + 30
+            while time.time() < deadline and not any(
+                    subject.encode() in m for m in self.dovecot.messages("sales")):
+                self.opesd.ctl("digest", "run", "sales@example.org")
+                time.sleep(1)
+            # the mailbox's own digest went out although the copies before it were refused
+            self.wait_mail("sales", subject.encode(), timeout=1)
+        log = self.opesd.read_log()
+        self.assertRegex(log, r"rcpt=<bob@example\.org> action=failed attempts=1 reply=\"550 ")
+        self.assertRegex(log, r"rcpt=<alice@example\.org> action=deferred attempts=\d+ "
+                              r"reply=\"4\d\d ")
+        self.assertEqual(self.dovecot.messages("alice"), [])
+        os.chown(home, 65534, 65534)
+        for subject in (b"[sales@example.org] HOLD-ME first", b"[sales@example.org] HOLD-ME second"):
+            self.wait_mail("alice", subject)
+        time.sleep(2)  # two more job rounds: nothing is sent twice, bob is not tried again
+        copies = [m for m in self.dovecot.messages("alice") if b"[sales@example.org]" in m]
+        self.assertEqual(len(copies), 2)
+        self.assertEqual(len(re.findall(r"rcpt=<bob@example\.org> action=failed",
+                                        self.opesd.read_log())), 2)
+
 
 if __name__ == "__main__":
     unittest.main()

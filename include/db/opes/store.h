@@ -530,12 +530,19 @@ int store_user_notify_prefs(struct store *st, const char *address, char *mode, s
 int store_user_set_notify(struct store *st, const char *address, const char *mode,
                           const char *schedule, const char **error_r);
 
-/* Digests: recorded with their items before sending, marked sent after the 2xx. */
+/*
+ * Digests: recorded with their items before sending, marked sent after the
+ * 2xx. A shared mailbox's digest is recorded with a copy for each of its
+ * delegates: copy_of names the digest whose items a copy lists, owner that
+ * digest's recipient (0 and "" for a recipient's own digest).
+ */
 struct store_digest {
     int64_t id;
     char recipient[257];
     int64_t created;
     int attempts;
+    int64_t copy_of;
+    char owner[257];
 };
 /* store_digest_waiting - recipients with entries waiting for a digest. */
 int store_digest_waiting(struct store *st, void (*fn)(const char *recipient, void *ctx), void *ctx,
@@ -548,8 +555,9 @@ int store_digest_last(struct store *st, const char *recipient, int64_t *last_r,
                       const char **error_r);
 /*
  * store_digest_create - record a digest of every waiting, still held entry of
- * recipient, in one transaction; 0 with *id_r, STORE_NOTFOUND when there is
- * nothing new (nothing recorded), or -1.
+ * recipient, and a copy of it for each of recipient's delegates, in one
+ * transaction; 0 with *id_r, STORE_NOTFOUND when there is nothing new
+ * (nothing recorded), or -1.
  */
 int store_digest_create(struct store *st, const char *recipient, int64_t *id_r, size_t *count_r,
                         const char **error_r);
@@ -562,7 +570,9 @@ int store_digest_items(struct store *st, int64_t digest_id,
                        const char **error_r);
 /* store_digest_sent - the digest and its items are sent (one transaction). */
 int store_digest_sent(struct store *st, int64_t digest_id, const char **error_r);
-int store_digest_failed(struct store *st, int64_t digest_id, const char *why, const char **error_r);
+/* store_digest_failed - an attempt failed: tried again later, or never when permanent (5xx). */
+int store_digest_failed(struct store *st, int64_t digest_id, const char *why, bool permanent,
+                        const char **error_r);
 
 /*
  * store_dsn_due - entries that were accepted and will not be delivered and

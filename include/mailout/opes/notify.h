@@ -50,6 +50,16 @@ void notify_deliver(struct lmtp_env *env, const char *rcpt, const char *msg, siz
                     struct lmtp_reply *reply);
 
 /*
+ * notify_round_goes_on - whether a round of mail of our own (notices,
+ * digests) goes on after the mailbox store answered code (0: nothing was
+ * sent). A 4xx of one mailbox (over quota) does not hold up the others;
+ * NOTIFY_TEMPFAIL_STOP of them in a row say the store itself is unwell, and
+ * the rest waits for the next interval. *tempfails counts them.
+ */
+#define NOTIFY_TEMPFAIL_STOP 3
+bool notify_round_goes_on(int *tempfails, int code);
+
+/*
  * notify_compose - a whole message of kind ("login", "summary") to to, for a
  * reader of lang, from the templates KIND-subject.txt, KIND.txt and, when
  * html, KIND.html filled with vars (mailgen_fill_lang); 0, or -1 when a
