@@ -234,6 +234,8 @@ static int ctl_q_show(struct ctl *c, int argc, char **argv)
     if (rc < 0)
         return ctl_fail("quarantine show", error);
     store_release_state(c->st, it.id, state, sizeof(state), last, sizeof(last), &error);
+    if (strcmp(state, "done") == 0) /* the words of the portal and the API */
+        snprintf(state, sizeof(state), "delivered");
     if (c->json) {
         json_t *j = ctl_qitem_json(&it), *tr = json_array();
         store_trace_list(c->st, it.trace_id, ctl_trace_cb, tr, &error);

@@ -75,6 +75,7 @@ class StoreReleaseTest(t.TempDirTest):
         _, out, _ = self.opesd.ctl("quarantine", "show", qid, "--json")
         shown = json.loads(out)
         self.assertEqual(shown["status"], "released")
+        self.assertEqual(shown["release"]["state"], "delivered")
         self.assertTrue(any(r["event"] == "release" and "via cli" in r["detail"]
                             for r in shown["trace_records"]))
         _, out, _ = self.opesd.ctl("list", "show", "alice@example.org", "--json")
