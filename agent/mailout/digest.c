@@ -157,7 +157,9 @@ static int digest_copy_items(struct store *st, const struct store_digest *dg,
 /*
  * digest_send_one - compose and deliver one recorded digest and record the
  * outcome: sent, tried again on the next interval (4xx), or failed for good
- * (5xx). The store's reply code, 0 when nothing was sent.
+ * (5xx). The store's reply code, 0 when nothing was sent, -1 when the
+ * outcome cannot be recorded (the database is away: the rest waits, rather
+ * than go out unrecorded and again once it is back).
  */
 static int digest_send_one(struct store *st, struct lmtp_env *env, const struct store_digest *dg)
 {
@@ -173,12 +175,15 @@ static int digest_send_one(struct store *st, struct lmtp_env *env, const struct 
     if (store_digest_items(st, dg->copy_of != 0 ? dg->copy_of : dg->id, digest_item, &d, &error) <
         0) {
         log_warnx("digest=%lld store error: %s", (long long)dg->id, error);
+        reply.code = -1;
         goto out;
     }
     /* every item went away before it could be sent, or a delegate's copy whose
      * delegate was removed meanwhile */
-    if (dg->copy_of != 0 && d.n > 0 && (delegate = digest_copy_items(st, dg, d.items, d.n)) < 0)
+    if (dg->copy_of != 0 && d.n > 0 && (delegate = digest_copy_items(st, dg, d.items, d.n)) < 0) {
+        reply.code = -1;
         goto out;
+    }
     if (d.n == 0 || delegate == 0) {
         if (store_digest_sent(st, dg->id, &error) == 0)
             log_info("digest=%lld rcpt=<%s> action=dropped reason=\"%s\"", (long long)dg->id,
@@ -191,15 +196,20 @@ static int digest_send_one(struct store *st, struct lmtp_env *env, const struct 
     notify_deliver(env, dg->recipient, msg.data, msg.len, &reply);
     snprintf(why, sizeof(why), "%d %s %s", reply.code, reply.enh, reply.text);
     if (reply.code / 100 == 2) {
-        if (store_digest_sent(st, dg->id, &error) < 0)
+        if (store_digest_sent(st, dg->id, &error) < 0) {
             log_warnx("digest=%lld delivered but not recorded: %s", (long long)dg->id, error);
+            reply.code = -1;
+        }
         log_info("digest=%lld rcpt=<%s>%s%s%s items=%zu action=sent reply=\"%s\"",
                  (long long)dg->id, dg->recipient, dg->copy_of != 0 ? " delegate-of=<" : "",
                  dg->owner, dg->copy_of != 0 ? ">" : "", d.n, why);
     } else {
         /* 4xx: kept pending, the same digest is tried again on the next interval */
         bool permanent = reply.code / 100 == 5;
-        store_digest_failed(st, dg->id, why, permanent, &error);
+        if (store_digest_failed(st, dg->id, why, permanent, &error) < 0) {
+            log_warnx("digest=%lld attempt not recorded: %s", (long long)dg->id, error);
+            reply.code = -1;
+        }
         log_warnx("digest=%lld rcpt=<%s> action=%s attempts=%d reply=\"%s\"", (long long)dg->id,
                   dg->recipient, permanent ? "failed" : "deferred", dg->attempts + 1, why);
     }

@@ -319,6 +319,8 @@ static size_t notify_group(const struct notify_pending *l, size_t i, uint64_t wi
 
 bool notify_round_goes_on(int *tempfails, int code)
 {
+    if (code < 0)
+        return false;
     if (code == 0 || code / 100 == 2 || code / 100 == 5) {
         *tempfails = 0;
         return true;
@@ -330,7 +332,8 @@ bool notify_round_goes_on(int *tempfails, int code)
  * notify_send_group - one notice of the items idx[0..k) of l to their
  * recipient (and the admin copy); the store's reply code, or -1 when no
  * notice can be made (a template is missing: logged, nothing else will work
- * either).
+ * either) or its outcome cannot be recorded (the database is away: every
+ * further notice would go out unrecorded, and again once it is back).
  */
 static int notify_send_group(struct store *st, struct lmtp_env *env, struct notify_pending *l,
                              const size_t *idx, size_t k, size_t *sent)
@@ -343,6 +346,7 @@ static int notify_send_group(struct store *st, struct lmtp_env *env, struct noti
     struct lmtp_reply reply;
     const char *error;
     char why[300];
+    int record_rc = 0; /* -1 once an outcome could not be recorded */
 
     if (items == NULL)
         fatal("calloc");
@@ -359,17 +363,17 @@ static int notify_send_group(struct store *st, struct lmtp_env *env, struct noti
     for (size_t j = 0; j < k; j++) {
         const struct store_qitem *it = &items[j];
         if (reply.code / 100 == 2) {
-            store_notify_set_state(st, it->id, "sent", "", &error);
+            record_rc |= store_notify_set_state(st, it->id, "sent", "", &error);
             log_info("trace=%s item=%s rcpt=<%s> notice=sent items=%zu reply=\"%s\"", it->trace_id,
                      it->id, it->recipient, k, why);
             (*sent)++;
         } else if (reply.code / 100 == 5) {
-            store_notify_set_state(st, it->id, "failed", why, &error);
+            record_rc |= store_notify_set_state(st, it->id, "failed", why, &error);
             log_warnx("trace=%s item=%s rcpt=<%s> notice=failed reply=\"%s\"", it->trace_id, it->id,
                       it->recipient, why);
         } else {
             /* stays pending for the next interval */
-            store_notify_attempt(st, it->id, why, &error);
+            record_rc |= store_notify_attempt(st, it->id, why, &error);
             log_warnx("trace=%s item=%s rcpt=<%s> notice=deferred attempts=%d reply=\"%s\" "
                       "(will retry)",
                       it->trace_id, it->id, it->recipient, l->attempts[idx[j]] + 1, why);
@@ -384,6 +388,10 @@ static int notify_send_group(struct store *st, struct lmtp_env *env, struct noti
     }
     mailgen_free(&msg);
     free(items);
+    if (record_rc < 0) {
+        log_warnx("notify: outcome not recorded (store error: %s): the rest waits", error);
+        return -1;
+    }
     return reply.code;
 }
 
@@ -405,7 +413,7 @@ int notify_send_pending(struct store *st, struct lmtp_env *env, int stop_fd)
     done = calloc(l.n + 1, sizeof(*done));
     if (idx == NULL || done == NULL)
         fatal("calloc");
-    for (size_t i = 0; i < l.n && !notify_stopping(stop_fd, 0); i++) {
+    for (size_t i = 0; i < l.n; i++) {
         size_t k;
         if (done[i])
             continue;
@@ -415,6 +423,9 @@ int notify_send_pending(struct store *st, struct lmtp_env *env, int stop_fd)
         /* the window runs from the first message held: later ones join it */
         if (now - l.items[i].created < (int64_t)cfg->notify_batch_window)
             continue;
+        /* [notify] send_delay exists for tests that stop opesd or the database mid-round */
+        if (notify_stopping(stop_fd, (int)cfg->notify_send_delay * 1000))
+            break;
         code = notify_send_group(st, env, &l, idx, k, &sent);
         if (code < 0 || !notify_round_goes_on(&tempfails, code))
             break;
