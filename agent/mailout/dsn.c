@@ -149,16 +149,18 @@ static const struct svc *dsn_service(const struct svc_set *set, const char *name
  * dsn_record - the outcome for one entry: its DSN state in the store, a trace
  * record (event dsn) and a log line, the last two also with how (NULL, or
  * what let the sender have it). state: sent, failed, skipped, or suppressed
- * (stored as skipped: the sender was not verified).
+ * (stored as skipped: the sender was not verified). 0, or -1 when the state
+ * could not be stored (the database is away: stop before the next one).
  */
-static void dsn_record(struct store *st, const struct store_qitem *it, const char *state,
-                       const char *why, const char *how)
+static int dsn_record(struct store *st, const struct store_qitem *it, const char *state,
+                      const char *why, const char *how)
 {
     struct store_trace t = {.at = (int64_t)time(NULL)};
     const char *error;
+    int rc = store_dsn_done(st, it->id, strcmp(state, "suppressed") == 0 ? "skipped" : state, why,
+                            &error);
 
-    if (store_dsn_done(st, it->id, strcmp(state, "suppressed") == 0 ? "skipped" : state, why,
-                       &error) < 0)
+    if (rc < 0)
         log_warnx("trace=%s item=%s dsn: store: %s", it->trace_id, it->id, error);
     snprintf(t.trace_id, sizeof(t.trace_id), "%s", it->trace_id);
     snprintf(t.recipient, sizeof(t.recipient), "%s", it->recipient);
@@ -175,6 +177,7 @@ static void dsn_record(struct store *st, const struct store_qitem *it, const cha
     else
         log_warnx("trace=%s item=%s sender=<%s> dsn=%s why=\"%s\"", it->trace_id, it->id,
                   it->sender, state, t.detail);
+    return rc < 0 ? -1 : 0;
 }
 
 /*
@@ -194,7 +197,8 @@ static bool dsn_sender_ok(const struct opes_config *cfg, const struct store_qite
     return authres_verified(headers, hlen, trusted, it->sender, how, size);
 }
 
-/* dsn_one - decide and send one; false when the relay could not be reached (stop for now). */
+/* dsn_one - decide and send one; false when the relay could not be reached or the
+ * store cannot be read or written (stop for now: nothing goes out unrecorded). */
 static bool dsn_one(struct store *st, struct lmtp_env *env, const struct endpoint *relay,
                     const struct dsn_due *due)
 {
@@ -211,19 +215,24 @@ static bool dsn_one(struct store *st, struct lmtp_env *env, const struct endpoin
         fatal("malloc");
     if (svc != NULL && !svc->notify_sender) {
         snprintf(why, sizeof(why), "notify_sender is off for %s", it->service);
-        dsn_record(st, it, "skipped", why, NULL);
+        ok = dsn_record(st, it, "skipped", why, NULL) == 0;
         goto out;
     }
     rc = store_notify_headers(st, it->id, headers, DSN_HEADERS_MAX, &hlen, &error);
+    if (rc < 0) {
+        log_warnx("trace=%s item=%s dsn: store: %s", it->trace_id, it->id, error);
+        ok = false;
+        goto out;
+    }
     if (rc != 0)
         hlen = 0;
     rule = notify_loop_rule(it->sender, hlen > 0 ? headers : NULL, true, true);
     if (rule != NULL) {
-        dsn_record(st, it, "skipped", rule, NULL);
+        ok = dsn_record(st, it, "skipped", rule, NULL) == 0;
         goto out;
     }
     if (!dsn_sender_ok(cfg, it, headers, hlen, how, sizeof(how))) {
-        dsn_record(st, it, "suppressed", "ndr suppressed: sender not verified", NULL);
+        ok = dsn_record(st, it, "suppressed", "ndr suppressed: sender not verified", NULL) == 0;
         goto out;
     }
     /* a blocklist hold gets one too (RFC 4902 3.1); its reply at RCPT would say as much */
@@ -259,8 +268,12 @@ static bool dsn_one(struct store *st, struct lmtp_env *env, const struct endpoin
                                      {"service_uri", uri, false},
                                      {"reason", it->reason, false}};
         struct dsn_orcpt orcpt = {.recipient = it->recipient};
-        if (store_trace_list(st, it->trace_id, dsn_orcpt_record, &orcpt, &error) < 0)
+        if (store_trace_list(st, it->trace_id, dsn_orcpt_record, &orcpt, &error) < 0) {
             log_warnx("trace=%s item=%s dsn: ORCPT lookup: %s", it->trace_id, it->id, error);
+            free(tmpl);
+            ok = false;
+            goto out;
+        }
         struct dsn_info d = {.hostname = cfg->hostname,
                              .to = it->sender,
                              .recipient = it->recipient,
@@ -282,9 +295,9 @@ static bool dsn_one(struct store *st, struct lmtp_env *env, const struct endpoin
                          (int)cfg->down_command_timeout * 1000, &reply);
         snprintf(why, sizeof(why), "%d %s %s", reply.code, reply.enh, reply.text);
         if (reply.code / 100 == 2) {
-            dsn_record(st, it, "sent", why, how);
+            ok = dsn_record(st, it, "sent", why, how) == 0;
         } else if (reply.code / 100 == 5) {
-            dsn_record(st, it, "failed", why, how);
+            ok = dsn_record(st, it, "failed", why, how) == 0;
         } else {
             log_warnx("trace=%s item=%s sender=<%s> dsn=deferred reply=\"%s\" (will retry)",
                       it->trace_id, it->id, it->sender, why);
@@ -316,7 +329,8 @@ int dsn_run(struct store *st, struct lmtp_env *env, int stop_fd, int64_t since)
         log_warnx("dsn: store error: %s", error);
         return -1;
     }
-    for (i = 0; i < l.n && !notify_stopping(stop_fd, 0); i++)
+    /* [notify] send_delay exists for tests that stop opesd or the database mid-round */
+    for (i = 0; i < l.n && !notify_stopping(stop_fd, (int)env->cfg->notify_send_delay * 1000); i++)
         if (!dsn_one(st, env, &relay, &l.d[i]))
             break;
     free(l.d);
