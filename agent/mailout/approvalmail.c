@@ -118,7 +118,7 @@ static bool approvalmail_notify(struct store *st, struct lmtp_env *env,
     return !later;
 }
 
-int approvalmail_run(struct store *st, struct lmtp_env *env, int stop_fd)
+int approvalmail_run(struct store *st, struct lmtp_env *env, const struct notify_round *round)
 {
     static struct approvalmail_batch b; /* the job thread's alone */
     const char *error;
@@ -132,7 +132,7 @@ int approvalmail_run(struct store *st, struct lmtp_env *env, int stop_fd)
             log_warnx("release-request: store error: %s", error);
             return -1;
         }
-        for (size_t i = 0; i < b.n && !notify_stopping(stop_fd, 0); i++) {
+        for (size_t i = 0; i < b.n && !notify_stopping(round, 0); i++) {
             const struct store_approval *a = &b.a[i];
             const char *to =
                 strchr(a->requested_by, '@') != NULL ? a->requested_by : a->item.recipient;

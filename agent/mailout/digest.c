@@ -219,7 +219,7 @@ out:
     return reply.code;
 }
 
-int digest_send_pending(struct store *st, struct lmtp_env *env, int stop_fd)
+int digest_send_pending(struct store *st, struct lmtp_env *env, const struct notify_round *round)
 {
     struct digest_list l = {0};
     const char *error;
@@ -232,7 +232,7 @@ int digest_send_pending(struct store *st, struct lmtp_env *env, int stop_fd)
     }
     for (i = 0; i < l.n; i++) {
         /* [notify] send_delay exists for tests that stop opesd in the middle of a run */
-        if (notify_stopping(stop_fd, (int)env->cfg->notify_send_delay * 1000))
+        if (notify_stopping(round, (int)env->cfg->notify_send_delay * 1000))
             break;
         if (!notify_round_goes_on(&tempfails, digest_send_one(st, env, &l.d[i]))) {
             i++;

@@ -312,7 +312,7 @@ out:
     return ok;
 }
 
-int dsn_run(struct store *st, struct lmtp_env *env, int stop_fd, int64_t since)
+int dsn_run(struct store *st, struct lmtp_env *env, const struct notify_round *round, int64_t since)
 {
     struct dsn_list l = {0};
     struct endpoint relay;
@@ -330,7 +330,7 @@ int dsn_run(struct store *st, struct lmtp_env *env, int stop_fd, int64_t since)
         return -1;
     }
     /* [notify] send_delay exists for tests that stop opesd or the database mid-round */
-    for (i = 0; i < l.n && !notify_stopping(stop_fd, (int)env->cfg->notify_send_delay * 1000); i++)
+    for (i = 0; i < l.n && !notify_stopping(round, (int)env->cfg->notify_send_delay * 1000); i++)
         if (!dsn_one(st, env, &relay, &l.d[i]))
             break;
     free(l.d);

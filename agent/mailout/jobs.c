@@ -220,18 +220,32 @@ static void jobs_lease_drop(struct store *st, const struct jobs_lease *lease, co
  * The keeper renews a lease every third of its lifetime while a long step
  * (a burst of notices, a digest run) is under way, on a store connection of
  * its own: the steps cannot be interrupted to renew it themselves. A node
- * that dies takes its keeper along, and the lease expires.
+ * that dies takes its keeper along, and the lease expires. A renewal extends
+ * only a lease held without a break (store_claim_renew), and the steps ask
+ * before each mail whether the lease is still surely theirs (jobs_keeper_held):
+ * a node that stalled past its lease, during which another node may have sent
+ * the same mail, stops rather than send from what it read before.
  */
 struct jobs_keeper {
     const struct jobs_lease *lease;
     const char *name;
-    struct store *st;
+    struct store *st; /* NULL: no keeper thread, the lease lasts its ttl */
     pthread_t thread;
     pthread_mutex_t lock;
     pthread_cond_t wake;
     bool stop;
-    bool lost; /* another node has the lease now */
+    bool lost;        /* expired, or another node's: this round is over */
+    int64_t until_ms; /* monotonic clock: surely ours until then */
 };
+
+/* jobs_mono_ms - the monotonic clock in milliseconds (it runs on while a process is stopped). */
+static int64_t jobs_mono_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 /* jobs_keeper_run - the keeper thread: renew until told to stop. */
 static void *jobs_keeper_run(void *arg)
@@ -240,7 +254,7 @@ static void *jobs_keeper_run(void *arg)
     int64_t period_ms = k->lease->ttl * 1000 / 3;
 
     pthread_mutex_lock(&k->lock);
-    while (!k->stop) {
+    while (!k->stop && !k->lost) {
         struct timespec ts;
 
         clock_gettime(CLOCK_REALTIME, &ts);
@@ -251,11 +265,19 @@ static void *jobs_keeper_run(void *arg)
             ts.tv_nsec -= 1000000000L;
         }
         if (pthread_cond_timedwait(&k->wake, &k->lock, &ts) != 0 && !k->stop) {
+            int64_t began = jobs_mono_ms();
+            const char *error = "";
+            int rc;
+
             pthread_mutex_unlock(&k->lock);
-            bool ours = jobs_lease_take(k->st, k->lease, k->name);
+            rc = store_claim_renew(k->st, k->name, k->lease->holder,
+                                   (int64_t)time(NULL) + k->lease->ttl, &error);
             pthread_mutex_lock(&k->lock);
-            if (!ours && !k->lost) {
-                log_warnx("%s: lease lost: this node stops after the current step", k->name);
+            if (rc == 0) {
+                k->until_ms = began + k->lease->ttl * 1000;
+            } else {
+                log_warnx("%s: lease %s: this node stops before its next mail", k->name,
+                          rc == STORE_USED ? "expired or taken by another node" : error);
                 k->lost = true;
             }
         }
@@ -264,57 +286,62 @@ static void *jobs_keeper_run(void *arg)
     return NULL;
 }
 
-/* jobs_keeper_start - keep the lease name (already ours) renewed; false when
- * no keeper could be started (the lease then lasts its ttl). */
+/* jobs_keeper_start - keep the lease name, taken at taken_ms, renewed; false
+ * when no keeper could be started (the lease then lasts its ttl). */
 static bool jobs_keeper_start(struct jobs_keeper *k, const struct opes_config *cfg,
-                              const struct jobs_lease *lease, const char *name)
+                              const struct jobs_lease *lease, const char *name, int64_t taken_ms)
 {
     const char *error;
 
-    *k = (struct jobs_keeper){.lease = lease, .name = name};
+    *k = (struct jobs_keeper){
+        .lease = lease, .name = name, .until_ms = taken_ms + lease->ttl * 1000};
+    pthread_mutex_init(&k->lock, NULL);
+    pthread_cond_init(&k->wake, NULL);
     k->st = store_open_config(cfg, &error);
     if (k->st == NULL) {
         log_warnx("%s: lease not kept: %s", name, error);
         return false;
     }
-    pthread_mutex_init(&k->lock, NULL);
-    pthread_cond_init(&k->wake, NULL);
     if (pthread_create(&k->thread, NULL, jobs_keeper_run, k) != 0) {
         log_warnx("%s: lease not kept: no thread", name);
-        pthread_cond_destroy(&k->wake);
-        pthread_mutex_destroy(&k->lock);
         store_close(&k->st);
         return false;
     }
     return true;
 }
 
-/* jobs_keeper_lost - the lease went to another node since the keeper started. */
-static bool jobs_keeper_lost(struct jobs_keeper *k)
+/* jobs_keeper_held - fn of struct notify_round: the lease is still surely ours. */
+static bool jobs_keeper_held(void *ctx)
 {
-    bool lost;
+    struct jobs_keeper *k = ctx;
+    int64_t now = jobs_mono_ms();
+    bool held;
 
-    if (k->st == NULL)
-        return false;
     pthread_mutex_lock(&k->lock);
-    lost = k->lost;
+    held = !k->lost && now < k->until_ms;
+    if (!held && !k->lost) {
+        log_warnx("%s: lease not renewed for %lld ms (this node stalled?): this node stops "
+                  "before its next mail",
+                  k->name, (long long)(now - (k->until_ms - k->lease->ttl * 1000)));
+        k->lost = true;
+    }
     pthread_mutex_unlock(&k->lock);
-    return lost;
+    return held;
 }
 
 /* jobs_keeper_stop - stop renewing and close the keeper's connection. */
 static void jobs_keeper_stop(struct jobs_keeper *k)
 {
-    if (k->st == NULL)
-        return;
-    pthread_mutex_lock(&k->lock);
-    k->stop = true;
-    pthread_cond_signal(&k->wake);
-    pthread_mutex_unlock(&k->lock);
-    pthread_join(k->thread, NULL);
+    if (k->st != NULL) {
+        pthread_mutex_lock(&k->lock);
+        k->stop = true;
+        pthread_cond_signal(&k->wake);
+        pthread_mutex_unlock(&k->lock);
+        pthread_join(k->thread, NULL);
+        store_close(&k->st);
+    }
     pthread_cond_destroy(&k->wake);
     pthread_mutex_destroy(&k->lock);
-    store_close(&k->st);
 }
 
 int jobs_purge(struct store *st, struct lmtp_env *env, const struct jobs_lease *lease)
@@ -345,34 +372,34 @@ int jobs_notify(struct store *st, struct lmtp_env *env, const struct jobs_lease 
                 bool *scanned)
 {
     /* recent entries only, once everything was looked at since opesd started */
-    int64_t since = *scanned ? (int64_t)time(NULL) - 86400 : 0;
+    int64_t since = *scanned ? (int64_t)time(NULL) - 86400 : 0, taken = jobs_mono_ms();
     struct jobs_keeper keeper;
+    struct notify_round round = {.stop_fd = stop_fd, .held = jobs_keeper_held, .ctx = &keeper};
     int rc = 0;
 
     if (!jobs_lease_take(st, lease, "notify"))
         return 0;
-    jobs_keeper_start(&keeper, env->cfg, lease, "notify");
+    jobs_keeper_start(&keeper, env->cfg, lease, "notify", taken);
     /* capture first: an entry's header fields must be kept before a purge expires it */
-    while ((rc = notify_capture(st, env, since)) == NOTIFY_BATCH && !notify_stopping(stop_fd, 0) &&
-           !jobs_keeper_lost(&keeper))
+    while ((rc = notify_capture(st, env, since)) == NOTIFY_BATCH && !notify_stopping(&round, 0))
         ;
     if (rc >= 0)
         *scanned = true;
     /* each step only while the lease is ours: a node that lost it stops there */
-    if (rc >= 0 && !jobs_keeper_lost(&keeper))
-        notify_send_pending(st, env, stop_fd);
-    if (rc >= 0 && !jobs_keeper_lost(&keeper)) {
+    if (rc >= 0 && jobs_keeper_held(&keeper))
+        notify_send_pending(st, env, &round);
+    if (rc >= 0 && jobs_keeper_held(&keeper)) {
         digest_record(st, env->cfg, false, NULL);
-        digest_send_pending(st, env, stop_fd);
+        digest_send_pending(st, env, &round);
     }
-    if (rc >= 0 && !jobs_keeper_lost(&keeper))
-        loginmail_run(st, env, stop_fd);
-    if (rc >= 0 && !jobs_keeper_lost(&keeper))
-        approvalmail_run(st, env, stop_fd);
-    if (rc >= 0 && !jobs_keeper_lost(&keeper))
+    if (rc >= 0 && jobs_keeper_held(&keeper))
+        loginmail_run(st, env, &round);
+    if (rc >= 0 && jobs_keeper_held(&keeper))
+        approvalmail_run(st, env, &round);
+    if (rc >= 0 && jobs_keeper_held(&keeper))
         notify_admin_summary(st, env);
-    if (rc >= 0 && !jobs_keeper_lost(&keeper))
-        dsn_run(st, env, stop_fd, since);
+    if (rc >= 0 && jobs_keeper_held(&keeper))
+        dsn_run(st, env, &round, since);
     jobs_keeper_stop(&keeper);
     jobs_lease_drop(st, lease, "notify");
     return rc < 0 ? -1 : 0;

@@ -99,11 +99,11 @@ static int loginmail_one(struct store *st, struct lmtp_env *env, const char *add
     return reply.code / 100 == 5 ? 0 : -1;
 }
 
-int loginmail_run(struct store *st, struct lmtp_env *env, int stop_fd)
+int loginmail_run(struct store *st, struct lmtp_env *env, const struct notify_round *round)
 {
     int done = 0;
 
-    for (int i = 0; i < LOGINMAIL_BATCH && !notify_stopping(stop_fd, 0); i++) {
+    for (int i = 0; i < LOGINMAIL_BATCH && !notify_stopping(round, 0); i++) {
         char address[300];
         int64_t id;
         const char *error;

@@ -29,11 +29,13 @@
 
 #define NOTIFY_HEADERS_MAX (32 * 1024) /* header section kept per entry */
 
-bool notify_stopping(int stop_fd, int ms)
+bool notify_stopping(const struct notify_round *round, int ms)
 {
-    struct pollfd pfd = {.fd = stop_fd, .events = POLLIN};
+    struct pollfd pfd = {.fd = round->stop_fd, .events = POLLIN};
 
-    return stop_fd >= 0 && poll(&pfd, 1, ms) != 0;
+    if (round->stop_fd >= 0 && poll(&pfd, 1, ms) != 0)
+        return true;
+    return round->held != NULL && !round->held(round->ctx);
 }
 
 bool notify_header_get(const char *hdr, const char *name, char *buf, size_t size)
@@ -395,7 +397,7 @@ static int notify_send_group(struct store *st, struct lmtp_env *env, struct noti
     return reply.code;
 }
 
-int notify_send_pending(struct store *st, struct lmtp_env *env, int stop_fd)
+int notify_send_pending(struct store *st, struct lmtp_env *env, const struct notify_round *round)
 {
     const struct opes_config *cfg = env->cfg;
     struct notify_pending l = {0};
@@ -424,7 +426,7 @@ int notify_send_pending(struct store *st, struct lmtp_env *env, int stop_fd)
         if (now - l.items[i].created < (int64_t)cfg->notify_batch_window)
             continue;
         /* [notify] send_delay exists for tests that stop opesd or the database mid-round */
-        if (notify_stopping(stop_fd, (int)cfg->notify_send_delay * 1000))
+        if (notify_stopping(round, (int)cfg->notify_send_delay * 1000))
             break;
         code = notify_send_group(st, env, &l, idx, k, &sent);
         if (code < 0 || !notify_round_goes_on(&tempfails, code))

@@ -168,6 +168,7 @@ enum st_stmt {
     S_COUNT_BACKLOG,
     /* leases on jobs, shared by every node */
     S_CLAIM_TAKE,
+    S_CLAIM_RENEW,
     S_CLAIM_DROP,
     S_CLAIM_HOLDER,
     /* locks an entry's row for the rest of a write transaction */

@@ -65,10 +65,12 @@ int store_request_purge(struct store *st, const char **error_r)
     return st_exec_int(st, S_RATE_PURGE, st_now() - 86400, error_r, "rate limit purge");
 }
 
-int store_claim(struct store *st, const char *name, const char *holder, int64_t expires,
-                const char **error_r)
+/* claim_exec - stmt (take or renew) of lease name for holder until expires:
+ * 0 when one row changed, STORE_USED when none did, -1 on error. */
+static int claim_exec(struct store *st, enum st_stmt stmt, const char *name, const char *holder,
+                      int64_t expires, const char **error_r)
 {
-    struct st_q *q = st_q(st, S_CLAIM_TAKE);
+    struct st_q *q = st_q(st, stmt);
 
     st_text(q, 1, name);
     st_text(q, 2, holder);
@@ -77,6 +79,18 @@ int store_claim(struct store *st, const char *name, const char *holder, int64_t 
     if (st_exec1(st, q, error_r, "claim") < 0)
         return -1;
     return st_changes(st) == 1 ? 0 : STORE_USED;
+}
+
+int store_claim(struct store *st, const char *name, const char *holder, int64_t expires,
+                const char **error_r)
+{
+    return claim_exec(st, S_CLAIM_TAKE, name, holder, expires, error_r);
+}
+
+int store_claim_renew(struct store *st, const char *name, const char *holder, int64_t expires,
+                      const char **error_r)
+{
+    return claim_exec(st, S_CLAIM_RENEW, name, holder, expires, error_r);
 }
 
 int store_claim_drop(struct store *st, const char *name, const char *holder, const char **error_r)

@@ -193,6 +193,9 @@ const char *const st_sql_common[S_MAX] = {
     [S_CLAIM_TAKE] = "INSERT INTO claim (name, holder, expires) VALUES (?1, ?2, ?3) "
                      "ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, "
                      "expires = excluded.expires WHERE claim.expires <= ?4 OR claim.holder = ?2",
+    /* held without a break: a lease that expired meanwhile is not renewed */
+    [S_CLAIM_RENEW] = "UPDATE claim SET expires = ?3 WHERE name = ?1 AND holder = ?2 "
+                      "AND expires > ?4",
     [S_CLAIM_DROP] = "DELETE FROM claim WHERE name = ?1 AND holder = ?2",
     [S_CLAIM_HOLDER] = "SELECT holder FROM claim WHERE name = ?1",
     /* learning: a request once per message and class; a failed one may be asked again */

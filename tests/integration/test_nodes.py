@@ -94,6 +94,18 @@ class Nodes:
         self.assertEqual(code, expect, text)
         return code, text
 
+    def holder(self, name):
+        """Who holds the lease name ("node:pid"), once somebody does; None if nobody."""
+        if not wait_for(lambda: self.count("SELECT COUNT(*) FROM claim WHERE name = '%s'" % name)):
+            return None
+        if self.backend == "postgresql":
+            return self.pg.sql("SELECT holder FROM claim WHERE name = '%s'" % name)[0][0]
+        con = sqlite3.connect(os.path.join(self.tmp, "opesd.db"), timeout=30)
+        try:
+            return con.execute("SELECT holder FROM claim WHERE name = ?", (name,)).fetchone()[0]
+        finally:
+            con.close()
+
     def mails(self, user, kind):
         return [m for m in map(parse, self.dovecot.messages(user)) if m["Auto-Submitted"] == kind]
 
@@ -139,29 +151,25 @@ class Nodes:
                           for _, _, d in self.relay.messages)
         self.assertEqual(subjects, sorted(alice + bob))
 
-    def test_node_killed_mid_run_the_other_finishes(self):
+    def digest_round_holder(self):
+        """Eight digests recorded and a round sending them, one a second, under way: the
+        node holding the lease, and (users, subjects)."""
         self.start_nodes({"notify.default_mode": "digest", "notify.digest_schedule": "every 168h",
                           "notify.send_delay": "1s"})
         users = ["user%d" % i for i in range(8)]
-        subjects = []
-        for i, u in enumerate(users):
-            s = "QUARANTINE-ME item %s" % u
-            subjects.append(s)
+        subjects = ["QUARANTINE-ME item %s" % u for u in users]
+        for i, (u, s) in enumerate(zip(users, subjects)):
             self.send(self.nodes[i % 2], message(s, to="%s@example.org" % u), "%s@example.org" % u)
         self.assertTrue(wait_for(lambda: self.count("SELECT COUNT(*) FROM notification") >= 8))
         self.assertIn("recorded 8 digests", self.nodes[0].ctl("digest", "run")[1])
         wait_for(lambda: self.count("SELECT COUNT(*) FROM digest WHERE state = 'sent'") >= 2,
                  step=0.05)
-        holder = wait_for(lambda: self.count("SELECT COUNT(*) FROM claim WHERE name = 'notify'"))
-        self.assertTrue(holder, "nobody holds the lease in the middle of a run")
-        pids = {str(n.pid): n for n in self.nodes}
-        if self.backend == "postgresql":
-            who = self.pg.sql("SELECT holder FROM claim WHERE name = 'notify'")[0][0]
-        else:
-            con = sqlite3.connect(os.path.join(self.tmp, "opesd.db"), timeout=30)
-            who = con.execute("SELECT holder FROM claim WHERE name = 'notify'").fetchone()[0]
-            con.close()
-        victim = pids[who.rsplit(":", 1)[1]]
+        who = self.holder("notify")
+        self.assertTrue(who, "nobody holds the lease in the middle of a run")
+        return {str(n.pid): n for n in self.nodes}[who.rsplit(":", 1)[1]], users, subjects
+
+    def test_node_killed_mid_run_the_other_finishes(self):
+        victim, users, subjects = self.digest_round_holder()
         victim.signal(signal.SIGKILL)
         victim.p.wait()
         victim.check_exit = False
@@ -171,6 +179,23 @@ class Nodes:
         time.sleep(2)
         self.assertEqual(sorted(self.digest_items(users)), sorted(subjects))
         self.assertEqual(self.count("SELECT COUNT(*) FROM digest WHERE state = 'sent'"), 8)
+
+    def test_node_stalled_past_its_lease_sends_nothing_twice(self):
+        """The node running a digest round stops (SIGSTOP) for longer than its lease; the
+        other node takes the round over. When the first one runs again, it must not go on
+        with the digests it had read before the stall."""
+        stalled, users, subjects = self.digest_round_holder()
+        stalled.signal(signal.SIGSTOP)
+        try:
+            self.assertLess(self.count("SELECT COUNT(*) FROM digest WHERE state = 'sent'"), 7,
+                            "the stall came too late to test anything")
+            time.sleep(6)  # twice the lease: the other node takes the round over
+        finally:
+            stalled.signal(signal.SIGCONT)
+        wait_for(lambda: all(self.mails(u, "auto-generated") for u in users), timeout=90)
+        time.sleep(3)  # the stalled node had rounds again
+        self.assertEqual(sorted(self.digest_items(users)), sorted(subjects))
+        self.assertIn("this node stops before its next mail", stalled.read_log())
 
 
 class NodesOnPostgres(Nodes, t.TempDirTest):

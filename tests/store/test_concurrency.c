@@ -698,6 +698,14 @@ START_TEST(test_single_winners)
     ck_assert_int_eq(store_claim(st, "purge", "a", (int64_t)time(NULL) + 600, &err), STORE_USED);
     ck_assert_int_eq(store_claim_drop(st, "purge", "b", &err), 0);
     ck_assert_int_eq(store_claim(st, "purge", "a", (int64_t)time(NULL) + 600, &err), 0);
+    /* renewing: only a lease held without a break, even when nobody else took it since */
+    ck_assert_int_eq(store_claim_renew(st, "purge", "a", (int64_t)time(NULL) + 700, &err), 0);
+    ck_assert_int_eq(store_claim_renew(st, "purge", "b", (int64_t)time(NULL) + 700, &err),
+                     STORE_USED);
+    tu_db_exec(db_path, "UPDATE claim SET expires = expires - 1000");
+    ck_assert_int_eq(store_claim_renew(st, "purge", "a", (int64_t)time(NULL) + 700, &err),
+                     STORE_USED);
+    ck_assert_int_eq(store_claim(st, "purge", "a", (int64_t)time(NULL) + 600, &err), 0);
     store_close(&st);
 }
 END_TEST

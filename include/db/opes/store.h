@@ -678,6 +678,13 @@ int store_web_count(struct store *st, const char *what, unsigned days,
  */
 int store_claim(struct store *st, const char *name, const char *holder, int64_t expires,
                 const char **error_r);
+/*
+ * store_claim_renew - extend holder's lease name to expires only while it is
+ * still holder's and has not expired: 0, STORE_USED when it expired or went to
+ * another holder (then the work done under it must stop), -1 on error.
+ */
+int store_claim_renew(struct store *st, const char *name, const char *holder, int64_t expires,
+                      const char **error_r);
 /* store_claim_drop - give the lease back when the job is done (a lease
  * another holder took since is left alone). */
 int store_claim_drop(struct store *st, const char *name, const char *holder, const char **error_r);

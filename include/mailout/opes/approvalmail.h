@@ -12,8 +12,9 @@
 
 struct store;
 struct lmtp_env;
+struct notify_round;
 
-/* approvalmail_run - notices and outcomes due now, until stop_fd is readable; count or -1. */
-int approvalmail_run(struct store *st, struct lmtp_env *env, int stop_fd);
+/* approvalmail_run - notices and outcomes due now, until the round stops; count or -1. */
+int approvalmail_run(struct store *st, struct lmtp_env *env, const struct notify_round *round);
 
 #endif

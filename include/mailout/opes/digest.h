@@ -18,6 +18,7 @@
 
 struct store;
 struct lmtp_env;
+struct notify_round;
 struct opes_config;
 
 /*
@@ -27,7 +28,7 @@ struct opes_config;
  */
 int digest_record(struct store *st, const struct opes_config *cfg, bool force, const char *only);
 
-/* digest_send_pending - send recorded digests until stop_fd is readable; count or -1. */
-int digest_send_pending(struct store *st, struct lmtp_env *env, int stop_fd);
+/* digest_send_pending - send recorded digests until the round stops; count or -1. */
+int digest_send_pending(struct store *st, struct lmtp_env *env, const struct notify_round *round);
 
 #endif

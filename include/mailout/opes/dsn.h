@@ -19,6 +19,7 @@
 struct mailgen_buf;
 struct store;
 struct lmtp_env;
+struct notify_round;
 
 struct dsn_info {
     const char *hostname;    /* Reporting-MTA and the From domain */
@@ -42,6 +43,7 @@ void dsn_compose(struct mailgen_buf *out, const struct dsn_info *d);
  * [dsn] send = never) for entries expired at or after since (0: all) and
  * failed releases; count or -1.
  */
-int dsn_run(struct store *st, struct lmtp_env *env, int stop_fd, int64_t since);
+int dsn_run(struct store *st, struct lmtp_env *env, const struct notify_round *round,
+            int64_t since);
 
 #endif

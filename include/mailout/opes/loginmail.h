@@ -14,8 +14,9 @@
 
 struct store;
 struct lmtp_env;
+struct notify_round;
 
-/* loginmail_run - answer the pending requests until stop_fd is readable; count or -1. */
-int loginmail_run(struct store *st, struct lmtp_env *env, int stop_fd);
+/* loginmail_run - answer the pending requests until the round stops; count or -1. */
+int loginmail_run(struct store *st, struct lmtp_env *env, const struct notify_round *round);
 
 #endif

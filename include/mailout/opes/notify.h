@@ -20,6 +20,7 @@
 struct store;
 struct store_qitem;
 struct lmtp_env;
+struct notify_round;
 struct lmtp_reply;
 struct opes_config;
 struct mailgen_buf;
@@ -78,17 +79,29 @@ int notify_compose(const struct opes_config *cfg, const char *kind, const char *
 int notify_capture(struct store *st, struct lmtp_env *env, int64_t since);
 
 /*
- * notify_send_pending - send due immediate notices until stop_fd is readable;
+ * notify_send_pending - send due immediate notices until the round stops;
  * the number of held messages told of, or -1. With [notify] batch_window, a
  * recipient's notices wait until the first is that old and then go out as one
  * mail listing them all.
  */
-int notify_send_pending(struct store *st, struct lmtp_env *env, int stop_fd);
+int notify_send_pending(struct store *st, struct lmtp_env *env, const struct notify_round *round);
 
 /* notify_admin_summary - [notify] admin_summary: one summary a day to admin_copy. */
 int notify_admin_summary(struct store *st, struct lmtp_env *env);
 
-/* notify_stopping - true when stop_fd is readable (or sleeping ms was cut short by it). */
-bool notify_stopping(int stop_fd, int ms);
+/*
+ * struct notify_round - what a round of mail of our own watches: opesd
+ * stopping (stop_fd readable, -1: never) and whether the lease it runs under
+ * is still surely held (held(ctx); NULL: no lease). A node that stalled past
+ * its lease, while another node may have done the same work, stops before its
+ * next mail rather than send from a batch it read before the stall.
+ */
+struct notify_round {
+    int stop_fd;
+    bool (*held)(void *ctx);
+    void *ctx;
+};
+/* notify_stopping - true when the round must stop; sleeps ms first unless cut short. */
+bool notify_stopping(const struct notify_round *round, int ms);
 
 #endif
