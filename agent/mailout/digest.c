@@ -191,6 +191,7 @@ static int digest_send_one(struct store *st, struct lmtp_env *env, const struct 
         goto out;
     }
     mailview_reader_of(st, cfg, dg->recipient, &rd);
+    snprintf(rd.shared, sizeof(rd.shared), "%s", dg->owner);
     if (mailview_compose(st, cfg, env->services, "digest", &rd, d.items, d.n, &msg) < 0)
         goto out;
     notify_deliver(env, dg->recipient, msg.data, msg.len, &reply);

@@ -39,6 +39,7 @@ void mailview_reader_of(struct store *st, const struct opes_config *cfg, const c
     if (tz[0] == '\0' || !i18n_tz_valid(tz))
         snprintf(tz, sizeof(tz), "%s", cfg->web_default_timezone);
     snprintf(r->tz, sizeof(r->tz), "%s", tz);
+    r->shared[0] = '\0';
 }
 
 /*
@@ -253,10 +254,12 @@ int mailview_compose(struct store *st, const struct opes_config *cfg, const stru
     V("portal_url", portal);
     V("opes_url", opes);
     V("privacy_url", privacy);
+    V("mailbox", r->shared);
 #undef V
     snprintf(key, sizeof(key), "mail.%s.heading", area);
     mailview_sentence(heading, sizeof(heading), r->lang, key, vars, nv);
-    snprintf(key, sizeof(key), "mail.%s.intro", area);
+    /* a delegate's copy says whose mail it was, not the reader's own address */
+    snprintf(key, sizeof(key), "mail.%s.intro%s", area, r->shared[0] != '\0' ? "_shared" : "");
     mailview_sentence(intro, sizeof(intro), r->lang, key, vars, nv);
     mailview_sentence(links, sizeof(links), r->lang, "mail.links", vars, nv);
     zone[0] = '\0';

@@ -265,6 +265,10 @@ class DelegateTest(RolesBase):
         digest = self.wait_mail("alice", b"[sales@example.org] HOLD-ME order", timeout=1)
         # its one-click links are alice's, and open the mailbox's item for her
         text = quopri.decodestring(digest).decode("utf-8", "replace")
+        # it says whose mail it is, not as if it had been sent to alice
+        self.assertIn("2 messages to sales@example.org, a mailbox you share, were held back",
+                      re.sub(r"\s+", " ", text))
+        self.assertNotIn("to alice@example.org were held", re.sub(r"\s+", " ", text))
         links = re.findall(re.escape(self.base) + r"(/action/[A-Za-z0-9._~-]+)", text)
         self.assertTrue(links, text[-2000:])
         status, _, page = http(self.base, links[0])

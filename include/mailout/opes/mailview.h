@@ -36,6 +36,7 @@ struct mailgen_var;
 struct mailview_reader {
     char lang[I18N_LANG_MAX]; /* a language with a catalog */
     char tz[64];              /* an IANA zone, "" = the system's */
+    char shared[257];         /* the shared mailbox the items are for, "" = the reader's own */
 };
 
 /* mailview_reader_of - the language and time zone of address (defaults when it has none). */
